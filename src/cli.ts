@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * autoflow-integrations serve              run the service (SQLite, sandboxes for unconfigured connectors)
+ * autoflow-integrations token --user alice  print a user JWT the local service accepts
+ * autoflow-integrations migrate            apply database migrations and exit
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Kysely } from "kysely";
+import { ConfigError, loadConfig } from "./config.js";
+import { PROVIDER_IDS } from "./integrations/registry.js";
+import { loadOrCreateJwtSecret } from "./secrets.js";
+import { mintUserToken } from "./server/auth.js";
+import { createLogger } from "./server/logging.js";
+import { SQLITE_FILE, startService } from "./service.js";
+import { migrateToLatest } from "./store/migrations.js";
+import { openSqlite } from "./store/sqlite.js";
+
+const USAGE = `usage:
+  autoflow-integrations serve
+  autoflow-integrations token --user <id> [--expires-in <seconds>]
+  autoflow-integrations migrate
+
+Configuration comes from the environment (see README): PORT, AUTOFLOW_DATA_DIR,
+AUTOFLOW_PUBLIC_URL, AUTOFLOW_JWT_SECRET, AUTOFLOW_ENCRYPTION_KEY,
+AUTOFLOW_<PROVIDER>_CLIENT_ID / _CLIENT_SECRET / _AUTHORIZE_URL / _TOKEN_URL / _REVOKE_URL / _API_URL / _SCOPES
+with <PROVIDER> one of ${PROVIDER_IDS.map((p) => p.toUpperCase()).join(", ")}.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve();
+    case "token":
+      return token(rest);
+    case "migrate":
+      return migrate();
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function serve(): Promise<number> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const service = await startService(config, { logger, listen: true });
+  const port = new URL(service.url ?? `http://localhost:${config.port}`).port;
+  logger.info(`AutoFlow Integrations listening on ${service.url}`);
+  if (!config.jwtSecret) {
+    logger.info(`no AUTOFLOW_JWT_SECRET set: get a token for the local service with "npx autoflow-integrations token --user alice" and call e.g. curl -H "Authorization: Bearer $TOKEN" http://localhost:${port}/api/integrations`);
+  }
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, "shutting down: finishing requests in flight");
+    service.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  return await new Promise<number>(() => undefined);
+}
+
+async function token(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { user: { type: "string" }, "expires-in": { type: "string" } }, strict: true });
+  if (!values.user) {
+    process.stderr.write(`--user is required\n${USAGE}\n`);
+    return 2;
+  }
+  const expiresIn = values["expires-in"] === undefined ? 3600 : Number(values["expires-in"]);
+  if (!Number.isInteger(expiresIn) || expiresIn <= 0) {
+    process.stderr.write("--expires-in must be a positive whole number of seconds\n");
+    return 2;
+  }
+  const config = loadConfig();
+  const secret = config.jwtSecret ?? loadOrCreateJwtSecret(config.dataDir, true)?.secret;
+  if (!secret) throw new Error("no JWT secret");
+  process.stdout.write(`${await mintUserToken(secret, values.user, expiresIn)}\n`);
+  return 0;
+}
+
+async function migrate(): Promise<number> {
+  const config = loadConfig();
+  const db = openSqlite(join(config.dataDir, SQLITE_FILE));
+  try {
+    const applied = await migrateToLatest(db as Kysely<unknown>);
+    process.stdout.write(applied.length === 0 ? "database is up to date\n" : `applied: ${applied.join(", ")}\n`);
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

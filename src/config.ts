@@ -1,0 +1,158 @@
+/**
+ * Configuration from the environment, validated once at start-up. Every bad
+ * variable is reported at once, by name, with what is wrong.
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import type { ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
+import type { StartedSandbox } from "./integrations/shared/sandbox.js";
+
+export type ProviderConfig = {
+  clientId?: string;
+  clientSecret?: string;
+  authorizeUrl?: string;
+  tokenUrl?: string;
+  revokeUrl?: string;
+  apiUrl?: string;
+  scopes?: string[];
+};
+
+export type ServiceConfig = {
+  port: number;
+  host: string;
+  dataDir: string;
+  publicUrl: string;
+  jwtSecret?: string;
+  encryptionKey?: string;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  providerTimeoutMs: number;
+  /** First sandbox port (the others follow in registry order); 0 for free ports. */
+  sandboxBasePort: number;
+  providers: Record<ProviderId, ProviderConfig>;
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits). */
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+const optionalString = z
+  .string()
+  .transform((s) => s.trim())
+  .transform((s) => (s === "" ? undefined : s))
+  .optional();
+
+const baseSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  AUTOFLOW_DATA_DIR: z.string().min(1).default("./data"),
+  AUTOFLOW_PUBLIC_URL: httpUrl.optional(),
+  AUTOFLOW_JWT_SECRET: optionalString.pipe(z.string().min(MIN_JWT_SECRET_LENGTH, `must be at least ${MIN_JWT_SECRET_LENGTH} characters`).optional()),
+  AUTOFLOW_ENCRYPTION_KEY: optionalString,
+  AUTOFLOW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  AUTOFLOW_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
+  AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
+  DATABASE_URL: optionalString,
+});
+
+const providerSchema = z.object({
+  CLIENT_ID: optionalString,
+  CLIENT_SECRET: optionalString,
+  AUTHORIZE_URL: optionalString.pipe(httpUrl.optional()),
+  TOKEN_URL: optionalString.pipe(httpUrl.optional()),
+  REVOKE_URL: optionalString.pipe(httpUrl.optional()),
+  API_URL: optionalString.pipe(httpUrl.optional()),
+  SCOPES: optionalString,
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const problems: string[] = [];
+  const base = baseSchema.safeParse(env);
+  if (!base.success) for (const issue of base.error.issues) problems.push(`${issue.path.join(".")}: ${issue.message}`);
+  const providers = {} as Record<ProviderId, ProviderConfig>;
+  for (const id of PROVIDER_IDS) {
+    const prefix = `AUTOFLOW_${id.toUpperCase()}_`;
+    const slice: Record<string, string | undefined> = {};
+    for (const key of Object.keys(providerSchema.shape)) slice[key] = env[prefix + key];
+    const parsed = providerSchema.safeParse(slice);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) problems.push(`${prefix}${issue.path.join(".")}: ${issue.message}`);
+      continue;
+    }
+    const p = parsed.data;
+    if (p.CLIENT_ID && !p.CLIENT_SECRET) problems.push(`${prefix}CLIENT_SECRET: required when ${prefix}CLIENT_ID is set`);
+    providers[id] = {
+      ...(p.CLIENT_ID ? { clientId: p.CLIENT_ID } : {}),
+      ...(p.CLIENT_SECRET ? { clientSecret: p.CLIENT_SECRET } : {}),
+      ...(p.AUTHORIZE_URL ? { authorizeUrl: p.AUTHORIZE_URL } : {}),
+      ...(p.TOKEN_URL ? { tokenUrl: p.TOKEN_URL } : {}),
+      ...(p.REVOKE_URL ? { revokeUrl: p.REVOKE_URL } : {}),
+      ...(p.API_URL ? { apiUrl: p.API_URL } : {}),
+      ...(p.SCOPES ? { scopes: p.SCOPES.split(/[\s,]+/).filter(Boolean) } : {}),
+    };
+  }
+  if (base.success && base.data.DATABASE_URL) {
+    problems.push("DATABASE_URL: PostgreSQL is not supported by this version yet; unset it to use SQLite under AUTOFLOW_DATA_DIR");
+  }
+  if (problems.length > 0 || !base.success) {
+    throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+  const b = base.data;
+  return {
+    port: b.PORT,
+    host: b.HOST,
+    dataDir: resolve(b.AUTOFLOW_DATA_DIR),
+    publicUrl: (b.AUTOFLOW_PUBLIC_URL ?? `http://localhost:${b.PORT}`).replace(/\/+$/, ""),
+    ...(b.AUTOFLOW_JWT_SECRET ? { jwtSecret: b.AUTOFLOW_JWT_SECRET } : {}),
+    ...(b.AUTOFLOW_ENCRYPTION_KEY ? { encryptionKey: b.AUTOFLOW_ENCRYPTION_KEY } : {}),
+    logLevel: b.AUTOFLOW_LOG_LEVEL,
+    providerTimeoutMs: b.AUTOFLOW_PROVIDER_TIMEOUT_MS,
+    sandboxBasePort: b.AUTOFLOW_SANDBOX_BASE_PORT,
+    providers,
+  };
+}
+
+/** A connector talks to its configured endpoints when it has a client id, and to its sandbox otherwise. */
+export function isLive(config: ProviderConfig): boolean {
+  return config.clientId !== undefined;
+}
+
+export function redirectUriFor(publicUrl: string, provider: string): string {
+  return `${publicUrl}/api/integrations/${provider}/oauth/callback`;
+}
+
+/** The settings a connector runs with: its live endpoints (overridable), or its sandbox's. */
+export function resolveSettings(input: {
+  provider: ProviderId;
+  config: ProviderConfig;
+  publicUrl: string;
+  sandbox?: StartedSandbox;
+}): ConnectorSettings {
+  const definition = CONNECTORS[input.provider].definition;
+  const redirectUri = redirectUriFor(input.publicUrl, input.provider);
+  const scopes = input.config.scopes ?? definition.defaultScopes;
+  if (isLive(input.config)) {
+    const live = definition.liveEndpoints;
+    const endpoints: ConnectorEndpoints = {
+      authorizeUrl: input.config.authorizeUrl ?? live.authorizeUrl,
+      tokenUrl: input.config.tokenUrl ?? live.tokenUrl,
+      apiUrl: (input.config.apiUrl ?? live.apiUrl).replace(/\/+$/, ""),
+      ...((input.config.revokeUrl ?? live.revokeUrl) ? { revokeUrl: input.config.revokeUrl ?? live.revokeUrl } : {}),
+    };
+    return { mode: "live", clientId: input.config.clientId as string, clientSecret: input.config.clientSecret ?? "", endpoints, redirectUri, scopes };
+  }
+  if (!input.sandbox) throw new Error(`${input.provider} has no client id and no sandbox`);
+  return {
+    mode: "sandbox",
+    clientId: input.sandbox.clientId,
+    clientSecret: input.sandbox.clientSecret,
+    endpoints: input.sandbox.endpoints,
+    redirectUri,
+    scopes,
+    sandboxUrl: input.sandbox.url,
+  };
+}

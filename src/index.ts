@@ -1,0 +1,20 @@
+/** Public API of the package: the SDK, the contract types, and the pieces to host it. */
+export { createIntegrations, connectorsById, DEFAULT_PROVIDER_TIMEOUT_MS, type Integrations, type IntegrationsOptions } from "./sdk.js";
+export type {
+  Tier1ConnectionHealth,
+  Tier1ConnectionPublic,
+  Tier1ConnectorLifecycle,
+  Tier1ErrorType,
+  Tier1OAuthStartResult,
+} from "./integrations/shared/contract.js";
+export { IntegrationError, ErrorCodes, isRetryableType } from "./integrations/shared/errors.js";
+export { RETRY_POLICIES, type RetryPolicy } from "./integrations/shared/retry.js";
+export type { ConnectorLifecycle, DisconnectReport } from "./integrations/shared/lifecycle.js";
+export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";
+export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/shared/connector.js";
+export type { SlackConnectionPublic, SlackHealth, SlackAuthMethod } from "./integrations/slack/connector.js";
+export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./integrations/stripe/connector.js";
+export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
+export { startService, type Service } from "./service.js";
+export { openStore, Keyring, SqlVault } from "./store/index.js";

@@ -1,0 +1,29 @@
+/**
+ * The connectors by id. It sits above `shared/` and the connector folders so
+ * that `shared/` never imports a provider. Adding a connector is one entry
+ * here (and a row in the retry table).
+ */
+import type { ConnectorDefinition } from "./shared/connector.js";
+import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
+import { slackConnector } from "./slack/connector.js";
+import { startSlackSandbox } from "./slack/sandbox.js";
+import { stripeConnector } from "./stripe/connector.js";
+import { startStripeSandbox } from "./stripe/sandbox.js";
+
+export type RegisteredConnector = {
+  definition: ConnectorDefinition;
+  startSandbox(options: SandboxOptions): Promise<StartedSandbox>;
+};
+
+export const CONNECTORS = {
+  slack: { definition: slackConnector, startSandbox: startSlackSandbox },
+  stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
+} as const satisfies Record<string, RegisteredConnector>;
+
+export type ProviderId = keyof typeof CONNECTORS;
+
+export const PROVIDER_IDS = Object.keys(CONNECTORS) as ProviderId[];
+
+export function isProviderId(value: string): value is ProviderId {
+  return Object.prototype.hasOwnProperty.call(CONNECTORS, value);
+}

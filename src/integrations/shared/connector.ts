@@ -1,0 +1,102 @@
+/**
+ * What a connector declares. A connector folder holds only what is particular
+ * to its provider: endpoints, scopes, how its tokens look, its token and
+ * who-am-I calls, how its errors map to the five types, and its retry budget.
+ * Everything else (state, PKCE, storage, retries, health) is the shared
+ * lifecycle's, proven once for all connectors by the contract suite.
+ */
+import type { ProviderHttp, ResponseClassifier } from "./http.js";
+import type { RetryPolicy } from "./retry.js";
+import type { ConnectionRecord } from "./vault.js";
+
+/** Where a connector sends its requests. Every one is configuration. */
+export type ConnectorEndpoints = {
+  authorizeUrl: string;
+  tokenUrl: string;
+  revokeUrl?: string;
+  /** Base of API calls; paths are appended to it. */
+  apiUrl: string;
+};
+
+/** A connector's runtime settings: live provider or its sandbox. */
+export type ConnectorSettings = {
+  mode: "live" | "sandbox";
+  clientId: string;
+  clientSecret: string;
+  endpoints: ConnectorEndpoints;
+  /** `${AUTOFLOW_PUBLIC_URL}/api/integrations/<provider>/oauth/callback` */
+  redirectUri: string;
+  scopes: readonly string[];
+  /** The sandbox's origin, in sandbox mode. */
+  sandboxUrl?: string;
+};
+
+/** A successful token response, reduced to what the lifecycle stores. */
+export type TokenGrant = {
+  accessToken: string;
+  refreshToken?: string;
+  /** Seconds until the access token expires; undefined when it does not. */
+  expiresInSeconds?: number;
+  scopes: string[];
+  /** Public fields the token response already tells (Slack's team, Stripe's account). */
+  metadata: Record<string, unknown>;
+};
+
+/** What the who-am-I call tells about a credential. */
+export type Identity = {
+  /** Public fields (teamId, accountId, ...). */
+  metadata: Record<string, unknown>;
+  /** Granted scopes, when the call reveals them. */
+  scopes?: string[];
+  /** What `testConnection` answers, beyond the connection id: flat strings for a UI. */
+  summary: Record<string, string | undefined>;
+};
+
+/** A credential the user pasted, recognised. */
+export type ParsedApiKey<TAuthMethod extends string> = {
+  token: string;
+  authMethod: TAuthMethod;
+  /** Public fields known from the key itself (Stripe's livemode from sk_live_/sk_test_). */
+  metadata?: Record<string, unknown>;
+  scopes?: string[];
+};
+
+export type ConnectorContext = {
+  settings: ConnectorSettings;
+  http: ProviderHttp;
+};
+
+/** How a revocation went at the provider. */
+export type RevokeOutcome = "revoked" | "not_supported";
+
+export interface ConnectorDefinition<TAuthMethod extends string = string> {
+  /** Lower-case id used in URLs and configuration (`slack`). */
+  readonly id: string;
+  readonly displayName: string;
+  /** Every `authMethod` a connection of this provider can have. */
+  readonly authMethods: readonly TAuthMethod[];
+  /** The `authMethod` of connections made through OAuth. */
+  readonly oauthAuthMethod: TAuthMethod;
+  /** The real provider's endpoints, used unless configuration overrides them. */
+  readonly liveEndpoints: ConnectorEndpoints;
+  /** Issuer identifiers the provider may send as `iss` (RFC 9207), live mode. */
+  readonly issuers?: readonly string[];
+  readonly pkce: boolean;
+  readonly defaultScopes: readonly string[];
+  /** Public metadata keys that must be present for a connection to be stored. */
+  readonly requiredMetadata: readonly string[];
+  readonly retryPolicy: RetryPolicy;
+  readonly classify: ResponseClassifier;
+
+  /** Query parameters of the authorization URL, beyond state and PKCE (added by the lifecycle). */
+  authorizationParams(settings: ConnectorSettings): Record<string, string | undefined>;
+  exchangeCode(ctx: ConnectorContext, input: { code: string; codeVerifier?: string }): Promise<TokenGrant>;
+  /** Provider without refresh tokens leave this out. */
+  refreshToken?(ctx: ConnectorContext, refreshToken: string): Promise<TokenGrant>;
+  /** Revokes the credential at the provider, if it can be. */
+  revoke(ctx: ConnectorContext, input: { connection: ConnectionRecord; accessToken: string; refreshToken?: string }): Promise<RevokeOutcome>;
+  /** Recognises a pasted key or token, or throws a schema error naming the field. */
+  parseApiKey(input: { apiKey?: string; accessToken?: string }): ParsedApiKey<TAuthMethod>;
+  /** The provider's who-am-I call with this credential. */
+  whoAmI(ctx: ConnectorContext, input: { accessToken: string; authMethod: string; metadata: Record<string, unknown> }): Promise<Identity>;
+}

@@ -1,0 +1,256 @@
+/**
+ * The provider HTTP client: one place that sends a request to a provider,
+ * bounds it with a timeout, refuses to follow redirects (a token is never
+ * sent to an address the provider did not publish), classifies the answer
+ * into the five error types with the connector's table, and retries within
+ * the connector's budget.
+ */
+import { ErrorCodes, IntegrationError, type IntegrationErrorInit } from "./errors.js";
+import { maskSecret } from "./mask.js";
+import { decideRetry, parseRetryAfter, type RetryPolicy } from "./retry.js";
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export type ProviderRequest = {
+  /** A short name for logs and messages: `auth.test`, `GET /v1/account`. */
+  operation: string;
+  method: HttpMethod;
+  url: string;
+  headers?: Record<string, string>;
+  /** Sent as application/x-www-form-urlencoded; undefined values are left out. */
+  form?: Record<string, string | undefined>;
+  /** Sent as application/json. */
+  json?: unknown;
+  /** Safe to repeat. Defaults to true for GET, PUT and DELETE, false otherwise. */
+  idempotent?: boolean;
+  /** Secrets in this request (token, client secret, code): scrubbed from every error message. */
+  secrets?: readonly (string | undefined)[];
+  /** False when a successful answer may have an empty or non-JSON body. */
+  expectJson?: boolean;
+};
+
+export type ProviderResponse = {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The parsed body, or undefined when it is not JSON. */
+  json: unknown;
+};
+
+/** A connector's verdict on a response: null when it is a success. */
+export type ErrorVerdict = Omit<IntegrationErrorInit, "provider" | "cause">;
+export type ResponseClassifier = (response: ProviderResponse, request: ProviderRequest) => ErrorVerdict | null;
+
+export type Clock = {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+};
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** One attempt as it happened, for logs and metrics. */
+export type AttemptRecord = {
+  provider: string;
+  operation: string;
+  method: HttpMethod;
+  attempt: number;
+  durationMs: number;
+  status?: number;
+  errorType?: IntegrationError["type"];
+  retryDelayMs?: number;
+};
+
+export type ProviderHttpOptions = {
+  provider: string;
+  displayName: string;
+  classify: ResponseClassifier;
+  policy: RetryPolicy;
+  timeoutMs: number;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  onAttempt?: (record: AttemptRecord) => void;
+  random?: () => number;
+};
+
+/** Transport error codes seen on Node's fetch (undici) and their plain meaning. */
+const TRANSPORT_CODES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  EPIPE: "connection closed",
+  ENOTFOUND: "host name did not resolve",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "connection timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  UND_ERR_SOCKET: "connection closed by the provider",
+  UND_ERR_CONNECT_TIMEOUT: "connection timed out",
+  UND_ERR_HEADERS_TIMEOUT: "timed out waiting for headers",
+  UND_ERR_BODY_TIMEOUT: "timed out reading the body",
+  UND_ERR_CLOSED: "connection closed",
+};
+
+export class ProviderHttp {
+  private readonly clock: Clock;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: ProviderHttpOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  /** The same client making a single attempt per call: a health probe reports what it sees. */
+  withoutRetries(): ProviderHttp {
+    return new ProviderHttp({ ...this.options, policy: { ...this.options.policy, attempts: 1 } });
+  }
+
+  /**
+   * Sends `request`, retrying retryable failures within the policy. Resolves
+   * with a successful response or rejects with an {@link IntegrationError}.
+   */
+  async send(request: ProviderRequest): Promise<ProviderResponse> {
+    const started = this.clock.now();
+    const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
+    const hasIdempotencyKey = Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === "idempotency-key");
+    for (let attempt = 1; ; attempt++) {
+      const attemptStarted = this.clock.now();
+      const outcome = await this.attemptOnce(request);
+      const record: AttemptRecord = {
+        provider: this.options.provider,
+        operation: request.operation,
+        method: request.method,
+        attempt,
+        durationMs: this.clock.now() - attemptStarted,
+        ...(outcome.response ? { status: outcome.response.status } : {}),
+      };
+      if (!outcome.error) {
+        this.options.onAttempt?.(record);
+        return outcome.response as ProviderResponse;
+      }
+      const error = outcome.error;
+      record.errorType = error.type;
+      const decision = decideRetry({
+        error,
+        attempt,
+        elapsedMs: this.clock.now() - started,
+        policy: this.options.policy,
+        request: { idempotent, hasIdempotencyKey },
+        ...(this.options.random ? { random: this.options.random } : {}),
+      });
+      if (decision.retry) record.retryDelayMs = decision.delayMs;
+      this.options.onAttempt?.(record);
+      if (!decision.retry) throw error;
+      await this.clock.sleep(decision.delayMs);
+    }
+  }
+
+  private async attemptOnce(request: ProviderRequest): Promise<{ response?: ProviderResponse; error?: IntegrationError }> {
+    let raw: Response;
+    let text: string;
+    try {
+      raw = await this.fetchImpl(request.url, {
+        method: request.method,
+        headers: buildHeaders(request),
+        body: buildBody(request),
+        redirect: "manual",
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      text = await raw.text();
+    } catch (cause) {
+      return { error: this.networkError(request, cause) };
+    }
+    const response: ProviderResponse = { status: raw.status, headers: raw.headers, text, json: parseJson(text) };
+    return { response, error: this.classify(request, response) };
+  }
+
+  private classify(request: ProviderRequest, response: ProviderResponse): IntegrationError | undefined {
+    const name = this.options.displayName;
+    if (response.status >= 300 && response.status < 400) {
+      // Following it would hand the request, and its token, to another address.
+      return this.error(request, {
+        type: "upstream",
+        status: response.status,
+        code: "unexpected_redirect",
+        message: `${name} answered ${request.operation} with a redirect (${response.status}), which is not followed`,
+      });
+    }
+    const verdict = this.options.classify(response, request);
+    if (verdict) {
+      const retryAfterSeconds =
+        verdict.retryAfterSeconds ??
+        (verdict.type === "rate-limit" ? parseRetryAfter(response.headers.get("retry-after"), this.clock.now()) : undefined);
+      return this.error(request, { ...verdict, status: verdict.status ?? response.status, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+    }
+    if (response.json === undefined && request.expectJson !== false) {
+      return this.error(request, {
+        type: "upstream",
+        status: response.status,
+        code: ErrorCodes.UNPARSABLE_RESPONSE,
+        message: `${name} answered ${request.operation} with a body that is not valid JSON`,
+      });
+    }
+    return undefined;
+  }
+
+  private networkError(request: ProviderRequest, cause: unknown): IntegrationError {
+    const timedOut = cause instanceof Error && (cause.name === "TimeoutError" || cause.name === "AbortError");
+    const code = transportCode(cause);
+    const what = timedOut ? `no response within ${this.options.timeoutMs}ms` : (code && TRANSPORT_CODES[code]) ?? "transport failure";
+    return this.error(request, {
+      type: "network",
+      code: timedOut ? ErrorCodes.TIMEOUT : (code ?? ErrorCodes.TRANSPORT),
+      message: `${this.options.displayName} ${request.operation} failed before a response: ${what}`,
+      cause,
+    });
+  }
+
+  private error(request: ProviderRequest, init: Omit<IntegrationErrorInit, "provider">): IntegrationError {
+    return new IntegrationError({ ...init, provider: this.options.provider, message: scrub(init.message, request.secrets) });
+  }
+}
+
+function buildHeaders(request: ProviderRequest): Record<string, string> {
+  const headers: Record<string, string> = { accept: "application/json", ...request.headers };
+  if (request.form) headers["content-type"] = "application/x-www-form-urlencoded";
+  else if (request.json !== undefined) headers["content-type"] = "application/json; charset=utf-8";
+  return headers;
+}
+
+function buildBody(request: ProviderRequest): string | undefined {
+  if (request.form) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(request.form)) if (value !== undefined) params.set(key, value);
+    return params.toString();
+  }
+  return request.json === undefined ? undefined : JSON.stringify(request.json);
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The errno-style code undici puts on `cause` (or on the cause's cause). */
+function transportCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code in TRANSPORT_CODES) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Replaces every secret of the request that a provider message echoes with its masked form. */
+export function scrub(message: string, secrets: readonly (string | undefined)[] | undefined): string {
+  let out = message;
+  for (const secret of secrets ?? []) {
+    if (secret && secret.length >= 6) out = out.split(secret).join(maskSecret(secret));
+  }
+  return out;
+}

@@ -1,0 +1,412 @@
+/**
+ * Builds a {@link Tier1ConnectorLifecycle} from a connector's declaration.
+ * This is the only place that sequences OAuth, storage, provider calls and
+ * health; connectors never do.
+ */
+import type { Logger } from "pino";
+import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity } from "./connector.js";
+import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
+import { ErrorCodes, IntegrationError, invalidInput } from "./errors.js";
+import { healthFromOutcome, toEnvelope } from "./health.js";
+import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./http.js";
+import { maskSecret } from "./mask.js";
+import { buildUrl, codeChallengeS256, createCodeVerifier, OAUTH_STATE_TTL_SECONDS, openState, readAuthorizationResponse, sealState } from "./oauth.js";
+import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
+
+export type LifecycleDeps = {
+  vault: Vault;
+  sealer: Sealer;
+  settings: ConnectorSettings;
+  /** Every provider id, so a state presented at the wrong callback is named as such. */
+  knownProviders: readonly string[];
+  timeoutMs: number;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  logger?: Pick<Logger, "debug" | "info" | "warn" | "error">;
+  onAttempt?: (record: AttemptRecord) => void;
+};
+
+/** Longest user id we accept; ids come from the caller's JWT `sub`. */
+const MAX_USER_ID_LENGTH = 255;
+/** Codes and pasted tokens longer than this are not real ones. */
+const MAX_CREDENTIAL_LENGTH = 4096;
+
+export type ConnectionPublic = Tier1ConnectionPublic<string, Record<string, unknown>>;
+export type ConnectionHealth = Tier1ConnectionHealth<string, Record<string, unknown>>;
+
+export type DisconnectReport = {
+  connection: ConnectionPublic;
+  /** True when the provider confirmed the revocation (or holds nothing to revoke). */
+  providerRevoked: boolean;
+  note?: string;
+};
+
+/** The contract's lifecycle plus additive options (minor-release extensions). */
+export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>
+  extends Tier1ConnectorLifecycle<TPublic, THealth> {
+  readonly id: string;
+  readonly definition: ConnectorDefinition;
+  readonly settings: ConnectorSettings;
+  /** `userId` binds the completion to the caller; `iss` is the callback's RFC 9207 parameter. */
+  completeOAuth(params: { code: string; state: string; userId?: string; iss?: string }): Promise<TPublic>;
+  /** The browser's callback: the whole authorization response (code, state, iss, or error). */
+  completeOAuthCallback(query: URLSearchParams): Promise<TPublic>;
+  listConnections(userId: string, options?: { includeRevoked?: boolean }): Promise<TPublic[]>;
+  testConnection(userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>>;
+  health(userId: string, options?: { connectionId?: string }): Promise<THealth>;
+  disconnectWithReport(userId: string, credentialId: string): Promise<DisconnectReport | undefined>;
+}
+
+export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>(
+  definition: ConnectorDefinition,
+  deps: LifecycleDeps,
+): ConnectorLifecycle<TPublic, THealth> {
+  const clock = deps.clock ?? systemClock;
+  const provider = definition.id;
+  const name = definition.displayName;
+  const http = new ProviderHttp({
+    provider,
+    displayName: name,
+    classify: definition.classify,
+    policy: definition.retryPolicy,
+    timeoutMs: deps.timeoutMs,
+    clock,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
+  });
+  const ctx: ConnectorContext = { settings: deps.settings, http };
+  const probeCtx: ConnectorContext = { settings: deps.settings, http: http.withoutRetries() };
+  const nowIso = (): string => new Date(clock.now()).toISOString();
+
+  const toPublic = (record: ConnectionRecord): ConnectionPublic => {
+    const base = {
+      id: record.id,
+      userId: record.userId,
+      authMethod: record.authMethod,
+      tokenMasked: record.tokenMasked,
+      createdAt: record.createdAt,
+      ...(record.revokedAt ? { revokedAt: record.revokedAt } : {}),
+    };
+    return { ...base, scopes: record.scopes, ...record.metadata } as ConnectionPublic;
+  };
+  const publicMetadata = (record: ConnectionRecord): Record<string, unknown> => ({ scopes: record.scopes, ...record.metadata });
+
+  /** The connection `connectionId`, or the user's newest active one. */
+  const pickConnection = async (userId: string, connectionId?: string): Promise<ConnectionRecord> => {
+    if (connectionId !== undefined) {
+      checkConnectionId(connectionId, provider);
+      const found = await deps.vault.findConnection({ userId, provider, id: connectionId });
+      if (!found) throw notFound(provider, connectionId);
+      return found;
+    }
+    const [newest] = await deps.vault.listConnections({ userId, provider });
+    if (!newest) {
+      throw new IntegrationError({
+        type: "schema",
+        code: ErrorCodes.NO_ACTIVE_CONNECTION,
+        provider,
+        message: `no active ${name} connection for this user; connect one first`,
+      });
+    }
+    return newest;
+  };
+
+  const probe = async (record: ConnectionRecord, retry: boolean): Promise<Identity> => {
+    const { accessToken } = await deps.vault.readSecrets(record);
+    const identityCtx: ConnectorContext = retry ? ctx : probeCtx;
+    return definition.whoAmI(identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata });
+  };
+
+  const recordProbe = async (record: ConnectionRecord, error?: IntegrationError): Promise<StoredHealth> => {
+    const health = healthFromOutcome({
+      checkedAt: nowIso(),
+      ...(error ? { error } : {}),
+      lastKnownAuth: record.lastHealth?.auth ?? true,
+      displayName: name,
+    });
+    await deps.vault.recordHealth(record.id, health);
+    return health;
+  };
+
+  const store = async (input: {
+    userId: string;
+    authMethod: string;
+    accessToken: string;
+    refreshToken?: string;
+    expiresInSeconds?: number;
+    scopes: string[];
+    metadata: Record<string, unknown>;
+  }): Promise<ConnectionRecord> => {
+    const missing = definition.requiredMetadata.filter((key) => input.metadata[key] === undefined || input.metadata[key] === null);
+    if (missing.length > 0) {
+      throw new IntegrationError({
+        type: "upstream",
+        code: ErrorCodes.UNPARSABLE_RESPONSE,
+        provider,
+        message: `${name} did not tell us ${missing.join(", ")} for this credential`,
+      });
+    }
+    const expiresAt = input.expiresInSeconds === undefined ? undefined : new Date(clock.now() + input.expiresInSeconds * 1000).toISOString();
+    return deps.vault.createConnection({
+      userId: input.userId,
+      provider,
+      authMethod: input.authMethod,
+      tokenMasked: maskSecret(input.accessToken),
+      scopes: input.scopes,
+      metadata: input.metadata,
+      accessToken: input.accessToken,
+      ...(input.refreshToken === undefined ? {} : { refreshToken: input.refreshToken }),
+      ...(expiresAt === undefined ? {} : { accessTokenExpiresAt: expiresAt }),
+      tokenRefreshStatus: input.refreshToken === undefined && expiresAt === undefined ? "not_applicable" : "healthy",
+      createdAt: nowIso(),
+    });
+  };
+
+  /** Checks the authorization response and the state, exchanges the code, stores the connection. */
+  const complete = async (response: URLSearchParams, userId?: string): Promise<ConnectionPublic> => {
+    const { code, state } = readAuthorizationResponse(response, { provider, displayName: name, issuer: issuerOf(definition, deps.settings) });
+    const opened = openState(deps.sealer, {
+      provider,
+      state,
+      nowMs: clock.now(),
+      knownProviders: deps.knownProviders,
+      ...(userId !== undefined ? { userId } : {}),
+    });
+    const firstUse = await deps.vault.consumeOAuthState({ stateHash: opened.hash, provider, expiresAt: opened.expiresAt.toISOString() });
+    if (!firstUse) {
+      throw new IntegrationError({
+        type: "schema",
+        code: ErrorCodes.STATE_REUSED,
+        field: "state",
+        provider,
+        message: "state has already been used; start the connection again",
+      });
+    }
+    const grant = await definition.exchangeCode(ctx, { code, ...(opened.codeVerifier ? { codeVerifier: opened.codeVerifier } : {}) });
+    // The code is spent: from here on, failing to describe the grant must not lose it.
+    let identity: Identity | undefined;
+    let identityError: IntegrationError | undefined;
+    try {
+      identity = await definition.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: definition.oauthAuthMethod, metadata: grant.metadata });
+    } catch (error) {
+      if (!(error instanceof IntegrationError) || !error.retryable) throw error;
+      identityError = error;
+      deps.logger?.warn({ err: error.message }, "who-am-I failed after a successful code exchange; storing the grant");
+    }
+    const record = await store({
+      userId: opened.userId,
+      authMethod: definition.oauthAuthMethod,
+      accessToken: grant.accessToken,
+      ...(grant.refreshToken === undefined ? {} : { refreshToken: grant.refreshToken }),
+      ...(grant.expiresInSeconds === undefined ? {} : { expiresInSeconds: grant.expiresInSeconds }),
+      scopes: identity?.scopes ?? grant.scopes,
+      metadata: { ...grant.metadata, ...identity?.metadata },
+    });
+    await recordProbe(record, identityError);
+    deps.logger?.info({ connectionId: record.id, userId: record.userId }, "connection created through OAuth");
+    return toPublic(record);
+  };
+
+  const lifecycle: ConnectorLifecycle<ConnectionPublic, ConnectionHealth> = {
+    id: provider,
+    definition,
+    settings: deps.settings,
+
+    beginOAuth(userId: string): Tier1OAuthStartResult {
+      checkUserId(userId, provider);
+      const codeVerifier = definition.pkce ? createCodeVerifier() : undefined;
+      const { state } = sealState(deps.sealer, {
+        provider,
+        userId,
+        nowMs: clock.now(),
+        ttlSeconds: OAUTH_STATE_TTL_SECONDS,
+        ...(codeVerifier ? { codeVerifier } : {}),
+      });
+      const authUrl = buildUrl(deps.settings.endpoints.authorizeUrl, {
+        ...definition.authorizationParams(deps.settings),
+        state,
+        ...(codeVerifier ? { code_challenge: codeChallengeS256(codeVerifier), code_challenge_method: "S256" } : {}),
+      });
+      return { authUrl, state, expiresInSeconds: OAUTH_STATE_TTL_SECONDS, ...(codeVerifier ? { codeVerifier } : {}) };
+    },
+
+    async completeOAuth(params) {
+      checkCredential("code", params.code, provider);
+      checkCredential("state", params.state, provider);
+      if (params.iss !== undefined) checkCredential("iss", params.iss, provider);
+      if (params.userId !== undefined) checkUserId(params.userId, provider);
+      const response = new URLSearchParams({ code: params.code, state: params.state, ...(params.iss !== undefined ? { iss: params.iss } : {}) });
+      return complete(response, params.userId);
+    },
+
+    async completeOAuthCallback(query) {
+      for (const field of ["code", "state", "iss"]) {
+        const value = query.get(field);
+        if (value !== null) checkCredential(field, value, provider);
+      }
+      return complete(query);
+    },
+
+    async connectApiKey(params) {
+      checkUserId(params.userId, provider);
+      if (params.apiKey !== undefined) checkCredential("apiKey", params.apiKey, provider);
+      if (params.accessToken !== undefined) checkCredential("accessToken", params.accessToken, provider);
+      const parsed = definition.parseApiKey({
+        ...(params.apiKey !== undefined ? { apiKey: params.apiKey } : {}),
+        ...(params.accessToken !== undefined ? { accessToken: params.accessToken } : {}),
+      });
+      const identity = await definition.whoAmI(ctx, { accessToken: parsed.token, authMethod: parsed.authMethod, metadata: parsed.metadata ?? {} });
+      const record = await store({
+        userId: params.userId,
+        authMethod: parsed.authMethod,
+        accessToken: parsed.token,
+        scopes: identity.scopes ?? parsed.scopes ?? [],
+        metadata: { ...parsed.metadata, ...identity.metadata },
+      });
+      await recordProbe(record);
+      deps.logger?.info({ connectionId: record.id, userId: record.userId, authMethod: parsed.authMethod }, "connection created with a key");
+      return toPublic(record);
+    },
+
+    async listConnections(userId, options) {
+      checkUserId(userId, provider);
+      const records = await deps.vault.listConnections({ userId, provider, includeRevoked: options?.includeRevoked ?? false });
+      return records.map(toPublic);
+    },
+
+    async testConnection(userId, options) {
+      checkUserId(userId, provider);
+      const record = await pickConnection(userId, options?.connectionId);
+      if (record.revokedAt) throw revoked(provider, record.id);
+      try {
+        const identity = await probe(record, true);
+        await recordProbe(record);
+        return {
+          connectionId: record.id,
+          authMethod: record.authMethod,
+          ...identity.summary,
+          ...(identity.scopes ? { scopes: identity.scopes.join(",") } : {}),
+        };
+      } catch (error) {
+        if (error instanceof IntegrationError) await recordProbe(record, error);
+        throw error;
+      }
+    },
+
+    async health(userId, options) {
+      checkUserId(userId, provider);
+      let record: ConnectionRecord;
+      try {
+        record = await pickConnection(userId, options?.connectionId);
+      } catch (error) {
+        if (error instanceof IntegrationError && error.code === ErrorCodes.NO_ACTIVE_CONNECTION) {
+          return toEnvelope({
+            health: { status: "down", checkedAt: nowIso(), auth: false, apiReachable: false, rateLimited: false, errorType: "auth", message: error.message },
+            metadata: {},
+          });
+        }
+        throw error;
+      }
+      const envelopeOf = (health: StoredHealth): ConnectionHealth =>
+        toEnvelope({ health, authMethod: record.authMethod, tokenRefreshStatus: record.tokenRefreshStatus, metadata: publicMetadata(record) });
+      if (record.revokedAt) {
+        return envelopeOf({
+          status: "down",
+          checkedAt: nowIso(),
+          auth: false,
+          apiReachable: false,
+          rateLimited: false,
+          errorType: "auth",
+          message: `this ${name} connection was disconnected at ${record.revokedAt}; connect again`,
+        });
+      }
+      try {
+        await probe(record, false);
+        return envelopeOf(await recordProbe(record));
+      } catch (error) {
+        if (!(error instanceof IntegrationError)) throw error;
+        return envelopeOf(await recordProbe(record, error));
+      }
+    },
+
+    async disconnectWithReport(userId, credentialId) {
+      checkUserId(userId, provider);
+      checkConnectionId(credentialId, provider);
+      const record = await deps.vault.findConnection({ userId, provider, id: credentialId });
+      if (!record) return undefined;
+      if (record.revokedAt) return { connection: toPublic(record), providerRevoked: record.providerRevokedAt !== undefined };
+      let providerRevoked = true;
+      let note: string | undefined;
+      try {
+        const secrets = await deps.vault.readSecrets(record);
+        const outcome = await definition.revoke(ctx, { connection: record, ...secrets });
+        if (outcome === "not_supported") note = `${name} has no way to revoke this kind of credential; it was erased here`;
+      } catch (error) {
+        if (error instanceof IntegrationError && error.type === "auth") {
+          note = `${name} no longer accepted the credential, so there was nothing left to revoke`;
+        } else {
+          // Keep the (encrypted) tokens so the revocation can be retried; the connection is unusable here already.
+          providerRevoked = false;
+          note = `${name} could not be reached to revoke the credential; it is disconnected here and the revocation is owed`;
+          deps.logger?.warn({ connectionId: record.id, err: error instanceof Error ? error.message : String(error) }, "provider revocation failed");
+        }
+      }
+      const updated = await deps.vault.markRevoked({ userId, provider, id: record.id, revokedAt: nowIso(), providerRevoked });
+      deps.logger?.info({ connectionId: record.id, userId, providerRevoked }, "connection disconnected");
+      return { connection: toPublic(updated ?? record), providerRevoked, ...(note ? { note } : {}) };
+    },
+
+    async disconnect(userId, credentialId) {
+      return (await lifecycle.disconnectWithReport(userId, credentialId)) !== undefined;
+    },
+  };
+  return lifecycle as unknown as ConnectorLifecycle<TPublic, THealth>;
+}
+
+/**
+ * The issuer identifier (RFC 9207) the authorization response may name: the
+ * provider's own in live mode (or the origin of a self-hosted authorize
+ * URL), the sandbox's origin in sandbox mode.
+ */
+function issuerOf(definition: ConnectorDefinition, settings: ConnectorSettings): string {
+  if (settings.mode === "sandbox" && settings.sandboxUrl) return settings.sandboxUrl;
+  const origin = new URL(settings.endpoints.authorizeUrl).origin;
+  return definition.issuers?.find((issuer) => new URL(issuer).origin === origin) ?? origin;
+}
+
+function checkUserId(userId: unknown, provider: string): void {
+  if (typeof userId !== "string" || userId.trim() === "") throw invalidInput("userId", "userId must be a non-empty string", provider);
+  if (userId.length > MAX_USER_ID_LENGTH) throw invalidInput("userId", `userId must be at most ${MAX_USER_ID_LENGTH} characters`, provider);
+}
+
+function checkCredential(field: string, value: unknown, provider: string): void {
+  if (typeof value !== "string" || value.trim() === "") throw invalidInput(field, `${field} must be a non-empty string`, provider);
+  if (value.length > MAX_CREDENTIAL_LENGTH) throw invalidInput(field, `${field} must be at most ${MAX_CREDENTIAL_LENGTH} characters`, provider);
+  if (/[\s\u0000-\u001f]/.test(value)) throw invalidInput(field, `${field} must not contain whitespace or control characters`, provider);
+}
+
+/** Connection ids are ours (`conn_` + base64url); anything else cannot exist. */
+const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function checkConnectionId(id: unknown, provider: string): void {
+  if (typeof id !== "string" || !CONNECTION_ID_PATTERN.test(id)) throw notFound(provider, String(id));
+}
+
+function notFound(provider: string, id: string): IntegrationError {
+  return new IntegrationError({
+    type: "schema",
+    code: ErrorCodes.CONNECTION_NOT_FOUND,
+    provider,
+    field: "connectionId",
+    message: `no ${provider} connection ${JSON.stringify(id.slice(0, 80))} for this user`,
+  });
+}
+
+function revoked(provider: string, id: string): IntegrationError {
+  return new IntegrationError({
+    type: "auth",
+    code: "connection_revoked",
+    provider,
+    message: `${provider} connection ${id} was disconnected; connect again`,
+  });
+}

@@ -1,0 +1,127 @@
+/**
+ * Retry policy: one row per connector, the decision that reads it, full-jitter
+ * backoff, and `Retry-After` parsing.
+ *
+ * `docs/integrations/tier1-retry-policy.md` is generated from this table by
+ * `npm run docs`; a test fails when the two differ.
+ */
+import type { Tier1ErrorType } from "./contract.js";
+import type { IntegrationError } from "./errors.js";
+
+export type RetryPolicy = {
+  /** Total attempts, the first included. */
+  attempts: number;
+  /** Backoff before retry n is drawn from [0, min(capDelayMs, baseDelayMs * 2^(n-1))] (full jitter). */
+  baseDelayMs: number;
+  capDelayMs: number;
+  /** Wall-clock budget for the whole call, waits included; no retry starts that would overrun it. */
+  budgetMs: number;
+  /** The longest `Retry-After` we will wait for; a longer one surfaces as a rate-limit error at once. */
+  maxRetryAfterMs: number;
+  /** Why these numbers: the provider's documented limits and SDK defaults. */
+  rationale: string;
+};
+
+/**
+ * The table. Budgets are sized for an interactive API call: a caller waits at
+ * most `budgetMs` before it gets an honest error it can act on.
+ */
+export const RETRY_POLICIES = {
+  slack: {
+    attempts: 4,
+    baseDelayMs: 500,
+    capDelayMs: 8_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Slack limits per method per workspace per minute and answers 429 with Retry-After in seconds; " +
+      "auth.test is a high tier, so short waits usually clear it.",
+  },
+  stripe: {
+    attempts: 3,
+    baseDelayMs: 500,
+    capDelayMs: 5_000,
+    budgetMs: 20_000,
+    maxRetryAfterMs: 10_000,
+    rationale:
+      "Mirrors stripe-node: 0.5 s doubling to a 5 s cap; Stripe-Should-Retry is obeyed; " +
+      "every POST carries an Idempotency-Key so a retry after a lost response cannot act twice.",
+  },
+} as const satisfies Record<string, RetryPolicy>;
+
+export type RetryPolicyId = keyof typeof RETRY_POLICIES;
+
+/** What the caller should do after each error type, for the generated doc and the health message. */
+export const RECOVERY: Readonly<Record<Tier1ErrorType, string>> = {
+  auth: "Not retried. The connection's health goes down; the user reconnects (or grants the missing scope).",
+  "rate-limit": "Retried after Retry-After (or backoff) within budget; then surfaced as 429 with Retry-After.",
+  schema: "Not retried. The request is wrong or refused for good; fix the input.",
+  network: "Retried with backoff within budget (non-idempotent requests only with an idempotency key); then 503.",
+  upstream: "Retried with backoff within budget unless the provider says not to; then 502.",
+};
+
+export type RetryRequestFacts = {
+  /** Safe to repeat: GET, or a read-only POST such as Slack's auth.test. */
+  idempotent: boolean;
+  /** The request carries a provider idempotency key (Stripe's Idempotency-Key). */
+  hasIdempotencyKey: boolean;
+};
+
+export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: string };
+
+/**
+ * Whether to try again after `error`, and after how long. One rule a line,
+ * in the order they are checked.
+ */
+export function decideRetry(input: {
+  error: IntegrationError;
+  attempt: number; // the attempt that just failed, from 1
+  elapsedMs: number;
+  policy: RetryPolicy;
+  request: RetryRequestFacts;
+  random?: () => number;
+}): RetryDecision {
+  const { error, attempt, elapsedMs, policy, request } = input;
+  const repeatable = request.idempotent || request.hasIdempotencyKey;
+  // Auth and schema fail fast: repeating cannot change the answer.
+  if (!error.retryable) return { retry: false, reason: `${error.type} errors are not retried` };
+  // The provider said a retry would have no effect (Stripe-Should-Retry: false).
+  if (error.providerRetryHint === false) return { retry: false, reason: "the provider advised against retrying" };
+  // Out of attempts.
+  if (attempt >= policy.attempts) return { retry: false, reason: `gave up after ${attempt} attempts` };
+  // A lost response to a non-idempotent request may have acted: repeat only under an idempotency key.
+  if (error.type === "network" && !repeatable) return { retry: false, reason: "not idempotent and no idempotency key" };
+  // A 5xx to a non-idempotent request is indeterminate for the same reason.
+  if (error.type === "upstream" && !repeatable) return { retry: false, reason: "not idempotent and no idempotency key" };
+  // Throttled: wait as long as the provider asked, if that is within what we are willing to wait.
+  const retryAfterMs = error.retryAfterSeconds === undefined ? undefined : error.retryAfterSeconds * 1000;
+  if (retryAfterMs !== undefined && retryAfterMs > policy.maxRetryAfterMs) {
+    return { retry: false, reason: `Retry-After of ${error.retryAfterSeconds}s exceeds the ${policy.maxRetryAfterMs / 1000}s we wait` };
+  }
+  const delayMs = retryAfterMs ?? fullJitterDelay(attempt, policy, input.random);
+  // Never start a retry that would overrun the budget.
+  if (elapsedMs + delayMs > policy.budgetMs) return { retry: false, reason: `retry budget of ${policy.budgetMs}ms spent` };
+  return { retry: true, delayMs };
+}
+
+/** Full jitter (AWS architecture blog, "Exponential Backoff and Jitter"): uniform in [0, min(cap, base * 2^(n-1))]. */
+export function fullJitterDelay(attempt: number, policy: Pick<RetryPolicy, "baseDelayMs" | "capDelayMs">, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.capDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+const DELTA_SECONDS = /^\s*(\d+(?:\.\d+)?)\s*$/;
+
+/**
+ * Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+ * Decimal seconds are accepted too (Microsoft Graph sends them). Returns
+ * seconds to wait, never negative, or undefined when absent or unparsable.
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
+  if (value === null || value === undefined || value.trim() === "") return undefined;
+  const seconds = DELTA_SECONDS.exec(value);
+  if (seconds?.[1] !== undefined) return Number(seconds[1]);
+  const date = Date.parse(value);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - nowMs) / 1000));
+}

@@ -1,0 +1,110 @@
+/**
+ * What the shared lifecycle needs from storage. `src/store/` implements it
+ * (SQLite by default, PostgreSQL for several instances); nothing here knows
+ * which. Every method is asynchronous so that a networked database fits the
+ * same interface. Secrets cross this boundary in clear and are encrypted by
+ * the implementation before they touch a disk.
+ */
+import type { Tier1ErrorType } from "./contract.js";
+
+export type TokenRefreshStatus = "not_applicable" | "healthy" | "failed";
+
+/** The last health probe of a connection, as stored. */
+export type StoredHealth = {
+  status: "ok" | "degraded" | "down";
+  checkedAt: string;
+  auth: boolean;
+  apiReachable: boolean;
+  rateLimited: boolean;
+  errorType?: Tier1ErrorType;
+  message?: string;
+};
+
+/** A connection without its secrets: safe to list, log and return. */
+export type ConnectionRecord = {
+  id: string;
+  userId: string;
+  provider: string;
+  authMethod: string;
+  tokenMasked: string;
+  scopes: string[];
+  /** Provider-specific public fields (teamId, accountId, ...). */
+  metadata: Record<string, unknown>;
+  /** When the access token stops working; undefined for tokens that do not expire. */
+  accessTokenExpiresAt?: string;
+  hasRefreshToken: boolean;
+  tokenRefreshStatus: TokenRefreshStatus;
+  lastHealth?: StoredHealth;
+  createdAt: string;
+  updatedAt: string;
+  revokedAt?: string;
+  /** When the provider confirmed the revocation; unset while it is still owed. */
+  providerRevokedAt?: string;
+  /** Incremented by every write; compare-and-swap writes name the version they read. */
+  version: number;
+};
+
+export type ConnectionSecrets = {
+  accessToken: string;
+  refreshToken?: string;
+};
+
+export type NewConnection = ConnectionSecrets & {
+  userId: string;
+  provider: string;
+  authMethod: string;
+  tokenMasked: string;
+  scopes: string[];
+  metadata: Record<string, unknown>;
+  accessTokenExpiresAt?: string;
+  tokenRefreshStatus: TokenRefreshStatus;
+  createdAt: string;
+};
+
+export type ConnectionQuery = { userId: string; provider: string };
+
+export interface Vault {
+  createConnection(input: NewConnection): Promise<ConnectionRecord>;
+  /** Newest first. Revoked connections only when asked for. */
+  listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]>;
+  /** The connection `id` if it belongs to this user and provider (revoked or not). */
+  findConnection(query: ConnectionQuery & { id: string }): Promise<ConnectionRecord | undefined>;
+  /** Decrypts the connection's tokens. Rejects if a ciphertext fails to authenticate. */
+  readSecrets(connection: ConnectionRecord): Promise<ConnectionSecrets>;
+  /**
+   * Replaces the tokens if the row is still at `expectedVersion`, in one
+   * transaction; answers the new record, or undefined when another writer got
+   * there first. A missing `refreshToken` keeps the stored one.
+   */
+  updateTokens(input: {
+    id: string;
+    expectedVersion: number;
+    secrets: { accessToken: string; refreshToken?: string };
+    tokenMasked: string;
+    accessTokenExpiresAt?: string;
+    tokenRefreshStatus: TokenRefreshStatus;
+  }): Promise<ConnectionRecord | undefined>;
+  setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void>;
+  /**
+   * Marks the connection revoked. When the provider confirmed the revocation
+   * the secrets are erased; otherwise they are kept (encrypted) so that the
+   * revocation can be retried.
+   */
+  markRevoked(input: ConnectionQuery & { id: string; revokedAt: string; providerRevoked: boolean }): Promise<ConnectionRecord | undefined>;
+  recordHealth(id: string, health: StoredHealth): Promise<void>;
+  /**
+   * Records that an OAuth state was used. True the first time for a given
+   * hash, false ever after (until it has expired and been swept).
+   */
+  consumeOAuthState(input: { stateHash: string; provider: string; expiresAt: string }): Promise<boolean>;
+}
+
+/**
+ * Authenticated encryption of small values outside the vault's rows (the
+ * OAuth state). Synchronous, because `beginOAuth` is. `open` throws when the
+ * value was not sealed by us for this `purpose`.
+ */
+export interface Sealer {
+  seal(plaintext: string, purpose: string): string;
+  open(sealed: string, purpose: string): string;
+}

@@ -1,0 +1,344 @@
+/**
+ * A local Stripe: Connect OAuth (connect.stripe.com's paths) and the API
+ * (api.stripe.com's paths) at the root of one origin, so stripe-node pointed
+ * at it (`host`, `port`, `protocol: "http"`) works unchanged.
+ *
+ *   GET  /oauth/authorize     consent, auto-approved: 302 to redirect_uri?code=ac_...&scope&state
+ *                             (JSON error, no redirect, for a bad request; `_sandbox_decision=deny`
+ *                             redirects with error=access_denied, as a user's refusal does)
+ *   POST /oauth/token         code exchange and refresh, authenticated with the platform's secret key
+ *   POST /oauth/deauthorize   disconnects a connected account: {"stripe_user_id": ...}
+ *   GET  /v1/account          the account that owns the key
+ *
+ * Every POST honours `Idempotency-Key` (same key and parameters: the first
+ * answer again with `Idempotent-Replayed: true`; other parameters: 400
+ * idempotency_error). Every answer carries `Request-Id`.
+ */
+import { createHash } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { basicCredentials, bearerToken, bodyParams, queryParams, randomChars, startSandbox, type SandboxDefinition, type SandboxOptions, type StartedSandbox } from "../shared/sandbox.js";
+
+/** Authorization codes are single use and expire after 5 minutes. */
+const CODE_TTL_MS = 5 * 60 * 1000;
+const DEFAULT_VERSION = "2026-07-29.dahlia";
+
+type Account = { id: string; email: string; name: string; created: number };
+type Key = { accountId: string; kind: "secret" | "restricted" | "oauth"; revoked: boolean; canReadAccount: boolean; scope?: string; code?: string };
+type Code = { accountId: string; scope: string; redirectUri: string; expiresAt: number; used: boolean; issued: string[] };
+type Stored = { fingerprint: string; status: number; body: string };
+
+const credentialRequest = z.strictObject({
+  type: z.enum(["secret", "restricted"]).optional(),
+  /** Restricted keys only: whether the key may read the account (rak_accounts_read). */
+  canReadAccount: z.boolean().optional(),
+});
+
+export function stripeSandbox(options: SandboxOptions, app: { clientId: string; clientSecret: string }) {
+  const accounts = new Map<string, Account>();
+  const keys = new Map<string, Key>();
+  const codes = new Map<string, Code>();
+  const refreshTokens = new Map<string, { accountId: string; scope: string; revoked: boolean }>();
+  const connected = new Set<string>();
+  const idempotency = new Map<string, Stored>();
+  const redirectUris = options.redirectUris ?? [];
+
+  const newAccount = (): Account => {
+    const n = accounts.size + 1;
+    const id = `acct_1${randomChars(15)}`;
+    const account = { id, email: `owner${n}@sandbox.autoflow.invalid`, name: `Sandbox Business ${n}`, created: Math.floor(Date.now() / 1000) };
+    accounts.set(id, account);
+    return account;
+  };
+  const platform = newAccount();
+  keys.set(app.clientSecret, { accountId: platform.id, kind: "secret", revoked: false, canReadAccount: true });
+  const mintKey = (accountId: string, kind: Key["kind"], extra: Partial<Key> = {}): string => {
+    const key = `${kind === "restricted" ? "rk" : "sk"}_test_51${randomChars(97)}`;
+    keys.set(key, { accountId, kind, revoked: false, canReadAccount: true, ...extra });
+    return key;
+  };
+
+  const send = (res: FastifyReply, status: number, body: unknown): FastifyReply =>
+    res
+      .code(status)
+      .header("content-type", "application/json")
+      .header("cache-control", "no-cache, no-store")
+      .header("request-id", `req_${randomChars(14)}`)
+      .header("stripe-version", (res.request.headers["stripe-version"] as string | undefined) ?? DEFAULT_VERSION)
+      .send(JSON.stringify(body, null, 2));
+  const apiError = (res: FastifyReply, status: number, error: Record<string, unknown>): FastifyReply => {
+    if (status === 401) res.header("www-authenticate", 'Basic realm="Stripe"');
+    return send(res, status, { error });
+  };
+  const oauthError = (res: FastifyReply, status: number, error: string, description: string, state?: string): FastifyReply =>
+    send(res, status, { error, error_description: description, ...(state !== undefined ? { state } : {}) });
+
+  /** Stripe's way of quoting a key: its prefix, a star a character, the last four. */
+  const maskKey = (key: string): string => {
+    const prefix = /^[a-z]{2}_(test|live)_/.exec(key)?.[0] ?? "";
+    const rest = key.slice(prefix.length);
+    return rest.length <= 4 ? `${prefix}${rest}` : `${prefix}${"*".repeat(rest.length - 4)}${rest.slice(-4)}`;
+  };
+
+  /** A key from Bearer, Basic (key as the user name) or, for Connect OAuth, client_secret. */
+  const presentedKey = (request: FastifyRequest, allowClientSecret: boolean): string | undefined =>
+    bearerToken(request) ?? basicCredentials(request)?.id ?? (allowClientSecret ? bodyParams(request).client_secret : undefined);
+
+  const NO_KEY =
+    "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.";
+
+  /** Resolves the API key of a request, or answers Stripe's 401. */
+  const authenticate = (request: FastifyRequest, res: FastifyReply): Key | undefined => {
+    const key = presentedKey(request, false);
+    if (!key) {
+      apiError(res, 401, { message: NO_KEY, type: "invalid_request_error" });
+      return undefined;
+    }
+    const record = keys.get(key);
+    if (!record) {
+      apiError(res, 401, { message: `Invalid API Key provided: ${maskKey(key)}`, type: "invalid_request_error" });
+      return undefined;
+    }
+    if (record.revoked) {
+      apiError(res, 401, {
+        code: "api_key_expired",
+        doc_url: "https://stripe.com/docs/error-codes/api-key-expired",
+        message: `Expired API Key provided: ${maskKey(key)}`,
+        type: "invalid_request_error",
+      });
+      return undefined;
+    }
+    return record;
+  };
+
+  /** The platform's secret key on a Connect OAuth call, or Stripe's invalid_client. */
+  const authenticatePlatform = (request: FastifyRequest, res: FastifyReply): boolean => {
+    const key = presentedKey(request, true);
+    if (key !== app.clientSecret) {
+      oauthError(res, 401, "invalid_client", key ? `No such API key: ${maskKey(key)}` : "No API key provided.");
+      return false;
+    }
+    return true;
+  };
+
+  const account = (a: Account) => ({
+    id: a.id,
+    object: "account",
+    business_profile: { mcc: null, name: a.name, support_email: null, support_phone: null, url: null },
+    business_type: "company",
+    capabilities: { card_payments: "active", transfers: "active" },
+    charges_enabled: true,
+    controller: { type: "account" },
+    country: "US",
+    created: a.created,
+    default_currency: "usd",
+    details_submitted: true,
+    email: a.email,
+    metadata: {},
+    payouts_enabled: true,
+    requirements: { currently_due: [], disabled_reason: null, eventually_due: [], past_due: [] },
+    settings: { dashboard: { display_name: a.name, timezone: "Etc/UTC" } },
+    type: "standard",
+  });
+
+  const definition: SandboxDefinition = {
+    provider: "stripe",
+    browserPaths: ["/oauth/authorize"],
+    endpoints: (origin) => ({
+      authorizeUrl: `${origin}/oauth/authorize`,
+      tokenUrl: `${origin}/oauth/token`,
+      revokeUrl: `${origin}/oauth/deauthorize`,
+      apiUrl: origin,
+    }),
+    faults: {
+      rateLimit: (res, fault) => {
+        // Stripe sends no Retry-After; the sandbox adds one only when the fault asks for it.
+        if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+        return res
+          .code(429)
+          .header("content-type", "application/json")
+          .header("request-id", `req_${randomChars(14)}`)
+          .header("stripe-rate-limited-reason", "global-rate")
+          .send(
+            JSON.stringify({
+              error: {
+                code: "rate_limit",
+                doc_url: "https://stripe.com/docs/error-codes/rate-limit",
+                message:
+                  "Testmode request rate limit exceeded, the rate limits in testmode are lower than livemode. You can learn more about rate limits here https://stripe.com/docs/rate-limits.",
+                type: "invalid_request_error",
+              },
+            }),
+          );
+      },
+      serverError: (res) => {
+        // Stripe's idempotency layer replays a POST's 500, so it tells clients not to retry those.
+        if (res.request.method === "POST") res.header("stripe-should-retry", "false");
+        return apiError(res, 500, {
+          message:
+            "Error while communicating with one of our backends.  Sorry about that!  We have been notified of the problem.  If you have any questions, we can help at https://support.stripe.com/.",
+          type: "api_error",
+        });
+      },
+    },
+    revokeAll: () => {
+      for (const [key, record] of keys) if (key !== app.clientSecret) record.revoked = true;
+      for (const token of refreshTokens.values()) token.revoked = true;
+    },
+    issueCredential: (body) => {
+      const parsed = credentialRequest.parse(body ?? {});
+      const owner = newAccount();
+      const kind = parsed.type ?? "secret";
+      const apiKey = mintKey(owner.id, kind, { canReadAccount: kind === "secret" || parsed.canReadAccount !== false });
+      return { apiKey, accountId: owner.id, livemode: false };
+    },
+    routes(server: FastifyInstance) {
+      // Idempotency: replay the first answer to a POST with the same key and parameters.
+      server.addHook("preHandler", async (request, res) => {
+        const key = request.headers["idempotency-key"];
+        if (request.method !== "POST" || typeof key !== "string") return;
+        const scope = `${presentedKey(request, true) ?? ""}:${key}`;
+        const fingerprint = createHash("sha256").update(`${request.url}\n${JSON.stringify(request.body ?? {})}`).digest("hex");
+        const stored = idempotency.get(scope);
+        if (stored) {
+          if (stored.fingerprint !== fingerprint) {
+            return apiError(res, 400, {
+              message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+              type: "idempotency_error",
+            });
+          }
+          return res.code(stored.status).header("content-type", "application/json").header("idempotent-replayed", "true").header("request-id", `req_${randomChars(14)}`).send(stored.body);
+        }
+        res.header("idempotency-key", key);
+        (request as FastifyRequest & { idempotencyScope?: { scope: string; fingerprint: string } }).idempotencyScope = { scope, fingerprint };
+      });
+      server.addHook("onSend", async (request, res, payload) => {
+        const marker = (request as FastifyRequest & { idempotencyScope?: { scope: string; fingerprint: string } }).idempotencyScope;
+        // Stripe stores answers once execution began: not 401s or 429s, which are refused before it.
+        if (marker && typeof payload === "string" && res.statusCode !== 401 && res.statusCode !== 429) {
+          idempotency.set(marker.scope, { fingerprint: marker.fingerprint, status: res.statusCode, body: payload });
+        }
+        return payload;
+      });
+
+      server.get("/oauth/authorize", async (request, res) => {
+        const q = queryParams(request);
+        if (q.response_type !== "code") return oauthError(res, 400, "unsupported_response_type", "Only 'code' response_type is supported.", q.state);
+        if (q.client_id !== app.clientId) return oauthError(res, 400, "invalid_request", `No such application: '${q.client_id ?? ""}'`, q.state);
+        const redirectUri = q.redirect_uri ?? redirectUris[0];
+        if (!redirectUri || !redirectUris.includes(redirectUri)) {
+          return oauthError(res, 400, "invalid_redirect_uri", `Invalid redirect URI '${q.redirect_uri ?? ""}'. Ensure this uri exactly matches one of the uris specified in your application settings`, q.state);
+        }
+        const scope = q.scope ?? "read_only";
+        if (scope !== "read_write" && scope !== "read_only") return oauthError(res, 400, "invalid_scope", `Invalid scope '${scope}': must be read_write or read_only.`, q.state);
+        const target = new URL(redirectUri);
+        if (q._sandbox_decision === "deny") {
+          target.searchParams.set("error", "access_denied");
+          target.searchParams.set("error_description", "The user denied your request");
+        } else {
+          const owner = newAccount();
+          const code = `ac_${randomChars(32)}`;
+          codes.set(code, { accountId: owner.id, scope, redirectUri, expiresAt: Date.now() + CODE_TTL_MS, used: false, issued: [] });
+          target.searchParams.set("code", code);
+          target.searchParams.set("scope", scope);
+        }
+        if (q.state !== undefined) target.searchParams.set("state", q.state);
+        return res.redirect(target.toString(), 302);
+      });
+
+      server.post("/oauth/token", async (request, res) => {
+        if (!authenticatePlatform(request, res)) return res;
+        const p = bodyParams(request);
+        if (!p.grant_type) return oauthError(res, 400, "invalid_request", "No grant type specified");
+        if (p.grant_type === "authorization_code") {
+          if (!p.code) return oauthError(res, 400, "invalid_request", "No authorization code provided");
+          const code = codes.get(p.code);
+          if (!code) return oauthError(res, 400, "invalid_grant", `Authorization code does not exist: ${p.code}`);
+          if (code.used) {
+            for (const issued of code.issued) {
+              const k = keys.get(issued);
+              if (k) k.revoked = true;
+              const r = refreshTokens.get(issued);
+              if (r) r.revoked = true;
+            }
+            return oauthError(res, 400, "invalid_grant", "This authorization code has already been used. All tokens issued with this code have been revoked.");
+          }
+          if (Date.now() >= code.expiresAt) return oauthError(res, 400, "invalid_grant", `Authorization code expired: ${p.code}`);
+          code.used = true;
+          connected.add(code.accountId);
+          const accessToken = mintKey(code.accountId, "oauth", { scope: code.scope, code: p.code });
+          const refreshToken = `rt_${randomChars(40)}`;
+          refreshTokens.set(refreshToken, { accountId: code.accountId, scope: code.scope, revoked: false });
+          code.issued.push(accessToken, refreshToken);
+          return send(res, 200, tokenBody(accessToken, refreshToken, code.accountId, code.scope));
+        }
+        if (p.grant_type === "refresh_token") {
+          if (!p.refresh_token) return oauthError(res, 400, "invalid_request", "No refresh token provided");
+          const token = refreshTokens.get(p.refresh_token);
+          if (!token || token.revoked || !connected.has(token.accountId)) return oauthError(res, 400, "invalid_grant", `Refresh token does not exist: ${p.refresh_token}`);
+          // A refresh revokes existing access tokens of the same scope and mode; the refresh token stays.
+          for (const k of keys.values()) if (k.kind === "oauth" && k.accountId === token.accountId && k.scope === token.scope) k.revoked = true;
+          const accessToken = mintKey(token.accountId, "oauth", { scope: token.scope });
+          return send(res, 200, tokenBody(accessToken, p.refresh_token, token.accountId, token.scope));
+        }
+        return oauthError(res, 400, "unsupported_grant_type", `Unsupported grant type: ${p.grant_type}`);
+      });
+
+      server.post("/oauth/deauthorize", async (request, res) => {
+        if (!authenticatePlatform(request, res)) return res;
+        const p = bodyParams(request);
+        if (!p.client_id || !p.stripe_user_id) return oauthError(res, 400, "invalid_request", "client_id and stripe_user_id are required");
+        if (p.client_id !== app.clientId || !connected.has(p.stripe_user_id)) {
+          return oauthError(res, 401, "invalid_client", `This application is not connected to stripe account ${p.stripe_user_id}, or that account does not exist.`);
+        }
+        connected.delete(p.stripe_user_id);
+        for (const k of keys.values()) if (k.kind === "oauth" && k.accountId === p.stripe_user_id) k.revoked = true;
+        for (const r of refreshTokens.values()) if (r.accountId === p.stripe_user_id) r.revoked = true;
+        return send(res, 200, { stripe_user_id: p.stripe_user_id });
+      });
+
+      server.get("/v1/account", async (request, res) => {
+        const key = authenticate(request, res);
+        if (!key) return res;
+        if (key.kind === "oauth" && !connected.has(key.accountId)) {
+          return apiError(res, 401, {
+            message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have access to account '${key.accountId}' (or that account does not exist). Application access may have been revoked.`,
+            type: "invalid_request_error",
+          });
+        }
+        if (!key.canReadAccount) {
+          return apiError(res, 403, {
+            message: `The provided key '${maskKey(presentedKey(request, false) ?? "")}' does not have the required permissions for this endpoint on account '${key.accountId}'. Having the 'rak_accounts_read' permission would allow this request to continue.`,
+            type: "invalid_request_error",
+          });
+        }
+        return send(res, 200, account(accounts.get(key.accountId) as Account));
+      });
+
+      server.setNotFoundHandler(async (request, res) =>
+        apiError(res, 404, {
+          message: `Unrecognized request URL (${request.method}: ${request.url.split("?")[0]}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
+          type: "invalid_request_error",
+        }),
+      );
+    },
+  };
+  return definition;
+
+  function tokenBody(accessToken: string, refreshToken: string, accountId: string, scope: string) {
+    return {
+      access_token: accessToken,
+      livemode: false,
+      refresh_token: refreshToken,
+      token_type: "bearer",
+      stripe_publishable_key: `pk_test_51${randomChars(97)}`,
+      stripe_user_id: accountId,
+      scope,
+    };
+  }
+}
+
+export async function startStripeSandbox(options: SandboxOptions = {}): Promise<StartedSandbox> {
+  const app = { clientId: options.clientId ?? `ca_${randomChars(32)}`, clientSecret: options.clientSecret ?? `sk_test_51${randomChars(97)}` };
+  return startSandbox(stripeSandbox(options, app), options, app);
+}

@@ -1,0 +1,85 @@
+/**
+ * The Fastify application: body limits, the JSON parser, the one error
+ * body, the v1 routes, liveness and metrics.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { ProviderId } from "../integrations/registry.js";
+import { IntegrationError } from "../integrations/shared/errors.js";
+import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
+import type { UserVerifier } from "./auth.js";
+import { ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
+import { registerRoutes } from "./routes.js";
+
+/** Request bodies are small JSON objects; 1 MiB is generous and bounds memory per request. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export type ServerDeps = {
+  connectors: Record<ProviderId, ConnectorLifecycle>;
+  verifyUser: UserVerifier;
+  logger: Logger;
+  /** Database reachable and migrated; `/readyz` answers 503 otherwise. */
+  readiness?: () => Promise<{ ready: boolean; detail?: string }>;
+  metrics?: Registry;
+  bodyLimit?: number;
+};
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Ids are short; a longer path parameter is refused before any handler runs.
+    routerOptions: { maxParamLength: 256 },
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+
+  // JSON only, parsed by us so that an empty body means "no body" (clients
+  // often send Content-Type without one) and a malformed one is a clear 400.
+  app.removeContentTypeParser(["application/json", "text/plain"]);
+  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: "string" }, (_request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch (error) {
+      const invalid = Object.assign(new Error(error instanceof Error ? error.message : "invalid JSON"), {
+        statusCode: 400,
+        code: "FST_ERR_CTP_INVALID_JSON_BODY",
+      });
+      done(invalid, undefined);
+    }
+  });
+
+  app.setErrorHandler((thrown, request, reply) => {
+    const { error, status, unexpected } = toIntegrationError(thrown);
+    if (unexpected) request.log.error({ err: thrown }, "unhandled error");
+    else request.log.info({ errorType: error.type, code: error.code, status }, "request failed");
+    return sendError(reply, error, status);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new IntegrationError({
+        type: "schema",
+        code: ROUTE_NOT_FOUND,
+        message: `no route ${request.method} ${request.url.split("?")[0]?.slice(0, 200)}; see GET /api/integrations`,
+      }),
+    ),
+  );
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const readiness = deps.readiness ? await deps.readiness().catch((e: unknown) => ({ ready: false, detail: String(e) })) : { ready: true };
+    return reply.code(readiness.ready ? 200 : 503).send({ status: readiness.ready ? "ready" : "not_ready", ...(readiness.detail ? { detail: readiness.detail } : {}) });
+  });
+  if (deps.metrics) {
+    const registry = deps.metrics;
+    app.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+  }
+
+  registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser });
+  return app;
+}

@@ -1,0 +1,100 @@
+/**
+ * One error body everywhere:
+ *   {"error":{"type","message","retryable","provider", ...additive fields}}
+ * and one table from error to HTTP status.
+ */
+import type { FastifyReply } from "fastify";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
+import { UNAUTHENTICATED } from "./auth.js";
+
+export const UNKNOWN_PROVIDER = "unknown_provider";
+export const ROUTE_NOT_FOUND = "route_not_found";
+
+/** SDK codes that are "not found" rather than "bad request". */
+const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND]);
+
+/** Fastify's own codes for what the caller sent wrong, and the status each deserves. */
+const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 413,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 415,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 400,
+  FST_ERR_CTP_EMPTY_JSON_BODY: 400,
+  FST_ERR_CTP_INVALID_JSON_BODY: 400,
+  FST_ERR_CTP_EMPTY_TYPE: 400,
+  FST_ERR_CTP_INVALID_TYPE: 415,
+};
+
+export function statusOf(error: IntegrationError): number {
+  if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
+  switch (error.type) {
+    case "schema":
+      return 400;
+    case "auth":
+      // Our own check of the caller's token is 401; a provider refusing the stored credential is 424.
+      return error.code === UNAUTHENTICATED ? 401 : 424;
+    case "rate-limit":
+      return 429;
+    case "network":
+      return 503;
+    case "upstream":
+      return 502;
+  }
+}
+
+export function errorBody(error: IntegrationError): { error: Record<string, unknown> } {
+  return {
+    error: {
+      type: error.type,
+      message: error.message,
+      retryable: error.retryable,
+      ...(error.provider !== undefined ? { provider: error.provider } : {}),
+      ...(error.code !== undefined ? { code: error.code } : {}),
+      ...(error.field !== undefined ? { field: error.field } : {}),
+      ...(error.status !== undefined ? { providerStatus: error.status } : {}),
+      ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}),
+    },
+  };
+}
+
+export function sendError(reply: FastifyReply, error: IntegrationError, status = statusOf(error)): FastifyReply {
+  if (status === 401) reply.header("www-authenticate", `Bearer error="invalid_token"`);
+  if (status === 429 && error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
+  if (status === 429 && error.retryAfterSeconds === undefined) reply.header("retry-after", "1");
+  return reply.code(status).header("cache-control", "no-store").send(errorBody(error));
+}
+
+/**
+ * Turns whatever a handler threw into the one body. Fastify's own errors
+ * about the request (too large, bad JSON, wrong content type) keep their
+ * status; anything unexpected is a 500 whose message says nothing internal.
+ */
+export function toIntegrationError(error: unknown): { error: IntegrationError; status: number; unexpected: boolean } {
+  if (error instanceof IntegrationError) return { error, status: statusOf(error), unexpected: false };
+  const fastify = error as { code?: string; statusCode?: number; message?: string };
+  const known = fastify.code ? FASTIFY_STATUSES[fastify.code] : undefined;
+  const status = known ?? (typeof fastify.statusCode === "number" && fastify.statusCode >= 400 && fastify.statusCode < 500 ? fastify.statusCode : undefined);
+  if (status !== undefined) {
+    return {
+      error: new IntegrationError({ type: "schema", code: fastify.code ?? ErrorCodes.INVALID_INPUT, field: "body", message: describeFastifyError(fastify.code, fastify.message) }),
+      status,
+      unexpected: false,
+    };
+  }
+  return { error: new IntegrationError({ type: "upstream", code: "internal_error", message: "internal error; it has been logged" }), status: 500, unexpected: true };
+}
+
+function describeFastifyError(code: string | undefined, message: string | undefined): string {
+  switch (code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return "request body is too large";
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+    case "FST_ERR_CTP_INVALID_TYPE":
+      return "unsupported Content-Type; send application/json";
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return "body is empty but Content-Type is application/json; send a JSON object or no Content-Type";
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return `request body is not valid JSON: ${(message ?? "").slice(0, 200)}`;
+    default:
+      return (message ?? "bad request").slice(0, 300);
+  }
+}

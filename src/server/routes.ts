@@ -1,0 +1,157 @@
+/**
+ * The v1 routes: a thin layer over the SDK. Each handler validates its input,
+ * calls one lifecycle hook and shapes the answer; errors go to the one error
+ * body through the app's error handler.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { isProviderId, PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
+import { IntegrationError } from "../integrations/shared/errors.js";
+import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
+import type { UserVerifier } from "./auth.js";
+import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
+import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
+import { completeBody, connectBody, connectionQuery, emptyBody, listQuery, parseInput } from "./schemas.js";
+
+export type RouteDeps = {
+  connectors: Record<ProviderId, ConnectorLifecycle>;
+  verifyUser: UserVerifier;
+};
+
+declare module "fastify" {
+  interface FastifyRequest {
+    userId?: string;
+  }
+}
+
+type ProviderParams = { provider: string };
+
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const connectorOf = (request: FastifyRequest): ConnectorLifecycle => {
+    const { provider } = request.params as ProviderParams;
+    if (!isProviderId(provider)) {
+      throw new IntegrationError({
+        type: "schema",
+        code: UNKNOWN_PROVIDER,
+        field: "provider",
+        message: `unknown provider ${JSON.stringify(provider.slice(0, 64))}; known providers: ${PROVIDER_IDS.join(", ")}`,
+      });
+    }
+    return deps.connectors[provider];
+  };
+  const userOf = (request: FastifyRequest): string => {
+    if (!request.userId) throw new Error("authenticate hook did not run");
+    return request.userId;
+  };
+  const authenticate = async (request: FastifyRequest): Promise<void> => {
+    request.userId = (await deps.verifyUser(request.headers.authorization)).userId;
+  };
+  const authed = { preHandler: authenticate };
+
+  app.get("/api/integrations", authed, async () => ({
+    providers: PROVIDER_IDS.map((id) => {
+      const { definition, settings } = deps.connectors[id];
+      return {
+        id,
+        displayName: definition.displayName,
+        authMethods: definition.authMethods,
+        oauthAuthMethod: definition.oauthAuthMethod,
+        pkce: definition.pkce,
+        scopes: settings.scopes,
+        mode: settings.mode,
+        ...(settings.sandboxUrl ? { sandboxUrl: settings.sandboxUrl } : {}),
+        redirectUri: settings.redirectUri,
+      };
+    }),
+  }));
+
+  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/start", authed, async (request) => {
+    const connector = connectorOf(request);
+    parseInput(emptyBody, request.body, "body");
+    return connector.beginOAuth(userOf(request));
+  });
+
+  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/complete", authed, async (request, reply) => {
+    const connector = connectorOf(request);
+    const body = parseInput(completeBody, request.body, "body");
+    const connection = await connector.completeOAuth({ ...body, userId: userOf(request) });
+    return reply.code(201).send(connection);
+  });
+
+  // The browser's redirect target: no bearer token, the state names the user.
+  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/callback", async (request, reply) => {
+    const connector = connectorOf(request);
+    const name = connector.definition.displayName;
+    reply.headers(CALLBACK_HEADERS);
+    const raw = request.raw.url ?? "";
+    const query = new URLSearchParams(raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : "");
+    try {
+      const connection = (await connector.completeOAuthCallback(query)) as Record<string, unknown>;
+      const account = ["teamName", "teamId", "accountName", "accountId"].map((k) => connection[k]).find((v) => typeof v === "string");
+      return reply.code(200).send(
+        callbackPage({
+          ok: true,
+          title: `${name} is connected`,
+          lines: [
+            `${name}${account ? ` (${String(account)})` : ""} is now connected to AutoFlow.`,
+            `Connection ${String(connection.id)}, credential ${String(connection.tokenMasked)}.`,
+          ],
+        }),
+      );
+    } catch (thrown) {
+      const { error, status, unexpected } = toIntegrationError(thrown);
+      if (unexpected) request.log.error({ err: thrown }, "OAuth callback failed");
+      const declined = error.code === "access_denied";
+      return reply.code(declined ? 400 : status).send(
+        callbackPage({
+          ok: false,
+          title: declined ? `${name} was not connected` : `Could not connect ${name}`,
+          lines: [declined ? `You declined the request at ${name}; nothing was connected.` : error.message, "Start the connection again from AutoFlow."],
+        }),
+      );
+    }
+  });
+
+  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/connections", authed, async (request, reply) => {
+    const connector = connectorOf(request);
+    const body = parseInput(connectBody, request.body, "body");
+    const connection = await connector.connectApiKey({ userId: userOf(request), ...body });
+    return reply.code(201).send(connection);
+  });
+
+  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/connections", authed, async (request) => {
+    const connector = connectorOf(request);
+    const query = parseInput(listQuery, request.query, "query");
+    return { connections: await connector.listConnections(userOf(request), { includeRevoked: query.includeRevoked === "true" }) };
+  });
+
+  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/test", authed, async (request) => {
+    const connector = connectorOf(request);
+    parseInput(emptyBody, request.body, "body");
+    const query = parseInput(connectionQuery, request.query, "query");
+    return connector.testConnection(userOf(request), query.connectionId ? { connectionId: query.connectionId } : {});
+  });
+
+  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/health", authed, async (request) => {
+    const connector = connectorOf(request);
+    const query = parseInput(connectionQuery, request.query, "query");
+    return connector.health(userOf(request), query.connectionId ? { connectionId: query.connectionId } : {});
+  });
+
+  app.delete<{ Params: ProviderParams & { id: string } }>("/api/integrations/:provider/connections/:id", authed, async (request, reply: FastifyReply) => {
+    const connector = connectorOf(request);
+    const report = await connector.disconnectWithReport(userOf(request), request.params.id);
+    if (!report) {
+      return sendError(
+        reply,
+        new IntegrationError({
+          type: "schema",
+          code: "connection_not_found",
+          field: "id",
+          provider: connector.id,
+          message: `no ${connector.id} connection ${JSON.stringify(request.params.id.slice(0, 80))} for this user`,
+        }),
+      );
+    }
+    return { disconnected: true, ...report };
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * Request schemas of the HTTP API (zod). Strict: an unknown field is an
+ * error that names it, so a typo never passes silently.
+ */
+import { z } from "zod";
+import { invalidInput } from "../integrations/shared/errors.js";
+
+/** Longest code, state, key or token we accept; real ones are far shorter. */
+const MAX_CREDENTIAL = 4096;
+const credential = z.string().min(1, "must not be empty").max(MAX_CREDENTIAL, `must be at most ${MAX_CREDENTIAL} characters`);
+
+export const emptyBody = z.strictObject({}).optional();
+
+export const completeBody = z.strictObject({
+  code: credential,
+  state: credential,
+  /** RFC 9207 issuer from the callback, when the client relays it. */
+  iss: credential.optional(),
+});
+
+export const connectBody = z
+  .strictObject({
+    apiKey: credential.optional(),
+    accessToken: credential.optional(),
+  })
+  .refine((body) => body.apiKey !== undefined || body.accessToken !== undefined, {
+    message: "give apiKey or accessToken",
+    path: ["apiKey"],
+  });
+
+const connectionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a connection id (letters, digits, _ and -)");
+
+export const connectionQuery = z.strictObject({ connectionId: connectionId.optional() });
+
+export const listQuery = z.strictObject({
+  includeRevoked: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).optional(),
+});
+
+/** Parses `value` with `schema`, or throws a schema error naming each wrong field. */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, where: "body" | "query" | "params"): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.slice(0, 5);
+  const describe = (issue: z.core.$ZodIssue): string => {
+    const path = issue.path.map(String).join(".");
+    if (issue.code === "unrecognized_keys") return `${where} has unknown field(s) ${issue.keys.map((k) => JSON.stringify(k.slice(0, 64))).join(", ")}`;
+    if (issue.code === "invalid_type" && path === "") return `${where} must be a JSON object`;
+    return `${path || where}: ${issue.message}`;
+  };
+  const first = issues[0];
+  const field = first?.code === "unrecognized_keys" ? first.keys[0] : first?.path.map(String).join(".");
+  throw invalidInput(field || where, issues.map(describe).join("; "));
+}

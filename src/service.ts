@@ -1,0 +1,114 @@
+/**
+ * Wires the service together: configuration, vault, sandboxes for the
+ * connectors without credentials, the SDK and the HTTP server.
+ */
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import { isLive, redirectUriFor, resolveSettings, type ServiceConfig } from "./config.js";
+import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import type { ConnectorSettings } from "./integrations/shared/connector.js";
+import type { Clock } from "./integrations/shared/http.js";
+import type { StartedSandbox } from "./integrations/shared/sandbox.js";
+import { createMetrics } from "./metrics.js";
+import { connectorsById, createIntegrations, type Integrations } from "./sdk.js";
+import { loadOrCreateJwtSecret } from "./secrets.js";
+import { buildServer } from "./server/app.js";
+import { hs256Verifier } from "./server/auth.js";
+import { loadEncryptionKey, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
+
+export const SQLITE_FILE = "autoflow.db";
+
+export type Service = {
+  app: FastifyInstance;
+  integrations: Integrations;
+  sandboxes: Partial<Record<ProviderId, StartedSandbox>>;
+  store: OpenedStore;
+  jwtSecret: string;
+  /** Where the server listens, once `listen` was asked for. */
+  url?: string;
+  close(): Promise<void>;
+};
+
+export type ServiceOptions = {
+  logger: Logger;
+  /** Bind the HTTP port (the CLI does; tests use `app.inject`). */
+  listen?: boolean;
+  clock?: Clock;
+  fetch?: typeof fetch;
+};
+
+export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
+  const { logger } = options;
+  const key = loadEncryptionKey({ envValue: config.encryptionKey, dataDir: config.dataDir, log: (m) => logger.warn(m) });
+  const store = await openStore({ sqlitePath: join(config.dataDir, SQLITE_FILE), keys: [key.key] });
+  const cleanups: (() => Promise<void>)[] = [() => store.close()];
+  try {
+    const jwtSecret = config.jwtSecret ?? createLocalJwtSecret(config.dataDir, logger);
+    const sandboxes: Partial<Record<ProviderId, StartedSandbox>> = {};
+    const settings = {} as Record<ProviderId, ConnectorSettings>;
+    for (const [index, id] of PROVIDER_IDS.entries()) {
+      const providerConfig = config.providers[id];
+      if (!isLive(providerConfig)) {
+        const sandbox = await CONNECTORS[id].startSandbox({
+          port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,
+          redirectUris: [redirectUriFor(config.publicUrl, id)],
+        });
+        cleanups.push(() => sandbox.close());
+        sandboxes[id] = sandbox;
+      }
+      const sandbox = sandboxes[id];
+      settings[id] = resolveSettings({ provider: id, config: providerConfig, publicUrl: config.publicUrl, ...(sandbox ? { sandbox } : {}) });
+      logger.info({ provider: id, mode: settings[id].mode, ...(sandbox ? { sandboxUrl: sandbox.url } : {}) }, `${id} connector ready`);
+    }
+    const metrics = createMetrics();
+    const integrations = createIntegrations({
+      vault: store.vault,
+      sealer: store.keyring,
+      settings,
+      providerTimeoutMs: config.providerTimeoutMs,
+      logger,
+      onAttempt: metrics.onAttempt,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    const app = await buildServer({
+      connectors: connectorsById(integrations),
+      verifyUser: hs256Verifier(jwtSecret),
+      logger,
+      metrics: metrics.registry,
+      readiness: async () => {
+        await ping(store.db as Kysely<unknown>);
+        const pending = await pendingMigrations(store.db as Kysely<unknown>);
+        return pending.length === 0 ? { ready: true } : { ready: false, detail: `pending migrations: ${pending.join(", ")}` };
+      },
+    });
+    cleanups.unshift(() => app.close());
+    let url: string | undefined;
+    if (options.listen) url = await app.listen({ port: config.port, host: config.host });
+    return {
+      app,
+      integrations,
+      sandboxes,
+      store,
+      jwtSecret,
+      ...(url ? { url } : {}),
+      close: async () => {
+        for (const cleanup of cleanups) await cleanup();
+      },
+    };
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    throw error;
+  }
+}
+
+function createLocalJwtSecret(dataDir: string, logger: Logger): string {
+  const local = loadOrCreateJwtSecret(dataDir, true);
+  if (!local) throw new Error("could not create a local JWT secret");
+  if (local.generated) {
+    logger.warn(`AUTOFLOW_JWT_SECRET is not set: generated a local one in ${local.path} (mode 600). Set AUTOFLOW_JWT_SECRET in production.`);
+  }
+  return local.secret;
+}

@@ -1,0 +1,81 @@
+/**
+ * Schema migrations, in code so that they ship inside the build and run the
+ * same on SQLite and PostgreSQL (only portable types: text and integer).
+ * Append new migrations; never edit one that has shipped.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+
+const migrations: Record<string, Migration> = {
+  "0001_connections_and_oauth_states": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("connections")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("user_id", "text", (c) => c.notNull())
+        .addColumn("provider", "text", (c) => c.notNull())
+        .addColumn("auth_method", "text", (c) => c.notNull())
+        .addColumn("token_masked", "text", (c) => c.notNull())
+        .addColumn("scopes", "text", (c) => c.notNull())
+        .addColumn("metadata", "text", (c) => c.notNull())
+        .addColumn("access_token_enc", "text")
+        .addColumn("refresh_token_enc", "text")
+        .addColumn("access_token_expires_at", "text")
+        .addColumn("token_refresh_status", "text", (c) => c.notNull())
+        .addColumn("last_health", "text")
+        .addColumn("version", "integer", (c) => c.notNull().defaultTo(1))
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("revoked_at", "text")
+        .addColumn("provider_revoked_at", "text")
+        .execute();
+      await db.schema
+        .createIndex("connections_user_provider_created")
+        .on("connections")
+        .columns(["user_id", "provider", "created_at"])
+        .execute();
+      await db.schema
+        .createTable("oauth_states_used")
+        .addColumn("state_hash", "text", (c) => c.primaryKey())
+        .addColumn("provider", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .addColumn("used_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("oauth_states_used_expires").on("oauth_states_used").column("expires_at").execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable("oauth_states_used").execute();
+      await db.schema.dropTable("connections").execute();
+    },
+  },
+};
+
+class InCodeMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+export const MIGRATION_NAMES: readonly string[] = Object.keys(migrations);
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider() });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}
+
+/** Names of the migrations not yet applied (for readiness checks). */
+export async function pendingMigrations(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider() });
+  const all = await migrator.getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+/** A trivial round trip, for readiness. */
+export async function ping(db: Kysely<unknown>): Promise<void> {
+  await sql`select 1`.execute(db);
+}

@@ -1,0 +1,37 @@
+/** Table types for Kysely. Timestamps are ISO-8601 UTC strings in both dialects. */
+import type { Generated } from "kysely";
+
+export interface ConnectionsTable {
+  id: string;
+  user_id: string;
+  provider: string;
+  auth_method: string;
+  token_masked: string;
+  /** JSON array of scope names. */
+  scopes: string;
+  /** JSON object of the provider's public fields. */
+  metadata: string;
+  access_token_enc: string | null;
+  refresh_token_enc: string | null;
+  access_token_expires_at: string | null;
+  token_refresh_status: string;
+  /** JSON of the last health probe. */
+  last_health: string | null;
+  version: Generated<number>;
+  created_at: string;
+  updated_at: string;
+  revoked_at: string | null;
+  provider_revoked_at: string | null;
+}
+
+export interface OAuthStatesUsedTable {
+  state_hash: string;
+  provider: string;
+  expires_at: string;
+  used_at: string;
+}
+
+export interface Database {
+  connections: ConnectionsTable;
+  oauth_states_used: OAuthStatesUsedTable;
+}
