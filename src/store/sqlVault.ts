@@ -130,16 +130,17 @@ export class SqlVault implements Vault {
       .execute();
   }
 
-  async markRevoked(input: ConnectionQuery & { id: string; revokedAt: string; providerRevoked: boolean }): Promise<ConnectionRecord | undefined> {
+  async markRevoked(
+    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string },
+  ): Promise<ConnectionRecord | undefined> {
     const row = await this.db
       .updateTable("connections")
       .set((eb) => ({
         revoked_at: eb.fn.coalesce("revoked_at", eb.val(input.revokedAt)),
         updated_at: this.now().toISOString(),
         version: eb("version", "+", 1),
-        ...(input.providerRevoked
-          ? { provider_revoked_at: input.revokedAt, access_token_enc: null, refresh_token_enc: null }
-          : {}),
+        ...(input.providerRevokedAt === undefined ? {} : { provider_revoked_at: input.providerRevokedAt }),
+        ...(input.eraseSecrets ? { access_token_enc: null, refresh_token_enc: null } : {}),
       }))
       .where("id", "=", input.id)
       .where("user_id", "=", input.userId)

@@ -66,7 +66,7 @@ export type ConnectorContext = {
   http: ProviderHttp;
 };
 
-/** How a revocation went at the provider. */
+/** What a connector's revoke call achieved; a failure is thrown instead. */
 export type RevokeOutcome = "revoked" | "not_supported";
 
 export interface ConnectorDefinition<TAuthMethod extends string = string> {

@@ -103,9 +103,10 @@ export class IntegrationError extends Error {
   }
 }
 
-/** A schema error about one of the caller's fields. */
+/** A schema error about one of the caller's fields; the message always names the field. */
 export function invalidInput(field: string, message: string, provider?: string): IntegrationError {
-  return new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field, message, provider });
+  const named = message.startsWith(field) ? message : `${field}: ${message}`;
+  return new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field, message: named, provider });
 }
 
 export function isIntegrationError(value: unknown): value is IntegrationError {

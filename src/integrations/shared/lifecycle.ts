@@ -34,10 +34,18 @@ const MAX_CREDENTIAL_LENGTH = 4096;
 export type ConnectionPublic = Tier1ConnectionPublic<string, Record<string, unknown>>;
 export type ConnectionHealth = Tier1ConnectionHealth<string, Record<string, unknown>>;
 
+/**
+ * How the revocation went at the provider:
+ *   revoked          the provider confirmed it
+ *   already_invalid  the provider no longer accepted the credential: nothing to revoke
+ *   not_supported    the provider has no way to revoke this kind of credential (the user rolls it there)
+ *   pending          the provider could not be reached; the encrypted credential is kept so it can be retried
+ */
+export type ProviderRevocation = "revoked" | "already_invalid" | "not_supported" | "pending";
+
 export type DisconnectReport = {
   connection: ConnectionPublic;
-  /** True when the provider confirmed the revocation (or holds nothing to revoke). */
-  providerRevoked: boolean;
+  revocation: ProviderRevocation;
   note?: string;
 };
 
@@ -334,26 +342,37 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       checkConnectionId(credentialId, provider);
       const record = await deps.vault.findConnection({ userId, provider, id: credentialId });
       if (!record) return undefined;
-      if (record.revokedAt) return { connection: toPublic(record), providerRevoked: record.providerRevokedAt !== undefined };
-      let providerRevoked = true;
+      if (record.revokedAt) {
+        return { connection: toPublic(record), revocation: record.providerRevokedAt ? "revoked" : "already_invalid", note: "already disconnected" };
+      }
+      let revocation: ProviderRevocation;
       let note: string | undefined;
       try {
         const secrets = await deps.vault.readSecrets(record);
-        const outcome = await definition.revoke(ctx, { connection: record, ...secrets });
-        if (outcome === "not_supported") note = `${name} has no way to revoke this kind of credential; it was erased here`;
+        revocation = await definition.revoke(ctx, { connection: record, ...secrets });
+        if (revocation === "not_supported") note = `${name} has no way to revoke this kind of credential; it was erased here (roll it at ${name} to be sure)`;
       } catch (error) {
         if (error instanceof IntegrationError && error.type === "auth") {
+          revocation = "already_invalid";
           note = `${name} no longer accepted the credential, so there was nothing left to revoke`;
         } else {
           // Keep the (encrypted) tokens so the revocation can be retried; the connection is unusable here already.
-          providerRevoked = false;
+          revocation = "pending";
           note = `${name} could not be reached to revoke the credential; it is disconnected here and the revocation is owed`;
           deps.logger?.warn({ connectionId: record.id, err: error instanceof Error ? error.message : String(error) }, "provider revocation failed");
         }
       }
-      const updated = await deps.vault.markRevoked({ userId, provider, id: record.id, revokedAt: nowIso(), providerRevoked });
-      deps.logger?.info({ connectionId: record.id, userId, providerRevoked }, "connection disconnected");
-      return { connection: toPublic(updated ?? record), providerRevoked, ...(note ? { note } : {}) };
+      const revokedAt = nowIso();
+      const updated = await deps.vault.markRevoked({
+        userId,
+        provider,
+        id: record.id,
+        revokedAt,
+        eraseSecrets: revocation !== "pending",
+        ...(revocation === "revoked" ? { providerRevokedAt: revokedAt } : {}),
+      });
+      deps.logger?.info({ connectionId: record.id, userId, revocation }, "connection disconnected");
+      return { connection: toPublic(updated ?? record), revocation, ...(note ? { note } : {}) };
     },
 
     async disconnect(userId, credentialId) {

@@ -5,6 +5,7 @@
  * paths, bodies and errors.
  *
  *   POST   /_sandbox/faults       {"fault": ..., "times"?, "retryAfterSeconds"?, "delayMs"?, "path"?}
+ *                                  fault: rate-limit | server-error | revoke-all | delay | disconnect | malformed | bad-request
  *   DELETE /_sandbox/faults       clear every pending fault
  *   GET    /_sandbox/requests     [{method, path, time, status}], oldest first
  *   DELETE /_sandbox/requests     clear the log
@@ -16,7 +17,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from "zod";
 import type { ConnectorEndpoints } from "./connector.js";
 
-export const FAULT_KINDS = ["rate-limit", "server-error", "revoke-all", "delay", "disconnect", "malformed"] as const;
+/**
+ * The faults a sandbox can be told to produce. `bad-request` (a permanent
+ * refusal such as Slack's invalid_arguments or Stripe's 400) is an addition
+ * to the six of the spec, so that every one of the five error types can be
+ * produced at the provider.
+ */
+export const FAULT_KINDS = ["rate-limit", "server-error", "revoke-all", "delay", "disconnect", "malformed", "bad-request"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const faultSchema = z.strictObject({
@@ -36,6 +43,8 @@ export type SandboxRequestRecord = { method: string; path: string; time: string;
 export type FaultResponders = {
   rateLimit(reply: FastifyReply, fault: Fault): FastifyReply;
   serverError(reply: FastifyReply, fault: Fault): FastifyReply;
+  /** The provider's answer to a request it refuses for good (a permanent 4xx). */
+  badRequest(reply: FastifyReply, fault: Fault): FastifyReply;
   /** Defaults to a 200 whose JSON body is cut short. */
   malformed?(reply: FastifyReply, fault: Fault): FastifyReply;
 };
@@ -108,6 +117,8 @@ export async function startSandbox(definition: SandboxDefinition, options: Sandb
         return definition.faults.rateLimit(reply, fault);
       case "server-error":
         return definition.faults.serverError(reply, fault);
+      case "bad-request":
+        return definition.faults.badRequest(reply, fault);
       case "malformed":
         return definition.faults.malformed
           ? definition.faults.malformed(reply, fault)

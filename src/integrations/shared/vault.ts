@@ -86,11 +86,13 @@ export interface Vault {
   }): Promise<ConnectionRecord | undefined>;
   setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void>;
   /**
-   * Marks the connection revoked. When the provider confirmed the revocation
-   * the secrets are erased; otherwise they are kept (encrypted) so that the
-   * revocation can be retried.
+   * Marks the connection revoked. `eraseSecrets` when nothing more is owed at
+   * the provider; otherwise the (encrypted) secrets are kept so that the
+   * revocation can be retried. `providerRevokedAt` when the provider confirmed.
    */
-  markRevoked(input: ConnectionQuery & { id: string; revokedAt: string; providerRevoked: boolean }): Promise<ConnectionRecord | undefined>;
+  markRevoked(
+    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string },
+  ): Promise<ConnectionRecord | undefined>;
   recordHealth(id: string, health: StoredHealth): Promise<void>;
   /**
    * Records that an OAuth state was used. True the first time for a given

@@ -186,6 +186,8 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
           .send('{"ok":false,"error":"ratelimited"}'),
       serverError: (res) =>
         res.code(500).type("text/html; charset=utf-8").send("<html><body><h1>500 Internal Server Error</h1><p>Slack is having trouble.</p></body></html>"),
+      // Slack refuses bad arguments with HTTP 200, like every other error.
+      badRequest: (res) => fail(res, "invalid_arguments", { response_metadata: { messages: ["[ERROR] missing required field: channel"] } }),
       malformed: (res) => res.code(200).header("content-type", "application/json; charset=utf-8").send('{"ok":true,"url":"https://autoflow-sandbox.sla'),
     },
     revokeAll: () => {

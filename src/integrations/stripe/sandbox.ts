@@ -171,6 +171,14 @@ export function stripeSandbox(options: SandboxOptions, app: { clientId: string; 
             }),
           );
       },
+      badRequest: (res) =>
+        apiError(res, 400, {
+          code: "parameter_unknown",
+          doc_url: "https://stripe.com/docs/error-codes/parameter-unknown",
+          message: "Received unknown parameter: expand_everything",
+          param: "expand_everything",
+          type: "invalid_request_error",
+        }),
       serverError: (res) => {
         // Stripe's idempotency layer replays a POST's 500, so it tells clients not to retry those.
         if (res.request.method === "POST") res.header("stripe-should-retry", "false");

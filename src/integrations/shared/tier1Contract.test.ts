@@ -1,0 +1,372 @@
+/**
+ * Tier 1 contract suite: one suite, run over every registered connector,
+ * through the HTTP API, against the sandboxes. What it proves holds for all
+ * connectors because it lives once, in shared/; a connector's own test only
+ * covers its quirks.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
+import { startHarness, type Harness } from "../../testing/harness.js";
+import type { Tier1ErrorType } from "./contract.js";
+
+type Json = Record<string, unknown>;
+type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: boolean; provider?: string; code?: string } };
+
+const OTHER_USER = "bob";
+
+describe.each(PROVIDER_IDS)("Tier 1 contract: %s", (provider: ProviderId) => {
+  const definition = CONNECTORS[provider].definition;
+  const base = `/api/integrations/${provider}`;
+  const user = `alice-${provider}`;
+  let h: Harness;
+  /** Every secret the run handled, for the leak check at the end. */
+  const secrets = new Set<string>();
+
+  beforeAll(async () => {
+    // A short provider timeout so the "delay" fault turns into a network error quickly.
+    h = await startHarness({ providerTimeoutMs: 400 });
+  });
+  afterEach(async () => {
+    await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+    h.clock.sleeps.length = 0;
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const settings = () => h.service.integrations[provider].settings;
+  const revokePath = () => new URL(settings().endpoints.revokeUrl ?? settings().endpoints.tokenUrl).pathname;
+  const probePath = async (): Promise<string> => {
+    // The who-am-I path is whatever the last health probe hit at the sandbox.
+    await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+    await h.request({ method: "GET", url: `${base}/health`, user });
+    const requests = await h.sandboxRequests(provider);
+    const last = requests.at(-1);
+    if (!last) throw new Error("health made no request");
+    return last.path;
+  };
+  const fault = (body: Json) => h.sandbox(provider, "/_sandbox/faults", { body });
+  const countTo = async (path: string) => (await h.sandboxRequests(provider)).filter((r) => r.path === path).length;
+
+  /** start -> plain GET of authUrl (consent auto-approved) -> 302 -> callback. */
+  async function oauthRoundTrip(forUser: string): Promise<{ connection: Json; start: Json; callback: URL }> {
+    const startRes = await h.request({ method: "POST", url: `${base}/oauth/start`, user: forUser });
+    expect(startRes.statusCode).toBe(200);
+    const start = startRes.json() as Json;
+    const consent = await fetch(start.authUrl as string, { redirect: "manual" });
+    expect(consent.status).toBe(302);
+    const callback = new URL(consent.headers.get("location") as string);
+    expect(callback.pathname).toBe(`${base}/oauth/callback`);
+    secrets.add(callback.searchParams.get("code") as string);
+    const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+    expect(page.statusCode, page.body).toBe(200);
+    expect(page.headers["content-type"]).toMatch(/text\/html/);
+    expect(page.headers["referrer-policy"]).toBe("no-referrer");
+    const list = await h.request({ method: "GET", url: `${base}/connections`, user: forUser });
+    const connections = (list.json() as { connections: Json[] }).connections;
+    const connection = connections.find((c) => c.authMethod === definition.oauthAuthMethod) as Json;
+    expect(connection).toBeDefined();
+    await rememberSecrets(connection.id as string, forUser);
+    return { connection, start, callback };
+  }
+
+  async function rememberSecrets(connectionId: string, forUser: string): Promise<void> {
+    const record = await h.service.store.vault.findConnection({ userId: forUser, provider, id: connectionId });
+    if (!record || record.revokedAt) return;
+    const stored = await h.service.store.vault.readSecrets(record);
+    secrets.add(stored.accessToken);
+    if (stored.refreshToken) secrets.add(stored.refreshToken);
+  }
+
+  async function connectWithKey(forUser: string): Promise<Json> {
+    const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
+    const body = Object.fromEntries(Object.entries(credential).filter(([k]) => k === "apiKey" || k === "accessToken"));
+    for (const value of Object.values(body)) secrets.add(value as string);
+    const res = await h.request({ method: "POST", url: `${base}/connections`, user: forUser, body });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json() as Json;
+  }
+
+  function expectPublicShape(connection: Json, forUser: string, authMethod: string): void {
+    expect(connection.id).toMatch(/^conn_[A-Za-z0-9_-]+$/);
+    expect(connection.userId).toBe(forUser);
+    expect(connection.authMethod).toBe(authMethod);
+    expect(typeof connection.createdAt).toBe("string");
+    expect(new Date(connection.createdAt as string).toISOString()).toBe(connection.createdAt);
+    expect(connection.tokenMasked).toMatch(/^[^*]{0,4}\*{4}[^*]{0,4}$/);
+    expect(Array.isArray(connection.scopes)).toBe(true);
+    for (const key of definition.requiredMetadata) expect(connection[key], key).toBeDefined();
+    expect(connection).not.toHaveProperty("accessToken");
+    expect(connection).not.toHaveProperty("refreshToken");
+  }
+
+  async function health(forUser = user): Promise<Json & { details: Json }> {
+    const res = await h.request({ method: "GET", url: `${base}/health`, user: forUser });
+    expect(res.statusCode).toBe(200);
+    return res.json() as Json & { details: Json };
+  }
+
+  async function expectError(res: { statusCode: number; json(): unknown }, status: number, type: Tier1ErrorType): Promise<ErrorBody["error"]> {
+    expect(res.statusCode).toBe(status);
+    const body = res.json() as ErrorBody;
+    expect(body.error.type).toBe(type);
+    expect(body.error.retryable).toBe(["rate-limit", "network", "upstream"].includes(type));
+    expect(typeof body.error.message).toBe("string");
+    return body.error;
+  }
+
+  it("lists the connector with its auth methods, PKCE use, mode and sandbox URL", async () => {
+    const res = await h.request({ method: "GET", url: "/api/integrations", user });
+    const entry = (res.json() as { providers: Json[] }).providers.find((p) => p.id === provider) as Json;
+    expect(entry).toMatchObject({ id: provider, authMethods: definition.authMethods, pkce: definition.pkce, mode: "sandbox", sandboxUrl: h.sandboxUrl(provider) });
+  });
+
+  it("begins OAuth with a bound state, S256 PKCE where used, and the registered redirect URI", async () => {
+    const res = await h.request({ method: "POST", url: `${base}/oauth/start`, user });
+    const start = res.json() as Json;
+    expect(start.expiresInSeconds).toBe(600);
+    expect(start.state).toMatch(new RegExp(`^${provider}_[A-Za-z0-9_-]{22,}$`));
+    const authUrl = new URL(start.authUrl as string);
+    expect(authUrl.origin).toBe(h.sandboxUrl(provider));
+    expect(authUrl.searchParams.get("state")).toBe(start.state);
+    expect(authUrl.searchParams.get("redirect_uri")).toBe(`http://localhost:3000${base}/oauth/callback`);
+    if (definition.pkce) {
+      expect(start.codeVerifier).toMatch(/^[A-Za-z0-9\-._~]{43,128}$/);
+      expect(authUrl.searchParams.get("code_challenge_method")).toBe("S256");
+      expect(authUrl.searchParams.get("code_challenge")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    } else {
+      expect(start).not.toHaveProperty("codeVerifier");
+      expect(authUrl.searchParams.has("code_challenge")).toBe(false);
+    }
+  });
+
+  it("completes the OAuth round trip and lists the connection", async () => {
+    const { connection } = await oauthRoundTrip(user);
+    expectPublicShape(connection, user, definition.oauthAuthMethod);
+    const test = await h.request({ method: "POST", url: `${base}/test`, user, headers: { "content-type": "application/json" }, body: "" });
+    expect(test.statusCode, test.body).toBe(200);
+    expect((test.json() as Json).connectionId).toBe(connection.id);
+  });
+
+  it("completes OAuth through POST .../oauth/complete for the same user", async () => {
+    const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user })).json() as Json;
+    const consent = await fetch(start.authUrl as string, { redirect: "manual" });
+    const callback = new URL(consent.headers.get("location") as string);
+    const res = await h.request({
+      method: "POST",
+      url: `${base}/oauth/complete`,
+      user,
+      body: { code: callback.searchParams.get("code"), state: callback.searchParams.get("state") },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expectPublicShape(res.json() as Json, user, definition.oauthAuthMethod);
+    await rememberSecrets((res.json() as Json).id as string, user);
+  });
+
+  it("connects with an API key or token and tests it", async () => {
+    const connection = await connectWithKey(user);
+    expectPublicShape(connection, user, connection.authMethod as string);
+    expect(definition.authMethods).toContain(connection.authMethod);
+    const test = await h.request({ method: "POST", url: `${base}/test?connectionId=${connection.id as string}`, user });
+    expect(test.statusCode, test.body).toBe(200);
+    expect((test.json() as Json).connectionId).toBe(connection.id);
+  });
+
+  it("refuses a well-formed key the provider never issued as auth, and a malformed one as schema", async () => {
+    const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
+    const [field, value] = Object.entries(credential).find(([k]) => k === "apiKey" || k === "accessToken") as [string, string];
+    const forged = value.slice(0, -6) + (value.endsWith("AAAAAA") ? "BBBBBB" : "AAAAAA");
+    const refused = await h.request({ method: "POST", url: `${base}/connections`, user, body: { [field]: forged } });
+    await expectError(refused, 424, "auth");
+    const malformed = await h.request({ method: "POST", url: `${base}/connections`, user, body: { [field]: "not-a-key" } });
+    const error = await expectError(malformed, 400, "schema");
+    expect(error.message).toMatch(new RegExp(field));
+  });
+
+  it("reports health ok, degraded while throttled, and down once revoked", async () => {
+    await connectWithKey(user);
+    expect(await health()).toMatchObject({ status: "ok", details: { auth: true, apiReachable: true, rateLimited: false } });
+    await fault({ fault: "rate-limit", retryAfterSeconds: 1 });
+    const throttled = await health();
+    expect(throttled).toMatchObject({ status: "degraded", details: { auth: true, apiReachable: true, rateLimited: true, errorType: "rate-limit" } });
+    expect(typeof throttled.details.message).toBe("string");
+    expect(typeof throttled.checkedAt).toBe("string");
+    for (const key of definition.requiredMetadata) expect(throttled[key], key).toBeDefined();
+    await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+    await fault({ fault: "revoke-all" });
+    expect(await health()).toMatchObject({ status: "down", details: { auth: false, errorType: "auth" } });
+  });
+
+  it("disconnects: revoked at the provider, revokedAt set, health down after", async () => {
+    const { connection } = await oauthRoundTrip("carol");
+    const path = revokePath();
+    const before = await countTo(path);
+    const res = await h.request({ method: "DELETE", url: `${base}/connections/${connection.id as string}`, user: "carol" });
+    expect(res.statusCode, res.body).toBe(200);
+    const report = res.json() as { disconnected: boolean; revocation: string; connection: Json };
+    expect(report.disconnected).toBe(true);
+    expect(report.revocation).toBe("revoked");
+    expect(typeof report.connection.revokedAt).toBe("string");
+    expect(await countTo(path)).toBeGreaterThan(before);
+    const after = await health("carol");
+    expect(after).toMatchObject({ status: "down", details: { auth: false } });
+    const listed = (await h.request({ method: "GET", url: `${base}/connections?includeRevoked=true`, user: "carol" })).json() as { connections: Json[] };
+    expect(listed.connections.find((c) => c.id === connection.id)?.revokedAt).toBe(report.connection.revokedAt);
+    const active = (await h.request({ method: "GET", url: `${base}/connections`, user: "carol" })).json() as { connections: Json[] };
+    expect(active.connections.some((c) => c.id === connection.id)).toBe(false);
+  });
+
+  describe("each error type from a sandbox fault, classified", () => {
+    const cases: { fault: Json; status: number; type: Tier1ErrorType }[] = [
+      { fault: { fault: "rate-limit", retryAfterSeconds: 3600 }, status: 429, type: "rate-limit" },
+      { fault: { fault: "server-error" }, status: 502, type: "upstream" },
+      { fault: { fault: "malformed" }, status: 502, type: "upstream" },
+      { fault: { fault: "disconnect" }, status: 503, type: "network" },
+      { fault: { fault: "delay", delayMs: 1_500 }, status: 503, type: "network" },
+      { fault: { fault: "bad-request" }, status: 400, type: "schema" },
+      { fault: { fault: "revoke-all" }, status: 424, type: "auth" },
+    ];
+    it.each(cases)("$fault.fault -> $type", async ({ fault: f, status, type }) => {
+      await connectWithKey(`errors-${provider}`);
+      await fault(f);
+      const res = await h.request({ method: "POST", url: `${base}/test`, user: `errors-${provider}` });
+      const error = await expectError(res, status, type);
+      expect(error.provider).toBe(provider);
+      if (type === "rate-limit") expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+    });
+  });
+
+  describe("retries", () => {
+    it("retries upstream failures within the budget and then succeeds", async () => {
+      await connectWithKey("retry");
+      const path = await probePath();
+      await fault({ fault: "server-error", times: 2 });
+      const before = await countTo(path);
+      const res = await h.request({ method: "POST", url: `${base}/test`, user: "retry" });
+      expect(res.statusCode, res.body).toBe(200);
+      expect((await countTo(path)) - before).toBe(3);
+      expect(h.clock.sleeps).toHaveLength(2);
+      for (const [i, ms] of h.clock.sleeps.entries()) {
+        expect(ms).toBeLessThanOrEqual(Math.min(definition.retryPolicy.capDelayMs, definition.retryPolicy.baseDelayMs * 2 ** i));
+      }
+    });
+
+    it("waits the provider's Retry-After before retrying a throttled call", async () => {
+      await connectWithKey("retry-after");
+      await fault({ fault: "rate-limit", times: 1, retryAfterSeconds: 2 });
+      const res = await h.request({ method: "POST", url: `${base}/test`, user: "retry-after" });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(h.clock.sleeps).toEqual([2000]);
+    });
+
+    it("gives up after the policy's attempts", async () => {
+      await connectWithKey("retry-out");
+      const path = await probePath();
+      await fault({ fault: "server-error" });
+      const before = await countTo(path);
+      const res = await h.request({ method: "POST", url: `${base}/test`, user: "retry-out" });
+      await expectError(res, 502, "upstream");
+      expect((await countTo(path)) - before).toBe(definition.retryPolicy.attempts);
+      const waited = h.clock.sleeps.reduce((a, b) => a + b, 0);
+      expect(waited).toBeLessThanOrEqual(definition.retryPolicy.budgetMs);
+    });
+
+    it.each([
+      { fault: { fault: "revoke-all" }, type: "auth" as const },
+      { fault: { fault: "bad-request" }, type: "schema" as const },
+    ])("does not retry $type errors", async ({ fault: f, type }) => {
+      await connectWithKey(`no-retry-${type}`);
+      const path = await probePath();
+      await fault(f);
+      const before = await countTo(path);
+      const res = await h.request({ method: "POST", url: `${base}/test`, user: `no-retry-${type}` });
+      expect((res.json() as ErrorBody).error.type).toBe(type);
+      expect((await countTo(path)) - before).toBe(1);
+      expect(h.clock.sleeps).toHaveLength(0);
+    });
+  });
+
+  describe("OAuth state", () => {
+    async function consentFor(forUser: string): Promise<URL> {
+      const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user: forUser })).json() as Json;
+      const consent = await fetch(start.authUrl as string, { redirect: "manual" });
+      return new URL(consent.headers.get("location") as string);
+    }
+    const complete = (callback: URL, forUser: string, url = `${base}/oauth/complete`) =>
+      h.request({ method: "POST", url, user: forUser, body: { code: callback.searchParams.get("code"), state: callback.searchParams.get("state") } });
+
+    it("works once: a replayed state is refused", async () => {
+      const callback = await consentFor(user);
+      const first = await h.request({ method: "GET", url: callback.pathname + callback.search });
+      expect(first.statusCode).toBe(200);
+      const replay = await complete(callback, user);
+      const error = await expectError(replay, 400, "schema");
+      expect(error.code).toBe("state_reused");
+      const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+      expect(page.statusCode).toBe(400);
+      expect(page.headers["referrer-policy"]).toBe("no-referrer");
+    });
+
+    it("expires after expiresInSeconds", async () => {
+      const callback = await consentFor(user);
+      h.clock.advance(601_000);
+      try {
+        expect((await expectError(await complete(callback, user), 400, "schema")).code).toBe("state_expired");
+      } finally {
+        h.clock.advance(-601_000);
+      }
+    });
+
+    it("is refused for another user", async () => {
+      const callback = await consentFor(user);
+      expect((await expectError(await complete(callback, OTHER_USER), 400, "schema")).code).toBe("state_wrong_user");
+      // The rightful user can still finish: a refused attempt does not burn the state.
+      const ok = await complete(callback, user);
+      expect(ok.statusCode, ok.body).toBe(201);
+    });
+
+    it("is refused at another provider's callback", async () => {
+      const callback = await consentFor(user);
+      const other = PROVIDER_IDS.find((p) => p !== provider) as ProviderId;
+      const res = await complete(callback, user, `/api/integrations/${other}/oauth/complete`);
+      expect((await expectError(res, 400, "schema")).code).toBe("state_wrong_provider");
+    });
+
+    it("is refused when forged or altered", async () => {
+      const callback = await consentFor(user);
+      const state = callback.searchParams.get("state") as string;
+      const altered = state.slice(0, -4) + (state.endsWith("AAAA") ? "BBBB" : "AAAA");
+      const res = await h.request({ method: "POST", url: `${base}/oauth/complete`, user, body: { code: callback.searchParams.get("code"), state: altered } });
+      expect((await expectError(res, 400, "schema")).code).toBe("state_invalid");
+      const forged = await h.request({ method: "POST", url: `${base}/oauth/complete`, user, body: { code: "x", state: `${provider}_${"A".repeat(40)}` } });
+      expect((await expectError(forged, 400, "schema")).code).toBe("state_invalid");
+    });
+
+    it("shows a clear page when the user declines, and for an iss that is not the provider (RFC 9207)", async () => {
+      const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user })).json() as Json;
+      const deny = new URL(start.authUrl as string);
+      deny.searchParams.set("_sandbox_decision", "deny");
+      const consent = await fetch(deny, { redirect: "manual" });
+      const callback = new URL(consent.headers.get("location") as string);
+      expect(callback.searchParams.get("error")).toBe("access_denied");
+      const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+      expect(page.statusCode).toBe(400);
+      expect(page.body).toMatch(/declined/);
+      expect(page.headers["referrer-policy"]).toBe("no-referrer");
+      expect(page.headers.location).toBeUndefined();
+
+      const good = await consentFor(user);
+      good.searchParams.set("iss", "https://attacker.example");
+      const mixUp = await h.request({ method: "GET", url: good.pathname + good.search });
+      expect(mixUp.statusCode).toBe(424);
+      expect(mixUp.body).toMatch(/issuer/);
+      expect(mixUp.headers.location).toBeUndefined();
+    });
+  });
+
+  it("never returns a raw token, code, verifier or key in any response", () => {
+    expect(secrets.size).toBeGreaterThan(3);
+    const leaks = [...secrets].filter((s) => s.length >= 8 && h.responses.some((body) => body.includes(s)));
+    expect(leaks).toEqual([]);
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Test harness: the whole service (SQLite in a temporary folder, every
+ * connector on its own loopback sandbox) driven through its HTTP API with
+ * `app.inject`, plus a virtual clock so retry waits and state expiry cost no
+ * real time.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LightMyRequestResponse } from "fastify";
+import pino from "pino";
+import type { ServiceConfig } from "../config.js";
+import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
+import type { Clock } from "../integrations/shared/http.js";
+import { startService, type Service } from "../service.js";
+import { mintUserToken } from "../server/auth.js";
+
+/** A clock whose sleeps return at once and move its time forward instead. */
+export class VirtualClock implements Clock {
+  offsetMs = 0;
+  readonly sleeps: number[] = [];
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.sleeps.push(ms);
+    this.offsetMs += ms;
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
+export const PUBLIC_URL = "http://localhost:3000";
+
+export type Harness = {
+  service: Service;
+  clock: VirtualClock;
+  /** Every response body the harness saw, for leak checks. */
+  responses: string[];
+  token(userId: string): Promise<string>;
+  request(input: { method: "GET" | "POST" | "DELETE"; url: string; user?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  sandboxUrl(provider: ProviderId): string;
+  /** POSTs to the provider sandbox's control plane. */
+  sandbox(provider: ProviderId, path: string, init?: { method?: string; body?: unknown }): Promise<unknown>;
+  sandboxRequests(provider: ProviderId): Promise<{ method: string; path: string; time: string; status?: number }[]>;
+  close(): Promise<void>;
+};
+
+export async function startHarness(options: { providerTimeoutMs?: number; config?: Partial<ServiceConfig> } = {}): Promise<Harness> {
+  const dataDir = mkdtempSync(join(tmpdir(), "autoflow-test-"));
+  const clock = new VirtualClock();
+  const config: ServiceConfig = {
+    port: 0,
+    host: "127.0.0.1",
+    dataDir,
+    publicUrl: PUBLIC_URL,
+    jwtSecret: TEST_JWT_SECRET,
+    encryptionKey: Buffer.alloc(32, 7).toString("base64"),
+    logLevel: "silent",
+    providerTimeoutMs: options.providerTimeoutMs ?? 2_000,
+    sandboxBasePort: 0,
+    providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
+    ...options.config,
+  };
+  const service = await startService(config, { logger: pino({ level: "silent" }), clock });
+  const responses: string[] = [];
+  const tokens = new Map<string, string>();
+  const token = async (userId: string): Promise<string> => {
+    let t = tokens.get(userId);
+    if (!t) {
+      t = await mintUserToken(TEST_JWT_SECRET, userId);
+      tokens.set(userId, t);
+    }
+    return t;
+  };
+  const sandboxUrl = (provider: ProviderId): string => {
+    const url = service.sandboxes[provider]?.url;
+    if (!url) throw new Error(`${provider} has no sandbox`);
+    return url;
+  };
+  return {
+    service,
+    clock,
+    responses,
+    token,
+    async request(input) {
+      const headers: Record<string, string> = { ...input.headers };
+      if (input.user) headers.authorization = `Bearer ${await token(input.user)}`;
+      const response = await service.app.inject({
+        method: input.method,
+        url: input.url,
+        headers,
+        ...(input.body === undefined ? {} : { payload: input.body as string | object }),
+      });
+      responses.push(response.body);
+      return response;
+    },
+    sandboxUrl,
+    async sandbox(provider, path, init) {
+      const response = await fetch(`${sandboxUrl(provider)}${path}`, {
+        method: init?.method ?? "POST",
+        ...(init?.body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(init.body) }),
+      });
+      if (response.status >= 400) throw new Error(`sandbox ${path} answered ${response.status}: ${await response.text()}`);
+      return response.json();
+    },
+    async sandboxRequests(provider) {
+      const body = (await (await fetch(`${sandboxUrl(provider)}/_sandbox/requests`)).json()) as { requests: { method: string; path: string; time: string; status?: number }[] };
+      return body.requests;
+    },
+    async close() {
+      await service.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
