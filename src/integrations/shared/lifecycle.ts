@@ -401,7 +401,7 @@ function checkUserId(userId: unknown, provider: string): void {
 function checkCredential(field: string, value: unknown, provider: string): void {
   if (typeof value !== "string" || value.trim() === "") throw invalidInput(field, `${field} must be a non-empty string`, provider);
   if (value.length > MAX_CREDENTIAL_LENGTH) throw invalidInput(field, `${field} must be at most ${MAX_CREDENTIAL_LENGTH} characters`, provider);
-  if (/[\s\u0000-\u001f]/.test(value)) throw invalidInput(field, `${field} must not contain whitespace or control characters`, provider);
+  if (/[\s\p{Cc}]/u.test(value)) throw invalidInput(field, `${field} must not contain whitespace or control characters`, provider);
 }
 
 /** Connection ids are ours (`conn_` + base64url); anything else cannot exist. */

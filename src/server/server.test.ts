@@ -1,0 +1,172 @@
+/**
+ * The HTTP layer's own duties: user JWTs, input validation, the one error
+ * body, status codes, isolation between users. None of it is ever a 500.
+ */
+import { SignJWT, UnsecuredJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROVIDER_IDS } from "../integrations/registry.js";
+import { startHarness, TEST_JWT_SECRET, type Harness } from "../testing/harness.js";
+
+type ErrorBody = { error: { type: string; message: string; retryable: boolean; field?: string; code?: string } };
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const secret = new TextEncoder().encode(TEST_JWT_SECRET);
+const sign = (claims: Record<string, unknown>, header: { alg: string } = { alg: "HS256" }) => new SignJWT(claims).setProtectedHeader(header).sign(secret);
+const now = () => Math.floor(Date.now() / 1000);
+
+async function call(authorization: string | undefined, url = "/api/integrations") {
+  return h.service.app.inject({ method: "GET", url, headers: authorization === undefined ? {} : { authorization } });
+}
+
+describe("user JWTs", () => {
+  it("accepts an HS256 token with sub and exp", async () => {
+    const res = await call(`Bearer ${await sign({ sub: "alice", exp: now() + 60 })}`);
+    expect(res.statusCode).toBe(200);
+  });
+
+  it.each([
+    ["no Authorization header", async () => undefined, /missing Authorization/],
+    ["a non-Bearer scheme", async () => `Basic ${Buffer.from("a:b").toString("base64")}`, /Bearer/],
+    ["an expired token", async () => `Bearer ${await sign({ sub: "alice", exp: now() - 120 })}`, /expired/],
+    ["a token without exp", async () => `Bearer ${await sign({ sub: "alice" })}`, /exp/],
+    ["a token without sub", async () => `Bearer ${await sign({ exp: now() + 60 })}`, /sub/],
+    ["a token not valid yet", async () => `Bearer ${await sign({ sub: "alice", exp: now() + 600, nbf: now() + 300 })}`, /not valid yet/],
+    ["alg: none", async () => `Bearer ${new UnsecuredJWT({ sub: "alice", exp: now() + 60 }).encode()}`, /malformed or unsigned|algorithm/],
+    ["HS512 (outside the allow-list)", async () => `Bearer ${await sign({ sub: "alice", exp: now() + 60 }, { alg: "HS512" })}`, /algorithm/],
+    [
+      "a token signed with another secret",
+      async () => `Bearer ${await new SignJWT({ sub: "alice", exp: now() + 60 }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode("another-secret-another-secret-another"))}`,
+      /signature/,
+    ],
+    ["garbage", async () => "Bearer not.a.jwt", /malformed/],
+  ])("refuses %s with 401", async (_name, header, message) => {
+    const res = await call(await header());
+    expect(res.statusCode).toBe(401);
+    expect(res.headers["www-authenticate"]).toMatch(/^Bearer/);
+    const body = res.json() as ErrorBody;
+    expect(body.error).toMatchObject({ type: "auth", retryable: false });
+    expect(body.error.message).toMatch(message);
+  });
+
+  it("tolerates a minute of clock skew, not more", async () => {
+    expect((await call(`Bearer ${await sign({ sub: "alice", exp: now() - 30 })}`)).statusCode).toBe(200);
+    expect((await call(`Bearer ${await sign({ sub: "alice", exp: now() - 90 })}`)).statusCode).toBe(401);
+  });
+});
+
+describe("bad input", () => {
+  const post = (url: string, payload: string | object | undefined, headers: Record<string, string> = {}) =>
+    h.request({ method: "POST", url, user: "alice", body: payload, headers });
+
+  it("answers an unknown provider with 404 listing the known ones", async () => {
+    const res = await h.request({ method: "GET", url: "/api/integrations/myspace/health", user: "alice" });
+    expect(res.statusCode).toBe(404);
+    const body = res.json() as ErrorBody;
+    expect(body.error.type).toBe("schema");
+    for (const id of PROVIDER_IDS) expect(body.error.message).toContain(id);
+  });
+
+  it("answers malformed JSON with 400", async () => {
+    const res = await post("/api/integrations/slack/connections", '{"accessToken": ', { "content-type": "application/json" });
+    expect(res.statusCode).toBe(400);
+    expect((res.json() as ErrorBody).error.message).toMatch(/not valid JSON/);
+  });
+
+  it.each([
+    [{ accessToken: 42 }, "accessToken"],
+    [{ apiKey: ["sk_test_x"] }, "apiKey"],
+    [{}, "apiKey"],
+    [{ accessToken: "xoxb-1", extra: true }, "extra"],
+    ["[]", "body"],
+  ])("answers wrong types and missing or unknown fields with 400 naming the field (%j)", async (payload, field) => {
+    const res = await post("/api/integrations/slack/connections", typeof payload === "string" ? payload : payload, { "content-type": "application/json" });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error.type).toBe("schema");
+    expect(body.error.message).toContain(field);
+  });
+
+  it("names missing fields of oauth/complete", async () => {
+    const res = await post("/api/integrations/stripe/oauth/complete", { code: "ac_123" });
+    expect(res.statusCode).toBe(400);
+    expect((res.json() as ErrorBody).error.message).toContain("state");
+  });
+
+  it("answers a body over 1 MiB with 413", async () => {
+    const res = await post("/api/integrations/slack/connections", JSON.stringify({ accessToken: "x".repeat(1024 * 1024 + 10) }), { "content-type": "application/json" });
+    expect(res.statusCode).toBe(413);
+    expect((res.json() as ErrorBody).error.type).toBe("schema");
+  });
+
+  it("answers a body that is not JSON with 415", async () => {
+    const res = await post("/api/integrations/slack/connections", "accessToken=xoxb-1", { "content-type": "application/x-www-form-urlencoded" });
+    expect(res.statusCode).toBe(415);
+  });
+
+  it("treats an empty JSON body as no body", async () => {
+    const res = await post("/api/integrations/slack/oauth/start", "", { "content-type": "application/json" });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it("answers an unknown route with 404 in the one error body", async () => {
+    const res = await h.request({ method: "GET", url: "/api/nothing/here", user: "alice" });
+    expect(res.statusCode).toBe(404);
+    expect((res.json() as ErrorBody).error.type).toBe("schema");
+  });
+
+  it("answers a connection id that cannot exist, or with path tricks, with 404", async () => {
+    for (const id of ["..%2F..%2Fetc%2Fpasswd", "conn_nope", "%00", "a".repeat(200)]) {
+      const res = await h.request({ method: "DELETE", url: `/api/integrations/slack/connections/${id}`, user: "alice" });
+      expect(res.statusCode, id).toBe(404);
+    }
+    const bad = await h.request({ method: "GET", url: "/api/integrations/slack/health?connectionId=../x", user: "alice" });
+    expect(bad.statusCode).toBe(400);
+    expect((bad.json() as ErrorBody).error.message).toContain("connectionId");
+  });
+});
+
+describe("isolation", () => {
+  it("never shows, tests or disconnects another user's connection (404, nothing changes)", async () => {
+    const credential = (await h.sandbox("stripe", "/_sandbox/credentials", { body: {} })) as { apiKey: string };
+    const created = await h.request({ method: "POST", url: "/api/integrations/stripe/connections", user: "alice", body: { apiKey: credential.apiKey } });
+    expect(created.statusCode).toBe(201);
+    const id = (created.json() as { id: string }).id;
+
+    const list = await h.request({ method: "GET", url: "/api/integrations/stripe/connections", user: "mallory" });
+    expect((list.json() as { connections: unknown[] }).connections).toEqual([]);
+    for (const [method, url] of [
+      ["DELETE", `/api/integrations/stripe/connections/${id}`],
+      ["POST", `/api/integrations/stripe/test?connectionId=${id}`],
+      ["GET", `/api/integrations/stripe/health?connectionId=${id}`],
+    ] as const) {
+      const res = await h.request({ method, url, user: "mallory" });
+      expect(res.statusCode, `${method} ${url}`).toBe(404);
+      expect((res.json() as ErrorBody).error.message).not.toContain("alice");
+    }
+    const mine = await h.request({ method: "GET", url: "/api/integrations/stripe/connections", user: "alice" });
+    const connection = (mine.json() as { connections: { id: string; revokedAt?: string }[] }).connections.find((c) => c.id === id);
+    expect(connection).toBeDefined();
+    expect(connection?.revokedAt).toBeUndefined();
+  });
+});
+
+describe("operations", () => {
+  it("answers /healthz and /readyz without a token", async () => {
+    expect((await h.service.app.inject({ method: "GET", url: "/healthz" })).json()).toEqual({ status: "ok" });
+    const ready = await h.service.app.inject({ method: "GET", url: "/readyz" });
+    expect(ready.statusCode).toBe(200);
+  });
+
+  it("exports provider call metrics", async () => {
+    const res = await h.service.app.inject({ method: "GET", url: "/metrics" });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain("autoflow_provider_attempts_total");
+  });
+});
