@@ -37,6 +37,8 @@ export type ServiceOptions = {
   listen?: boolean;
   clock?: Clock;
   fetch?: typeof fetch;
+  /** Extra options per sandbox (token lifetime, rotation), for tests and demos. */
+  sandboxOptions?: Partial<Record<ProviderId, Record<string, unknown>>>;
 };
 
 export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
@@ -52,6 +54,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       const providerConfig = config.providers[id];
       if (!isLive(providerConfig)) {
         const sandbox = await CONNECTORS[id].startSandbox({
+          ...options.sandboxOptions?.[id],
           port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,
           redirectUris: [redirectUriFor(config.publicUrl, id)],
         });

@@ -20,6 +20,7 @@ const migrations: Record<string, Migration> = {
         .addColumn("access_token_enc", "text")
         .addColumn("refresh_token_enc", "text")
         .addColumn("access_token_expires_at", "text")
+        .addColumn("access_token_issued_at", "text")
         .addColumn("token_refresh_status", "text", (c) => c.notNull())
         .addColumn("last_health", "text")
         .addColumn("version", "integer", (c) => c.notNull().defaultTo(1))

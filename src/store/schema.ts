@@ -14,6 +14,7 @@ export interface ConnectionsTable {
   access_token_enc: string | null;
   refresh_token_enc: string | null;
   access_token_expires_at: string | null;
+  access_token_issued_at: string | null;
   token_refresh_status: string;
   /** JSON of the last health probe. */
   last_health: string | null;

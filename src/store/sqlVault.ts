@@ -47,6 +47,7 @@ export class SqlVault implements Vault {
       access_token_enc: this.seal(id, "access_token", input.accessToken),
       refresh_token_enc: input.refreshToken === undefined ? null : this.seal(id, "refresh_token", input.refreshToken),
       access_token_expires_at: input.accessTokenExpiresAt ?? null,
+      access_token_issued_at: input.accessTokenIssuedAt ?? null,
       token_refresh_status: input.tokenRefreshStatus,
       last_health: null,
       created_at: input.createdAt,
@@ -98,6 +99,7 @@ export class SqlVault implements Vault {
     secrets: { accessToken: string; refreshToken?: string };
     tokenMasked: string;
     accessTokenExpiresAt?: string;
+    accessTokenIssuedAt?: string;
     tokenRefreshStatus: TokenRefreshStatus;
   }): Promise<ConnectionRecord | undefined> {
     // One statement, so the new access token and a rotated refresh token land together or not at all.
@@ -110,6 +112,7 @@ export class SqlVault implements Vault {
           : { refresh_token_enc: this.seal(input.id, "refresh_token", input.secrets.refreshToken) }),
         token_masked: input.tokenMasked,
         access_token_expires_at: input.accessTokenExpiresAt ?? null,
+        access_token_issued_at: input.accessTokenIssuedAt ?? null,
         token_refresh_status: input.tokenRefreshStatus,
         updated_at: this.now().toISOString(),
         version: eb("version", "+", 1),
@@ -120,6 +123,11 @@ export class SqlVault implements Vault {
       .returningAll()
       .executeTakeFirst();
     return row ? toRecord(row) : undefined;
+  }
+
+  /** SQLite serves one process: the lifecycle's single flight is the lock. */
+  async withRefreshLock<T>(_connectionId: string, task: () => Promise<T>): Promise<T> {
+    return task();
   }
 
   async setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void> {
@@ -196,6 +204,7 @@ function toRecord(row: Selectable<ConnectionsTable>): ConnectionRecord {
     version: Number(row.version),
   };
   if (row.access_token_expires_at !== null) record.accessTokenExpiresAt = row.access_token_expires_at;
+  if (row.access_token_issued_at !== null) record.accessTokenIssuedAt = row.access_token_issued_at;
   if (row.last_health !== null) record.lastHealth = JSON.parse(row.last_health) as StoredHealth;
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at;
   if (row.provider_revoked_at !== null) record.providerRevokedAt = row.provider_revoked_at;

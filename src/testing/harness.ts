@@ -48,7 +48,9 @@ export type Harness = {
   close(): Promise<void>;
 };
 
-export async function startHarness(options: { providerTimeoutMs?: number; config?: Partial<ServiceConfig> } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { providerTimeoutMs?: number; config?: Partial<ServiceConfig>; sandboxOptions?: Partial<Record<ProviderId, Record<string, unknown>>> } = {},
+): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "autoflow-test-"));
   const clock = new VirtualClock();
   const config: ServiceConfig = {
@@ -64,7 +66,11 @@ export async function startHarness(options: { providerTimeoutMs?: number; config
     providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
     ...options.config,
   };
-  const service = await startService(config, { logger: pino({ level: "silent" }), clock });
+  const service = await startService(config, {
+    logger: pino({ level: "silent" }),
+    clock,
+    ...(options.sandboxOptions ? { sandboxOptions: options.sandboxOptions } : {}),
+  });
   const responses: string[] = [];
   const tokens = new Map<string, string>();
   const token = async (userId: string): Promise<string> => {

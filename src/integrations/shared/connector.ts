@@ -5,6 +5,7 @@
  * Everything else (state, PKCE, storage, retries, health) is the shared
  * lifecycle's, proven once for all connectors by the contract suite.
  */
+import type { IntegrationError } from "./errors.js";
 import type { ProviderHttp, ResponseClassifier } from "./http.js";
 import type { RetryPolicy } from "./retry.js";
 import type { ConnectionRecord } from "./vault.js";
@@ -97,6 +98,12 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   revoke(ctx: ConnectorContext, input: { connection: ConnectionRecord; accessToken: string; refreshToken?: string }): Promise<RevokeOutcome>;
   /** Recognises a pasted key or token, or throws a schema error naming the field. */
   parseApiKey(input: { apiKey?: string; accessToken?: string }): ParsedApiKey<TAuthMethod>;
+  /**
+   * Whether an auth error means "this access token is no longer good" (so a
+   * refresh may cure it), as opposed to a missing scope or a revoked grant.
+   * Defaults to HTTP 401.
+   */
+  isTokenRejection?(error: IntegrationError): boolean;
   /** The provider's who-am-I call with this credential. */
   whoAmI(ctx: ConnectorContext, input: { accessToken: string; authMethod: string; metadata: Record<string, unknown> }): Promise<Identity>;
 }

@@ -8,6 +8,7 @@ import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "./errors.js";
 import { healthFromOutcome, toEnvelope } from "./health.js";
+import { TokenKeeper } from "./tokens.js";
 import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./http.js";
 import { maskSecret } from "./mask.js";
 import { buildUrl, codeChallengeS256, createCodeVerifier, OAUTH_STATE_TTL_SECONDS, openState, readAuthorizationResponse, sealState } from "./oauth.js";
@@ -119,10 +120,12 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     return newest;
   };
 
+  /** The who-am-I call with a usable token (refreshed first if due); one attempt unless `retry`. */
   const probe = async (record: ConnectionRecord, retry: boolean): Promise<Identity> => {
-    const { accessToken } = await deps.vault.readSecrets(record);
     const identityCtx: ConnectorContext = retry ? ctx : probeCtx;
-    return definition.whoAmI(identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata });
+    return tokens.withAccessToken(record, (accessToken) =>
+      definition.whoAmI(identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata }),
+    );
   };
 
   const recordProbe = async (record: ConnectionRecord, error?: IntegrationError): Promise<StoredHealth> => {
@@ -135,6 +138,8 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     await deps.vault.recordHealth(record.id, health);
     return health;
   };
+
+  const tokens = new TokenKeeper({ definition, vault: deps.vault, ctx, clock, recordOutcome: (record, error) => recordProbe(record, error) });
 
   const store = async (input: {
     userId: string;
@@ -154,7 +159,8 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         message: `${name} did not tell us ${missing.join(", ")} for this credential`,
       });
     }
-    const expiresAt = input.expiresInSeconds === undefined ? undefined : new Date(clock.now() + input.expiresInSeconds * 1000).toISOString();
+    const now = clock.now();
+    const expiresAt = input.expiresInSeconds === undefined ? undefined : new Date(now + input.expiresInSeconds * 1000).toISOString();
     return deps.vault.createConnection({
       userId: input.userId,
       provider,
@@ -164,8 +170,9 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       metadata: input.metadata,
       accessToken: input.accessToken,
       ...(input.refreshToken === undefined ? {} : { refreshToken: input.refreshToken }),
-      ...(expiresAt === undefined ? {} : { accessTokenExpiresAt: expiresAt }),
-      tokenRefreshStatus: input.refreshToken === undefined && expiresAt === undefined ? "not_applicable" : "healthy",
+      ...(expiresAt === undefined ? {} : { accessTokenExpiresAt: expiresAt, accessTokenIssuedAt: new Date(now).toISOString() }),
+      // Refresh only matters for tokens that expire.
+      tokenRefreshStatus: expiresAt === undefined ? "not_applicable" : "healthy",
       createdAt: nowIso(),
     });
   };
@@ -315,8 +322,8 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         }
         throw error;
       }
-      const envelopeOf = (health: StoredHealth): ConnectionHealth =>
-        toEnvelope({ health, authMethod: record.authMethod, tokenRefreshStatus: record.tokenRefreshStatus, metadata: publicMetadata(record) });
+      const envelopeOf = (health: StoredHealth, current: ConnectionRecord = record): ConnectionHealth =>
+        toEnvelope({ health, authMethod: current.authMethod, tokenRefreshStatus: current.tokenRefreshStatus, metadata: publicMetadata(current) });
       if (record.revokedAt) {
         return envelopeOf({
           status: "down",
@@ -328,13 +335,17 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
           message: `this ${name} connection was disconnected at ${record.revokedAt}; connect again`,
         });
       }
+      let outcome: StoredHealth;
       try {
         await probe(record, false);
-        return envelopeOf(await recordProbe(record));
+        outcome = await recordProbe(record);
       } catch (error) {
         if (!(error instanceof IntegrationError)) throw error;
-        return envelopeOf(await recordProbe(record, error));
+        outcome = await recordProbe(record, error);
       }
+      // A refresh may have changed the token, its expiry or its refresh status: report what is stored now.
+      const current = await deps.vault.findConnection({ userId, provider, id: record.id });
+      return envelopeOf(outcome, current ?? record);
     },
 
     async disconnectWithReport(userId, credentialId) {

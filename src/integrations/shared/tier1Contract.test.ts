@@ -370,3 +370,111 @@ describe.each(PROVIDER_IDS)("Tier 1 contract: %s", (provider: ProviderId) => {
     expect(leaks).toEqual([]);
   });
 });
+
+/**
+ * Connectors whose access tokens expire (Slack with token rotation on, as
+ * the sandboxes run here). Stripe Connect tokens do not expire: its
+ * connections report tokenRefreshStatus "not_applicable".
+ */
+const NON_EXPIRING: readonly ProviderId[] = ["stripe"];
+const EXPIRING = PROVIDER_IDS.filter((id) => !NON_EXPIRING.includes(id));
+/** Sandbox token lifetime in this block; the virtual clock moves past it. */
+const TOKEN_TTL_SECONDS = 3600;
+
+describe.each(NON_EXPIRING)("Tier 1 contract, tokens that do not expire: %s", (provider) => {
+  it("reports tokenRefreshStatus not_applicable", async () => {
+    const h = await startHarness();
+    try {
+      const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
+      const body = Object.fromEntries(Object.entries(credential).filter(([k]) => k === "apiKey" || k === "accessToken"));
+      expect((await h.request({ method: "POST", url: `/api/integrations/${provider}/connections`, user: "u", body })).statusCode).toBe(201);
+      const health = (await h.request({ method: "GET", url: `/api/integrations/${provider}/health`, user: "u" })).json() as Json;
+      expect(health.tokenRefreshStatus).toBe("not_applicable");
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe.each(EXPIRING)("Tier 1 contract, token refresh: %s", (provider) => {
+  const base = `/api/integrations/${provider}`;
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ sandboxOptions: Object.fromEntries(PROVIDER_IDS.map((id) => [id, { tokenRotation: true, accessTokenTtlSeconds: TOKEN_TTL_SECONDS }])) });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  afterEach(async () => {
+    await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+  });
+
+  const tokenPath = () => new URL(h.service.integrations[provider].settings.endpoints.tokenUrl).pathname;
+  /** Token-endpoint calls since the log was last cleared, excluding the code exchange. */
+  const refreshes = async () => (await h.sandboxRequests(provider)).filter((r) => r.method === "POST" && r.path === tokenPath()).length;
+
+  async function connect(user: string): Promise<Json> {
+    const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user })).json() as Json;
+    const consent = await fetch(start.authUrl as string, { redirect: "manual" });
+    const callback = new URL(consent.headers.get("location") as string);
+    const res = await h.request({ method: "POST", url: `${base}/oauth/complete`, user, body: { code: callback.searchParams.get("code"), state: callback.searchParams.get("state") } });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json() as Json;
+  }
+  const storedRefreshToken = async (user: string, id: string) => {
+    const record = await h.service.store.vault.findConnection({ userId: user, provider, id });
+    return record ? (await h.service.store.vault.readSecrets(record)).refreshToken : undefined;
+  };
+  /** Moves our clock past the token's expiry, for the duration of `fn`. */
+  async function afterExpiry<T>(fn: () => Promise<T>): Promise<T> {
+    h.clock.advance((TOKEN_TTL_SECONDS + 5) * 1000);
+    try {
+      return await fn();
+    } finally {
+      h.clock.advance(-(TOKEN_TTL_SECONDS + 5) * 1000);
+    }
+  }
+
+  it("stores the expiry and reports tokenRefreshStatus healthy", async () => {
+    await connect("fresh");
+    const health = (await h.request({ method: "GET", url: `${base}/health`, user: "fresh" })).json() as Json;
+    expect(health).toMatchObject({ status: "ok", tokenRefreshStatus: "healthy" });
+  });
+
+  it("refreshes an expired token exactly once for 50 concurrent calls, and keeps the newest refresh token", async () => {
+    const connection = await connect("burst");
+    const before = await storedRefreshToken("burst", connection.id as string);
+    await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+    const results = await afterExpiry(() => Promise.all(Array.from({ length: 50 }, () => h.request({ method: "POST", url: `${base}/test`, user: "burst" }))));
+    expect(results.map((r) => r.statusCode)).toEqual(Array(50).fill(200));
+    expect(await refreshes()).toBe(1);
+    const after = await storedRefreshToken("burst", connection.id as string);
+    expect(after).toBeDefined();
+    expect(after).not.toBe(before);
+  });
+
+  it("turns health down with tokenRefreshStatus failed when the refresh token is revoked, until the user reconnects", async () => {
+    await connect("revoked");
+    await h.sandbox(provider, "/_sandbox/faults", { body: { fault: "revoke-all" } });
+    const health = await afterExpiry(async () => (await h.request({ method: "GET", url: `${base}/health`, user: "revoked" })).json() as Json);
+    expect(health).toMatchObject({ status: "down", tokenRefreshStatus: "failed", details: { auth: false, errorType: "auth" } });
+    await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+    const again = (await h.request({ method: "GET", url: `${base}/health`, user: "revoked" })).json() as Json;
+    expect(again).toMatchObject({ status: "down", tokenRefreshStatus: "failed" });
+    expect(await h.sandboxRequests(provider)).toEqual([]);
+    await connect("revoked");
+    expect(((await h.request({ method: "GET", url: `${base}/health`, user: "revoked" })).json() as Json).status).toBe("ok");
+  });
+
+  it("turns health degraded on a transient token-endpoint 503, and ok once the provider recovers", async () => {
+    await connect("transient");
+    await h.sandbox(provider, "/_sandbox/faults", { body: { fault: "server-error", path: tokenPath() } });
+    await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+    const degraded = await afterExpiry(async () => (await h.request({ method: "GET", url: `${base}/health`, user: "transient" })).json() as Json);
+    expect(degraded).toMatchObject({ status: "degraded", tokenRefreshStatus: "healthy", details: { errorType: "upstream" } });
+    expect(await refreshes()).toBe(CONNECTORS[provider].definition.retryPolicy.attempts);
+    await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+    const ok = await afterExpiry(async () => (await h.request({ method: "GET", url: `${base}/health`, user: "transient" })).json() as Json);
+    expect(ok).toMatchObject({ status: "ok", tokenRefreshStatus: "healthy" });
+  });
+});

@@ -32,6 +32,8 @@ export type ConnectionRecord = {
   metadata: Record<string, unknown>;
   /** When the access token stops working; undefined for tokens that do not expire. */
   accessTokenExpiresAt?: string;
+  /** When the current access token was obtained (with an expiry only). */
+  accessTokenIssuedAt?: string;
   hasRefreshToken: boolean;
   tokenRefreshStatus: TokenRefreshStatus;
   lastHealth?: StoredHealth;
@@ -57,6 +59,7 @@ export type NewConnection = ConnectionSecrets & {
   scopes: string[];
   metadata: Record<string, unknown>;
   accessTokenExpiresAt?: string;
+  accessTokenIssuedAt?: string;
   tokenRefreshStatus: TokenRefreshStatus;
   createdAt: string;
 };
@@ -82,8 +85,16 @@ export interface Vault {
     secrets: { accessToken: string; refreshToken?: string };
     tokenMasked: string;
     accessTokenExpiresAt?: string;
+    accessTokenIssuedAt?: string;
     tokenRefreshStatus: TokenRefreshStatus;
   }): Promise<ConnectionRecord | undefined>;
+  /**
+   * Runs `task` while holding the connection's refresh lock, so that one
+   * instance at a time refreshes it. Implementations that serve a single
+   * process may run it directly (the lifecycle already coalesces refreshes
+   * within a process).
+   */
+  withRefreshLock<T>(connectionId: string, task: () => Promise<T>): Promise<T>;
   setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void>;
   /**
    * Marks the connection revoked. `eraseSecrets` when nothing more is owed at

@@ -247,6 +247,9 @@ export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
 
   parseApiKey: parseSlackToken,
 
+  // Slack answers an expired rotating token with HTTP 200 token_expired, not a 401.
+  isTokenRejection: (error) => error.code === "token_expired" || error.code === "invalid_auth",
+
   async whoAmI(ctx, input): Promise<Identity> {
     const response = await ctx.http.send({
       operation: "auth.test",

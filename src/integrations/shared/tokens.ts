@@ -1,0 +1,132 @@
+/**
+ * Keeps a connection's access token usable: refreshes it before it expires,
+ * answers a provider's rejection of it with at most one refresh and one
+ * retry, and stores a rotated refresh token together with its access token.
+ *
+ * Concurrency: callers in this process share one refresh per connection
+ * (single flight); the vault's refresh lock extends that to other instances;
+ * after taking it the connection is read again, so a refresh another
+ * instance already made is used instead of repeated.
+ */
+import type { ConnectorContext, ConnectorDefinition, TokenGrant } from "./connector.js";
+import type { Clock } from "./http.js";
+import { IntegrationError } from "./errors.js";
+import { maskSecret } from "./mask.js";
+import { refreshDue, SingleFlight } from "./refresh.js";
+import type { ConnectionRecord, Vault } from "./vault.js";
+
+export type TokenKeeperDeps = {
+  definition: ConnectorDefinition;
+  vault: Vault;
+  ctx: ConnectorContext;
+  clock: Clock;
+  /** Records a health outcome for the connection (the lifecycle's). */
+  recordOutcome(record: ConnectionRecord, error?: IntegrationError): Promise<unknown>;
+};
+
+/** The code of the error raised when a connection's refresh has failed for good. */
+export const REFRESH_FAILED = "token_refresh_failed";
+
+export class TokenKeeper {
+  private readonly flights = new SingleFlight<ConnectionRecord>();
+
+  constructor(private readonly deps: TokenKeeperDeps) {}
+
+  /** True when this connection's access token expires and can be renewed. */
+  canRefresh(record: ConnectionRecord): boolean {
+    return record.hasRefreshToken && record.accessTokenExpiresAt !== undefined && this.deps.definition.refreshToken !== undefined;
+  }
+
+  /**
+   * Runs `call` with a usable access token. A token due to expire is
+   * refreshed first; a token the provider rejects is refreshed once and the
+   * call repeated once.
+   */
+  async withAccessToken<T>(record: ConnectionRecord, call: (accessToken: string) => Promise<T>): Promise<T> {
+    if (record.tokenRefreshStatus === "failed") throw this.refreshFailed(record);
+    let current = record;
+    if (this.canRefresh(current) && refreshDue(current, this.deps.clock.now())) current = await this.refresh(current);
+    const { accessToken } = await this.deps.vault.readSecrets(current);
+    try {
+      return await call(accessToken);
+    } catch (error) {
+      if (!(error instanceof IntegrationError) || !this.canRefresh(current) || !this.isRejection(error)) throw error;
+      const renewed = await this.refresh(current);
+      const { accessToken: fresh } = await this.deps.vault.readSecrets(renewed);
+      return call(fresh);
+    }
+  }
+
+  /**
+   * Refreshes the connection's access token (once for all concurrent callers)
+   * and answers the record that holds the newest one.
+   */
+  refresh(record: ConnectionRecord): Promise<ConnectionRecord> {
+    return this.flights.run(record.id, () => this.deps.vault.withRefreshLock(record.id, () => this.refreshLocked(record)));
+  }
+
+  private async refreshLocked(seen: ConnectionRecord): Promise<ConnectionRecord> {
+    const { vault, definition, ctx, clock } = this.deps;
+    const current = await vault.findConnection({ userId: seen.userId, provider: seen.provider, id: seen.id });
+    if (!current || current.revokedAt) {
+      throw new IntegrationError({ type: "auth", code: "connection_revoked", provider: seen.provider, message: `${definition.displayName} connection ${seen.id} was disconnected; connect again` });
+    }
+    if (current.tokenRefreshStatus === "failed") throw this.refreshFailed(current);
+    // Another caller or instance refreshed since this one read the record: use its token.
+    if (current.version !== seen.version && !refreshDue(current, clock.now())) return current;
+    const { refreshToken } = await vault.readSecrets(current);
+    if (!refreshToken || !definition.refreshToken) throw this.refreshFailed(current);
+    let grant: TokenGrant;
+    try {
+      grant = await definition.refreshToken(ctx, refreshToken);
+    } catch (error) {
+      if (!(error instanceof IntegrationError)) throw error;
+      if (error.type === "auth") {
+        // The grant is gone (revoked, expired, reused): only the user can fix that.
+        await vault.setTokenRefreshStatus(current.id, "failed");
+        const failed = new IntegrationError({
+          type: "auth",
+          code: error.code ?? REFRESH_FAILED,
+          status: error.status,
+          provider: current.provider,
+          message: `${definition.displayName} refused to refresh the token (${error.code ?? "auth"}); the user must connect again`,
+          cause: error,
+        });
+        await this.deps.recordOutcome(current, failed);
+        throw failed;
+      }
+      // Transient: retried within budget already; the connection is degraded, not down.
+      await this.deps.recordOutcome(current, error);
+      throw error;
+    }
+    const now = clock.now();
+    const updated = await vault.updateTokens({
+      id: current.id,
+      expectedVersion: current.version,
+      // No new refresh token in the answer keeps the stored one.
+      secrets: { accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) },
+      tokenMasked: maskSecret(grant.accessToken),
+      ...(grant.expiresInSeconds === undefined
+        ? {}
+        : { accessTokenExpiresAt: new Date(now + grant.expiresInSeconds * 1000).toISOString(), accessTokenIssuedAt: new Date(now).toISOString() }),
+      tokenRefreshStatus: "healthy",
+    });
+    if (updated) return updated;
+    // Lost a race with another writer: what is stored now is newer than what this read.
+    return (await vault.findConnection({ userId: current.userId, provider: current.provider, id: current.id })) ?? current;
+  }
+
+  private isRejection(error: IntegrationError): boolean {
+    if (error.type !== "auth") return false;
+    return this.deps.definition.isTokenRejection ? this.deps.definition.isTokenRejection(error) : error.status === 401;
+  }
+
+  private refreshFailed(record: ConnectionRecord): IntegrationError {
+    return new IntegrationError({
+      type: "auth",
+      code: REFRESH_FAILED,
+      provider: record.provider,
+      message: `the ${this.deps.definition.displayName} token could not be refreshed; the user must connect again`,
+    });
+  }
+}
