@@ -101,6 +101,11 @@ export class ProviderHttp {
     this.fetchImpl = options.fetch ?? fetch;
   }
 
+  /** The provider id this client calls. */
+  get provider(): string {
+    return this.options.provider;
+  }
+
   /** The same client making a single attempt per call: a health probe reports what it sees. */
   withoutRetries(): ProviderHttp {
     return new ProviderHttp({ ...this.options, policy: { ...this.options.policy, attempts: 1 } });
