@@ -178,6 +178,8 @@ export class ProviderHttp {
         type: "upstream",
         status: response.status,
         code: "unexpected_redirect",
+        // Asking again gets the same redirect.
+        providerRetryHint: false,
         message: `${name} answered ${request.operation} with a redirect (${response.status}), which is not followed`,
       });
     }

@@ -143,6 +143,12 @@ export function readAuthorizationResponse(
   params: URLSearchParams,
   input: { provider: string; displayName: string; issuer: string },
 ): { code: string; state: string } {
+  // RFC 6749 §3.1: a parameter must not be repeated (oauth4webapi checks some of them; we check all).
+  for (const key of new Set(params.keys())) {
+    if (params.getAll(key).length > 1) {
+      throw new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: key, provider: input.provider, message: `the authorization response repeats the ${JSON.stringify(key.slice(0, 40))} parameter` });
+    }
+  }
   let validated: URLSearchParams;
   try {
     validated = validateAuthResponse({ issuer: input.issuer }, { client_id: input.provider }, params, skipStateCheck);

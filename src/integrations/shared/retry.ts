@@ -111,6 +111,12 @@ export function fullJitterDelay(attempt: number, policy: Pick<RetryPolicy, "base
 }
 
 const DELTA_SECONDS = /^\s*(\d+(?:\.\d+)?)\s*$/;
+/** RFC 9110 §5.6.7 HTTP-date: IMF-fixdate, and the obsolete RFC 850 and asctime forms. */
+const HTTP_DATE = [
+  /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+  /^[A-Z][a-z]{5,8}, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
+  /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+];
 
 /**
  * Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
@@ -121,7 +127,10 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number 
   if (value === null || value === undefined || value.trim() === "") return undefined;
   const seconds = DELTA_SECONDS.exec(value);
   if (seconds?.[1] !== undefined) return Number(seconds[1]);
-  const date = Date.parse(value);
+  const trimmed = value.trim();
+  // Only a real HTTP-date: Date.parse would read "-1" or "1,5" as dates in 2001 and mean "retry now".
+  if (!HTTP_DATE.some((format) => format.test(trimmed))) return undefined;
+  const date = Date.parse(/GMT$/.test(trimmed) ? trimmed : `${trimmed} GMT`);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, Math.ceil((date - nowMs) / 1000));
 }
