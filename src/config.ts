@@ -5,10 +5,12 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
-import type { ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
+import type { ConnectorDefinition, ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
 import type { StartedSandbox } from "./integrations/shared/sandbox.js";
 
 export type ProviderConfig = {
+  /** Values of the connector's declared options, as set in the environment. */
+  options?: Record<string, string>;
   clientId?: string;
   clientSecret?: string;
   authorizeUrl?: string;
@@ -85,7 +87,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     }
     const p = parsed.data;
     if (p.CLIENT_ID && !p.CLIENT_SECRET) problems.push(`${prefix}CLIENT_SECRET: required when ${prefix}CLIENT_ID is set`);
+    const options: Record<string, string> = {};
+    for (const [name, option] of Object.entries(CONNECTORS[id].definition.options ?? {})) {
+      const value = env[prefix + name]?.trim();
+      if (value === undefined || value === "") continue;
+      if (!option.pattern.test(value)) problems.push(`${prefix}${name}: ${JSON.stringify(value.slice(0, 80))} is not valid: ${option.description}`);
+      else options[name] = value;
+    }
     providers[id] = {
+      ...(Object.keys(options).length > 0 ? { options } : {}),
       ...(p.CLIENT_ID ? { clientId: p.CLIENT_ID } : {}),
       ...(p.CLIENT_SECRET ? { clientSecret: p.CLIENT_SECRET } : {}),
       ...(p.AUTHORIZE_URL ? { authorizeUrl: p.AUTHORIZE_URL } : {}),
@@ -135,19 +145,21 @@ export function resolveSettings(input: {
   const definition = CONNECTORS[input.provider].definition;
   const redirectUri = redirectUriFor(input.publicUrl, input.provider);
   const scopes = input.config.scopes ?? definition.defaultScopes;
+  const options = optionValues(definition.options, input.config.options);
   if (isLive(input.config)) {
-    const live = definition.liveEndpoints;
+    const live = typeof definition.liveEndpoints === "function" ? definition.liveEndpoints(options) : definition.liveEndpoints;
     const endpoints: ConnectorEndpoints = {
       authorizeUrl: input.config.authorizeUrl ?? live.authorizeUrl,
       tokenUrl: input.config.tokenUrl ?? live.tokenUrl,
       apiUrl: (input.config.apiUrl ?? live.apiUrl).replace(/\/+$/, ""),
       ...((input.config.revokeUrl ?? live.revokeUrl) ? { revokeUrl: input.config.revokeUrl ?? live.revokeUrl } : {}),
     };
-    return { mode: "live", clientId: input.config.clientId as string, clientSecret: input.config.clientSecret ?? "", endpoints, redirectUri, scopes };
+    return { mode: "live", options, clientId: input.config.clientId as string, clientSecret: input.config.clientSecret ?? "", endpoints, redirectUri, scopes };
   }
   if (!input.sandbox) throw new Error(`${input.provider} has no client id and no sandbox`);
   return {
     mode: "sandbox",
+    options,
     clientId: input.sandbox.clientId,
     clientSecret: input.sandbox.clientSecret,
     endpoints: input.sandbox.endpoints,
@@ -155,4 +167,10 @@ export function resolveSettings(input: {
     scopes,
     sandboxUrl: input.sandbox.url,
   };
+}
+
+function optionValues(declared: ConnectorDefinition["options"], set: Record<string, string> | undefined): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [name, option] of Object.entries(declared ?? {})) values[name] = set?.[name] ?? option.default;
+  return values;
 }

@@ -19,9 +19,19 @@ export type ConnectorEndpoints = {
   apiUrl: string;
 };
 
+/** A connector-specific setting, read from the environment. */
+export type ConnectorOption = {
+  default: string;
+  /** What a valid value looks like; a value that does not match is a configuration error. */
+  pattern: RegExp;
+  description: string;
+};
+
 /** A connector's runtime settings: live provider or its sandbox. */
 export type ConnectorSettings = {
   mode: "live" | "sandbox";
+  /** Values of the connector's declared options (defaults filled in). */
+  options: Readonly<Record<string, string>>;
   clientId: string;
   clientSecret: string;
   endpoints: ConnectorEndpoints;
@@ -78,8 +88,16 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   readonly authMethods: readonly TAuthMethod[];
   /** The `authMethod` of connections made through OAuth. */
   readonly oauthAuthMethod: TAuthMethod;
-  /** The real provider's endpoints, used unless configuration overrides them. */
-  readonly liveEndpoints: ConnectorEndpoints;
+  /**
+   * The real provider's endpoints, used unless configuration overrides them.
+   * A function when they depend on the connector's options (a tenant, a region).
+   */
+  readonly liveEndpoints: ConnectorEndpoints | ((options: Readonly<Record<string, string>>) => ConnectorEndpoints);
+  /**
+   * Settings of this connector beyond the common ones, each read from
+   * `AUTOFLOW_<PROVIDER>_<NAME>` (e.g. Microsoft's tenant), with its default.
+   */
+  readonly options?: Readonly<Record<string, ConnectorOption>>;
   /** Issuer identifiers the provider may send as `iss` (RFC 9207), live mode. */
   readonly issuers?: readonly string[];
   readonly pkce: boolean;
