@@ -7,6 +7,7 @@ import { classifyOAuthError, processStandardTokenResponse } from "./standardOAut
 const ctx: ConnectorContext = {
   settings: {
     mode: "live",
+    options: {},
     clientId: "client",
     clientSecret: "secret",
     endpoints: { authorizeUrl: "https://as.example/authorize", tokenUrl: "https://as.example/token", apiUrl: "https://api.example" },
