@@ -407,7 +407,9 @@ describe.each(EXPIRING)("Tier 1 contract, token refresh: %s", (provider) => {
   const base = `/api/integrations/${provider}`;
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ sandboxOptions: Object.fromEntries(PROVIDER_IDS.map((id) => [id, { tokenRotation: true, accessTokenTtlSeconds: TOKEN_TTL_SECONDS }])) });
+    // No grace period for used refresh tokens, so keeping a stale one would show.
+    const options = { tokenRotation: true, accessTokenTtlSeconds: TOKEN_TTL_SECONDS, refreshTokenGraceSeconds: 0 };
+    h = await startHarness({ sandboxOptions: Object.fromEntries(PROVIDER_IDS.map((id) => [id, options])) });
   });
   afterAll(async () => {
     await h?.close();

@@ -34,12 +34,19 @@ import {
 const CODE_TTL_MS = 10 * 60 * 1000;
 /** With rotation on, Slack access tokens always last 12 hours. */
 const ROTATING_TOKEN_TTL_SECONDS = 43_200;
+/**
+ * Slack revokes a used refresh token "after a short grace period" it does not
+ * publish; ten seconds is our guess. Tests that must see reuse refused set 0.
+ */
+const REFRESH_GRACE_SECONDS = 10;
 
 export type SlackSandboxOptions = SandboxOptions & {
   /** Token rotation (an app setting at Slack): expiring xoxe.xoxb- tokens and xoxe-1- refresh tokens. */
   tokenRotation?: boolean;
   /** PKCE enabled for the app (Slack makes it a public client). Default true. */
   pkce?: boolean;
+  /** How long a used refresh token keeps working (Slack's grace period). */
+  refreshTokenGraceSeconds?: number;
 };
 
 type Team = { id: string; name: string; domain: string };
@@ -53,8 +60,19 @@ type IssuedToken = {
   revoked: boolean;
   /** The refresh token that minted this access token (rotation). */
   fromRefresh?: string;
+  /** For a used refresh token: when its grace period ends. */
+  graceEndsAt?: number;
 };
-type IssuedCode = { clientId: string; redirectUri?: string; scopes: string[]; challenge?: string; expiresAt: number; used: boolean; tokens: string[] };
+type IssuedCode = {
+  clientId: string;
+  redirectUri?: string;
+  scopes: string[];
+  userScopes: string[];
+  challenge?: string;
+  expiresAt: number;
+  used: boolean;
+  tokens: string[];
+};
 
 const credentialRequest = z.strictObject({
   type: z.enum(["bot", "user"]).optional(),
@@ -72,6 +90,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
   const rotation = options.tokenRotation ?? false;
   const pkceEnabled = options.pkce ?? true;
   const accessTtl = options.accessTokenTtlSeconds ?? ROTATING_TOKEN_TTL_SECONDS;
+  const graceMs = (options.refreshTokenGraceSeconds ?? REFRESH_GRACE_SECONDS) * 1000;
   const redirectUris = options.redirectUris ?? [];
   const digits = (n: number): string => randomChars(n, "0123456789");
 
@@ -91,9 +110,9 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
     tokens.set(token, record);
     return { token, record };
   };
-  const mintRefresh = (scopes: string[]): string => {
+  const mintRefresh = (scopes: string[], userId = botUserId): string => {
     const token = `xoxe-1-${randomChars(140)}`;
-    tokens.set(token, { kind: "refresh", teamId: team.id, scopes, userId: botUserId, revoked: false });
+    tokens.set(token, { kind: "refresh", teamId: team.id, scopes, userId, revoked: false });
     return token;
   };
 
@@ -151,21 +170,23 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
     return {};
   };
 
-  const tokenResponse = (kind: "bot", scopes: string[], fromRefresh?: string): Record<string, unknown> => {
-    const access = mintAccess(kind, scopes, fromRefresh);
-    return {
-      ok: true,
-      app_id: appId,
-      access_token: access.token,
-      token_type: "bot",
-      scope: scopes.join(","),
-      bot_user_id: botUserId,
-      ...(rotation ? { refresh_token: mintRefresh(scopes), expires_in: accessTtl } : {}),
-      team: { id: team.id, name: team.name },
-      enterprise: null,
-      is_enterprise_install: false,
-    };
-  };
+  /** The bot part of an oauth.v2.access answer (top level). */
+  const botGrant = (scopes: string[], fromRefresh?: string): Record<string, unknown> => ({
+    access_token: mintAccess("bot", scopes, fromRefresh).token,
+    token_type: "bot",
+    scope: scopes.join(","),
+    bot_user_id: botUserId,
+    ...(rotation ? { refresh_token: mintRefresh(scopes), expires_in: accessTtl } : {}),
+  });
+  /** The installing user's part (under authed_user), when user scopes were asked for. */
+  const userGrant = (scopes: string[], fromRefresh?: string): Record<string, unknown> => ({
+    id: installerId,
+    scope: scopes.join(","),
+    access_token: mintAccess("user", scopes, fromRefresh).token,
+    token_type: "user",
+    ...(rotation ? { refresh_token: mintRefresh(scopes, installerId), expires_in: accessTtl } : {}),
+  });
+  const workspace = { team: { id: team.id, name: team.name }, enterprise: null, is_enterprise_install: false };
 
   const definition: SandboxDefinition = {
     provider: "slack",
@@ -182,6 +203,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
           .code(429)
           .header("retry-after", String(Math.ceil(fault.retryAfterSeconds ?? 30)))
           .header("x-slack-failure", "ratelimited")
+          .header("x-slack-req-id", randomChars(32, "0123456789abcdef"))
           .header("content-type", "application/json; charset=utf-8")
           .send('{"ok":false,"error":"ratelimited"}'),
       serverError: (res) =>
@@ -215,7 +237,8 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
           if (q.code_challenge_method !== "S256") return errorPage(res, "code_challenge_method must be S256");
         }
         const scopes = (q.scope ?? "").split(",").filter(Boolean);
-        if (scopes.length === 0 && !q.user_scope) return errorPage(res, "Invalid permissions requested (no scopes)");
+        const userScopes = (q.user_scope ?? "").split(",").filter(Boolean);
+        if (scopes.length === 0 && userScopes.length === 0) return errorPage(res, "Invalid permissions requested (no scopes)");
         const target = new URL(redirectUri);
         if (q._sandbox_decision === "deny") {
           target.searchParams.set("error", "access_denied");
@@ -225,6 +248,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
             clientId: q.client_id,
             ...(q.redirect_uri ? { redirectUri: q.redirect_uri } : {}),
             scopes,
+            userScopes,
             ...(q.code_challenge ? { challenge: q.code_challenge } : {}),
             expiresAt: Date.now() + CODE_TTL_MS,
             used: false,
@@ -243,11 +267,21 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
         const grantType = params.grant_type ?? "authorization_code";
         if (grantType === "refresh_token") {
           if (!params.refresh_token) return fail(res, "invalid_refresh_token");
+          // Refreshing still needs the client secret, except for PKCE (public) apps.
+          if (!pkceEnabled && params.client_secret === undefined && basicCredentials(request) === undefined) return fail(res, "bad_client_secret");
           const record = tokens.get(params.refresh_token);
           if (!record || record.kind !== "refresh" || record.revoked) return fail(res, "invalid_refresh_token");
-          // Rotation: the used refresh token is revoked, a new pair is issued.
-          record.revoked = true;
-          return reply(res, tokenResponse("bot", record.scopes, params.refresh_token));
+          if (record.graceEndsAt !== undefined && Date.now() >= record.graceEndsAt) {
+            record.revoked = true;
+            return fail(res, "invalid_refresh_token");
+          }
+          // Rotation: a new pair; the used refresh token dies after the grace period.
+          record.graceEndsAt ??= Date.now() + graceMs;
+          if (graceMs === 0) record.revoked = true;
+          // A refresh answers the one token at the top level, whichever kind it is.
+          const { id: _installer, ...grant } =
+            record.userId === installerId ? userGrant(record.scopes, params.refresh_token) : { id: undefined, ...botGrant(record.scopes, params.refresh_token) };
+          return reply(res, { ok: true, app_id: appId, ...grant, ...workspace });
         }
         if (grantType !== "authorization_code") return fail(res, "invalid_grant_type");
         const code = params.code ? codes.get(params.code) : undefined;
@@ -271,10 +305,12 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
           return fail(res, "bad_client_secret");
         }
         code.used = true;
-        const body = tokenResponse("bot", code.scopes);
-        code.tokens.push(body.access_token as string);
-        if (typeof body.refresh_token === "string") code.tokens.push(body.refresh_token);
-        return reply(res, { ...body, authed_user: { id: installerId } });
+        const bot = code.scopes.length > 0 ? botGrant(code.scopes) : {};
+        const user = code.userScopes.length > 0 ? userGrant(code.userScopes) : { id: installerId };
+        for (const part of [bot, user]) {
+          for (const key of ["access_token", "refresh_token"]) if (typeof part[key] === "string") code.tokens.push(part[key] as string);
+        }
+        return reply(res, { ok: true, app_id: appId, ...bot, authed_user: user, ...workspace });
       });
 
       const authTest = async (request: FastifyRequest, res: FastifyReply) => {

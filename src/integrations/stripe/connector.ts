@@ -59,7 +59,7 @@ export function classifyStripe(response: ProviderResponse, request: Pick<Provide
   const body = (response.json ?? {}) as StripeErrorBody;
   // Connect OAuth answers RFC 6749 errors: `error` is a string (stripe-node tells them apart the same way).
   if (typeof body.error === "string") {
-    const type = OAUTH_ERROR_TYPES[body.error] ?? (response.status >= 500 ? "upstream" : "schema");
+    const type = OAUTH_ERROR_TYPES[body.error] ?? (response.status >= 500 ? "upstream" : response.status === 401 ? "auth" : "schema");
     return { type, code: body.error, message: oauthMessage(type, body.error, request.operation), ...hint };
   }
   const error = (typeof body.error === "object" && body.error !== null ? body.error : {}) as StripeApiError;

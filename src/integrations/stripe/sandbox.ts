@@ -231,6 +231,7 @@ export function stripeSandbox(options: SandboxOptions, app: { clientId: string; 
 
       server.get("/oauth/authorize", async (request, res) => {
         const q = queryParams(request);
+        if (q.response_type === undefined) return oauthError(res, 400, "invalid_request", "No response_type specified", q.state);
         if (q.response_type !== "code") return oauthError(res, 400, "unsupported_response_type", "Only 'code' response_type is supported.", q.state);
         if (q.client_id !== app.clientId) return oauthError(res, 400, "invalid_request", `No such application: '${q.client_id ?? ""}'`, q.state);
         const redirectUri = q.redirect_uri ?? redirectUris[0];
@@ -263,6 +264,8 @@ export function stripeSandbox(options: SandboxOptions, app: { clientId: string; 
           const code = codes.get(p.code);
           if (!code) return oauthError(res, 400, "invalid_grant", `Authorization code does not exist: ${p.code}`);
           if (code.used) {
+            // "Consuming an authorization code more than once revokes the account connection."
+            connected.delete(code.accountId);
             for (const issued of code.issued) {
               const k = keys.get(issued);
               if (k) k.revoked = true;
