@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    globalSetup: ["test/globalSetup.ts"],
     environment: "node",
     // Sandboxes bind real loopback ports; files run in parallel, tests in a file in order.
     pool: "forks",

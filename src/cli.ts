@@ -4,7 +4,6 @@
  * autoflow-integrations token --user alice  print a user JWT the local service accepts
  * autoflow-integrations migrate            apply database migrations and exit
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Kysely } from "kysely";
 import { ConfigError, loadConfig } from "./config.js";
@@ -12,8 +11,9 @@ import { PROVIDER_IDS } from "./integrations/registry.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { mintUserToken } from "./server/auth.js";
 import { createLogger } from "./server/logging.js";
-import { SQLITE_FILE, startService } from "./service.js";
+import { startService, storeLocation } from "./service.js";
 import { migrateToLatest } from "./store/migrations.js";
+import { openPostgres } from "./store/postgres.js";
 import { openSqlite } from "./store/sqlite.js";
 
 const USAGE = `usage:
@@ -94,7 +94,8 @@ async function token(args: string[]): Promise<number> {
 
 async function migrate(): Promise<number> {
   const config = loadConfig();
-  const db = openSqlite(join(config.dataDir, SQLITE_FILE));
+  const location = storeLocation(config);
+  const db = "postgres" in location ? await openPostgres(location.postgres) : openSqlite(location.sqlitePath);
   try {
     const applied = await migrateToLatest(db as Kysely<unknown>);
     process.stdout.write(applied.length === 0 ? "database is up to date\n" : `applied: ${applied.join(", ")}\n`);

@@ -31,6 +31,10 @@ export type ServiceConfig = {
   providerTimeoutMs: number;
   /** First sandbox port (the others follow in registry order); 0 for free ports. */
   sandboxBasePort: number;
+  /** PostgreSQL connection string; SQLite under dataDir when unset. */
+  databaseUrl?: string;
+  /** PostgreSQL schema to use (created if missing); `public` when unset. */
+  databaseSchema?: string;
   providers: Record<ProviderId, ProviderConfig>;
 };
 
@@ -58,7 +62,8 @@ const baseSchema = z.object({
   AUTOFLOW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   AUTOFLOW_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
-  DATABASE_URL: optionalString,
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
+  AUTOFLOW_DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case identifier").optional()),
 });
 
 const providerSchema = z.object({
@@ -105,9 +110,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       ...(p.SCOPES ? { scopes: p.SCOPES.split(/[\s,]+/).filter(Boolean) } : {}),
     };
   }
-  if (base.success && base.data.DATABASE_URL) {
-    problems.push("DATABASE_URL: PostgreSQL is not supported by this version yet; unset it to use SQLite under AUTOFLOW_DATA_DIR");
-  }
   if (problems.length > 0 || !base.success) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
@@ -122,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     logLevel: b.AUTOFLOW_LOG_LEVEL,
     providerTimeoutMs: b.AUTOFLOW_PROVIDER_TIMEOUT_MS,
     sandboxBasePort: b.AUTOFLOW_SANDBOX_BASE_PORT,
+    ...(b.DATABASE_URL ? { databaseUrl: b.DATABASE_URL } : {}),
+    ...(b.AUTOFLOW_DATABASE_SCHEMA ? { databaseSchema: b.AUTOFLOW_DATABASE_SCHEMA } : {}),
     providers,
   };
 }

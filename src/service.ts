@@ -44,7 +44,8 @@ export type ServiceOptions = {
 export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   const key = loadEncryptionKey({ envValue: config.encryptionKey, dataDir: config.dataDir, log: (m) => logger.warn(m) });
-  const store = await openStore({ sqlitePath: join(config.dataDir, SQLITE_FILE), keys: [key.key] });
+  const store = await openStore({ ...storeLocation(config), keys: [key.key] });
+  logger.info({ database: store.dialect }, store.dialect === "postgres" ? "using PostgreSQL" : `using SQLite in ${config.dataDir}`);
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {
     const jwtSecret = config.jwtSecret ?? createLocalJwtSecret(config.dataDir, logger);
@@ -105,6 +106,12 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     throw error;
   }
+}
+
+/** Where the vault lives: PostgreSQL when DATABASE_URL is set, SQLite in the data folder otherwise. */
+export function storeLocation(config: ServiceConfig): { sqlitePath: string } | { postgres: { url: string; schema?: string } } {
+  if (config.databaseUrl) return { postgres: { url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) } };
+  return { sqlitePath: join(config.dataDir, SQLITE_FILE) };
 }
 
 function createLocalJwtSecret(dataDir: string, logger: Logger): string {

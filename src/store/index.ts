@@ -1,7 +1,8 @@
-/** Opens the vault the configuration names, migrated and ready. */
+/** Opens the vault the configuration names (SQLite by default, PostgreSQL with a URL), migrated and ready. */
 import type { Kysely } from "kysely";
 import { Keyring } from "./keyring.js";
 import { migrateToLatest } from "./migrations.js";
+import { openPostgres, PostgresVault } from "./postgres.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
 import { SqlVault } from "./sqlVault.js";
@@ -10,18 +11,34 @@ export { Keyring, parseEncryptionKey, DecryptionError } from "./keyring.js";
 export { loadEncryptionKey } from "./keyFile.js";
 export { migrateToLatest, pendingMigrations, ping } from "./migrations.js";
 export { SqlVault } from "./sqlVault.js";
+export { PostgresVault } from "./postgres.js";
+
+export type StoreDialect = "sqlite" | "postgres";
 
 export type OpenedStore = {
   db: Kysely<Database>;
   vault: SqlVault;
   keyring: Keyring;
-  dialect: "sqlite";
+  dialect: StoreDialect;
   close(): Promise<void>;
 };
 
-export async function openStore(options: { sqlitePath: string; keys: Buffer[]; migrate?: boolean }): Promise<OpenedStore> {
-  const db = openSqlite(options.sqlitePath);
-  if (options.migrate !== false) await migrateToLatest(db as Kysely<unknown>);
+export type StoreOptions = {
+  keys: Buffer[];
+  /** Apply pending migrations on open (the default); `migrate` does it explicitly otherwise. */
+  migrate?: boolean;
+} & ({ sqlitePath: string; postgres?: undefined } | { postgres: { url: string; schema?: string; maxConnections?: number }; sqlitePath?: undefined });
+
+export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   const keyring = new Keyring(options.keys);
-  return { db, vault: new SqlVault(db, keyring), keyring, dialect: "sqlite", close: () => db.destroy() };
+  const dialect: StoreDialect = options.postgres ? "postgres" : "sqlite";
+  const db = options.postgres ? await openPostgres(options.postgres) : openSqlite(options.sqlitePath as string);
+  try {
+    if (options.migrate !== false) await migrateToLatest(db as Kysely<unknown>);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  const vault = dialect === "postgres" ? new PostgresVault(db, keyring) : new SqlVault(db, keyring);
+  return { db, vault, keyring, dialect, close: () => db.destroy() };
 }

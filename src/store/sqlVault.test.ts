@@ -3,19 +3,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { freshLocation, testDatabases, type StoreLocation } from "../testing/databases.js";
 import type { NewConnection, StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, openStore } from "./index.js";
 import type { OpenedStore } from "./index.js";
 
 let store: OpenedStore;
-
-beforeEach(async () => {
-  store = await openStore({ sqlitePath: ":memory:", keys: [randomBytes(32)] });
-});
-
-afterEach(async () => {
-  await store.close();
-});
 
 let seq = 0;
 function newConnection(overrides: Partial<NewConnection> = {}): NewConnection {
@@ -37,320 +30,338 @@ function newConnection(overrides: Partial<NewConnection> = {}): NewConnection {
 
 const rowOf = (id: string) => store.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
 
-describe("SqlVault: create, list, find", () => {
-  it("creates a record with the public fields and no secrets", async () => {
-    const input = newConnection({ accessTokenExpiresAt: "2025-01-01T01:00:00.000Z" });
-    const record = await store.vault.createConnection(input);
-    expect(record.id).toMatch(/^conn_[A-Za-z0-9_-]{22}$/);
-    expect(record).toMatchObject({
-      userId: "alice",
-      provider: "slack",
-      authMethod: "oauth",
-      tokenMasked: "xoxb****abcd",
-      scopes: ["chat:write", "channels:read"],
-      metadata: { teamId: "T123", teamName: "Acme" },
-      accessTokenExpiresAt: "2025-01-01T01:00:00.000Z",
-      hasRefreshToken: true,
-      tokenRefreshStatus: "healthy",
-      createdAt: input.createdAt,
-      updatedAt: input.createdAt,
-      version: 1,
+describe.each(testDatabases())("vault on %s", (database) => {
+  let location: StoreLocation;
+  let dispose: () => Promise<void>;
+
+  beforeEach(async () => {
+    ({ location, dispose } = freshLocation(database));
+    store = await openStore({ ...location, keys: [randomBytes(32)] });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await dispose();
+  });
+
+  /** A second store on the same database as `store` (another instance), or on a fresh one for SQLite files. */
+  const sharedLocation = (path: string): StoreLocation => (database === "sqlite" ? { sqlitePath: path } : location);
+
+  describe("SqlVault: create, list, find", () => {
+    it("creates a record with the public fields and no secrets", async () => {
+      const input = newConnection({ accessTokenExpiresAt: "2025-01-01T01:00:00.000Z" });
+      const record = await store.vault.createConnection(input);
+      expect(record.id).toMatch(/^conn_[A-Za-z0-9_-]{22}$/);
+      expect(record).toMatchObject({
+        userId: "alice",
+        provider: "slack",
+        authMethod: "oauth",
+        tokenMasked: "xoxb****abcd",
+        scopes: ["chat:write", "channels:read"],
+        metadata: { teamId: "T123", teamName: "Acme" },
+        accessTokenExpiresAt: "2025-01-01T01:00:00.000Z",
+        hasRefreshToken: true,
+        tokenRefreshStatus: "healthy",
+        createdAt: input.createdAt,
+        updatedAt: input.createdAt,
+        version: 1,
+      });
+      expect(record.revokedAt).toBeUndefined();
+      expect(JSON.stringify(record)).not.toContain(input.accessToken);
+      expect(JSON.stringify(record)).not.toContain(input.refreshToken as string);
     });
-    expect(record.revokedAt).toBeUndefined();
-    expect(JSON.stringify(record)).not.toContain(input.accessToken);
-    expect(JSON.stringify(record)).not.toContain(input.refreshToken as string);
+
+    it("records hasRefreshToken false without a refresh token", async () => {
+      const { refreshToken: _drop, ...input } = newConnection();
+      const record = await store.vault.createConnection(input);
+      expect(record.hasRefreshToken).toBe(false);
+      expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken });
+    });
+
+    it("lists newest first and hides revoked connections unless asked", async () => {
+      const a = await store.vault.createConnection(newConnection({ createdAt: "2025-01-01T00:00:01.000Z" }));
+      const b = await store.vault.createConnection(newConnection({ createdAt: "2025-01-01T00:00:03.000Z" }));
+      const c = await store.vault.createConnection(newConnection({ createdAt: "2025-01-01T00:00:02.000Z" }));
+      await store.vault.createConnection(newConnection({ userId: "bob" }));
+      await store.vault.createConnection(newConnection({ provider: "stripe" }));
+
+      const listed = await store.vault.listConnections({ userId: "alice", provider: "slack" });
+      expect(listed.map((r) => r.id)).toEqual([b.id, c.id, a.id]);
+
+      await store.vault.markRevoked({ userId: "alice", provider: "slack", id: c.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+      expect((await store.vault.listConnections({ userId: "alice", provider: "slack" })).map((r) => r.id)).toEqual([b.id, a.id]);
+      const all = await store.vault.listConnections({ userId: "alice", provider: "slack", includeRevoked: true });
+      expect(all.map((r) => r.id)).toEqual([b.id, c.id, a.id]);
+      expect(all[1]?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
+    });
+
+    it("finds a connection only for its own user and provider", async () => {
+      const mine = await store.vault.createConnection(newConnection());
+      const bobs = await store.vault.createConnection(newConnection({ userId: "bob" }));
+      expect((await store.vault.findConnection({ userId: "alice", provider: "slack", id: mine.id }))?.id).toBe(mine.id);
+      expect(await store.vault.findConnection({ userId: "alice", provider: "slack", id: bobs.id })).toBeUndefined();
+      expect(await store.vault.findConnection({ userId: "bob", provider: "slack", id: mine.id })).toBeUndefined();
+      expect(await store.vault.findConnection({ userId: "alice", provider: "stripe", id: mine.id })).toBeUndefined();
+      expect(await store.vault.findConnection({ userId: "alice", provider: "slack", id: "conn_nope" })).toBeUndefined();
+    });
+
+    it("finds a revoked connection too", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+      expect((await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id }))?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
+    });
   });
 
-  it("records hasRefreshToken false without a refresh token", async () => {
-    const { refreshToken: _drop, ...input } = newConnection();
-    const record = await store.vault.createConnection(input);
-    expect(record.hasRefreshToken).toBe(false);
-    expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken });
-  });
+  describe("SqlVault: secrets at rest", () => {
+    it("round trips the secrets", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken, refreshToken: input.refreshToken });
+    });
 
-  it("lists newest first and hides revoked connections unless asked", async () => {
-    const a = await store.vault.createConnection(newConnection({ createdAt: "2025-01-01T00:00:01.000Z" }));
-    const b = await store.vault.createConnection(newConnection({ createdAt: "2025-01-01T00:00:03.000Z" }));
-    const c = await store.vault.createConnection(newConnection({ createdAt: "2025-01-01T00:00:02.000Z" }));
-    await store.vault.createConnection(newConnection({ userId: "bob" }));
-    await store.vault.createConnection(newConnection({ provider: "stripe" }));
+    it("stores ciphertexts, not the plaintext, under the active key", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      const row = await rowOf(record.id);
+      expect(row.access_token_enc).toBeTruthy();
+      expect(row.refresh_token_enc).toBeTruthy();
+      const everything = JSON.stringify(row);
+      expect(everything).not.toContain(input.accessToken);
+      expect(everything).not.toContain(input.refreshToken as string);
+      expect(row.access_token_enc).not.toBe(row.refresh_token_enc);
+      expect(Keyring.keyIdOf(row.access_token_enc as string)).toBe(store.keyring.activeKeyId);
+    });
 
-    const listed = await store.vault.listConnections({ userId: "alice", provider: "slack" });
-    expect(listed.map((r) => r.id)).toEqual([b.id, c.id, a.id]);
+    it("refuses a ciphertext copied from another row", async () => {
+      const a = await store.vault.createConnection(newConnection());
+      const b = await store.vault.createConnection(newConnection());
+      const rowA = await rowOf(a.id);
+      await store.db.updateTable("connections").set({ access_token_enc: rowA.access_token_enc }).where("id", "=", b.id).execute();
+      await expect(store.vault.readSecrets(b)).rejects.toBeInstanceOf(DecryptionError);
+      // The source row still opens.
+      await expect(store.vault.readSecrets(a)).resolves.toMatchObject({ accessToken: expect.any(String) });
+    });
 
-    await store.vault.markRevoked({ userId: "alice", provider: "slack", id: c.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
-    expect((await store.vault.listConnections({ userId: "alice", provider: "slack" })).map((r) => r.id)).toEqual([b.id, a.id]);
-    const all = await store.vault.listConnections({ userId: "alice", provider: "slack", includeRevoked: true });
-    expect(all.map((r) => r.id)).toEqual([b.id, c.id, a.id]);
-    expect(all[1]?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
-  });
+    it("refuses a ciphertext moved to the other column of the same row", async () => {
+      const a = await store.vault.createConnection(newConnection());
+      const row = await rowOf(a.id);
+      await store.db.updateTable("connections").set({ refresh_token_enc: row.access_token_enc }).where("id", "=", a.id).execute();
+      await expect(store.vault.readSecrets(a)).rejects.toBeInstanceOf(DecryptionError);
+    });
 
-  it("finds a connection only for its own user and provider", async () => {
-    const mine = await store.vault.createConnection(newConnection());
-    const bobs = await store.vault.createConnection(newConnection({ userId: "bob" }));
-    expect((await store.vault.findConnection({ userId: "alice", provider: "slack", id: mine.id }))?.id).toBe(mine.id);
-    expect(await store.vault.findConnection({ userId: "alice", provider: "slack", id: bobs.id })).toBeUndefined();
-    expect(await store.vault.findConnection({ userId: "bob", provider: "slack", id: mine.id })).toBeUndefined();
-    expect(await store.vault.findConnection({ userId: "alice", provider: "stripe", id: mine.id })).toBeUndefined();
-    expect(await store.vault.findConnection({ userId: "alice", provider: "slack", id: "conn_nope" })).toBeUndefined();
-  });
-
-  it("finds a revoked connection too", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
-    expect((await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id }))?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
-  });
-});
-
-describe("SqlVault: secrets at rest", () => {
-  it("round trips the secrets", async () => {
-    const input = newConnection();
-    const record = await store.vault.createConnection(input);
-    expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken, refreshToken: input.refreshToken });
-  });
-
-  it("stores ciphertexts, not the plaintext, under the active key", async () => {
-    const input = newConnection();
-    const record = await store.vault.createConnection(input);
-    const row = await rowOf(record.id);
-    expect(row.access_token_enc).toBeTruthy();
-    expect(row.refresh_token_enc).toBeTruthy();
-    const everything = JSON.stringify(row);
-    expect(everything).not.toContain(input.accessToken);
-    expect(everything).not.toContain(input.refreshToken as string);
-    expect(row.access_token_enc).not.toBe(row.refresh_token_enc);
-    expect(Keyring.keyIdOf(row.access_token_enc as string)).toBe(store.keyring.activeKeyId);
-  });
-
-  it("refuses a ciphertext copied from another row", async () => {
-    const a = await store.vault.createConnection(newConnection());
-    const b = await store.vault.createConnection(newConnection());
-    const rowA = await rowOf(a.id);
-    await store.db.updateTable("connections").set({ access_token_enc: rowA.access_token_enc }).where("id", "=", b.id).execute();
-    await expect(store.vault.readSecrets(b)).rejects.toBeInstanceOf(DecryptionError);
-    // The source row still opens.
-    await expect(store.vault.readSecrets(a)).resolves.toMatchObject({ accessToken: expect.any(String) });
-  });
-
-  it("refuses a ciphertext moved to the other column of the same row", async () => {
-    const a = await store.vault.createConnection(newConnection());
-    const row = await rowOf(a.id);
-    await store.db.updateTable("connections").set({ refresh_token_enc: row.access_token_enc }).where("id", "=", a.id).execute();
-    await expect(store.vault.readSecrets(a)).rejects.toBeInstanceOf(DecryptionError);
-  });
-
-  it("cannot read a vault written under another key", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "autoflow-vault-"));
-    const path = join(dir, "vault.sqlite");
-    try {
-      const first = await openStore({ sqlitePath: path, keys: [randomBytes(32)] });
-      const record = await first.vault.createConnection(newConnection());
-      await first.close();
-      const second = await openStore({ sqlitePath: path, keys: [randomBytes(32)] });
+    it("cannot read a vault written under another key", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-vault-"));
+      const path = join(dir, "vault.sqlite");
       try {
-        const found = await second.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
-        expect(found?.id).toBe(record.id);
-        await expect(second.vault.readSecrets(record)).rejects.toThrow(/no key with id/);
+        const first = await openStore({ ...sharedLocation(path), keys: [randomBytes(32)] });
+        const record = await first.vault.createConnection(newConnection());
+        await first.close();
+        const second = await openStore({ ...sharedLocation(path), keys: [randomBytes(32)] });
+        try {
+          const found = await second.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
+          expect(found?.id).toBe(record.id);
+          await expect(second.vault.readSecrets(record)).rejects.toThrow(/no key with id/);
+        } finally {
+          await second.close();
+        }
       } finally {
-        await second.close();
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe("SqlVault: updateTokens", () => {
-  it("replaces tokens at the expected version and bumps the version", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    const updated = await store.vault.updateTokens({
-      id: record.id,
-      expectedVersion: record.version,
-      secrets: { accessToken: "new-access-token", refreshToken: "new-refresh-token" },
-      tokenMasked: "new-****oken",
-      accessTokenExpiresAt: "2030-01-01T00:00:00.000Z",
-      tokenRefreshStatus: "healthy",
     });
-    expect(updated?.version).toBe(record.version + 1);
-    expect(updated?.tokenMasked).toBe("new-****oken");
-    expect(updated?.accessTokenExpiresAt).toBe("2030-01-01T00:00:00.000Z");
-    expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "new-access-token", refreshToken: "new-refresh-token" });
   });
 
-  it("answers undefined and changes nothing at a stale version", async () => {
-    const input = newConnection();
-    const record = await store.vault.createConnection(input);
-    const before = await rowOf(record.id);
-    const first = await store.vault.updateTokens({
-      id: record.id,
-      expectedVersion: record.version,
-      secrets: { accessToken: "winner" },
-      tokenMasked: "winner",
-      tokenRefreshStatus: "healthy",
+  describe("SqlVault: updateTokens", () => {
+    it("replaces tokens at the expected version and bumps the version", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      const updated = await store.vault.updateTokens({
+        id: record.id,
+        expectedVersion: record.version,
+        secrets: { accessToken: "new-access-token", refreshToken: "new-refresh-token" },
+        tokenMasked: "new-****oken",
+        accessTokenExpiresAt: "2030-01-01T00:00:00.000Z",
+        tokenRefreshStatus: "healthy",
+      });
+      expect(updated?.version).toBe(record.version + 1);
+      expect(updated?.tokenMasked).toBe("new-****oken");
+      expect(updated?.accessTokenExpiresAt).toBe("2030-01-01T00:00:00.000Z");
+      expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "new-access-token", refreshToken: "new-refresh-token" });
     });
-    expect(first).toBeDefined();
-    const afterFirst = await rowOf(record.id);
-    const stale = await store.vault.updateTokens({
-      id: record.id,
-      expectedVersion: record.version,
-      secrets: { accessToken: "loser", refreshToken: "loser-refresh" },
-      tokenMasked: "loser",
-      tokenRefreshStatus: "failed",
+
+    it("answers undefined and changes nothing at a stale version", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      const before = await rowOf(record.id);
+      const first = await store.vault.updateTokens({
+        id: record.id,
+        expectedVersion: record.version,
+        secrets: { accessToken: "winner" },
+        tokenMasked: "winner",
+        tokenRefreshStatus: "healthy",
+      });
+      expect(first).toBeDefined();
+      const afterFirst = await rowOf(record.id);
+      const stale = await store.vault.updateTokens({
+        id: record.id,
+        expectedVersion: record.version,
+        secrets: { accessToken: "loser", refreshToken: "loser-refresh" },
+        tokenMasked: "loser",
+        tokenRefreshStatus: "failed",
+      });
+      expect(stale).toBeUndefined();
+      expect(await rowOf(record.id)).toEqual(afterFirst);
+      expect(afterFirst).not.toEqual(before);
+      expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "winner", refreshToken: input.refreshToken });
     });
-    expect(stale).toBeUndefined();
-    expect(await rowOf(record.id)).toEqual(afterFirst);
-    expect(afterFirst).not.toEqual(before);
-    expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "winner", refreshToken: input.refreshToken });
-  });
 
-  it("keeps the stored refresh token when none is given", async () => {
-    const input = newConnection();
-    const record = await store.vault.createConnection(input);
-    const refreshCiphertext = (await rowOf(record.id)).refresh_token_enc;
-    const updated = await store.vault.updateTokens({
-      id: record.id,
-      expectedVersion: record.version,
-      secrets: { accessToken: "rotated-access" },
-      tokenMasked: "rota****cess",
-      tokenRefreshStatus: "healthy",
+    it("keeps the stored refresh token when none is given", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      const refreshCiphertext = (await rowOf(record.id)).refresh_token_enc;
+      const updated = await store.vault.updateTokens({
+        id: record.id,
+        expectedVersion: record.version,
+        secrets: { accessToken: "rotated-access" },
+        tokenMasked: "rota****cess",
+        tokenRefreshStatus: "healthy",
+      });
+      expect(updated?.hasRefreshToken).toBe(true);
+      expect((await rowOf(record.id)).refresh_token_enc).toBe(refreshCiphertext);
+      expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "rotated-access", refreshToken: input.refreshToken });
     });
-    expect(updated?.hasRefreshToken).toBe(true);
-    expect((await rowOf(record.id)).refresh_token_enc).toBe(refreshCiphertext);
-    expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "rotated-access", refreshToken: input.refreshToken });
-  });
 
-  it("does not update a revoked connection", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    const revoked = await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: false });
-    const updated = await store.vault.updateTokens({
-      id: record.id,
-      expectedVersion: revoked?.version ?? -1,
-      secrets: { accessToken: "after-revoke" },
-      tokenMasked: "x",
-      tokenRefreshStatus: "healthy",
+    it("does not update a revoked connection", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      const revoked = await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: false });
+      const updated = await store.vault.updateTokens({
+        id: record.id,
+        expectedVersion: revoked?.version ?? -1,
+        secrets: { accessToken: "after-revoke" },
+        tokenMasked: "x",
+        tokenRefreshStatus: "healthy",
+      });
+      expect(updated).toBeUndefined();
     });
-    expect(updated).toBeUndefined();
   });
-});
 
-describe("SqlVault: markRevoked", () => {
-  it("erases the ciphertexts when asked", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    const revoked = await store.vault.markRevoked({
-      userId: "alice",
-      provider: "slack",
-      id: record.id,
-      revokedAt: "2025-02-01T00:00:00.000Z",
-      providerRevokedAt: "2025-02-01T00:00:01.000Z",
-      eraseSecrets: true,
+  describe("SqlVault: markRevoked", () => {
+    it("erases the ciphertexts when asked", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      const revoked = await store.vault.markRevoked({
+        userId: "alice",
+        provider: "slack",
+        id: record.id,
+        revokedAt: "2025-02-01T00:00:00.000Z",
+        providerRevokedAt: "2025-02-01T00:00:01.000Z",
+        eraseSecrets: true,
+      });
+      expect(revoked?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
+      expect(revoked?.providerRevokedAt).toBe("2025-02-01T00:00:01.000Z");
+      expect(revoked?.hasRefreshToken).toBe(false);
+      expect(revoked?.version).toBe(record.version + 1);
+      const row = await rowOf(record.id);
+      expect(row.access_token_enc).toBeNull();
+      expect(row.refresh_token_enc).toBeNull();
+      await expect(store.vault.readSecrets(record)).rejects.toThrow(/holds no token/);
     });
-    expect(revoked?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
-    expect(revoked?.providerRevokedAt).toBe("2025-02-01T00:00:01.000Z");
-    expect(revoked?.hasRefreshToken).toBe(false);
-    expect(revoked?.version).toBe(record.version + 1);
-    const row = await rowOf(record.id);
-    expect(row.access_token_enc).toBeNull();
-    expect(row.refresh_token_enc).toBeNull();
-    await expect(store.vault.readSecrets(record)).rejects.toThrow(/holds no token/);
+
+    it("keeps the ciphertexts when revocation is still owed", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      const before = await rowOf(record.id);
+      const revoked = await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: false });
+      expect(revoked?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
+      expect(revoked?.providerRevokedAt).toBeUndefined();
+      const row = await rowOf(record.id);
+      expect(row.access_token_enc).toBe(before.access_token_enc);
+      expect(row.refresh_token_enc).toBe(before.refresh_token_enc);
+      expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken, refreshToken: input.refreshToken });
+    });
+
+    it("keeps the first revokedAt when revoked twice", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: false });
+      const again = await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-03-01T00:00:00.000Z", eraseSecrets: true });
+      expect(again?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
+    });
+
+    it("does not revoke another user's connection", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      const result = await store.vault.markRevoked({ userId: "mallory", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+      expect(result).toBeUndefined();
+      const row = await rowOf(record.id);
+      expect(row.revoked_at).toBeNull();
+      expect(row.access_token_enc).not.toBeNull();
+    });
   });
 
-  it("keeps the ciphertexts when revocation is still owed", async () => {
-    const input = newConnection();
-    const record = await store.vault.createConnection(input);
-    const before = await rowOf(record.id);
-    const revoked = await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: false });
-    expect(revoked?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
-    expect(revoked?.providerRevokedAt).toBeUndefined();
-    const row = await rowOf(record.id);
-    expect(row.access_token_enc).toBe(before.access_token_enc);
-    expect(row.refresh_token_enc).toBe(before.refresh_token_enc);
-    expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken, refreshToken: input.refreshToken });
-  });
+  describe("SqlVault: consumeOAuthState", () => {
+    const state = (hash: string) => ({ stateHash: hash, provider: "slack", expiresAt: "2099-01-01T00:00:00.000Z" });
 
-  it("keeps the first revokedAt when revoked twice", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: false });
-    const again = await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-03-01T00:00:00.000Z", eraseSecrets: true });
-    expect(again?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
-  });
+    it("is true once and false ever after for the same hash", async () => {
+      expect(await store.vault.consumeOAuthState(state("h1"))).toBe(true);
+      expect(await store.vault.consumeOAuthState(state("h1"))).toBe(false);
+      expect(await store.vault.consumeOAuthState(state("h1"))).toBe(false);
+      expect(await store.vault.consumeOAuthState(state("h2"))).toBe(true);
+    });
 
-  it("does not revoke another user's connection", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    const result = await store.vault.markRevoked({ userId: "mallory", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
-    expect(result).toBeUndefined();
-    const row = await rowOf(record.id);
-    expect(row.revoked_at).toBeNull();
-    expect(row.access_token_enc).not.toBeNull();
-  });
-});
-
-describe("SqlVault: consumeOAuthState", () => {
-  const state = (hash: string) => ({ stateHash: hash, provider: "slack", expiresAt: "2099-01-01T00:00:00.000Z" });
-
-  it("is true once and false ever after for the same hash", async () => {
-    expect(await store.vault.consumeOAuthState(state("h1"))).toBe(true);
-    expect(await store.vault.consumeOAuthState(state("h1"))).toBe(false);
-    expect(await store.vault.consumeOAuthState(state("h1"))).toBe(false);
-    expect(await store.vault.consumeOAuthState(state("h2"))).toBe(true);
-  });
-
-  it("lets exactly one of 20 concurrent calls win", async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.vault.consumeOAuthState(state("race"))));
-    expect(results.filter(Boolean)).toHaveLength(1);
-  });
-
-  it("lets exactly one of two stores on the same file win", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "autoflow-vault-"));
-    const path = join(dir, "vault.sqlite");
-    const keys = [randomBytes(32)];
-    const a = await openStore({ sqlitePath: path, keys });
-    const b = await openStore({ sqlitePath: path, keys });
-    try {
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).vault.consumeOAuthState(state("shared"))),
-      );
+    it("lets exactly one of 20 concurrent calls win", async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.vault.consumeOAuthState(state("race"))));
       expect(results.filter(Boolean)).toHaveLength(1);
-    } finally {
-      await a.close();
-      await b.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe("SqlVault: health and refresh status", () => {
-  const health: StoredHealth = {
-    status: "degraded",
-    checkedAt: "2025-01-02T00:00:00.000Z",
-    auth: true,
-    apiReachable: true,
-    rateLimited: true,
-    errorType: "rate-limit",
-    message: "throttled",
-  };
-
-  it("records health without bumping the version", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    await store.vault.recordHealth(record.id, health);
-    const found = await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
-    expect(found?.lastHealth).toEqual(health);
-    expect(found?.version).toBe(record.version);
-    // So a refresh that read the record before the probe still wins its compare-and-swap.
-    const updated = await store.vault.updateTokens({
-      id: record.id,
-      expectedVersion: record.version,
-      secrets: { accessToken: "after-probe" },
-      tokenMasked: "x",
-      tokenRefreshStatus: "healthy",
     });
-    expect(updated).toBeDefined();
+
+    it("lets exactly one of two stores on the same file win", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-vault-"));
+      const path = join(dir, "vault.sqlite");
+      const keys = [randomBytes(32)];
+      const a = await openStore({ ...sharedLocation(path), keys });
+      const b = await openStore({ ...sharedLocation(path), keys });
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).vault.consumeOAuthState(state("shared"))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      } finally {
+        await a.close();
+        await b.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
-  it("setTokenRefreshStatus changes the status and bumps the version", async () => {
-    const record = await store.vault.createConnection(newConnection());
-    await store.vault.setTokenRefreshStatus(record.id, "failed");
-    const found = await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
-    expect(found?.tokenRefreshStatus).toBe("failed");
-    expect(found?.version).toBe(record.version + 1);
+  describe("SqlVault: health and refresh status", () => {
+    const health: StoredHealth = {
+      status: "degraded",
+      checkedAt: "2025-01-02T00:00:00.000Z",
+      auth: true,
+      apiReachable: true,
+      rateLimited: true,
+      errorType: "rate-limit",
+      message: "throttled",
+    };
+
+    it("records health without bumping the version", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      await store.vault.recordHealth(record.id, health);
+      const found = await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
+      expect(found?.lastHealth).toEqual(health);
+      expect(found?.version).toBe(record.version);
+      // So a refresh that read the record before the probe still wins its compare-and-swap.
+      const updated = await store.vault.updateTokens({
+        id: record.id,
+        expectedVersion: record.version,
+        secrets: { accessToken: "after-probe" },
+        tokenMasked: "x",
+        tokenRefreshStatus: "healthy",
+      });
+      expect(updated).toBeDefined();
+    });
+
+    it("setTokenRefreshStatus changes the status and bumps the version", async () => {
+      const record = await store.vault.createConnection(newConnection());
+      await store.vault.setTokenRefreshStatus(record.id, "failed");
+      const found = await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
+      expect(found?.tokenRefreshStatus).toBe("failed");
+      expect(found?.version).toBe(record.version + 1);
+    });
   });
 });

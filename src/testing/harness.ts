@@ -14,6 +14,7 @@ import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import type { Clock } from "../integrations/shared/http.js";
 import { startService, type Service } from "../service.js";
 import { mintUserToken } from "../server/auth.js";
+import { dropSchema, newSchemaName, postgresUrl, type TestDatabase } from "./databases.js";
 
 /** A clock whose sleeps return at once and move its time forward instead. */
 export class VirtualClock implements Clock {
@@ -49,9 +50,16 @@ export type Harness = {
 };
 
 export async function startHarness(
-  options: { providerTimeoutMs?: number; config?: Partial<ServiceConfig>; sandboxOptions?: Partial<Record<ProviderId, Record<string, unknown>>> } = {},
+  options: {
+    providerTimeoutMs?: number;
+    config?: Partial<ServiceConfig>;
+    sandboxOptions?: Partial<Record<ProviderId, Record<string, unknown>>>;
+    /** SQLite in a temporary folder (default), or a fresh schema of the run's PostgreSQL. */
+    database?: TestDatabase;
+  } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "autoflow-test-"));
+  const schema = options.database === "postgres" ? newSchemaName() : undefined;
   const clock = new VirtualClock();
   const config: ServiceConfig = {
     port: 0,
@@ -64,6 +72,7 @@ export async function startHarness(
     providerTimeoutMs: options.providerTimeoutMs ?? 2_000,
     sandboxBasePort: 0,
     providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
+    ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}),
     ...options.config,
   };
   const service = await startService(config, {
@@ -119,6 +128,7 @@ export async function startHarness(
     async close() {
       await service.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (schema) await dropSchema(schema);
     },
   };
 }

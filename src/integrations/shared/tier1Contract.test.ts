@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
+import { testDatabases, type TestDatabase } from "../../testing/databases.js";
 import { startHarness, type Harness } from "../../testing/harness.js";
 import type { Tier1ErrorType } from "./contract.js";
 
@@ -13,8 +14,10 @@ type Json = Record<string, unknown>;
 type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: boolean; provider?: string; code?: string } };
 
 const OTHER_USER = "bob";
+/** Every connector on every database of this run (SQLite, and PostgreSQL when there is one). */
+const CASES = PROVIDER_IDS.flatMap((provider) => testDatabases().map((database) => ({ provider, database })));
 
-describe.each(PROVIDER_IDS)("Tier 1 contract: %s", (provider: ProviderId) => {
+describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, database }: { provider: ProviderId; database: TestDatabase }) => {
   const definition = CONNECTORS[provider].definition;
   const base = `/api/integrations/${provider}`;
   const user = `alice-${provider}`;
@@ -24,7 +27,7 @@ describe.each(PROVIDER_IDS)("Tier 1 contract: %s", (provider: ProviderId) => {
 
   beforeAll(async () => {
     // A short provider timeout so the "delay" fault turns into a network error quickly.
-    h = await startHarness({ providerTimeoutMs: 400 });
+    h = await startHarness({ providerTimeoutMs: 400, database });
   });
   afterEach(async () => {
     await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
@@ -385,6 +388,7 @@ describe.each(PROVIDER_IDS)("Tier 1 contract: %s", (provider: ProviderId) => {
  */
 const NON_EXPIRING: readonly ProviderId[] = ["stripe"];
 const EXPIRING = PROVIDER_IDS.filter((id) => !NON_EXPIRING.includes(id));
+const EXPIRING_CASES = EXPIRING.flatMap((provider) => testDatabases().map((database) => ({ provider, database })));
 /** Sandbox token lifetime in this block; the virtual clock moves past it. */
 const TOKEN_TTL_SECONDS = 3600;
 
@@ -403,13 +407,13 @@ describe.each(NON_EXPIRING)("Tier 1 contract, tokens that do not expire: %s", (p
   });
 });
 
-describe.each(EXPIRING)("Tier 1 contract, token refresh: %s", (provider) => {
+describe.each(EXPIRING_CASES)("Tier 1 contract, token refresh: $provider on $database", ({ provider, database }) => {
   const base = `/api/integrations/${provider}`;
   let h: Harness;
   beforeAll(async () => {
     // No grace period for used refresh tokens, so keeping a stale one would show.
     const options = { tokenRotation: true, accessTokenTtlSeconds: TOKEN_TTL_SECONDS, refreshTokenGraceSeconds: 0 };
-    h = await startHarness({ sandboxOptions: Object.fromEntries(PROVIDER_IDS.map((id) => [id, options])) });
+    h = await startHarness({ sandboxOptions: Object.fromEntries(PROVIDER_IDS.map((id) => [id, options])), database });
   });
   afterAll(async () => {
     await h?.close();

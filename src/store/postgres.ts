@@ -1,0 +1,69 @@
+/**
+ * PostgreSQL, for any number of stateless instances: the same schema and
+ * vault as SQLite, plus the one thing several processes need, a refresh lock
+ * that works across them.
+ */
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import type { Keyring } from "./keyring.js";
+import type { Database } from "./schema.js";
+import { SqlVault } from "./sqlVault.js";
+
+/** How long an instance waits for another's refresh of the same connection before giving up. */
+export const REFRESH_LOCK_TIMEOUT_MS = 15_000;
+
+/** Schema names we create: letters, digits and underscores, so they never need quoting tricks. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export type PostgresOptions = {
+  url: string;
+  /** A schema of its own (tests give each run one); `public` when left out. */
+  schema?: string;
+  /** Pool size per instance. */
+  maxConnections?: number;
+};
+
+export async function openPostgres(options: PostgresOptions): Promise<Kysely<Database>> {
+  const schema = options.schema;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  if (schema) {
+    const client = new pg.Client({ connectionString: options.url });
+    await client.connect();
+    try {
+      await client.query(`create schema if not exists "${schema}"`);
+    } finally {
+      await client.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.maxConnections ?? 10,
+    // Fail fast when the server is down, so a request gets a clear 503 instead of hanging.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // A server restart kills idle pooled connections; the pool replaces them, the error must not crash us.
+  pool.on("error", () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** The vault on PostgreSQL: a refresh is serialised across instances with an advisory lock. */
+export class PostgresVault extends SqlVault {
+  /**
+   * Holds a transaction-scoped advisory lock on the connection while `task`
+   * runs. Waiting is bounded by `lock_timeout`; a holder that dies loses its
+   * session and PostgreSQL releases the lock at once.
+   */
+  override async withRefreshLock<T>(connectionId: string, task: () => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      await sql`select set_config('lock_timeout', ${String(REFRESH_LOCK_TIMEOUT_MS)}, true)`.execute(trx);
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`autoflow-refresh:${connectionId}`}, 0))`.execute(trx);
+      return task();
+    });
+  }
+}
+
+export function createPostgresVault(db: Kysely<Database>, keyring: Keyring): PostgresVault {
+  return new PostgresVault(db, keyring);
+}
