@@ -5,9 +5,11 @@
  */
 import type { FastifyReply } from "fastify";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
+import { isDatabaseUnavailable } from "../store/errors.js";
 import { UNAUTHENTICATED } from "./auth.js";
 
 export const UNKNOWN_PROVIDER = "unknown_provider";
+export const DATABASE_UNAVAILABLE = "database_unavailable";
 export const ROUTE_NOT_FOUND = "route_not_found";
 
 /** SDK codes that are "not found" rather than "bad request". */
@@ -58,7 +60,7 @@ export function errorBody(error: IntegrationError): { error: Record<string, unkn
 
 export function sendError(reply: FastifyReply, error: IntegrationError, status = statusOf(error)): FastifyReply {
   if (status === 401) reply.header("www-authenticate", `Bearer error="invalid_token"`);
-  if (status === 429 && error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
+  if ((status === 429 || status === 503) && error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.ceil(error.retryAfterSeconds)));
   if (status === 429 && error.retryAfterSeconds === undefined) reply.header("retry-after", "1");
   return reply.code(status).header("cache-control", "no-store").send(errorBody(error));
 }
@@ -77,6 +79,13 @@ export function toIntegrationError(error: unknown): { error: IntegrationError; s
     return {
       error: new IntegrationError({ type: "schema", code: fastify.code ?? ErrorCodes.INVALID_INPUT, field: "body", message: describeFastifyError(fastify.code, fastify.message) }),
       status,
+      unexpected: false,
+    };
+  }
+  if (isDatabaseUnavailable(error)) {
+    return {
+      error: new IntegrationError({ type: "upstream", code: DATABASE_UNAVAILABLE, retryAfterSeconds: 1, message: "the database is unavailable right now; retry shortly" }),
+      status: 503,
       unexpected: false,
     };
   }

@@ -21,6 +21,7 @@ export type PostgresOptions = {
   schema?: string;
   /** Pool size per instance. */
   maxConnections?: number;
+  applicationName?: string;
 };
 
 export async function openPostgres(options: PostgresOptions): Promise<Kysely<Database>> {
@@ -41,10 +42,17 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
     // Fail fast when the server is down, so a request gets a clear 503 instead of hanging.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    // Names our sessions in pg_stat_activity (operators, and the fault test, find them by it).
+    application_name: options.applicationName ?? (schema ? `autoflow-integrations:${schema}` : "autoflow-integrations"),
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
-  // A server restart kills idle pooled connections; the pool replaces them, the error must not crash us.
+  // A server restart or pg_terminate_backend kills connections. The pool replaces idle ones (its "error"
+  // event); a connection checked out at that moment emits "error" on its own client, which would crash
+  // the process without a listener. The query on it fails and is answered 503; nothing else to do.
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
