@@ -13,6 +13,7 @@ export type { ConnectorLifecycle, DisconnectReport } from "./integrations/shared
 export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";
 export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/shared/connector.js";
 export type { SlackConnectionPublic, SlackHealth, SlackAuthMethod } from "./integrations/slack/connector.js";
+export type { HubSpotConnectionPublic, HubSpotHealth, HubSpotAuthMethod } from "./integrations/hubspot/connector.js";
 export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./integrations/stripe/connector.js";
 export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";

@@ -4,6 +4,7 @@
  * types. The HTTP API is a thin layer over it.
  */
 import type { Logger } from "pino";
+import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
@@ -30,6 +31,7 @@ export type IntegrationsOptions = {
 
 export type Integrations = {
   slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth>;
+  hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
 };
 
@@ -48,6 +50,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     });
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),
+    hubspot: build<HubSpotConnectionPublic, HubSpotHealth>("hubspot"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
   };
 }

@@ -3,6 +3,8 @@
  * that `shared/` never imports a provider. Adding a connector is one entry
  * here (and a row in the retry table).
  */
+import { hubspotConnector } from "./hubspot/connector.js";
+import { startHubSpotSandbox } from "./hubspot/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
@@ -17,6 +19,7 @@ export type RegisteredConnector = {
 
 export const CONNECTORS = {
   slack: { definition: slackConnector, startSandbox: startSlackSandbox },
+  hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 

@@ -37,6 +37,17 @@ export const RETRY_POLICIES = {
       "Slack limits per method per workspace per minute and answers 429 with Retry-After in seconds; " +
       "auth.test is a high tier, so short waits usually clear it.",
   },
+  hubspot: {
+    attempts: 4,
+    baseDelayMs: 500,
+    capDelayMs: 8_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 12_000,
+    rationale:
+      "HubSpot throttles per account in a 10 s rolling window (TEN_SECONDLY_ROLLING), which clears within one window, " +
+      "so a 429 waits up to 10 s as HubSpot's SDK does; a DAILY 429 is not retried (it resets at the account's midnight) " +
+      "and a 477 data-centre migration surfaces at once when its Retry-After is long; 5xx and 423 locks are retried briefly.",
+  },
   stripe: {
     attempts: 3,
     baseDelayMs: 500,

@@ -1,0 +1,466 @@
+/**
+ * A local HubSpot: the consent page (app.hubspot.com's paths) and the API
+ * with its OAuth endpoints (api.hubapi.com's paths) at the root of one
+ * origin, so @hubspot/api-client pointed at it (`basePath`) works unchanged.
+ *
+ *   GET  /oauth/authorize                   consent, auto-approved: 302 to redirect_uri?code&state
+ *   GET  /oauth/{portalId}/authorize        the account-specific form of the same page
+ *                                           (a "Couldn't complete the connection" page, no redirect, for a bad
+ *                                           client_id, redirect_uri or scope; `_sandbox_decision=deny` redirects
+ *                                           with error=access_denied)
+ *   POST /oauth/2026-03/token               code exchange and refresh (also /oauth/v3/token, and the legacy
+ *                                           /oauth/v1/token, whose errors carry only the legacy `status`)
+ *   POST /oauth/2026-03/token/introspect    RFC 7662 introspection (also /oauth/v3/...)
+ *   POST /oauth/2026-03/token/revoke        revokes a refresh token (also /oauth/v3/...)
+ *   GET  /account-info/v3/details           the account of the token (also /account-info/2026-03/details)
+ *
+ * Errors come as HubSpot sends them: API errors as `{status:"error", message,
+ * correlationId, category, ...}` with `X-HubSpot-Correlation-Id`; token
+ * endpoint errors as RFC 6749 `error`/`error_description` with the legacy
+ * `status`/`message` kept; throttling as 429 `{errorType:"RATE_LIMIT",
+ * policyName}` with the `X-HubSpot-RateLimit-*` headers.
+ *
+ * Behaviour (providers.md §2): access tokens last `accessTokenTtlSeconds`
+ * (1800 by default); refresh tokens do not rotate (a refresh answers the
+ * same one, `tokenRotation` is ignored); revoking a refresh token leaves the
+ * access tokens already issued working until they expire.
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { escapeHtml } from "../shared/html.js";
+import {
+  bearerToken,
+  bodyParams,
+  challengeOf,
+  queryParams,
+  randomChars,
+  startSandbox,
+  type SandboxDefinition,
+  type SandboxOptions,
+  type StartedSandbox,
+} from "../shared/sandbox.js";
+
+/** HubSpot access tokens last 30 minutes (since November 2021). */
+const ACCESS_TOKEN_TTL_SECONDS = 1800;
+/** How long a code is good for is not documented; RFC 6749 §4.1.2 recommends at most ten minutes. */
+const CODE_TTL_MS = 10 * 60 * 1000;
+/** The rolling window of the burst limit, and its size (the documented floor for OAuth apps and Free/Starter private apps). */
+const WINDOW_MS = 10_000;
+const WINDOW_MAX = 100;
+/** Private apps also have a daily limit (Free/Starter); OAuth apps have none and get no Daily headers. */
+const DAILY_MAX = 250_000;
+/** A 477 without a Retry-After asked for: HubSpot says migrations may take up to a day; five minutes keeps demos short. */
+const MIGRATION_RETRY_AFTER_SECONDS = 300;
+
+const HEX = "0123456789abcdef";
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const SCOPE_NAME = /^[a-z][a-z0-9._-]*$/;
+
+export const RATE_LIMIT_FAULTS = ["TEN_SECONDLY_ROLLING", "SECONDLY", "DAILY", "MIGRATION_IN_PROGRESS"] as const;
+export type HubSpotRateLimitFault = (typeof RATE_LIMIT_FAULTS)[number];
+
+export type HubSpotSandboxOptions = SandboxOptions & {
+  /** Ignored: HubSpot refresh tokens do not rotate, whatever the app. Accepted so one option set fits every sandbox. */
+  tokenRotation?: boolean;
+  /** What the `rate-limit` fault answers: a 429 of this policy, or a 477 Migration in Progress. Default TEN_SECONDLY_ROLLING. */
+  rateLimitFault?: HubSpotRateLimitFault;
+};
+
+type Portal = { id: number; domain: string; userEmail: string; userId: number };
+type AccessToken = { kind: "access"; scopes: string[]; expiresAt: number; revoked: boolean };
+type RefreshToken = { kind: "refresh"; scopes: string[]; revoked: boolean };
+type PrivateAppToken = { kind: "private_app"; scopes: string[]; revoked: boolean; appId: number };
+type Issued = AccessToken | RefreshToken | PrivateAppToken;
+type Code = { redirectUri: string; scopes: string[]; challenge?: string; expiresAt: number; used: boolean; issued: string[] };
+
+const credentialRequest = z.strictObject({
+  scopes: z.array(z.string().regex(SCOPE_NAME)).max(100).optional(),
+});
+
+/** RFC 6749 §5.2 codes with the legacy statuses HubSpot keeps beside them (providers.md §2.1). */
+type OAuthFailure = { error: string; description: string; legacy?: string };
+
+export function hubspotSandbox(options: HubSpotSandboxOptions, app: { clientId: string; clientSecret: string }) {
+  const rateLimitFault = options.rateLimitFault ?? "TEN_SECONDLY_ROLLING";
+  if (!RATE_LIMIT_FAULTS.includes(rateLimitFault)) throw new Error(`rateLimitFault must be one of ${RATE_LIMIT_FAULTS.join(", ")}`);
+  const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
+  const redirectUris = options.redirectUris ?? [];
+  const digits = (n: number): number => Number(`${1 + Math.floor(Math.random() * 9)}${randomChars(n - 1, "0123456789")}`);
+  const portal: Portal = { id: digits(8), domain: "sandbox.autoflow.invalid", userEmail: "owner@sandbox.autoflow.invalid", userId: digits(8) };
+  const appId = digits(7);
+  const tokens = new Map<string, Issued>();
+  const codes = new Map<string, Code>();
+  /** Request times per rate-limit bucket (the OAuth app, or one private app), for the X-HubSpot-RateLimit-* headers. */
+  const windows = new Map<string, number[]>();
+  const daily = new Map<string, { day: string; count: number }>();
+
+  const uuid = (): string => randomUUID();
+  const mintAccess = (scopes: string[]): string => {
+    // Opaque, base64url-ish and long (HubSpot: allow for up to 300 characters).
+    const token = `C${randomChars(1, "IJKLMNOP")}${randomChars(150, BASE64URL)}`;
+    tokens.set(token, { kind: "access", scopes, expiresAt: Date.now() + accessTtlMs, revoked: false });
+    return token;
+  };
+  const mintRefresh = (scopes: string[]): string => {
+    const token = `na1-${randomChars(4, HEX)}-${randomChars(4, HEX)}-${randomChars(4, HEX)}-${randomChars(4, HEX)}-${randomChars(12, HEX)}`;
+    tokens.set(token, { kind: "refresh", scopes, revoked: false });
+    return token;
+  };
+
+  /** Every answer carries X-HubSpot-Correlation-Id: the body's correlationId when it has one. */
+  const json = (res: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply =>
+    res
+      .code(status)
+      .header("content-type", "application/json;charset=utf-8")
+      .header("x-hubspot-correlation-id", typeof body.correlationId === "string" ? body.correlationId : uuid())
+      .send(JSON.stringify(body));
+  /** HubSpot's API error body; every field but `status` and `message` may be missing. */
+  const apiError = (res: FastifyReply, status: number, message: string, extra: Record<string, unknown> = {}): FastifyReply =>
+    json(res, status, { status: "error", message, correlationId: uuid(), ...extra });
+  const oauthError = (res: FastifyReply, failure: OAuthFailure, legacyOnly: boolean): FastifyReply => {
+    if (legacyOnly) {
+      // v1: the legacy status where HubSpot has one, else its generic error shape.
+      return json(res, 400, failure.legacy ? { status: failure.legacy, message: failure.description } : { status: "error", message: failure.description, correlationId: uuid(), category: "VALIDATION_ERROR" });
+    }
+    return json(res, 400, {
+      error: failure.error,
+      error_description: failure.description,
+      ...(failure.legacy ? { status: failure.legacy } : {}),
+      message: failure.description,
+      correlationId: uuid(),
+    });
+  };
+
+  const NO_CREDENTIALS =
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview";
+  const unauthenticated = (res: FastifyReply, message: string, category: string, extra: Record<string, unknown> = {}): FastifyReply =>
+    apiError(res.header("x-hubspot-auth-failure", "401 Unauthorized"), 401, message, { category, ...extra });
+
+  /** "expired 12 second(s) ago", as HubSpot words it. */
+  const ago = (ms: number): string => {
+    const s = Math.floor(ms / 1000);
+    if (s < 60) return `${s} second(s)`;
+    if (s < 3600) return `${Math.floor(s / 60)} minute(s)`;
+    if (s < 86_400) return `${Math.floor(s / 3600)} hour(s)`;
+    return `${Math.floor(s / 86_400)} day(s)`;
+  };
+
+  /** Resolves the bearer token of an API call, or answers HubSpot's 401. */
+  const authenticate = (request: FastifyRequest, res: FastifyReply): { token: string; record: AccessToken | PrivateAppToken } | undefined => {
+    const token = bearerToken(request);
+    const record = token ? tokens.get(token) : undefined;
+    if (!token || !record || record.kind === "refresh" || record.revoked) {
+      unauthenticated(res, NO_CREDENTIALS, "INVALID_AUTHENTICATION");
+      return undefined;
+    }
+    if (record.kind === "access" && Date.now() >= record.expiresAt) {
+      unauthenticated(res, `The OAuth token used to make this call expired ${ago(Date.now() - record.expiresAt)} ago.`, "EXPIRED_AUTHENTICATION", {
+        context: { "expire time": [new Date(record.expiresAt).toISOString()] },
+      });
+      return undefined;
+    }
+    return { token, record };
+  };
+
+  /** Counts the call in its bucket and sets the rate-limit headers HubSpot sends (Daily only for private apps). */
+  const rateLimitHeaders = (res: FastifyReply, record: AccessToken | PrivateAppToken): void => {
+    const bucket = record.kind === "private_app" ? `pat:${record.appId}` : `oauth:${app.clientId}`;
+    const now = Date.now();
+    const recent = (windows.get(bucket) ?? []).filter((t) => now - t < WINDOW_MS);
+    recent.push(now);
+    windows.set(bucket, recent);
+    res
+      .header("x-hubspot-ratelimit-interval-milliseconds", String(WINDOW_MS))
+      .header("x-hubspot-ratelimit-max", String(WINDOW_MAX))
+      .header("x-hubspot-ratelimit-remaining", String(Math.max(0, WINDOW_MAX - recent.length)));
+    if (record.kind === "private_app") {
+      // The sandbox portal's time zone is UTC, so its day is the UTC day.
+      const day = new Date(now).toISOString().slice(0, 10);
+      const used = daily.get(bucket)?.day === day ? (daily.get(bucket)?.count ?? 0) + 1 : 1;
+      daily.set(bucket, { day, count: used });
+      res.header("x-hubspot-ratelimit-daily", String(DAILY_MAX)).header("x-hubspot-ratelimit-daily-remaining", String(Math.max(0, DAILY_MAX - used)));
+    }
+  };
+
+  /** The consent page's error, shown in the browser and never redirected. */
+  const errorPage = (res: FastifyReply, detail: string): FastifyReply =>
+    res
+      .code(400)
+      .type("text/html; charset=utf-8")
+      .send(
+        `<!DOCTYPE html><html><head><title>HubSpot</title></head><body><h1>Couldn’t complete the connection</h1>` +
+          `<p>${escapeHtml(detail)}</p></body></html>`,
+      );
+
+  /** Client authentication: client_id and client_secret in the form body (the 2026-03 endpoints read nothing else). */
+  const checkClient = (p: Record<string, string>): OAuthFailure | undefined => {
+    if (!p.client_id || p.client_id !== app.clientId) return { error: "invalid_client", description: "missing or unknown client id", legacy: "BAD_CLIENT_ID" };
+    if (p.client_secret !== app.clientSecret) return { error: "invalid_client", description: "missing or invalid client secret" };
+    return undefined;
+  };
+  const isForm = (request: FastifyRequest): boolean => (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded");
+
+  const tokenBody = (accessToken: string, refreshToken: string, scopes: string[]) => ({
+    token_type: "bearer",
+    refresh_token: refreshToken,
+    access_token: accessToken,
+    expires_in: Math.round(accessTtlMs / 1000),
+    hub_id: portal.id,
+    scopes,
+    user_id: portal.userId,
+    token_use: "access_token",
+  });
+
+  /** The grant behind a token request, or the RFC 6749 failure HubSpot answers. */
+  const grant = (p: Record<string, string>): { body: Record<string, unknown> } | { failure: OAuthFailure } => {
+    if (p.grant_type === "authorization_code") {
+      const code = p.code ? codes.get(p.code) : undefined;
+      if (!code) return { failure: { error: "invalid_grant", description: "missing or unknown auth code", legacy: "BAD_AUTH_CODE" } };
+      if (code.used) {
+        // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
+        for (const t of code.issued) {
+          const record = tokens.get(t);
+          if (record) record.revoked = true;
+        }
+        return { failure: { error: "invalid_grant", description: "auth code has already been used", legacy: "BAD_AUTH_CODE" } };
+      }
+      if (Date.now() >= code.expiresAt) return { failure: { error: "invalid_grant", description: "auth code is expired", legacy: "EXPIRED_AUTH_CODE" } };
+      if (p.redirect_uri !== code.redirectUri) {
+        return { failure: { error: "invalid_grant", description: "redirect_uri does not match the one the code was issued for", legacy: "BAD_REDIRECT_URI" } };
+      }
+      if (code.challenge !== undefined) {
+        if (!p.code_verifier || !/^[A-Za-z0-9\-._~]{43,128}$/.test(p.code_verifier) || challengeOf(p.code_verifier) !== code.challenge) {
+          return { failure: { error: "invalid_grant", description: "code_verifier does not match the code_challenge" } };
+        }
+      } else if (p.code_verifier !== undefined) {
+        // OAuth 2.1 §4.1.3: a verifier for a code minted without a challenge is refused.
+        return { failure: { error: "invalid_grant", description: "code_verifier given for an auth code issued without code_challenge" } };
+      }
+      code.used = true;
+      const accessToken = mintAccess(code.scopes);
+      const refreshToken = mintRefresh(code.scopes);
+      code.issued.push(accessToken, refreshToken);
+      return { body: tokenBody(accessToken, refreshToken, code.scopes) };
+    }
+    if (p.grant_type === "refresh_token") {
+      const record = p.refresh_token ? tokens.get(p.refresh_token) : undefined;
+      if (!p.refresh_token || !record || record.kind !== "refresh" || record.revoked) {
+        return { failure: { error: "invalid_grant", description: "refresh token is invalid, expired or revoked", legacy: "BAD_REFRESH_TOKEN" } };
+      }
+      let scopes = record.scopes;
+      if (p.scope !== undefined) {
+        // A narrower set may be asked for; never a wider one.
+        scopes = p.scope.split(" ").filter(Boolean);
+        const extra = scopes.filter((s) => !record.scopes.includes(s));
+        if (scopes.length === 0 || extra.length > 0) return { failure: { error: "invalid_scope", description: `scope exceeds the grant: ${extra.join(" ")}` } };
+      }
+      // Not rotated: the same refresh token comes back and keeps working.
+      return { body: tokenBody(mintAccess(scopes), p.refresh_token, scopes) };
+    }
+    if (p.grant_type === "client_credentials") {
+      return { failure: { error: "unauthorized_client", description: "client_credentials is only available to apps using the webhooks journal" } };
+    }
+    if (!p.grant_type) return { failure: { error: "invalid_request", description: "missing grant_type" } };
+    return { failure: { error: "unsupported_grant_type", description: `unsupported grant_type: ${p.grant_type.slice(0, 40)}` } };
+  };
+
+  /** POST token: `legacy` is the v1 endpoint (parameters also from the query, errors with the legacy status only). */
+  const tokenRoute = (legacy: boolean) => async (request: FastifyRequest, res: FastifyReply) => {
+    if (!isForm(request)) return oauthError(res, { error: "invalid_request", description: "Content-Type must be application/x-www-form-urlencoded" }, legacy);
+    const p = legacy ? { ...queryParams(request), ...bodyParams(request) } : bodyParams(request);
+    const client = checkClient(p);
+    if (client) return oauthError(res, client, legacy);
+    const outcome = grant(p);
+    if ("failure" in outcome) return oauthError(res, outcome.failure, legacy);
+    return json(res.header("cache-control", "no-store"), 200, outcome.body);
+  };
+
+  const introspectRoute = async (request: FastifyRequest, res: FastifyReply) => {
+    if (!isForm(request)) return oauthError(res, { error: "invalid_request", description: "Content-Type must be application/x-www-form-urlencoded" }, false);
+    const p = bodyParams(request);
+    const client = checkClient(p);
+    if (client) return oauthError(res, client, false);
+    if (!p.token) return oauthError(res, { error: "invalid_request", description: "missing token" }, false);
+    const record = tokens.get(p.token);
+    // RFC 7662 §2.2: unknown, revoked, expired and other clients' tokens are all just inactive.
+    if (!record || record.revoked || record.kind === "private_app" || (record.kind === "access" && Date.now() >= record.expiresAt)) {
+      return json(res, 200, { active: false });
+    }
+    const common = {
+      active: true,
+      token: p.token,
+      hub_id: portal.id,
+      user_id: portal.userId,
+      client_id: app.clientId,
+      app_id: appId,
+      scopes: record.scopes,
+      user: portal.userEmail,
+      hub_domain: portal.domain,
+    };
+    if (record.kind === "refresh") return json(res, 200, { ...common, token_use: "refresh_token", token_type: "refresh" });
+    return json(res, 200, {
+      token_use: "access_token",
+      ...common,
+      signed_access_token: {
+        appId,
+        expiresAt: record.expiresAt,
+        hubId: portal.id,
+        hublet: "na1",
+        installingUserId: portal.userId,
+        isPrivateDistribution: true,
+        isServiceAccount: false,
+        isUserLevel: false,
+        newSignature: randomChars(43, BASE64URL),
+        scopes: randomChars(24, BASE64URL),
+        signature: randomChars(28, BASE64URL),
+        userId: portal.userId,
+      },
+      expires_in: Math.max(0, Math.floor((record.expiresAt - Date.now()) / 1000)),
+      is_private_distribution: true,
+      token_type: "bearer",
+    });
+  };
+
+  const revokeRoute = async (request: FastifyRequest, res: FastifyReply) => {
+    if (!isForm(request)) return oauthError(res, { error: "invalid_request", description: "Content-Type must be application/x-www-form-urlencoded" }, false);
+    const p = bodyParams(request);
+    const client = checkClient(p);
+    if (client) return oauthError(res, client, false);
+    if (!p.token) return oauthError(res, { error: "invalid_request", description: "missing token" }, false);
+    const record = tokens.get(p.token);
+    // The token itself only: access tokens minted from a revoked refresh token keep working until they expire.
+    // An unknown token is not an error (RFC 7009 §2.2).
+    if (record && record.kind !== "private_app") record.revoked = true;
+    return res.code(200).header("x-hubspot-correlation-id", uuid()).send();
+  };
+
+  const accountDetails = async (request: FastifyRequest, res: FastifyReply) => {
+    const caller = authenticate(request, res);
+    if (!caller) return res;
+    rateLimitHeaders(res, caller.record);
+    // The account-info API asks OAuth tokens for the `oauth` scope; private app tokens need none.
+    if (caller.record.kind === "access" && !caller.record.scopes.includes("oauth")) {
+      return apiError(res, 403, "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", {
+        errors: [{ message: "One or more of the following scopes are required.", context: { requiredScopes: ["oauth"] } }],
+        links: { scopes: "https://developers.hubspot.com/scopes" },
+        category: "MISSING_SCOPES",
+      });
+    }
+    return json(res, 200, {
+      portalId: portal.id,
+      accountType: "STANDARD",
+      timeZone: "UTC",
+      companyCurrency: "USD",
+      additionalCurrencies: [],
+      utcOffset: "+00:00",
+      utcOffsetMilliseconds: 0,
+      uiDomain: "app.hubspot.com",
+      dataHostingLocation: "na1",
+    });
+  };
+
+  const authorize = async (request: FastifyRequest, res: FastifyReply) => {
+    const q = queryParams(request);
+    if (!q.client_id || q.client_id !== app.clientId) return errorPage(res, "An invalid app client_id was provided. Please contact the app developer.");
+    if (!q.redirect_uri || !redirectUris.includes(q.redirect_uri)) {
+      return errorPage(res, `Authorization failed as the redirect URL '${q.redirect_uri ?? ""}' doesn't match the app's registered redirect URL`);
+    }
+    // Scopes are space-separated (a '+' in the query decodes to a space too).
+    const required = (q.scope ?? "").split(" ").filter(Boolean);
+    const optional = (q.optional_scope ?? "").split(" ").filter(Boolean);
+    if (required.length === 0 || ![...required, ...optional].every((s) => SCOPE_NAME.test(s))) {
+      return errorPage(res, "An invalid scope name was provided. Please contact the app developer.");
+    }
+    // A challenge without a method would be `plain` (RFC 7636 §4.3), which is not offered.
+    if (q.code_challenge !== undefined && q.code_challenge_method !== "S256") return errorPage(res, "code_challenge_method must be S256.");
+    const target = new URL(q.redirect_uri);
+    if (q._sandbox_decision === "deny") {
+      target.searchParams.set("error", "access_denied");
+      target.searchParams.set("error_description", "The user declined to install the app");
+    } else {
+      const code = uuid();
+      // The sandbox account has every product, so every optional scope is granted.
+      const scopes = [...new Set([...required, ...optional])];
+      codes.set(code, { redirectUri: q.redirect_uri, scopes, ...(q.code_challenge ? { challenge: q.code_challenge } : {}), expiresAt: Date.now() + CODE_TTL_MS, used: false, issued: [] });
+      target.searchParams.set("code", code);
+    }
+    if (q.state !== undefined) target.searchParams.set("state", q.state);
+    return res.redirect(target.toString(), 302);
+  };
+
+  const definition: SandboxDefinition = {
+    provider: "hubspot",
+    browserPaths: ["/oauth/authorize", `/oauth/${portal.id}/authorize`],
+    endpoints: (origin) => ({
+      authorizeUrl: `${origin}/oauth/authorize`,
+      tokenUrl: `${origin}/oauth/2026-03/token`,
+      revokeUrl: `${origin}/oauth/2026-03/token/revoke`,
+      apiUrl: origin,
+    }),
+    faults: {
+      rateLimit: (res, fault) => {
+        // HubSpot documents Retry-After only for 477; the sandbox adds one to a 429 when the fault asks for it.
+        if (rateLimitFault === "MIGRATION_IN_PROGRESS") {
+          return apiError(res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds ?? MIGRATION_RETRY_AFTER_SECONDS))), 477, "This account is being migrated to another data hosting location; retry after the time given in Retry-After.");
+        }
+        if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+        if (rateLimitFault === "DAILY") {
+          res.header("x-hubspot-ratelimit-daily", String(DAILY_MAX)).header("x-hubspot-ratelimit-daily-remaining", "0");
+        } else {
+          res
+            .header("x-hubspot-ratelimit-interval-milliseconds", String(rateLimitFault === "SECONDLY" ? 1000 : WINDOW_MS))
+            .header("x-hubspot-ratelimit-max", String(WINDOW_MAX))
+            .header("x-hubspot-ratelimit-remaining", "0");
+        }
+        const message =
+          rateLimitFault === "DAILY"
+            ? "You have reached your daily limit."
+            : rateLimitFault === "SECONDLY"
+              ? "You have reached your secondly limit."
+              : "You have reached your ten_secondly_rolling limit.";
+        return json(res, 429, { status: "error", message, errorType: "RATE_LIMIT", correlationId: uuid(), policyName: rateLimitFault, requestId: randomChars(32, HEX) });
+      },
+      // HubSpot's 5xx bodies are not documented; this keeps its error shape.
+      serverError: (res) => apiError(res, 500, "internal error"),
+      badRequest: (res) => apiError(res, 400, "Invalid input JSON on line 1, column 1: Unexpected end of input", { category: "VALIDATION_ERROR" }),
+      malformed: (res) => res.code(200).header("content-type", "application/json;charset=utf-8").send(`{"portalId":${portal.id},"accountType":"STAN`),
+    },
+    revokeAll: () => {
+      for (const record of tokens.values()) record.revoked = true;
+    },
+    issueCredential: (body) => {
+      const parsed = credentialRequest.parse(body ?? {});
+      const scopes = parsed.scopes ?? ["crm.objects.contacts.read", "crm.objects.contacts.write"];
+      const token = `pat-na1-${uuid()}`;
+      const privateAppId = digits(7);
+      tokens.set(token, { kind: "private_app", scopes, revoked: false, appId: privateAppId });
+      return { accessToken: token, hubId: portal.id, appId: privateAppId, scopes };
+    },
+    routes(server: FastifyInstance) {
+      server.get("/oauth/authorize", authorize);
+      server.get("/oauth/:portalId/authorize", async (request, res) => {
+        const { portalId } = request.params as { portalId: string };
+        if (portalId !== String(portal.id)) return errorPage(res, "You don't have access to this HubSpot account.");
+        return authorize(request, res);
+      });
+      for (const version of ["2026-03", "v3"]) {
+        server.post(`/oauth/${version}/token`, tokenRoute(false));
+        server.post(`/oauth/${version}/token/introspect`, introspectRoute);
+        server.post(`/oauth/${version}/token/revoke`, revokeRoute);
+      }
+      server.post("/oauth/v1/token", tokenRoute(true));
+      server.get("/account-info/v3/details", accountDetails);
+      server.get("/account-info/2026-03/details", accountDetails);
+      // HubSpot's body for an unknown path is not documented; this keeps its error shape.
+      server.setNotFoundHandler(async (request, res) => apiError(res, 404, `No route found for ${request.method} ${request.url.split("?")[0]}`, { category: "OBJECT_NOT_FOUND" }));
+    },
+  };
+  return definition;
+}
+
+export async function startHubSpotSandbox(options: HubSpotSandboxOptions = {}): Promise<StartedSandbox> {
+  // Client ids and secrets are UUIDs at HubSpot.
+  const app = { clientId: options.clientId ?? randomUUID(), clientSecret: options.clientSecret ?? randomUUID() };
+  return startSandbox(hubspotSandbox(options, app), options, app);
+}
