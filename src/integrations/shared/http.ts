@@ -73,6 +73,12 @@ export type ProviderHttpOptions = {
   fetch?: typeof fetch;
   onAttempt?: (record: AttemptRecord) => void;
   random?: () => number;
+  /**
+   * The only origins this client may send to. A credential obtained for one
+   * base URL must never reach another, so a request elsewhere is refused
+   * before it leaves. Unset: no restriction (tests).
+   */
+  allowedOrigins?: readonly string[];
 };
 
 /** Transport error codes seen on Node's fetch (undici) and their plain meaning. */
@@ -109,6 +115,11 @@ export class ProviderHttp {
   /** The same client making a single attempt per call: a health probe reports what it sees. */
   withoutRetries(): ProviderHttp {
     return new ProviderHttp({ ...this.options, policy: { ...this.options.policy, attempts: 1 } });
+  }
+
+  /** The same client, bound to other origins and (for user-supplied base URLs) another fetch. */
+  boundTo(allowedOrigins: readonly string[], fetchImpl?: typeof fetch): ProviderHttp {
+    return new ProviderHttp({ ...this.options, allowedOrigins, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
   }
 
   /**
@@ -152,6 +163,17 @@ export class ProviderHttp {
   }
 
   private async attemptOnce(request: ProviderRequest): Promise<{ response?: ProviderResponse; error?: IntegrationError }> {
+    const origin = originOf(request.url);
+    if (this.options.allowedOrigins && (origin === undefined || !this.options.allowedOrigins.includes(origin))) {
+      return {
+        error: this.error(request, {
+          type: "schema",
+          code: "origin_not_allowed",
+          providerRetryHint: false,
+          message: `refused to send ${request.operation} to ${origin ?? "an invalid URL"}: this credential belongs to ${this.options.allowedOrigins.join(", ")}`,
+        }),
+      };
+    }
     let raw: Response;
     let text: string;
     try {
@@ -202,6 +224,11 @@ export class ProviderHttp {
   }
 
   private networkError(request: ProviderRequest, cause: unknown): IntegrationError {
+    const refused = refusedAddress(cause);
+    if (refused) {
+      // The connect-time guard refused a non-public address: a policy decision, not a flaky network.
+      return this.error(request, { type: "schema", code: "base_url_refused", providerRetryHint: false, message: refused, cause });
+    }
     const timedOut = cause instanceof Error && (cause.name === "TimeoutError" || cause.name === "AbortError");
     const code = transportCode(cause);
     const what = timedOut ? `no response within ${this.options.timeoutMs}ms` : (code && TRANSPORT_CODES[code]) ?? "transport failure";
@@ -241,6 +268,24 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The guarded lookup's refusal (code EAI_NONPUBLIC), if that is what failed the request. */
+function refusedAddress(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (code === "EAI_NONPUBLIC" && typeof message === "string") return message;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** The errno-style code undici puts on `cause` (or on the cause's cause). */
