@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
@@ -31,6 +32,7 @@ export type IntegrationsOptions = {
 export type Integrations = {
   slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
+  gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -49,6 +51,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
+    gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
   };
 }
 

@@ -3,6 +3,8 @@
  * that `shared/` never imports a provider. Adding a connector is one entry
  * here (and a row in the retry table).
  */
+import { gmailConnector } from "./gmail/connector.js";
+import { startGmailSandbox } from "./gmail/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
@@ -18,6 +20,7 @@ export type RegisteredConnector = {
 export const CONNECTORS = {
   slack: { definition: slackConnector, startSandbox: startSlackSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
+  gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;
