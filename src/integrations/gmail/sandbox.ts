@@ -47,11 +47,11 @@ const REFRESH_TOKEN_LIMIT = 100;
 
 const SCOPE_PREFIX = "https://www.googleapis.com/auth/";
 const EMAIL_SCOPE = `${SCOPE_PREFIX}userinfo.email`;
-const PROFILE_SCOPE = `${SCOPE_PREFIX}userinfo.profile`;
+const USERINFO_PROFILE_SCOPE = `${SCOPE_PREFIX}userinfo.profile`;
 /** Scopes that may read users.getProfile (discovery doc gmail-v1.json). */
 const PROFILE_SCOPES = new Set(["https://mail.google.com/", ...["gmail.compose", "gmail.metadata", "gmail.modify", "gmail.readonly"].map((s) => SCOPE_PREFIX + s)]);
 /** What Google writes for the short OpenID scope names in granted scope strings. */
-const SCOPE_ALIASES: Readonly<Record<string, string>> = { email: EMAIL_SCOPE, profile: PROFILE_SCOPE };
+const SCOPE_ALIASES: Readonly<Record<string, string>> = { email: EMAIL_SCOPE, profile: USERINFO_PROFILE_SCOPE };
 const PROFILE_METHOD = "caribou.api.proto.MailboxService.GetProfile";
 
 export type GmailSandboxOptions = SandboxOptions & {
@@ -112,6 +112,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
   const rateLimitStatus = options.rateLimitStatus ?? 429;
   /** The OAuth client that minted the tokens the credentials desk hands out (the user's own tool, not this app). */
   const otherClientId = `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`;
+  /** This sandbox's origin, its issuer identifier: known once it listens (startSandbox asks for the endpoints then). */
   let origin = "";
 
   const accountFor = (email: string): Account => {
@@ -220,7 +221,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
     return { record, why: "ok" };
   };
 
-  /** Normalises and checks requested scopes; undefined when one is not a scope Google knows. */
+  /** Normalises requested scopes (Google's spelling, no repeats) and lists those that are not Google scopes. */
   const parseScopes = (value: string): { scopes: string[]; invalid: string[] } => {
     const scopes: string[] = [];
     const invalid: string[] = [];
@@ -457,12 +458,15 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
         const token = bodyParams(request).token ?? queryParams(request).token;
         if (!token) return oauthError(res, 400, "invalid_request", "Missing required parameter: token");
         const grant = refreshTokens.get(token) ?? accessTokens.get(token)?.grant;
+        // Google's failure body is not documented (providers.md §7): invalid_token, as seen in the field.
         if (!grant) return oauthError(res, 400, "invalid_token", "Bad Request");
         const access = accessTokens.get(token);
-        const dead = grant.revoked || (access !== undefined && Date.now() >= access.expiresAt) || (access === undefined && grant.refreshDead);
+        const refreshExpired = grant.refreshDead || (grant.refreshExpiresAt !== undefined && Date.now() >= grant.refreshExpiresAt);
+        const dead = grant.revoked || (access !== undefined ? Date.now() >= access.expiresAt : refreshExpired);
         if (dead) return oauthError(res, 400, "invalid_token", "Token expired or revoked");
         // Revoking either kind of token ends the whole grant: its refresh token and every access token from it.
         revokeGrant(grant);
+        // 200 is documented; the body is not (an empty object here; the connector does not read it).
         return json(res, 200, {});
       });
       // The current revoke host takes POST only; a GET (what the old accounts.google.com endpoint took) is not found.
@@ -473,7 +477,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
         const { record } = liveAccessToken(token);
         if (!record) return oauthError(res, 400, "invalid_token", "Invalid Value");
         const { grant } = record;
-        const identified = grant.scopes.some((s) => s === EMAIL_SCOPE || s === PROFILE_SCOPE || s === "openid");
+        const identified = grant.scopes.some((s) => s === EMAIL_SCOPE || s === USERINFO_PROFILE_SCOPE || s === "openid");
         return json(res, 200, {
           azp: grant.clientId,
           aud: grant.clientId,
@@ -494,6 +498,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
         const presented = bearerToken(request) ?? queryParams(request).access_token;
         const { record, why } = liveAccessToken(presented);
         if (!record) {
+          // Google APIs answer with a Bearer challenge (its exact form is uncertain, providers.md §4.4).
           res.header("www-authenticate", `Bearer realm="https://accounts.google.com/"${why === "missing" ? "" : ', error="invalid_token"'}`);
           if (why === "missing") {
             return apiError(res, {
