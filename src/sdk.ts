@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
@@ -33,6 +34,7 @@ export type Integrations = {
   slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth>;
   hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
+  gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -52,6 +54,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),
     hubspot: build<HubSpotConnectionPublic, HubSpotHealth>("hubspot"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
+    gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
   };
 }
 

@@ -3,6 +3,8 @@
  * that `shared/` never imports a provider. Adding a connector is one entry
  * here (and a row in the retry table).
  */
+import { gmailConnector } from "./gmail/connector.js";
+import { startGmailSandbox } from "./gmail/sandbox.js";
 import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
@@ -21,6 +23,7 @@ export const CONNECTORS = {
   slack: { definition: slackConnector, startSandbox: startSlackSandbox },
   hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
+  gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;

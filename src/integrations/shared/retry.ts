@@ -58,6 +58,17 @@ export const RETRY_POLICIES = {
       "Mirrors stripe-node: 0.5 s doubling to a 5 s cap; Stripe-Should-Retry is obeyed; " +
       "every POST carries an Idempotency-Key so a retry after a lost response cannot act twice.",
   },
+  gmail: {
+    attempts: 4,
+    baseDelayMs: 1_000,
+    capDelayMs: 16_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Google's handle-errors guide asks for truncated exponential backoff from about 1 s; Gmail throttles per user per minute " +
+      "(429, or 403 rateLimitExceeded/userRateLimitExceeded) mostly without Retry-After, so backoff does the waiting; " +
+      "a 'Retry after <time>' in the message is honoured and dailyLimitExceeded surfaces at once with the time to Pacific midnight.",
+  },
 } as const satisfies Record<string, RetryPolicy>;
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;

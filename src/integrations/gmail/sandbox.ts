@@ -1,0 +1,564 @@
+/**
+ * A local Google for Gmail: the OAuth 2.0 endpoints of accounts.google.com
+ * and oauth2.googleapis.com and the Gmail API of gmail.googleapis.com, each
+ * at its real path, at the root of one origin. google-auth-library pointed
+ * at it (`endpoints: { oauth2AuthBaseUrl, oauth2TokenUrl, oauth2RevokeUrl,
+ * tokenInfoUrl }`) and googleapis with `rootUrl` work unchanged.
+ *
+ *   GET  /o/oauth2/v2/auth            consent, auto-approved: 302 to redirect_uri?state&iss&code=4/...&scope&authuser&prompt
+ *                                     (Google's "Error 401: invalid_client" / "Error 400: redirect_uri_mismatch" pages,
+ *                                     never redirected; `_sandbox_decision=deny` redirects with error=access_denied)
+ *   POST /token                       code exchange (client secret, redirect URI, single use, PKCE S256/plain) and refresh
+ *   POST /revoke                      token= in the form or the query: ends the token's grant (GET answers 404, as Google's does)
+ *   GET  /tokeninfo?access_token=     {azp, aud, sub?, scope, exp, expires_in, email?, email_verified?, access_type}
+ *   GET  /gmail/v1/users/me/profile   {emailAddress, messagesTotal, threadsTotal, historyId}
+ *
+ * Tokens look like Google's: `ya29.` access tokens that expire after
+ * `accessTokenTtlSeconds` (3599 by default, as Google's `expires_in`), `1//`
+ * refresh tokens that do not rotate (the `tokenRotation` option is ignored:
+ * Google never rotates them). Errors come as Google sends them: RFC 6749
+ * bodies from the token, revoke and tokeninfo endpoints, the Google JSON
+ * error envelope from the Gmail API.
+ */
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { escapeHtml } from "../shared/html.js";
+import {
+  basicCredentials,
+  bearerToken,
+  bodyParams,
+  challengeOf,
+  queryParams,
+  randomChars,
+  startSandbox,
+  type Fault,
+  type SandboxDefinition,
+  type SandboxOptions,
+  type StartedSandbox,
+} from "../shared/sandbox.js";
+
+/** Google's access tokens last an hour; the token response says 3599. */
+const ACCESS_TOKEN_TTL_SECONDS = 3599;
+/** Authorization codes are single use and short-lived. */
+const CODE_TTL_MS = 10 * 60 * 1000;
+/** Live refresh tokens per account per OAuth client before the oldest stops working (Google's documented limit). */
+const REFRESH_TOKEN_LIMIT = 100;
+
+const SCOPE_PREFIX = "https://www.googleapis.com/auth/";
+const EMAIL_SCOPE = `${SCOPE_PREFIX}userinfo.email`;
+const USERINFO_PROFILE_SCOPE = `${SCOPE_PREFIX}userinfo.profile`;
+/** Scopes that may read users.getProfile (discovery doc gmail-v1.json). */
+const PROFILE_SCOPES = new Set(["https://mail.google.com/", ...["gmail.compose", "gmail.metadata", "gmail.modify", "gmail.readonly"].map((s) => SCOPE_PREFIX + s)]);
+/** What Google writes for the short OpenID scope names in granted scope strings. */
+const SCOPE_ALIASES: Readonly<Record<string, string>> = { email: EMAIL_SCOPE, profile: USERINFO_PROFILE_SCOPE };
+const PROFILE_METHOD = "caribou.api.proto.MailboxService.GetProfile";
+
+export type GmailSandboxOptions = SandboxOptions & {
+  /**
+   * How the rate-limit fault throttles: 429 RESOURCE_EXHAUSTED (default,
+   * with Retry-After when the fault gives retryAfterSeconds), or 403
+   * userRateLimitExceeded, which tells the time in its message instead.
+   */
+  rateLimitStatus?: 403 | 429;
+  /** Refresh tokens expire (an app in "Testing" publishing status: 604800, seven days). Never by default. */
+  refreshTokenTtlSeconds?: number;
+  /** Live refresh tokens per account before the oldest stops working. Default 100. */
+  refreshTokenLimit?: number;
+  /** Ignored: Google does not rotate refresh tokens. Accepted so shared test set-ups can pass it to every sandbox. */
+  tokenRotation?: boolean;
+};
+
+type Account = { email: string; sub: string; messagesTotal: number; threadsTotal: number; historyId: string; grantedScopes: Set<string>; offlineConsented: boolean };
+/** One authorization: its refresh token (if offline) and every access token minted from it end together. */
+type Grant = {
+  account: Account;
+  clientId: string;
+  scopes: string[];
+  offline: boolean;
+  revoked: boolean;
+  refreshToken?: string;
+  refreshExpiresAt?: number;
+  /** The refresh token stopped working (the per-account limit pushed it out, or it expired); access tokens live on. */
+  refreshDead: boolean;
+};
+type AccessToken = { grant: Grant; expiresAt: number };
+type Code = {
+  account: Account;
+  scopes: string[];
+  redirectUri: string;
+  offline: boolean;
+  issueRefresh: boolean;
+  challenge?: { value: string; method: "S256" | "plain" };
+  expiresAt: number;
+  used: boolean;
+  grant?: Grant;
+};
+
+const credentialRequest = z.strictObject({
+  scopes: z.array(z.string().min(1).max(200)).min(1).max(50).optional(),
+  email: z.email().optional(),
+});
+
+export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: string; clientSecret: string }) {
+  const accounts = new Map<string, Account>();
+  const grants: Grant[] = [];
+  const accessTokens = new Map<string, AccessToken>();
+  const refreshTokens = new Map<string, Grant>();
+  const codes = new Map<string, Code>();
+  const redirectUris = options.redirectUris ?? [];
+  const accessTtl = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
+  const refreshLimit = options.refreshTokenLimit ?? REFRESH_TOKEN_LIMIT;
+  const rateLimitStatus = options.rateLimitStatus ?? 429;
+  /** The OAuth client that minted the tokens the credentials desk hands out (the user's own tool, not this app). */
+  const otherClientId = `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`;
+  /** This sandbox's origin, its issuer identifier: known once it listens (startSandbox asks for the endpoints then). */
+  let origin = "";
+
+  const accountFor = (email: string): Account => {
+    const key = email.toLowerCase();
+    let account = accounts.get(key);
+    if (!account) {
+      account = {
+        email: key,
+        sub: `1${randomChars(20, "0123456789")}`,
+        messagesTotal: 100 + accounts.size * 37,
+        threadsTotal: 60 + accounts.size * 21,
+        historyId: randomChars(7, "123456789"),
+        grantedScopes: new Set(),
+        offlineConsented: false,
+      };
+      accounts.set(key, account);
+    }
+    return account;
+  };
+  /** The account signed in to the sandbox's browser, when no login_hint names another. */
+  const signedIn = accountFor("user1@sandbox.autoflow.invalid");
+
+  const mintAccess = (grant: Grant): { token: string; record: AccessToken } => {
+    // Real ones are ya29.a0 followed by a couple of hundred base64url characters.
+    const token = `ya29.a0${randomChars(180, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`;
+    const record = { grant, expiresAt: Date.now() + accessTtl * 1000 };
+    accessTokens.set(token, record);
+    return { token, record };
+  };
+  const mintRefresh = (grant: Grant): string => {
+    const token = `1//0g${randomChars(100, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`;
+    grant.refreshToken = token;
+    if (options.refreshTokenTtlSeconds !== undefined) grant.refreshExpiresAt = Date.now() + options.refreshTokenTtlSeconds * 1000;
+    refreshTokens.set(token, grant);
+    // Past the limit, the account's oldest live refresh token for this client stops working.
+    const live = grants.filter((g) => g.account === grant.account && g.clientId === grant.clientId && g.refreshToken && !g.revoked && !g.refreshDead);
+    for (const old of live.slice(0, Math.max(0, live.length - refreshLimit))) old.refreshDead = true;
+    return token;
+  };
+  const newGrant = (account: Account, clientId: string, scopes: string[], offline: boolean): Grant => {
+    const grant: Grant = { account, clientId, scopes, offline, revoked: false, refreshDead: false };
+    grants.push(grant);
+    return grant;
+  };
+
+  const json = (res: FastifyReply, status: number, body: unknown): FastifyReply =>
+    res
+      .code(status)
+      .header("content-type", "application/json; charset=utf-8")
+      .header("cache-control", "no-cache, no-store, max-age=0, must-revalidate")
+      .header("pragma", "no-cache")
+      .header("vary", "X-Origin, Referer, Origin,Accept-Encoding")
+      .send(JSON.stringify(body, null, 2));
+  /** RFC 6749 §5.2 error, as oauth2.googleapis.com answers it. */
+  const oauthError = (res: FastifyReply, status: number, error: string, description: string): FastifyReply => json(res, status, { error, error_description: description });
+  /** Google's JSON error envelope (legacy errors[] plus status and details). */
+  const apiError = (
+    res: FastifyReply,
+    input: { code: number; message: string; status: string; reason: string; domain?: string; errorMessage?: string; location?: string; info?: string },
+  ): FastifyReply =>
+    json(res, input.code, {
+      error: {
+        code: input.code,
+        message: input.message,
+        errors: [
+          {
+            message: input.errorMessage ?? input.message,
+            domain: input.domain ?? "global",
+            reason: input.reason,
+            ...(input.location ? { location: input.location, locationType: "header" } : {}),
+          },
+        ],
+        status: input.status,
+        ...(input.info
+          ? { details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: input.info, domain: "googleapis.com", metadata: { service: "gmail.googleapis.com", method: PROFILE_METHOD } }] }
+          : {}),
+      },
+    });
+
+  /** Google's consent error page ("Access blocked"), shown in the browser and never redirected. */
+  const errorPage = (res: FastifyReply, status: 400 | 401, error: string, detail: string): FastifyReply =>
+    res
+      .code(status)
+      .type("text/html; charset=utf-8")
+      .send(
+        `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in - Google Accounts</title></head><body>` +
+          `<h1>Access blocked: ${status === 401 ? "Authorization Error" : "This app&#39;s request is invalid"}</h1>` +
+          `<p>${escapeHtml(detail)}</p><p><b>Error ${status}: ${escapeHtml(error)}</b></p></body></html>`,
+      );
+
+  const notFoundPage = (res: FastifyReply, path: string): FastifyReply =>
+    res
+      .code(404)
+      .type("text/html; charset=UTF-8")
+      .send(
+        `<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1</title>` +
+          `<p><b>404.</b> <ins>That’s an error.</ins><p>The requested URL <code>${escapeHtml(path)}</code> was not found on this server. <ins>That’s all we know.</ins>`,
+      );
+
+  const liveAccessToken = (token: string | undefined): { record?: AccessToken; why: "missing" | "unknown" | "expired" | "revoked" | "ok" } => {
+    if (!token) return { why: "missing" };
+    const record = accessTokens.get(token);
+    if (!record) return { why: "unknown" };
+    if (record.grant.revoked) return { why: "revoked" };
+    if (Date.now() >= record.expiresAt) return { why: "expired" };
+    return { record, why: "ok" };
+  };
+
+  /** Normalises requested scopes (Google's spelling, no repeats) and lists those that are not Google scopes. */
+  const parseScopes = (value: string): { scopes: string[]; invalid: string[] } => {
+    const scopes: string[] = [];
+    const invalid: string[] = [];
+    for (const raw of value.split(" ").filter(Boolean)) {
+      const scope = SCOPE_ALIASES[raw] ?? raw;
+      const known = scope === "openid" || scope === "https://mail.google.com/" || /^https:\/\/www\.googleapis\.com\/auth\/[a-z][a-z0-9._-]*$/.test(scope);
+      if (!known) invalid.push(raw);
+      else if (!scopes.includes(scope)) scopes.push(scope);
+    }
+    return { scopes, invalid };
+  };
+
+  /** An unsigned-looking ID token: issued only with openid, never verified by the connector (it drops it). */
+  const idToken = (account: Account): string => {
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    return `${part({ alg: "RS256", kid: randomChars(40, "0123456789abcdef"), typ: "JWT" })}.${part({
+      iss: origin,
+      azp: app.clientId,
+      aud: app.clientId,
+      sub: account.sub,
+      email: account.email,
+      email_verified: true,
+      iat: now,
+      exp: now + 3600,
+    })}.${randomBytes(256).toString("base64url")}`;
+  };
+
+  const tokenBody = (grant: Grant, access: string, refresh: string | undefined): Record<string, unknown> => ({
+    access_token: access,
+    expires_in: accessTtl,
+    ...(refresh ? { refresh_token: refresh } : {}),
+    scope: grant.scopes.join(" "),
+    token_type: "Bearer",
+    ...(grant.scopes.includes("openid") ? { id_token: idToken(grant.account) } : {}),
+  });
+
+  /** Client authentication at /token: the form (as google-auth-library sends it) or HTTP Basic. */
+  const authenticateClient = (request: FastifyRequest, params: Record<string, string>, res: FastifyReply): boolean => {
+    const basic = basicCredentials(request);
+    const id = params.client_id ?? basic?.id;
+    const secret = params.client_secret ?? basic?.secret;
+    if (!id) {
+      oauthError(res, 400, "invalid_request", "Could not determine client ID from request.");
+      return false;
+    }
+    if (id !== app.clientId) {
+      oauthError(res, 401, "invalid_client", "The OAuth client was not found.");
+      return false;
+    }
+    if (secret === undefined) {
+      // A web application client always authenticates; PKCE does not replace its secret.
+      oauthError(res, 400, "invalid_request", "client_secret is missing.");
+      return false;
+    }
+    if (secret !== app.clientSecret) {
+      oauthError(res, 401, "invalid_client", "Unauthorized");
+      return false;
+    }
+    return true;
+  };
+
+  const revokeGrant = (grant: Grant): void => {
+    grant.revoked = true;
+  };
+
+  const rateLimitBody = (res: FastifyReply, fault: Fault): FastifyReply => {
+    if (rateLimitStatus === 403) {
+      // Gmail's per-user throttle: a 403 whose message tells when to retry (no Retry-After header).
+      const message =
+        fault.retryAfterSeconds !== undefined
+          ? `User-rate limit exceeded.  Retry after ${new Date(Date.now() + fault.retryAfterSeconds * 1000).toISOString()}`
+          : "User Rate Limit Exceeded";
+      return apiError(res, { code: 403, message, status: "PERMISSION_DENIED", reason: "userRateLimitExceeded", domain: "usageLimits" });
+    }
+    // Google documents no Retry-After on 429 (providers.md §4.5): sent only when the fault asks for one.
+    if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+    return apiError(res, { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED", reason: "rateLimitExceeded", info: "RATE_LIMIT_EXCEEDED" });
+  };
+
+  const OAUTH_PATHS = new Set(["/token", "/revoke", "/tokeninfo"]);
+  const pathOf = (res: FastifyReply): string => res.request.url.split("?")[0] ?? "";
+
+  const definition: SandboxDefinition = {
+    provider: "gmail",
+    browserPaths: ["/o/oauth2/v2/auth"],
+    endpoints: (url) => {
+      origin = url;
+      return { authorizeUrl: `${url}/o/oauth2/v2/auth`, tokenUrl: `${url}/token`, revokeUrl: `${url}/revoke`, apiUrl: url };
+    },
+    faults: {
+      rateLimit: rateLimitBody,
+      serverError: (res) =>
+        apiError(res, { code: 503, message: "The service is currently unavailable.", status: "UNAVAILABLE", reason: "backendError", errorMessage: "Backend Error" }),
+      badRequest: (res) =>
+        OAUTH_PATHS.has(pathOf(res))
+          ? oauthError(res, 400, "invalid_request", "Bad Request")
+          : // What users.getProfile answers for an account without Gmail (a Workspace user without the service).
+            apiError(res, { code: 400, message: "Precondition check failed.", status: "FAILED_PRECONDITION", reason: "failedPrecondition" }),
+      malformed: (res) => res.code(200).header("content-type", "application/json; charset=utf-8").send('{\n  "emailAddress": "user1@sandbox.autoflow.inv'),
+    },
+    revokeAll: () => {
+      for (const grant of grants) revokeGrant(grant);
+    },
+    issueCredential: (body) => {
+      const parsed = credentialRequest.parse(body ?? {});
+      const requested = parseScopes((parsed.scopes ?? [`${SCOPE_PREFIX}gmail.readonly`]).join(" "));
+      if (requested.invalid.length > 0) throw new Error(`unknown scopes: ${requested.invalid.join(", ")}`);
+      const account = accountFor(parsed.email ?? `user${accounts.size + 1}@sandbox.autoflow.invalid`);
+      // As if the user had minted it in their own tool (OAuth Playground, gcloud): another client, online access.
+      const { token, record } = mintAccess(newGrant(account, otherClientId, requested.scopes, false));
+      return { accessToken: token, emailAddress: account.email, scopes: requested.scopes, expiresInSeconds: Math.round((record.expiresAt - Date.now()) / 1000) };
+    },
+    routes(server: FastifyInstance) {
+      server.get("/o/oauth2/v2/auth", async (request, res) => {
+        const q = queryParams(request);
+        if (!q.client_id) return errorPage(res, 400, "invalid_request", "Missing required parameter: client_id");
+        if (q.client_id !== app.clientId) return errorPage(res, 401, "invalid_client", "The OAuth client was not found.");
+        if (!q.redirect_uri) return errorPage(res, 400, "invalid_request", "Missing required parameter: redirect_uri");
+        if (!redirectUris.includes(q.redirect_uri)) {
+          return errorPage(
+            res,
+            400,
+            "redirect_uri_mismatch",
+            `You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy. If you're the app developer, register the redirect URI in the Google Cloud Console. Request details: redirect_uri=${q.redirect_uri}`,
+          );
+        }
+        if (!q.response_type) return errorPage(res, 400, "invalid_request", "Required parameter is missing: response_type");
+        if (q.response_type !== "code") return errorPage(res, 400, "unsupported_response_type", `Invalid response_type: ${q.response_type}`);
+        if (!q.scope) return errorPage(res, 400, "invalid_request", "Missing required parameter: scope");
+        const requested = parseScopes(q.scope);
+        if (requested.invalid.length > 0) return errorPage(res, 400, "invalid_scope", `Some requested scopes were invalid. {invalid=[${requested.invalid.join(", ")}]}`);
+        const accessType = q.access_type ?? "online";
+        if (accessType !== "online" && accessType !== "offline") return errorPage(res, 400, "invalid_request", `Invalid access_type: ${accessType}`);
+        const prompts = (q.prompt ?? "").split(" ").filter(Boolean);
+        if (prompts.some((p) => !["none", "consent", "select_account"].includes(p)) || (prompts.includes("none") && prompts.length > 1)) {
+          return errorPage(res, 400, "invalid_request", `Invalid prompt: ${q.prompt ?? ""}`);
+        }
+        let challenge: Code["challenge"];
+        if (q.code_challenge !== undefined) {
+          // Google defaults the method to plain when a challenge comes without one.
+          const method = q.code_challenge_method ?? "plain";
+          if (method !== "S256" && method !== "plain") return errorPage(res, 400, "invalid_request", "Invalid code_challenge_method value.");
+          if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(q.code_challenge)) return errorPage(res, 400, "invalid_request", "Invalid code_challenge value.");
+          challenge = { value: q.code_challenge, method };
+        } else if (q.code_challenge_method !== undefined) {
+          return errorPage(res, 400, "invalid_request", "Missing code_challenge.");
+        }
+
+        const account = q.login_hint && z.email().safeParse(q.login_hint).success ? accountFor(q.login_hint) : signedIn;
+        const target = new URL(q.redirect_uri);
+        const finish = (): FastifyReply => {
+          if (q.state !== undefined) target.searchParams.set("state", q.state);
+          // Google has begun to name itself in authorization responses (RFC 9207); the sandbox names its own origin.
+          target.searchParams.set("iss", origin);
+          return res.redirect(target.toString(), 302);
+        };
+        if (q._sandbox_decision === "deny") {
+          target.searchParams.set("error", "access_denied");
+          return finish();
+        }
+        const consentNeeded = requested.scopes.some((s) => !account.grantedScopes.has(s)) || (accessType === "offline" && !account.offlineConsented);
+        if (prompts.includes("none") && consentNeeded) {
+          target.searchParams.set("error", "consent_required");
+          return finish();
+        }
+        const consentShown = prompts.includes("consent") || consentNeeded;
+        // Incremental authorization: the new grant also covers what the user granted this app before.
+        const scopes = q.include_granted_scopes === "true" ? [...new Set([...account.grantedScopes, ...requested.scopes])] : requested.scopes;
+        for (const s of requested.scopes) account.grantedScopes.add(s);
+        // A refresh token comes with offline access on the first consent, and again whenever consent is shown.
+        const issueRefresh = accessType === "offline" && (consentShown || !account.offlineConsented);
+        if (accessType === "offline") account.offlineConsented = true;
+        const code = `4/0A${randomChars(70, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`;
+        codes.set(code, {
+          account,
+          scopes,
+          redirectUri: q.redirect_uri,
+          offline: accessType === "offline",
+          issueRefresh,
+          ...(challenge ? { challenge } : {}),
+          expiresAt: Date.now() + CODE_TTL_MS,
+          used: false,
+        });
+        target.searchParams.set("code", code);
+        target.searchParams.set("scope", scopes.join(" "));
+        target.searchParams.set("authuser", "0");
+        if (consentShown) target.searchParams.set("prompt", "consent");
+        return finish();
+      });
+
+      server.post("/token", async (request, res) => {
+        const p = bodyParams(request);
+        if (!authenticateClient(request, p, res)) return res;
+        if (!p.grant_type) return oauthError(res, 400, "unsupported_grant_type", "Invalid grant_type: ");
+        if (p.grant_type === "refresh_token") {
+          if (!p.refresh_token) return oauthError(res, 400, "invalid_request", "Missing required parameter: refresh_token");
+          const grant = refreshTokens.get(p.refresh_token);
+          if (!grant) return oauthError(res, 400, "invalid_grant", "Bad Request");
+          if (grant.refreshExpiresAt !== undefined && Date.now() >= grant.refreshExpiresAt) grant.refreshDead = true;
+          if (grant.revoked || grant.refreshDead) return oauthError(res, 400, "invalid_grant", "Token has been expired or revoked.");
+          if (grant.clientId !== app.clientId) return oauthError(res, 400, "unauthorized_client", "Unauthorized");
+          const { token } = mintAccess(grant);
+          // No refresh_token in the answer: Google keeps the one the client has.
+          return json(res, 200, tokenBody(grant, token, undefined));
+        }
+        if (p.grant_type !== "authorization_code") return oauthError(res, 400, "unsupported_grant_type", `Invalid grant_type: ${p.grant_type}`);
+        if (!p.code) return oauthError(res, 400, "invalid_request", "Missing required parameter: code");
+        const code = codes.get(p.code);
+        if (!code) return oauthError(res, 400, "invalid_grant", "Malformed auth code.");
+        if (code.used) {
+          // A replayed code ends what it minted (RFC 6749 §10.5).
+          if (code.grant) revokeGrant(code.grant);
+          return oauthError(res, 400, "invalid_grant", "Bad Request");
+        }
+        if (Date.now() >= code.expiresAt) return oauthError(res, 400, "invalid_grant", "Bad Request");
+        if (!p.redirect_uri) return oauthError(res, 400, "invalid_request", "Missing required parameter: redirect_uri");
+        if (p.redirect_uri !== code.redirectUri) return oauthError(res, 400, "redirect_uri_mismatch", "Bad Request");
+        if (code.challenge) {
+          if (!p.code_verifier) return oauthError(res, 400, "invalid_grant", "Missing code verifier.");
+          const expected = code.challenge.method === "S256" ? challengeOrNull(p.code_verifier) : p.code_verifier;
+          if (expected !== code.challenge.value) return oauthError(res, 400, "invalid_grant", "Invalid code verifier.");
+        } else if (p.code_verifier !== undefined) {
+          return oauthError(res, 400, "invalid_grant", "code_verifier or verifier is not needed.");
+        }
+        code.used = true;
+        const grant = newGrant(code.account, app.clientId, code.scopes, code.offline);
+        code.grant = grant;
+        const { token } = mintAccess(grant);
+        return json(res, 200, tokenBody(grant, token, code.issueRefresh ? mintRefresh(grant) : undefined));
+      });
+
+      server.post("/revoke", async (request, res) => {
+        const token = bodyParams(request).token ?? queryParams(request).token;
+        if (!token) return oauthError(res, 400, "invalid_request", "Missing required parameter: token");
+        const grant = refreshTokens.get(token) ?? accessTokens.get(token)?.grant;
+        // Google's failure body is not documented (providers.md §7): invalid_token, as seen in the field.
+        if (!grant) return oauthError(res, 400, "invalid_token", "Bad Request");
+        const access = accessTokens.get(token);
+        const refreshExpired = grant.refreshDead || (grant.refreshExpiresAt !== undefined && Date.now() >= grant.refreshExpiresAt);
+        const dead = grant.revoked || (access !== undefined ? Date.now() >= access.expiresAt : refreshExpired);
+        if (dead) return oauthError(res, 400, "invalid_token", "Token expired or revoked");
+        // Revoking either kind of token ends the whole grant: its refresh token and every access token from it.
+        revokeGrant(grant);
+        // 200 is documented; the body is not (an empty object here; the connector does not read it).
+        return json(res, 200, {});
+      });
+      // The current revoke host takes POST only; a GET (what the old accounts.google.com endpoint took) is not found.
+      server.get("/revoke", async (request, res) => notFoundPage(res, "/revoke"));
+
+      const tokenInfo = async (request: FastifyRequest, res: FastifyReply) => {
+        const token = queryParams(request).access_token ?? bodyParams(request).access_token;
+        const { record } = liveAccessToken(token);
+        if (!record) return oauthError(res, 400, "invalid_token", "Invalid Value");
+        const { grant } = record;
+        const identified = grant.scopes.some((s) => s === EMAIL_SCOPE || s === USERINFO_PROFILE_SCOPE || s === "openid");
+        return json(res, 200, {
+          azp: grant.clientId,
+          aud: grant.clientId,
+          ...(identified ? { sub: grant.account.sub } : {}),
+          scope: grant.scopes.join(" "),
+          // Strings, as the live endpoint sends them.
+          exp: String(Math.floor(record.expiresAt / 1000)),
+          expires_in: String(Math.max(0, Math.floor((record.expiresAt - Date.now()) / 1000))),
+          ...(grant.scopes.includes(EMAIL_SCOPE) ? { email: grant.account.email, email_verified: "true" } : {}),
+          access_type: grant.offline ? "offline" : "online",
+        });
+      };
+      server.get("/tokeninfo", tokenInfo);
+      server.post("/tokeninfo", tokenInfo);
+
+      server.get("/gmail/v1/users/:userId/profile", async (request, res) => {
+        // The discovery doc allows the token as a bearer header or an access_token query parameter.
+        const presented = bearerToken(request) ?? queryParams(request).access_token;
+        const { record, why } = liveAccessToken(presented);
+        if (!record) {
+          // Google APIs answer with a Bearer challenge (its exact form is uncertain, providers.md §4.4).
+          res.header("www-authenticate", `Bearer realm="https://accounts.google.com/"${why === "missing" ? "" : ', error="invalid_token"'}`);
+          if (why === "missing") {
+            return apiError(res, {
+              code: 401,
+              message:
+                "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+              status: "UNAUTHENTICATED",
+              reason: "required",
+              errorMessage: "Login Required.",
+              location: "Authorization",
+              info: "CREDENTIALS_MISSING",
+            });
+          }
+          return apiError(res, {
+            code: 401,
+            message:
+              "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            status: "UNAUTHENTICATED",
+            reason: "authError",
+            errorMessage: "Invalid Credentials",
+            location: "Authorization",
+            ...(why === "expired" ? { info: "ACCESS_TOKEN_EXPIRED" } : {}),
+          });
+        }
+        const { grant } = record;
+        if (!grant.scopes.some((s) => PROFILE_SCOPES.has(s))) {
+          res.header("www-authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="${[...PROFILE_SCOPES].join(" ")}"`);
+          return apiError(res, {
+            code: 403,
+            message: "Request had insufficient authentication scopes.",
+            status: "PERMISSION_DENIED",
+            reason: "insufficientPermissions",
+            errorMessage: "Insufficient Permission",
+            info: "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+          });
+        }
+        const { userId } = request.params as { userId: string };
+        if (userId !== "me" && userId.toLowerCase() !== grant.account.email) {
+          return apiError(res, { code: 403, message: `Delegation denied for ${grant.account.email}`, status: "PERMISSION_DENIED", reason: "forbidden" });
+        }
+        const account = grant.account;
+        return json(res, 200, { emailAddress: account.email, messagesTotal: account.messagesTotal, threadsTotal: account.threadsTotal, historyId: account.historyId });
+      });
+
+      server.setNotFoundHandler(async (request, res) => notFoundPage(res, request.url.split("?")[0] ?? "/"));
+    },
+  };
+  return definition;
+}
+
+/** The S256 challenge of a verifier, or null when the verifier is not RFC 7636 shaped (Google then refuses it). */
+function challengeOrNull(verifier: string): string | null {
+  return /^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) ? challengeOf(verifier) : null;
+}
+
+/** A Google OAuth web client: `<project number>-<32 characters>.apps.googleusercontent.com` and a `GOCSPX-` secret. */
+export async function startGmailSandbox(options: GmailSandboxOptions = {}): Promise<StartedSandbox> {
+  const app = {
+    clientId: options.clientId ?? `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`,
+    clientSecret: options.clientSecret ?? `GOCSPX-${randomChars(28, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`,
+  };
+  return startSandbox(gmailSandbox(options, app), options, app);
+}
