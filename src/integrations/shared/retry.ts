@@ -47,6 +47,17 @@ export const RETRY_POLICIES = {
       "Mirrors stripe-node: 0.5 s doubling to a 5 s cap; Stripe-Should-Retry is obeyed; " +
       "every POST carries an Idempotency-Key so a retry after a lost response cannot act twice.",
   },
+  teams: {
+    attempts: 4,
+    baseDelayMs: 1_000,
+    capDelayMs: 10_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Like the Graph SDKs' retry handler (3 retries): Graph answers 429, and sometimes 503, with Retry-After in seconds " +
+      "that may be decimal; joinedTeams allows 30 requests per second per app per tenant, so short waits clear it. " +
+      "The who-am-I is one JSON batch of reads, safe to repeat; a refresh is too (Microsoft keeps the old refresh token valid).",
+  },
 } as const satisfies Record<string, RetryPolicy>;
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;
