@@ -11,6 +11,7 @@ import { createConnectorLifecycle, type ConnectorLifecycle } from "./integration
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
 import type { StripeConnectionPublic, StripeHealth } from "./integrations/stripe/connector.js";
+import type { TeamsConnectionPublic, TeamsHealth } from "./integrations/teams/connector.js";
 
 /** Default bound on one provider request. */
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
@@ -31,6 +32,7 @@ export type IntegrationsOptions = {
 export type Integrations = {
   slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
+  teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -49,6 +51,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
+    teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
   };
 }
 

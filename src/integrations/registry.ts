@@ -9,6 +9,8 @@ import { slackConnector } from "./slack/connector.js";
 import { startSlackSandbox } from "./slack/sandbox.js";
 import { stripeConnector } from "./stripe/connector.js";
 import { startStripeSandbox } from "./stripe/sandbox.js";
+import { teamsConnector } from "./teams/connector.js";
+import { startTeamsSandbox } from "./teams/sandbox.js";
 
 export type RegisteredConnector = {
   definition: ConnectorDefinition;
@@ -18,6 +20,7 @@ export type RegisteredConnector = {
 export const CONNECTORS = {
   slack: { definition: slackConnector, startSandbox: startSlackSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
+  teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;
