@@ -13,6 +13,7 @@ import { createConnectorLifecycle, type ConnectorLifecycle } from "./integration
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
 import type { StripeConnectionPublic, StripeHealth } from "./integrations/stripe/connector.js";
+import type { TeamsConnectionPublic, TeamsHealth } from "./integrations/teams/connector.js";
 
 /** Default bound on one provider request. */
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
@@ -35,6 +36,7 @@ export type Integrations = {
   hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
   gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
+  teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -55,6 +57,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     hubspot: build<HubSpotConnectionPublic, HubSpotHealth>("hubspot"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
     gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
+    teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
   };
 }
 

@@ -13,6 +13,8 @@ import { slackConnector } from "./slack/connector.js";
 import { startSlackSandbox } from "./slack/sandbox.js";
 import { stripeConnector } from "./stripe/connector.js";
 import { startStripeSandbox } from "./stripe/sandbox.js";
+import { teamsConnector } from "./teams/connector.js";
+import { startTeamsSandbox } from "./teams/sandbox.js";
 
 export type RegisteredConnector = {
   definition: ConnectorDefinition;
@@ -24,6 +26,7 @@ export const CONNECTORS = {
   hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
   gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
+  teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;

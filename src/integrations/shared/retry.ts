@@ -69,6 +69,17 @@ export const RETRY_POLICIES = {
       "(429, or 403 rateLimitExceeded/userRateLimitExceeded) mostly without Retry-After, so backoff does the waiting; " +
       "a 'Retry after <time>' in the message is honoured and dailyLimitExceeded surfaces at once with the time to Pacific midnight.",
   },
+  teams: {
+    attempts: 4,
+    baseDelayMs: 1_000,
+    capDelayMs: 10_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Like the Graph SDKs' retry handler (3 retries): Graph answers 429, and sometimes 503, with Retry-After in seconds " +
+      "that may be decimal; joinedTeams allows 30 requests per second per app per tenant, so short waits clear it. " +
+      "The who-am-I is one JSON batch of reads, safe to repeat; a refresh is too (Microsoft keeps the old refresh token valid).",
+  },
 } as const satisfies Record<string, RetryPolicy>;
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;
