@@ -35,6 +35,8 @@ export type ServiceConfig = {
   databaseUrl?: string;
   /** PostgreSQL schema to use (created if missing); `public` when unset. */
   databaseSchema?: string;
+  /** PostgreSQL connections per instance. */
+  databasePoolSize: number;
   providers: Record<ProviderId, ProviderConfig>;
 };
 
@@ -63,6 +65,7 @@ const baseSchema = z.object({
   AUTOFLOW_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
+  AUTOFLOW_DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   AUTOFLOW_DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case identifier").optional()),
 });
 
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     sandboxBasePort: b.AUTOFLOW_SANDBOX_BASE_PORT,
     ...(b.DATABASE_URL ? { databaseUrl: b.DATABASE_URL } : {}),
     ...(b.AUTOFLOW_DATABASE_SCHEMA ? { databaseSchema: b.AUTOFLOW_DATABASE_SCHEMA } : {}),
+    databasePoolSize: b.AUTOFLOW_DATABASE_POOL_SIZE,
     providers,
   };
 }

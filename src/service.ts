@@ -109,8 +109,14 @@ export async function startService(config: ServiceConfig, options: ServiceOption
 }
 
 /** Where the vault lives: PostgreSQL when DATABASE_URL is set, SQLite in the data folder otherwise. */
-export function storeLocation(config: ServiceConfig): { sqlitePath: string } | { postgres: { url: string; schema?: string } } {
-  if (config.databaseUrl) return { postgres: { url: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) } };
+export function storeLocation(
+  config: ServiceConfig,
+): { sqlitePath: string } | { postgres: { url: string; schema?: string; maxConnections: number } } {
+  if (config.databaseUrl) {
+    return {
+      postgres: { url: config.databaseUrl, maxConnections: config.databasePoolSize, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) },
+    };
+  }
   return { sqlitePath: join(config.dataDir, SQLITE_FILE) };
 }
 

@@ -72,6 +72,8 @@ export async function startHarness(
     providerTimeoutMs: options.providerTimeoutMs ?? 2_000,
     sandboxBasePort: 0,
     providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
+    // A small pool: many harnesses share one test server's connection limit.
+    databasePoolSize: 3,
     ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}),
     ...options.config,
   };
