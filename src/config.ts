@@ -37,6 +37,12 @@ export type ServiceConfig = {
   databaseSchema?: string;
   /** PostgreSQL connections per instance. */
   databasePoolSize: number;
+  /**
+   * Origins a user-supplied base URL may name even though they are not public
+   * https (an operator's own self-hosted Sentry on a private network). In
+   * sandbox mode the sandboxes' origins are added, and nothing else.
+   */
+  baseUrlAllowlist: string[];
   providers: Record<ProviderId, ProviderConfig>;
 };
 
@@ -65,6 +71,7 @@ const baseSchema = z.object({
   AUTOFLOW_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
+  AUTOFLOW_BASE_URL_ALLOWLIST: optionalString,
   AUTOFLOW_DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   AUTOFLOW_DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case identifier").optional()),
 });
@@ -113,6 +120,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       ...(p.SCOPES ? { scopes: p.SCOPES.split(/[\s,]+/).filter(Boolean) } : {}),
     };
   }
+  const allowlist: string[] = [];
+  for (const entry of (base.success ? (base.data.AUTOFLOW_BASE_URL_ALLOWLIST ?? "") : "").split(/[\s,]+/).filter(Boolean)) {
+    const origin = originOf(entry);
+    if (origin === undefined) problems.push(`AUTOFLOW_BASE_URL_ALLOWLIST: ${JSON.stringify(entry.slice(0, 80))} is not an origin like https://sentry.internal:9000`);
+    else allowlist.push(origin);
+  }
   if (problems.length > 0 || !base.success) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
@@ -130,8 +143,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     ...(b.DATABASE_URL ? { databaseUrl: b.DATABASE_URL } : {}),
     ...(b.AUTOFLOW_DATABASE_SCHEMA ? { databaseSchema: b.AUTOFLOW_DATABASE_SCHEMA } : {}),
     databasePoolSize: b.AUTOFLOW_DATABASE_POOL_SIZE,
+    baseUrlAllowlist: allowlist,
     providers,
   };
+}
+
+/** The origin of an http(s) URL that is nothing but an origin (no path, query or credentials). */
+function originOf(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if (!["http:", "https:"].includes(url.protocol) || url.username || url.password || url.search || url.hash) return undefined;
+    if (url.pathname !== "/" && url.pathname !== "") return undefined;
+    return url.origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A connector talks to its configured endpoints when it has a client id, and to its sandbox otherwise. */

@@ -3,7 +3,10 @@
  * connector, each a `Tier1ConnectorLifecycle` of its own public and health
  * types. The HTTP API is a thin layer over it.
  */
+import { lookup } from "node:dns/promises";
 import type { Logger } from "pino";
+import type { Resolver } from "./integrations/shared/baseUrl.js";
+import { createGuardedFetch } from "./integrations/shared/guardedFetch.js";
 import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
@@ -29,6 +32,10 @@ export type IntegrationsOptions = {
   fetch?: typeof fetch;
   logger?: Logger;
   onAttempt?: (record: AttemptRecord) => void;
+  /** Origins that user-supplied base URLs may name beyond public https (the operator's and the sandboxes'). */
+  baseUrlAllowlist?: readonly string[];
+  /** Resolves host names for the base-URL guard (DNS by default; tests stub it). */
+  resolve?: Resolver;
 };
 
 export type Integrations = {
@@ -40,6 +47,9 @@ export type Integrations = {
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
+  const allowlist = options.baseUrlAllowlist ?? [];
+  const baseUrlPolicy = { allowlist, resolve: options.resolve ?? resolveAll };
+  const guardedFetch = createGuardedFetch(allowlist);
   const build = <TPublic, THealth>(id: ProviderId) =>
     createConnectorLifecycle<TPublic, THealth>(CONNECTORS[id].definition, {
       vault: options.vault,
@@ -51,6 +61,8 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.logger ? { logger: options.logger.child({ provider: id }) } : {}),
       ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}),
+      baseUrlPolicy,
+      guardedFetch,
     });
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),
@@ -59,6 +71,12 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
     teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
   };
+}
+
+/** Every address `hostname` resolves to (A and AAAA), as the guard must see them all. */
+async function resolveAll(hostname: string): Promise<string[]> {
+  const answers = await lookup(hostname, { all: true, verbatim: true });
+  return answers.map((a) => a.address);
 }
 
 /** The connectors of `integrations` by id, for code that serves any of them. */

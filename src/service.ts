@@ -74,6 +74,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       providerTimeoutMs: config.providerTimeoutMs,
       logger,
       onAttempt: metrics.onAttempt,
+      // The operator's allow-list, plus the sandboxes' own origins (loopback, for offline use) and nothing else.
+      baseUrlAllowlist: [...config.baseUrlAllowlist, ...Object.values(sandboxes).map((s) => s.url)],
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });

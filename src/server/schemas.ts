@@ -22,6 +22,10 @@ export const connectBody = z
   .strictObject({
     apiKey: credential.optional(),
     accessToken: credential.optional(),
+    /** A self-hosted or per-site instance (Sentry, Jira); checked by the base-URL guard. */
+    baseUrl: z.string().min(1, "must not be empty").max(2048, "must be at most 2048 characters").optional(),
+    /** The account's email, for Jira API tokens (Basic email:token). */
+    email: z.email("must be an email address").max(320).optional(),
   })
   .refine((body) => body.apiKey !== undefined || body.accessToken !== undefined, {
     message: "give apiKey or accessToken",

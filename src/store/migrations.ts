@@ -28,6 +28,7 @@ const migrations: Record<string, Migration> = {
         .addColumn("updated_at", "text", (c) => c.notNull())
         .addColumn("revoked_at", "text")
         .addColumn("provider_revoked_at", "text")
+        .addColumn("base_url", "text")
         .execute();
       await db.schema
         .createIndex("connections_user_provider_created")

@@ -23,6 +23,7 @@ export interface ConnectionsTable {
   updated_at: string;
   revoked_at: string | null;
   provider_revoked_at: string | null;
+  base_url: string | null;
 }
 
 export interface OAuthStatesUsedTable {

@@ -54,6 +54,7 @@ export class SqlVault implements Vault {
       updated_at: input.createdAt,
       revoked_at: null,
       provider_revoked_at: null,
+      base_url: input.baseUrl ?? null,
     };
     const inserted = await this.db.insertInto("connections").values(row).returningAll().executeTakeFirstOrThrow();
     return toRecord(inserted);
@@ -208,5 +209,6 @@ function toRecord(row: Selectable<ConnectionsTable>): ConnectionRecord {
   if (row.last_health !== null) record.lastHealth = JSON.parse(row.last_health) as StoredHealth;
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at;
   if (row.provider_revoked_at !== null) record.providerRevokedAt = row.provider_revoked_at;
+  if (row.base_url !== null) record.baseUrl = row.base_url;
   return record;
 }

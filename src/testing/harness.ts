@@ -74,6 +74,7 @@ export async function startHarness(
     providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
     // A small pool: many harnesses share one test server's connection limit.
     databasePoolSize: 3,
+    baseUrlAllowlist: [],
     ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}),
     ...options.config,
   };

@@ -61,6 +61,8 @@ export type Identity = {
   scopes?: string[];
   /** What `testConnection` answers, beyond the connection id: flat strings for a UI. */
   summary: Record<string, string | undefined>;
+  /** Seconds the credential has left, when the provider says so (a pasted token that cannot be refreshed). */
+  expiresInSeconds?: number;
 };
 
 /** A credential the user pasted, recognised. */
@@ -74,7 +76,10 @@ export type ParsedApiKey<TAuthMethod extends string> = {
 
 export type ConnectorContext = {
   settings: ConnectorSettings;
+  /** Bound to the origins this credential may reach: the configured endpoints, or the connection's base URL. */
   http: ProviderHttp;
+  /** The user-supplied instance (self-hosted Sentry, Jira site or Data Center), already checked by the guard. */
+  baseUrl?: string;
 };
 
 /** What a connector's revoke call achieved; a failure is thrown instead. */
@@ -104,6 +109,14 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   readonly defaultScopes: readonly string[];
   /** Public metadata keys that must be present for a connection to be stored. */
   readonly requiredMetadata: readonly string[];
+  /**
+   * Whether `connectApiKey` takes a user-supplied `baseUrl` (a self-hosted or
+   * per-site instance). The lifecycle checks it with the base-URL guard and
+   * binds the credential to it for good.
+   */
+  readonly acceptsBaseUrl?: boolean;
+  /** Origins beyond the configured endpoints that this connector's credentials may be sent to (regional hosts). */
+  extraOrigins?(settings: ConnectorSettings): readonly string[];
   readonly retryPolicy: RetryPolicy;
   readonly classify: ResponseClassifier;
 
@@ -114,8 +127,12 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   refreshToken?(ctx: ConnectorContext, refreshToken: string): Promise<TokenGrant>;
   /** Revokes the credential at the provider, if it can be. */
   revoke(ctx: ConnectorContext, input: { connection: ConnectionRecord; accessToken: string; refreshToken?: string }): Promise<RevokeOutcome>;
-  /** Recognises a pasted key or token, or throws a schema error naming the field. */
-  parseApiKey(input: { apiKey?: string; accessToken?: string }): ParsedApiKey<TAuthMethod>;
+  /**
+   * Recognises a pasted key or token, or throws a schema error naming the
+   * field. `baseUrl` (guarded, normalised) and `email` come with it for
+   * connectors that take them.
+   */
+  parseApiKey(input: { apiKey?: string; accessToken?: string; baseUrl?: string; email?: string }): ParsedApiKey<TAuthMethod>;
   /**
    * Whether an auth error means "this access token is no longer good" (so a
    * refresh may cure it), as opposed to a missing scope or a revoked grant.

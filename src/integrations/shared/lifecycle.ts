@@ -4,11 +4,12 @@
  * health; connectors never do.
  */
 import type { Logger } from "pino";
-import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity } from "./connector.js";
+import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity, TokenGrant } from "./connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "./errors.js";
 import { healthFromOutcome, toEnvelope } from "./health.js";
 import { TokenKeeper } from "./tokens.js";
+import { checkBaseUrl, type BaseUrlPolicy } from "./baseUrl.js";
 import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./http.js";
 import { maskSecret } from "./mask.js";
 import { buildUrl, codeChallengeS256, createCodeVerifier, OAUTH_STATE_TTL_SECONDS, openState, readAuthorizationResponse, sealState } from "./oauth.js";
@@ -25,6 +26,10 @@ export type LifecycleDeps = {
   fetch?: typeof fetch;
   logger?: Pick<Logger, "debug" | "info" | "warn" | "error">;
   onAttempt?: (record: AttemptRecord) => void;
+  /** How user-supplied base URLs are checked (allow-list, resolver); required by connectors that take one. */
+  baseUrlPolicy?: BaseUrlPolicy;
+  /** The fetch for user-supplied base URLs, guarded at connect time (see guardedFetch.ts). */
+  guardedFetch?: typeof fetch;
 };
 
 /** Longest user id we accept; ids come from the caller's JWT `sub`. */
@@ -56,6 +61,8 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   readonly id: string;
   readonly definition: ConnectorDefinition;
   readonly settings: ConnectorSettings;
+  /** `baseUrl` (self-hosted or per-site instance) and `email` (Jira API tokens) for connectors that take them. */
+  connectApiKey(params: { userId: string; apiKey?: string; accessToken?: string; baseUrl?: string; email?: string }): Promise<TPublic>;
   /** `userId` binds the completion to the caller; `iss` is the callback's RFC 9207 parameter. */
   completeOAuth(params: { code: string; state: string; userId?: string; iss?: string }): Promise<TPublic>;
   /** The browser's callback: the whole authorization response (code, state, iss, or error). */
@@ -83,8 +90,15 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
   });
-  const ctx: ConnectorContext = { settings: deps.settings, http };
-  const probeCtx: ConnectorContext = { settings: deps.settings, http: http.withoutRetries() };
+  // Credentials of configured endpoints only ever go to those endpoints' origins.
+  const ctx: ConnectorContext = { settings: deps.settings, http: http.boundTo(configuredOrigins(definition, deps.settings)) };
+  /** The context of one connection: its user-supplied instance, or the configured endpoints. */
+  const contextFor = (baseUrl: string | undefined, retry = true): ConnectorContext => {
+    const base: ConnectorContext = baseUrl
+      ? { settings: deps.settings, http: http.boundTo([new URL(baseUrl).origin], deps.guardedFetch), baseUrl }
+      : ctx;
+    return retry ? base : { ...base, http: base.http.withoutRetries() };
+  };
   const nowIso = (): string => new Date(clock.now()).toISOString();
 
   const toPublic = (record: ConnectionRecord): ConnectionPublic => {
@@ -122,7 +136,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
 
   /** The who-am-I call with a usable token (refreshed first if due); one attempt unless `retry`. */
   const probe = async (record: ConnectionRecord, retry: boolean): Promise<Identity> => {
-    const identityCtx: ConnectorContext = retry ? ctx : probeCtx;
+    const identityCtx = contextFor(record.baseUrl, retry);
     return tokens.withAccessToken(record, (accessToken) =>
       definition.whoAmI(identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata }),
     );
@@ -149,6 +163,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     expiresInSeconds?: number;
     scopes: string[];
     metadata: Record<string, unknown>;
+    baseUrl?: string;
   }): Promise<ConnectionRecord> => {
     const missing = definition.requiredMetadata.filter((key) => input.metadata[key] === undefined || input.metadata[key] === null);
     if (missing.length > 0) {
@@ -171,9 +186,10 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       accessToken: input.accessToken,
       ...(input.refreshToken === undefined ? {} : { refreshToken: input.refreshToken }),
       ...(expiresAt === undefined ? {} : { accessTokenExpiresAt: expiresAt, accessTokenIssuedAt: new Date(now).toISOString() }),
-      // Refresh only matters for tokens that expire.
-      tokenRefreshStatus: expiresAt === undefined ? "not_applicable" : "healthy",
+      // Refresh only matters for tokens that expire and can be renewed (a pasted token that expires cannot).
+      tokenRefreshStatus: expiresAt !== undefined && input.refreshToken !== undefined ? "healthy" : "not_applicable",
       createdAt: nowIso(),
+      ...(input.baseUrl === undefined ? {} : { baseUrl: input.baseUrl }),
     });
   };
 
@@ -198,28 +214,78 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       });
     }
     const grant = await definition.exchangeCode(ctx, { code, ...(opened.codeVerifier ? { codeVerifier: opened.codeVerifier } : {}) });
-    // The code is spent: from here on, failing to describe the grant must not lose it.
+    // The code is spent: from here on a transient failure to describe the grant must not lose it
+    // (it is stored when the token response told enough), and a grant that cannot be stored is
+    // revoked rather than left live at the provider with nobody holding it.
     let identity: Identity | undefined;
     let identityError: IntegrationError | undefined;
+    let record: ConnectionRecord;
     try {
-      identity = await definition.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: definition.oauthAuthMethod, metadata: grant.metadata });
+      try {
+        identity = await definition.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: definition.oauthAuthMethod, metadata: grant.metadata });
+      } catch (error) {
+        if (!(error instanceof IntegrationError) || !error.retryable) throw error;
+        identityError = error;
+        deps.logger?.warn({ err: error.message }, "who-am-I failed after a successful code exchange; storing the grant");
+      }
+      record = await store({
+        userId: opened.userId,
+        authMethod: definition.oauthAuthMethod,
+        accessToken: grant.accessToken,
+        ...(grant.refreshToken === undefined ? {} : { refreshToken: grant.refreshToken }),
+        ...(grant.expiresInSeconds === undefined ? {} : { expiresInSeconds: grant.expiresInSeconds }),
+        scopes: identity?.scopes ?? grant.scopes,
+        metadata: { ...grant.metadata, ...identity?.metadata },
+      });
     } catch (error) {
-      if (!(error instanceof IntegrationError) || !error.retryable) throw error;
-      identityError = error;
-      deps.logger?.warn({ err: error.message }, "who-am-I failed after a successful code exchange; storing the grant");
+      throw await abandonGrant(grant, opened.userId, identityError ?? error);
     }
-    const record = await store({
-      userId: opened.userId,
-      authMethod: definition.oauthAuthMethod,
-      accessToken: grant.accessToken,
-      ...(grant.refreshToken === undefined ? {} : { refreshToken: grant.refreshToken }),
-      ...(grant.expiresInSeconds === undefined ? {} : { expiresInSeconds: grant.expiresInSeconds }),
-      scopes: identity?.scopes ?? grant.scopes,
-      metadata: { ...grant.metadata, ...identity?.metadata },
-    });
     await recordProbe(record, identityError);
     deps.logger?.info({ connectionId: record.id, userId: record.userId }, "connection created through OAuth");
     return toPublic(record);
+  };
+
+  /** A user-supplied base URL, checked by the guard, or a schema error saying why not. */
+  const checkedBaseUrl = async (value: string): Promise<string> => {
+    if (!definition.acceptsBaseUrl) throw invalidInput("baseUrl", `${name} does not take a base URL`, provider);
+    if (!deps.baseUrlPolicy) throw new Error(`${provider}: no base-URL policy configured`);
+    return checkBaseUrl(value, deps.baseUrlPolicy, { provider });
+  };
+
+  /** Revokes a grant that could not be stored (best effort) and says so in the error. */
+  const abandonGrant = async (grant: TokenGrant, userId: string, cause: unknown): Promise<unknown> => {
+    if (!(cause instanceof IntegrationError)) return cause;
+    const now = nowIso();
+    const unsaved: ConnectionRecord = {
+      id: "unsaved",
+      userId,
+      provider,
+      authMethod: definition.oauthAuthMethod,
+      tokenMasked: maskSecret(grant.accessToken),
+      scopes: grant.scopes,
+      metadata: grant.metadata,
+      hasRefreshToken: grant.refreshToken !== undefined,
+      tokenRefreshStatus: "not_applicable",
+      createdAt: now,
+      updatedAt: now,
+      version: 0,
+    };
+    let outcome = "and could not be revoked; revoke the app's access at the provider";
+    try {
+      const revoked = await definition.revoke(ctx, { connection: unsaved, accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) });
+      outcome = revoked === "revoked" ? "so the grant was revoked again" : "and the provider cannot revoke it; revoke the app's access there";
+    } catch {
+      // Reported in the message below.
+    }
+    deps.logger?.warn({ err: cause.message }, "a grant could not be stored after the code exchange");
+    return new IntegrationError({
+      type: cause.type,
+      ...(cause.code !== undefined ? { code: cause.code } : {}),
+      ...(cause.status !== undefined ? { status: cause.status } : {}),
+      provider,
+      message: `${cause.message}; the connection was not stored ${outcome}`,
+      cause,
+    });
   };
 
   const lifecycle: ConnectorLifecycle<ConnectionPublic, ConnectionHealth> = {
@@ -266,17 +332,23 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       checkUserId(params.userId, provider);
       if (params.apiKey !== undefined) checkCredential("apiKey", params.apiKey, provider);
       if (params.accessToken !== undefined) checkCredential("accessToken", params.accessToken, provider);
+      const baseUrl = params.baseUrl === undefined ? undefined : await checkedBaseUrl(params.baseUrl);
+      if (params.email !== undefined) checkCredential("email", params.email, provider);
       const parsed = definition.parseApiKey({
         ...(params.apiKey !== undefined ? { apiKey: params.apiKey } : {}),
         ...(params.accessToken !== undefined ? { accessToken: params.accessToken } : {}),
+        ...(baseUrl !== undefined ? { baseUrl } : {}),
+        ...(params.email !== undefined ? { email: params.email } : {}),
       });
-      const identity = await definition.whoAmI(ctx, { accessToken: parsed.token, authMethod: parsed.authMethod, metadata: parsed.metadata ?? {} });
+      const identity = await definition.whoAmI(contextFor(baseUrl), { accessToken: parsed.token, authMethod: parsed.authMethod, metadata: parsed.metadata ?? {} });
       const record = await store({
         userId: params.userId,
         authMethod: parsed.authMethod,
         accessToken: parsed.token,
+        ...(identity.expiresInSeconds === undefined ? {} : { expiresInSeconds: identity.expiresInSeconds }),
         scopes: identity.scopes ?? parsed.scopes ?? [],
         metadata: { ...parsed.metadata, ...identity.metadata },
+        ...(baseUrl !== undefined ? { baseUrl } : {}),
       });
       await recordProbe(record);
       deps.logger?.info({ connectionId: record.id, userId: record.userId, authMethod: parsed.authMethod }, "connection created with a key");
@@ -360,7 +432,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       let note: string | undefined;
       try {
         const secrets = await deps.vault.readSecrets(record);
-        revocation = await definition.revoke(ctx, { connection: record, ...secrets });
+        revocation = await definition.revoke(contextFor(record.baseUrl), { connection: record, ...secrets });
         if (revocation === "not_supported") note = `${name} has no way to revoke this kind of credential; it was erased here (roll it at ${name} to be sure)`;
       } catch (error) {
         if (error instanceof IntegrationError && error.type === "auth") {
@@ -391,6 +463,13 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     },
   };
   return lifecycle as unknown as ConnectorLifecycle<TPublic, THealth>;
+}
+
+/** Origins of the configured endpoints (and the connector's extra ones): where its credentials may go. */
+function configuredOrigins(definition: ConnectorDefinition, settings: ConnectorSettings): string[] {
+  const { endpoints } = settings;
+  const urls = [endpoints.authorizeUrl, endpoints.tokenUrl, endpoints.apiUrl, ...(endpoints.revokeUrl ? [endpoints.revokeUrl] : [])];
+  return [...new Set([...urls.map((u) => new URL(u).origin), ...(definition.extraOrigins?.(settings) ?? [])])];
 }
 
 /**

@@ -42,6 +42,8 @@ export type ConnectionRecord = {
   revokedAt?: string;
   /** When the provider confirmed the revocation; unset while it is still owed. */
   providerRevokedAt?: string;
+  /** The user-supplied instance this credential belongs to; it is never sent anywhere else. */
+  baseUrl?: string;
   /** Incremented by every write; compare-and-swap writes name the version they read. */
   version: number;
 };
@@ -62,6 +64,7 @@ export type NewConnection = ConnectionSecrets & {
   accessTokenIssuedAt?: string;
   tokenRefreshStatus: TokenRefreshStatus;
   createdAt: string;
+  baseUrl?: string;
 };
 
 export type ConnectionQuery = { userId: string; provider: string };
