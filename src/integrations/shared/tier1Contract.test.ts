@@ -13,6 +13,13 @@ import type { Tier1ErrorType } from "./contract.js";
 type Json = Record<string, unknown>;
 type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: boolean; provider?: string; code?: string } };
 
+/**
+ * What a sandbox's credentials desk hands out that POST .../connections takes:
+ * the key or token, and for per-site providers the instance and the account's email.
+ */
+const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"];
+const connectBodyOf = (credential: Json): Json => Object.fromEntries(Object.entries(credential).filter(([k]) => CONNECT_FIELDS.includes(k)));
+
 const OTHER_USER = "bob";
 /** Every connector on every database of this run (SQLite, and PostgreSQL when there is one). */
 const CASES = PROVIDER_IDS.flatMap((provider) => testDatabases().map((database) => ({ provider, database })));
@@ -83,8 +90,8 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
 
   async function connectWithKey(forUser: string): Promise<Json> {
     const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
-    const body = Object.fromEntries(Object.entries(credential).filter(([k]) => k === "apiKey" || k === "accessToken"));
-    for (const value of Object.values(body)) secrets.add(value as string);
+    const body = connectBodyOf(credential);
+    for (const key of ["apiKey", "accessToken"]) if (typeof body[key] === "string") secrets.add(body[key]);
     const res = await h.request({ method: "POST", url: `${base}/connections`, user: forUser, body });
     expect(res.statusCode, res.body).toBe(201);
     return res.json() as Json;
@@ -179,9 +186,9 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
     const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
     const [field, value] = Object.entries(credential).find(([k]) => k === "apiKey" || k === "accessToken") as [string, string];
     const forged = value.slice(0, -6) + (value.endsWith("AAAAAA") ? "BBBBBB" : "AAAAAA");
-    const refused = await h.request({ method: "POST", url: `${base}/connections`, user, body: { [field]: forged } });
+    const refused = await h.request({ method: "POST", url: `${base}/connections`, user, body: { ...connectBodyOf(credential), [field]: forged } });
     await expectError(refused, 424, "auth");
-    const malformed = await h.request({ method: "POST", url: `${base}/connections`, user, body: { [field]: "not-a-key" } });
+    const malformed = await h.request({ method: "POST", url: `${base}/connections`, user, body: { ...connectBodyOf(credential), [field]: "not-a-key" } });
     const error = await expectError(malformed, 400, "schema");
     expect(error.message).toMatch(new RegExp(field));
   });
@@ -397,7 +404,7 @@ describe.each(NON_EXPIRING)("Tier 1 contract, tokens that do not expire: %s", (p
     const h = await startHarness();
     try {
       const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
-      const body = Object.fromEntries(Object.entries(credential).filter(([k]) => k === "apiKey" || k === "accessToken"));
+      const body = connectBodyOf(credential);
       expect((await h.request({ method: "POST", url: `/api/integrations/${provider}/connections`, user: "u", body })).statusCode).toBe(201);
       const health = (await h.request({ method: "GET", url: `/api/integrations/${provider}/health`, user: "u" })).json() as Json;
       expect(health.tokenRefreshStatus).toBe("not_applicable");
