@@ -97,7 +97,7 @@ async function migrate(): Promise<number> {
   const location = storeLocation(config);
   const db = "postgres" in location ? await openPostgres(location.postgres) : openSqlite(location.sqlitePath);
   try {
-    const applied = await migrateToLatest(db as Kysely<unknown>);
+    const applied = await migrateToLatest(db as Kysely<unknown>, "postgres" in location ? (location.postgres.schema ?? "public") : undefined);
     process.stdout.write(applied.length === 0 ? "database is up to date\n" : `applied: ${applied.join(", ")}\n`);
     return 0;
   } finally {

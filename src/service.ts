@@ -86,7 +86,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       metrics: metrics.registry,
       readiness: async () => {
         await ping(store.db as Kysely<unknown>);
-        const pending = await pendingMigrations(store.db as Kysely<unknown>);
+        const pending = await pendingMigrations(store.db as Kysely<unknown>, store.schema);
         return pending.length === 0 ? { ready: true } : { ready: false, detail: `pending migrations: ${pending.join(", ")}` };
       },
     });

@@ -20,6 +20,8 @@ export type OpenedStore = {
   vault: SqlVault;
   keyring: Keyring;
   dialect: StoreDialect;
+  /** PostgreSQL schema the store lives in (undefined on SQLite). */
+  schema?: string;
   close(): Promise<void>;
 };
 
@@ -33,12 +35,13 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   const keyring = new Keyring(options.keys);
   const dialect: StoreDialect = options.postgres ? "postgres" : "sqlite";
   const db = options.postgres ? await openPostgres(options.postgres) : openSqlite(options.sqlitePath as string);
+  const schema = options.postgres ? (options.postgres.schema ?? "public") : undefined;
   try {
-    if (options.migrate !== false) await migrateToLatest(db as Kysely<unknown>);
+    if (options.migrate !== false) await migrateToLatest(db as Kysely<unknown>, schema);
   } catch (error) {
     await db.destroy();
     throw error;
   }
   const vault = dialect === "postgres" ? new PostgresVault(db, keyring) : new SqlVault(db, keyring);
-  return { db, vault, keyring, dialect, close: () => db.destroy() };
+  return { db, vault, keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
 }

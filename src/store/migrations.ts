@@ -59,9 +59,18 @@ class InCodeMigrationProvider implements MigrationProvider {
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(migrations);
 
-/** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider() });
+/**
+ * The migrator. On PostgreSQL its bookkeeping tables must be looked up in our
+ * own schema: Kysely otherwise finds another schema's `kysely_migration_lock`
+ * by name and then fails to use it through our search_path.
+ */
+function migratorFor(db: Kysely<unknown>, schema: string | undefined): Migrator {
+  return new Migrator({ db, provider: new InCodeMigrationProvider(), ...(schema ? { migrationTableSchema: schema } : {}) });
+}
+
+/** Applies every pending migration; throws with the failing migration's name. `schema`: PostgreSQL only. */
+export async function migrateToLatest(db: Kysely<unknown>, schema?: string): Promise<string[]> {
+  const migrator = migratorFor(db, schema);
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
@@ -71,8 +80,8 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
 }
 
 /** Names of the migrations not yet applied (for readiness checks). */
-export async function pendingMigrations(db: Kysely<unknown>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider() });
+export async function pendingMigrations(db: Kysely<unknown>, schema?: string): Promise<string[]> {
+  const migrator = migratorFor(db, schema);
   const all = await migrator.getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
