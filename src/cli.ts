@@ -3,6 +3,7 @@
  * autoflow-integrations serve              run the service (SQLite, sandboxes for unconfigured connectors)
  * autoflow-integrations token --user alice  print a user JWT the local service accepts
  * autoflow-integrations migrate            apply database migrations and exit
+ * autoflow-integrations sweep              run the refresh-ahead and health sweeps once and print what they did
  */
 import { parseArgs } from "node:util";
 import type { Kysely } from "kysely";
@@ -11,6 +12,8 @@ import { PROVIDER_IDS } from "./integrations/registry.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { mintUserToken } from "./server/auth.js";
 import { createLogger } from "./server/logging.js";
+import { healthSweep, refreshAhead } from "./jobs/sweeps.js";
+import { connectorsById } from "./sdk.js";
 import { startService, storeLocation } from "./service.js";
 import { migrateToLatest } from "./store/migrations.js";
 import { openPostgres } from "./store/postgres.js";
@@ -20,6 +23,7 @@ const USAGE = `usage:
   autoflow-integrations serve
   autoflow-integrations token --user <id> [--expires-in <seconds>]
   autoflow-integrations migrate
+  autoflow-integrations sweep
 
 Configuration comes from the environment (see README): PORT, AUTOFLOW_DATA_DIR,
 AUTOFLOW_PUBLIC_URL, AUTOFLOW_JWT_SECRET, AUTOFLOW_ENCRYPTION_KEY,
@@ -35,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return token(rest);
     case "migrate":
       return migrate();
+    case "sweep":
+      return sweep();
     case undefined:
     case "help":
     case "--help":
@@ -102,6 +108,25 @@ async function migrate(): Promise<number> {
     return 0;
   } finally {
     await db.destroy();
+  }
+}
+
+async function sweep(): Promise<number> {
+  const config = { ...loadConfig(), jobs: false };
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
+  const service = await startService(config, { logger });
+  try {
+    const deps = { vault: service.store.vault, connectors: connectorsById(service.integrations), concurrency: config.jobSettings.concurrency };
+    const refreshed = await refreshAhead({
+      ...deps,
+      windowMs: config.jobSettings.refreshAheadWindowMinutes * 60_000,
+      idleMs: config.jobSettings.idleRefreshHours * 3_600_000,
+    });
+    const health = await healthSweep(deps);
+    process.stdout.write(`${JSON.stringify({ refreshAhead: refreshed, healthSweep: health })}\n`);
+    return 0;
+  } finally {
+    await service.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorDefinition, ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
 import type { StartedSandbox } from "./integrations/shared/sandbox.js";
+import { DEFAULT_JOB_SETTINGS, type JobSettings } from "./jobs/settings.js";
 
 export type ProviderConfig = {
   /** Values of the connector's declared options, as set in the environment. */
@@ -43,6 +44,9 @@ export type ServiceConfig = {
    * sandbox mode the sandboxes' origins are added, and nothing else.
    */
   baseUrlAllowlist: string[];
+  /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
+  jobs: boolean;
+  jobSettings: JobSettings;
   providers: Record<ProviderId, ProviderConfig>;
 };
 
@@ -72,6 +76,12 @@ const baseSchema = z.object({
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
   AUTOFLOW_BASE_URL_ALLOWLIST: optionalString,
+  AUTOFLOW_JOBS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
+  AUTOFLOW_REFRESH_AHEAD_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.refreshAheadEveryMinutes),
+  AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(DEFAULT_JOB_SETTINGS.refreshAheadWindowMinutes),
+  AUTOFLOW_IDLE_REFRESH_HOURS: z.coerce.number().min(0).max(720).default(DEFAULT_JOB_SETTINGS.idleRefreshHours),
+  AUTOFLOW_HEALTH_SWEEP_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.healthSweepEveryMinutes),
+  AUTOFLOW_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(DEFAULT_JOB_SETTINGS.concurrency),
   AUTOFLOW_DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   AUTOFLOW_DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case identifier").optional()),
 });
@@ -144,6 +154,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     ...(b.AUTOFLOW_DATABASE_SCHEMA ? { databaseSchema: b.AUTOFLOW_DATABASE_SCHEMA } : {}),
     databasePoolSize: b.AUTOFLOW_DATABASE_POOL_SIZE,
     baseUrlAllowlist: allowlist,
+    jobs: b.AUTOFLOW_JOBS === "on",
+    jobSettings: {
+      refreshAheadEveryMinutes: b.AUTOFLOW_REFRESH_AHEAD_MINUTES,
+      refreshAheadWindowMinutes: b.AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES,
+      idleRefreshHours: b.AUTOFLOW_IDLE_REFRESH_HOURS,
+      healthSweepEveryMinutes: b.AUTOFLOW_HEALTH_SWEEP_MINUTES,
+      concurrency: b.AUTOFLOW_JOB_CONCURRENCY,
+    },
     providers,
   };
 }

@@ -11,6 +11,8 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/regist
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { Clock } from "./integrations/shared/http.js";
 import type { StartedSandbox } from "./integrations/shared/sandbox.js";
+import { startJobs } from "./jobs/index.js";
+import type { JobRunner } from "./jobs/runner.js";
 import { createMetrics } from "./metrics.js";
 import { connectorsById, createIntegrations, type Integrations } from "./sdk.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
@@ -22,6 +24,8 @@ export const SQLITE_FILE = "autoflow.db";
 
 export type Service = {
   app: FastifyInstance;
+  /** The background jobs' runner, when jobs are on. */
+  jobs?: JobRunner;
   integrations: Integrations;
   sandboxes: Partial<Record<ProviderId, StartedSandbox>>;
   store: OpenedStore;
@@ -91,6 +95,21 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       },
     });
     cleanups.unshift(() => app.close());
+    let jobs: JobRunner | undefined;
+    if (config.jobs) {
+      const location = storeLocation(config);
+      jobs = await startJobs({
+        vault: store.vault,
+        connectors: connectorsById(integrations),
+        settings: config.jobSettings,
+        logger,
+        // pg-boss keeps its tables in a schema of its own, beside ours.
+        ...("postgres" in location ? { postgres: { url: location.postgres.url, schema: `${location.postgres.schema ?? "autoflow"}_jobs` } } : {}),
+      });
+      const runner = jobs;
+      // Stopped first: no new job starts while requests drain.
+      cleanups.unshift(() => runner.stop());
+    }
     let url: string | undefined;
     if (options.listen) url = await app.listen({ port: config.port, host: config.host });
     return {
@@ -99,6 +118,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       sandboxes,
       store,
       jwtSecret,
+      ...(jobs ? { jobs } : {}),
       ...(url ? { url } : {}),
       close: async () => {
         for (const cleanup of cleanups) await cleanup();

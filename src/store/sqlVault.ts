@@ -165,6 +165,26 @@ export class SqlVault implements Vault {
     await this.db.updateTable("connections").set({ last_health: JSON.stringify(health) }).where("id", "=", id).execute();
   }
 
+  async scanConnections(query: {
+    afterId?: string;
+    limit: number;
+    provider?: string;
+    dueForRefresh?: { expiresBefore: string; issuedBefore: string };
+  }): Promise<ConnectionRecord[]> {
+    let q = this.db.selectFrom("connections").selectAll().where("revoked_at", "is", null);
+    if (query.afterId !== undefined) q = q.where("id", ">", query.afterId);
+    if (query.provider !== undefined) q = q.where("provider", "=", query.provider);
+    if (query.dueForRefresh) {
+      q = q
+        .where("refresh_token_enc", "is not", null)
+        .where("token_refresh_status", "=", "healthy")
+        .where("access_token_expires_at", "<", query.dueForRefresh.expiresBefore)
+        .where("access_token_issued_at", "<", query.dueForRefresh.issuedBefore);
+    }
+    const rows = await q.orderBy("id").limit(query.limit).execute();
+    return rows.map(toRecord);
+  }
+
   async consumeOAuthState(input: { stateHash: string; provider: string; expiresAt: string }): Promise<boolean> {
     const now = this.now().toISOString();
     if (++this.consumedSinceSweep >= STATE_SWEEP_EVERY) {

@@ -14,6 +14,7 @@ import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import type { Clock } from "../integrations/shared/http.js";
 import { startService, type Service } from "../service.js";
 import { mintUserToken } from "../server/auth.js";
+import { DEFAULT_JOB_SETTINGS } from "../jobs/settings.js";
 import { dropSchema, newSchemaName, postgresUrl, type TestDatabase } from "./databases.js";
 
 /** A clock whose sleeps return at once and move its time forward instead. */
@@ -75,6 +76,8 @@ export async function startHarness(
     // A small pool: many harnesses share one test server's connection limit.
     databasePoolSize: 3,
     baseUrlAllowlist: [],
+    jobs: false,
+    jobSettings: DEFAULT_JOB_SETTINGS,
     ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}),
     ...options.config,
   };

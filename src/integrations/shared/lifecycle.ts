@@ -71,6 +71,12 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   testConnection(userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>>;
   health(userId: string, options?: { connectionId?: string }): Promise<THealth>;
   disconnectWithReport(userId: string, credentialId: string): Promise<DisconnectReport | undefined>;
+  /**
+   * Background refresh of one connection (the refresh-ahead job): once for
+   * all callers and instances; "skipped" when there is nothing to refresh or
+   * another caller already did.
+   */
+  refreshConnection(record: ConnectionRecord): Promise<"refreshed" | "skipped">;
 }
 
 export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>(
@@ -460,6 +466,13 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
 
     async disconnect(userId, credentialId) {
       return (await lifecycle.disconnectWithReport(userId, credentialId)) !== undefined;
+    },
+
+    async refreshConnection(record) {
+      if (!tokens.canRefresh(record)) return "skipped";
+      const before = record.version;
+      const after = await tokens.refresh(record);
+      return after.version !== before ? "refreshed" : "skipped";
     },
   };
   return lifecycle as unknown as ConnectorLifecycle<TPublic, THealth>;

@@ -109,6 +109,18 @@ export interface Vault {
   ): Promise<ConnectionRecord | undefined>;
   recordHealth(id: string, health: StoredHealth): Promise<void>;
   /**
+   * Active connections of every user, for background work: by id, after
+   * `afterId`, at most `limit`. `dueForRefresh` keeps those whose access token
+   * can be refreshed (healthy, with a refresh token) and expires before
+   * `expiresBefore`, obtained before `issuedBefore`.
+   */
+  scanConnections(query: {
+    afterId?: string;
+    limit: number;
+    provider?: string;
+    dueForRefresh?: { expiresBefore: string; issuedBefore: string };
+  }): Promise<ConnectionRecord[]>;
+  /**
    * Records that an OAuth state was used. True the first time for a given
    * hash, false ever after (until it has expired and been swept).
    */

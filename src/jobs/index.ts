@@ -1,0 +1,36 @@
+/** Starts the background jobs on the runner that fits the store: pg-boss on PostgreSQL, timers on SQLite. */
+import type { Logger } from "pino";
+import type { ProviderId } from "../integrations/registry.js";
+import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
+import type { Vault } from "../integrations/shared/vault.js";
+import { PgBossRunner } from "./pgBossRunner.js";
+import type { JobRunner } from "./runner.js";
+import { healthSweep, refreshAhead } from "./sweeps.js";
+import type { JobSettings } from "./settings.js";
+import { TimerRunner } from "./timerRunner.js";
+
+export { DEFAULT_JOB_SETTINGS, type JobSettings } from "./settings.js";
+
+export const REFRESH_AHEAD_JOB = "refresh-ahead";
+export const HEALTH_SWEEP_JOB = "health-sweep";
+
+export async function startJobs(input: {
+  vault: Vault;
+  connectors: Record<ProviderId, ConnectorLifecycle>;
+  settings: JobSettings;
+  /** PostgreSQL for pg-boss; timers when unset (SQLite, one instance). */
+  postgres?: { url: string; schema: string };
+  logger?: Logger;
+}): Promise<JobRunner> {
+  const runner: JobRunner = input.postgres
+    ? await PgBossRunner.start({ connectionString: input.postgres.url, schema: input.postgres.schema, ...(input.logger ? { logger: input.logger } : {}) })
+    : new TimerRunner(input.logger);
+  const { settings } = input;
+  const deps = { vault: input.vault, connectors: input.connectors, concurrency: settings.concurrency };
+  await runner.schedule(REFRESH_AHEAD_JOB, settings.refreshAheadEveryMinutes, () =>
+    refreshAhead({ ...deps, windowMs: settings.refreshAheadWindowMinutes * 60_000, idleMs: settings.idleRefreshHours * 3_600_000 }),
+  );
+  await runner.schedule(HEALTH_SWEEP_JOB, settings.healthSweepEveryMinutes, () => healthSweep(deps));
+  input.logger?.info({ runner: runner.kind, ...settings }, "background jobs scheduled");
+  return runner;
+}

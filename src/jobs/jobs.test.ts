@@ -1,0 +1,143 @@
+/**
+ * Background jobs: the sweeps' work (on SQLite and PostgreSQL), the bound on
+ * concurrency, and the runners' promise that a job runs once.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { connectorsById } from "../sdk.js";
+import { dropSchema, newSchemaName, testDatabases } from "../testing/databases.js";
+import { startHarness, type Harness } from "../testing/harness.js";
+import { PgBossRunner } from "./pgBossRunner.js";
+import { everyMinutesCron } from "./runner.js";
+import { forEachLimited, healthSweep, refreshAhead } from "./sweeps.js";
+import { TimerRunner } from "./timerRunner.js";
+
+describe("forEachLimited", () => {
+  it("never has more than the limit in flight, and does every item", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const done: number[] = [];
+    await forEachLimited(
+      Array.from({ length: 25 }, (_, i) => i),
+      4,
+      async (i) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        done.push(i);
+        inFlight--;
+      },
+    );
+    expect(peak).toBe(4);
+    expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+});
+
+describe("everyMinutesCron", () => {
+  it("turns a period into cron and refuses what cron cannot say", () => {
+    expect(everyMinutesCron(1)).toBe("* * * * *");
+    expect(everyMinutesCron(15)).toBe("*/15 * * * *");
+    expect(() => everyMinutesCron(0)).toThrow(/1 to 59/);
+    expect(() => everyMinutesCron(90)).toThrow(/1 to 59/);
+  });
+});
+
+describe("TimerRunner", () => {
+  it("shares a run in flight instead of overlapping it", async () => {
+    const runner = new TimerRunner();
+    let runs = 0;
+    let release: () => void = () => undefined;
+    await runner.schedule("job", 60, async () => {
+      runs++;
+      await new Promise<void>((resolve) => (release = resolve));
+      return { runs };
+    });
+    const first = runner.runNow("job");
+    const second = runner.runNow("job");
+    release();
+    expect(await first).toEqual({ runs: 1 });
+    expect(await second).toEqual({ runs: 1 });
+    expect(runs).toBe(1);
+    await runner.stop();
+    await expect(runner.runNow("job")).rejects.toThrow(/no job/);
+  });
+});
+
+describe.runIf(inject("postgresUrl"))("PgBossRunner", () => {
+  it("runs a job once across two instances", async () => {
+    const schema = `${newSchemaName()}_jobs`;
+    const [a, b] = await Promise.all([
+      PgBossRunner.start({ connectionString: inject("postgresUrl"), schema }),
+      PgBossRunner.start({ connectionString: inject("postgresUrl"), schema }),
+    ]);
+    try {
+      let runs = 0;
+      const handler = async () => ({ runs: ++runs });
+      await a.schedule("sweep", 30, handler);
+      await b.schedule("sweep", 30, handler);
+      expect(await a.runNow("sweep")).toEqual({ runs: 1 });
+      // Give the other instance's worker time to (wrongly) pick it up too.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(runs).toBe(1);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await dropSchema(schema);
+    }
+  }, 30_000);
+});
+
+describe.each(testDatabases())("sweeps on %s", (database) => {
+  let h: Harness;
+  const TTL = 3600;
+  beforeAll(async () => {
+    h = await startHarness({ database, sandboxOptions: { slack: { tokenRotation: true, accessTokenTtlSeconds: TTL, refreshTokenGraceSeconds: 0 } } });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  async function connectSlack(user: string): Promise<void> {
+    const start = (await h.request({ method: "POST", url: "/api/integrations/slack/oauth/start", user })).json() as { authUrl: string };
+    const consent = await fetch(start.authUrl, { redirect: "manual" });
+    const callback = new URL(consent.headers.get("location") as string);
+    expect((await h.request({ method: "GET", url: callback.pathname + callback.search })).statusCode).toBe(200);
+  }
+  const deps = () => ({ vault: h.service.store.vault, connectors: connectorsById(h.service.integrations), concurrency: 2, now: () => h.clock.now() });
+  const refreshes = async () => (await h.sandboxRequests("slack")).filter((r) => r.path === "/api/oauth.v2.access").length;
+
+  it("refreshes an idle connection ahead of expiry, once, and leaves fresh ones alone", async () => {
+    await connectSlack("idle");
+    const credential = (await h.sandbox("stripe", "/_sandbox/credentials", { body: {} })) as { apiKey: string };
+    await h.request({ method: "POST", url: "/api/integrations/stripe/connections", user: "idle", body: { apiKey: credential.apiKey } });
+    // Just connected: not idle, not expiring.
+    expect(await refreshAhead({ ...deps(), windowMs: 600_000, idleMs: 3_600_000 })).toMatchObject({ due: 0 });
+    await h.sandbox("slack", "/_sandbox/requests", { method: "DELETE" });
+    h.clock.advance((TTL - 300) * 1000); // five minutes before expiry, and an hour idle
+    try {
+      expect(await refreshAhead({ ...deps(), windowMs: 600_000, idleMs: 3_000_000 })).toEqual({ due: 1, refreshed: 1, skipped: 0, failed: 0 });
+      expect(await refreshes()).toBe(1);
+      // The new token is neither expiring nor idle.
+      expect(await refreshAhead({ ...deps(), windowMs: 600_000, idleMs: 3_000_000 })).toMatchObject({ due: 0 });
+      expect(await refreshes()).toBe(1);
+    } finally {
+      h.clock.advance(-(TTL - 300) * 1000);
+    }
+  });
+
+  it("stores every active connection's last health run", async () => {
+    await connectSlack("swept");
+    await h.sandbox("slack", "/_sandbox/faults", { body: { fault: "rate-limit" } });
+    try {
+      const report = await healthSweep(deps());
+      expect(report.checked).toBeGreaterThanOrEqual(3);
+      expect(report.errors).toBe(0);
+      expect(report.degraded).toBeGreaterThanOrEqual(2);
+      const records = await h.service.store.vault.scanConnections({ limit: 100 });
+      for (const record of records) {
+        expect(record.lastHealth?.checkedAt, record.id).toBeDefined();
+        if (record.provider === "slack") expect(record.lastHealth).toMatchObject({ status: "degraded", rateLimited: true });
+      }
+    } finally {
+      await h.sandbox("slack", "/_sandbox/faults", { method: "DELETE" });
+    }
+  });
+});
