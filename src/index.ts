@@ -15,6 +15,7 @@ export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/share
 export type { SlackConnectionPublic, SlackHealth, SlackAuthMethod } from "./integrations/slack/connector.js";
 export type { HubSpotConnectionPublic, HubSpotHealth, HubSpotAuthMethod } from "./integrations/hubspot/connector.js";
 export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./integrations/stripe/connector.js";
+export type { LinearConnectionPublic, LinearHealth, LinearAuthMethod } from "./integrations/linear/connector.js";
 export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";

@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
+import type { LinearConnectionPublic, LinearHealth } from "./integrations/linear/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
@@ -33,6 +34,7 @@ export type Integrations = {
   slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth>;
   hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
+  linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -52,6 +54,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),
     hubspot: build<HubSpotConnectionPublic, HubSpotHealth>("hubspot"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
+    linear: build<LinearConnectionPublic, LinearHealth>("linear"),
   };
 }
 

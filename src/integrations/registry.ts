@@ -5,6 +5,8 @@
  */
 import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
+import { linearConnector } from "./linear/connector.js";
+import { startLinearSandbox } from "./linear/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
@@ -21,6 +23,7 @@ export const CONNECTORS = {
   slack: { definition: slackConnector, startSandbox: startSlackSandbox },
   hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
+  linear: { definition: linearConnector, startSandbox: startLinearSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;
