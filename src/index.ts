@@ -16,6 +16,7 @@ export type { SlackConnectionPublic, SlackHealth, SlackAuthMethod } from "./inte
 export type { HubSpotConnectionPublic, HubSpotHealth, HubSpotAuthMethod } from "./integrations/hubspot/connector.js";
 export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./integrations/stripe/connector.js";
 export type { GmailConnectionPublic, GmailHealth, GmailAuthMethod } from "./integrations/gmail/connector.js";
+export type { LinearConnectionPublic, LinearHealth, LinearAuthMethod } from "./integrations/linear/connector.js";
 export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata } from "./integrations/teams/connector.js";
 export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";

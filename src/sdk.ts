@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { Resolver } from "./integrations/shared/baseUrl.js";
 import { createGuardedFetch } from "./integrations/shared/guardedFetch.js";
 import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
+import type { LinearConnectionPublic, LinearHealth } from "./integrations/linear/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
@@ -43,6 +44,7 @@ export type Integrations = {
   hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth>;
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
   gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
+  linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth>;
   teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
 };
 
@@ -69,6 +71,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     hubspot: build<HubSpotConnectionPublic, HubSpotHealth>("hubspot"),
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
     gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
+    linear: build<LinearConnectionPublic, LinearHealth>("linear"),
     teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
   };
 }

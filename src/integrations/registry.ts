@@ -7,6 +7,8 @@ import { gmailConnector } from "./gmail/connector.js";
 import { startGmailSandbox } from "./gmail/sandbox.js";
 import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
+import { linearConnector } from "./linear/connector.js";
+import { startLinearSandbox } from "./linear/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
@@ -26,6 +28,7 @@ export const CONNECTORS = {
   hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox },
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
   gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
+  linear: { definition: linearConnector, startSandbox: startLinearSandbox },
   teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 

@@ -48,6 +48,18 @@ export const RETRY_POLICIES = {
       "so a 429 waits up to 10 s as HubSpot's SDK does; a DAILY 429 is not retried (it resets at the account's midnight) " +
       "and a 477 data-centre migration surfaces at once when its Retry-After is long; 5xx and 423 locks are retried briefly.",
   },
+  linear: {
+    attempts: 4,
+    baseDelayMs: 500,
+    capDelayMs: 8_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 10_000,
+    rationale:
+      "Linear throttles with a leaky bucket per user per hour (1,500 requests for API keys, 1,200 for OAuth apps, plus complexity points) " +
+      "and answers RATELIMITED in the GraphQL body (HTTP 200 or 400) with X-RateLimit-*-Reset in epoch milliseconds; the bucket " +
+      "drips a request back every 2-3 s, so a reset within 10 s is waited for and a later one surfaces at once; " +
+      "INTERNAL_SERVER_ERROR and 5xx are retried briefly (the who-am-I is a query, safe to repeat).",
+  },
   stripe: {
     attempts: 3,
     baseDelayMs: 500,

@@ -1,0 +1,515 @@
+/**
+ * A local Linear: the consent page (linear.app's path) and the OAuth and
+ * GraphQL endpoints (api.linear.app's paths) at the root of one origin, so
+ * an OAuth client, and a GraphQL client pointed at `<origin>/graphql` (the
+ * SDK's `apiUrl`), work unchanged for what the sandbox models; a field it does
+ * not model is refused as Linear refuses an unknown field.
+ *
+ *   GET  /oauth/authorize   consent, auto-approved: 302 to redirect_uri?code&state (`_sandbox_decision=deny`
+ *                           redirects with error=access_denied; a bad client_id or redirect_uri gets an error
+ *                           page and no redirect; other mistakes redirect with an RFC 6749 error)
+ *   POST /oauth/token       authorization_code (PKCE S256 or plain; client_secret optional with PKCE),
+ *                           refresh_token (rotating: the used refresh token stops working), client_credentials
+ *                           (refused as for an app that has not enabled it)
+ *   POST /oauth/revoke      revokes the grant behind an access token (Bearer or access_token) or a refresh token
+ *   POST /graphql           `viewer` and `organization` (see sandboxGraphql.ts for what is parsed and refused)
+ *
+ * The wire (providers.md part 2 §1): personal API keys go bare in
+ * Authorization, OAuth tokens as Bearer; every GraphQL answer carries
+ * X-RateLimit-Requests-* and X-RateLimit-Complexity-* (resets in epoch
+ * milliseconds) and X-Complexity; errors are GraphQL `errors` with
+ * `extensions.code`/`type` (401 AUTHENTICATION_ERROR, 400
+ * GRAPHQL_VALIDATION_FAILED, RATELIMITED); token errors are RFC 6749 bodies.
+ *
+ * Behaviour: access tokens last `accessTokenTtlSeconds` (24 h by default);
+ * refresh tokens rotate, and a used one keeps working for
+ * `refreshTokenGraceSeconds` (0 by default: Linear documents no grace);
+ * `tokenRotation` is ignored (Linear always rotates); requests and query
+ * complexity are metered in leaky buckets at Linear's documented hourly limits.
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { escapeHtml } from "../shared/html.js";
+import {
+  basicCredentials,
+  bearerToken,
+  bodyParams,
+  challengeOf,
+  queryParams,
+  randomChars,
+  startSandbox,
+  type Fault,
+  type SandboxDefinition,
+  type SandboxOptions,
+  type StartedSandbox,
+} from "../shared/sandbox.js";
+import { execute, GraphQLSyntaxError, OperationError, parse, type GraphQLProblem, type Location, type Schema } from "./sandboxGraphql.js";
+
+/** Linear access tokens last 24 hours (oauth-2-0-authentication.md). */
+const ACCESS_TOKEN_TTL_SECONDS = 86_400;
+/** How long a code is good for is not documented; RFC 6749 §4.1.2 recommends at most ten minutes. */
+const CODE_TTL_MS = 10 * 60 * 1000;
+const HOUR_MS = 3_600_000;
+/** Hourly limits by kind of caller (rate-limiting.md). */
+const LIMITS = {
+  api_key: { requests: 1_500, complexity: 250_000 },
+  oauth: { requests: 1_200, complexity: 200_000 },
+  unauthenticated: { requests: 60, complexity: 10_000 },
+} as const;
+/** No single query may cost more (rate-limiting.md "Maximum complexity"). */
+const MAX_QUERY_COMPLEXITY = 10_000;
+/** The scopes Linear documents; `read` is always granted. */
+const KNOWN_SCOPES = new Set(["read", "write", "issues:create", "comments:create", "timeSchedule:write", "admin", "app:assignable", "app:mentionable"]);
+
+const HEX = "0123456789abcdef";
+const LOWER_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+export type LinearSandboxOptions = SandboxOptions & {
+  /** Ignored: Linear always rotates refresh tokens. Accepted so one option set fits every sandbox. */
+  tokenRotation?: boolean;
+  /** How long a used refresh token keeps working. Default 0: Linear documents no grace period. */
+  refreshTokenGraceSeconds?: number;
+  /**
+   * The HTTP status of a RATELIMITED answer: 200 (the docs), 400 (observed in 2025) or 429 (what the
+   * SDK also handles). Default 400.
+   */
+  rateLimitStatus?: 200 | 400 | 429;
+  /** Answer `scope` as an array of strings, as Linear does for apps created before 2023-12-01. */
+  legacyScopeArray?: boolean;
+};
+
+type Actor = "user" | "app";
+type Grant = { scopes: string[]; actor: Actor; pkce: boolean; revoked: boolean };
+type AccessToken = { kind: "access"; grant: Grant; expiresAt: number };
+type RefreshToken = { kind: "refresh"; grant: Grant; spentAt?: number };
+type ApiKey = { kind: "api_key"; label: string; revoked: boolean };
+type Issued = AccessToken | RefreshToken | ApiKey;
+type Code = { redirectUri: string; scopes: string[]; actor: Actor; challenge?: { value: string; method: "S256" | "plain" }; expiresAt: number; used: boolean; grant?: Grant };
+type Caller = { kind: keyof typeof LIMITS; bucket: string; actor?: Actor };
+type Bucket = { requests: number; complexity: number; at: number };
+type OAuthFailure = { status?: number; error: string; description: string };
+
+const credentialRequest = z.strictObject({ label: z.string().min(1).max(100).optional() });
+
+/** The sandbox's schema: what the who-am-I and a little more can ask (field names and types from @linear/sdk's schema). */
+const SCHEMA: Schema = {
+  Query: { viewer: "User!", organization: "Organization!" },
+  Mutation: {},
+  Subscription: {},
+  User: {
+    id: "ID!",
+    name: "String!",
+    displayName: "String!",
+    email: "String!",
+    active: "Boolean!",
+    admin: "Boolean!",
+    guest: "Boolean!",
+    app: "Boolean!",
+    createdAt: "DateTime!",
+    url: "String!",
+    avatarUrl: "String",
+    timezone: "String",
+    organization: "Organization!",
+  },
+  Organization: { id: "ID!", name: "String!", urlKey: "String!", createdAt: "DateTime!", userCount: "Int!", logoUrl: "String" },
+};
+
+export function linearSandbox(options: LinearSandboxOptions, app: { clientId: string; clientSecret: string }) {
+  const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
+  const graceMs = (options.refreshTokenGraceSeconds ?? 0) * 1000;
+  const rateLimitStatus = options.rateLimitStatus ?? 400;
+  if (![200, 400, 429].includes(rateLimitStatus)) throw new Error("rateLimitStatus must be 200, 400 or 429");
+  const redirectUris = options.redirectUris ?? [];
+  const createdAt = new Date().toISOString();
+  const organization = { id: randomUUID(), name: "AutoFlow Sandbox", urlKey: "autoflow-sandbox", createdAt, userCount: 2, logoUrl: null };
+  const person = (name: string, displayName: string, email: string, isApp: boolean) => ({
+    id: randomUUID(),
+    name,
+    displayName,
+    email,
+    active: true,
+    admin: !isApp,
+    guest: false,
+    app: isApp,
+    createdAt,
+    url: `https://linear.app/${organization.urlKey}/profiles/${displayName}`,
+    avatarUrl: null,
+    timezone: "Etc/UTC",
+    organization,
+  });
+  const owner = person("Sandbox Owner", "owner", "owner@sandbox.autoflow.invalid", false);
+  // The user an `actor=app` token acts as.
+  const appUser = person("AutoFlow", "autoflow", "autoflow-app@sandbox.autoflow.invalid", true);
+  const tokens = new Map<string, Issued>();
+  const codes = new Map<string, Code>();
+  const buckets = new Map<string, Bucket>();
+
+  // ---- answers -------------------------------------------------------------------------------
+
+  const json = (res: FastifyReply, status: number, body: unknown): FastifyReply =>
+    res.code(status).header("content-type", "application/json; charset=utf-8").send(JSON.stringify(body));
+  const oauthError = (res: FastifyReply, failure: OAuthFailure): FastifyReply => json(res, failure.status ?? 400, { error: failure.error, error_description: failure.description });
+  /** A GraphQL error answer: Linear's `extensions` beside graphql-js's message and locations. */
+  const graphqlErrors = (res: FastifyReply, status: number, problems: GraphQLProblem[], extensions: Record<string, unknown>): FastifyReply =>
+    json(res, status, { errors: problems.map((p) => ({ message: p.message, ...(p.locations ? { locations: p.locations } : {}), extensions })) });
+  /** HTTP 400, as captured live: Apollo's http extension first, code, type, userError. */
+  const validationFailed = (res: FastifyReply, problems: GraphQLProblem[]): FastifyReply =>
+    graphqlErrors(res, 400, problems, { http: { status: 400, headers: {} }, code: "GRAPHQL_VALIDATION_FAILED", type: "graphql error", userError: true });
+  /** HTTP 401 for no, bad, expired or revoked credentials alike (captured live in 2026). */
+  const unauthenticated = (res: FastifyReply): FastifyReply =>
+    graphqlErrors(res, 401, [{ message: "Authentication required, not authenticated" }], {
+      type: "authentication error",
+      code: "AUTHENTICATION_ERROR",
+      statusCode: 401,
+      userError: true,
+      userPresentableMessage: "You need to authenticate to access this operation.",
+      meta: {},
+      http: { status: 401 },
+    });
+  const rateLimited = (res: FastifyReply, message: string): FastifyReply =>
+    json(res, rateLimitStatus, {
+      errors: [{ message, extensions: { type: "ratelimited", code: "RATELIMITED", statusCode: 429, userError: true, userPresentableMessage: message, meta: {} } }],
+      data: null,
+    });
+
+  /** Linear's consent page error, shown in the browser and never redirected (the wording is the sandbox's). */
+  const errorPage = (res: FastifyReply, detail: string): FastifyReply =>
+    res
+      .code(400)
+      .type("text/html; charset=utf-8")
+      .send(`<!DOCTYPE html><html><head><title>Linear</title></head><body><h1>Authorization failed</h1><p>${escapeHtml(detail)}</p></body></html>`);
+
+  // ---- tokens --------------------------------------------------------------------------------
+
+  const mintAccess = (grant: Grant): string => {
+    // The documented example is 64 hex characters; newer tokens carry a lin_oauth_ prefix (providers.md: unsure).
+    const token = `lin_oauth_${randomChars(64, HEX)}`;
+    tokens.set(token, { kind: "access", grant, expiresAt: Date.now() + accessTtlMs });
+    return token;
+  };
+  const mintRefresh = (grant: Grant): string => {
+    const token = randomChars(64, LOWER_ALNUM);
+    tokens.set(token, { kind: "refresh", grant });
+    return token;
+  };
+  const tokenBody = (grant: Grant) => ({
+    access_token: mintAccess(grant),
+    token_type: "Bearer",
+    // 86399 for a 24 h token: Linear counts the second already begun.
+    expires_in: Math.max(1, Math.round(accessTtlMs / 1000) - 1),
+    scope: options.legacyScopeArray ? grant.scopes : grant.scopes.join(" "),
+    refresh_token: mintRefresh(grant),
+  });
+  const isForm = (request: FastifyRequest): boolean => (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded");
+
+  /** Client authentication: HTTP Basic or client_id (+ client_secret) in the form; the secret may be left out under PKCE. */
+  const authenticateClient = (request: FastifyRequest, p: Record<string, string>): { pkceOnly: boolean } | OAuthFailure => {
+    const basic = basicCredentials(request);
+    const id = basic?.id ?? p.client_id;
+    const secret = basic?.secret ?? p.client_secret;
+    // RFC 6749 §5.2: 401 when the client tried HTTP Basic.
+    const status = basic ? 401 : 400;
+    if (!id || id !== app.clientId) return { status, error: "invalid_client", description: "Client authentication failed: unknown client_id" };
+    if (basic && p.client_id !== undefined && p.client_id !== basic.id) return { error: "invalid_request", description: "client_id in the body differs from the Authorization header" };
+    if (secret === undefined || secret === "") return { pkceOnly: true };
+    if (secret !== app.clientSecret) return { status, error: "invalid_client", description: "Client authentication failed: invalid client_secret" };
+    return { pkceOnly: false };
+  };
+
+  const grantFor = (p: Record<string, string>, client: { pkceOnly: boolean }): { body: Record<string, unknown> } | OAuthFailure => {
+    switch (p.grant_type) {
+      case "authorization_code": {
+        const code = p.code ? codes.get(p.code) : undefined;
+        if (!code) return { error: "invalid_grant", description: "The authorization code is invalid" };
+        if (code.used) {
+          // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
+          if (code.grant) code.grant.revoked = true;
+          return { error: "invalid_grant", description: "The authorization code has already been used" };
+        }
+        if (Date.now() >= code.expiresAt) return { error: "invalid_grant", description: "The authorization code has expired" };
+        if (!p.redirect_uri) return { error: "invalid_request", description: "redirect_uri is required" };
+        if (p.redirect_uri !== code.redirectUri) return { error: "invalid_grant", description: "redirect_uri does not match the one used in the authorization request" };
+        if (code.challenge) {
+          const verifier = p.code_verifier;
+          if (!verifier) return { error: "invalid_request", description: "code_verifier is required" };
+          const computed = code.challenge.method === "S256" ? challengeOf(verifier) : verifier;
+          if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) || computed !== code.challenge.value) return { error: "invalid_grant", description: "code_verifier does not match the code_challenge" };
+        } else {
+          if (p.code_verifier !== undefined) return { error: "invalid_grant", description: "code_verifier given for an authorization code issued without code_challenge" };
+          if (client.pkceOnly) return { error: "invalid_client", description: "client_secret is required" };
+        }
+        code.used = true;
+        const grant: Grant = { scopes: code.scopes, actor: code.actor, pkce: code.challenge !== undefined, revoked: false };
+        code.grant = grant;
+        return { body: tokenBody(grant) };
+      }
+      case "refresh_token": {
+        const record = p.refresh_token ? tokens.get(p.refresh_token) : undefined;
+        if (!record || record.kind !== "refresh" || record.grant.revoked) return { error: "invalid_grant", description: "The refresh token is invalid, expired or revoked" };
+        // Tokens minted under PKCE may be refreshed with the client_id alone (oauth-2-0-authentication.md).
+        if (client.pkceOnly && !record.grant.pkce) return { error: "invalid_client", description: "client_secret is required" };
+        const now = Date.now();
+        if (record.spentAt !== undefined && now >= record.spentAt + graceMs) {
+          return { error: "invalid_grant", description: "The refresh token has already been used" };
+        }
+        record.spentAt ??= now;
+        return { body: tokenBody(record.grant) };
+      }
+      case "client_credentials":
+        // The documented answer for an app that has not turned the grant on (its only body not in RFC 6749 terms).
+        return { error: "Error", description: "Client does not support the client_credentials grant type" };
+      case undefined:
+      case "":
+        return { error: "invalid_request", description: "grant_type is required" };
+      default:
+        return { error: "unsupported_grant_type", description: `Unsupported grant_type: ${p.grant_type.slice(0, 40)}` };
+    }
+  };
+
+  const tokenRoute = async (request: FastifyRequest, res: FastifyReply) => {
+    if (!isForm(request)) return oauthError(res, { error: "invalid_request", description: "Content-Type must be application/x-www-form-urlencoded" });
+    const p = bodyParams(request);
+    const client = authenticateClient(request, p);
+    if ("error" in client) return oauthError(res, client);
+    const outcome = grantFor(p, client);
+    if ("error" in outcome) return oauthError(res, outcome);
+    return json(res.header("cache-control", "no-store").header("pragma", "no-cache"), 200, outcome.body);
+  };
+
+  /**
+   * 200 revoked, 400 cannot revoke (already revoked), 401 cannot
+   * authenticate with the token (oauth-2-0-authentication.md). The bodies are
+   * not documented; `{success, error}` follows what Nango's client expects.
+   */
+  const revokeRoute = async (request: FastifyRequest, res: FastifyReply) => {
+    const p = isForm(request) ? bodyParams(request) : {};
+    const access = bearerToken(request) ?? p.access_token;
+    const refresh = access === undefined ? p.refresh_token : undefined;
+    const fail = (status: number, error: string) => json(res, status, { success: false, error });
+    if (access !== undefined) {
+      const record = tokens.get(access);
+      if (!record || record.kind !== "access" || Date.now() >= record.expiresAt) return fail(401, "Unable to authenticate with the provided token");
+      if (record.grant.revoked) return fail(400, "Token has already been revoked");
+      record.grant.revoked = true;
+      return json(res, 200, { success: true });
+    }
+    if (refresh === undefined) return fail(400, "Provide the access token (Bearer or access_token) or the refresh_token to revoke");
+    const record = tokens.get(refresh);
+    if (!record || record.kind !== "refresh") return fail(400, "Unknown refresh token");
+    if (record.grant.revoked || (record.spentAt !== undefined && Date.now() >= record.spentAt + graceMs)) return fail(400, "Token has already been revoked");
+    // The whole grant goes: its access tokens and its refresh token.
+    record.grant.revoked = true;
+    return json(res, 200, { success: true });
+  };
+
+  // ---- consent -------------------------------------------------------------------------------
+
+  const authorize = async (request: FastifyRequest, res: FastifyReply) => {
+    const q = queryParams(request);
+    if (!q.client_id || q.client_id !== app.clientId) return errorPage(res, "Invalid client_id: no OAuth application with this id.");
+    if (!q.redirect_uri || !redirectUris.includes(q.redirect_uri)) return errorPage(res, "Invalid redirect_uri: it is not one of the application's callback URLs.");
+    const target = new URL(q.redirect_uri);
+    const back = (params: Record<string, string>): FastifyReply => {
+      for (const [k, v] of Object.entries(params)) target.searchParams.set(k, v);
+      if (q.state !== undefined) target.searchParams.set("state", q.state);
+      return res.redirect(target.toString(), 302);
+    };
+    const refuse = (error: string, description: string) => back({ error, error_description: description });
+    if (q.response_type !== "code") return refuse("unsupported_response_type", "response_type must be code");
+    const actor = q.actor ?? "user";
+    if (actor !== "user" && actor !== "app") return refuse("invalid_request", "actor must be user or app");
+    // Comma-separated: a space-separated list arrives as one unknown scope.
+    const asked = (q.scope ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    if (asked.length === 0) return refuse("invalid_scope", "scope is required");
+    const unknown = asked.filter((s) => !KNOWN_SCOPES.has(s));
+    if (unknown.length > 0) return refuse("invalid_scope", `Invalid scope: ${unknown.join(",").slice(0, 100)}`);
+    if (actor !== "app" && asked.some((s) => s.startsWith("app:"))) return refuse("invalid_scope", "app:assignable and app:mentionable need actor=app");
+    let challenge: Code["challenge"];
+    if (q.code_challenge !== undefined) {
+      // RFC 7636 §4.3: no method means plain, which Linear accepts beside S256.
+      const method = q.code_challenge_method ?? "plain";
+      if (method !== "S256" && method !== "plain") return refuse("invalid_request", "code_challenge_method must be S256 or plain");
+      if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(q.code_challenge)) return refuse("invalid_request", "code_challenge is malformed");
+      challenge = { value: q.code_challenge, method };
+    } else if (q.code_challenge_method !== undefined) {
+      return refuse("invalid_request", "code_challenge_method without code_challenge");
+    }
+    if (q._sandbox_decision === "deny") return refuse("access_denied", "The user denied the authorization request");
+    // `read` is always granted, asked for or not.
+    const scopes = [...new Set(["read", ...asked])];
+    const code = randomChars(40, HEX);
+    codes.set(code, { redirectUri: q.redirect_uri, scopes, actor, ...(challenge ? { challenge } : {}), expiresAt: Date.now() + CODE_TTL_MS, used: false });
+    return back({ code });
+  };
+
+  // ---- GraphQL -------------------------------------------------------------------------------
+
+  /** Who is calling: an API key bare, an OAuth token as Bearer; anything else is unauthenticated (metered by IP). */
+  const identify = (request: FastifyRequest): { caller: Caller; authenticated: boolean } => {
+    const header = request.headers.authorization?.trim();
+    const bearer = bearerToken(request);
+    const record = bearer !== undefined ? tokens.get(bearer) : header ? tokens.get(header) : undefined;
+    if (bearer !== undefined && record?.kind === "access" && !record.grant.revoked && Date.now() < record.expiresAt) {
+      const actor = record.grant.actor;
+      return { caller: { kind: "oauth", bucket: `oauth:${actor === "app" ? appUser.id : owner.id}`, actor }, authenticated: true };
+    }
+    // Every API key of one user shares that user's quota (rate-limiting.md).
+    if (bearer === undefined && record?.kind === "api_key" && !record.revoked) return { caller: { kind: "api_key", bucket: `api_key:${owner.id}` }, authenticated: true };
+    return { caller: { kind: "unauthenticated", bucket: `ip:${request.ip}` }, authenticated: false };
+  };
+
+  /** The caller's leaky bucket, refilled at limit per hour up to the limit. */
+  const bucketOf = (caller: Caller): Bucket => {
+    const limits = LIMITS[caller.kind];
+    const now = Date.now();
+    const bucket = buckets.get(caller.bucket) ?? { requests: limits.requests, complexity: limits.complexity, at: now };
+    const elapsed = now - bucket.at;
+    bucket.requests = Math.min(limits.requests, bucket.requests + (elapsed * limits.requests) / HOUR_MS);
+    bucket.complexity = Math.min(limits.complexity, bucket.complexity + (elapsed * limits.complexity) / HOUR_MS);
+    bucket.at = now;
+    buckets.set(caller.bucket, bucket);
+    return bucket;
+  };
+  /** When a bucket holding `level` of `limit` is full again, in epoch milliseconds. */
+  const fullAt = (level: number, limit: number): number => Date.now() + Math.ceil(((limit - level) * HOUR_MS) / limit);
+
+  const rateLimitHeaders = (res: FastifyReply, caller: Caller, bucket: Bucket, overrides: { requestsResetAt?: number } = {}): FastifyReply => {
+    const limits = LIMITS[caller.kind];
+    const requestsLeft = Math.max(0, Math.floor(bucket.requests));
+    return res
+      .header("x-ratelimit-requests-limit", String(limits.requests))
+      .header("x-ratelimit-requests-remaining", String(overrides.requestsResetAt !== undefined ? 0 : requestsLeft))
+      .header("x-ratelimit-requests-reset", String(overrides.requestsResetAt ?? fullAt(bucket.requests, limits.requests)))
+      .header("x-ratelimit-complexity-limit", String(limits.complexity))
+      .header("x-ratelimit-complexity-remaining", String(Math.max(0, Math.floor(bucket.complexity))))
+      .header("x-ratelimit-complexity-reset", String(fullAt(bucket.complexity, limits.complexity)));
+  };
+  const requestsMessage = (caller: Caller): string => `Rate limit exceeded. Only ${LIMITS[caller.kind].requests} requests are allowed per 1 hour.`;
+
+  const graphql = async (request: FastifyRequest, res: FastifyReply) => {
+    const { caller, authenticated } = identify(request);
+    const bucket = bucketOf(caller);
+    if (bucket.requests < 1) return rateLimited(rateLimitHeaders(res, caller, bucket), requestsMessage(caller));
+    bucket.requests -= 1;
+    rateLimitHeaders(res, caller, bucket);
+    if (!authenticated) return unauthenticated(res);
+
+    const body = request.body as { query?: unknown; operationName?: unknown; variables?: unknown } | undefined;
+    const badRequest = (message: string) => graphqlErrors(res, 400, [{ message }], { code: "BAD_REQUEST", type: "graphql error", userError: true });
+    if (!(request.headers["content-type"] ?? "").toLowerCase().startsWith("application/json") || typeof body !== "object" || body === null) {
+      return badRequest("POST body missing, invalid Content-Type, or JSON object has no keys.");
+    }
+    if (typeof body.query !== "string" || body.query.trim() === "") return badRequest("GraphQL operations must contain a non-empty `query` or a `persistedQuery` extension.");
+    if (body.operationName !== undefined && body.operationName !== null && typeof body.operationName !== "string") return badRequest("`operationName` in a POST body must be a string if provided.");
+    if (body.variables !== undefined && body.variables !== null && (typeof body.variables !== "object" || Array.isArray(body.variables))) {
+      return badRequest("`variables` in a POST body should be provided as an object.");
+    }
+    let document;
+    try {
+      document = parse(body.query);
+    } catch (error) {
+      if (!(error instanceof GraphQLSyntaxError)) throw error;
+      // Linear answers syntax errors with the validation code (captured live), not Apollo's GRAPHQL_PARSE_FAILED.
+      return validationFailed(res, [{ message: error.message, locations: [error.location] }]);
+    }
+    const viewer = caller.actor === "app" ? appUser : owner;
+    let result;
+    try {
+      result = execute({
+        schema: SCHEMA,
+        document,
+        ...(typeof body.operationName === "string" ? { operationName: body.operationName } : {}),
+        variables: (body.variables as Record<string, unknown> | null | undefined) ?? {},
+        roots: { Query: { viewer, organization } },
+      });
+    } catch (error) {
+      if (!(error instanceof OperationError)) throw error;
+      return graphqlErrors(res, 400, [{ message: error.message }], { code: "OPERATION_RESOLUTION_FAILURE", type: "graphql error", userError: true });
+    }
+    if ("errors" in result) return validationFailed(res, result.errors);
+    if (result.complexity > MAX_QUERY_COMPLEXITY) {
+      return graphqlErrors(res, 400, [{ message: `Query too complex: ${result.complexity} points, the maximum is ${MAX_QUERY_COMPLEXITY}.` }], {
+        type: "invalid input",
+        code: "INVALID_INPUT",
+        statusCode: 400,
+        userError: true,
+      });
+    }
+    res.header("x-complexity", String(result.complexity));
+    if (bucket.complexity < result.complexity) {
+      return rateLimited(res, `Rate limit exceeded. Only ${LIMITS[caller.kind].complexity} complexity points are allowed per 1 hour.`);
+    }
+    bucket.complexity -= result.complexity;
+    rateLimitHeaders(res, caller, bucket);
+    return json(res, 200, { data: result.data });
+  };
+
+  // ---- faults --------------------------------------------------------------------------------
+
+  const isGraphql = (res: FastifyReply): boolean => res.request.url.split("?")[0] === "/graphql";
+  const faultRateLimit = (res: FastifyReply, fault: Fault): FastifyReply => {
+    const { caller } = identify(res.request);
+    const bucket = bucketOf(caller);
+    // Without a wait asked for: until one request has dripped back into the bucket.
+    const waitMs = fault.retryAfterSeconds !== undefined ? fault.retryAfterSeconds * 1000 : Math.ceil(HOUR_MS / LIMITS[caller.kind].requests);
+    rateLimitHeaders(res, caller, bucket, { requestsResetAt: Date.now() + waitMs });
+    // The token endpoint's throttle is not documented; a 429 with the same headers is the sandbox's guess.
+    if (!isGraphql(res)) return json(res, 429, { error: "rate_limited", error_description: requestsMessage(caller) });
+    return rateLimited(res, requestsMessage(caller));
+  };
+
+  const definition: SandboxDefinition = {
+    provider: "linear",
+    browserPaths: ["/oauth/authorize"],
+    endpoints: (origin) => ({
+      authorizeUrl: `${origin}/oauth/authorize`,
+      tokenUrl: `${origin}/oauth/token`,
+      revokeUrl: `${origin}/oauth/revoke`,
+      apiUrl: origin,
+    }),
+    faults: {
+      rateLimit: faultRateLimit,
+      // Linear's 5xx bodies are not documented; these keep the GraphQL and RFC 6749 shapes.
+      serverError: (res) =>
+        isGraphql(res)
+          ? json(res, 500, {
+              errors: [{ message: "Internal server error", extensions: { type: "internal error", code: "INTERNAL_SERVER_ERROR", statusCode: 500, userError: false } }],
+              data: null,
+            })
+          : oauthError(res, { status: 500, error: "server_error", description: "Internal server error" }),
+      badRequest: (res) =>
+        isGraphql(res)
+          ? validationFailed(res, [{ message: 'Cannot query field "sandboxBadRequest" on type "Query".', locations: [{ line: 1, column: 3 } satisfies Location] }])
+          : oauthError(res, { error: "invalid_request", description: "The request is missing a required parameter" }),
+      malformed: (res) => res.code(200).header("content-type", "application/json; charset=utf-8").send(`{"data":{"viewer":{"id":"${owner.id}","na`),
+    },
+    revokeAll: () => {
+      for (const record of tokens.values()) {
+        if (record.kind === "api_key") record.revoked = true;
+        else record.grant.revoked = true;
+      }
+    },
+    issueCredential: (body) => {
+      const parsed = credentialRequest.parse(body ?? {});
+      // Settings > Security & access > Personal API keys: lin_api_ and 40 letters and digits.
+      const apiKey = `lin_api_${randomChars(40)}`;
+      const label = parsed.label ?? "AutoFlow sandbox";
+      tokens.set(apiKey, { kind: "api_key", label, revoked: false });
+      return { apiKey, label, viewerId: owner.id, organizationId: organization.id, urlKey: organization.urlKey };
+    },
+    routes(server: FastifyInstance) {
+      server.get("/oauth/authorize", authorize);
+      server.post("/oauth/token", tokenRoute);
+      server.post("/oauth/revoke", revokeRoute);
+      server.post("/graphql", graphql);
+    },
+  };
+  return definition;
+}
+
+export async function startLinearSandbox(options: LinearSandboxOptions = {}): Promise<StartedSandbox> {
+  // Linear client ids and secrets are 32 hex characters.
+  const app = { clientId: options.clientId ?? randomChars(32, HEX), clientSecret: options.clientSecret ?? randomChars(32, HEX) };
+  return startSandbox(linearSandbox(options, app), options, app);
+}
