@@ -92,6 +92,10 @@ async function token(args: string[]): Promise<number> {
     return 2;
   }
   const config = loadConfig();
+  if (config.jwksUrl && !config.jwtSecret) {
+    process.stderr.write("this service takes user tokens signed by the identity provider behind AUTOFLOW_JWKS_URL; get one there\n");
+    return 2;
+  }
   const secret = config.jwtSecret ?? loadOrCreateJwtSecret(config.dataDir, true)?.secret;
   if (!secret) throw new Error("no JWT secret");
   process.stdout.write(`${await mintUserToken(secret, values.user, expiresIn)}\n`);

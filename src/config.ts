@@ -27,6 +27,10 @@ export type ServiceConfig = {
   dataDir: string;
   publicUrl: string;
   jwtSecret?: string;
+  /** JWKS of the identity provider that signs user tokens (RS256 / ES256 / EdDSA). */
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
   encryptionKey?: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   providerTimeoutMs: number;
@@ -71,6 +75,9 @@ const baseSchema = z.object({
   AUTOFLOW_PUBLIC_URL: httpUrl.optional(),
   AUTOFLOW_JWT_SECRET: optionalString.pipe(z.string().min(MIN_JWT_SECRET_LENGTH, `must be at least ${MIN_JWT_SECRET_LENGTH} characters`).optional()),
   AUTOFLOW_ENCRYPTION_KEY: optionalString,
+  AUTOFLOW_JWKS_URL: optionalString.pipe(httpUrl.optional()),
+  AUTOFLOW_JWT_ISSUER: optionalString,
+  AUTOFLOW_JWT_AUDIENCE: optionalString,
   AUTOFLOW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   AUTOFLOW_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
@@ -147,6 +154,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     publicUrl: (b.AUTOFLOW_PUBLIC_URL ?? `http://localhost:${b.PORT}`).replace(/\/+$/, ""),
     ...(b.AUTOFLOW_JWT_SECRET ? { jwtSecret: b.AUTOFLOW_JWT_SECRET } : {}),
     ...(b.AUTOFLOW_ENCRYPTION_KEY ? { encryptionKey: b.AUTOFLOW_ENCRYPTION_KEY } : {}),
+    ...(b.AUTOFLOW_JWKS_URL ? { jwksUrl: b.AUTOFLOW_JWKS_URL } : {}),
+    ...(b.AUTOFLOW_JWT_ISSUER ? { jwtIssuer: b.AUTOFLOW_JWT_ISSUER } : {}),
+    ...(b.AUTOFLOW_JWT_AUDIENCE ? { jwtAudience: b.AUTOFLOW_JWT_AUDIENCE } : {}),
     logLevel: b.AUTOFLOW_LOG_LEVEL,
     providerTimeoutMs: b.AUTOFLOW_PROVIDER_TIMEOUT_MS,
     sandboxBasePort: b.AUTOFLOW_SANDBOX_BASE_PORT,

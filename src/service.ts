@@ -17,7 +17,7 @@ import { createMetrics } from "./metrics.js";
 import { connectorsById, createIntegrations, type Integrations } from "./sdk.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { buildServer } from "./server/app.js";
-import { hs256Verifier } from "./server/auth.js";
+import { createUserVerifier } from "./server/auth.js";
 import { loadEncryptionKey, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
 
 export const SQLITE_FILE = "autoflow.db";
@@ -29,7 +29,8 @@ export type Service = {
   integrations: Integrations;
   sandboxes: Partial<Record<ProviderId, StartedSandbox>>;
   store: OpenedStore;
-  jwtSecret: string;
+  /** The HS256 secret, when user tokens may be HS256. */
+  jwtSecret?: string;
   /** Where the server listens, once `listen` was asked for. */
   url?: string;
   close(): Promise<void>;
@@ -52,7 +53,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   logger.info({ database: store.dialect }, store.dialect === "postgres" ? "using PostgreSQL" : `using SQLite in ${config.dataDir}`);
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {
-    const jwtSecret = config.jwtSecret ?? createLocalJwtSecret(config.dataDir, logger);
+    // With a JWKS and no shared secret, user tokens are asymmetric only: no local secret is made.
+    const jwtSecret = config.jwtSecret ?? (config.jwksUrl ? undefined : createLocalJwtSecret(config.dataDir, logger));
     const sandboxes: Partial<Record<ProviderId, StartedSandbox>> = {};
     const settings = {} as Record<ProviderId, ConnectorSettings>;
     for (const [index, id] of PROVIDER_IDS.entries()) {
@@ -85,7 +87,12 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     });
     const app = await buildServer({
       connectors: connectorsById(integrations),
-      verifyUser: hs256Verifier(jwtSecret),
+      verifyUser: createUserVerifier({
+        ...(jwtSecret ? { secret: jwtSecret } : {}),
+        ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
+        ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}),
+        ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
+      }),
       logger,
       metrics: metrics.registry,
       readiness: async () => {
@@ -117,7 +124,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       integrations,
       sandboxes,
       store,
-      jwtSecret,
+      ...(jwtSecret ? { jwtSecret } : {}),
       ...(jobs ? { jobs } : {}),
       ...(url ? { url } : {}),
       close: async () => {

@@ -1,31 +1,75 @@
 /**
- * User JWTs (RFC 7519, with RFC 8725's advice): HS256 only, signature
- * checked with `jose`, `exp` and `sub` required, 60 s of clock tolerance.
- * An unsigned token (`alg: none`) or any other algorithm is refused before
- * the signature is even considered.
+ * User JWTs (RFC 7519, verified as RFC 8725 advises) with `jose`:
+ *
+ * - HS256 with a shared secret (`AUTOFLOW_JWT_SECRET`), and/or
+ * - RS256 / ES256 / EdDSA against a JWKS URL (`AUTOFLOW_JWKS_URL`),
+ *
+ * with issuer and audience checked when configured, `exp` and `sub`
+ * required, and at most 60 s of clock skew. The algorithm in the header only
+ * chooses among the allowed paths; a symmetric token is only ever checked
+ * with the shared secret and an asymmetric one only with the JWKS, so an
+ * HS256 token "signed" with a JWKS public key (algorithm confusion) fails,
+ * and `alg: none` or anything else is refused before any key is touched.
  */
-import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyOptions } from "jose";
 import { IntegrationError } from "../integrations/shared/errors.js";
 
-/** The algorithms a user token may use. */
-export const ALLOWED_ALGORITHMS = ["HS256"] as const;
+/** Algorithms verified with the shared secret. */
+export const SYMMETRIC_ALGORITHMS = ["HS256"] as const;
+/** Algorithms verified against the JWKS. */
+export const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"] as const;
+/** Every algorithm a user token may use. */
+export const ALLOWED_ALGORITHMS = [...SYMMETRIC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
 /** How far apart our clock and the issuer's may be (RFC 8725 §3.10 leaves it to us; a minute is usual). */
 export const CLOCK_TOLERANCE_SECONDS = 60;
+/** How long a JWKS fetch may take, and how long keys are cached before a refetch. */
+const JWKS_TIMEOUT_MS = 5_000;
+const JWKS_CACHE_MS = 10 * 60_000;
 
 export const UNAUTHENTICATED = "unauthenticated";
 
 export type UserVerifier = (authorization: string | undefined) => Promise<{ userId: string }>;
 
-export function hs256Verifier(secret: string): UserVerifier {
-  const key = new TextEncoder().encode(secret);
+export type UserAuthConfig = {
+  /** HS256 shared secret; HS256 tokens are refused without one. */
+  secret?: string;
+  /** JWKS URL for RS256 / ES256 / EdDSA; such tokens are refused without one. */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+};
+
+export function createUserVerifier(config: UserAuthConfig): UserVerifier {
+  if (!config.secret && !config.jwksUrl) throw new Error("user tokens need AUTOFLOW_JWT_SECRET or AUTOFLOW_JWKS_URL");
+  const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
+  const jwks = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cacheMaxAge: JWKS_CACHE_MS })
+    : undefined;
+  const common: JWTVerifyOptions = {
+    requiredClaims: ["exp", "sub"],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+    ...(config.audience ? { audience: config.audience } : {}),
+  };
   return async (authorization) => {
     const token = bearerOf(authorization);
     try {
-      const { payload } = await jwtVerify(token, key, {
-        algorithms: [...ALLOWED_ALGORITHMS],
-        requiredClaims: ["exp", "sub"],
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      });
+      let alg: unknown;
+      try {
+        alg = decodeProtectedHeader(token).alg;
+      } catch {
+        throw unauthenticated("the token is malformed");
+      }
+      let payload;
+      if ((SYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg)) {
+        if (!secret) throw unauthenticated(`the token's algorithm is not allowed here; use ${ASYMMETRIC_ALGORITHMS.join(", ")}`);
+        ({ payload } = await jwtVerify(token, secret, { ...common, algorithms: [...SYMMETRIC_ALGORITHMS] }));
+      } else if ((ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg)) {
+        if (!jwks) throw unauthenticated(`the token's algorithm is not allowed here; use ${SYMMETRIC_ALGORITHMS.join(", ")}`);
+        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: [...ASYMMETRIC_ALGORITHMS] }));
+      } else {
+        throw unauthenticated(`the token's algorithm ${JSON.stringify(String(alg).slice(0, 20))} is not allowed; use one of ${ALLOWED_ALGORITHMS.join(", ")}`);
+      }
       if (typeof payload.sub !== "string" || payload.sub.trim() === "" || payload.sub.length > 255) {
         throw unauthenticated("the token's sub claim must be a non-empty user id of at most 255 characters");
       }
@@ -37,6 +81,11 @@ export function hs256Verifier(secret: string): UserVerifier {
   };
 }
 
+/** HS256 only (the local default). */
+export function hs256Verifier(secret: string): UserVerifier {
+  return createUserVerifier({ secret });
+}
+
 function bearerOf(authorization: string | undefined): string {
   if (!authorization) throw unauthenticated("missing Authorization header; send Authorization: Bearer <user JWT>");
   const match = /^Bearer[ ]+([A-Za-z0-9\-_.=~+/]+)$/i.exec(authorization.trim());
@@ -46,10 +95,16 @@ function bearerOf(authorization: string | undefined): string {
 
 function reasonOf(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return "the token has expired";
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return "no key of the JWKS matches the token's kid";
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
+    return "the JWKS could not be fetched to verify the token";
+  }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return `the token's algorithm is not allowed; use ${ALLOWED_ALGORITHMS.join(", ")}`;
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "the token's signature is invalid";
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     if (error.claim === "nbf") return "the token is not valid yet";
+    if (error.claim === "iss") return "the token's issuer is not the one expected";
+    if (error.claim === "aud") return "the token's audience is not this service";
     return `the token's ${error.claim} claim is ${error.reason === "missing" ? "missing" : "invalid"}`;
   }
   if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) {

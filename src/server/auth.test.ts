@@ -1,0 +1,117 @@
+/**
+ * User JWTs against a JWKS (RS256, ES256, EdDSA) served on loopback, with
+ * issuer and audience checks, and the attacks RFC 8725 names: alg none,
+ * algorithm confusion, wrong issuer or audience, expired, not yet valid.
+ */
+import { createServer, type Server } from "node:http";
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IntegrationError } from "../integrations/shared/errors.js";
+import { createUserVerifier, type UserVerifier } from "./auth.js";
+
+const ISSUER = "https://id.autoflow.test/";
+const AUDIENCE = "autoflow-integrations";
+const SECRET = "a-shared-secret-of-at-least-32-characters";
+const now = () => Math.floor(Date.now() / 1000);
+
+type Signer = { alg: string; kid: string; privateKey: CryptoKey; publicJwk: JWK };
+
+let server: Server;
+let jwksUrl: string;
+const signers: Signer[] = [];
+let rsaPublicJwk: JWK;
+
+beforeAll(async () => {
+  for (const [alg, kid] of [
+    ["RS256", "rsa-1"],
+    ["ES256", "ec-1"],
+    ["EdDSA", "ed-1"],
+  ] as const) {
+    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}) });
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
+    signers.push({ alg, kid, privateKey, publicJwk });
+    if (alg === "RS256") rsaPublicJwk = publicJwk;
+  }
+  server = createServer((_req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ keys: signers.map((s) => s.publicJwk) }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  jwksUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/.well-known/jwks.json`;
+});
+afterAll(() => {
+  server?.close();
+});
+
+const claims = (overrides: Record<string, unknown> = {}) => ({ sub: "alice", iss: ISSUER, aud: AUDIENCE, exp: now() + 300, iat: now(), ...overrides });
+
+async function sign(signer: Signer, overrides: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT(claims(overrides)).setProtectedHeader({ alg: signer.alg, kid: signer.kid }).sign(signer.privateKey);
+}
+
+async function reason(verify: UserVerifier, token: string): Promise<string> {
+  const error = await verify(`Bearer ${token}`).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(IntegrationError);
+  expect(error).toMatchObject({ type: "auth", code: "unauthenticated" });
+  return (error as Error).message;
+}
+
+describe("JWKS user tokens", () => {
+  const verifier = () => createUserVerifier({ jwksUrl, issuer: ISSUER, audience: AUDIENCE });
+
+  it.each(["RS256", "ES256", "EdDSA"])("accepts %s with the right issuer and audience", async (alg) => {
+    const signer = signers.find((s) => s.alg === alg) as Signer;
+    await expect(verifier()(`Bearer ${await sign(signer)}`)).resolves.toEqual({ userId: "alice" });
+  });
+
+  it("refuses a wrong issuer and a wrong audience", async () => {
+    const rsa = signers[0] as Signer;
+    expect(await reason(verifier(), await sign(rsa, { iss: "https://evil.test/" }))).toMatch(/issuer/);
+    expect(await reason(verifier(), await sign(rsa, { aud: "someone-else" }))).toMatch(/audience/);
+  });
+
+  it("refuses expired, not-yet-valid and exp-less tokens, with a minute of skew at most", async () => {
+    const ec = signers[1] as Signer;
+    expect(await reason(verifier(), await sign(ec, { exp: now() - 120 }))).toMatch(/expired/);
+    await expect(verifier()(`Bearer ${await sign(ec, { exp: now() - 30 })}`)).resolves.toEqual({ userId: "alice" });
+    expect(await reason(verifier(), await sign(ec, { nbf: now() + 300 }))).toMatch(/not valid yet/);
+    expect(await reason(verifier(), await sign(ec, { exp: undefined }))).toMatch(/exp/);
+  });
+
+  it("refuses alg none, an algorithm outside the allow-list, and an unknown key id", async () => {
+    const unsigned = new UnsecuredJWT(claims()).encode();
+    expect(await reason(verifier(), unsigned)).toMatch(/algorithm/);
+    const pss = await generateKeyPair("PS256");
+    const ps256 = await new SignJWT(claims()).setProtectedHeader({ alg: "PS256", kid: "rsa-1" }).sign(pss.privateKey);
+    expect(await reason(verifier(), ps256)).toMatch(/algorithm/);
+    const otherKey = await generateKeyPair("ES256");
+    const stranger = await new SignJWT(claims()).setProtectedHeader({ alg: "ES256", kid: "not-in-jwks" }).sign(otherKey.privateKey);
+    expect(await reason(verifier(), stranger)).toMatch(/no key|could not be verified/);
+  });
+
+  it("refuses an HS256 token signed with the JWKS public key (algorithm confusion)", async () => {
+    const asSecret = new TextEncoder().encode(JSON.stringify(rsaPublicJwk));
+    const nAsSecret = new TextEncoder().encode(rsaPublicJwk.n as string);
+    for (const key of [asSecret, nAsSecret]) {
+      const forged = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256", kid: "rsa-1" }).sign(key);
+      // JWKS only: HS256 is not allowed at all.
+      expect(await reason(verifier(), forged)).toMatch(/algorithm/);
+      // JWKS and a shared secret: HS256 is checked with the secret only, so the forgery fails.
+      expect(await reason(createUserVerifier({ jwksUrl, secret: SECRET, issuer: ISSUER, audience: AUDIENCE }), forged)).toMatch(/signature/);
+    }
+  });
+
+  it("accepts HS256 and JWKS tokens side by side when both are configured", async () => {
+    const both = createUserVerifier({ jwksUrl, secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
+    const hs = await new SignJWT(claims()).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
+    await expect(both(`Bearer ${hs}`)).resolves.toEqual({ userId: "alice" });
+    await expect(both(`Bearer ${await sign(signers[2] as Signer)}`)).resolves.toEqual({ userId: "alice" });
+  });
+
+  it("refuses asymmetric tokens when only a shared secret is configured", async () => {
+    expect(await reason(createUserVerifier({ secret: SECRET }), await sign(signers[0] as Signer))).toMatch(/algorithm/);
+  });
+});
