@@ -8,6 +8,7 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/regist
 import type { ConnectorDefinition, ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
 import type { StartedSandbox } from "./integrations/shared/sandbox.js";
 import { DEFAULT_JOB_SETTINGS, type JobSettings } from "./jobs/settings.js";
+import { DEFAULT_LIMITS, type ServerLimits } from "./server/limits.js";
 
 export type ProviderConfig = {
   /** Values of the connector's declared options, as set in the environment. */
@@ -48,6 +49,8 @@ export type ServiceConfig = {
    * sandbox mode the sandboxes' origins are added, and nothing else.
    */
   baseUrlAllowlist: string[];
+  /** Request limits of the HTTP API. */
+  limits: ServerLimits;
   /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
   jobs: boolean;
   jobSettings: JobSettings;
@@ -83,6 +86,9 @@ const baseSchema = z.object({
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
   AUTOFLOW_BASE_URL_ALLOWLIST: optionalString,
+  AUTOFLOW_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_LIMITS.bodyLimit),
+  AUTOFLOW_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(DEFAULT_LIMITS.maxHeaderBytes),
+  AUTOFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_LIMITS.requestsPerMinute),
   AUTOFLOW_JOBS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
   AUTOFLOW_REFRESH_AHEAD_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.refreshAheadEveryMinutes),
   AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(DEFAULT_JOB_SETTINGS.refreshAheadWindowMinutes),
@@ -164,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     ...(b.AUTOFLOW_DATABASE_SCHEMA ? { databaseSchema: b.AUTOFLOW_DATABASE_SCHEMA } : {}),
     databasePoolSize: b.AUTOFLOW_DATABASE_POOL_SIZE,
     baseUrlAllowlist: allowlist,
+    limits: { bodyLimit: b.AUTOFLOW_BODY_LIMIT_BYTES, maxHeaderBytes: b.AUTOFLOW_MAX_HEADER_BYTES, requestsPerMinute: b.AUTOFLOW_RATE_LIMIT_PER_MINUTE },
     jobs: b.AUTOFLOW_JOBS === "on",
     jobSettings: {
       refreshAheadEveryMinutes: b.AUTOFLOW_REFRESH_AHEAD_MINUTES,

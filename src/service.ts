@@ -95,6 +95,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       }),
       logger,
       metrics: metrics.registry,
+      limits: config.limits,
       readiness: async () => {
         await ping(store.db as Kysely<unknown>);
         const pending = await pendingMigrations(store.db as Kysely<unknown>, store.schema);

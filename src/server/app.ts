@@ -2,6 +2,7 @@
  * The Fastify application: body limits, the JSON parser, the one error
  * body, the v1 routes, liveness and metrics.
  */
+import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -10,10 +11,9 @@ import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { UserVerifier } from "./auth.js";
 import { ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
+import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { registerRoutes } from "./routes.js";
 
-/** Request bodies are small JSON objects; 1 MiB is generous and bounds memory per request. */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 export type ServerDeps = {
   connectors: Record<ProviderId, ConnectorLifecycle>;
@@ -22,13 +22,16 @@ export type ServerDeps = {
   /** Database reachable and migrated; `/readyz` answers 503 otherwise. */
   readiness?: () => Promise<{ ready: boolean; detail?: string }>;
   metrics?: Registry;
-  bodyLimit?: number;
+  limits?: Partial<ServerLimits>;
 };
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit: limits.bodyLimit,
+    // A head larger than this is answered 431 by Node before any of our code runs.
+    http: { maxHeaderSize: limits.maxHeaderBytes },
     // Ids are short; a longer path parameter is refused before any handler runs.
     routerOptions: { maxParamLength: 256 },
     requestIdHeader: false,
@@ -70,14 +73,30 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     ),
   );
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
+  await app.register(rateLimit, {
+    global: true,
+    // After authentication, so the key is the verified user, not whatever a token claims.
+    hook: "preHandler",
+    max: limits.requestsPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => (request.userId ? `user:${request.userId}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new IntegrationError({
+        type: "rate-limit",
+        code: "too_many_requests",
+        retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
+        message: `too many requests: at most ${context.max} a minute; retry after ${Math.max(1, Math.ceil(context.ttl / 1000))}s`,
+      }),
+  });
+
+  app.get("/healthz", { config: { rateLimit: false } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { config: { rateLimit: false } }, async (_request, reply) => {
     const readiness = deps.readiness ? await deps.readiness().catch((e: unknown) => ({ ready: false, detail: String(e) })) : { ready: true };
     return reply.code(readiness.ready ? 200 : 503).send({ status: readiness.ready ? "ready" : "not_ready", ...(readiness.detail ? { detail: readiness.detail } : {}) });
   });
   if (deps.metrics) {
     const registry = deps.metrics;
-    app.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+    app.get("/metrics", { config: { rateLimit: false } }, async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
   }
 
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser });

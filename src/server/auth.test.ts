@@ -14,7 +14,7 @@ const AUDIENCE = "autoflow-integrations";
 const SECRET = "a-shared-secret-of-at-least-32-characters";
 const now = () => Math.floor(Date.now() / 1000);
 
-type Signer = { alg: string; kid: string; privateKey: CryptoKey; publicJwk: JWK };
+type Signer = { alg: string; kid: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"]; publicJwk: JWK };
 
 let server: Server;
 let jwksUrl: string;

@@ -21,6 +21,10 @@ declare module "fastify" {
   interface FastifyRequest {
     userId?: string;
   }
+  interface FastifyContextConfig {
+    /** The route takes a user JWT. */
+    auth?: boolean;
+  }
 }
 
 type ProviderParams = { provider: string };
@@ -42,10 +46,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (!request.userId) throw new Error("authenticate hook did not run");
     return request.userId;
   };
-  const authenticate = async (request: FastifyRequest): Promise<void> => {
-    request.userId = (await deps.verifyUser(request.headers.authorization)).userId;
-  };
-  const authed = { preHandler: authenticate };
+  // Authenticated before anything else runs (the per-user rate limit needs to know who is asking).
+  app.addHook("onRequest", async (request) => {
+    if (request.routeOptions.config?.auth) {
+      request.userId = (await deps.verifyUser(request.headers.authorization)).userId;
+    }
+  });
+  const authed = { config: { auth: true } };
 
   app.get("/api/integrations", authed, async () => ({
     providers: PROVIDER_IDS.map((id) => {

@@ -170,3 +170,44 @@ describe("operations", () => {
     expect(res.body).toContain("autoflow_provider_attempts_total");
   });
 });
+
+describe("limits", () => {
+  it("answers a user over the per-minute limit with 429 and Retry-After, leaving other users alone", async () => {
+    const limited = await startHarness({ config: { limits: { bodyLimit: 1024 * 1024, maxHeaderBytes: 16 * 1024, requestsPerMinute: 5 } } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) statuses.push((await limited.request({ method: "GET", url: "/api/integrations", user: "busy" })).statusCode);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+      const over = await limited.request({ method: "GET", url: "/api/integrations", user: "busy" });
+      expect(Number(over.headers["retry-after"])).toBeGreaterThan(0);
+      expect((over.json() as ErrorBody).error).toMatchObject({ type: "rate-limit", retryable: true });
+      expect((await limited.request({ method: "GET", url: "/api/integrations", user: "calm" })).statusCode).toBe(200);
+      // Liveness is never limited.
+      expect((await limited.service.app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it("refuses a body over the configured limit with 413", async () => {
+    const small = await startHarness({ config: { limits: { bodyLimit: 2048, maxHeaderBytes: 16 * 1024, requestsPerMinute: 600 } } });
+    try {
+      const res = await small.request({ method: "POST", url: "/api/integrations/slack/connections", user: "u", body: { accessToken: `xoxb-${"1".repeat(3000)}` } });
+      expect(res.statusCode).toBe(413);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("refuses request heads over the configured size before any handler runs (431)", async () => {
+    const small = await startHarness({ config: { limits: { bodyLimit: 1024 * 1024, maxHeaderBytes: 2048, requestsPerMinute: 600 } } });
+    try {
+      const url = await small.service.app.listen({ port: 0, host: "127.0.0.1" });
+      const res = await fetch(`${url}/healthz`, { headers: { "x-padding": "p".repeat(4096) } });
+      expect(res.status).toBe(431);
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+});

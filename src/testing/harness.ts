@@ -15,6 +15,7 @@ import type { Clock } from "../integrations/shared/http.js";
 import { startService, type Service } from "../service.js";
 import { mintUserToken } from "../server/auth.js";
 import { DEFAULT_JOB_SETTINGS } from "../jobs/settings.js";
+import { DEFAULT_LIMITS } from "../server/limits.js";
 import { dropSchema, newSchemaName, postgresUrl, type TestDatabase } from "./databases.js";
 
 /** A clock whose sleeps return at once and move its time forward instead. */
@@ -76,6 +77,7 @@ export async function startHarness(
     // A small pool: many harnesses share one test server's connection limit.
     databasePoolSize: 3,
     baseUrlAllowlist: [],
+    limits: DEFAULT_LIMITS,
     jobs: false,
     jobSettings: DEFAULT_JOB_SETTINGS,
     ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}),
