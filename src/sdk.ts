@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { Resolver } from "./integrations/shared/baseUrl.js";
 import { createGuardedFetch } from "./integrations/shared/guardedFetch.js";
 import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
+import type { JiraConnectionPublic, JiraHealth } from "./integrations/jira/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
@@ -44,6 +45,7 @@ export type Integrations = {
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
   gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
   teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
+  jira: ConnectorLifecycle<JiraConnectionPublic, JiraHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -70,6 +72,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
     gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
     teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
+    jira: build<JiraConnectionPublic, JiraHealth>("jira"),
   };
 }
 

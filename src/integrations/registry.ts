@@ -7,6 +7,8 @@ import { gmailConnector } from "./gmail/connector.js";
 import { startGmailSandbox } from "./gmail/sandbox.js";
 import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
+import { jiraConnector } from "./jira/connector.js";
+import { startJiraSandbox } from "./jira/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
@@ -27,6 +29,7 @@ export const CONNECTORS = {
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
   gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
   teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
+  jira: { definition: jiraConnector, startSandbox: startJiraSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;
