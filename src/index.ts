@@ -18,6 +18,7 @@ export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./i
 export type { GmailConnectionPublic, GmailHealth, GmailAuthMethod } from "./integrations/gmail/connector.js";
 export type { LinearConnectionPublic, LinearHealth, LinearAuthMethod } from "./integrations/linear/connector.js";
 export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata } from "./integrations/teams/connector.js";
+export type { JiraConnectionPublic, JiraHealth, JiraAuthMethod, JiraMetadata, JiraRestBase } from "./integrations/jira/connector.js";
 export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";

@@ -9,6 +9,7 @@ import type { Resolver } from "./integrations/shared/baseUrl.js";
 import { createGuardedFetch } from "./integrations/shared/guardedFetch.js";
 import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
 import type { LinearConnectionPublic, LinearHealth } from "./integrations/linear/connector.js";
+import type { JiraConnectionPublic, JiraHealth } from "./integrations/jira/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
@@ -46,6 +47,7 @@ export type Integrations = {
   gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
   linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth>;
   teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
+  jira: ConnectorLifecycle<JiraConnectionPublic, JiraHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -73,6 +75,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
     linear: build<LinearConnectionPublic, LinearHealth>("linear"),
     teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
+    jira: build<JiraConnectionPublic, JiraHealth>("jira"),
   };
 }
 

@@ -9,6 +9,8 @@ import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
 import { linearConnector } from "./linear/connector.js";
 import { startLinearSandbox } from "./linear/sandbox.js";
+import { jiraConnector } from "./jira/connector.js";
+import { startJiraSandbox } from "./jira/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
@@ -30,6 +32,7 @@ export const CONNECTORS = {
   gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
   linear: { definition: linearConnector, startSandbox: startLinearSandbox },
   teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
+  jira: { definition: jiraConnector, startSandbox: startJiraSandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;

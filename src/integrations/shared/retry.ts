@@ -92,6 +92,17 @@ export const RETRY_POLICIES = {
       "that may be decimal; joinedTeams allows 30 requests per second per app per tenant, so short waits clear it. " +
       "The who-am-I is one JSON batch of reads, safe to repeat; a refresh is too (Microsoft keeps the old refresh token valid).",
   },
+  jira: {
+    attempts: 4,
+    baseDelayMs: 1_000,
+    capDelayMs: 10_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Jira Cloud answers 429 with Retry-After in seconds (X-RateLimit-Reset, an ISO minute, when it is missing) and some 503s with Retry-After too; " +
+      "burst limits (jira-burst-based, per tenant, endpoint and method) clear within seconds, while a quota's long Retry-After surfaces at once. " +
+      "Atlassian's guide retries up to 4 times with jittered doubling; a refresh is safe to repeat within the 10-minute reuse leeway of rotating refresh tokens.",
+  },
 } as const satisfies Record<string, RetryPolicy>;
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;

@@ -1,0 +1,510 @@
+/**
+ * A local Atlassian: auth.atlassian.com's OAuth paths, api.atlassian.com's
+ * gateway paths and a Jira site's REST paths, all at the root of one origin,
+ * so jira.js or any Atlassian client pointed at it works unchanged.
+ *
+ *   GET  /authorize                                  consent, auto-approved: 302 to redirect_uri?code&state.
+ *                                                    A bad client_id, redirect_uri or audience gets an error
+ *                                                    page, never a redirect; `_sandbox_decision=deny` redirects
+ *                                                    with error=access_denied
+ *   POST /oauth/token                                code exchange and refresh; JSON body as documented (form
+ *                                                    encoding accepted too), client credentials in the body or Basic
+ *   GET  /oauth/token/accessible-resources           the sites the token reaches: this sandbox's one Jira site
+ *   GET  /ex/jira/{cloudId}/rest/api/{2,3}/myself    the caller, through the gateway (3LO access tokens)
+ *   GET  /rest/api/{2,3}/myself                      the caller, on the site itself: a Cloud API token (Basic
+ *                                                    email:token), or a Data Center personal access token (Bearer),
+ *                                                    which, as on Data Center, has no v3
+ *
+ * One origin plays three hosts, so everything stays on loopback: the site
+ * URL that accessible-resources reports, and that the credentials desk hands
+ * out as `baseUrl`, is this sandbox's own origin. It is at once the Jira Cloud
+ * site (Basic) and a Data Center instance (Bearer PAT), told apart by the
+ * credential, as the two never share one.
+ *
+ * Behaviour (providers.md part 2 §4): access tokens last `accessTokenTtlSeconds`
+ * (3600 by default); refresh tokens always rotate (`tokenRotation` is ignored).
+ * A used refresh token stays good for `refreshTokenGraceSeconds` (the 10-minute
+ * reuse leeway); reused after that it fails with 403 invalid_grant and
+ * invalidates every refresh token of the chain, so the user must consent again.
+ * Refresh tokens also die after 90 days unused and 365 days after consent.
+ * Access tokens already issued keep working until they expire (they are JWTs
+ * the gateway checks by signature); `revoke-all` revokes them as well.
+ *
+ * Errors as Atlassian sends them: the token endpoint's RFC 6749 bodies (403
+ * invalid_grant, 401 access_denied for bad client credentials); the gateway's
+ * `{"code":401,"message":"Unauthorized"}` (`Unauthorized; scope does not
+ * match` for a missing scope); the site's ErrorCollection
+ * `{"errorMessages":[...],"errors":{}}` with X-Seraph-LoginReason on failed
+ * Basic logins; 429 with Retry-After, X-RateLimit-Reset (ISO, minute
+ * precision) and RateLimit-Reason.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { escapeHtml } from "../shared/html.js";
+import {
+  basicCredentials,
+  bearerToken,
+  bodyParams,
+  queryParams,
+  randomChars,
+  startSandbox,
+  type SandboxDefinition,
+  type SandboxOptions,
+  type StartedSandbox,
+} from "../shared/sandbox.js";
+
+/** Codes are short-lived; RFC 6749 §4.1.2 recommends ten minutes at most. */
+const CODE_TTL_MS = 10 * 60 * 1000;
+/** 3LO access tokens live one hour (Atlassian staff, providers.md §4.1). */
+const ACCESS_TOKEN_TTL_SECONDS = 3600;
+/** A used refresh token stays good this long ("The leeway interval is 10 minutes"). */
+const REFRESH_LEEWAY_SECONDS = 600;
+/** Rotating refresh tokens expire after 90 days unused, and 365 days after the first consent. */
+const REFRESH_INACTIVITY_MS = 90 * 86_400_000;
+const REFRESH_ABSOLUTE_MS = 365 * 86_400_000;
+/** API tokens are created with a lifetime of 1 to 365 days. */
+const API_TOKEN_MAX_DAYS = 365;
+/** What a 429 without an asked-for Retry-After says (the burst limit clears in seconds). */
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+/** The burst limit's budget reported in X-RateLimit-Limit. [UNCERTAIN] Atlassian publishes no number. */
+const BURST_LIMIT = 100;
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const HEX_UPPER = "0123456789ABCDEF";
+const JSON_TYPE = "application/json;charset=UTF-8";
+const AUDIENCE = "api.atlassian.com";
+/** A scope name: classic (`read:jira-work`), granular (`read:issue:jira`), identity (`read:me`), or offline_access. */
+const SCOPE_NAME = /^((read|write|delete|manage):[a-z0-9-]+(:[a-z0-9-]+)?|offline_access)$/;
+/** Scopes that say who the user is rather than what a site allows; accessible-resources does not list them. */
+const ACCOUNT_SCOPES = new Set(["offline_access", "read:me", "read:account"]);
+const isJiraScope = (scope: string): boolean => /(^|:)jira(-[a-z-]+)?(:|$)/.test(scope);
+/** What GET /myself needs: the classic scope, or its granular bundle (REST v3 reference). */
+const MYSELF_CLASSIC = "read:jira-user";
+const MYSELF_GRANULAR = ["read:application-role:jira", "read:group:jira", "read:user:jira", "read:avatar:jira"];
+
+export type JiraSandboxOptions = SandboxOptions & {
+  /** Ignored: Atlassian always rotates refresh tokens; it is not an app setting. */
+  tokenRotation?: boolean;
+  /** How long a used refresh token keeps working (the reuse leeway). Default 600 seconds. */
+  refreshTokenGraceSeconds?: number;
+  /** The sandbox's clock (tests move it to expire codes and tokens). Default Date.now. */
+  now?: () => number;
+};
+
+/** One consent: its codes, access and refresh tokens live and die together. */
+type Grant = { scopes: string[]; consentedAt: number; revoked: boolean };
+type AccessRecord = { grant: Grant; expiresAt: number; revoked: boolean };
+type RefreshRecord = { grant: Grant; issuedAt: number; usedAt?: number };
+type CodeRecord = { grant: Grant; redirectUri: string; expiresAt: number; used: boolean; issued: string[] };
+type KeyRecord = { kind: "api_token" | "pat"; email?: string; expiresAt?: number; revoked: boolean };
+
+const credentialRequest = z.strictObject({
+  /** A Cloud API token (default) or a Data Center personal access token. */
+  type: z.enum(["cloud", "datacenter"]).optional(),
+  /** Lifetime of the token, as chosen at creation. Cloud: 1 to 365 days (default 365); Data Center: none by default. */
+  expiresInDays: z.int().min(1).max(API_TOKEN_MAX_DAYS).optional(),
+});
+
+const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
+const pathOf = (request: FastifyRequest): string => request.url.split("?")[0] ?? request.url;
+const isTokenPath = (path: string): boolean => path === "/oauth/token";
+const isGatewayPath = (path: string): boolean => path.startsWith("/ex/") || path === "/oauth/token/accessible-resources";
+
+export function jiraSandbox(options: JiraSandboxOptions, app: { clientId: string; clientSecret: string }) {
+  const now = options.now ?? Date.now;
+  const accessTtlSeconds = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
+  const leewayMs = (options.refreshTokenGraceSeconds ?? REFRESH_LEEWAY_SECONDS) * 1000;
+  const redirectUris = options.redirectUris ?? [];
+  const site = { cloudId: randomUUID(), name: "autoflow-sandbox" };
+  const user = {
+    accountId: `712020:${randomUUID()}`,
+    displayName: "Sandbox User",
+    email: "sandbox.user@autoflow-sandbox.invalid",
+    // Data Center identities: the stable user key and the (renamable) username.
+    key: "JIRAUSER10100",
+    name: "sandbox.user",
+  };
+  const accessKeyId = `auth.atlassian.com-ACCESS-${randomUUID()}`;
+  const refreshKeyId = randomChars(24, "0123456789abcdef");
+  const grants: Grant[] = [];
+  const codes = new Map<string, CodeRecord>();
+  const accessTokens = new Map<string, AccessRecord>();
+  const refreshTokens = new Map<string, RefreshRecord>();
+  const keys = new Map<string, KeyRecord>();
+  /** This sandbox's origin, once it listens: the site URL it reports. */
+  let ownOrigin: string | undefined;
+  const origin = (request: FastifyRequest): string => ownOrigin ?? `http://${request.headers.host ?? "127.0.0.1"}`;
+
+  // ---- tokens that look like Atlassian's ----------------------------------
+
+  /** A 3LO access token: an RS256 JWT for the gateway, with the 3LO claims. */
+  const mintAccess = (grant: Grant): string => {
+    const seconds = Math.floor(now() / 1000);
+    const header = { kid: accessKeyId, alg: "RS256" };
+    const payload = {
+      jti: randomUUID(),
+      sub: user.accountId,
+      nbf: seconds,
+      iss: "https://auth.atlassian.com",
+      iat: seconds,
+      exp: seconds + accessTtlSeconds,
+      aud: app.clientId,
+      scope: grant.scopes.join(" "),
+      client_id: app.clientId,
+      "https://atlassian.com/oauthClientId": app.clientId,
+      "https://atlassian.com/3lo": true,
+      "https://atlassian.com/firstParty": false,
+      "https://atlassian.com/verified": true,
+      "https://id.atlassian.com/verified": true,
+      "https://id.atlassian.com/processRegion": "us-east-1",
+      "https://id.atlassian.com/session_id": randomUUID(),
+    };
+    const token = `${base64url(header)}.${base64url(payload)}.${randomChars(342, B64URL)}`;
+    accessTokens.set(token, { grant, expiresAt: now() + accessTtlSeconds * 1000, revoked: false });
+    return token;
+  };
+  /** [UNCERTAIN] the refresh token's exact form; what is seen is a long JWS as well. */
+  const mintRefresh = (grant: Grant): string => {
+    const seconds = Math.floor(now() / 1000);
+    const payload = { jti: randomUUID(), sub: user.accountId, nbf: seconds, iss: "https://auth.atlassian.com", iat: seconds, aud: "auth.atlassian.com", "https://id.atlassian.com/refresh_chain_id": `${app.clientId}-${user.accountId}` };
+    const token = `${base64url({ kid: refreshKeyId, alg: "RS256" })}.${base64url(payload)}.${randomChars(342, B64URL)}`;
+    refreshTokens.set(token, { grant, issuedAt: now() });
+    return token;
+  };
+  /** [UNCERTAIN] codes are seen as short HS256 JWS strings. */
+  const mintCode = (): string => `${base64url({ alg: "HS256" })}.${base64url({ jti: randomUUID() })}.${randomChars(43, B64URL)}`;
+  /** `ATATT3xFfGF0`, random base64url, `=` and an 8-digit upper-case hex checksum: 192 characters. */
+  const mintApiToken = (): string => `ATATT3xFfGF0${randomChars(171, B64URL)}=${randomChars(8, HEX_UPPER)}`;
+  /** A Data Center PAT: base64 of a 12-digit token id, a colon and 20 random bytes (44 characters). */
+  const mintPat = (): string => Buffer.concat([Buffer.from(`${randomChars(12, "0123456789")}:`), randomBytes(20)]).toString("base64");
+
+  const newGrant = (scopes: string[]): Grant => {
+    const grant: Grant = { scopes, consentedAt: now(), revoked: false };
+    grants.push(grant);
+    return grant;
+  };
+
+  // ---- answers -------------------------------------------------------------
+
+  /** The token endpoint's answers (Auth0 underneath): never cached. */
+  const oauthSend = (res: FastifyReply, status: number, body: unknown): FastifyReply =>
+    res.code(status).header("content-type", "application/json").header("cache-control", "no-store").header("pragma", "no-cache").send(JSON.stringify(body));
+  const oauthError = (res: FastifyReply, status: number, error: string, description: string): FastifyReply => oauthSend(res, status, { error, error_description: description });
+
+  /** Jira's REST answers carry a request id (x-arequestid) and a trace id. */
+  const jiraSend = (res: FastifyReply, status: number, body: unknown, headers: Record<string, string> = {}): FastifyReply => {
+    res.code(status).header("content-type", JSON_TYPE).header("x-arequestid", randomUUID()).header("atl-traceid", randomChars(32, "0123456789abcdef")).header("cache-control", "no-cache, no-store, no-transform");
+    for (const [name, value] of Object.entries(headers)) res.header(name, value);
+    return res.send(JSON.stringify(body));
+  };
+  const errorCollection = (messages: string[], errors: Record<string, string> = {}) => ({ errorMessages: messages, errors });
+  /** The gateway's own error shape: `code` and `message`, not an ErrorCollection. */
+  const gatewayError = (res: FastifyReply, status: number, message: string): FastifyReply => jiraSend(res, status, { code: status, message });
+  /** The site's answer to a request without a credential it accepts. */
+  const siteUnauthorized = (res: FastifyReply, failedLogin: boolean): FastifyReply =>
+    jiraSend(res, 401, errorCollection(["Client must be authenticated to access this resource."]), {
+      "www-authenticate": 'Basic realm="protected-area"',
+      ...(failedLogin ? { "x-seraph-loginreason": "AUTHENTICATED_FAILED" } : {}),
+    });
+
+  /** The consent flow's error page: shown in the browser, never redirected to the app. */
+  const errorPage = (res: FastifyReply, detail: string): FastifyReply =>
+    res
+      .code(400)
+      .type("text/html; charset=utf-8")
+      .send(`<!DOCTYPE html><html><head><title>Atlassian</title></head><body><h1>Something went wrong</h1><p>${escapeHtml(detail)}</p></body></html>`);
+
+  const avatarUrls = (base: string) => Object.fromEntries(["48x48", "24x24", "16x16", "32x32"].map((size) => [size, `${base}/secure/useravatar?size=${size}&avatarId=10122`]));
+
+  /** The Cloud caller of /myself (v2 and v3 answer the same user). */
+  const cloudMyself = (base: string, version: string) => ({
+    self: `${base}/rest/api/${version}/user?accountId=${encodeURIComponent(user.accountId)}`,
+    accountId: user.accountId,
+    accountType: "atlassian",
+    emailAddress: user.email,
+    avatarUrls: avatarUrls(base),
+    displayName: user.displayName,
+    active: true,
+    timeZone: "Etc/UTC",
+    locale: "en_US",
+    groups: { size: 2, items: [] },
+    applicationRoles: { size: 1, items: [] },
+    expand: "groups,applicationRoles",
+  });
+  /** The Data Center caller: key and name, no accountId. */
+  const dataCenterMyself = (base: string) => ({
+    self: `${base}/rest/api/2/user?username=${user.name}`,
+    key: user.key,
+    name: user.name,
+    emailAddress: user.email,
+    avatarUrls: avatarUrls(base),
+    displayName: user.displayName,
+    active: true,
+    deleted: false,
+    timeZone: "Etc/UTC",
+    locale: "en_US",
+    groups: { size: 2, items: [] },
+    applicationRoles: { size: 1, items: [] },
+    expand: "groups,applicationRoles",
+  });
+
+  // ---- auth.atlassian.com ---------------------------------------------------
+
+  const authorize = async (request: FastifyRequest, res: FastifyReply) => {
+    const q = queryParams(request);
+    if (!q.client_id || q.client_id !== app.clientId) return errorPage(res, "The app's client_id is missing or unknown. Contact the app's developer.");
+    if (!q.redirect_uri || !redirectUris.includes(q.redirect_uri)) {
+      return errorPage(res, `The redirect_uri '${q.redirect_uri ?? ""}' does not match any callback URL configured for this app.`);
+    }
+    // [UNCERTAIN] what Atlassian shows without the gateway audience; a page is what a developer can act on.
+    if (q.audience !== AUDIENCE) return errorPage(res, `The audience parameter must be ${AUDIENCE}.`);
+    const target = new URL(q.redirect_uri);
+    const fail = (error: string, description: string) => {
+      target.searchParams.set("error", error);
+      target.searchParams.set("error_description", description);
+      if (q.state !== undefined) target.searchParams.set("state", q.state);
+      return res.redirect(target.toString(), 302);
+    };
+    if (q.response_type !== "code") return fail("unsupported_response_type", `Unsupported response type: ${(q.response_type ?? "").slice(0, 40)}`);
+    const scopes = [...new Set((q.scope ?? "").split(" ").filter(Boolean))];
+    if (scopes.length === 0) return fail("invalid_scope", "The scope parameter is required.");
+    const bad = scopes.find((s) => !SCOPE_NAME.test(s));
+    if (bad !== undefined) return fail("invalid_scope", `The scope '${bad.slice(0, 80)}' is not valid.`);
+    if (q._sandbox_decision === "deny") return fail("access_denied", "User did not authorize the request");
+    // No PKCE at Atlassian: a code_challenge is ignored here, and so is a verifier later.
+    const code = mintCode();
+    codes.set(code, { grant: newGrant(scopes), redirectUri: q.redirect_uri, expiresAt: now() + CODE_TTL_MS, used: false, issued: [] });
+    target.searchParams.set("code", code);
+    if (q.state !== undefined) target.searchParams.set("state", q.state);
+    return res.redirect(target.toString(), 302);
+  };
+
+  /** The token answer: a refresh token only with offline_access. */
+  const tokenAnswer = (grant: Grant): Record<string, unknown> => {
+    const accessToken = mintAccess(grant);
+    return {
+      access_token: accessToken,
+      expires_in: accessTtlSeconds,
+      token_type: "Bearer",
+      ...(grant.scopes.includes("offline_access") ? { refresh_token: mintRefresh(grant) } : {}),
+      scope: grant.scopes.join(" "),
+    };
+  };
+
+  const redeemCode = (res: FastifyReply, p: Record<string, string>): FastifyReply => {
+    if (!p.code) return oauthError(res, 400, "invalid_request", "Missing required parameter: code");
+    const code = codes.get(p.code);
+    const invalid = () => oauthError(res, 403, "invalid_grant", "Invalid authorization code");
+    if (!code) return invalid();
+    if (code.used) {
+      // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
+      code.grant.revoked = true;
+      for (const token of code.issued) {
+        const access = accessTokens.get(token);
+        if (access) access.revoked = true;
+      }
+      return invalid();
+    }
+    // Expired, issued for another redirect URI, or revoked since: the same answer (Auth0's).
+    if (now() >= code.expiresAt || p.redirect_uri !== code.redirectUri || code.grant.revoked) return invalid();
+    code.used = true;
+    const body = tokenAnswer(code.grant);
+    code.issued.push(body.access_token as string);
+    return oauthSend(res, 200, body);
+  };
+
+  const redeemRefresh = (res: FastifyReply, p: Record<string, string>): FastifyReply => {
+    if (!p.refresh_token) return oauthError(res, 400, "invalid_request", "Missing required parameter: refresh_token");
+    const record = refreshTokens.get(p.refresh_token);
+    const invalid = () => oauthError(res, 403, "invalid_grant", "Unknown or invalid refresh token.");
+    if (!record || record.grant.revoked) return invalid();
+    const t = now();
+    if (t >= record.issuedAt + REFRESH_INACTIVITY_MS || t >= record.grant.consentedAt + REFRESH_ABSOLUTE_MS) return invalid();
+    if (record.usedAt !== undefined && t - record.usedAt >= leewayMs) {
+      // Reuse after the leeway: every refresh token of the chain dies; the user must consent again.
+      record.grant.revoked = true;
+      return invalid();
+    }
+    record.usedAt ??= t;
+    return oauthSend(res, 200, tokenAnswer(record.grant));
+  };
+
+  const token = async (request: FastifyRequest, res: FastifyReply) => {
+    const p = bodyParams(request);
+    const basic = basicCredentials(request);
+    const clientId = basic?.id ?? p.client_id;
+    const clientSecret = basic?.secret ?? p.client_secret;
+    if (!clientId) return oauthError(res, 400, "invalid_request", "Missing required parameter: client_id");
+    // An unknown client and a wrong secret look alike: access_denied, as a user's refusal does (jira.js).
+    if (clientId !== app.clientId || clientSecret !== app.clientSecret) return oauthError(res, 401, "access_denied", "Unauthorized");
+    switch (p.grant_type) {
+      case "authorization_code":
+        return redeemCode(res, p);
+      case "refresh_token":
+        return redeemRefresh(res, p);
+      case undefined:
+      case "":
+        return oauthError(res, 400, "invalid_request", "Missing required parameter: grant_type");
+      default:
+        return oauthError(res, 403, "unauthorized_client", `Grant type '${p.grant_type.slice(0, 40)}' not allowed for the client.`);
+    }
+  };
+
+  // ---- api.atlassian.com ----------------------------------------------------
+
+  /** The 3LO access token of a gateway call, or the gateway's 401. */
+  const gatewayGrant = (request: FastifyRequest, res: FastifyReply): Grant | undefined => {
+    const bearer = bearerToken(request);
+    const record = bearer ? accessTokens.get(bearer) : undefined;
+    // Checked on its own: a refresh chain that died (reuse) leaves its access tokens good until they expire.
+    if (!record || record.revoked || now() >= record.expiresAt) {
+      gatewayError(res, 401, "Unauthorized");
+      return undefined;
+    }
+    return record.grant;
+  };
+
+  const siteScopes = (grant: Grant): string[] => grant.scopes.filter((s) => !ACCOUNT_SCOPES.has(s));
+
+  const accessibleResources = async (request: FastifyRequest, res: FastifyReply) => {
+    const grant = gatewayGrant(request, res);
+    if (!grant) return res;
+    const scopes = siteScopes(grant);
+    // The site appears for a consent that covers Jira; its URL is this sandbox's own origin.
+    const resources = scopes.some(isJiraScope)
+      ? [{ id: site.cloudId, url: origin(request), name: site.name, scopes, avatarUrl: "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/rocket.png" }]
+      : [];
+    return jiraSend(res, 200, resources);
+  };
+
+  const gatewayMyself = async (request: FastifyRequest, res: FastifyReply) => {
+    const { cloudId, version } = request.params as { cloudId: string; version: string };
+    const grant = gatewayGrant(request, res);
+    if (!grant) return res;
+    // [UNCERTAIN] a cloud the token does not reach: the gateway refuses it as unauthorized.
+    if (cloudId !== site.cloudId) return gatewayError(res, 401, "Unauthorized");
+    const granular = MYSELF_GRANULAR.every((s) => grant.scopes.includes(s));
+    if (!grant.scopes.includes(MYSELF_CLASSIC) && !granular) return gatewayError(res, 401, "Unauthorized; scope does not match");
+    return jiraSend(res, 200, cloudMyself(origin(request), version), { "x-aaccountid": encodeURIComponent(user.accountId) });
+  };
+
+  // ---- the site (Cloud, Basic) and the instance (Data Center, Bearer) -------
+
+  const siteMyself = async (request: FastifyRequest, res: FastifyReply) => {
+    const { version } = request.params as { version: string };
+    const header = request.headers.authorization ?? "";
+    const t = now();
+    if (/^basic /i.test(header)) {
+      const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
+      const colon = decoded.indexOf(":");
+      const email = colon < 0 ? "" : decoded.slice(0, colon);
+      const record = colon < 0 ? undefined : keys.get(decoded.slice(colon + 1));
+      const ok = record?.kind === "api_token" && !record.revoked && record.email?.toLowerCase() === email.toLowerCase() && (record.expiresAt === undefined || t < record.expiresAt);
+      if (!ok) return siteUnauthorized(res, true);
+      return jiraSend(res, 200, cloudMyself(origin(request), version), { "x-aaccountid": encodeURIComponent(user.accountId) });
+    }
+    const bearer = bearerToken(request);
+    if (bearer) {
+      const record = keys.get(bearer);
+      // A 3LO token is no good against the site (providers.md §4.1); only a PAT is, and only on Data Center.
+      if (record?.kind !== "pat" || record.revoked || (record.expiresAt !== undefined && t >= record.expiresAt)) return siteUnauthorized(res, false);
+      if (version !== "2") {
+        // Data Center has only REST v2; its REST layer answers an unknown resource like this.
+        return jiraSend(res, 404, { message: `null for uri: ${origin(request)}/rest/api/${version}/myself`, "status-code": 404 });
+      }
+      return jiraSend(res, 200, dataCenterMyself(origin(request)), { "x-ausername": user.name });
+    }
+    return siteUnauthorized(res, false);
+  };
+
+  // ---- faults, as each host sends them ---------------------------------------
+
+  /** X-RateLimit-Reset: the request time plus Retry-After, to the minute (`yyyy-MM-ddTHH:mmZ`). */
+  const resetHeader = (seconds: number): string => {
+    const at = new Date(Math.ceil((now() + seconds * 1000) / 60_000) * 60_000);
+    return `${at.toISOString().slice(0, 16)}Z`;
+  };
+
+  const definition: SandboxDefinition = {
+    provider: "jira",
+    browserPaths: ["/authorize"],
+    endpoints: (url) => {
+      ownOrigin = url;
+      return { authorizeUrl: `${url}/authorize`, tokenUrl: `${url}/oauth/token`, apiUrl: url };
+    },
+    faults: {
+      rateLimit: (res, fault) => {
+        const seconds = Math.ceil(fault.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
+        res.header("retry-after", String(seconds));
+        if (isTokenPath(pathOf(res.request))) return oauthError(res, 429, "too_many_requests", "Too Many Requests");
+        // [UNCERTAIN] the body of a Jira 429; the headers are what clients act on.
+        return jiraSend(res, 429, errorCollection(["Rate limit exceeded."]), {
+          "x-ratelimit-limit": String(BURST_LIMIT),
+          "x-ratelimit-remaining": "0",
+          "x-ratelimit-reset": resetHeader(seconds),
+          "ratelimit-reason": "jira-burst-based",
+        });
+      },
+      serverError: (res, fault) => {
+        if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+        const path = pathOf(res.request);
+        if (isTokenPath(path)) return oauthError(res, 503, "temporarily_unavailable", "The service is temporarily unavailable. Please try again later.");
+        if (isGatewayPath(path)) return gatewayError(res, 503, "Service Unavailable");
+        return jiraSend(res, 500, errorCollection(["Internal server error"]));
+      },
+      badRequest: (res) => {
+        if (isTokenPath(pathOf(res.request))) return oauthError(res, 400, "invalid_request", "Invalid request body");
+        return jiraSend(res, 400, errorCollection([], { expand: "The value of 'expand' is not valid." }));
+      },
+      malformed: (res) => {
+        const body = isTokenPath(pathOf(res.request)) ? '{"access_token":"eyJraWQiOiJhdXRoLmF0bGFzc2lhbi5jb20tQUNDRVNT' : `{"self":"http://127.0.0.1/rest/api/3/user?accountId=${user.accountId}","accountId":"7`;
+        return res.code(200).header("content-type", JSON_TYPE).send(body);
+      },
+    },
+    revokeAll: () => {
+      for (const grant of grants) grant.revoked = true;
+      for (const record of accessTokens.values()) record.revoked = true;
+      for (const record of keys.values()) record.revoked = true;
+    },
+    issueCredential: (body) => {
+      const parsed = credentialRequest.parse(body ?? {});
+      const baseUrl = ownOrigin ?? "";
+      if (parsed.type === "datacenter") {
+        const accessToken = mintPat();
+        const expiresAt = parsed.expiresInDays === undefined ? undefined : now() + parsed.expiresInDays * 86_400_000;
+        keys.set(accessToken, { kind: "pat", revoked: false, ...(expiresAt === undefined ? {} : { expiresAt }) });
+        return { accessToken, baseUrl, key: user.key, name: user.name, displayName: user.displayName, ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt).toISOString() }) };
+      }
+      const apiKey = mintApiToken();
+      const expiresAt = now() + (parsed.expiresInDays ?? API_TOKEN_MAX_DAYS) * 86_400_000;
+      keys.set(apiKey, { kind: "api_token", email: user.email, expiresAt, revoked: false });
+      return { apiKey, email: user.email, baseUrl, accountId: user.accountId, displayName: user.displayName, expiresAt: new Date(expiresAt).toISOString() };
+    },
+    routes(server: FastifyInstance) {
+      server.get("/authorize", authorize);
+      server.post("/oauth/token", token);
+      server.get("/oauth/token/accessible-resources", accessibleResources);
+      server.get<{ Params: { cloudId: string; version: string } }>("/ex/jira/:cloudId/rest/api/:version/myself", async (request, res) => {
+        if (!["2", "3"].includes(request.params.version)) return gatewayError(res, 404, "Not Found");
+        return gatewayMyself(request, res);
+      });
+      server.get<{ Params: { version: string } }>("/rest/api/:version/myself", async (request, res) => {
+        if (!["2", "3"].includes(request.params.version)) return jiraSend(res, 404, errorCollection(["The requested API version is not supported."]));
+        return siteMyself(request, res);
+      });
+      server.setNotFoundHandler(async (request, res) => {
+        const path = pathOf(request);
+        if (isGatewayPath(path)) return gatewayError(res, 404, "Not Found");
+        return jiraSend(res, 404, errorCollection([`No resource at ${request.method} ${path.slice(0, 200)}`]));
+      });
+    },
+  };
+  return definition;
+}
+
+export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promise<StartedSandbox> {
+  // Client ids are 32 characters; secrets are long base64url strings starting ATOA (developer console).
+  const app = { clientId: options.clientId ?? randomChars(32), clientSecret: options.clientSecret ?? `ATOA${randomChars(60, B64URL)}${randomChars(8, HEX_UPPER)}` };
+  return startSandbox(jiraSandbox(options, app), options, app);
+}
