@@ -80,6 +80,18 @@ export const RETRY_POLICIES = {
       "that may be decimal; joinedTeams allows 30 requests per second per app per tenant, so short waits clear it. " +
       "The who-am-I is one JSON batch of reads, safe to repeat; a refresh is too (Microsoft keeps the old refresh token valid).",
   },
+  sentry: {
+    attempts: 4,
+    baseDelayMs: 500,
+    capDelayMs: 8_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Sentry limits per caller and per endpoint in fixed windows (40 requests a second by default) and answers 429 without " +
+      "Retry-After: the wait is read from X-Sentry-Rate-Limit-Reset (epoch seconds, measured against Sentry's Date header), " +
+      "so a throttle whose window ends within 20 s is waited out; self-hosted Sentry does not rate-limit. A refresh is retried " +
+      "after a 5xx or a lost answer: the refresh token rotates with no grace, but the stored one is the only one held either way.",
+  },
 } as const satisfies Record<string, RetryPolicy>;
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;
