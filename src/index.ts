@@ -17,6 +17,7 @@ export type { HubSpotConnectionPublic, HubSpotHealth, HubSpotAuthMethod } from "
 export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./integrations/stripe/connector.js";
 export type { GmailConnectionPublic, GmailHealth, GmailAuthMethod } from "./integrations/gmail/connector.js";
 export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata } from "./integrations/teams/connector.js";
+export type { SentryConnectionPublic, SentryHealth, SentryAuthMethod, SentryMetadata } from "./integrations/sentry/connector.js";
 export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";

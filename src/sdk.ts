@@ -12,6 +12,7 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/regist
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
+import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry/connector.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
@@ -44,6 +45,7 @@ export type Integrations = {
   stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
   gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
   teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
+  sentry: ConnectorLifecycle<SentryConnectionPublic, SentryHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -70,6 +72,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
     gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
     teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
+    sentry: build<SentryConnectionPublic, SentryHealth>("sentry"),
   };
 }
 

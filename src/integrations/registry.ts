@@ -9,6 +9,8 @@ import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
+import { sentryConnector } from "./sentry/connector.js";
+import { startSentrySandbox } from "./sentry/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
 import { startSlackSandbox } from "./slack/sandbox.js";
 import { stripeConnector } from "./stripe/connector.js";
@@ -27,6 +29,7 @@ export const CONNECTORS = {
   stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
   gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
   teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
+  sentry: { definition: sentryConnector, startSandbox: startSentrySandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;
