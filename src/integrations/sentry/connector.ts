@@ -218,7 +218,8 @@ export function parseSentryToken(input: { apiKey?: string; accessToken?: string;
   if (input.apiKey !== undefined && input.accessToken !== undefined) {
     throw invalidInput("accessToken", "give the Sentry auth token as accessToken (or apiKey), not both", PROVIDER);
   }
-  if (input.baseUrl !== undefined && /\/api(\/0)?$/i.test(new URL(input.baseUrl).pathname)) {
+  // The lifecycle hands the base URL over normalised (no query, no trailing slash).
+  if (input.baseUrl !== undefined && /\/api(\/0)?\/?$/i.test(input.baseUrl)) {
     throw invalidInput("baseUrl", "give the Sentry instance's own address (https://sentry.example.com), without /api/0: the API path is added to it", PROVIDER);
   }
   const field = input.accessToken !== undefined ? "accessToken" : "apiKey";

@@ -366,6 +366,8 @@ export function sentrySandbox(options: SentrySandboxOptions, app: { clientId: st
     rateLimitHeaders(res, caller.kind === "api" ? `user:${user.id}` : `ip:${request.ip}`);
     let list: Organization[];
     if (caller.kind === "org") {
+      // Organization tokens (org:ci only) are answered with their organization, as providers.md §2.4 reads
+      // Sentry; whether OrganizationPermission's GET scopes admit org:ci is not confirmed by its source.
       list = organizations.filter((o) => o.id === caller.token.organizationId);
     } else {
       if (!caller.token.scopes.some((s) => ORG_READ_SCOPES.includes(s))) return apiError(res, 403, PERMISSION_DENIED);
