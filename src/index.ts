@@ -19,6 +19,7 @@ export type { GmailConnectionPublic, GmailHealth, GmailAuthMethod } from "./inte
 export type { LinearConnectionPublic, LinearHealth, LinearAuthMethod } from "./integrations/linear/connector.js";
 export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata } from "./integrations/teams/connector.js";
 export type { JiraConnectionPublic, JiraHealth, JiraAuthMethod, JiraMetadata, JiraRestBase } from "./integrations/jira/connector.js";
+export type { SentryConnectionPublic, SentryHealth, SentryAuthMethod, SentryMetadata } from "./integrations/sentry/connector.js";
 export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";

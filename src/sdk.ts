@@ -14,6 +14,7 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/regist
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
+import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry/connector.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
@@ -48,6 +49,7 @@ export type Integrations = {
   linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth>;
   teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
   jira: ConnectorLifecycle<JiraConnectionPublic, JiraHealth>;
+  sentry: ConnectorLifecycle<SentryConnectionPublic, SentryHealth>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -76,6 +78,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     linear: build<LinearConnectionPublic, LinearHealth>("linear"),
     teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
     jira: build<JiraConnectionPublic, JiraHealth>("jira"),
+    sentry: build<SentryConnectionPublic, SentryHealth>("sentry"),
   };
 }
 

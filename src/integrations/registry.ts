@@ -13,6 +13,8 @@ import { jiraConnector } from "./jira/connector.js";
 import { startJiraSandbox } from "./jira/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
+import { sentryConnector } from "./sentry/connector.js";
+import { startSentrySandbox } from "./sentry/sandbox.js";
 import { slackConnector } from "./slack/connector.js";
 import { startSlackSandbox } from "./slack/sandbox.js";
 import { stripeConnector } from "./stripe/connector.js";
@@ -33,6 +35,7 @@ export const CONNECTORS = {
   linear: { definition: linearConnector, startSandbox: startLinearSandbox },
   teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
   jira: { definition: jiraConnector, startSandbox: startJiraSandbox },
+  sentry: { definition: sentryConnector, startSandbox: startSentrySandbox },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;

@@ -63,6 +63,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         authMethods: definition.authMethods,
         oauthAuthMethod: definition.oauthAuthMethod,
         pkce: definition.pkce,
+        // Whether POST .../connections takes a baseUrl (a self-hosted or per-site instance), so a UI knows to ask.
+        acceptsBaseUrl: definition.acceptsBaseUrl ?? false,
         scopes: settings.scopes,
         mode: settings.mode,
         ...(settings.sandboxUrl ? { sandboxUrl: settings.sandboxUrl } : {}),

@@ -103,6 +103,18 @@ export const RETRY_POLICIES = {
       "burst limits (jira-burst-based, per tenant, endpoint and method) clear within seconds, while a quota's long Retry-After surfaces at once. " +
       "Atlassian's guide retries up to 4 times with jittered doubling; a refresh is safe to repeat within the 10-minute reuse leeway of rotating refresh tokens.",
   },
+  sentry: {
+    attempts: 4,
+    baseDelayMs: 500,
+    capDelayMs: 8_000,
+    budgetMs: 30_000,
+    maxRetryAfterMs: 20_000,
+    rationale:
+      "Sentry limits per caller and per endpoint in fixed windows (40 requests a second by default) and answers 429 without " +
+      "Retry-After: the wait is read from X-Sentry-Rate-Limit-Reset (epoch seconds, measured against Sentry's Date header), " +
+      "so a throttle whose window ends within 20 s is waited out; self-hosted Sentry does not rate-limit. A refresh is retried " +
+      "after a 5xx or a lost answer: the refresh token rotates with no grace, but the stored one is the only one held either way.",
+  },
 } as const satisfies Record<string, RetryPolicy>;
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;

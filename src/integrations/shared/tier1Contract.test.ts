@@ -128,7 +128,14 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
   it("lists the connector with its auth methods, PKCE use, mode and sandbox URL", async () => {
     const res = await h.request({ method: "GET", url: "/api/integrations", user });
     const entry = (res.json() as { providers: Json[] }).providers.find((p) => p.id === provider) as Json;
-    expect(entry).toMatchObject({ id: provider, authMethods: definition.authMethods, pkce: definition.pkce, mode: "sandbox", sandboxUrl: h.sandboxUrl(provider) });
+    expect(entry).toMatchObject({
+      id: provider,
+      authMethods: definition.authMethods,
+      pkce: definition.pkce,
+      acceptsBaseUrl: definition.acceptsBaseUrl ?? false,
+      mode: "sandbox",
+      sandboxUrl: h.sandboxUrl(provider),
+    });
   });
 
   it("begins OAuth with a bound state, S256 PKCE where used, and the registered redirect URI", async () => {

@@ -1,0 +1,481 @@
+/**
+ * A local Sentry: the OAuth pages and endpoints of an ApiApplication and the
+ * organizations list at Sentry's own paths, at the root of one origin, so a
+ * Sentry client pointed at it (or a connection whose base URL is this origin,
+ * as for a self-hosted Sentry) works unchanged.
+ *
+ *   GET  /oauth/authorize/       consent, auto-approved: 302 to redirect_uri?code&state. A missing or unknown
+ *                                client_id, redirect_uri or response_type gets Sentry's "Missing or invalid ...
+ *                                parameter." page (400, no redirect); an unknown scope redirects with
+ *                                error=invalid_scope; `_sandbox_decision=deny` with error=access_denied;
+ *                                `_sandbox_organization=<slug>` picks the organization (the first one otherwise)
+ *   POST /oauth/token/           code exchange (client secret required, in the body or HTTP Basic but not both;
+ *                                redirect URI and PKCE S256 checked; a failed check burns the code) and refresh
+ *                                (both tokens rotate; the old ones stop working at once)
+ *   GET  /api/0/organizations/   the organizations the token reaches, with X-Sentry-Rate-Limit-* headers and
+ *                                a Link header
+ *
+ * Without their trailing slash, /oauth/ paths answer Django's APPEND_SLASH
+ * 301 and /api/ paths the catch-all's 404 "did you forget a trailing slash?".
+ * Errors come as Sentry sends them: the token endpoint's bare
+ * `{"error":"<name>"}` (401 with `WWW-Authenticate: Basic realm="oauth"` for
+ * invalid_client), the API's DRF `{"detail":"..."}`, and the rate limiter's
+ * 429 whose body is the message as a JSON string, served as text/html, with
+ * no Retry-After: the wait is in X-Sentry-Rate-Limit-Reset (epoch seconds),
+ * next to a Date header read from the same clock.
+ *
+ * Behaviour (providers.md §2): OAuth access tokens last
+ * `accessTokenTtlSeconds` (30 days by default) and every refresh rotates both
+ * tokens (`tokenRotation` is ignored: it is not an app setting at Sentry).
+ * The credentials desk hands out a user auth token (`sntryu_`), or with
+ * `{"type":"org"}` an organization auth token (`sntrys_`, whose payload names
+ * this sandbox as its instance).
+ *
+ * Wire facts: getsentry/sentry src/sentry/web/frontend/{oauth_authorize,oauth_token}.py,
+ * models/apitoken.py, api/authentication.py, middleware/ratelimit.py,
+ * api/endpoints/catchall.py, utils/security/orgauthtoken_token.py.
+ */
+import { randomBytes, randomInt } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { escapeHtml } from "../shared/html.js";
+import { bodyParams, challengeOf, queryParams, randomChars, startSandbox, type SandboxDefinition, type SandboxOptions, type StartedSandbox } from "../shared/sandbox.js";
+
+/** OAuth access tokens expire after 30 days (apitoken.py DEFAULT_EXPIRATION). */
+const ACCESS_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
+/** Authorization codes (ApiGrant) expire after ten minutes. */
+const CODE_TTL_MS = 10 * 60 * 1000;
+/** Sentry's default per-caller limit (40 requests a second) and concurrency limit (25). */
+const RATE_LIMIT = 40;
+const RATE_WINDOW_SECONDS = 1;
+const CONCURRENT_LIMIT = 25;
+/** Django's never_cache, on every token endpoint answer. */
+const NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private";
+const HEX = "0123456789abcdef";
+const SLUG = /^[a-z0-9][a-z0-9_-]{0,49}$/;
+/** RFC 7636 §4.1, as apitoken.py checks it. */
+const VERIFIER_PATTERN = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/** settings.SENTRY_SCOPES: an authorization request naming anything else is refused with invalid_scope. */
+export const SENTRY_SCOPES = [
+  "org:read",
+  "org:write",
+  "org:admin",
+  "org:integrations",
+  "org:ci",
+  "member:read",
+  "member:write",
+  "member:admin",
+  "member:invite",
+  "team:read",
+  "team:write",
+  "team:admin",
+  "project:read",
+  "project:write",
+  "project:admin",
+  "project:releases",
+  "project:distribution",
+  "event:read",
+  "event:write",
+  "event:admin",
+  "alerts:read",
+  "alerts:write",
+  "openid",
+  "profile",
+  "email",
+] as const;
+/** OrganizationPermission's scopes for GET: what the organizations list asks of user and OAuth tokens. */
+const ORG_READ_SCOPES: readonly string[] = ["org:read", "org:write", "org:admin"];
+const DEFAULT_TOKEN_SCOPES = ["org:read", "project:read", "event:read"];
+
+const NOT_PROVIDED = "Authentication credentials were not provided.";
+const PERMISSION_DENIED = "You do not have permission to perform this action.";
+
+export type SentrySandboxOptions = SandboxOptions & {
+  /** Ignored: Sentry rotates refresh tokens on every use, whatever the app. Accepted so one option set fits every sandbox. */
+  tokenRotation?: boolean;
+  /** The sandbox's clock (tests move it to expire codes and tokens). Default Date.now. */
+  now?: () => number;
+};
+
+type Organization = { id: string; slug: string; name: string; dateCreated: string };
+/** An ApiToken row: an OAuth grant's pair (rotated in place by a refresh) or a user auth token. */
+type ApiTokenRecord = { kind: "oauth" | "user"; access: string; refresh?: string; scopes: string[]; organizationId?: string; expiresAt?: number };
+type OrgTokenRecord = { organizationId: string };
+/** An ApiGrant: deleted once redeemed, or once a redemption fails a check. */
+type GrantRecord = { redirectUri: string; scopes: string[]; organizationId: string; challenge?: string; expiresAt: number };
+type Caller = { kind: "api"; token: ApiTokenRecord } | { kind: "org"; token: OrgTokenRecord } | { kind: "refused"; detail: string };
+
+const credentialRequest = z.strictObject({
+  type: z.enum(["user", "org"]).optional(),
+  scopes: z.array(z.enum(SENTRY_SCOPES)).min(1).max(SENTRY_SCOPES.length).optional(),
+  organization: z.string().regex(SLUG).optional(),
+});
+
+const hex = (bytes: number): string => randomBytes(bytes).toString("hex");
+const pathOf = (request: FastifyRequest): string => request.url.split("?")[0] ?? request.url;
+const queryOf = (request: FastifyRequest): string => {
+  const q = request.url.indexOf("?");
+  return q < 0 ? "" : request.url.slice(q);
+};
+/** Sentry's datetimes: ISO-8601 with microseconds and Z (`2024-11-27T23:20:21.054320Z`). */
+const sentryTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+const isForm = (request: FastifyRequest): boolean => (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded");
+
+export function sentrySandbox(options: SentrySandboxOptions, app: { clientId: string; clientSecret: string }) {
+  const now = options.now ?? Date.now;
+  const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
+  const redirectUris = options.redirectUris ?? [];
+  const user = { id: String(randomInt(100_000, 9_999_999)), name: "Sandbox User", email: "sandbox.user@autoflow.invalid" };
+  const created = sentryTime(now() - 400 * 24 * 3600 * 1000);
+  const organizations: Organization[] = [
+    { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-sandbox", name: "AutoFlow Sandbox", dateCreated: created },
+    { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-labs", name: "AutoFlow Labs", dateCreated: created },
+  ];
+  /** This sandbox's origin, once it listens: the `url` an organization token names, and the organizations' links. */
+  let origin = "";
+  /** ApiToken rows by access token and by refresh token. */
+  const accessTokens = new Map<string, ApiTokenRecord>();
+  const refreshTokens = new Map<string, ApiTokenRecord>();
+  const orgTokens = new Map<string, OrgTokenRecord>();
+  const grants = new Map<string, GrantRecord>();
+  /** Codes already redeemed, and what they minted: a replay revokes it. */
+  const redeemed = new Map<string, ApiTokenRecord>();
+  /** Fixed windows of the rate limiter, by caller. */
+  const windows = new Map<string, { second: number; count: number }>();
+
+  const forget = (record: ApiTokenRecord): void => {
+    accessTokens.delete(record.access);
+    if (record.refresh) refreshTokens.delete(record.refresh);
+  };
+  const mintOAuth = (scopes: string[], organizationId: string): ApiTokenRecord => {
+    // OAuth tokens carry no prefix: 64 hex characters, and so do their refresh tokens (apitoken.py).
+    const record: ApiTokenRecord = { kind: "oauth", access: hex(32), refresh: hex(32), scopes, organizationId, expiresAt: now() + accessTtlMs };
+    accessTokens.set(record.access, record);
+    refreshTokens.set(record.refresh as string, record);
+    return record;
+  };
+
+  // ---- answers -----------------------------------------------------------
+
+  const json = (res: FastifyReply, status: number, body: unknown): FastifyReply =>
+    res.code(status).header("content-type", "application/json").send(JSON.stringify(body));
+  /** DRF's error body; a 401 names the authentication scheme (QuietBasicAuthentication's header). */
+  const apiError = (res: FastifyReply, status: number, detail: string): FastifyReply => {
+    if (status === 401) res.header("www-authenticate", 'xBasic realm="api"');
+    return json(res, status, { detail });
+  };
+  /** The token endpoint's error: the name and nothing else. */
+  const oauthError = (res: FastifyReply, error: string, status = 400): FastifyReply => {
+    res.header("cache-control", NEVER_CACHE);
+    if (error === "invalid_client") res.header("www-authenticate", 'Basic realm="oauth"');
+    return json(res, status, { error });
+  };
+  /** sentry/oauth-error.html: no redirect, so nothing reaches a redirect URI that was not checked. */
+  const errorPage = (res: FastifyReply, message: string, markup = escapeHtml(message)): FastifyReply =>
+    res
+      .code(400)
+      .type("text/html; charset=utf-8")
+      .send(`<!DOCTYPE html><html><head><title>Sentry</title></head><body><h2>Authorization Error</h2><p>${markup}</p></body></html>`);
+  const invalidParameter = (res: FastifyReply, name: string): FastifyReply =>
+    errorPage(res, `Missing or invalid ${name} parameter.`, `Missing or invalid <em>${escapeHtml(name)}</em> parameter.`);
+  const redirectTo = (res: FastifyReply, redirectUri: string, params: Record<string, string | undefined>): FastifyReply => {
+    const target = new URL(redirectUri);
+    for (const [key, value] of Object.entries(params)) if (value !== undefined) target.searchParams.append(key, value);
+    return res.redirect(target.toString(), 302);
+  };
+
+  /** The fixed window of the rate limiter (counted, not enforced: the `rate-limit` fault throttles). */
+  const rateLimitHeaders = (res: FastifyReply, key: string): void => {
+    const second = Math.floor(now() / 1000 / RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS;
+    const window = windows.get(key)?.second === second ? (windows.get(key) as { second: number; count: number }) : { second, count: 0 };
+    window.count += 1;
+    windows.set(key, window);
+    res
+      .header("x-sentry-rate-limit-remaining", String(Math.max(0, RATE_LIMIT - window.count)))
+      .header("x-sentry-rate-limit-limit", String(RATE_LIMIT))
+      .header("x-sentry-rate-limit-reset", String(second + RATE_WINDOW_SECONDS))
+      .header("x-sentry-rate-limit-concurrentremaining", String(CONCURRENT_LIMIT - 1))
+      .header("x-sentry-rate-limit-concurrentlimit", String(CONCURRENT_LIMIT));
+  };
+
+  /** Who the Authorization header names, as Sentry's authentication classes decide it (DRF splits the header on whitespace). */
+  const authenticate = (request: FastifyRequest): Caller => {
+    const header = request.headers.authorization;
+    const parts = (typeof header === "string" ? header : "").split(/\s+/).filter(Boolean);
+    if (parts.length === 0 || parts[0]?.toLowerCase() !== "bearer") return { kind: "refused", detail: NOT_PROVIDED };
+    if (parts.length === 1) return { kind: "refused", detail: "Invalid token header. No credentials provided." };
+    if (parts.length > 2) return { kind: "refused", detail: "Invalid token header. Token string should not contain spaces." };
+    const value = parts[1] as string;
+    if (value.startsWith("sntrys_")) {
+      const org = orgTokens.get(value);
+      return org ? { kind: "org", token: org } : { kind: "refused", detail: "Invalid org token" };
+    }
+    const token = accessTokens.get(value);
+    if (!token) return { kind: "refused", detail: "Invalid token" };
+    if (token.expiresAt !== undefined && now() >= token.expiresAt) return { kind: "refused", detail: "Token expired" };
+    return { kind: "api", token };
+  };
+
+  const serializeOrganization = (org: Organization) => ({
+    id: org.id,
+    slug: org.slug,
+    status: { id: "active", name: "active" },
+    name: org.name,
+    dateCreated: org.dateCreated,
+    isEarlyAdopter: false,
+    require2FA: false,
+    avatar: { avatarType: "letter_avatar", avatarUuid: null, avatarUrl: null },
+    links: { organizationUrl: origin, regionUrl: origin },
+    hasAuthProvider: false,
+    allowMemberInvite: true,
+    allowMemberProjectCreation: true,
+    allowSuperuserAccess: false,
+    features: ["discover-basic", "performance-view", "session-replay"],
+  });
+
+  // ---- routes ------------------------------------------------------------
+
+  const authorize = async (request: FastifyRequest, res: FastifyReply) => {
+    const q = queryParams(request);
+    if (!q.client_id || q.client_id !== app.clientId) return invalidParameter(res, "client_id");
+    let redirectUri = q.redirect_uri;
+    if (!redirectUri) {
+      // Optional only while the app has exactly one registered redirect URI.
+      if (redirectUris.length !== 1) return invalidParameter(res, "redirect_uri");
+      redirectUri = redirectUris[0] as string;
+    } else if (!redirectUris.includes(redirectUri)) {
+      return invalidParameter(res, "redirect_uri");
+    }
+    // Sentry names client_id when the response type is not allowed for the app.
+    if (q.response_type !== "code") return invalidParameter(res, "client_id");
+    const scopes = (q.scope ?? "").split(" ").filter(Boolean);
+    if (scopes.some((s) => !(SENTRY_SCOPES as readonly string[]).includes(s))) return redirectTo(res, redirectUri, { error: "invalid_scope", state: q.state });
+    // PKCE: the docs say code_challenge_method "Must be S256"; refused here, before a code is minted (the
+    // token endpoint would refuse a plain one with invalid_grant anyway).
+    if (q.code_challenge !== undefined && (q.code_challenge_method !== "S256" || !/^[A-Za-z0-9_-]{43}$/.test(q.code_challenge))) {
+      return redirectTo(res, redirectUri, { error: "invalid_request", state: q.state });
+    }
+    if (q._sandbox_decision === "deny") return redirectTo(res, redirectUri, { error: "access_denied", state: q.state });
+    // The user picks the organization the token will be scoped to.
+    const organization = q._sandbox_organization === undefined ? organizations[0] : organizations.find((o) => o.slug === q._sandbox_organization);
+    if (!organization) return redirectTo(res, redirectUri, { error: "unauthorized_client", state: q.state });
+    const code = hex(32);
+    grants.set(code, {
+      redirectUri,
+      scopes,
+      organizationId: organization.id,
+      ...(q.code_challenge ? { challenge: q.code_challenge } : {}),
+      expiresAt: now() + CODE_TTL_MS,
+    });
+    return redirectTo(res, redirectUri, { code, state: q.state });
+  };
+
+  /** Client credentials from Basic or the body, never both (oauth_token.py `_extract_basic_auth_credentials`). */
+  const clientCredentials = (request: FastifyRequest, p: Record<string, string>): { id?: string; secret?: string } | { error: string; status: number } => {
+    const header = request.headers.authorization;
+    const [scheme, param] = typeof header === "string" ? [header.slice(0, header.indexOf(" ")), header.slice(header.indexOf(" ") + 1).trim()] : ["", ""];
+    if (header && scheme.toLowerCase() === "basic" && param) {
+      if (p.client_id || p.client_secret) return { error: "invalid_request", status: 400 };
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(param)) return { error: "invalid_client", status: 401 };
+      const decoded = Buffer.from(param, "base64").toString("utf8");
+      const colon = decoded.indexOf(":");
+      if (colon < 0) return { error: "invalid_client", status: 401 };
+      return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+    }
+    return { ...(p.client_id ? { id: p.client_id } : {}), ...(p.client_secret ? { secret: p.client_secret } : {}) };
+  };
+
+  const tokenAnswer = (res: FastifyReply, record: ApiTokenRecord): FastifyReply => {
+    const expiresAt = record.expiresAt as number;
+    return json(res.header("cache-control", NEVER_CACHE), 200, {
+      access_token: record.access,
+      refresh_token: record.refresh,
+      expires_in: Math.trunc((expiresAt - now()) / 1000),
+      expires_at: sentryTime(expiresAt),
+      token_type: "Bearer",
+      scope: record.scopes.join(" "),
+      user: { id: user.id, name: user.name, email: user.email },
+      ...(record.organizationId ? { organization_id: record.organizationId } : {}),
+    });
+  };
+
+  const token = async (request: FastifyRequest, res: FastifyReply) => {
+    // Django's request.POST: form bodies only; anything else reads as no parameters at all.
+    const p = isForm(request) ? bodyParams(request) : {};
+    if (!p.grant_type) return oauthError(res, "invalid_request");
+    const known = ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"];
+    if (!known.includes(p.grant_type)) return oauthError(res, "unsupported_grant_type");
+    const client = clientCredentials(request, p);
+    if ("error" in client) return oauthError(res, client.error, client.status);
+    // Only the device flow admits public clients; the code and refresh grants need the secret.
+    if (!client.id || !client.secret) return oauthError(res, "invalid_client", 401);
+    if (client.id !== app.clientId || client.secret !== app.clientSecret) return oauthError(res, "invalid_client", 401);
+
+    if (p.grant_type === "authorization_code") {
+      const replayed = p.code ? redeemed.get(p.code) : undefined;
+      if (replayed) {
+        // The grant is gone (Sentry deletes it when redeemed); a replay also ends what it minted (RFC 6749 §4.1.2).
+        forget(replayed);
+        return oauthError(res, "invalid_grant");
+      }
+      const grant = p.code ? grants.get(p.code) : undefined;
+      if (!grant || !p.code) return oauthError(res, "invalid_grant");
+      if (now() >= grant.expiresAt) {
+        grants.delete(p.code);
+        return oauthError(res, "invalid_grant");
+      }
+      // A missing redirect_uri reads as "" and so does not match (from_grant's binding check).
+      const redirectOk = (p.redirect_uri ?? "") === grant.redirectUri;
+      const verifier = p.code_verifier;
+      const pkceOk = grant.challenge === undefined || (verifier !== undefined && VERIFIER_PATTERN.test(verifier) && challengeOf(verifier) === grant.challenge);
+      if (!redirectOk || !pkceOk) {
+        // RFC 6749 §10.5, as Sentry does it: a failed redemption burns the code.
+        grants.delete(p.code);
+        return oauthError(res, "invalid_grant");
+      }
+      grants.delete(p.code);
+      const record = mintOAuth(grant.scopes, grant.organizationId);
+      redeemed.set(p.code, record);
+      return tokenAnswer(res, record);
+    }
+    if (p.grant_type === "refresh_token") {
+      if (!p.refresh_token) return oauthError(res, "invalid_request");
+      // "TODO(dcramer): support scope": a scope on a refresh is refused.
+      if (p.scope) return oauthError(res, "invalid_request");
+      const record = refreshTokens.get(p.refresh_token);
+      if (!record) return oauthError(res, "invalid_grant");
+      // ApiToken.refresh(): a new access token AND a new refresh token in the same row; the old ones are gone.
+      forget(record);
+      record.access = hex(32);
+      record.refresh = hex(32);
+      record.expiresAt = now() + accessTtlMs;
+      accessTokens.set(record.access, record);
+      refreshTokens.set(record.refresh, record);
+      return tokenAnswer(res, record);
+    }
+    // The device and ID-JAG grants exist at Sentry; the sandbox has no device codes and trusts no identity provider.
+    if (p.grant_type === "urn:ietf:params:oauth:grant-type:device_code") return oauthError(res, p.device_code ? "invalid_grant" : "invalid_request");
+    return oauthError(res, p.assertion ? "invalid_grant" : "invalid_request");
+  };
+
+  const listOrganizations = async (request: FastifyRequest, res: FastifyReply) => {
+    const caller = authenticate(request);
+    if (caller.kind === "refused") return apiError(res, 401, caller.detail);
+    // The limiter keys users by id; organization tokens have no user, so by address.
+    rateLimitHeaders(res, caller.kind === "api" ? `user:${user.id}` : `ip:${request.ip}`);
+    let list: Organization[];
+    if (caller.kind === "org") {
+      // Organization tokens (org:ci only) are answered with their organization, as providers.md §2.4 reads
+      // Sentry; whether OrganizationPermission's GET scopes admit org:ci is not confirmed by its source.
+      list = organizations.filter((o) => o.id === caller.token.organizationId);
+    } else {
+      if (!caller.token.scopes.some((s) => ORG_READ_SCOPES.includes(s))) return apiError(res, 403, PERMISSION_DENIED);
+      // A token scoped to one organization at consent sees that one only.
+      list = caller.token.organizationId ? organizations.filter((o) => o.id === caller.token.organizationId) : organizations;
+    }
+    const self = `${origin}/api/0/organizations/`;
+    res.header(
+      "link",
+      `<${self}?&cursor=100:-1:1>; rel="previous"; results="false"; cursor="100:-1:1", <${self}?&cursor=100:1:0>; rel="next"; results="false"; cursor="100:1:0"`,
+    );
+    return json(res, 200, list.map(serializeOrganization));
+  };
+
+  const ROUTED = new Set(["/oauth/authorize/", "/oauth/token/", "/api/0/organizations/"]);
+  const notFound = async (request: FastifyRequest, res: FastifyReply) => {
+    const path = pathOf(request);
+    if (path.startsWith("/api/")) {
+      // api/endpoints/catchall.py: point at the missing trailing slash, in JSON only for JSON requests.
+      if (path.endsWith("/")) return res.code(404).send();
+      const help = "Route not found, did you forget a trailing slash?";
+      const suggestion = `try: ${path}/`;
+      if ((request.headers["content-type"] ?? "").startsWith("application/json")) return json(res, 404, { info: `${help} ${suggestion}` });
+      return res.code(404).type("text/plain").send(`${help}\n\n${suggestion}\n${" ".repeat(suggestion.length - 1)}^\n`);
+    }
+    // Django's CommonMiddleware (APPEND_SLASH) for the pages.
+    if (!path.endsWith("/") && ROUTED.has(`${path}/`)) return res.redirect(`${path}/${queryOf(request)}`, 301);
+    return res.code(404).type("text/html; charset=utf-8").send("<!DOCTYPE html><html><body><h1>Page Not Found</h1></body></html>");
+  };
+
+  const isTokenPath = (res: FastifyReply): boolean => pathOf(res.request) === "/oauth/token/";
+
+  const definition: SandboxDefinition = {
+    provider: "sentry",
+    browserPaths: ["/oauth/authorize/"],
+    endpoints: (at) => ({ authorizeUrl: `${at}/oauth/authorize/`, tokenUrl: `${at}/oauth/token/`, apiUrl: at }),
+    faults: {
+      rateLimit: (res, fault) => {
+        // middleware/ratelimit.py: the message as a JSON string in a default (text/html) response, the
+        // X-Sentry-Rate-Limit-* headers, and no Retry-After. Reset and Date come from one reading of the clock.
+        const window = Math.max(1, Math.ceil(fault.retryAfterSeconds ?? RATE_WINDOW_SECONDS));
+        const second = Math.floor(now() / 1000);
+        return res
+          .code(429)
+          .header("content-type", "text/html; charset=utf-8")
+          .header("date", new Date(second * 1000).toUTCString())
+          .header("x-sentry-rate-limit-remaining", "0")
+          .header("x-sentry-rate-limit-limit", String(RATE_LIMIT))
+          .header("x-sentry-rate-limit-reset", String(second + window))
+          .header("x-sentry-rate-limit-concurrentremaining", String(CONCURRENT_LIMIT - 1))
+          .header("x-sentry-rate-limit-concurrentlimit", String(CONCURRENT_LIMIT))
+          .send(JSON.stringify(`You are attempting to use this endpoint too frequently. Limit is ${RATE_LIMIT} requests in ${window} seconds`));
+      },
+      // The API's exception handler answers JSON with the event id; the token endpoint is a plain Django view.
+      serverError: (res) =>
+        isTokenPath(res)
+          ? res.code(500).type("text/html; charset=utf-8").send("<!DOCTYPE html><html><body><h1>Server Error (500)</h1></body></html>")
+          : json(res, 500, { detail: "Internal Error", errorId: hex(16) }),
+      badRequest: (res) => (isTokenPath(res) ? oauthError(res, "invalid_request") : json(res, 400, { detail: "Invalid cursor parameter." })),
+      malformed: (res) => res.code(200).header("content-type", "application/json").send(`[{"id":"${organizations[0]?.id ?? "1"}","slug":"autoflow-sand`),
+    },
+    revokeAll: () => {
+      accessTokens.clear();
+      refreshTokens.clear();
+      orgTokens.clear();
+      grants.clear();
+      redeemed.clear();
+    },
+    issueCredential: (body) => {
+      const parsed = credentialRequest.parse(body ?? {});
+      const organization = parsed.organization === undefined ? organizations[0] : organizations.find((o) => o.slug === parsed.organization);
+      if (!organization) throw new Error(`no organization ${parsed.organization}; the sandbox has ${organizations.map((o) => o.slug).join(", ")}`);
+      if (parsed.type === "org") {
+        if (parsed.scopes) throw new Error("organization auth tokens have the fixed scope org:ci");
+        // orgauthtoken_token.py: base64 of the JSON payload, `_`, base64 of 32 random bytes without padding.
+        const payload = { iat: now() / 1000, url: origin, region_url: origin, org: organization.slug };
+        const secret = randomBytes(32).toString("base64").replace(/=+$/, "");
+        const value = `sntrys_${Buffer.from(JSON.stringify(payload)).toString("base64")}_${secret}`;
+        orgTokens.set(value, { organizationId: organization.id });
+        return { accessToken: value, type: "org", scopes: ["org:ci"], organization: organization.slug };
+      }
+      if (parsed.organization !== undefined) throw new Error("user auth tokens reach every organization of the user; organization is for type org");
+      const scopes = parsed.scopes ?? DEFAULT_TOKEN_SCOPES;
+      const value = `sntryu_${randomChars(64, HEX)}`;
+      accessTokens.set(value, { kind: "user", access: value, scopes: [...scopes] });
+      return { accessToken: value, type: "user", scopes, userId: user.id, organizations: organizations.map((o) => o.slug) };
+    },
+    routes(server: FastifyInstance) {
+      server.get("/oauth/authorize/", authorize);
+      server.post("/oauth/token/", token);
+      server.get("/api/0/organizations/", listOrganizations);
+      server.setNotFoundHandler(notFound);
+    },
+  };
+  return {
+    definition,
+    /** Called once the sandbox listens. */
+    setOrigin(url: string): void {
+      origin = url;
+    },
+  };
+}
+
+export async function startSentrySandbox(options: SentrySandboxOptions = {}): Promise<StartedSandbox> {
+  // client_id is 64 hex; the client secret is `sntrya_` + 64 hex (apiapplication.py).
+  const app = { clientId: options.clientId ?? hex(32), clientSecret: options.clientSecret ?? `sntrya_${hex(32)}` };
+  const sandbox = sentrySandbox(options, app);
+  const started = await startSandbox(sandbox.definition, options, app);
+  sandbox.setOrigin(started.url);
+  return started;
+}
