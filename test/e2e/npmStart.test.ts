@@ -94,4 +94,27 @@ describe("npm start", () => {
     expect(health.accountId).toMatch(/^acct_/);
     expect(new Date(health.checkedAt as string).toISOString()).toBe(health.checkedAt);
   });
+
+  it("refuses a user-supplied base URL of https://127.0.0.1 (only the sandboxes' own origins are allow-listed)", async () => {
+    const listed = (await (await api("/api/integrations")).json()) as { providers: { id: string; sandboxUrl: string; acceptsBaseUrl: boolean }[] };
+    const sentry = listed.providers.find((p) => p.id === "sentry");
+    expect(sentry?.acceptsBaseUrl).toBe(true);
+    const desk = (await (await fetch(`${sentry?.sandboxUrl}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as {
+      accessToken: string;
+    };
+    const refused = await api("/api/integrations/sentry/connections", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ accessToken: desk.accessToken, baseUrl: "https://127.0.0.1" }),
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { type: string; field: string; message: string } }).error).toMatchObject({ type: "schema", field: "baseUrl" });
+    // The sandbox's own origin is the one base URL that passes.
+    const accepted = await api("/api/integrations/sentry/connections", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ accessToken: desk.accessToken, baseUrl: sentry?.sandboxUrl }),
+    });
+    expect(accepted.status, await accepted.text()).toBe(201);
+  });
 });
