@@ -4,6 +4,7 @@
  * autoflow-integrations token --user alice  print a user JWT the local service accepts
  * autoflow-integrations migrate            apply database migrations and exit
  * autoflow-integrations sweep              run the refresh-ahead and health sweeps once and print what they did
+ * autoflow-integrations rotate-keys        rewrap every data key under the active encryption key (online, resumable)
  */
 import { parseArgs } from "node:util";
 import type { Kysely } from "kysely";
@@ -17,6 +18,7 @@ import { connectorsById } from "./sdk.js";
 import { startService, storeLocation } from "./service.js";
 import { migrateToLatest } from "./store/migrations.js";
 import { openPostgres } from "./store/postgres.js";
+import { loadKeyring, openStore } from "./store/index.js";
 import { openSqlite } from "./store/sqlite.js";
 
 const USAGE = `usage:
@@ -24,6 +26,7 @@ const USAGE = `usage:
   autoflow-integrations token --user <id> [--expires-in <seconds>]
   autoflow-integrations migrate
   autoflow-integrations sweep
+  autoflow-integrations rotate-keys [--batch-size <n>]
 
 Configuration comes from the environment (see README): PORT, AUTOFLOW_DATA_DIR,
 AUTOFLOW_PUBLIC_URL, AUTOFLOW_JWT_SECRET, AUTOFLOW_ENCRYPTION_KEY,
@@ -41,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return migrate();
     case "sweep":
       return sweep();
+    case "rotate-keys":
+      return rotateKeys(rest);
     case undefined:
     case "help":
     case "--help":
@@ -131,6 +136,51 @@ async function sweep(): Promise<number> {
     return 0;
   } finally {
     await service.close();
+  }
+}
+
+/**
+ * Rewraps every connection's data key under the active key-encryption key,
+ * batch by batch, while the service runs (instances must hold the old key in
+ * AUTOFLOW_ENCRYPTION_KEYS_OLD meanwhile). Safe to interrupt and run again.
+ */
+async function rotateKeys(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { "batch-size": { type: "string" } }, strict: true });
+  const batchSize = values["batch-size"] === undefined ? 500 : Number(values["batch-size"]);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    process.stderr.write("--batch-size must be a whole number from 1 to 10000\n");
+    return 2;
+  }
+  const config = loadConfig();
+  const { keys, active } = loadKeyring({ envValue: config.encryptionKey, oldValues: config.encryptionKeysOld, dataDir: config.dataDir, log: (m) => process.stderr.write(`${m}\n`) });
+  const store = await openStore({ ...storeLocation(config), keys });
+  try {
+    const totals = { scanned: 0, rewrapped: 0, alreadyCurrent: 0, changedConcurrently: 0, failed: 0 };
+    const failures: { id: string; reason: string }[] = [];
+    let afterId: string | undefined;
+    do {
+      const report = await store.vault.rewrapDataKeys({ batchSize, ...(afterId ? { afterId } : {}) });
+      totals.scanned += report.scanned;
+      totals.rewrapped += report.rewrapped;
+      totals.alreadyCurrent += report.alreadyCurrent;
+      totals.changedConcurrently += report.changedConcurrently;
+      totals.failed += report.failed.length;
+      failures.push(...report.failed);
+      afterId = report.scanned < batchSize ? undefined : report.lastId;
+      process.stderr.write(`rows done: ${totals.scanned} (rewrapped ${totals.rewrapped}, already current ${totals.alreadyCurrent}, failed ${totals.failed})\n`);
+    } while (afterId);
+    const remaining = await store.vault.countStaleDataKeys();
+    process.stdout.write(`${JSON.stringify({ activeKeyId: store.keyring.activeKeyId, keySource: active.origin, ...totals, stillStale: remaining.stale, failures })}\n`);
+    if (remaining.stale === 0 && failures.length === 0) {
+      process.stderr.write(
+        "rotation complete: every data key is under the active key; the old keys (AUTOFLOW_ENCRYPTION_KEYS_OLD, or the data folder's encryption.key that AUTOFLOW_ENCRYPTION_KEY replaced) can be removed\n",
+      );
+      return 0;
+    }
+    process.stderr.write(`rotation incomplete: ${remaining.stale} data keys are still under an old key; run rotate-keys again\n`);
+    return 1;
+  } finally {
+    await store.close();
   }
 }
 

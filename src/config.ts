@@ -33,6 +33,8 @@ export type ServiceConfig = {
   jwtIssuer?: string;
   jwtAudience?: string;
   encryptionKey?: string;
+  /** Old encryption keys that still decrypt while a rotation runs (`AUTOFLOW_ENCRYPTION_KEYS_OLD`, comma-separated). */
+  encryptionKeysOld: string[];
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   providerTimeoutMs: number;
   /** First sandbox port (the others follow in registry order); 0 for free ports. */
@@ -78,6 +80,7 @@ const baseSchema = z.object({
   AUTOFLOW_PUBLIC_URL: httpUrl.optional(),
   AUTOFLOW_JWT_SECRET: optionalString.pipe(z.string().min(MIN_JWT_SECRET_LENGTH, `must be at least ${MIN_JWT_SECRET_LENGTH} characters`).optional()),
   AUTOFLOW_ENCRYPTION_KEY: optionalString,
+  AUTOFLOW_ENCRYPTION_KEYS_OLD: optionalString,
   AUTOFLOW_JWKS_URL: optionalString.pipe(httpUrl.optional()),
   AUTOFLOW_JWT_ISSUER: optionalString,
   AUTOFLOW_JWT_AUDIENCE: optionalString,
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     publicUrl: (b.AUTOFLOW_PUBLIC_URL ?? `http://localhost:${b.PORT}`).replace(/\/+$/, ""),
     ...(b.AUTOFLOW_JWT_SECRET ? { jwtSecret: b.AUTOFLOW_JWT_SECRET } : {}),
     ...(b.AUTOFLOW_ENCRYPTION_KEY ? { encryptionKey: b.AUTOFLOW_ENCRYPTION_KEY } : {}),
+    encryptionKeysOld: (b.AUTOFLOW_ENCRYPTION_KEYS_OLD ?? "").split(/[\s,]+/).filter(Boolean),
     ...(b.AUTOFLOW_JWKS_URL ? { jwksUrl: b.AUTOFLOW_JWKS_URL } : {}),
     ...(b.AUTOFLOW_JWT_ISSUER ? { jwtIssuer: b.AUTOFLOW_JWT_ISSUER } : {}),
     ...(b.AUTOFLOW_JWT_AUDIENCE ? { jwtAudience: b.AUTOFLOW_JWT_AUDIENCE } : {}),

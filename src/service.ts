@@ -18,7 +18,7 @@ import { connectorsById, createIntegrations, type Integrations } from "./sdk.js"
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { buildServer } from "./server/app.js";
 import { createUserVerifier } from "./server/auth.js";
-import { loadEncryptionKey, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
+import { loadKeyring, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
 
 export const SQLITE_FILE = "autoflow.db";
 
@@ -48,8 +48,8 @@ export type ServiceOptions = {
 
 export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
-  const key = loadEncryptionKey({ envValue: config.encryptionKey, dataDir: config.dataDir, log: (m) => logger.warn(m) });
-  const store = await openStore({ ...storeLocation(config), keys: [key.key] });
+  const { keys } = loadKeyring({ envValue: config.encryptionKey, oldValues: config.encryptionKeysOld, dataDir: config.dataDir, log: (m) => logger.warn(m) });
+  const store = await openStore({ ...storeLocation(config), keys });
   logger.info({ database: store.dialect }, store.dialect === "postgres" ? "using PostgreSQL" : `using SQLite in ${config.dataDir}`);
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {

@@ -8,9 +8,9 @@ import { openSqlite } from "./sqlite.js";
 import { SqlVault } from "./sqlVault.js";
 
 export { Keyring, parseEncryptionKey, DecryptionError } from "./keyring.js";
-export { loadEncryptionKey } from "./keyFile.js";
+export { loadEncryptionKey, loadKeyring } from "./keyFile.js";
 export { migrateToLatest, pendingMigrations, ping } from "./migrations.js";
-export { SqlVault } from "./sqlVault.js";
+export { SqlVault, type RewrapReport } from "./sqlVault.js";
 export { PostgresVault } from "./postgres.js";
 
 export type StoreDialect = "sqlite" | "postgres";

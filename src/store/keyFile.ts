@@ -11,6 +11,29 @@ export const KEY_FILE_NAME = "encryption.key";
 
 export type KeySource = { key: Buffer; origin: "env" | "file" | "generated"; path?: string };
 
+/**
+ * Every key the ring holds, the active one first: the active key (env or
+ * data folder), the old keys of a rotation in progress
+ * (`AUTOFLOW_ENCRYPTION_KEYS_OLD`), and a data-folder key that the env key
+ * replaced, so data written before the switch stays readable until rotated.
+ */
+export function loadKeyring(options: {
+  envValue?: string | undefined;
+  oldValues?: readonly string[];
+  dataDir: string;
+  log: (message: string) => void;
+}): { keys: Buffer[]; active: KeySource } {
+  const active = loadEncryptionKey(options);
+  const keys = [active.key];
+  const add = (key: Buffer) => {
+    if (!keys.some((k) => k.equals(key))) keys.push(key);
+  };
+  for (const [i, value] of (options.oldValues ?? []).entries()) add(parseEncryptionKey(value, `AUTOFLOW_ENCRYPTION_KEYS_OLD[${i}]`));
+  const path = join(options.dataDir, KEY_FILE_NAME);
+  if (active.origin === "env" && existsSync(path)) add(parseEncryptionKey(readFileSync(path, "utf8"), path));
+  return { keys, active };
+}
+
 export function loadEncryptionKey(options: {
   envValue?: string | undefined;
   dataDir: string;

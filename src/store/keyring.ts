@@ -10,11 +10,22 @@
  * while data moves to a new one. Each purpose ("vault", "oauth-state") uses
  * its own subkey derived with HKDF, so a value sealed for one purpose can
  * never be opened as another.
+ *
+ * Envelope encryption (NIST SP 800-57 key hierarchy): a connection's tokens
+ * are sealed with a data key of its own (format 2: no key id, the row names
+ * its key), and the data key is wrapped by a key-encryption key of this ring
+ * (format 1, with the key id). Rotating the key-encryption key rewraps data
+ * keys only; tokens are never decrypted or rewritten for it.
+ *
+ *   format 2, base64url of: version (1 byte = 2) | IV (12 bytes) | ciphertext | tag (16 bytes)
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
 import type { Sealer } from "../integrations/shared/vault.js";
 
 const FORMAT_VERSION = 1;
+const DATA_KEY_FORMAT_VERSION = 2;
+/** Purpose of wrapped data keys: its own subkey of every key-encryption key. */
+const DATA_KEY_PURPOSE = "data-key";
 const KEY_ID_BYTES = 8;
 const IV_BYTES = 12; // the GCM nonce size NIST recommends
 const TAG_BYTES = 16;
@@ -70,6 +81,49 @@ export class Keyring implements Sealer {
       return Buffer.concat([decipher.update(blob.subarray(HEADER_BYTES, blob.length - TAG_BYTES)), decipher.final()]).toString("utf8");
     } catch {
       throw new DecryptionError("ciphertext failed to authenticate (wrong key, wrong row, or tampered)");
+    }
+  }
+
+  /** A new data key (32 random bytes) for one connection. */
+  static newDataKey(): Buffer {
+    return randomBytes(32);
+  }
+
+  /** Wraps a data key with the active key-encryption key, bound to `associatedData` (its row). */
+  wrapDataKey(dataKey: Buffer, associatedData: string): string {
+    return this.encrypt(dataKey.toString("base64url"), DATA_KEY_PURPOSE, associatedData);
+  }
+
+  unwrapDataKey(wrapped: string, associatedData: string): Buffer {
+    const key = Buffer.from(this.decrypt(wrapped, DATA_KEY_PURPOSE, associatedData), "base64url");
+    if (key.length !== 32) throw new DecryptionError("a wrapped data key must be 32 bytes");
+    return key;
+  }
+
+  /** Whether `wrapped` is already under the active key-encryption key. */
+  isCurrent(wrapped: string): boolean {
+    return Keyring.keyIdOf(wrapped) === this.active.id;
+  }
+
+  /** Seals a value with a data key (format 2). */
+  static sealWithDataKey(dataKey: Buffer, plaintext: string, associatedData: string): string {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", dataKey, iv);
+    cipher.setAAD(Buffer.from(associatedData, "utf8"));
+    const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
+    return Buffer.concat([Buffer.from([DATA_KEY_FORMAT_VERSION]), iv, body, cipher.getAuthTag()]).toString("base64url");
+  }
+
+  static openWithDataKey(dataKey: Buffer, encoded: string, associatedData: string): string {
+    const blob = Buffer.from(encoded, "base64url");
+    if (blob.length < 1 + IV_BYTES + TAG_BYTES || blob[0] !== DATA_KEY_FORMAT_VERSION) throw new DecryptionError("not a data-key ciphertext");
+    const decipher = createDecipheriv("aes-256-gcm", dataKey, blob.subarray(1, 1 + IV_BYTES));
+    decipher.setAAD(Buffer.from(associatedData, "utf8"));
+    decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
+    try {
+      return Buffer.concat([decipher.update(blob.subarray(1 + IV_BYTES, blob.length - TAG_BYTES)), decipher.final()]).toString("utf8");
+    } catch {
+      throw new DecryptionError("ciphertext failed to authenticate (wrong data key, wrong row, or tampered)");
     }
   }
 

@@ -17,6 +17,7 @@ const migrations: Record<string, Migration> = {
         .addColumn("token_masked", "text", (c) => c.notNull())
         .addColumn("scopes", "text", (c) => c.notNull())
         .addColumn("metadata", "text", (c) => c.notNull())
+        .addColumn("data_key_wrapped", "text")
         .addColumn("access_token_enc", "text")
         .addColumn("refresh_token_enc", "text")
         .addColumn("access_token_expires_at", "text")

@@ -11,6 +11,8 @@ export interface ConnectionsTable {
   scopes: string;
   /** JSON object of the provider's public fields. */
   metadata: string;
+  /** The connection's data key, wrapped by a key-encryption key (with its id); null once crypto-shredded. */
+  data_key_wrapped: string | null;
   access_token_enc: string | null;
   refresh_token_enc: string | null;
   access_token_expires_at: string | null;

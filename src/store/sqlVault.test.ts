@@ -129,7 +129,8 @@ describe.each(testDatabases())("vault on %s", (database) => {
       expect(everything).not.toContain(input.accessToken);
       expect(everything).not.toContain(input.refreshToken as string);
       expect(row.access_token_enc).not.toBe(row.refresh_token_enc);
-      expect(Keyring.keyIdOf(row.access_token_enc as string)).toBe(store.keyring.activeKeyId);
+      // Envelope: the tokens are under the row's data key; the data key is wrapped by the active key.
+      expect(Keyring.keyIdOf(row.data_key_wrapped as string)).toBe(store.keyring.activeKeyId);
     });
 
     it("refuses a ciphertext copied from another row", async () => {

@@ -1,9 +1,11 @@
 /**
  * The credential vault over Kysely: one implementation for SQLite and
- * PostgreSQL. Tokens are encrypted before they reach the database, each
- * ciphertext bound to its row and column by the associated data
- * `connection:<id>:<column>`, so a ciphertext copied to another row (or
- * another column) fails to decrypt.
+ * PostgreSQL. Tokens are encrypted before they reach the database with the
+ * connection's own data key, each ciphertext bound to its row and column by
+ * the associated data `connection:<id>:<column>`, so a ciphertext copied to
+ * another row (or another column) fails to decrypt. The data key is wrapped
+ * by the keyring's key-encryption key; rotating that key rewraps data keys
+ * only (see rewrapDataKeys).
  */
 import { randomBytes } from "node:crypto";
 import type { Kysely, Selectable } from "kysely";
@@ -16,11 +18,8 @@ import type {
   TokenRefreshStatus,
   Vault,
 } from "../integrations/shared/vault.js";
-import type { Keyring } from "./keyring.js";
+import { Keyring } from "./keyring.js";
 import type { ConnectionsTable, Database } from "./schema.js";
-
-/** Encryption purpose of the vault's columns (the OAuth state uses another). */
-const VAULT_PURPOSE = "vault";
 
 /** How often (in consumed states) expired state hashes are swept. */
 const STATE_SWEEP_EVERY = 100;
@@ -36,6 +35,7 @@ export class SqlVault implements Vault {
 
   async createConnection(input: NewConnection): Promise<ConnectionRecord> {
     const id = `conn_${randomBytes(16).toString("base64url")}`;
+    const dataKey = Keyring.newDataKey();
     const row = {
       id,
       user_id: input.userId,
@@ -44,8 +44,9 @@ export class SqlVault implements Vault {
       token_masked: input.tokenMasked,
       scopes: JSON.stringify(input.scopes),
       metadata: JSON.stringify(input.metadata),
-      access_token_enc: this.seal(id, "access_token", input.accessToken),
-      refresh_token_enc: input.refreshToken === undefined ? null : this.seal(id, "refresh_token", input.refreshToken),
+      data_key_wrapped: this.keyring.wrapDataKey(dataKey, dataKeyAad(id)),
+      access_token_enc: seal(dataKey, id, "access_token", input.accessToken),
+      refresh_token_enc: input.refreshToken === undefined ? null : seal(dataKey, id, "refresh_token", input.refreshToken),
       access_token_expires_at: input.accessTokenExpiresAt ?? null,
       access_token_issued_at: input.accessTokenIssuedAt ?? null,
       token_refresh_status: input.tokenRefreshStatus,
@@ -85,12 +86,13 @@ export class SqlVault implements Vault {
   async readSecrets(connection: ConnectionRecord): Promise<ConnectionSecrets> {
     const row = await this.db
       .selectFrom("connections")
-      .select(["access_token_enc", "refresh_token_enc"])
+      .select(["data_key_wrapped", "access_token_enc", "refresh_token_enc"])
       .where("id", "=", connection.id)
       .executeTakeFirst();
-    if (!row?.access_token_enc) throw new Error(`connection ${connection.id} holds no token`);
-    const secrets: ConnectionSecrets = { accessToken: this.open(connection.id, "access_token", row.access_token_enc) };
-    if (row.refresh_token_enc) secrets.refreshToken = this.open(connection.id, "refresh_token", row.refresh_token_enc);
+    if (!row?.access_token_enc || !row.data_key_wrapped) throw new Error(`connection ${connection.id} holds no token`);
+    const dataKey = this.keyring.unwrapDataKey(row.data_key_wrapped, dataKeyAad(connection.id));
+    const secrets: ConnectionSecrets = { accessToken: open(dataKey, connection.id, "access_token", row.access_token_enc) };
+    if (row.refresh_token_enc) secrets.refreshToken = open(dataKey, connection.id, "refresh_token", row.refresh_token_enc);
     return secrets;
   }
 
@@ -103,14 +105,18 @@ export class SqlVault implements Vault {
     accessTokenIssuedAt?: string;
     tokenRefreshStatus: TokenRefreshStatus;
   }): Promise<ConnectionRecord | undefined> {
+    // The data key never changes for a row (a key rotation only rewraps it), so reading it first is safe.
+    const keyRow = await this.db.selectFrom("connections").select("data_key_wrapped").where("id", "=", input.id).executeTakeFirst();
+    if (!keyRow?.data_key_wrapped) return undefined;
+    const dataKey = this.keyring.unwrapDataKey(keyRow.data_key_wrapped, dataKeyAad(input.id));
     // One statement, so the new access token and a rotated refresh token land together or not at all.
     const row = await this.db
       .updateTable("connections")
       .set((eb) => ({
-        access_token_enc: this.seal(input.id, "access_token", input.secrets.accessToken),
+        access_token_enc: seal(dataKey, input.id, "access_token", input.secrets.accessToken),
         ...(input.secrets.refreshToken === undefined
           ? {}
-          : { refresh_token_enc: this.seal(input.id, "refresh_token", input.secrets.refreshToken) }),
+          : { refresh_token_enc: seal(dataKey, input.id, "refresh_token", input.secrets.refreshToken) }),
         token_masked: input.tokenMasked,
         access_token_expires_at: input.accessTokenExpiresAt ?? null,
         access_token_issued_at: input.accessTokenIssuedAt ?? null,
@@ -149,7 +155,8 @@ export class SqlVault implements Vault {
         updated_at: this.now().toISOString(),
         version: eb("version", "+", 1),
         ...(input.providerRevokedAt === undefined ? {} : { provider_revoked_at: input.providerRevokedAt }),
-        ...(input.eraseSecrets ? { access_token_enc: null, refresh_token_enc: null } : {}),
+        // Erasing the data key too (crypto-shredding): no copy of the row, backup included, opens again.
+        ...(input.eraseSecrets ? { access_token_enc: null, refresh_token_enc: null, data_key_wrapped: null } : {}),
       }))
       .where("id", "=", input.id)
       .where("user_id", "=", input.userId)
@@ -200,13 +207,70 @@ export class SqlVault implements Vault {
     return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
   }
 
-  private seal(id: string, column: string, plaintext: string): string {
-    return this.keyring.encrypt(plaintext, VAULT_PURPOSE, `connection:${id}:${column}`);
+  /**
+   * Rewraps data keys still under an older key-encryption key with the
+   * active one: one batch of rows after `afterId`, each written with
+   * compare-and-swap on the wrapped value it read, so a concurrent rotation
+   * never double-writes and a concurrent token refresh (which writes other
+   * columns, under the same data key) is never overwritten. Resumable: run it
+   * again from `lastId`, or from the start; rows already current are skipped.
+   */
+  async rewrapDataKeys(input: { afterId?: string; batchSize: number }): Promise<RewrapReport> {
+    let q = this.db.selectFrom("connections").select(["id", "data_key_wrapped"]).where("data_key_wrapped", "is not", null);
+    if (input.afterId !== undefined) q = q.where("id", ">", input.afterId);
+    const rows = await q.orderBy("id").limit(input.batchSize).execute();
+    const report: RewrapReport = { scanned: rows.length, rewrapped: 0, alreadyCurrent: 0, failed: [], changedConcurrently: 0 };
+    for (const row of rows) {
+      const wrapped = row.data_key_wrapped as string;
+      if (this.keyring.isCurrent(wrapped)) {
+        report.alreadyCurrent++;
+        continue;
+      }
+      let rewrapped: string;
+      try {
+        rewrapped = this.keyring.wrapDataKey(this.keyring.unwrapDataKey(wrapped, dataKeyAad(row.id)), dataKeyAad(row.id));
+      } catch (error) {
+        report.failed.push({ id: row.id, reason: error instanceof Error ? error.message : String(error) });
+        continue;
+      }
+      const result = await this.db
+        .updateTable("connections")
+        .set({ data_key_wrapped: rewrapped })
+        .where("id", "=", row.id)
+        .where("data_key_wrapped", "=", wrapped)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 1) report.rewrapped++;
+      else report.changedConcurrently++;
+    }
+    if (rows.length > 0) report.lastId = rows[rows.length - 1]?.id;
+    return report;
   }
 
-  private open(id: string, column: string, ciphertext: string): string {
-    return this.keyring.decrypt(ciphertext, VAULT_PURPOSE, `connection:${id}:${column}`);
+  /** Rows whose data key is not yet under the active key-encryption key. */
+  async countStaleDataKeys(): Promise<{ total: number; stale: number }> {
+    const rows = await this.db.selectFrom("connections").select("data_key_wrapped").where("data_key_wrapped", "is not", null).execute();
+    return { total: rows.length, stale: rows.filter((r) => !this.keyring.isCurrent(r.data_key_wrapped as string)).length };
   }
+}
+
+export type RewrapReport = {
+  scanned: number;
+  rewrapped: number;
+  alreadyCurrent: number;
+  /** Rewritten by someone else between our read and write (another rotation): left as they wrote it. */
+  changedConcurrently: number;
+  failed: { id: string; reason: string }[];
+  lastId?: string;
+};
+
+const dataKeyAad = (id: string): string => `connection:${id}:data_key`;
+
+function seal(dataKey: Buffer, id: string, column: string, plaintext: string): string {
+  return Keyring.sealWithDataKey(dataKey, plaintext, `connection:${id}:${column}`);
+}
+
+function open(dataKey: Buffer, id: string, column: string, ciphertext: string): string {
+  return Keyring.openWithDataKey(dataKey, ciphertext, `connection:${id}:${column}`);
 }
 
 function toRecord(row: Selectable<ConnectionsTable>): ConnectionRecord {

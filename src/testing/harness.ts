@@ -70,6 +70,7 @@ export async function startHarness(
     publicUrl: PUBLIC_URL,
     jwtSecret: TEST_JWT_SECRET,
     encryptionKey: Buffer.alloc(32, 7).toString("base64"),
+    encryptionKeysOld: [],
     logLevel: "silent",
     providerTimeoutMs: options.providerTimeoutMs ?? 2_000,
     sandboxBasePort: 0,
