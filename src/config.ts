@@ -51,6 +51,8 @@ export type ServiceConfig = {
    * sandbox mode the sandboxes' origins are added, and nothing else.
    */
   baseUrlAllowlist: string[];
+  /** URL prefixes an OAuth flow may send the browser back to (`AUTOFLOW_OAUTH_RETURN_URLS`). */
+  oauthReturnUrls: string[];
   /** Request limits of the HTTP API. */
   limits: ServerLimits;
   /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
@@ -89,6 +91,7 @@ const baseSchema = z.object({
   AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
   AUTOFLOW_BASE_URL_ALLOWLIST: optionalString,
+  AUTOFLOW_OAUTH_RETURN_URLS: optionalString,
   AUTOFLOW_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_LIMITS.bodyLimit),
   AUTOFLOW_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(DEFAULT_LIMITS.maxHeaderBytes),
   AUTOFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_LIMITS.requestsPerMinute),
@@ -152,6 +155,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     if (origin === undefined) problems.push(`AUTOFLOW_BASE_URL_ALLOWLIST: ${JSON.stringify(entry.slice(0, 80))} is not an origin like https://sentry.internal:9000`);
     else allowlist.push(origin);
   }
+  const returnUrls: string[] = [];
+  for (const entry of (base.success ? (base.data.AUTOFLOW_OAUTH_RETURN_URLS ?? "") : "").split(/[\s,]+/).filter(Boolean)) {
+    try {
+      const url = new URL(entry);
+      if (!["http:", "https:"].includes(url.protocol) || url.username || url.password || url.search || url.hash) throw new Error("not a plain URL");
+      returnUrls.push(url.toString());
+    } catch {
+      problems.push(`AUTOFLOW_OAUTH_RETURN_URLS: ${JSON.stringify(entry.slice(0, 80))} is not an http(s) URL prefix like https://app.autoflow.example/settings/integrations`);
+    }
+  }
   if (problems.length > 0 || !base.success) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
@@ -174,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     ...(b.AUTOFLOW_DATABASE_SCHEMA ? { databaseSchema: b.AUTOFLOW_DATABASE_SCHEMA } : {}),
     databasePoolSize: b.AUTOFLOW_DATABASE_POOL_SIZE,
     baseUrlAllowlist: allowlist,
+    oauthReturnUrls: returnUrls,
     limits: { bodyLimit: b.AUTOFLOW_BODY_LIMIT_BYTES, maxHeaderBytes: b.AUTOFLOW_MAX_HEADER_BYTES, requestsPerMinute: b.AUTOFLOW_RATE_LIMIT_PER_MINUTE },
     jobs: b.AUTOFLOW_JOBS === "on",
     jobSettings: {

@@ -39,6 +39,8 @@ export type IntegrationsOptions = {
   baseUrlAllowlist?: readonly string[];
   /** Resolves host names for the base-URL guard (DNS by default; tests stub it). */
   resolve?: Resolver;
+  /** URL prefixes an OAuth flow may return the browser to. */
+  oauthReturnUrls?: readonly string[];
 };
 
 export type Integrations = {
@@ -69,6 +71,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}),
       baseUrlPolicy,
       guardedFetch,
+      returnUrlAllowlist: options.oauthReturnUrls ?? [],
     });
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),

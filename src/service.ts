@@ -82,6 +82,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       onAttempt: metrics.onAttempt,
       // The operator's allow-list, plus the sandboxes' own origins (loopback, for offline use) and nothing else.
       baseUrlAllowlist: [...config.baseUrlAllowlist, ...Object.values(sandboxes).map((s) => s.url)],
+      oauthReturnUrls: config.oauthReturnUrls,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });

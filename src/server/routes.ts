@@ -10,7 +10,7 @@ import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { UserVerifier } from "./auth.js";
 import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
 import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
-import { completeBody, connectBody, connectionQuery, emptyBody, listQuery, parseInput } from "./schemas.js";
+import { completeBody, connectBody, connectionQuery, emptyBody, listQuery, parseInput, startBody } from "./schemas.js";
 
 export type RouteDeps = {
   connectors: Record<ProviderId, ConnectorLifecycle>;
@@ -75,8 +75,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/start", authed, async (request) => {
     const connector = connectorOf(request);
-    parseInput(emptyBody, request.body, "body");
-    return connector.beginOAuth(userOf(request));
+    const body = parseInput(startBody, request.body, "body");
+    return connector.beginOAuth(userOf(request), body?.returnTo ? { returnTo: body.returnTo } : {});
   });
 
   app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/complete", authed, async (request, reply) => {
@@ -93,8 +93,19 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     reply.headers(CALLBACK_HEADERS);
     const raw = request.raw.url ?? "";
     const query = new URLSearchParams(raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : "");
+    // Only an address sealed in a state we issued, checked against the allow-list when the flow began:
+    // never one this request supplies. What it carries back is the outcome, never a code or token.
+    const states = query.getAll("state");
+    const returnTo = states.length === 1 ? connector.returnToOf(states[0] as string) : undefined;
+    const back = (outcome: Record<string, string>) => {
+      const target = new URL(returnTo as string);
+      target.searchParams.set("integration", connector.id);
+      for (const [key, value] of Object.entries(outcome)) target.searchParams.set(key, value);
+      return reply.code(303).header("location", target.toString()).send();
+    };
     try {
       const connection = (await connector.completeOAuthCallback(query)) as Record<string, unknown>;
+      if (returnTo) return back({ status: "connected", connectionId: String(connection.id) });
       const account = ["teamName", "teamId", "accountName", "accountId"].map((k) => connection[k]).find((v) => typeof v === "string");
       return reply.code(200).send(
         callbackPage({
@@ -109,6 +120,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     } catch (thrown) {
       const { error, status, unexpected } = toIntegrationError(thrown);
       if (unexpected) request.log.error({ err: thrown }, "OAuth callback failed");
+      if (returnTo) return back({ status: "error", error: error.code ?? error.type });
       const declined = error.code === "access_denied";
       return reply.code(declined ? 400 : status).send(
         callbackPage({

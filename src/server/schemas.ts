@@ -11,6 +11,13 @@ const credential = z.string().min(1, "must not be empty").max(MAX_CREDENTIAL, `m
 
 export const emptyBody = z.strictObject({}).optional();
 
+export const startBody = z
+  .strictObject({
+    /** Where the callback sends the browser afterwards; must be on AUTOFLOW_OAUTH_RETURN_URLS. */
+    returnTo: z.string().min(1, "must not be empty").max(2048, "must be at most 2048 characters").optional(),
+  })
+  .optional();
+
 export const completeBody = z.strictObject({
   code: credential,
   state: credential,

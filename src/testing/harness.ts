@@ -78,6 +78,7 @@ export async function startHarness(
     // A small pool: many harnesses share one test server's connection limit.
     databasePoolSize: 3,
     baseUrlAllowlist: [],
+    oauthReturnUrls: [],
     limits: DEFAULT_LIMITS,
     jobs: false,
     jobSettings: DEFAULT_JOB_SETTINGS,

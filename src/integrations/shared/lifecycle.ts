@@ -12,7 +12,17 @@ import { TokenKeeper } from "./tokens.js";
 import { checkBaseUrl, type BaseUrlPolicy } from "./baseUrl.js";
 import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./http.js";
 import { maskSecret } from "./mask.js";
-import { buildUrl, codeChallengeS256, createCodeVerifier, OAUTH_STATE_TTL_SECONDS, openState, readAuthorizationResponse, sealState } from "./oauth.js";
+import {
+  buildUrl,
+  checkReturnTo,
+  codeChallengeS256,
+  createCodeVerifier,
+  OAUTH_STATE_TTL_SECONDS,
+  openState,
+  readAuthorizationResponse,
+  returnToOf as returnToOfState,
+  sealState,
+} from "./oauth.js";
 import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
 
 export type LifecycleDeps = {
@@ -30,6 +40,8 @@ export type LifecycleDeps = {
   baseUrlPolicy?: BaseUrlPolicy;
   /** The fetch for user-supplied base URLs, guarded at connect time (see guardedFetch.ts). */
   guardedFetch?: typeof fetch;
+  /** URL prefixes a flow may return the browser to after the callback. */
+  returnUrlAllowlist?: readonly string[];
 };
 
 /** Longest user id we accept; ids come from the caller's JWT `sub`. */
@@ -61,6 +73,10 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   readonly id: string;
   readonly definition: ConnectorDefinition;
   readonly settings: ConnectorSettings;
+  /** `returnTo`: where the callback sends the browser afterwards; it must be on the operator's allow-list. */
+  beginOAuth(userId: string, options?: { returnTo?: string }): Tier1OAuthStartResult;
+  /** The return address sealed in a state this connector issued (undefined for any other). */
+  returnToOf(state: string | null): string | undefined;
   /** `baseUrl` (self-hosted or per-site instance) and `email` (Jira API tokens) for connectors that take them. */
   connectApiKey(params: { userId: string; apiKey?: string; accessToken?: string; baseUrl?: string; email?: string }): Promise<TPublic>;
   /** `userId` binds the completion to the caller; `iss` is the callback's RFC 9207 parameter. */
@@ -299,8 +315,9 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     definition,
     settings: deps.settings,
 
-    beginOAuth(userId: string): Tier1OAuthStartResult {
+    beginOAuth(userId: string, options?: { returnTo?: string }): Tier1OAuthStartResult {
       checkUserId(userId, provider);
+      const returnTo = options?.returnTo === undefined ? undefined : checkReturnTo(options.returnTo, deps.returnUrlAllowlist ?? [], provider);
       const codeVerifier = definition.pkce ? createCodeVerifier() : undefined;
       const { state } = sealState(deps.sealer, {
         provider,
@@ -308,6 +325,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         nowMs: clock.now(),
         ttlSeconds: OAUTH_STATE_TTL_SECONDS,
         ...(codeVerifier ? { codeVerifier } : {}),
+        ...(returnTo ? { returnTo } : {}),
       });
       const authUrl = buildUrl(deps.settings.endpoints.authorizeUrl, {
         ...definition.authorizationParams(deps.settings),
@@ -315,6 +333,10 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         ...(codeVerifier ? { code_challenge: codeChallengeS256(codeVerifier), code_challenge_method: "S256" } : {}),
       });
       return { authUrl, state, expiresInSeconds: OAUTH_STATE_TTL_SECONDS, ...(codeVerifier ? { codeVerifier } : {}) };
+    },
+
+    returnToOf(state) {
+      return returnToOfState(deps.sealer, { provider, state });
     },
 
     async completeOAuth(params) {

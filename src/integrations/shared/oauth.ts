@@ -35,6 +35,8 @@ type StatePayload = {
   n: string;
   /** PKCE verifier, for PKCE connectors */
   cv?: string;
+  /** Where the browser goes after the callback (checked against the operator's allow-list when begun) */
+  r?: string;
 };
 
 export type OpenedState = {
@@ -42,6 +44,7 @@ export type OpenedState = {
   userId: string;
   expiresAt: Date;
   codeVerifier?: string;
+  returnTo?: string;
   /** SHA-256 of the whole state, the key under which its use is recorded. */
   hash: string;
 };
@@ -66,7 +69,7 @@ export function codeChallengeS256(verifier: string): string {
 /** Seals a new state: `<provider>_<sealed payload>`. */
 export function sealState(
   sealer: Sealer,
-  input: { provider: string; userId: string; nowMs: number; ttlSeconds?: number; codeVerifier?: string },
+  input: { provider: string; userId: string; nowMs: number; ttlSeconds?: number; codeVerifier?: string; returnTo?: string },
 ): { state: string; expiresAt: Date } {
   const expiresAtSeconds = Math.floor(input.nowMs / 1000) + (input.ttlSeconds ?? OAUTH_STATE_TTL_SECONDS);
   const payload: StatePayload = {
@@ -76,6 +79,7 @@ export function sealState(
     e: expiresAtSeconds,
     n: randomBytes(16).toString("base64url"),
     ...(input.codeVerifier ? { cv: input.codeVerifier } : {}),
+    ...(input.returnTo ? { r: input.returnTo } : {}),
   };
   const sealed = sealer.seal(JSON.stringify(payload), statePurpose(input.provider));
   return { state: `${input.provider}_${sealed}`, expiresAt: new Date(expiresAtSeconds * 1000) };
@@ -120,8 +124,48 @@ export function openState(
     userId: payload.u,
     expiresAt: new Date(payload.e * 1000),
     ...(payload.cv ? { codeVerifier: payload.cv } : {}),
+    ...(payload.r ? { returnTo: payload.r } : {}),
     hash: createHash("sha256").update(input.state).digest("hex"),
   };
+}
+
+/**
+ * The return address sealed in a state we issued for `provider`, whatever
+ * else is wrong with it (expired, used): where to send the browser with the
+ * outcome. Undefined for a state we did not issue, so a forged state can
+ * never choose a destination.
+ */
+export function returnToOf(sealer: Sealer, input: { provider: string; state: string | null }): string | undefined {
+  if (!input.state?.startsWith(`${input.provider}_`)) return undefined;
+  try {
+    const payload = JSON.parse(sealer.open(input.state.slice(input.provider.length + 1), statePurpose(input.provider))) as StatePayload;
+    return payload.p === input.provider && typeof payload.r === "string" ? payload.r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks a return address against the operator's allow-list of URL prefixes
+ * (`AUTOFLOW_OAUTH_RETURN_URLS`): same origin, and a path under the
+ * prefix's. No credentials, no fragment. Answers the normalised URL.
+ */
+export function checkReturnTo(value: string, allowlist: readonly string[], provider: string): string {
+  const refuse = (why: string) => new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "returnTo", provider, message: `returnTo ${why}` });
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw refuse("must be an absolute URL");
+  }
+  if (url.username || url.password || url.hash) throw refuse("must not carry credentials or a fragment");
+  const allowed = allowlist.some((prefix) => {
+    const base = new URL(prefix);
+    const path = base.pathname.endsWith("/") ? base.pathname : `${base.pathname}/`;
+    return url.origin === base.origin && (url.pathname === base.pathname || url.pathname.startsWith(path));
+  });
+  if (!allowed) throw refuse("is not on the operator's allow-list of return addresses (AUTOFLOW_OAUTH_RETURN_URLS)");
+  return url.toString();
 }
 
 /** Builds `base?params`, keeping any query the configured base URL already has. */
