@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LightMyRequestResponse } from "fastify";
-import pino from "pino";
 import type { ServiceConfig } from "../config.js";
 import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import type { Clock } from "../integrations/shared/http.js";
 import { startService, type Service } from "../service.js";
 import { mintUserToken } from "../server/auth.js";
+import { createLogger } from "../server/logging.js";
 import { DEFAULT_JOB_SETTINGS } from "../jobs/settings.js";
 import { DEFAULT_LIMITS } from "../server/limits.js";
 import { dropSchema, newSchemaName, postgresUrl, type TestDatabase } from "./databases.js";
@@ -58,6 +58,8 @@ export async function startHarness(
     sandboxOptions?: Partial<Record<ProviderId, Record<string, unknown>>>;
     /** SQLite in a temporary folder (default), or a fresh schema of the run's PostgreSQL. */
     database?: TestDatabase;
+    /** Collects every log line, written at debug level through the service's own (redacting) logger. */
+    logLines?: string[];
   } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "autoflow-test-"));
@@ -86,7 +88,9 @@ export async function startHarness(
     ...options.config,
   };
   const service = await startService(config, {
-    logger: pino({ level: "silent" }),
+    logger: options.logLines
+      ? createLogger("debug", { write: (line: string) => void options.logLines?.push(line) })
+      : createLogger("silent"),
     clock,
     ...(options.sandboxOptions ? { sandboxOptions: options.sandboxOptions } : {}),
   });
