@@ -7,10 +7,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ProviderId } from "../integrations/registry.js";
-import { IntegrationError } from "../integrations/shared/errors.js";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { UserVerifier } from "./auth.js";
-import { ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
+import { errorBody, ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { registerRoutes } from "./routes.js";
 
@@ -36,6 +36,37 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 256 },
     requestIdHeader: false,
     return503OnClosing: true,
+    // A request Node's HTTP parser refuses (bad characters in the request line, a head over the limit)
+    // never reaches Fastify's routing: answer it on the socket, in the one error body.
+    clientErrorHandler: (error, socket) => {
+      const code = (error as { code?: string }).code ?? "";
+      if (code === "ECONNRESET" || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const tooLarge = code === "HPE_HEADER_OVERFLOW";
+      const status = tooLarge ? 431 : 400;
+      const body = JSON.stringify(
+        errorBody(
+          new IntegrationError({
+            type: "schema",
+            code: ErrorCodes.INVALID_INPUT,
+            field: tooLarge ? "headers" : "request",
+            message: tooLarge
+              ? `the request line and headers are larger than ${limits.maxHeaderBytes} bytes`
+              : `the HTTP request is malformed (${code || "unparsable"}): check the request line and header characters`,
+          }),
+        ),
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    },
+    // Errors the router raises before any hook (a URL that does not decode) get the one error body too.
+    frameworkErrors: (error, _request, reply) => {
+      const message = error.code === "FST_ERR_BAD_URL" ? "the URL does not decode: fix its percent-encoding" : error.message;
+      void sendError(reply, new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "url", message }), 400);
+    },
   });
 
   // JSON only, parsed by us so that an empty body means "no body" (clients
