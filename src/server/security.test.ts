@@ -72,6 +72,16 @@ describe("return address after the callback", () => {
     expect(location.searchParams.get("error")).toBe("state_reused");
   });
 
+  it("shows a clear page for a provider's error answer, and no redirect", async () => {
+    const begun = (await start("hubspot", "alice")).json() as Json;
+    const res = await h.request({ method: "GET", url: `/api/integrations/hubspot/oauth/callback?error=invalid_scope&error_description=x&state=${String(begun.state)}` });
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(String(res.headers["content-type"])).toMatch(/text\/html/);
+    expect(res.body).toMatch(/invalid_scope/);
+    expect(res.headers.location).toBeUndefined();
+    expect(res.headers["referrer-policy"]).toBe("no-referrer");
+  });
+
   it("shows a page, not a redirect, for a state it did not issue", async () => {
     const res = await h.request({ method: "GET", url: "/api/integrations/slack/oauth/callback?code=x&state=slack_forged" });
     expect(res.statusCode).toBe(400);
