@@ -51,7 +51,7 @@ import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } fro
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
-import { classifyOAuthError, processStandardTokenResponse, type StandardGrant } from "../shared/standardOAuth.js";
+import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
 
 export type JiraAuthMethod = "oauth2" | "api_token" | "personal_access_token";
 /**
@@ -344,23 +344,6 @@ function toGrant(standard: StandardGrant): TokenGrant {
   };
 }
 
-/**
- * POST https://auth.atlassian.com/oauth/token with a JSON body, client
- * credentials inside it (oauth-2-3lo-apps, refresh-tokens). Not the shared
- * form-encoded call: JSON is what Atlassian documents.
- */
-async function tokenCall(ctx: ConnectorContext, grantType: "authorization_code" | "refresh_token", params: Record<string, string>, idempotent: boolean): Promise<TokenGrant> {
-  const { settings } = ctx;
-  const response = await ctx.http.send({
-    operation: `POST /oauth/token (${grantType})`,
-    method: "POST",
-    url: settings.endpoints.tokenUrl,
-    json: { grant_type: grantType, client_id: settings.clientId, client_secret: settings.clientSecret, ...params },
-    idempotent,
-    secrets: [settings.clientSecret, ...Object.values(params)],
-  });
-  return toGrant(await processStandardTokenResponse(ctx, response, grantType));
-}
 
 /** The requested scopes, space-separated, always with offline_access (without it there is no refresh token). */
 function scopeParam(settings: ConnectorSettings): string {
@@ -501,16 +484,18 @@ export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
     };
   },
 
-  exchangeCode(ctx, input) {
+  async exchangeCode(ctx, input) {
     // A code is single use: a lost answer cannot be retried safely. No PKCE, so no verifier.
-    return tokenCall(ctx, "authorization_code", { code: input.code, redirect_uri: ctx.settings.redirectUri }, false);
+    // POST https://auth.atlassian.com/oauth/token with a JSON body, client credentials inside it
+    // (oauth-2-3lo-apps, refresh-tokens): JSON is what Atlassian documents.
+    return toGrant(await exchangeCodeStandard(ctx, { code: input.code, clientAuth: "client_secret_post", encoding: "json" }));
   },
 
-  refreshToken(ctx, refreshToken) {
+  async refreshToken(ctx, refreshToken) {
     // Rotating refresh tokens: the answer's new one is stored by the lifecycle. A used one stays
     // good for a 10-minute leeway (Atlassian's announcement), so repeating a refresh whose answer
     // was lost is safe; reuse after the leeway invalidates the whole chain (403 invalid_grant).
-    return tokenCall(ctx, "refresh_token", { refresh_token: refreshToken }, true);
+    return toGrant(await refreshStandard(ctx, { refreshToken, clientAuth: "client_secret_post", encoding: "json", idempotent: true }));
   },
 
   revoke() {

@@ -35,14 +35,7 @@ import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } fro
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
-import {
-  classifyOAuthError,
-  processStandardTokenResponse,
-  tokenEndpointCall,
-  type ClientAuthMethod,
-  type StandardGrant,
-  type StandardTokenRequest,
-} from "../shared/standardOAuth.js";
+import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type ClientAuthMethod, type StandardGrant } from "../shared/standardOAuth.js";
 
 export type LinearAuthMethod = "oauth2" | "api_key";
 export type LinearMetadata = { scopes: string[]; organizationId: string; organizationName?: string; urlKey?: string };
@@ -245,10 +238,8 @@ export function parseLinearScopes(value: unknown): string[] | undefined {
 }
 
 /** The token answer with an array `scope` joined, so oauth4webapi (which wants a string) validates the rest. */
-export function normaliseTokenAnswer(response: ProviderResponse): ProviderResponse {
-  const json = response.json as Record<string, unknown> | undefined;
-  if (!json || typeof json !== "object" || !Array.isArray(json.scope)) return response;
-  return { ...response, json: { ...json, scope: (parseLinearScopes(json.scope) ?? []).join(" ") } };
+export function normaliseTokenAnswer(json: Record<string, unknown>): Record<string, unknown> {
+  return Array.isArray(json.scope) ? { ...json, scope: (parseLinearScopes(json.scope) ?? []).join(" ") } : json;
 }
 
 /** A validated token answer, reduced to what the lifecycle stores. */
@@ -266,16 +257,6 @@ export function linearGrant(grant: StandardGrant): TokenGrant {
 
 /** Client authentication at the token endpoint: id and secret in the form (documented for both grants); a PKCE app may have no secret. */
 const clientAuth = (ctx: ConnectorContext): ClientAuthMethod => (ctx.settings.clientSecret ? "client_secret_post" : "none");
-
-/**
- * One token request through the shared standard primitives (the two halves
- * `exchangeCodeStandard`/`refreshStandard` are made of), with the legacy
- * array `scope` joined between them.
- */
-async function linearTokenCall(ctx: ConnectorContext, request: StandardTokenRequest, grantType: "authorization_code" | "refresh_token"): Promise<TokenGrant> {
-  const response = await tokenEndpointCall(ctx, request);
-  return linearGrant(await processStandardTokenResponse(ctx, normaliseTokenAnswer(response), grantType));
-}
 
 /** POST /graphql answer to the who-am-I query. Only the ids are relied on. */
 const whoAmISchema = z.looseObject({
@@ -359,27 +340,21 @@ export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
     };
   },
 
-  exchangeCode(ctx, input) {
+  async exchangeCode(ctx, input) {
     // A code is single use: a lost answer cannot be retried safely.
-    return linearTokenCall(
-      ctx,
-      {
-        operation: "token (authorization_code)",
+    return linearGrant(
+      await exchangeCodeStandard(ctx, {
+        code: input.code,
+        ...(input.codeVerifier ? { codeVerifier: input.codeVerifier } : {}),
         clientAuth: clientAuth(ctx),
-        idempotent: false,
-        params: { grant_type: "authorization_code", code: input.code, redirect_uri: ctx.settings.redirectUri, code_verifier: input.codeVerifier },
-      },
-      "authorization_code",
+        normalize: normaliseTokenAnswer,
+      }),
     );
   },
 
-  refreshToken(ctx, refreshToken) {
+  async refreshToken(ctx, refreshToken) {
     // Retried after a 5xx or a lost answer: see the header comment on rotation.
-    return linearTokenCall(
-      ctx,
-      { operation: "token (refresh_token)", clientAuth: clientAuth(ctx), idempotent: true, params: { grant_type: "refresh_token", refresh_token: refreshToken } },
-      "refresh_token",
-    );
+    return linearGrant(await refreshStandard(ctx, { refreshToken, clientAuth: clientAuth(ctx), idempotent: true, normalize: normaliseTokenAnswer }));
   },
 
   async revoke(ctx, input) {

@@ -63,6 +63,19 @@ export type StandardTokenRequest = {
   params: Record<string, string | undefined>;
   /** Safe to repeat after a lost answer (a refresh under a grace period); code exchanges are not. */
   idempotent: boolean;
+  /** RFC 6749's form body (default), or JSON where a provider documents it (Atlassian). */
+  encoding?: "form" | "json";
+};
+
+/** Provider-specific adjustments to a standard token call. */
+export type StandardTokenOptions = {
+  encoding?: "form" | "json";
+  extraParams?: Record<string, string | undefined>;
+  /**
+   * Rewrites a successful answer before oauth4webapi validates it, for a
+   * provider that bends one field (Linear's legacy array `scope`).
+   */
+  normalize?: (json: Record<string, unknown>) => Record<string, unknown>;
 };
 
 /** Sends a token request and answers the raw (classified, successful) response. */
@@ -78,12 +91,13 @@ export async function tokenEndpointCall(ctx: ConnectorContext, request: Standard
     form.client_id = settings.clientId;
     if (request.clientAuth === "client_secret_post") form.client_secret = settings.clientSecret;
   }
+  const fields = Object.fromEntries(Object.entries(form).filter(([, value]) => value !== undefined));
   return ctx.http.send({
     operation: request.operation,
     method: "POST",
     url: settings.endpoints.tokenUrl,
     headers,
-    form,
+    ...(request.encoding === "json" ? { json: fields } : { form }),
     idempotent: request.idempotent,
     secrets: [settings.clientSecret, request.params.code, request.params.code_verifier, request.params.refresh_token],
   });
@@ -92,29 +106,31 @@ export async function tokenEndpointCall(ctx: ConnectorContext, request: Standard
 /** Exchanges an authorization code (RFC 6749 §4.1.3, with the RFC 7636 verifier). */
 export async function exchangeCodeStandard(
   ctx: ConnectorContext,
-  input: { code: string; codeVerifier?: string; clientAuth: ClientAuthMethod; extraParams?: Record<string, string | undefined> },
+  input: { code: string; codeVerifier?: string; clientAuth: ClientAuthMethod } & StandardTokenOptions,
 ): Promise<StandardGrant> {
   const response = await tokenEndpointCall(ctx, {
     operation: "token (authorization_code)",
     clientAuth: input.clientAuth,
     idempotent: false,
+    ...(input.encoding ? { encoding: input.encoding } : {}),
     params: { grant_type: "authorization_code", code: input.code, redirect_uri: ctx.settings.redirectUri, code_verifier: input.codeVerifier, ...input.extraParams },
   });
-  return processStandardTokenResponse(ctx, response, "authorization_code");
+  return processStandardTokenResponse(ctx, response, "authorization_code", input.normalize);
 }
 
 /** Refreshes an access token (RFC 6749 §6). */
 export async function refreshStandard(
   ctx: ConnectorContext,
-  input: { refreshToken: string; clientAuth: ClientAuthMethod; idempotent: boolean; extraParams?: Record<string, string | undefined> },
+  input: { refreshToken: string; clientAuth: ClientAuthMethod; idempotent: boolean } & StandardTokenOptions,
 ): Promise<StandardGrant> {
   const response = await tokenEndpointCall(ctx, {
     operation: "token (refresh_token)",
     clientAuth: input.clientAuth,
     idempotent: input.idempotent,
+    ...(input.encoding ? { encoding: input.encoding } : {}),
     params: { grant_type: "refresh_token", refresh_token: input.refreshToken, ...input.extraParams },
   });
-  return processStandardTokenResponse(ctx, response, "refresh_token");
+  return processStandardTokenResponse(ctx, response, "refresh_token", input.normalize);
 }
 
 /** A standard grant: what the lifecycle stores, plus the validated body for provider-specific fields. */
@@ -129,8 +145,10 @@ export async function processStandardTokenResponse(
   ctx: ConnectorContext,
   response: ProviderResponse,
   grantType: "authorization_code" | "refresh_token",
+  normalize?: StandardTokenOptions["normalize"],
 ): Promise<StandardGrant> {
-  const json = { ...(response.json as Record<string, unknown>) };
+  const answer = { ...(response.json as Record<string, unknown>) };
+  const json = normalize ? normalize(answer) : answer;
   delete json.id_token;
   const as: AuthorizationServer = { issuer: new URL(ctx.settings.endpoints.tokenUrl).origin, token_endpoint: ctx.settings.endpoints.tokenUrl };
   const client: Client = { client_id: ctx.settings.clientId };
