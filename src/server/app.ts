@@ -86,6 +86,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
   });
 
+  // Graceful shutdown: a request in flight when closing starts still gets its answer, with
+  // "Connection: close" so that a keep-alive client lets go and the server can finish closing.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_request, reply, payload) => {
+    if (closing) reply.header("connection", "close");
+    return payload;
+  });
+
   app.setErrorHandler((thrown, request, reply) => {
     const { error, status, unexpected } = toIntegrationError(thrown);
     if (unexpected) request.log.error({ err: thrown }, "unhandled error");

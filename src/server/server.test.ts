@@ -211,3 +211,23 @@ describe("limits", () => {
     }
   });
 });
+
+describe("graceful shutdown", () => {
+  it("finishes requests in flight when the service closes, and refuses new ones", async () => {
+    const closing = await startHarness({ providerTimeoutMs: 5_000 });
+    const base = await closing.service.app.listen({ port: 0, host: "127.0.0.1" });
+    const desk = (await closing.sandbox("stripe", "/_sandbox/credentials", { body: {} })) as { apiKey: string };
+    const token = await closing.token("slow");
+    const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+    expect((await fetch(`${base}/api/integrations/stripe/connections`, { method: "POST", headers, body: JSON.stringify({ apiKey: desk.apiKey }) })).status).toBe(201);
+    // The provider takes a while: the request is in flight when the service is told to stop.
+    await closing.sandbox("stripe", "/_sandbox/faults", { body: { fault: "delay", delayMs: 700, times: 1 } });
+    const inFlight = fetch(`${base}/api/integrations/stripe/test`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const closed = closing.close();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    await closed;
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});
