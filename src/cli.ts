@@ -13,7 +13,7 @@ import { PROVIDER_IDS } from "./integrations/registry.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { mintUserToken } from "./server/auth.js";
 import { createLogger } from "./server/logging.js";
-import { healthSweep, refreshAhead } from "./jobs/sweeps.js";
+import { healthSweep, refreshAhead, revokePending } from "./jobs/sweeps.js";
 import { connectorsById } from "./sdk.js";
 import { startService, storeLocation } from "./service.js";
 import { migrateToLatest } from "./store/migrations.js";
@@ -132,7 +132,8 @@ async function sweep(): Promise<number> {
       idleMs: config.jobSettings.idleRefreshHours * 3_600_000,
     });
     const health = await healthSweep(deps);
-    process.stdout.write(`${JSON.stringify({ refreshAhead: refreshed, healthSweep: health })}\n`);
+    const revocations = await revokePending(deps);
+    process.stdout.write(`${JSON.stringify({ refreshAhead: refreshed, healthSweep: health, revokePending: revocations })}\n`);
     return 0;
   } finally {
     await service.close();

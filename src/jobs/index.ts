@@ -5,7 +5,7 @@ import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { Vault } from "../integrations/shared/vault.js";
 import { PgBossRunner } from "./pgBossRunner.js";
 import type { JobRunner } from "./runner.js";
-import { healthSweep, refreshAhead } from "./sweeps.js";
+import { healthSweep, refreshAhead, revokePending } from "./sweeps.js";
 import type { JobSettings } from "./settings.js";
 import { TimerRunner } from "./timerRunner.js";
 
@@ -13,6 +13,9 @@ export { DEFAULT_JOB_SETTINGS, type JobSettings } from "./settings.js";
 
 export const REFRESH_AHEAD_JOB = "refresh-ahead";
 export const HEALTH_SWEEP_JOB = "health-sweep";
+export const REVOKE_PENDING_JOB = "revoke-pending";
+/** Minutes between retries of owed revocations: a provider outage is usually over by then. */
+const REVOKE_PENDING_EVERY_MINUTES = 15;
 
 export async function startJobs(input: {
   vault: Vault;
@@ -31,6 +34,7 @@ export async function startJobs(input: {
     refreshAhead({ ...deps, windowMs: settings.refreshAheadWindowMinutes * 60_000, idleMs: settings.idleRefreshHours * 3_600_000 }),
   );
   await runner.schedule(HEALTH_SWEEP_JOB, settings.healthSweepEveryMinutes, () => healthSweep(deps));
+  await runner.schedule(REVOKE_PENDING_JOB, REVOKE_PENDING_EVERY_MINUTES, () => revokePending(deps));
   input.logger?.info({ runner: runner.kind, ...settings }, "background jobs scheduled");
   return runner;
 }

@@ -8,7 +8,7 @@ import { dropSchema, newSchemaName, testDatabases } from "../testing/databases.j
 import { startHarness, type Harness } from "../testing/harness.js";
 import { PgBossRunner } from "./pgBossRunner.js";
 import { everyMinutesCron } from "./runner.js";
-import { forEachLimited, healthSweep, refreshAhead } from "./sweeps.js";
+import { forEachLimited, healthSweep, refreshAhead, revokePending } from "./sweeps.js";
 import { TimerRunner } from "./timerRunner.js";
 
 describe("forEachLimited", () => {
@@ -139,5 +139,28 @@ describe.each(testDatabases())("sweeps on %s", (database) => {
     } finally {
       await h.sandbox("slack", "/_sandbox/faults", { method: "DELETE" });
     }
+  });
+
+  it("settles a revocation owed since the provider could not be reached at disconnect", async () => {
+    await connectSlack("owed");
+    const [connection] = (await h.request({ method: "GET", url: "/api/integrations/slack/connections", user: "owed" })).json().connections as { id: string }[];
+    // The provider is unreachable when the user disconnects: disconnected here, revocation owed, tokens kept.
+    await h.sandbox("slack", "/_sandbox/faults", { body: { fault: "disconnect" } });
+    const disconnected = (await h.request({ method: "DELETE", url: `/api/integrations/slack/connections/${connection!.id}`, user: "owed" })).json() as {
+      revocation: string;
+      note: string;
+    };
+    expect(disconnected.revocation).toBe("pending");
+    expect(disconnected.note).toMatch(/owed/);
+    expect(await revokePending(deps())).toMatchObject({ owed: 1, stillPending: 1 });
+    // The provider is back: the next run revokes it there and erases the tokens here.
+    await h.sandbox("slack", "/_sandbox/faults", { method: "DELETE" });
+    await h.sandbox("slack", "/_sandbox/requests", { method: "DELETE" });
+    expect(await revokePending(deps())).toMatchObject({ owed: 1, revoked: 1, stillPending: 0 });
+    expect((await h.sandboxRequests("slack")).some((r) => r.path === "/api/auth.revoke")).toBe(true);
+    const row = await h.service.store.db.selectFrom("connections").selectAll().where("id", "=", connection!.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ access_token_enc: null, data_key_wrapped: null });
+    expect(row.provider_revoked_at).not.toBeNull();
+    expect(await revokePending(deps())).toMatchObject({ owed: 0 });
   });
 });

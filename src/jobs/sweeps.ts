@@ -68,6 +68,24 @@ export async function refreshAhead(deps: SweepDeps & { windowMs: number; idleMs:
   return report;
 }
 
+/** Retries the provider revocations owed since a disconnect could not reach the provider. */
+export async function revokePending(deps: SweepDeps): Promise<JobReport> {
+  const report = { owed: 0, revoked: 0, alreadyInvalid: 0, notSupported: 0, stillPending: 0 };
+  for await (const page of pages(deps.vault, { revocationOwed: true })) {
+    report.owed += page.length;
+    await forEachLimited(page, deps.concurrency, async (record) => {
+      const connector = deps.connectors[record.provider as ProviderId];
+      if (!connector) return;
+      const outcome = await connector.retryRevocation(record).catch(() => "pending" as const);
+      if (outcome === "revoked") report.revoked++;
+      else if (outcome === "already_invalid") report.alreadyInvalid++;
+      else if (outcome === "not_supported") report.notSupported++;
+      else report.stillPending++;
+    });
+  }
+  return report;
+}
+
 /** Probes every active connection once and stores the outcome as its last health run. */
 export async function healthSweep(deps: SweepDeps): Promise<JobReport> {
   const report = { checked: 0, ok: 0, degraded: 0, down: 0, errors: 0 };

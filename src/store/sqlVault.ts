@@ -177,8 +177,16 @@ export class SqlVault implements Vault {
     limit: number;
     provider?: string;
     dueForRefresh?: { expiresBefore: string; issuedBefore: string };
+    revocationOwed?: boolean;
   }): Promise<ConnectionRecord[]> {
-    let q = this.db.selectFrom("connections").selectAll().where("revoked_at", "is", null);
+    let q = query.revocationOwed
+      ? this.db
+          .selectFrom("connections")
+          .selectAll()
+          .where("revoked_at", "is not", null)
+          .where("provider_revoked_at", "is", null)
+          .where("access_token_enc", "is not", null)
+      : this.db.selectFrom("connections").selectAll().where("revoked_at", "is", null);
     if (query.afterId !== undefined) q = q.where("id", ">", query.afterId);
     if (query.provider !== undefined) q = q.where("provider", "=", query.provider);
     if (query.dueForRefresh) {

@@ -93,6 +93,8 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
    * another caller already did.
    */
   refreshConnection(record: ConnectionRecord): Promise<"refreshed" | "skipped">;
+  /** Settles a revocation owed since a disconnect could not reach the provider (the revoke-pending job). */
+  retryRevocation(record: ConnectionRecord): Promise<ProviderRevocation>;
 }
 
 export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>(
@@ -265,6 +267,30 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     await recordProbe(record, identityError);
     deps.logger?.info({ connectionId: record.id, userId: record.userId }, "connection created through OAuth");
     return toPublic(record);
+  };
+
+  /**
+   * Revokes a connection's credential at the provider, and says how it went.
+   * A failure other than the provider refusing the credential leaves the
+   * revocation owed (`pending`): the encrypted tokens are kept for a retry.
+   */
+  const revokeAtProvider = async (record: ConnectionRecord): Promise<{ revocation: ProviderRevocation; note?: string }> => {
+    try {
+      const secrets = await deps.vault.readSecrets(record);
+      const revocation = await definition.revoke(contextFor(record.baseUrl), { connection: record, ...secrets });
+      return revocation === "not_supported"
+        ? { revocation, note: `${name} has no way to revoke this kind of credential; it was erased here (roll it at ${name} to be sure)` }
+        : { revocation };
+    } catch (error) {
+      if (error instanceof IntegrationError && error.type === "auth") {
+        return { revocation: "already_invalid", note: `${name} no longer accepted the credential, so there was nothing left to revoke` };
+      }
+      deps.logger?.warn({ connectionId: record.id, err: error instanceof Error ? error.message : String(error) }, "provider revocation failed");
+      return {
+        revocation: "pending",
+        note: `${name} could not be reached to revoke the credential; it is disconnected here and the revocation is owed (retried in the background)`,
+      };
+    }
   };
 
   /** A user-supplied base URL, checked by the guard, or a schema error saying why not. */
@@ -456,23 +482,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       if (record.revokedAt) {
         return { connection: toPublic(record), revocation: record.providerRevokedAt ? "revoked" : "already_invalid", note: "already disconnected" };
       }
-      let revocation: ProviderRevocation;
-      let note: string | undefined;
-      try {
-        const secrets = await deps.vault.readSecrets(record);
-        revocation = await definition.revoke(contextFor(record.baseUrl), { connection: record, ...secrets });
-        if (revocation === "not_supported") note = `${name} has no way to revoke this kind of credential; it was erased here (roll it at ${name} to be sure)`;
-      } catch (error) {
-        if (error instanceof IntegrationError && error.type === "auth") {
-          revocation = "already_invalid";
-          note = `${name} no longer accepted the credential, so there was nothing left to revoke`;
-        } else {
-          // Keep the (encrypted) tokens so the revocation can be retried; the connection is unusable here already.
-          revocation = "pending";
-          note = `${name} could not be reached to revoke the credential; it is disconnected here and the revocation is owed`;
-          deps.logger?.warn({ connectionId: record.id, err: error instanceof Error ? error.message : String(error) }, "provider revocation failed");
-        }
-      }
+      const { revocation, note } = await revokeAtProvider(record);
       const revokedAt = nowIso();
       const updated = await deps.vault.markRevoked({
         userId,
@@ -488,6 +498,22 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
 
     async disconnect(userId, credentialId) {
       return (await lifecycle.disconnectWithReport(userId, credentialId)) !== undefined;
+    },
+
+    async retryRevocation(record) {
+      if (!record.revokedAt || record.providerRevokedAt) return "revoked";
+      const { revocation } = await revokeAtProvider(record);
+      if (revocation === "pending") return "pending";
+      await deps.vault.markRevoked({
+        userId: record.userId,
+        provider,
+        id: record.id,
+        revokedAt: record.revokedAt,
+        eraseSecrets: true,
+        ...(revocation === "revoked" ? { providerRevokedAt: nowIso() } : {}),
+      });
+      deps.logger?.info({ connectionId: record.id, revocation }, "owed revocation settled");
+      return revocation;
     },
 
     async refreshConnection(record) {

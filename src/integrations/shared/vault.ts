@@ -119,6 +119,8 @@ export interface Vault {
     limit: number;
     provider?: string;
     dueForRefresh?: { expiresBefore: string; issuedBefore: string };
+    /** Disconnected connections whose provider revocation is still owed, instead of active ones. */
+    revocationOwed?: boolean;
   }): Promise<ConnectionRecord[]>;
   /**
    * Records that an OAuth state was used. True the first time for a given
