@@ -106,7 +106,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     try {
       const connection = (await connector.completeOAuthCallback(query)) as Record<string, unknown>;
       if (returnTo) return back({ status: "connected", connectionId: String(connection.id) });
-      const account = ["teamName", "teamId", "accountName", "accountId"].map((k) => connection[k]).find((v) => typeof v === "string");
+      const labels = connector.definition.accountLabel ?? connector.definition.requiredMetadata;
+      const account = labels.map((k) => connection[k]).find((v) => typeof v === "string" || typeof v === "number");
       return reply.code(200).send(
         callbackPage({
           ok: true,

@@ -336,6 +336,7 @@ export const gmailConnector: ConnectorDefinition<GmailAuthMethod> = {
   // Reading the profile needs one of PROFILE_SCOPES; identity comes from it, so no openid.
   defaultScopes: [`${GOOGLE_SCOPE_PREFIX}gmail.readonly`],
   requiredMetadata: ["emailAddress"],
+  accountLabel: ["emailAddress"],
   retryPolicy: RETRY_POLICIES.gmail,
   classify: (response, request) => classifyGmail(response, request),
 

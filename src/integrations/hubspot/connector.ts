@@ -339,6 +339,7 @@ export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod> = {
   // `oauth` is what the account-info test call needs; every scope checked as required in the app's settings must be listed too.
   defaultScopes: ["oauth", "crm.objects.contacts.read"],
   requiredMetadata: ["hubId"],
+  accountLabel: ["hubDomain", "hubId"],
   retryPolicy: RETRY_POLICIES.hubspot,
   classify: classifyHubSpot,
 

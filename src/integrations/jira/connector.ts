@@ -467,6 +467,7 @@ export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
   // /myself needs read:jira-user; ticket sync adds write:jira-work (and manage:jira-webhook) through AUTOFLOW_JIRA_SCOPES.
   defaultScopes: ["read:jira-user", "read:jira-work", OFFLINE_ACCESS],
   requiredMetadata: ["siteUrl", "accountId"],
+  accountLabel: ["siteName", "siteUrl"],
   acceptsBaseUrl: true,
   retryPolicy: RETRY_POLICIES.jira,
   classify: classifyJira,

@@ -322,6 +322,7 @@ export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
   // `read` is always granted; the who-am-I query needs nothing more.
   defaultScopes: ["read"],
   requiredMetadata: ["organizationId"],
+  accountLabel: ["organizationName", "urlKey", "organizationId"],
   retryPolicy: RETRY_POLICIES.linear,
   classify: classifyLinear,
 

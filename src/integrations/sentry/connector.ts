@@ -356,6 +356,7 @@ export const sentryConnector: ConnectorDefinition<SentryAuthMethod> = {
   // org:read is what the organizations list needs (OrganizationPermission); project and event reads for the integrations built on it.
   defaultScopes: ["org:read", "project:read", "event:read"],
   requiredMetadata: ["baseUrl"],
+  accountLabel: ["organizationSlug", "baseUrl"],
   acceptsBaseUrl: true,
   retryPolicy: RETRY_POLICIES.sentry,
   classify: classifySentry,

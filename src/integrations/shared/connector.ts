@@ -109,6 +109,8 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   readonly defaultScopes: readonly string[];
   /** Public metadata keys that must be present for a connection to be stored. */
   readonly requiredMetadata: readonly string[];
+  /** Metadata keys that name the account to a person (the first one present wins); `requiredMetadata` when left out. */
+  readonly accountLabel?: readonly string[];
   /**
    * Whether `connectApiKey` takes a user-supplied `baseUrl` (a self-hosted or
    * per-site instance). The lifecycle checks it with the base-URL guard and

@@ -9,6 +9,7 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
 import { testDatabases, type TestDatabase } from "../../testing/databases.js";
 import { startHarness, type Harness } from "../../testing/harness.js";
 import type { Tier1ErrorType } from "./contract.js";
+import { escapeHtml } from "./html.js";
 
 type Json = Record<string, unknown>;
 type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: boolean; provider?: string; code?: string } };
@@ -76,6 +77,9 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
     const connections = (list.json() as { connections: Json[] }).connections;
     const connection = connections.find((c) => c.authMethod === definition.oauthAuthMethod) as Json;
     expect(connection).toBeDefined();
+    // The page names the account that was connected, so a user sees what was linked.
+    const label = (definition.accountLabel ?? definition.requiredMetadata).map((k) => connection[k]).find((v) => v !== undefined && v !== null);
+    expect(page.body).toContain(escapeHtml(String(label)));
     await rememberSecrets(connection.id as string, forUser);
     return { connection, start, callback };
   }

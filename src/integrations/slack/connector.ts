@@ -212,6 +212,7 @@ export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
   pkce: true,
   defaultScopes: ["chat:write", "channels:read", "users:read"],
   requiredMetadata: ["teamId"],
+  accountLabel: ["teamName", "teamId"],
   retryPolicy: RETRY_POLICIES.slack,
   classify: classifySlack,
 

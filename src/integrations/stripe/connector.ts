@@ -196,6 +196,7 @@ export const stripeConnector: ConnectorDefinition<StripeAuthMethod> = {
   // One value, not a list: read_write (read_only is for extensions).
   defaultScopes: ["read_write"],
   requiredMetadata: ["accountId", "livemode"],
+  accountLabel: ["accountName", "accountEmail", "accountId"],
   retryPolicy: RETRY_POLICIES.stripe,
   classify: classifyStripe,
 

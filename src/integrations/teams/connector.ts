@@ -321,6 +321,7 @@ export const teamsConnector: ConnectorDefinition<TeamsAuthMethod> = {
   pkce: true,
   defaultScopes: [OFFLINE_ACCESS, "User.Read", "Team.ReadBasic.All"],
   requiredMetadata: ["tenantId", "userPrincipalName"],
+  accountLabel: ["displayName", "userPrincipalName"],
   retryPolicy: RETRY_POLICIES.teams,
   classify: classifyTeams,
 
