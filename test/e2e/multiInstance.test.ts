@@ -36,6 +36,8 @@ async function freePort(): Promise<number> {
 }
 
 type Instance = { child: ChildProcess; base: string; output: () => string };
+/** Every process started, so that none outlives the file even if its start-up failed halfway. */
+const children: ChildProcess[] = [];
 
 async function startInstance(env: NodeJS.ProcessEnv, port: number): Promise<Instance> {
   let output = "";
@@ -45,6 +47,7 @@ async function startInstance(env: NodeJS.ProcessEnv, port: number): Promise<Inst
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
+  children.push(child);
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const base = `http://127.0.0.1:${port}`;
@@ -109,6 +112,7 @@ describe.runIf(postgresUrl)("several instances on one PostgreSQL", () => {
 
   afterAll(async () => {
     await Promise.all([stopInstance(a), stopInstance(b)]);
+    for (const child of children) if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
     await store?.close();
     await sandbox?.close();
     if (schema) await dropSchema(schema);
