@@ -112,7 +112,14 @@ describe.runIf(postgresUrl)("several instances on one PostgreSQL", () => {
 
   afterAll(async () => {
     await Promise.all([stopInstance(a), stopInstance(b)]);
-    for (const child of children) if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
+    for (const child of children) {
+      if (child.exitCode !== null || child.signalCode !== null || !child.pid) continue;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     await store?.close();
     await sandbox?.close();
     if (schema) await dropSchema(schema);
