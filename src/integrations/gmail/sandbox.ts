@@ -28,7 +28,7 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  challengeOf,
+  verifierMatches,
   queryParams,
   randomChars,
   startSandbox,
@@ -442,8 +442,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
         if (p.redirect_uri !== code.redirectUri) return oauthError(res, 400, "redirect_uri_mismatch", "Bad Request");
         if (code.challenge) {
           if (!p.code_verifier) return oauthError(res, 400, "invalid_grant", "Missing code verifier.");
-          const expected = code.challenge.method === "S256" ? challengeOrNull(p.code_verifier) : p.code_verifier;
-          if (expected !== code.challenge.value) return oauthError(res, 400, "invalid_grant", "Invalid code verifier.");
+          if (!verifierMatches(p.code_verifier, code.challenge.value, code.challenge.method)) return oauthError(res, 400, "invalid_grant", "Invalid code verifier.");
         } else if (p.code_verifier !== undefined) {
           return oauthError(res, 400, "invalid_grant", "code_verifier or verifier is not needed.");
         }
@@ -550,9 +549,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
 }
 
 /** The S256 challenge of a verifier, or null when the verifier is not RFC 7636 shaped (Google then refuses it). */
-function challengeOrNull(verifier: string): string | null {
-  return /^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) ? challengeOf(verifier) : null;
-}
 
 /** A Google OAuth web client: `<project number>-<32 characters>.apps.googleusercontent.com` and a `GOCSPX-` secret. */
 export async function startGmailSandbox(options: GmailSandboxOptions = {}): Promise<StartedSandbox> {

@@ -32,7 +32,7 @@ import { escapeHtml } from "../shared/html.js";
 import {
   bearerToken,
   bodyParams,
-  challengeOf,
+  verifierMatches,
   queryParams,
   randomChars,
   startSandbox,
@@ -230,7 +230,7 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: { clientId: 
         return { failure: { error: "invalid_grant", description: "redirect_uri does not match the one the code was issued for", legacy: "BAD_REDIRECT_URI" } };
       }
       if (code.challenge !== undefined) {
-        if (!p.code_verifier || !/^[A-Za-z0-9\-._~]{43,128}$/.test(p.code_verifier) || challengeOf(p.code_verifier) !== code.challenge) {
+        if (!verifierMatches(p.code_verifier, code.challenge)) {
           return { failure: { error: "invalid_grant", description: "code_verifier does not match the code_challenge" } };
         }
       } else if (p.code_verifier !== undefined) {

@@ -35,7 +35,7 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  challengeOf,
+  verifierMatches,
   queryParams,
   randomChars,
   startSandbox,
@@ -233,8 +233,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: { clientId: st
         if (code.challenge) {
           const verifier = p.code_verifier;
           if (!verifier) return { error: "invalid_request", description: "code_verifier is required" };
-          const computed = code.challenge.method === "S256" ? challengeOf(verifier) : verifier;
-          if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) || computed !== code.challenge.value) return { error: "invalid_grant", description: "code_verifier does not match the code_challenge" };
+          if (!verifierMatches(verifier, code.challenge.value, code.challenge.method)) return { error: "invalid_grant", description: "code_verifier does not match the code_challenge" };
         } else {
           if (p.code_verifier !== undefined) return { error: "invalid_grant", description: "code_verifier given for an authorization code issued without code_challenge" };
           if (client.pkceOnly) return { error: "invalid_client", description: "client_secret is required" };

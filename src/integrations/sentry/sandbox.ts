@@ -39,7 +39,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
-import { bodyParams, challengeOf, queryParams, randomChars, startSandbox, type SandboxDefinition, type SandboxOptions, type StartedSandbox } from "../shared/sandbox.js";
+import { bodyParams, queryParams, randomChars, startSandbox, verifierMatches, type SandboxDefinition, type SandboxOptions, type StartedSandbox } from "../shared/sandbox.js";
 
 /** OAuth access tokens expire after 30 days (apitoken.py DEFAULT_EXPIRATION). */
 const ACCESS_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
@@ -53,8 +53,6 @@ const CONCURRENT_LIMIT = 25;
 const NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private";
 const HEX = "0123456789abcdef";
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,49}$/;
-/** RFC 7636 §4.1, as apitoken.py checks it. */
-const VERIFIER_PATTERN = /^[A-Za-z0-9\-._~]{43,128}$/;
 
 /** settings.SENTRY_SCOPES: an authorization request naming anything else is refused with invalid_scope. */
 export const SENTRY_SCOPES = [
@@ -328,7 +326,7 @@ export function sentrySandbox(options: SentrySandboxOptions, app: { clientId: st
       // A missing redirect_uri reads as "" and so does not match (from_grant's binding check).
       const redirectOk = (p.redirect_uri ?? "") === grant.redirectUri;
       const verifier = p.code_verifier;
-      const pkceOk = grant.challenge === undefined || (verifier !== undefined && VERIFIER_PATTERN.test(verifier) && challengeOf(verifier) === grant.challenge);
+      const pkceOk = grant.challenge === undefined || verifierMatches(verifier, grant.challenge);
       if (!redirectOk || !pkceOk) {
         // RFC 6749 §10.5, as Sentry does it: a failed redemption burns the code.
         grants.delete(p.code);

@@ -16,6 +16,7 @@ import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { ConnectorEndpoints } from "./connector.js";
+import { codeChallengeS256 } from "./oauth.js";
 
 /**
  * The faults a sandbox can be told to produce. `bad-request` (a permanent
@@ -234,5 +235,17 @@ export function queryParams(request: FastifyRequest): Record<string, string> {
   return out;
 }
 
-/** True when `verifier` matches the S256 `challenge` (RFC 7636 §4.6). */
 export { codeChallengeS256 as challengeOf } from "./oauth.js";
+
+/** RFC 7636 §4.1: 43 to 128 unreserved characters. */
+const PKCE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/**
+ * The authorization server's PKCE check (RFC 7636 §4.6): `verifier` is well
+ * formed and transforms to `challenge` by `method`. Each sandbox answers a
+ * mismatch with its own provider's error.
+ */
+export function verifierMatches(verifier: string | undefined, challenge: string, method: string = "S256"): boolean {
+  if (verifier === undefined || !PKCE_VERIFIER.test(verifier)) return false;
+  return (method === "S256" ? codeChallengeS256(verifier) : verifier) === challenge;
+}

@@ -21,7 +21,7 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  challengeOf,
+  verifierMatches,
   queryParams,
   randomChars,
   startSandbox,
@@ -296,8 +296,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
         }
         if (code.redirectUri !== undefined && params.redirect_uri !== code.redirectUri) return fail(res, "bad_redirect_uri");
         if (code.challenge !== undefined) {
-          if (!params.code_verifier || !/^[A-Za-z0-9\-._~]{43,128}$/.test(params.code_verifier)) return fail(res, "invalid_code_verifier");
-          if (challengeOf(params.code_verifier) !== code.challenge) return fail(res, "invalid_code_verifier");
+          if (!verifierMatches(params.code_verifier, code.challenge)) return fail(res, "invalid_code_verifier");
         } else if (params.code_verifier !== undefined) {
           return fail(res, "invalid_code_verifier");
         } else if (params.client_secret === undefined && basicCredentials(request) === undefined) {

@@ -31,7 +31,7 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  challengeOf,
+  verifierMatches,
   queryParams,
   randomChars,
   startSandbox,
@@ -390,9 +390,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: { clientId: stri
       return sts(res, 400, "invalid_grant", 70000, "The provided value for the 'redirect_uri' is not valid. The value must exactly match the redirect URI used to obtain the authorization code.");
     }
     if (code.challenge !== undefined) {
-      const verifier = p.code_verifier ?? "";
-      const matches = /^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) && (code.method === "S256" ? challengeOf(verifier) : verifier) === code.challenge;
-      if (!matches) return sts(res, 400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+      if (!verifierMatches(p.code_verifier, code.challenge, code.method)) return sts(res, 400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
     }
     if (scopeRefused(code.grant, p.scope)) return notConsented(res);
     code.used = true;
