@@ -123,7 +123,7 @@ async function migrate(): Promise<number> {
 async function sweep(): Promise<number> {
   const config = { ...loadConfig(), jobs: false };
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
-  const service = await startService(config, { logger });
+  const service = await startService(config, { logger, sandboxStandby: false });
   try {
     const deps = { vault: service.store.vault, connectors: connectorsById(service.integrations), concurrency: config.jobSettings.concurrency };
     const refreshed = await refreshAhead({

@@ -37,7 +37,7 @@ export type ServiceConfig = {
   encryptionKeysOld: string[];
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   providerTimeoutMs: number;
-  /** First sandbox port (the others follow in registry order); 0 for free ports. */
+  /** First sandbox port (the others follow in registry order); 0 for free ports (tests). */
   sandboxBasePort: number;
   /** PostgreSQL connection string; SQLite under dataDir when unset. */
   databaseUrl?: string;
@@ -67,6 +67,13 @@ export class ConfigError extends Error {
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits). */
 export const MIN_JWT_SECRET_LENGTH = 32;
+/**
+ * The sandboxes listen on 4100 to 4107 (registry order) unless told
+ * otherwise: stable ports, so that a base URL a connection was pinned to
+ * (Sentry, Jira) still answers after a restart, and a second process finds
+ * the sandboxes the first one serves.
+ */
+export const DEFAULT_SANDBOX_BASE_PORT = 4100;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 const optionalString = z
@@ -88,7 +95,7 @@ const baseSchema = z.object({
   AUTOFLOW_JWT_AUDIENCE: optionalString,
   AUTOFLOW_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   AUTOFLOW_PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(10_000),
-  AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(0),
+  AUTOFLOW_SANDBOX_BASE_PORT: z.coerce.number().int().min(0).max(65_000).default(DEFAULT_SANDBOX_BASE_PORT),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" }).optional()),
   AUTOFLOW_BASE_URL_ALLOWLIST: optionalString,
   AUTOFLOW_OAUTH_RETURN_URLS: optionalString,

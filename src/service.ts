@@ -44,6 +44,12 @@ export type ServiceOptions = {
   fetch?: typeof fetch;
   /** Extra options per sandbox (token lifetime, rotation), for tests and demos. */
   sandboxOptions?: Partial<Record<ProviderId, Record<string, unknown>>>;
+  /**
+   * When another process on the same database serves a sandbox, stand by to
+   * take it over once that process goes (the default). One-shot commands say
+   * false: they use the running sandboxes and leave them be.
+   */
+  sandboxStandby?: boolean;
 };
 
 export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
@@ -64,13 +70,18 @@ export async function startService(config: ServiceConfig, options: ServiceOption
           ...options.sandboxOptions?.[id],
           port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,
           redirectUris: [redirectUriFor(config.publicUrl, id)],
+          persistence: store.sandboxes,
+          standby: options.sandboxStandby ?? true,
         });
         cleanups.push(() => sandbox.close());
         sandboxes[id] = sandbox;
       }
       const sandbox = sandboxes[id];
       settings[id] = resolveSettings({ provider: id, config: providerConfig, publicUrl: config.publicUrl, ...(sandbox ? { sandbox } : {}) });
-      logger.info({ provider: id, mode: settings[id].mode, ...(sandbox ? { sandboxUrl: sandbox.url } : {}) }, `${id} connector ready`);
+      logger.info(
+        { provider: id, mode: settings[id].mode, ...(sandbox ? { sandboxUrl: sandbox.url, sandboxServedBy: sandbox.role() === "serving" ? "this process" : "another process on this database" } : {}) },
+        `${id} connector ready`,
+      );
     }
     const metrics = createMetrics();
     const integrations = createIntegrations({

@@ -5,6 +5,7 @@ import { migrateToLatest } from "./migrations.js";
 import { openPostgres, PostgresVault } from "./postgres.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
+import { SqlSandboxStore } from "./sandboxStore.js";
 import { SqlVault } from "./sqlVault.js";
 
 export { Keyring, parseEncryptionKey, DecryptionError } from "./keyring.js";
@@ -12,12 +13,15 @@ export { loadEncryptionKey, loadKeyring } from "./keyFile.js";
 export { migrateToLatest, pendingMigrations, ping } from "./migrations.js";
 export { SqlVault, type RewrapReport } from "./sqlVault.js";
 export { PostgresVault } from "./postgres.js";
+export { SqlSandboxStore } from "./sandboxStore.js";
 
 export type StoreDialect = "sqlite" | "postgres";
 
 export type OpenedStore = {
   db: Kysely<Database>;
   vault: SqlVault;
+  /** Where the sandboxes keep what they issued. */
+  sandboxes: SqlSandboxStore;
   keyring: Keyring;
   dialect: StoreDialect;
   /** PostgreSQL schema the store lives in (undefined on SQLite). */
@@ -43,5 +47,5 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
     throw error;
   }
   const vault = dialect === "postgres" ? new PostgresVault(db, keyring) : new SqlVault(db, keyring);
-  return { db, vault, keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
+  return { db, vault, sandboxes: new SqlSandboxStore(db), keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
 }

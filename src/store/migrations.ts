@@ -50,6 +50,32 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable("connections").execute();
     },
   },
+  "0002_sandbox_state": {
+    // What the sandboxes issued and were written, kept where the service keeps its own state,
+    // so a restart, a second instance and a CLI command all meet the same sandbox.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("sandbox_states")
+        .addColumn("provider", "text", (c) => c.primaryKey())
+        .addColumn("client_id", "text", (c) => c.notNull())
+        .addColumn("client_secret", "text", (c) => c.notNull())
+        .addColumn("url", "text")
+        .addColumn("state", "text")
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("sandbox_redirect_uris")
+        .addColumn("provider", "text", (c) => c.notNull())
+        .addColumn("uri", "text", (c) => c.notNull())
+        .addColumn("registered_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("sandbox_redirect_uris_pk", ["provider", "uri"])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable("sandbox_redirect_uris").execute();
+      await db.schema.dropTable("sandbox_states").execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -35,7 +35,26 @@ export interface OAuthStatesUsedTable {
   used_at: string;
 }
 
+/** One provider's sandbox: its OAuth app and the snapshot of what it issued (devalue text). */
+export interface SandboxStatesTable {
+  provider: string;
+  client_id: string;
+  /** A sandbox app's secret: it opens nothing but that loopback sandbox. */
+  client_secret: string;
+  url: string | null;
+  state: string | null;
+  updated_at: string;
+}
+
+export interface SandboxRedirectUrisTable {
+  provider: string;
+  uri: string;
+  registered_at: string;
+}
+
 export interface Database {
   connections: ConnectionsTable;
   oauth_states_used: OAuthStatesUsedTable;
+  sandbox_states: SandboxStatesTable;
+  sandbox_redirect_uris: SandboxRedirectUrisTable;
 }

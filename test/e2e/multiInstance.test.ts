@@ -7,10 +7,8 @@
  *
  * Needs PostgreSQL (CI has it): without one this file has nothing to test.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -20,52 +18,11 @@ import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
 import { mintUserToken } from "../../src/server/auth.js";
 import { openStore, type OpenedStore } from "../../src/store/index.js";
 import { dropSchema, newSchemaName } from "../../src/testing/databases.js";
+import { freePort, freePortBlock, killStartedInstances, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
 
-const root = new URL("../..", import.meta.url).pathname;
 const postgresUrl = inject("postgresUrl");
 /** Access tokens live this long at the sandbox; the service refreshes them after half of it. */
 const TOKEN_TTL_SECONDS = 6;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
-type Instance = { child: ChildProcess; base: string; output: () => string };
-/** Every process started, so that none outlives the file even if its start-up failed halfway. */
-const children: ChildProcess[] = [];
-
-async function startInstance(env: NodeJS.ProcessEnv, port: number): Promise<Instance> {
-  let output = "";
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], {
-    cwd: root,
-    env: { ...env, PORT: String(port) },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  children.push(child);
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`instance exited ${child.exitCode}:\n${output}`);
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
-    if (i > 300) throw new Error(`instance did not come up:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return { child, base, output: () => output };
-}
-
-async function stopInstance(instance: Instance | undefined): Promise<void> {
-  if (!instance || instance.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => instance.child.once("exit", resolve));
-  process.kill(-(instance.child.pid as number), "SIGTERM");
-  await exited;
-}
 
 describe.runIf(postgresUrl)("several instances on one PostgreSQL", () => {
   const schema = postgresUrl ? newSchemaName() : "";
@@ -97,6 +54,8 @@ describe.runIf(postgresUrl)("several instances on one PostgreSQL", () => {
       AUTOFLOW_ENCRYPTION_KEY: key.toString("base64"),
       AUTOFLOW_JWT_SECRET: jwtSecret,
       AUTOFLOW_LOG_LEVEL: "warn",
+      // The other seven run on sandboxes both instances share: ports of this file's own.
+      AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
       AUTOFLOW_SLACK_CLIENT_ID: sandbox.clientId,
       AUTOFLOW_SLACK_CLIENT_SECRET: sandbox.clientSecret,
       AUTOFLOW_SLACK_AUTHORIZE_URL: sandbox.endpoints.authorizeUrl,
@@ -112,14 +71,7 @@ describe.runIf(postgresUrl)("several instances on one PostgreSQL", () => {
 
   afterAll(async () => {
     await Promise.all([stopInstance(a), stopInstance(b)]);
-    for (const child of children) {
-      if (child.exitCode !== null || child.signalCode !== null || !child.pid) continue;
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
+    killStartedInstances();
     await store?.close();
     await sandbox?.close();
     if (schema) await dropSchema(schema);

@@ -5,23 +5,14 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, freePortBlock } from "../../src/testing/processes.js";
 
 const run = promisify(execFile);
 const root = new URL("../..", import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 describe("npm start", () => {
   let child: ChildProcess;
@@ -29,11 +20,20 @@ describe("npm start", () => {
   let base: string;
   let token: string;
   let output = "";
-  const env = () => ({ ...process.env, PORT: new URL(base).port, AUTOFLOW_DATA_DIR: dataDir, AUTOFLOW_JWT_SECRET: "", AUTOFLOW_ENCRYPTION_KEY: "" });
+  let sandboxBasePort: number;
+  const env = () => ({
+    ...process.env,
+    PORT: new URL(base).port,
+    AUTOFLOW_DATA_DIR: dataDir,
+    AUTOFLOW_JWT_SECRET: "",
+    AUTOFLOW_ENCRYPTION_KEY: "",
+    AUTOFLOW_SANDBOX_BASE_PORT: String(sandboxBasePort),
+  });
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "autoflow-e2e-"));
     base = `http://localhost:${await freePort()}`;
+    sandboxBasePort = await freePortBlock(8);
     // Its own process group, so that stopping it stops npm's child (node) too.
     child = spawn("npm", ["start", "--silent"], { cwd: root, env: env(), stdio: ["ignore", "pipe", "pipe"], detached: true });
     child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));

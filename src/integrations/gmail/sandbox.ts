@@ -31,7 +31,9 @@ import {
   verifierMatches,
   queryParams,
   randomChars,
+  restoreState,
   startSandbox,
+  type SandboxApp,
   type Fault,
   type SandboxDefinition,
   type SandboxOptions,
@@ -100,18 +102,21 @@ const credentialRequest = z.strictObject({
   email: z.email().optional(),
 });
 
-export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: string; clientSecret: string }) {
-  const accounts = new Map<string, Account>();
-  const grants: Grant[] = [];
-  const accessTokens = new Map<string, AccessToken>();
-  const refreshTokens = new Map<string, Grant>();
-  const codes = new Map<string, Code>();
+export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, restored?: unknown) {
+  const state = restoreState(restored, () => ({
+    accounts: new Map<string, Account>(),
+    grants: [] as Grant[],
+    accessTokens: new Map<string, AccessToken>(),
+    refreshTokens: new Map<string, Grant>(),
+    codes: new Map<string, Code>(),
+    /** The OAuth client that minted the tokens the credentials desk hands out (the user's own tool, not this app). */
+    otherClientId: `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`,
+  }));
+  const { accounts, grants, accessTokens, refreshTokens, codes, otherClientId } = state;
   const redirectUris = options.redirectUris ?? [];
   const accessTtl = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
   const refreshLimit = options.refreshTokenLimit ?? REFRESH_TOKEN_LIMIT;
   const rateLimitStatus = options.rateLimitStatus ?? 429;
-  /** The OAuth client that minted the tokens the credentials desk hands out (the user's own tool, not this app). */
-  const otherClientId = `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`;
   /** This sandbox's origin, its issuer identifier: known once it listens (startSandbox asks for the endpoints then). */
   let origin = "";
 
@@ -307,6 +312,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: { clientId: stri
 
   const definition: SandboxDefinition = {
     provider: "gmail",
+    state,
     browserPaths: ["/o/oauth2/v2/auth"],
     endpoints: (url) => {
       origin = url;
@@ -556,5 +562,5 @@ export async function startGmailSandbox(options: GmailSandboxOptions = {}): Prom
     clientId: options.clientId ?? `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`,
     clientSecret: options.clientSecret ?? `GOCSPX-${randomChars(28, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`,
   };
-  return startSandbox(gmailSandbox(options, app), options, app);
+  return startSandbox("gmail", options, app, (registered, restored, redirectUris) => gmailSandbox({ ...options, redirectUris }, registered, restored));
 }

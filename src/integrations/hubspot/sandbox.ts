@@ -35,7 +35,9 @@ import {
   verifierMatches,
   queryParams,
   randomChars,
+  restoreState,
   startSandbox,
+  type SandboxApp,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
@@ -81,16 +83,19 @@ const credentialRequest = z.strictObject({
 /** RFC 6749 §5.2 codes with the legacy statuses HubSpot keeps beside them (providers.md §2.1). */
 type OAuthFailure = { error: string; description: string; legacy?: string };
 
-export function hubspotSandbox(options: HubSpotSandboxOptions, app: { clientId: string; clientSecret: string }) {
+export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, restored?: unknown) {
   const rateLimitFault = options.rateLimitFault ?? "TEN_SECONDLY_ROLLING";
   if (!RATE_LIMIT_FAULTS.includes(rateLimitFault)) throw new Error(`rateLimitFault must be one of ${RATE_LIMIT_FAULTS.join(", ")}`);
   const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
   const redirectUris = options.redirectUris ?? [];
   const digits = (n: number): number => Number(`${1 + Math.floor(Math.random() * 9)}${randomChars(n - 1, "0123456789")}`);
-  const portal: Portal = { id: digits(8), domain: "sandbox.autoflow.invalid", userEmail: "owner@sandbox.autoflow.invalid", userId: digits(8) };
-  const appId = digits(7);
-  const tokens = new Map<string, Issued>();
-  const codes = new Map<string, Code>();
+  const state = restoreState(restored, () => ({
+    portal: { id: digits(8), domain: "sandbox.autoflow.invalid", userEmail: "owner@sandbox.autoflow.invalid", userId: digits(8) } as Portal,
+    appId: digits(7),
+    tokens: new Map<string, Issued>(),
+    codes: new Map<string, Code>(),
+  }));
+  const { portal, appId, tokens, codes } = state;
   /** Request times per rate-limit bucket (the OAuth app, or one private app), for the X-HubSpot-RateLimit-* headers. */
   const windows = new Map<string, number[]>();
   const daily = new Map<string, { day: string; count: number }>();
@@ -391,6 +396,7 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: { clientId: 
 
   const definition: SandboxDefinition = {
     provider: "hubspot",
+    state,
     browserPaths: ["/oauth/authorize", `/oauth/${portal.id}/authorize`],
     endpoints: (origin) => ({
       authorizeUrl: `${origin}/oauth/authorize`,
@@ -462,5 +468,5 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: { clientId: 
 export async function startHubSpotSandbox(options: HubSpotSandboxOptions = {}): Promise<StartedSandbox> {
   // Client ids and secrets are UUIDs at HubSpot.
   const app = { clientId: options.clientId ?? randomUUID(), clientSecret: options.clientSecret ?? randomUUID() };
-  return startSandbox(hubspotSandbox(options, app), options, app);
+  return startSandbox("hubspot", options, app, (registered, restored, redirectUris) => hubspotSandbox({ ...options, redirectUris }, registered, restored));
 }

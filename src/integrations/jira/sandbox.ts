@@ -48,7 +48,9 @@ import {
   bodyParams,
   queryParams,
   randomChars,
+  restoreState,
   startSandbox,
+  type SandboxApp,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
@@ -111,27 +113,30 @@ const pathOf = (request: FastifyRequest): string => request.url.split("?")[0] ??
 const isTokenPath = (path: string): boolean => path === "/oauth/token";
 const isGatewayPath = (path: string): boolean => path.startsWith("/ex/") || path === "/oauth/token/accessible-resources";
 
-export function jiraSandbox(options: JiraSandboxOptions, app: { clientId: string; clientSecret: string }) {
+export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restored?: unknown) {
   const now = options.now ?? Date.now;
   const accessTtlSeconds = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
   const leewayMs = (options.refreshTokenGraceSeconds ?? REFRESH_LEEWAY_SECONDS) * 1000;
   const redirectUris = options.redirectUris ?? [];
-  const site = { cloudId: randomUUID(), name: "autoflow-sandbox" };
-  const user = {
-    accountId: `712020:${randomUUID()}`,
-    displayName: "Sandbox User",
-    email: "sandbox.user@autoflow-sandbox.invalid",
-    // Data Center identities: the stable user key and the (renamable) username.
-    key: "JIRAUSER10100",
-    name: "sandbox.user",
-  };
-  const accessKeyId = `auth.atlassian.com-ACCESS-${randomUUID()}`;
-  const refreshKeyId = randomChars(24, "0123456789abcdef");
-  const grants: Grant[] = [];
-  const codes = new Map<string, CodeRecord>();
-  const accessTokens = new Map<string, AccessRecord>();
-  const refreshTokens = new Map<string, RefreshRecord>();
-  const keys = new Map<string, KeyRecord>();
+  const state = restoreState(restored, () => ({
+    site: { cloudId: randomUUID(), name: "autoflow-sandbox" },
+    user: {
+      accountId: `712020:${randomUUID()}`,
+      displayName: "Sandbox User",
+      email: "sandbox.user@autoflow-sandbox.invalid",
+      // Data Center identities: the stable user key and the (renamable) username.
+      key: "JIRAUSER10100",
+      name: "sandbox.user",
+    },
+    accessKeyId: `auth.atlassian.com-ACCESS-${randomUUID()}`,
+    refreshKeyId: randomChars(24, "0123456789abcdef"),
+    grants: [] as Grant[],
+    codes: new Map<string, CodeRecord>(),
+    accessTokens: new Map<string, AccessRecord>(),
+    refreshTokens: new Map<string, RefreshRecord>(),
+    keys: new Map<string, KeyRecord>(),
+  }));
+  const { site, user, accessKeyId, refreshKeyId, grants, codes, accessTokens, refreshTokens, keys } = state;
   /** This sandbox's origin, once it listens: the site URL it reports. */
   let ownOrigin: string | undefined;
   const origin = (request: FastifyRequest): string => ownOrigin ?? `http://${request.headers.host ?? "127.0.0.1"}`;
@@ -428,6 +433,7 @@ export function jiraSandbox(options: JiraSandboxOptions, app: { clientId: string
 
   const definition: SandboxDefinition = {
     provider: "jira",
+    state,
     browserPaths: ["/authorize"],
     endpoints: (url) => {
       ownOrigin = url;
@@ -506,5 +512,5 @@ export function jiraSandbox(options: JiraSandboxOptions, app: { clientId: string
 export async function startJiraSandbox(options: JiraSandboxOptions = {}): Promise<StartedSandbox> {
   // Client ids are 32 characters; secrets are long base64url strings starting ATOA (developer console).
   const app = { clientId: options.clientId ?? randomChars(32), clientSecret: options.clientSecret ?? `ATOA${randomChars(60, B64URL)}${randomChars(8, HEX_UPPER)}` };
-  return startSandbox(jiraSandbox(options, app), options, app);
+  return startSandbox("jira", options, app, (registered, restored, redirectUris) => jiraSandbox({ ...options, redirectUris }, registered, restored));
 }

@@ -38,7 +38,9 @@ import {
   verifierMatches,
   queryParams,
   randomChars,
+  restoreState,
   startSandbox,
+  type SandboxApp,
   type Fault,
   type SandboxDefinition,
   type SandboxOptions,
@@ -115,34 +117,44 @@ const SCHEMA: Schema = {
   Organization: { id: "ID!", name: "String!", urlKey: "String!", createdAt: "DateTime!", userCount: "Int!", logoUrl: "String" },
 };
 
-export function linearSandbox(options: LinearSandboxOptions, app: { clientId: string; clientSecret: string }) {
+type Organization = { id: string; name: string; urlKey: string; createdAt: string; userCount: number; logoUrl: null };
+
+/** A member of the sandbox's workspace, as Linear's User type shows one. */
+const person = (organization: Organization, name: string, displayName: string, email: string, isApp: boolean) => ({
+  id: randomUUID(),
+  name,
+  displayName,
+  email,
+  active: true,
+  admin: !isApp,
+  guest: false,
+  app: isApp,
+  createdAt: organization.createdAt,
+  url: `https://linear.app/${organization.urlKey}/profiles/${displayName}`,
+  avatarUrl: null,
+  timezone: "Etc/UTC",
+  organization,
+});
+
+export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, restored?: unknown) {
   const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
   const graceMs = (options.refreshTokenGraceSeconds ?? 0) * 1000;
   const rateLimitStatus = options.rateLimitStatus ?? 400;
   if (![200, 400, 429].includes(rateLimitStatus)) throw new Error("rateLimitStatus must be 200, 400 or 429");
   const redirectUris = options.redirectUris ?? [];
-  const createdAt = new Date().toISOString();
-  const organization = { id: randomUUID(), name: "AutoFlow Sandbox", urlKey: "autoflow-sandbox", createdAt, userCount: 2, logoUrl: null };
-  const person = (name: string, displayName: string, email: string, isApp: boolean) => ({
-    id: randomUUID(),
-    name,
-    displayName,
-    email,
-    active: true,
-    admin: !isApp,
-    guest: false,
-    app: isApp,
-    createdAt,
-    url: `https://linear.app/${organization.urlKey}/profiles/${displayName}`,
-    avatarUrl: null,
-    timezone: "Etc/UTC",
-    organization,
+  const state = restoreState(restored, () => {
+    const createdAt = new Date().toISOString();
+    const organization: Organization = { id: randomUUID(), name: "AutoFlow Sandbox", urlKey: "autoflow-sandbox", createdAt, userCount: 2, logoUrl: null };
+    return {
+      organization,
+      owner: person(organization, "Sandbox Owner", "owner", "owner@sandbox.autoflow.invalid", false),
+      // The user an `actor=app` token acts as.
+      appUser: person(organization, "AutoFlow", "autoflow", "autoflow-app@sandbox.autoflow.invalid", true),
+      tokens: new Map<string, Issued>(),
+      codes: new Map<string, Code>(),
+    };
   });
-  const owner = person("Sandbox Owner", "owner", "owner@sandbox.autoflow.invalid", false);
-  // The user an `actor=app` token acts as.
-  const appUser = person("AutoFlow", "autoflow", "autoflow-app@sandbox.autoflow.invalid", true);
-  const tokens = new Map<string, Issued>();
-  const codes = new Map<string, Code>();
+  const { organization, owner, appUser, tokens, codes } = state;
   const buckets = new Map<string, Bucket>();
 
   // ---- answers -------------------------------------------------------------------------------
@@ -460,6 +472,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: { clientId: st
 
   const definition: SandboxDefinition = {
     provider: "linear",
+    state,
     browserPaths: ["/oauth/authorize"],
     endpoints: (origin) => ({
       authorizeUrl: `${origin}/oauth/authorize`,
@@ -510,5 +523,5 @@ export function linearSandbox(options: LinearSandboxOptions, app: { clientId: st
 export async function startLinearSandbox(options: LinearSandboxOptions = {}): Promise<StartedSandbox> {
   // Linear client ids and secrets are 32 hex characters.
   const app = { clientId: options.clientId ?? randomChars(32, HEX), clientSecret: options.clientSecret ?? randomChars(32, HEX) };
-  return startSandbox(linearSandbox(options, app), options, app);
+  return startSandbox("linear", options, app, (registered, restored, redirectUris) => linearSandbox({ ...options, redirectUris }, registered, restored));
 }

@@ -39,7 +39,18 @@ import { randomBytes, randomInt } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
-import { bodyParams, queryParams, randomChars, startSandbox, verifierMatches, type SandboxDefinition, type SandboxOptions, type StartedSandbox } from "../shared/sandbox.js";
+import {
+  bodyParams,
+  queryParams,
+  randomChars,
+  restoreState,
+  startSandbox,
+  verifierMatches,
+  type SandboxApp,
+  type SandboxDefinition,
+  type SandboxOptions,
+  type StartedSandbox,
+} from "../shared/sandbox.js";
 
 /** OAuth access tokens expire after 30 days (apitoken.py DEFAULT_EXPIRATION). */
 const ACCESS_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
@@ -120,25 +131,30 @@ const queryOf = (request: FastifyRequest): string => {
 const sentryTime = (ms: number): string => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 const isForm = (request: FastifyRequest): boolean => (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded");
 
-export function sentrySandbox(options: SentrySandboxOptions, app: { clientId: string; clientSecret: string }) {
+export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, restored?: unknown) {
   const now = options.now ?? Date.now;
   const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
   const redirectUris = options.redirectUris ?? [];
-  const user = { id: String(randomInt(100_000, 9_999_999)), name: "Sandbox User", email: "sandbox.user@autoflow.invalid" };
-  const created = sentryTime(now() - 400 * 24 * 3600 * 1000);
-  const organizations: Organization[] = [
-    { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-sandbox", name: "AutoFlow Sandbox", dateCreated: created },
-    { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-labs", name: "AutoFlow Labs", dateCreated: created },
-  ];
+  const state = restoreState(restored, () => {
+    const created = sentryTime(now() - 400 * 24 * 3600 * 1000);
+    return {
+      user: { id: String(randomInt(100_000, 9_999_999)), name: "Sandbox User", email: "sandbox.user@autoflow.invalid" },
+      organizations: [
+        { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-sandbox", name: "AutoFlow Sandbox", dateCreated: created },
+        { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-labs", name: "AutoFlow Labs", dateCreated: created },
+      ] as Organization[],
+      /** ApiToken rows by access token and by refresh token. */
+      accessTokens: new Map<string, ApiTokenRecord>(),
+      refreshTokens: new Map<string, ApiTokenRecord>(),
+      orgTokens: new Map<string, OrgTokenRecord>(),
+      grants: new Map<string, GrantRecord>(),
+      /** Codes already redeemed, and what they minted: a replay revokes it. */
+      redeemed: new Map<string, ApiTokenRecord>(),
+    };
+  });
+  const { user, organizations, accessTokens, refreshTokens, orgTokens, grants, redeemed } = state;
   /** This sandbox's origin, once it listens: the `url` an organization token names, and the organizations' links. */
   let origin = "";
-  /** ApiToken rows by access token and by refresh token. */
-  const accessTokens = new Map<string, ApiTokenRecord>();
-  const refreshTokens = new Map<string, ApiTokenRecord>();
-  const orgTokens = new Map<string, OrgTokenRecord>();
-  const grants = new Map<string, GrantRecord>();
-  /** Codes already redeemed, and what they minted: a replay revokes it. */
-  const redeemed = new Map<string, ApiTokenRecord>();
   /** Fixed windows of the rate limiter, by caller. */
   const windows = new Map<string, { second: number; count: number }>();
 
@@ -400,6 +416,7 @@ export function sentrySandbox(options: SentrySandboxOptions, app: { clientId: st
 
   const definition: SandboxDefinition = {
     provider: "sentry",
+    state,
     browserPaths: ["/oauth/authorize/"],
     endpoints: (at) => ({ authorizeUrl: `${at}/oauth/authorize/`, tokenUrl: `${at}/oauth/token/`, apiUrl: at }),
     faults: {
@@ -459,21 +476,15 @@ export function sentrySandbox(options: SentrySandboxOptions, app: { clientId: st
       server.get("/api/0/organizations/", listOrganizations);
       server.setNotFoundHandler(notFound);
     },
-  };
-  return {
-    definition,
-    /** Called once the sandbox listens. */
-    setOrigin(url: string): void {
+    listening(url) {
       origin = url;
     },
   };
+  return definition;
 }
 
 export async function startSentrySandbox(options: SentrySandboxOptions = {}): Promise<StartedSandbox> {
   // client_id is 64 hex; the client secret is `sntrya_` + 64 hex (apiapplication.py).
   const app = { clientId: options.clientId ?? hex(32), clientSecret: options.clientSecret ?? `sntrya_${hex(32)}` };
-  const sandbox = sentrySandbox(options, app);
-  const started = await startSandbox(sandbox.definition, options, app);
-  sandbox.setOrigin(started.url);
-  return started;
+  return startSandbox("sentry", options, app, (registered, restored, redirectUris) => sentrySandbox({ ...options, redirectUris }, registered, restored));
 }

@@ -8,10 +8,12 @@
  *                                  fault: rate-limit | server-error | revoke-all | delay | disconnect | malformed | bad-request
  *   DELETE /_sandbox/faults       clear every pending fault
  *   GET    /_sandbox/requests     [{method, path, time, status}], oldest first
- *   DELETE /_sandbox/requests     clear the log
+ *   DELETE /_sandbox/requests     clear the log (it keeps the newest `requestLogLimit`, 1000 by default)
+ *   GET    /_sandbox/info         {provider, clientId, app, pid}: which store's sandbox answers on this port
  *   POST   /_sandbox/credentials  a key or token the sandbox accepts, as the provider's dashboard hands one out
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import * as devalue from "devalue";
 import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -62,7 +64,46 @@ export type SandboxOptions = {
   /** Fixed client id and secret (several service instances sharing one sandbox); random when left out. */
   clientId?: string;
   clientSecret?: string;
+  /**
+   * Where the sandbox keeps its app registration and what it issued, so that
+   * a restart, another instance on the same database, or a CLI command beside
+   * the service all meet the same sandbox. In memory only when left out.
+   */
+  persistence?: SandboxStateStore;
+  /**
+   * When another process on the same store already serves this sandbox: take
+   * over its port once that process goes (default true). A one-shot CLI
+   * command says false.
+   */
+  standby?: boolean;
+  /** How many requests `GET /_sandbox/requests` keeps, newest last (default 1000). */
+  requestLogLimit?: number;
 };
+
+/** A sandbox's OAuth app as the provider's dashboard registered it. */
+export type SandboxApp = { clientId: string; clientSecret: string };
+
+/** What a store holds of one provider's sandbox besides its state. */
+export type SandboxRegistration = SandboxApp & {
+  redirectUris: string[];
+  /** Where the process serving it last listened. */
+  url?: string;
+};
+
+/**
+ * The sandboxes' storage, implemented beside the vault (the service's own
+ * database: SQLite in the data folder, or PostgreSQL shared by instances).
+ * The state is one opaque snapshot per provider, written by the one process
+ * that serves that sandbox.
+ */
+export interface SandboxStateStore {
+  /** The provider's registration; made from `proposed` when there is none yet, first writer winning. `redirectUris` are added to it. */
+  register(provider: string, proposed: SandboxApp, redirectUris: readonly string[]): Promise<SandboxRegistration>;
+  registration(provider: string): Promise<SandboxRegistration | undefined>;
+  loadState(provider: string): Promise<string | undefined>;
+  saveState(provider: string, state: string): Promise<void>;
+  setUrl(provider: string, url: string): Promise<void>;
+}
 
 export type StartedSandbox = {
   provider: string;
@@ -70,6 +111,8 @@ export type StartedSandbox = {
   endpoints: ConnectorEndpoints;
   clientId: string;
   clientSecret: string;
+  /** `serving`: this process answers at `url`; `remote`: another process on the same store does (this one stands by). */
+  role(): "serving" | "remote";
   close(): Promise<void>;
 };
 
@@ -85,23 +128,197 @@ export type SandboxDefinition = {
   /** Hands out a credential, as the provider's dashboard would. */
   issueCredential(body: unknown): Record<string, unknown>;
   endpoints(origin: string): ConnectorEndpoints;
+  /**
+   * Everything the sandbox issued and was written (Maps, Sets, arrays, plain
+   * records, shared references kept): snapshotted after each request and
+   * handed back to the next build as `restored`. Rate-limit windows and the
+   * like stay out of it.
+   */
+  state?: object;
+  /** Told the origin once the sandbox listens (issuer identifiers, self links). */
+  listening?(origin: string): void;
 };
 
-/** Starts `definition` on its own loopback port. */
-export async function startSandbox(definition: SandboxDefinition, options: SandboxOptions, credentials: { clientId: string; clientSecret: string }): Promise<StartedSandbox> {
+/** Builds a sandbox's definition for its app, from a restored state when there is one. */
+export type SandboxBuild = (app: SandboxApp, restored: unknown, redirectUris: string[]) => SandboxDefinition;
+
+/** The restored state, or a fresh one (fields a newer version added are taken from the fresh one). */
+export function restoreState<T extends object>(restored: unknown, fresh: () => T): T {
+  if (restored === undefined || restored === null || typeof restored !== "object") return fresh();
+  return { ...fresh(), ...(restored as Partial<T>) };
+}
+
+/** How often a standing-by process tries to take over a sandbox whose server went away. */
+const STANDBY_INTERVAL_MS = 1_000;
+/** How long a probe of a port waits for a sandbox to say who it is. */
+const PROBE_TIMEOUT_MS = 1_500;
+const DEFAULT_REQUEST_LOG_LIMIT = 1_000;
+
+/**
+ * Starts the sandbox for `provider`. Without persistence it simply listens.
+ * With a store, one process serves each sandbox at a time: this one, when
+ * the port is free, with the state the store holds; or the process already
+ * serving it from the same store, which this one then uses and stands by to
+ * replace. A port held by anything else is an error that names it.
+ */
+export async function startSandbox(provider: string, options: SandboxOptions, proposed: SandboxApp, build: SandboxBuild): Promise<StartedSandbox> {
+  const host = options.host ?? "127.0.0.1";
+  const store = options.persistence;
+  if (!store) {
+    const served = await serve(build(proposed, undefined, [...(options.redirectUris ?? [])]), options, proposed, undefined);
+    if (!served) throw new Error(`the ${provider} sandbox could not listen on ${host}:${options.port ?? 0}: the port is in use`);
+    return startedFrom(provider, served, proposed, () => "serving", served.close);
+  }
+
+  const registration = await store.register(provider, proposed, options.redirectUris ?? []);
+  const app = { clientId: registration.clientId, clientSecret: registration.clientSecret };
+  const redirectUris = [...registration.redirectUris];
+  const refreshRedirectUris = async (): Promise<void> => {
+    const current = await store.registration(provider);
+    for (const uri of current?.redirectUris ?? []) if (!redirectUris.includes(uri)) redirectUris.push(uri);
+  };
+  const serveFromStore = async (port: number): Promise<Served | undefined> => {
+    const text = await store.loadState(provider);
+    let restored: unknown;
+    try {
+      restored = text === undefined ? undefined : devalue.parse(text);
+    } catch (error) {
+      throw new Error(`the ${provider} sandbox's saved state cannot be read (${error instanceof Error ? error.message : String(error)}); nothing was changed`, { cause: error });
+    }
+    const served = await serve(build(app, restored, redirectUris), { ...options, port }, app, { store, provider, text, refreshRedirectUris });
+    if (served) await store.setUrl(provider, served.url);
+    return served;
+  };
+
+  const port = options.port ?? 0;
+  let served: Served | undefined;
+  let remoteUrl: string | undefined;
+  if (port !== 0) {
+    served = await serveFromStore(port);
+    if (!served) {
+      const url = originOf(host, port);
+      if (!(await servesSameSandbox(url, provider, app))) {
+        throw new Error(
+          `port ${port} (for the ${provider} sandbox) is taken by a process that is not this database's ${provider} sandbox; ` +
+            "stop it, or choose other sandbox ports with AUTOFLOW_SANDBOX_BASE_PORT",
+        );
+      }
+      remoteUrl = url;
+    }
+  } else {
+    // Free ports: whoever serves this store's sandbox said where; use it while it answers.
+    if (registration.url && (await servesSameSandbox(registration.url, provider, app))) remoteUrl = registration.url;
+    else served = await serveFromStore(0);
+    if (!served && !remoteUrl) throw new Error(`the ${provider} sandbox could not listen on a free port`);
+  }
+
+  let closed = false;
+  let standby: NodeJS.Timeout | undefined;
+  if (!served && remoteUrl && options.standby !== false) {
+    const remotePort = Number(new URL(remoteUrl).port);
+    let trying = false;
+    standby = setInterval(() => {
+      if (trying || closed || served) return;
+      trying = true;
+      serveFromStore(remotePort)
+        .then((taken) => {
+          if (!taken) return;
+          if (closed) return taken.close();
+          served = taken;
+          clearInterval(standby);
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          trying = false;
+        });
+    }, STANDBY_INTERVAL_MS);
+    standby.unref();
+  }
+  const url = served?.url ?? (remoteUrl as string);
+  const definitionEndpoints = served?.endpoints ?? build(app, undefined, redirectUris).endpoints(url);
+  return {
+    provider,
+    url,
+    endpoints: definitionEndpoints,
+    clientId: app.clientId,
+    clientSecret: app.clientSecret,
+    role: () => (served ? "serving" : "remote"),
+    close: async () => {
+      closed = true;
+      if (standby) clearInterval(standby);
+      await served?.close();
+    },
+  };
+}
+
+type Served = { url: string; endpoints: ConnectorEndpoints; close(): Promise<void> };
+
+type Persisting = { store: SandboxStateStore; provider: string; text: string | undefined; refreshRedirectUris(): Promise<void> };
+
+function startedFrom(provider: string, served: Served, app: SandboxApp, role: () => "serving" | "remote", close: () => Promise<void>): StartedSandbox {
+  return { provider, url: served.url, endpoints: served.endpoints, clientId: app.clientId, clientSecret: app.clientSecret, role, close };
+}
+
+function originOf(host: string, port: number): string {
+  return `http://${host === "::1" ? "[::1]" : host}:${port}`;
+}
+
+/** Whether `url` answers as this store's sandbox of `provider` (same app registration). */
+async function servesSameSandbox(url: string, provider: string, app: SandboxApp): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/_sandbox/info`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    if (!response.ok) return false;
+    const info = (await response.json()) as { provider?: unknown; clientId?: unknown; app?: unknown };
+    return info.provider === provider && info.clientId === app.clientId && info.app === appFingerprint(app);
+  } catch {
+    return false;
+  }
+}
+
+/** Names an app registration without giving away its secret. */
+function appFingerprint(app: SandboxApp): string {
+  return createHash("sha256").update(`${app.clientId}\n${app.clientSecret}`).digest("base64url").slice(0, 22);
+}
+
+/** Listens with `definition`; undefined when the port is taken. */
+async function serve(definition: SandboxDefinition, options: SandboxOptions, credentials: SandboxApp, persisting: Persisting | undefined): Promise<Served | undefined> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   await app.register(formbody);
+  // An empty body sent as JSON (`DELETE /_sandbox/faults` from many clients) is no body, not a 400.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") {
+      done(null, undefined);
+      return;
+    }
+    void json(request, text, done);
+  });
   const faults: Fault[] = [];
   const log: SandboxRequestRecord[] = [];
+  const logLimit = options.requestLogLimit ?? DEFAULT_REQUEST_LOG_LIMIT;
+  let dropped = 0;
+  const saver = persisting && definition.state ? stateSaver(definition.state, persisting) : undefined;
+  let lastRegistrationRefresh = 0;
 
   app.addHook("onRequest", async (request, reply) => {
     const path = pathOf(request);
     if (path.startsWith("/_sandbox/")) return;
     const record: SandboxRequestRecord = { method: request.method, path, time: new Date().toISOString() };
     log.push(record);
+    if (log.length > logLimit) {
+      dropped += log.length - logLimit;
+      log.splice(0, log.length - logLimit);
+    }
     reply.raw.once("finish", () => {
       record.status = reply.raw.statusCode;
     });
+    // Another instance may have registered its redirect URI since: read them again at the consent page, and now and then.
+    if (persisting && (definition.browserPaths.includes(path) || Date.now() - lastRegistrationRefresh > STANDBY_INTERVAL_MS)) {
+      lastRegistrationRefresh = Date.now();
+      await persisting.refreshRedirectUris().catch(() => undefined);
+    }
     if (definition.browserPaths.includes(path)) return;
     const fault = takeFault(faults, path);
     if (!fault) return;
@@ -128,7 +345,15 @@ export async function startSandbox(definition: SandboxDefinition, options: Sandb
         return; // acted on when set, never queued
     }
   });
+  if (saver) {
+    // What a request changed is stored before its answer leaves: an acknowledged grant survives a crash.
+    app.addHook("onSend", async (request, _reply, payload) => {
+      if (request.method !== "GET" || !pathOf(request).startsWith("/_sandbox/")) await saver.flush();
+      return payload;
+    });
+  }
 
+  app.get("/_sandbox/info", async () => ({ provider: definition.provider, clientId: credentials.clientId, app: appFingerprint(credentials), pid: process.pid }));
   app.post("/_sandbox/faults", async (request, reply) => {
     const parsed = faultSchema.safeParse(request.body);
     if (!parsed.success) {
@@ -145,9 +370,10 @@ export async function startSandbox(definition: SandboxDefinition, options: Sandb
     faults.length = 0;
     return { ok: true, pending: [] };
   });
-  app.get("/_sandbox/requests", async () => ({ requests: log }));
+  app.get("/_sandbox/requests", async () => ({ requests: log, limit: logLimit, dropped }));
   app.delete("/_sandbox/requests", async () => {
     log.length = 0;
+    dropped = 0;
     return { ok: true };
   });
   app.post("/_sandbox/credentials", async (request, reply) => {
@@ -160,17 +386,57 @@ export async function startSandbox(definition: SandboxDefinition, options: Sandb
 
   definition.routes(app);
   const host = options.host ?? "127.0.0.1";
-  await app.listen({ host, port: options.port ?? 0 });
+  try {
+    await app.listen({ host, port: options.port ?? 0 });
+  } catch (error) {
+    await app.close();
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") return undefined;
+    throw error;
+  }
   const address = app.server.address();
   if (!address || typeof address === "string") throw new Error("sandbox did not bind a TCP port");
-  const url = `http://${host === "::1" ? "[::1]" : host}:${address.port}`;
+  const url = originOf(host, address.port);
+  definition.listening?.(url);
   return {
-    provider: definition.provider,
     url,
     endpoints: definition.endpoints(url),
-    clientId: credentials.clientId,
-    clientSecret: credentials.clientSecret,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      await saver?.flush();
+    },
+  };
+}
+
+/**
+ * Writes the state's snapshot to the store, one write at a time: a flush
+ * asked for while one is under way is served by the next, which snapshots
+ * after it. A snapshot equal to the last one stored is not written again.
+ */
+function stateSaver(state: object, persisting: Persisting): { flush(): Promise<void> } {
+  let last = persisting.text;
+  let running: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
+  const save = async (): Promise<void> => {
+    const text = devalue.stringify(state);
+    if (text === last) return;
+    await persisting.store.saveState(persisting.provider, text);
+    last = text;
+  };
+  const run = (): Promise<void> => {
+    running = save().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  return {
+    flush() {
+      if (!running) return run();
+      next ??= running.catch(() => undefined).then(() => {
+        next = undefined;
+        return run();
+      });
+      return next;
+    },
   };
 }
 

@@ -24,7 +24,9 @@ import {
   verifierMatches,
   queryParams,
   randomChars,
+  restoreState,
   startSandbox,
+  type SandboxApp,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
@@ -79,14 +81,18 @@ const credentialRequest = z.strictObject({
   scopes: z.array(z.string().regex(/^[a-z:.]+$/)).max(50).optional(),
 });
 
-export function slackSandbox(options: SlackSandboxOptions, app: { clientId: string; clientSecret: string }) {
-  const team: Team = { id: `T${randomChars(10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}`, name: "AutoFlow Sandbox", domain: "autoflow-sandbox" };
-  const installerId = `U${randomChars(10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}`;
-  const botUserId = `U${randomChars(10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}`;
-  const botId = `B${randomChars(10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}`;
-  const appId = `A${randomChars(10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}`;
-  const tokens = new Map<string, IssuedToken>();
-  const codes = new Map<string, IssuedCode>();
+export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, restored?: unknown) {
+  const slackId = (prefix: string): string => `${prefix}${randomChars(10, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")}`;
+  const state = restoreState(restored, () => ({
+    team: { id: slackId("T"), name: "AutoFlow Sandbox", domain: "autoflow-sandbox" } as Team,
+    installerId: slackId("U"),
+    botUserId: slackId("U"),
+    botId: slackId("B"),
+    appId: slackId("A"),
+    tokens: new Map<string, IssuedToken>(),
+    codes: new Map<string, IssuedCode>(),
+  }));
+  const { team, installerId, botUserId, botId, appId, tokens, codes } = state;
   const rotation = options.tokenRotation ?? false;
   const pkceEnabled = options.pkce ?? true;
   const accessTtl = options.accessTokenTtlSeconds ?? ROTATING_TOKEN_TTL_SECONDS;
@@ -190,6 +196,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: { clientId: stri
 
   const definition: SandboxDefinition = {
     provider: "slack",
+    state,
     browserPaths: ["/oauth/v2/authorize"],
     endpoints: (origin) => ({
       authorizeUrl: `${origin}/oauth/v2/authorize`,
@@ -356,5 +363,5 @@ export async function startSlackSandbox(options: SlackSandboxOptions = {}): Prom
     clientId: options.clientId ?? `${randomChars(11, "0123456789")}.${randomChars(13, "0123456789")}`,
     clientSecret: options.clientSecret ?? randomChars(32, "0123456789abcdef"),
   };
-  return startSandbox(slackSandbox(options, app), options, app);
+  return startSandbox("slack", options, app, (registered, restored, redirectUris) => slackSandbox({ ...options, redirectUris }, registered, restored));
 }

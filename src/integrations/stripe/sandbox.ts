@@ -17,7 +17,19 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { basicCredentials, bearerToken, bodyParams, queryParams, randomChars, startSandbox, type SandboxDefinition, type SandboxOptions, type StartedSandbox } from "../shared/sandbox.js";
+import {
+  basicCredentials,
+  bearerToken,
+  bodyParams,
+  queryParams,
+  randomChars,
+  restoreState,
+  startSandbox,
+  type SandboxApp,
+  type SandboxDefinition,
+  type SandboxOptions,
+  type StartedSandbox,
+} from "../shared/sandbox.js";
 
 /** Authorization codes are single use and expire after 5 minutes. */
 const CODE_TTL_MS = 5 * 60 * 1000;
@@ -34,13 +46,18 @@ const credentialRequest = z.strictObject({
   canReadAccount: z.boolean().optional(),
 });
 
-export function stripeSandbox(options: SandboxOptions, app: { clientId: string; clientSecret: string }) {
-  const accounts = new Map<string, Account>();
-  const keys = new Map<string, Key>();
-  const codes = new Map<string, Code>();
-  const refreshTokens = new Map<string, { accountId: string; scope: string; revoked: boolean }>();
-  const connected = new Set<string>();
-  const idempotency = new Map<string, Stored>();
+export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored?: unknown) {
+  const state = restoreState(restored, () => ({
+    accounts: new Map<string, Account>(),
+    keys: new Map<string, Key>(),
+    codes: new Map<string, Code>(),
+    refreshTokens: new Map<string, { accountId: string; scope: string; revoked: boolean }>(),
+    connected: new Set<string>(),
+    idempotency: new Map<string, Stored>(),
+    /** The platform account (the Connect application's own), made once. */
+    platformId: "",
+  }));
+  const { accounts, keys, codes, refreshTokens, connected, idempotency } = state;
   const redirectUris = options.redirectUris ?? [];
 
   const newAccount = (): Account => {
@@ -50,8 +67,10 @@ export function stripeSandbox(options: SandboxOptions, app: { clientId: string; 
     accounts.set(id, account);
     return account;
   };
-  const platform = newAccount();
-  keys.set(app.clientSecret, { accountId: platform.id, kind: "secret", revoked: false, canReadAccount: true });
+  if (!accounts.has(state.platformId)) {
+    state.platformId = newAccount().id;
+    keys.set(app.clientSecret, { accountId: state.platformId, kind: "secret", revoked: false, canReadAccount: true });
+  }
   const mintKey = (accountId: string, kind: Key["kind"], extra: Partial<Key> = {}): string => {
     const key = `${kind === "restricted" ? "rk" : "sk"}_test_51${randomChars(97)}`;
     keys.set(key, { accountId, kind, revoked: false, canReadAccount: true, ...extra });
@@ -143,6 +162,7 @@ export function stripeSandbox(options: SandboxOptions, app: { clientId: string; 
 
   const definition: SandboxDefinition = {
     provider: "stripe",
+    state,
     browserPaths: ["/oauth/authorize"],
     endpoints: (origin) => ({
       authorizeUrl: `${origin}/oauth/authorize`,
@@ -351,5 +371,5 @@ export function stripeSandbox(options: SandboxOptions, app: { clientId: string; 
 
 export async function startStripeSandbox(options: SandboxOptions = {}): Promise<StartedSandbox> {
   const app = { clientId: options.clientId ?? `ca_${randomChars(32)}`, clientSecret: options.clientSecret ?? `sk_test_51${randomChars(97)}` };
-  return startSandbox(stripeSandbox(options, app), options, app);
+  return startSandbox("stripe", options, app, (registered, restored, redirectUris) => stripeSandbox({ ...options, redirectUris }, registered, restored));
 }

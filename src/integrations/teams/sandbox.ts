@@ -34,7 +34,9 @@ import {
   verifierMatches,
   queryParams,
   randomChars,
+  restoreState,
   startSandbox,
+  type SandboxApp,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
@@ -114,30 +116,36 @@ const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value))
 const pathOf = (request: FastifyRequest): string => request.url.split("?")[0] ?? request.url;
 const isTokenPath = (path: string): boolean => /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(path);
 
-export function teamsSandbox(options: TeamsSandboxOptions, app: { clientId: string; clientSecret: string }) {
-  const tenant = { id: randomUUID(), domain: "autoflowsandbox.onmicrosoft.com", name: "AutoFlow Sandbox" };
-  const user = {
-    id: randomUUID(),
-    displayName: "Sandbox User",
-    givenName: "Sandbox",
-    surname: "User",
-    userPrincipalName: `sandbox.user@${tenant.domain}`,
-    mail: `sandbox.user@${tenant.domain}`,
-  };
-  const teams = [
-    { id: randomUUID(), displayName: "AutoFlow Sandbox", description: "Everyone in the sandbox tenant." },
-    { id: randomUUID(), displayName: "Release Train", description: "Ship dates and incident follow-ups." },
-  ];
-  const keyId = randomChars(27, B64URL);
-  const grants: Grant[] = [];
-  const codes = new Map<string, CodeRecord>();
-  const accessTokens = new Map<string, AccessRecord>();
-  const refreshTokens = new Map<string, RefreshRecord>();
+export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, restored?: unknown) {
+  const state = restoreState(restored, () => {
+    const tenant = { id: randomUUID(), domain: "autoflowsandbox.onmicrosoft.com", name: "AutoFlow Sandbox" };
+    return {
+      tenant,
+      user: {
+        id: randomUUID(),
+        displayName: "Sandbox User",
+        givenName: "Sandbox",
+        surname: "User",
+        userPrincipalName: `sandbox.user@${tenant.domain}`,
+        mail: `sandbox.user@${tenant.domain}`,
+      },
+      teams: [
+        { id: randomUUID(), displayName: "AutoFlow Sandbox", description: "Everyone in the sandbox tenant." },
+        { id: randomUUID(), displayName: "Release Train", description: "Ship dates and incident follow-ups." },
+      ],
+      keyId: randomChars(27, B64URL),
+      grants: [] as Grant[],
+      codes: new Map<string, CodeRecord>(),
+      accessTokens: new Map<string, AccessRecord>(),
+      refreshTokens: new Map<string, RefreshRecord>(),
+      /** When revoke-all last ran: Microsoft's TokensValidFrom for the user. */
+      tokensValidFrom: undefined as number | undefined,
+    };
+  });
+  const { tenant, user, teams, keyId, grants, codes, accessTokens, refreshTokens } = state;
   const now = options.now ?? Date.now;
   const redirectUris = options.redirectUris ?? [];
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? REFRESH_INACTIVITY_SECONDS;
-  /** When revoke-all last ran: Microsoft's TokensValidFrom for the user. */
-  let tokensValidFrom: number | undefined;
 
   const knownTenant = (segment: string): boolean => [...WELL_KNOWN_TENANTS, tenant.id, tenant.domain].includes(segment.toLowerCase());
   const accessTtl = (): number => options.accessTokenTtlSeconds ?? randomInt(ACCESS_TTL_MIN_SECONDS, ACCESS_TTL_MAX_SECONDS + 1);
@@ -407,7 +415,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: { clientId: stri
         400,
         "invalid_grant",
         50173,
-        `The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '${new Date(record.grant.issuedAt).toISOString()}' and the TokensValidFrom date (before which tokens are not valid) for this user is '${new Date(tokensValidFrom ?? now()).toISOString()}'.`,
+        `The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '${new Date(record.grant.issuedAt).toISOString()}' and the TokensValidFrom date (before which tokens are not valid) for this user is '${new Date(state.tokensValidFrom ?? now()).toISOString()}'.`,
       );
     }
     if (record.grant.revoked === "reuse") return expiredGrant(res);
@@ -472,7 +480,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: { clientId: stri
     if (record.grant.revoked) {
       // Graph rejects a revoked session at once for CAE sessions, with a claims challenge; a token
       // outside CAE may keep working at Microsoft until it expires. The sandbox always rejects.
-      const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor((tokensValidFrom ?? now()) / 1000)) } } })).toString("base64");
+      const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor((state.tokensValidFrom ?? now()) / 1000)) } } })).toString("base64");
       return unauthorized(
         ctx,
         "Continuous access evaluation resulted in claims challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
@@ -564,6 +572,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: { clientId: stri
 
   const definition: SandboxDefinition = {
     provider: "teams",
+    state,
     browserPaths: [...WELL_KNOWN_TENANTS, tenant.id, tenant.domain].map((t) => `/${t}/oauth2/v2.0/authorize`),
     endpoints: (origin) => ({
       authorizeUrl: `${origin}/common/oauth2/v2.0/authorize`,
@@ -607,7 +616,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: { clientId: stri
     },
     revokeAll: () => {
       // As revokeSignInSessions: every refresh token of the user, and (CAE) every access token.
-      tokensValidFrom = now();
+      state.tokensValidFrom = now();
       for (const grant of grants) grant.revoked = "sessions";
     },
     issueCredential: (body) => {
@@ -673,5 +682,5 @@ const clientSecretShape = (): string => `${randomChars(3)}8Q~${randomChars(34, `
 
 export async function startTeamsSandbox(options: TeamsSandboxOptions = {}): Promise<StartedSandbox> {
   const app = { clientId: options.clientId ?? randomUUID(), clientSecret: options.clientSecret ?? clientSecretShape() };
-  return startSandbox(teamsSandbox(options, app), options, app);
+  return startSandbox("teams", options, app, (registered, restored, redirectUris) => teamsSandbox({ ...options, redirectUris }, registered, restored));
 }

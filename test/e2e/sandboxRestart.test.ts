@@ -1,0 +1,74 @@
+/**
+ * Sandbox mode a person can live in: connect every provider (OAuth and a
+ * key), run `sweep` beside the running service, crash the service
+ * (SIGKILL), start it again: every connection still answers, because the
+ * sandboxes keep what they issued in the data folder and listen on stable
+ * ports, and a CLI command uses the sandboxes the service serves.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mintUserToken } from "../../src/server/auth.js";
+import { allOk, checkAll, connectAll, sandboxUrls, type MadeConnection } from "../../src/testing/connectAll.js";
+import { freePort, freePortBlock, killStartedInstances, ROOT, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
+
+const run = promisify(execFile);
+
+describe("sandbox mode across a restart and beside a CLI command (SQLite)", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "autoflow-restart-"));
+  const jwtSecret = randomBytes(32).toString("base64url");
+  let env: NodeJS.ProcessEnv;
+  let port: number;
+  let service: Instance | undefined;
+  let token: string;
+  let connections: MadeConnection[];
+  let urlsBefore: Record<string, string>;
+
+  beforeAll(async () => {
+    port = await freePort();
+    env = {
+      ...process.env,
+      AUTOFLOW_DATA_DIR: dataDir,
+      AUTOFLOW_JWT_SECRET: jwtSecret,
+      AUTOFLOW_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      AUTOFLOW_PUBLIC_URL: `http://localhost:${port}`,
+      AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
+      AUTOFLOW_LOG_LEVEL: "warn",
+      AUTOFLOW_JOBS: "off",
+    };
+    service = await startInstance(env, port);
+    token = await mintUserToken(jwtSecret, "alice");
+    connections = await connectAll(service.base, token);
+    urlsBefore = await sandboxUrls(service.base, token);
+  }, 90_000);
+
+  afterAll(async () => {
+    await stopInstance(service);
+    killStartedInstances();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("connects all eight, by OAuth and by key, and every connection answers", async () => {
+    expect(connections).toHaveLength(16);
+    expect(await checkAll(service?.base as string, token, connections)).toEqual(allOk(connections));
+  }, 60_000);
+
+  it("runs sweep beside the service without harming a connection", async () => {
+    const swept = await run(process.execPath, ["--import", "tsx", "src/cli.ts", "sweep"], { cwd: ROOT, env });
+    const report = JSON.parse(swept.stdout) as { healthSweep: Record<string, unknown> };
+    expect(JSON.stringify(report.healthSweep)).not.toMatch(/"(down|failed|degraded)":[1-9]/);
+    expect(await checkAll(service?.base as string, token, connections)).toEqual(allOk(connections));
+  }, 60_000);
+
+  it("keeps every connection working after the service is killed and started again", async () => {
+    await stopInstance(service, "SIGKILL");
+    service = await startInstance(env, port);
+    // Stable ports: a base URL a connection was pinned to (Jira, Sentry) still names its sandbox.
+    expect(await sandboxUrls(service.base, token)).toEqual(urlsBefore);
+    expect(await checkAll(service.base, token, connections)).toEqual(allOk(connections));
+  }, 90_000);
+});
