@@ -73,7 +73,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
           persistence: store.sandboxes,
           standby: options.sandboxStandby ?? true,
         });
-        cleanups.push(() => sandbox.close());
+        // Before the store closes: a sandbox writes its last state on the way out.
+        cleanups.unshift(() => sandbox.close());
         sandboxes[id] = sandbox;
       }
       const sandbox = sandboxes[id];
@@ -145,7 +146,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       },
     };
   } catch (error) {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     throw error;
   }
 }

@@ -95,10 +95,31 @@ function migratorFor(db: Kysely<unknown>, schema: string | undefined): Migrator 
   return new Migrator({ db, provider: new InCodeMigrationProvider(), ...(schema ? { migrationTableSchema: schema } : {}) });
 }
 
+/**
+ * Whether `error` is PostgreSQL's "schema does not exist" for a schema other
+ * than ours. Kysely's introspector lists the tables of every schema on the
+ * server to find its own bookkeeping tables; a schema that another database
+ * user drops meanwhile (another test run's, another tenant's) fails that
+ * listing, and the answer is to list again.
+ */
+function isOtherSchemaDropped(error: unknown, schema: string | undefined): boolean {
+  const e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  if (!e) return false;
+  if (e.code === "3F000") return typeof e.message !== "string" || schema === undefined || !e.message.includes(`"${schema}"`);
+  return e.cause !== undefined && e.cause !== error && isOtherSchemaDropped(e.cause, schema);
+}
+
+/** How often a migration run is tried again after another schema vanished under the introspector. */
+const DROPPED_SCHEMA_RETRIES = 5;
+
 /** Applies every pending migration; throws with the failing migration's name. `schema`: PostgreSQL only. */
 export async function migrateToLatest(db: Kysely<unknown>, schema?: string): Promise<string[]> {
   const migrator = migratorFor(db, schema);
-  const { error, results } = await migrator.migrateToLatest();
+  let outcome = await migrator.migrateToLatest();
+  for (let retry = 0; retry < DROPPED_SCHEMA_RETRIES && outcome.error && isOtherSchemaDropped(outcome.error, schema); retry++) {
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results } = outcome;
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
     throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -109,7 +130,15 @@ export async function migrateToLatest(db: Kysely<unknown>, schema?: string): Pro
 /** Names of the migrations not yet applied (for readiness checks). */
 export async function pendingMigrations(db: Kysely<unknown>, schema?: string): Promise<string[]> {
   const migrator = migratorFor(db, schema);
-  const all = await migrator.getMigrations();
+  let all;
+  for (let retry = 0; ; retry++) {
+    try {
+      all = await migrator.getMigrations();
+      break;
+    } catch (error) {
+      if (retry >= DROPPED_SCHEMA_RETRIES || !isOtherSchemaDropped(error, schema)) throw error;
+    }
+  }
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
 
