@@ -7,8 +7,13 @@
  * - HTTP (autocannon): GET .../connections and GET .../health against the
  *   service on SQLite with its sandboxes, on loopback.
  *
+ * - start-up: time to the first answer of /healthz for `npm start` beside
+ *   `node dist/cli.js serve` (the floor), measured alternately in this run;
+ *   the target is a ratio of at most 1.5.
+ *
  * Prints one JSON line of results at the end, so runs can be compared.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +27,7 @@ import { createLogger } from "../src/server/logging.js";
 import { mintUserToken } from "../src/server/auth.js";
 import { startService } from "../src/service.js";
 import { Keyring } from "../src/store/keyring.js";
+import { freePort, freePortBlock, ROOT } from "../src/testing/processes.js";
 
 const keyring = new Keyring([randomBytes(32)]);
 const dataKey = Keyring.newDataKey();
@@ -52,7 +58,7 @@ async function micro(): Promise<Record<string, number>> {
 
 async function http(): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), "autoflow-bench-"));
-  const config = { ...loadConfig({ AUTOFLOW_DATA_DIR: dataDir, AUTOFLOW_JWT_SECRET: randomBytes(32).toString("hex"), AUTOFLOW_LOG_LEVEL: "silent", PORT: "0", AUTOFLOW_RATE_LIMIT_PER_MINUTE: "1000000" }), jobs: false };
+  const config = { ...loadConfig({ AUTOFLOW_DATA_DIR: dataDir, AUTOFLOW_JWT_SECRET: randomBytes(32).toString("hex"), AUTOFLOW_LOG_LEVEL: "silent", PORT: "0", AUTOFLOW_SANDBOX_BASE_PORT: "0", AUTOFLOW_RATE_LIMIT_PER_MINUTE: "1000000" }), jobs: false };
   const service = await startService(config, { logger: createLogger("silent"), listen: true });
   const results: Record<string, number> = {};
   try {
@@ -79,5 +85,46 @@ async function http(): Promise<Record<string, number>> {
   return results;
 }
 
-const results = { node: process.version, ...(await micro()), ...(await http()) };
+/** Milliseconds from spawning `command` to its first 200 from /healthz, on a fresh data folder. */
+async function timeToFirstAnswer(command: string, args: string[]): Promise<number> {
+  const dataDir = mkdtempSync(join(tmpdir(), "autoflow-bench-start-"));
+  const port = await freePort();
+  const env = { ...process.env, PORT: String(port), AUTOFLOW_DATA_DIR: dataDir, AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)), AUTOFLOW_LOG_LEVEL: "warn" };
+  const started = performance.now();
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: "ignore", detached: true });
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${command} ${args.join(" ")} exited ${child.exitCode}`);
+      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return performance.now() - started;
+      if (performance.now() - started > 120_000) throw new Error(`${command} ${args.join(" ")} did not answer in 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    process.kill(-(child.pid as number), "SIGTERM");
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function startup(): Promise<Record<string, number>> {
+  const runs = 5;
+  const npm: number[] = [];
+  const node: number[] = [];
+  // Alternating, so that a busy moment of the machine hits both alike.
+  for (let i = 0; i < runs; i++) {
+    npm.push(await timeToFirstAnswer("npm", ["start", "--silent"]));
+    node.push(await timeToFirstAnswer(process.execPath, ["dist/cli.js", "serve"]));
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+  const ratio = median(npm) / median(node);
+  process.stdout.write(
+    `${"start: npm start".padEnd(28)} ${Math.round(median(npm))} ms median of ${runs}\n` +
+      `${"start: node dist/cli.js serve".padEnd(28)} ${Math.round(median(node))} ms median of ${runs}\n` +
+      `${"start: ratio".padEnd(28)} ${ratio.toFixed(2)}x (target at most 1.5x)\n`,
+  );
+  return { "start npm start ms": Math.round(median(npm)), "start node dist ms": Math.round(median(node)), "start ratio": Number(ratio.toFixed(2)) };
+}
+
+const results = { node: process.version, ...(await micro()), ...(await http()), ...(await startup()) };
 process.stdout.write(`${JSON.stringify(results)}\n`);
