@@ -143,10 +143,11 @@ export function unauthenticated(message: string): IntegrationError {
 
 /** Mints a user token (for `autoflow-integrations token` and tests). */
 export async function mintUserToken(secret: string, userId: string, expiresInSeconds = 3600): Promise<string> {
+  const issuedAt = Math.floor(Date.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(userId)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(issuedAt + expiresInSeconds)
     .sign(new TextEncoder().encode(secret));
 }
