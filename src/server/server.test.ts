@@ -93,6 +93,31 @@ describe("bad input", () => {
     expect(body.error.message).toContain(field);
   });
 
+  it("lists at most five unknown fields and counts the rest, however many a body holds", async () => {
+    const fields = Array.from({ length: 60_000 }, (_, i) => `f${i}`);
+    const payload = `{${fields.map((f) => `"${f}":1`).join(",")}}`;
+    const res = await post("/api/integrations/slack/oauth/start", payload, { "content-type": "application/json" });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error).toMatchObject({ type: "schema", code: "invalid_input", field: "f0" });
+    expect(body.error.message).toBe('body has unknown fields "f0", "f1", "f2", "f3", "f4" and 59995 more');
+    expect(res.body.length).toBeLessThan(400);
+  });
+
+  it("quotes at most 64 characters of an unknown field's name", async () => {
+    const res = await post("/api/integrations/slack/oauth/start", { ["x".repeat(500_000)]: 1 });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error.field).toBe("x".repeat(64));
+    expect(res.body.length).toBeLessThan(400);
+  });
+
+  it("names a single unknown field as one", async () => {
+    const res = await post("/api/integrations/slack/oauth/start", { returnTo: "https://example.test/", typo: 1 });
+    expect(res.statusCode).toBe(400);
+    expect((res.json() as ErrorBody).error.message).toBe('body has unknown field "typo"');
+  });
+
   it("names missing fields of oauth/complete", async () => {
     const res = await post("/api/integrations/stripe/oauth/complete", { code: "ac_123" });
     expect(res.statusCode).toBe(400);
