@@ -31,7 +31,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: limits.bodyLimit,
     // A head larger than this is answered 431 by Node before any of our code runs.
-    http: { maxHeaderSize: limits.maxHeaderBytes },
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; the hook below
+    // refuses it instead, in the one error body.
+    http: { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
     // Ids are short; a longer path parameter is refused before any handler runs.
     routerOptions: { maxParamLength: 256 },
     requestIdHeader: false,
@@ -67,6 +69,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const message = error.code === "FST_ERR_BAD_URL" ? "the URL does not decode: fix its percent-encoding" : error.message;
       void sendError(reply, new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "url", message }), 400);
     },
+  });
+
+  // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (HTTP/1.0 needs none).
+  // First of every hook, so nothing else runs for it.
+  app.addHook("onRequest", async (request) => {
+    if (request.raw.httpVersion === "1.1" && request.headers.host === undefined) {
+      throw new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "host", message: "an HTTP/1.1 request must carry a Host header" });
+    }
   });
 
   // JSON only, parsed by us so that an empty body means "no body" (clients

@@ -2,6 +2,7 @@
  * The HTTP layer's own duties: user JWTs, input validation, the one error
  * body, status codes, isolation between users. None of it is ever a 500.
  */
+import { connect } from "node:net";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVIDER_IDS } from "../integrations/registry.js";
@@ -234,6 +235,47 @@ describe("limits", () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe("a request without Host, over a real socket", () => {
+  /** Writes `head` on a fresh loopback connection and reads the whole answer. */
+  async function raw(base: string, head: string): Promise<{ status: number; headers: string; body: string }> {
+    const { port } = new URL(base);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), "127.0.0.1");
+      let data = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (data += chunk));
+      socket.on("end", () => resolve(data));
+      socket.on("error", reject);
+      socket.write(head);
+    });
+    const [headers = "", body = ""] = answer.split("\r\n\r\n");
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]), headers, body };
+  }
+
+  let base: string;
+  beforeAll(async () => {
+    base = await h.service.app.listen({ port: 0, host: "127.0.0.1" });
+  });
+
+  it.each(["/healthz", "/api/integrations", "/api/integrations/slack/health"])("answers HTTP/1.1 without Host with 400 in the one error body (%s)", async (path) => {
+    const res = await raw(base, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
+    expect(res.status).toBe(400);
+    expect(res.headers).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(res.body)).toEqual({
+      error: { type: "schema", code: "invalid_input", field: "host", retryable: false, message: expect.stringMatching(/Host header/) },
+    });
+  });
+
+  it("answers HTTP/1.0 without Host as usual: it needs none", async () => {
+    const res = await raw(base, "GET /healthz HTTP/1.0\r\n\r\n");
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ status: "ok" });
+    const unauthenticated = await raw(base, "GET /api/integrations HTTP/1.0\r\n\r\n");
+    expect(unauthenticated.status).toBe(401);
+    expect((JSON.parse(unauthenticated.body) as ErrorBody).error.type).toBe("auth");
   });
 });
 
