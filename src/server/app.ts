@@ -34,8 +34,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; the hook below
     // refuses it instead, in the one error body.
     http: { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
-    // Ids are short; a longer path parameter is refused before any handler runs.
-    routerOptions: { maxParamLength: 256 },
+    // No length limit of the router's own (it would answer a long id as an unknown route): a path
+    // parameter is bounded by the request head, and each route's schema holds it to its rule.
+    routerOptions: { maxParamLength: limits.maxHeaderBytes },
     requestIdHeader: false,
     return503OnClosing: true,
     // A request Node's HTTP parser refuses (bad characters in the request line, a head over the limit)

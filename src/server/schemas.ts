@@ -39,9 +39,13 @@ export const connectBody = z
     path: ["apiKey"],
   });
 
-const connectionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a connection id (letters, digits, _ and -)");
+/** Our connection ids (`conn_` + base64url); anything else cannot exist and is refused before the vault is asked. */
+const connectionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a connection id (1 to 64 letters, digits, _ and -)");
 
 export const connectionQuery = z.strictObject({ connectionId: connectionId.optional() });
+
+/** DELETE .../connections/:id: every malformed id is the one error about the field `id`. */
+export const connectionParams = z.object({ id: connectionId });
 
 export const listQuery = z.strictObject({
   includeRevoked: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).optional(),

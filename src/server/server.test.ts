@@ -147,14 +147,37 @@ describe("bad input", () => {
     expect((res.json() as ErrorBody).error.type).toBe("schema");
   });
 
-  it("answers a connection id that cannot exist, or with path tricks, with 404", async () => {
-    for (const id of ["..%2F..%2Fetc%2Fpasswd", "conn_nope", "%00", "a".repeat(200)]) {
+  it("answers a well-formed connection id that does not exist with 404 naming the id", async () => {
+    for (const id of ["conn_nope", "a".repeat(64)]) {
       const res = await h.request({ method: "DELETE", url: `/api/integrations/slack/connections/${id}`, user: "alice" });
       expect(res.statusCode, id).toBe(404);
+      expect((res.json() as ErrorBody).error).toMatchObject({ code: "connection_not_found", field: "id" });
     }
+  });
+
+  it.each([
+    ["empty", ""],
+    ["blank", "%20"],
+    ["NUL", "%00"],
+    ["a path trick", "..%2F..%2Fetc%2Fpasswd"],
+    ["punctuation", "bad!id"],
+    ["non-ASCII", "%E2%82%AC"],
+    ["65 characters", "a".repeat(65)],
+    ["200 characters", "a".repeat(200)],
+    ["over the router's parameter limit", "a".repeat(300)],
+    ["3000 characters", "a".repeat(3000)],
+  ])("answers DELETE of a malformed connection id (%s) with 400 naming the field id", async (_name, id) => {
+    const res = await h.request({ method: "DELETE", url: `/api/integrations/slack/connections/${id}`, user: "alice" });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error).toMatchObject({ type: "schema", code: "invalid_input", field: "id" });
+    expect(body.error.message).toBe("id: must be a connection id (1 to 64 letters, digits, _ and -)");
+  });
+
+  it("names connectionId for a malformed connection id in the query", async () => {
     const bad = await h.request({ method: "GET", url: "/api/integrations/slack/health?connectionId=../x", user: "alice" });
     expect(bad.statusCode).toBe(400);
-    expect((bad.json() as ErrorBody).error.message).toContain("connectionId");
+    expect((bad.json() as ErrorBody).error).toMatchObject({ field: "connectionId", message: "connectionId: must be a connection id (1 to 64 letters, digits, _ and -)" });
   });
 });
 
