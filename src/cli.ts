@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * autoflow-integrations serve              run the service (SQLite, sandboxes for unconfigured connectors)
- * autoflow-integrations token --user alice  print a user JWT the local service accepts
+ * autoflow-integrations token --user alice  print a user JWT the local service accepts (signed with its secret; a day by default, 30 days at most)
  * autoflow-integrations migrate            apply database migrations and exit
  * autoflow-integrations sweep              run the refresh-ahead and health sweeps once and print what they did
  * autoflow-integrations rotate-keys        rewrap every data key under the active encryption key (online, resumable)
@@ -10,8 +10,6 @@ import { parseArgs } from "node:util";
 import type { Kysely } from "kysely";
 import { ConfigError, loadConfig } from "./config.js";
 import { PROVIDER_IDS } from "./integrations/registry.js";
-import { loadOrCreateJwtSecret } from "./secrets.js";
-import { mintUserToken } from "./server/auth.js";
 import { createLogger } from "./server/logging.js";
 import { healthSweep, refreshAhead, revokePending } from "./jobs/sweeps.js";
 import { connectorsById } from "./sdk.js";
@@ -20,10 +18,11 @@ import { migrateToLatest } from "./store/migrations.js";
 import { openPostgres } from "./store/postgres.js";
 import { loadKeyring, openStore } from "./store/index.js";
 import { openSqlite } from "./store/sqlite.js";
+import { tokenCommand } from "./tokenCommand.js";
 
 const USAGE = `usage:
   autoflow-integrations serve
-  autoflow-integrations token --user <id> [--expires-in <seconds>]
+  autoflow-integrations token --user <id> [--expires-in <seconds, default 86400, at most 2592000>]
   autoflow-integrations migrate
   autoflow-integrations sweep
   autoflow-integrations rotate-keys [--batch-size <n>]
@@ -39,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     case "serve":
       return serve();
     case "token":
-      return token(rest);
+      return tokenCommand(rest, { env: process.env, out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text), usage: USAGE });
     case "migrate":
       return migrate();
     case "sweep":
@@ -83,28 +82,6 @@ async function serve(): Promise<number> {
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   return await new Promise<number>(() => undefined);
-}
-
-async function token(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { user: { type: "string" }, "expires-in": { type: "string" } }, strict: true });
-  if (!values.user) {
-    process.stderr.write(`--user is required\n${USAGE}\n`);
-    return 2;
-  }
-  const expiresIn = values["expires-in"] === undefined ? 3600 : Number(values["expires-in"]);
-  if (!Number.isInteger(expiresIn) || expiresIn <= 0) {
-    process.stderr.write("--expires-in must be a positive whole number of seconds\n");
-    return 2;
-  }
-  const config = loadConfig();
-  if (config.jwksUrl && !config.jwtSecret) {
-    process.stderr.write("this service takes user tokens signed by the identity provider behind AUTOFLOW_JWKS_URL; get one there\n");
-    return 2;
-  }
-  const secret = config.jwtSecret ?? loadOrCreateJwtSecret(config.dataDir, true)?.secret;
-  if (!secret) throw new Error("no JWT secret");
-  process.stdout.write(`${await mintUserToken(secret, values.user, expiresIn)}\n`);
-  return 0;
 }
 
 async function migrate(): Promise<number> {

@@ -31,9 +31,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: limits.bodyLimit,
     // A head larger than this is answered 431 by Node before any of our code runs.
-    http: { maxHeaderSize: limits.maxHeaderBytes },
-    // Ids are short; a longer path parameter is refused before any handler runs.
-    routerOptions: { maxParamLength: 256 },
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; the hook below
+    // refuses it instead, in the one error body.
+    http: { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
+    // No length limit of the router's own (it would answer a long id as an unknown route): a path
+    // parameter is bounded by the request head, and each route's schema holds it to its rule.
+    routerOptions: { maxParamLength: limits.maxHeaderBytes },
     requestIdHeader: false,
     return503OnClosing: true,
     // A request Node's HTTP parser refuses (bad characters in the request line, a head over the limit)
@@ -67,6 +70,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const message = error.code === "FST_ERR_BAD_URL" ? "the URL does not decode: fix its percent-encoding" : error.message;
       void sendError(reply, new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "url", message }), 400);
     },
+  });
+
+  // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (HTTP/1.0 needs none).
+  // First of every hook, so nothing else runs for it.
+  app.addHook("onRequest", async (request) => {
+    if (request.raw.httpVersion === "1.1" && request.headers.host === undefined) {
+      throw new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "host", message: "an HTTP/1.1 request must carry a Host header" });
+    }
   });
 
   // JSON only, parsed by us so that an empty body means "no body" (clients

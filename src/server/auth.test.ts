@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IntegrationError } from "../integrations/shared/errors.js";
-import { createUserVerifier, type UserVerifier } from "./auth.js";
+import { createUserVerifier, isValidUserId, type UserVerifier } from "./auth.js";
 
 const ISSUER = "https://id.autoflow.test/";
 const AUDIENCE = "autoflow-integrations";
@@ -113,5 +113,33 @@ describe("JWKS user tokens", () => {
 
   it("refuses asymmetric tokens when only a shared secret is configured", async () => {
     expect(await reason(createUserVerifier({ secret: SECRET }), await sign(signers[0] as Signer))).toMatch(/algorithm/);
+  });
+});
+
+describe("the sub claim", () => {
+  const hs256 = createUserVerifier({ secret: SECRET });
+  const signed = (sub: unknown) => new SignJWT({ sub, exp: now() + 300 } as Record<string, unknown>).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
+
+  it.each([
+    ["NUL", "victim\u0000"],
+    ["a lone high surrogate", "victim\ud800"],
+    ["a lone low surrogate", "victim\udfff"],
+    ["a line feed", "alice\nbob"],
+    ["a tab", "alice\t"],
+    ["DEL", "alice\u007f"],
+    ["a C1 control", "alice\u009b"],
+    ["only blanks", "   "],
+    ["256 characters", "a".repeat(256)],
+    ["a number", 42],
+  ])("refuses a sub with %s, with one message for all", async (_name, sub) => {
+    expect(isValidUserId(sub)).toBe(false);
+    expect(await reason(hs256, await signed(sub))).toBe(
+      "the token's sub claim must be a non-blank user id of at most 255 characters, well-formed Unicode without control characters",
+    );
+  });
+
+  it.each(["alice", "auth0|5f7c8ec7c33c6c004bbafe82", "zoë", "用户", "victim\ufffd", "🙂 smile", "a".repeat(255)])("accepts %j", async (sub) => {
+    expect(isValidUserId(sub)).toBe(true);
+    await expect(hs256(`Bearer ${await signed(sub)}`)).resolves.toEqual({ userId: sub });
   });
 });

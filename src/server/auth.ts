@@ -28,6 +28,32 @@ const JWKS_CACHE_MS = 10 * 60_000;
 
 export const UNAUTHENTICATED = "unauthenticated";
 
+/** Longest user id: ample for any identity provider's subject, and a bound on what a caller makes us store. */
+export const MAX_USER_ID_LENGTH = 255;
+/** What {@link isValidUserId} holds a user id to, in words for error messages. */
+export const USER_ID_RULE = `a non-blank user id of at most ${MAX_USER_ID_LENGTH} characters, well-formed Unicode without control characters`;
+/** Any C0 or C1 control character, DEL included (Unicode general category Cc). */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/**
+ * The one rule for user ids: the verifier holds a token's `sub` to it, and
+ * `autoflow-integrations token --user` too, so the CLI never mints a token the
+ * service refuses. Both databases must store the id as given and keep it apart
+ * from every other: PostgreSQL refuses NUL in text (a 500), and a lone
+ * surrogate is encoded as U+FFFD, so `victim\ud800` and `victim\udfff` would
+ * be one stored user. Hence well-formed Unicode (RFC 7519 §7.2 asks for UTF-8
+ * claims anyway) and no control characters.
+ */
+export function isValidUserId(value: unknown): value is string {
+  return (
+    typeof value === "string" &&
+    value.trim() !== "" &&
+    value.length <= MAX_USER_ID_LENGTH &&
+    value.isWellFormed() &&
+    !CONTROL_CHARACTER.test(value)
+  );
+}
+
 export type UserVerifier = (authorization: string | undefined) => Promise<{ userId: string }>;
 
 export type UserAuthConfig = {
@@ -70,9 +96,7 @@ export function createUserVerifier(config: UserAuthConfig): UserVerifier {
       } else {
         throw unauthenticated(`the token's algorithm ${JSON.stringify(String(alg).slice(0, 20))} is not allowed; use one of ${ALLOWED_ALGORITHMS.join(", ")}`);
       }
-      if (typeof payload.sub !== "string" || payload.sub.trim() === "" || payload.sub.length > 255) {
-        throw unauthenticated("the token's sub claim must be a non-empty user id of at most 255 characters");
-      }
+      if (!isValidUserId(payload.sub)) throw unauthenticated(`the token's sub claim must be ${USER_ID_RULE}`);
       return { userId: payload.sub };
     } catch (error) {
       if (error instanceof IntegrationError) throw error;
@@ -119,10 +143,11 @@ export function unauthenticated(message: string): IntegrationError {
 
 /** Mints a user token (for `autoflow-integrations token` and tests). */
 export async function mintUserToken(secret: string, userId: string, expiresInSeconds = 3600): Promise<string> {
+  const issuedAt = Math.floor(Date.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(userId)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(issuedAt + expiresInSeconds)
     .sign(new TextEncoder().encode(secret));
 }

@@ -26,11 +26,21 @@ const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
   FST_ERR_CTP_INVALID_TYPE: 415,
 };
 
+/**
+ * A provider's permanent refusal (a `schema` error it answered with): 422
+ * Unprocessable Content (RFC 9110 §15.5.21), the request was well-formed but
+ * cannot be carried out, so it is not mistaken for the 400 of a malformed
+ * request to us.
+ */
+export const PROVIDER_REFUSED_STATUS = 422;
+
 export function statusOf(error: IntegrationError): number {
   if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
   switch (error.type) {
     case "schema":
-      return 400;
+      // Our own validation refused what the caller sent (400, naming the field); or the provider
+      // answered and refused the request for good (422, with its status): the request to us was fine.
+      return error.status === undefined ? 400 : PROVIDER_REFUSED_STATUS;
     case "auth":
       // Our own check of the caller's token is 401; a provider refusing the stored credential is 424.
       return error.code === UNAUTHENTICATED ? 401 : 424;

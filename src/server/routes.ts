@@ -10,7 +10,7 @@ import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { UserVerifier } from "./auth.js";
 import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
 import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
-import { completeBody, connectBody, connectionQuery, emptyBody, listQuery, parseInput, startBody } from "./schemas.js";
+import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, listQuery, parseInput, startBody } from "./schemas.js";
 
 export type RouteDeps = {
   connectors: Record<ProviderId, ConnectorLifecycle>;
@@ -161,7 +161,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.delete<{ Params: ProviderParams & { id: string } }>("/api/integrations/:provider/connections/:id", authed, async (request, reply: FastifyReply) => {
     const connector = connectorOf(request);
-    const report = await connector.disconnectWithReport(userOf(request), request.params.id);
+    const { id } = parseInput(connectionParams, { id: request.params.id }, "params");
+    const report = await connector.disconnectWithReport(userOf(request), id);
     if (!report) {
       return sendError(
         reply,
@@ -170,7 +171,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
           code: "connection_not_found",
           field: "id",
           provider: connector.id,
-          message: `no ${connector.id} connection ${JSON.stringify(request.params.id.slice(0, 80))} for this user`,
+          message: `no ${connector.id} connection ${JSON.stringify(id)} for this user`,
         }),
       );
     }

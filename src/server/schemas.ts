@@ -3,7 +3,7 @@
  * error that names it, so a typo never passes silently.
  */
 import { z } from "zod";
-import { invalidInput } from "../integrations/shared/errors.js";
+import { ErrorCodes, IntegrationError, invalidInput } from "../integrations/shared/errors.js";
 
 /** Longest code, state, key or token we accept; real ones are far shorter. */
 const MAX_CREDENTIAL = 4096;
@@ -39,9 +39,13 @@ export const connectBody = z
     path: ["apiKey"],
   });
 
-const connectionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a connection id (letters, digits, _ and -)");
+/** Our connection ids (`conn_` + base64url); anything else cannot exist and is refused before the vault is asked. */
+const connectionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a connection id (1 to 64 letters, digits, _ and -)");
 
 export const connectionQuery = z.strictObject({ connectionId: connectionId.optional() });
+
+/** DELETE .../connections/:id: every malformed id is the one error about the field `id`. */
+export const connectionParams = z.object({ id: connectionId });
 
 export const listQuery = z.strictObject({
   includeRevoked: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).optional(),
@@ -54,11 +58,29 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, where: "body
   const issues = parsed.error.issues.slice(0, 5);
   const describe = (issue: z.core.$ZodIssue): string => {
     const path = issue.path.map(String).join(".");
-    if (issue.code === "unrecognized_keys") return `${where} has unknown field(s) ${issue.keys.map((k) => JSON.stringify(k.slice(0, 64))).join(", ")}`;
+    if (issue.code === "unrecognized_keys") return `${where} has ${unknownFields(issue.keys)}`;
     if (issue.code === "invalid_type" && path === "") return `${where} must be a JSON object`;
     return `${path || where}: ${issue.message}`;
   };
   const first = issues[0];
-  const field = first?.code === "unrecognized_keys" ? first.keys[0] : first?.path.map(String).join(".");
-  throw invalidInput(field || where, issues.map(describe).join("; "));
+  const field = first?.code === "unrecognized_keys" ? first.keys[0]?.slice(0, MAX_FIELD_NAME) : first?.path.map(String).join(".");
+  const message = issues.map(describe).join("; ");
+  // An unknown field's message names it already (quoted); any other names its path.
+  if (first?.code === "unrecognized_keys") throw new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: field || where, message });
+  throw invalidInput(field || where, message);
+}
+
+/**
+ * Unknown fields named in an error: a few, and how many more. A body of
+ * 60,000 made-up fields gets a short answer, not its names echoed back.
+ */
+const MAX_LISTED_FIELDS = 5;
+/** Longest part of an unknown field's name quoted back: ours are short, a longer one is no typo. */
+const MAX_FIELD_NAME = 64;
+
+function unknownFields(keys: readonly string[]): string {
+  const listed = keys.slice(0, MAX_LISTED_FIELDS).map((k) => JSON.stringify(k.slice(0, MAX_FIELD_NAME)));
+  const more = keys.length - listed.length;
+  const names = more > 0 ? `${listed.join(", ")} and ${more} more` : listed.join(", ");
+  return `unknown field${keys.length === 1 ? "" : "s"} ${names}`;
 }

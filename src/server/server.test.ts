@@ -2,6 +2,7 @@
  * The HTTP layer's own duties: user JWTs, input validation, the one error
  * body, status codes, isolation between users. None of it is ever a 500.
  */
+import { connect } from "node:net";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVIDER_IDS } from "../integrations/registry.js";
@@ -93,6 +94,31 @@ describe("bad input", () => {
     expect(body.error.message).toContain(field);
   });
 
+  it("lists at most five unknown fields and counts the rest, however many a body holds", async () => {
+    const fields = Array.from({ length: 60_000 }, (_, i) => `f${i}`);
+    const payload = `{${fields.map((f) => `"${f}":1`).join(",")}}`;
+    const res = await post("/api/integrations/slack/oauth/start", payload, { "content-type": "application/json" });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error).toMatchObject({ type: "schema", code: "invalid_input", field: "f0" });
+    expect(body.error.message).toBe('body has unknown fields "f0", "f1", "f2", "f3", "f4" and 59995 more');
+    expect(res.body.length).toBeLessThan(400);
+  });
+
+  it("quotes at most 64 characters of an unknown field's name", async () => {
+    const res = await post("/api/integrations/slack/oauth/start", { ["x".repeat(500_000)]: 1 });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error.field).toBe("x".repeat(64));
+    expect(res.body.length).toBeLessThan(400);
+  });
+
+  it("names a single unknown field as one", async () => {
+    const res = await post("/api/integrations/slack/oauth/start", { returnTo: "https://example.test/", typo: 1 });
+    expect(res.statusCode).toBe(400);
+    expect((res.json() as ErrorBody).error.message).toBe('body has unknown field "typo"');
+  });
+
   it("names missing fields of oauth/complete", async () => {
     const res = await post("/api/integrations/stripe/oauth/complete", { code: "ac_123" });
     expect(res.statusCode).toBe(400);
@@ -121,14 +147,37 @@ describe("bad input", () => {
     expect((res.json() as ErrorBody).error.type).toBe("schema");
   });
 
-  it("answers a connection id that cannot exist, or with path tricks, with 404", async () => {
-    for (const id of ["..%2F..%2Fetc%2Fpasswd", "conn_nope", "%00", "a".repeat(200)]) {
+  it("answers a well-formed connection id that does not exist with 404 naming the id", async () => {
+    for (const id of ["conn_nope", "a".repeat(64)]) {
       const res = await h.request({ method: "DELETE", url: `/api/integrations/slack/connections/${id}`, user: "alice" });
       expect(res.statusCode, id).toBe(404);
+      expect((res.json() as ErrorBody).error).toMatchObject({ code: "connection_not_found", field: "id" });
     }
+  });
+
+  it.each([
+    ["empty", ""],
+    ["blank", "%20"],
+    ["NUL", "%00"],
+    ["a path trick", "..%2F..%2Fetc%2Fpasswd"],
+    ["punctuation", "bad!id"],
+    ["non-ASCII", "%E2%82%AC"],
+    ["65 characters", "a".repeat(65)],
+    ["200 characters", "a".repeat(200)],
+    ["over the router's parameter limit", "a".repeat(300)],
+    ["3000 characters", "a".repeat(3000)],
+  ])("answers DELETE of a malformed connection id (%s) with 400 naming the field id", async (_name, id) => {
+    const res = await h.request({ method: "DELETE", url: `/api/integrations/slack/connections/${id}`, user: "alice" });
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as ErrorBody;
+    expect(body.error).toMatchObject({ type: "schema", code: "invalid_input", field: "id" });
+    expect(body.error.message).toBe("id: must be a connection id (1 to 64 letters, digits, _ and -)");
+  });
+
+  it("names connectionId for a malformed connection id in the query", async () => {
     const bad = await h.request({ method: "GET", url: "/api/integrations/slack/health?connectionId=../x", user: "alice" });
     expect(bad.statusCode).toBe(400);
-    expect((bad.json() as ErrorBody).error.message).toContain("connectionId");
+    expect((bad.json() as ErrorBody).error).toMatchObject({ field: "connectionId", message: "connectionId: must be a connection id (1 to 64 letters, digits, _ and -)" });
   });
 });
 
@@ -209,6 +258,47 @@ describe("limits", () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe("a request without Host, over a real socket", () => {
+  /** Writes `head` on a fresh loopback connection and reads the whole answer. */
+  async function raw(base: string, head: string): Promise<{ status: number; headers: string; body: string }> {
+    const { port } = new URL(base);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), "127.0.0.1");
+      let data = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (data += chunk));
+      socket.on("end", () => resolve(data));
+      socket.on("error", reject);
+      socket.write(head);
+    });
+    const [headers = "", body = ""] = answer.split("\r\n\r\n");
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]), headers, body };
+  }
+
+  let base: string;
+  beforeAll(async () => {
+    base = await h.service.app.listen({ port: 0, host: "127.0.0.1" });
+  });
+
+  it.each(["/healthz", "/api/integrations", "/api/integrations/slack/health"])("answers HTTP/1.1 without Host with 400 in the one error body (%s)", async (path) => {
+    const res = await raw(base, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
+    expect(res.status).toBe(400);
+    expect(res.headers).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(res.body)).toEqual({
+      error: { type: "schema", code: "invalid_input", field: "host", retryable: false, message: expect.stringMatching(/Host header/) },
+    });
+  });
+
+  it("answers HTTP/1.0 without Host as usual: it needs none", async () => {
+    const res = await raw(base, "GET /healthz HTTP/1.0\r\n\r\n");
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ status: "ok" });
+    const unauthenticated = await raw(base, "GET /api/integrations HTTP/1.0\r\n\r\n");
+    expect(unauthenticated.status).toBe(401);
+    expect((JSON.parse(unauthenticated.body) as ErrorBody).error.type).toBe("auth");
   });
 });
 

@@ -165,3 +165,96 @@ describe("a pasted token that expires", () => {
     expect(record?.tokenRefreshStatus).toBe("not_applicable");
   });
 });
+
+describe("a refresh that fails during test or health", () => {
+  /** The vault, counting the health rows written. */
+  function countingVault() {
+    const writes: { id: string; errorType?: string }[] = [];
+    const vault = new Proxy(store.vault, {
+      get(target, key, receiver) {
+        if (key === "recordHealth") {
+          return async (id: string, health: { errorType?: string }) => {
+            writes.push({ id, ...(health.errorType ? { errorType: health.errorType } : {}) });
+            return target.recordHealth(id, health as Parameters<typeof target.recordHealth>[1]);
+          };
+        }
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return { vault, writes };
+  }
+
+  // Once connected, the who-am-I refuses the access token (401), so the keeper refreshes it, and the refresh fails.
+  it.each([
+    ["refused for good (auth)", new IntegrationError({ type: "auth", status: 400, code: "invalid_grant", message: "invalid_grant" }), "down"],
+    ["failing for a moment (upstream)", new IntegrationError({ type: "upstream", status: 503, message: "try later" }), "degraded"],
+  ])("is recorded once, not twice, when %s", async (_name, refusal, status) => {
+    let refused = false;
+    const provider = stubProvider((call) => (call.url.endsWith("/me") ? (refused ? { status: 401, body: {} } : { status: 200, body: { id: "acct" } }) : { status: 200, body: {} }));
+    const { vault, writes } = countingVault();
+    const def = definition({
+      async exchangeCode() {
+        return { accessToken: "acme_access_token_3", refreshToken: "acme_refresh_token_3", expiresInSeconds: 3600, scopes: ["read"], metadata: { accountId: "acct-3" } };
+      },
+      async refreshToken() {
+        throw refusal;
+      },
+    });
+    const lifecycle = createConnectorLifecycle(def, {
+      vault,
+      sealer: store.keyring,
+      settings,
+      knownProviders: ["acme"],
+      timeoutMs: 1000,
+      fetch: provider.fetchStub,
+      guardedFetch: provider.fetchStub,
+      baseUrlPolicy: { allowlist: [], resolve: async () => ["93.184.215.14"] },
+    });
+    const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: Date.now() });
+    await lifecycle.completeOAuth({ code: "code-3", state });
+    refused = true;
+    writes.length = 0;
+
+    await expect(lifecycle.testConnection("alice")).rejects.toMatchObject({ type: refusal.type });
+    expect(writes).toHaveLength(1);
+
+    // Health then: a transient failure is met again through a new refresh, a refusal for good is
+    // reported without asking the provider; either way one row is written.
+    writes.length = 0;
+    const health = (await lifecycle.health("alice")) as { status: string; details: { errorType?: string } };
+    expect(health).toMatchObject({ status, details: { errorType: refusal.type } });
+    expect(writes).toHaveLength(1);
+  });
+
+  it("is recorded once when health meets it first", async () => {
+    let refused = false;
+    const provider = stubProvider((call) => (call.url.endsWith("/me") ? (refused ? { status: 401, body: {} } : { status: 200, body: { id: "acct" } }) : { status: 200, body: {} }));
+    const { vault, writes } = countingVault();
+    const def = definition({
+      async exchangeCode() {
+        return { accessToken: "acme_access_token_4", refreshToken: "acme_refresh_token_4", expiresInSeconds: 3600, scopes: ["read"], metadata: { accountId: "acct-4" } };
+      },
+      async refreshToken() {
+        throw new IntegrationError({ type: "auth", status: 400, code: "invalid_grant", message: "invalid_grant" });
+      },
+    });
+    const lifecycle = createConnectorLifecycle(def, {
+      vault,
+      sealer: store.keyring,
+      settings,
+      knownProviders: ["acme"],
+      timeoutMs: 1000,
+      fetch: provider.fetchStub,
+      guardedFetch: provider.fetchStub,
+      baseUrlPolicy: { allowlist: [], resolve: async () => ["93.184.215.14"] },
+    });
+    const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: Date.now() });
+    await lifecycle.completeOAuth({ code: "code-4", state });
+    refused = true;
+    writes.length = 0;
+    const health = (await lifecycle.health("alice")) as { status: string; tokenRefreshStatus?: string; details: { errorType?: string } };
+    expect(health).toMatchObject({ status: "down", tokenRefreshStatus: "failed", details: { errorType: "auth" } });
+    expect(writes).toHaveLength(1);
+  });
+});

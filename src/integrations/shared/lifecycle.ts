@@ -177,7 +177,20 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     return health;
   };
 
-  const tokens = new TokenKeeper({ definition, vault: deps.vault, ctx, clock, recordOutcome: (record, error) => recordProbe(record, error) });
+  // A failed refresh is recorded by the token keeper (the refresh-ahead job has no probe to do it);
+  // the test or health probe that met it then reports that outcome instead of writing it again.
+  const recordedByRefresh = new WeakMap<IntegrationError, StoredHealth>();
+  const tokens = new TokenKeeper({
+    definition,
+    vault: deps.vault,
+    ctx,
+    clock,
+    recordOutcome: async (record, error) => {
+      const health = await recordProbe(record, error);
+      if (error) recordedByRefresh.set(error, health);
+      return health;
+    },
+  });
 
   const store = async (input: {
     userId: string;
@@ -429,7 +442,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
           ...(identity.scopes ? { scopes: identity.scopes.join(",") } : {}),
         };
       } catch (error) {
-        if (error instanceof IntegrationError) await recordProbe(record, error);
+        if (error instanceof IntegrationError && !recordedByRefresh.has(error)) await recordProbe(record, error);
         throw error;
       }
     },
@@ -467,7 +480,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         outcome = await recordProbe(record);
       } catch (error) {
         if (!(error instanceof IntegrationError)) throw error;
-        outcome = await recordProbe(record, error);
+        outcome = recordedByRefresh.get(error) ?? (await recordProbe(record, error));
       }
       // A refresh may have changed the token, its expiry or its refresh status: report what is stored now.
       const current = await deps.vault.findConnection({ userId, provider, id: record.id });

@@ -251,7 +251,8 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       { fault: { fault: "malformed" }, status: 502, type: "upstream" },
       { fault: { fault: "disconnect" }, status: 503, type: "network" },
       { fault: { fault: "delay", delayMs: 1_500 }, status: 503, type: "network" },
-      { fault: { fault: "bad-request" }, status: 400, type: "schema" },
+      // The provider refusing for good is 422, not the 400 of a malformed request to us.
+      { fault: { fault: "bad-request" }, status: 422, type: "schema" },
       { fault: { fault: "revoke-all" }, status: 424, type: "auth" },
     ];
     it.each(cases)("$fault.fault -> $type", async ({ fault: f, status, type }) => {
@@ -261,6 +262,7 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       const error = await expectError(res, status, type);
       expect(error.provider).toBe(provider);
       if (type === "rate-limit") expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+      if (type === "schema") expect(error).toHaveProperty("providerStatus");
     });
   });
 
