@@ -8,6 +8,7 @@ export type {
   Tier1OAuthStartResult,
 } from "./integrations/shared/contract.js";
 export { IntegrationError, ErrorCodes, isRetryableType } from "./integrations/shared/errors.js";
+export { createBrowserBinding } from "./integrations/shared/oauth.js";
 export { RETRY_POLICIES, type RetryPolicy } from "./integrations/shared/retry.js";
 export type { ConnectorLifecycle, DisconnectReport } from "./integrations/shared/lifecycle.js";
 export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connectorsById } from "../sdk.js";
 import { dropSchema, newSchemaName, testDatabases } from "../testing/databases.js";
-import { startHarness, type Harness } from "../testing/harness.js";
+import { cookieHeader, startHarness, type Harness } from "../testing/harness.js";
 import { PgBossRunner } from "./pgBossRunner.js";
 import { everyMinutesCron } from "./runner.js";
 import { forEachLimited, healthSweep, refreshAhead, revokePending } from "./sweeps.js";
@@ -96,10 +96,12 @@ describe.each(testDatabases())("sweeps on %s", (database) => {
   });
 
   async function connectSlack(user: string): Promise<void> {
-    const start = (await h.request({ method: "POST", url: "/api/integrations/slack/oauth/start", user })).json() as { authUrl: string };
+    const started = await h.request({ method: "POST", url: "/api/integrations/slack/oauth/start", user });
+    const start = started.json() as { authUrl: string };
     const consent = await fetch(start.authUrl, { redirect: "manual" });
     const callback = new URL(consent.headers.get("location") as string);
-    expect((await h.request({ method: "GET", url: callback.pathname + callback.search })).statusCode).toBe(200);
+    const cookie = cookieHeader(started.headers["set-cookie"]);
+    expect((await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie } })).statusCode).toBe(200);
   }
   const deps = () => ({ vault: h.service.store.vault, connectors: connectorsById(h.service.integrations), concurrency: 2, now: () => h.clock.now() });
   const refreshes = async () => (await h.sandboxRequests("slack")).filter((r) => r.path === "/api/oauth.v2.access").length;

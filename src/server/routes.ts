@@ -7,7 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isProviderId, PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
+import { createBrowserBinding } from "../integrations/shared/oauth.js";
 import type { UserVerifier } from "./auth.js";
+import { bindingFromCookies, clearBindingCookie, setBindingCookie } from "./bindingCookie.js";
 import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
 import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
 import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, listQuery, parseInput, startBody } from "./schemas.js";
@@ -73,10 +75,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }),
   }));
 
-  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/start", authed, async (request) => {
+  // Called by the user's browser: the flow is bound to it by a cookie only the callback sees (RFC 9700 §4.5).
+  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/start", authed, async (request, reply) => {
     const connector = connectorOf(request);
     const body = parseInput(startBody, request.body, "body");
-    return connector.beginOAuth(userOf(request), body?.returnTo ? { returnTo: body.returnTo } : {});
+    const browserBinding = createBrowserBinding();
+    const begun = connector.beginOAuth(userOf(request), { ...(body?.returnTo ? { returnTo: body.returnTo } : {}), browserBinding });
+    const { redirectUri } = connector.settings;
+    reply.header("set-cookie", setBindingCookie({ redirectUri, state: begun.state, binding: browserBinding, maxAgeSeconds: begun.expiresInSeconds }));
+    // Never cached: the answer carries a fresh state and sets a cookie.
+    reply.header("cache-control", "no-store");
+    return begun;
   });
 
   app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/complete", authed, async (request, reply) => {
@@ -86,7 +95,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return reply.code(201).send(connection);
   });
 
-  // The browser's redirect target: no bearer token, the state names the user.
+  // The browser's redirect target: no bearer token. The state names the user; the flow's cookie shows
+  // this is the browser that began it. Without that cookie the code is not exchanged.
   app.get<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/callback", async (request, reply) => {
     const connector = connectorOf(request);
     const name = connector.definition.displayName;
@@ -96,7 +106,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     // Only an address sealed in a state we issued, checked against the allow-list when the flow began:
     // never one this request supplies. What it carries back is the outcome, never a code or token.
     const states = query.getAll("state");
-    const returnTo = states.length === 1 ? connector.returnToOf(states[0] as string) : undefined;
+    const state = states.length === 1 ? (states[0] as string) : undefined;
+    const returnTo = state === undefined ? undefined : connector.returnToOf(state);
+    const { redirectUri } = connector.settings;
+    const browserBinding = state === undefined ? undefined : bindingFromCookies(request.headers.cookie, { redirectUri, state });
     const back = (outcome: Record<string, string>) => {
       const target = new URL(returnTo as string);
       target.searchParams.set("integration", connector.id);
@@ -104,7 +117,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return reply.code(303).header("location", target.toString()).send();
     };
     try {
-      const connection = (await connector.completeOAuthCallback(query)) as Record<string, unknown>;
+      const connection = (await connector.completeOAuthCallback(query, browserBinding === undefined ? {} : { browserBinding })) as Record<string, unknown>;
+      // The flow is done; its cookie opens nothing any more. (Kept after a failure, which may be a forged
+      // callback sent to this browser before the provider's real one.)
+      reply.header("set-cookie", clearBindingCookie({ redirectUri, state: state as string }));
       if (returnTo) return back({ status: "connected", connectionId: String(connection.id) });
       const labels = connector.definition.accountLabel ?? connector.definition.requiredMetadata;
       const account = labels.map((k) => connection[k]).find((v) => typeof v === "string" || typeof v === "number");

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVIDER_IDS } from "../integrations/registry.js";
-import { startHarness, type Harness } from "../testing/harness.js";
+import { cookieHeader, startHarness, type Harness } from "../testing/harness.js";
 
 type Json = Record<string, unknown>;
 const RETURN_BASE = "https://app.autoflow.test/settings/integrations";
@@ -21,6 +21,10 @@ afterAll(async () => {
 
 async function start(provider: string, user: string, body?: Json) {
   return h.request({ method: "POST", url: `/api/integrations/${provider}/oauth/start`, user, ...(body ? { body } : {}) });
+}
+/** The flow's binding cookie, as the browser that began it holds it. */
+function cookieOf(res: { headers: Record<string, string | string[] | number | undefined> }): { cookie: string } {
+  return { cookie: cookieHeader(res.headers["set-cookie"]) };
 }
 async function consent(authUrl: string): Promise<URL> {
   const res = await fetch(authUrl, { redirect: "manual" });
@@ -43,9 +47,10 @@ describe("return address after the callback", () => {
   });
 
   it("sends the browser to an allow-listed address with the outcome only, never a code or token", async () => {
-    const begun = (await start("slack", "alice", { returnTo: `${RETURN_BASE}/slack?tab=2` })).json() as Json;
+    const started = await start("slack", "alice", { returnTo: `${RETURN_BASE}/slack?tab=2` });
+    const begun = started.json() as Json;
     const callback = await consent(begun.authUrl as string);
-    const res = await h.request({ method: "GET", url: callback.pathname + callback.search });
+    const res = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: cookieOf(started) });
     expect(res.statusCode).toBe(303);
     expect(res.headers["referrer-policy"]).toBe("no-referrer");
     const location = new URL(res.headers.location as string);
@@ -60,16 +65,36 @@ describe("return address after the callback", () => {
   });
 
   it("reports a failed flow to the return address, and never lets the callback request choose it", async () => {
-    const begun = (await start("stripe", "alice", { returnTo: RETURN_BASE })).json() as Json;
+    const started = await start("stripe", "alice", { returnTo: RETURN_BASE });
+    const begun = started.json() as Json;
     const callback = await consent(begun.authUrl as string);
-    expect((await h.request({ method: "GET", url: callback.pathname + callback.search })).statusCode).toBe(303);
+    expect((await h.request({ method: "GET", url: callback.pathname + callback.search, headers: cookieOf(started) })).statusCode).toBe(303);
     // Replayed: an error, still to the sealed address.
-    const replay = await h.request({ method: "GET", url: `${callback.pathname}${callback.search}&returnTo=https://evil.test&redirect_uri=https://evil.test` });
+    const replay = await h.request({
+      method: "GET",
+      url: `${callback.pathname}${callback.search}&returnTo=https://evil.test&redirect_uri=https://evil.test`,
+      headers: cookieOf(started),
+    });
     expect(replay.statusCode).toBe(303);
     const location = new URL(replay.headers.location as string);
     expect(location.origin).toBe("https://app.autoflow.test");
     expect(location.searchParams.get("status")).toBe("error");
     expect(location.searchParams.get("error")).toBe("state_reused");
+  });
+
+  it("reports a callback from a browser without the flow's cookie to the return address, and exchanges nothing", async () => {
+    // Stripe has no PKCE: before the binding, an attacker's own code with this state connected the attacker's account.
+    const begun = (await start("stripe", "alice", { returnTo: RETURN_BASE })).json() as Json;
+    const attackerCode = (await consent(((await start("stripe", "mallory")).json() as Json).authUrl as string)).searchParams.get("code") as string;
+    await h.sandbox("stripe", "/_sandbox/requests", { method: "DELETE" });
+    const res = await h.request({ method: "GET", url: `/api/integrations/stripe/oauth/callback?code=${attackerCode}&state=${String(begun.state)}` });
+    expect(res.statusCode).toBe(303);
+    const location = new URL(res.headers.location as string);
+    expect(`${location.origin}${location.pathname}`).toBe(RETURN_BASE);
+    expect(location.searchParams.get("status")).toBe("error");
+    expect(location.searchParams.get("error")).toBe("state_wrong_browser");
+    expect(res.headers["set-cookie"]).toBeUndefined();
+    expect((await h.sandboxRequests("stripe")).filter((r) => r.path === "/oauth/token")).toEqual([]);
   });
 
   it("shows a clear page for a provider's error answer, and no redirect", async () => {
@@ -102,9 +127,10 @@ describe("URLs the service builds for the browser", () => {
   });
 
   it("the callback page never shows the code", async () => {
-    const begun = (await start("gmail", "alice")).json() as Json;
+    const started = await start("gmail", "alice");
+    const begun = started.json() as Json;
     const callback = await consent(begun.authUrl as string);
-    const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+    const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: cookieOf(started) });
     expect(page.statusCode).toBe(200);
     expect(page.body).not.toContain(callback.searchParams.get("code") as string);
     expect(page.body).not.toContain(callback.searchParams.get("state") as string);
@@ -114,9 +140,10 @@ describe("URLs the service builds for the browser", () => {
 describe("isolation: user B against user A", () => {
   it("fails every attempt on A's connections and states, and nothing of A changes", async () => {
     // A holds an OAuth connection, a key connection, and an OAuth flow in progress.
-    const begunA = (await start("slack", "user-a")).json() as Json;
+    const startedA = await start("slack", "user-a");
+    const begunA = startedA.json() as Json;
     const callbackA = await consent(begunA.authUrl as string);
-    expect((await h.request({ method: "GET", url: callbackA.pathname + callbackA.search })).statusCode).toBe(200);
+    expect((await h.request({ method: "GET", url: callbackA.pathname + callbackA.search, headers: cookieOf(startedA) })).statusCode).toBe(200);
     const desk = (await h.sandbox("stripe", "/_sandbox/credentials", { body: {} })) as Json;
     const keyConn = (await h.request({ method: "POST", url: "/api/integrations/stripe/connections", user: "user-a", body: { apiKey: desk.apiKey } })).json() as Json;
     const pendingA = (await start("slack", "user-a")).json() as Json;

@@ -34,6 +34,21 @@ export class VirtualClock implements Clock {
   }
 }
 
+/**
+ * The `Cookie` header a browser would send back from the `Set-Cookie`
+ * headers of `response`: each cookie's name=value, those being cleared
+ * (Max-Age=0) left out. Paths are not checked: callers send it where it
+ * belongs (the OAuth callback).
+ */
+export function cookieHeader(setCookie: string | string[] | number | undefined): string {
+  const lines = setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [String(setCookie)];
+  return lines
+    .filter((line) => !/;\s*max-age=0\s*(;|$)/i.test(line))
+    .map((line) => line.split(";")[0]?.trim() ?? "")
+    .filter((pair) => pair.includes("="))
+    .join("; ");
+}
+
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-characters-long";
 export const PUBLIC_URL = "http://localhost:3000";
 

@@ -77,9 +77,12 @@ describe("npm start", () => {
   });
 
   it("GET /api/integrations/stripe/health while the Stripe sandbox throttles answers degraded with the seed's fields", async () => {
-    const start = (await (await api("/api/integrations/stripe/oauth/start", { method: "POST" })).json()) as { authUrl: string };
+    const started = await api("/api/integrations/stripe/oauth/start", { method: "POST" });
+    const start = (await started.json()) as { authUrl: string };
     const consent = await fetch(start.authUrl, { redirect: "manual" });
-    const callback = await fetch(consent.headers.get("location") as string);
+    // Back at the callback as the browser that began the flow: with the cookie the start answer set.
+    const cookie = started.headers.getSetCookie().map((line) => line.split(";")[0]).join("; ");
+    const callback = await fetch(consent.headers.get("location") as string, { headers: { cookie } });
     expect(callback.status).toBe(200);
     const sandboxUrl = new URL(start.authUrl).origin;
     await fetch(`${sandboxUrl}/_sandbox/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ fault: "rate-limit" }) });

@@ -7,11 +7,12 @@
  *
  * One exception is the contract's own: POST .../oauth/start returns the PKCE
  * verifier to its caller (`codeVerifier`), so that response alone is not
- * scanned for the verifier it hands out.
+ * scanned for the verifier it hands out; nor for the browser binding its
+ * `Set-Cookie` hands the browser (only its body is scanned).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROVIDER_IDS, type ProviderId } from "../../src/integrations/registry.js";
-import { startHarness, type Harness } from "../../src/testing/harness.js";
+import { cookieHeader, startHarness, type Harness } from "../../src/testing/harness.js";
 
 type Json = Record<string, unknown>;
 type Seen = { text: string; exceptVerifier?: string };
@@ -55,6 +56,8 @@ describe("leak scan", () => {
     const begun = startRes.json() as Json;
     seen.push({ text: startRes.body, ...(typeof begun.codeVerifier === "string" ? { exceptVerifier: begun.codeVerifier } : {}) });
     remember(begun.codeVerifier, `${provider} PKCE verifier`);
+    const cookie = cookieHeader(startRes.headers["set-cookie"]);
+    remember(cookie.slice(cookie.indexOf("=") + 1), `${provider} browser binding`);
     const consent = await fetch(begun.authUrl as string, { redirect: "manual" });
     const callback = new URL(consent.headers.get("location") as string);
     remember(callback.searchParams.get("code"), `${provider} authorization code`);
@@ -66,9 +69,10 @@ describe("leak scan", () => {
         body: { code: callback.searchParams.get("code"), state: callback.searchParams.get("state") },
       });
     } else {
-      await call({ method: "GET", url: callback.pathname + callback.search });
+      await call({ method: "GET", url: callback.pathname + callback.search, headers: { cookie } });
     }
-    // Replayed: an error whose message must not echo the code either.
+    // Replayed, by the browser that began it and by one that did not: errors whose messages must not echo the code either.
+    await call({ method: "GET", url: callback.pathname + callback.search, headers: { cookie } });
     await call({ method: "GET", url: callback.pathname + callback.search });
     await rememberStored(provider, user);
   }

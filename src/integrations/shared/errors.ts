@@ -33,6 +33,11 @@ export const ErrorCodes = {
   STATE_WRONG_PROVIDER: "state_wrong_provider",
   /** The state was issued to another user. */
   STATE_WRONG_USER: "state_wrong_user",
+  /**
+   * The state is bound to a browser (RFC 9700 §4.5) and the completion came
+   * without that browser's binding, or with another's.
+   */
+  STATE_WRONG_BROWSER: "state_wrong_browser",
   /** The authorization server's `iss` does not match (RFC 9207). */
   ISSUER_MISMATCH: "issuer_mismatch",
   /** The connector does not offer this way in (e.g. an API key where only OAuth exists). */

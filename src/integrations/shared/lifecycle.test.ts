@@ -1,8 +1,9 @@
 /**
  * Lifecycle rules that no sandbox can provoke on demand, proven with a
  * made-up connector whose provider is a stub fetch: a grant that cannot be
- * stored is revoked, base URLs are guarded and bind the credential, and a
- * pasted token that expires is stored with its expiry.
+ * stored is revoked, base URLs are guarded and bind the credential, a
+ * pasted token that expires is stored with its expiry, and the SDK's side of
+ * the browser binding of OAuth flows.
  */
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -10,7 +11,7 @@ import { openStore, type OpenedStore } from "../../store/index.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import { IntegrationError } from "./errors.js";
 import { createConnectorLifecycle } from "./lifecycle.js";
-import { sealState } from "./oauth.js";
+import { createBrowserBinding, sealState } from "./oauth.js";
 
 type Call = { method: string; url: string };
 
@@ -256,5 +257,58 @@ describe("a refresh that fails during test or health", () => {
     const health = (await lifecycle.health("alice")) as { status: string; tokenRefreshStatus?: string; details: { errorType?: string } };
     expect(health).toMatchObject({ status: "down", tokenRefreshStatus: "failed", details: { errorType: "auth" } });
     expect(writes).toHaveLength(1);
+  });
+});
+
+describe("an OAuth flow bound to a browser, through the SDK", () => {
+  /** A connector whose code exchanges are counted: a refused completion must not spend the code. */
+  function counting() {
+    const exchanged: string[] = [];
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-b" } }));
+    const def = definition({
+      async exchangeCode(_ctx, input) {
+        exchanged.push(input.code);
+        return { accessToken: `acme_access_${input.code}`, scopes: ["read"], metadata: {} };
+      },
+    });
+    return { exchanged, lifecycle: lifecycleWith(def, provider.fetchStub) };
+  }
+  const callbackQuery = (code: string, state: string) => new URLSearchParams({ code, state });
+
+  it("completes at the callback only with the binding it was begun with, and spends no code otherwise", async () => {
+    const { exchanged, lifecycle } = counting();
+    const binding = createBrowserBinding();
+    const { state, authUrl } = lifecycle.beginOAuth("alice", { browserBinding: binding });
+    expect(authUrl).not.toContain(binding);
+    for (const options of [undefined, {}, { browserBinding: createBrowserBinding() }, { browserBinding: "not a binding" }]) {
+      await expect(lifecycle.completeOAuthCallback(callbackQuery("attacker-code", state), options)).rejects.toMatchObject({ code: "state_wrong_browser" });
+    }
+    await expect(lifecycle.completeOAuth({ code: "attacker-code", state })).rejects.toMatchObject({ code: "state_wrong_browser" });
+    expect(exchanged).toEqual([]);
+    const connection = (await lifecycle.completeOAuthCallback(callbackQuery("code-1", state), { browserBinding: binding })) as Record<string, unknown>;
+    expect(connection.userId).toBe("alice");
+    expect(exchanged).toEqual(["code-1"]);
+  });
+
+  it("completes with the user's identity or the binding, without the other", async () => {
+    const { lifecycle } = counting();
+    const binding = createBrowserBinding();
+    const byUser = lifecycle.beginOAuth("alice", { browserBinding: binding });
+    expect(((await lifecycle.completeOAuth({ code: "code-2", state: byUser.state, userId: "alice" })) as Record<string, unknown>).userId).toBe("alice");
+    const byBinding = lifecycle.beginOAuth("alice", { browserBinding: binding });
+    expect(((await lifecycle.completeOAuth({ code: "code-3", state: byBinding.state, browserBinding: binding })) as Record<string, unknown>).userId).toBe("alice");
+  });
+
+  it("keeps the contract's beginOAuth(userId) and completeOAuth({code, state}), which the bearer-less callback cannot complete", async () => {
+    const { exchanged, lifecycle } = counting();
+    const unbound = lifecycle.beginOAuth("alice");
+    await expect(lifecycle.completeOAuthCallback(callbackQuery("code-4", unbound.state))).rejects.toMatchObject({ code: "state_wrong_browser" });
+    expect(exchanged).toEqual([]);
+    expect(((await lifecycle.completeOAuth({ code: "code-4", state: unbound.state })) as Record<string, unknown>).userId).toBe("alice");
+  });
+
+  it("refuses a binding too weak to be one", () => {
+    const { lifecycle } = counting();
+    expect(() => lifecycle.beginOAuth("alice", { browserBinding: "guessable" })).toThrow(expect.objectContaining({ type: "schema", field: "browserBinding" }));
   });
 });

@@ -14,9 +14,11 @@ import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./htt
 import { maskSecret } from "./mask.js";
 import {
   buildUrl,
+  checkCompletion,
   checkReturnTo,
   codeChallengeS256,
   createCodeVerifier,
+  isBrowserBinding,
   OAUTH_STATE_TTL_SECONDS,
   openState,
   readAuthorizationResponse,
@@ -73,16 +75,27 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   readonly id: string;
   readonly definition: ConnectorDefinition;
   readonly settings: ConnectorSettings;
-  /** `returnTo`: where the callback sends the browser afterwards; it must be on the operator's allow-list. */
-  beginOAuth(userId: string, options?: { returnTo?: string }): Tier1OAuthStartResult;
+  /**
+   * `returnTo`: where the callback sends the browser afterwards; it must be on the operator's allow-list.
+   * `browserBinding` (from `createBrowserBinding`, kept in the user's browser, e.g. an HttpOnly cookie):
+   * the flow can then be completed only with it or with the user's identity (RFC 9700 §4.5).
+   */
+  beginOAuth(userId: string, options?: { returnTo?: string; browserBinding?: string }): Tier1OAuthStartResult;
   /** The return address sealed in a state this connector issued (undefined for any other). */
   returnToOf(state: string | null): string | undefined;
   /** `baseUrl` (self-hosted or per-site instance) and `email` (Jira API tokens) for connectors that take them. */
   connectApiKey(params: { userId: string; apiKey?: string; accessToken?: string; baseUrl?: string; email?: string }): Promise<TPublic>;
-  /** `userId` binds the completion to the caller; `iss` is the callback's RFC 9207 parameter. */
-  completeOAuth(params: { code: string; state: string; userId?: string; iss?: string }): Promise<TPublic>;
-  /** The browser's callback: the whole authorization response (code, state, iss, or error). */
-  completeOAuthCallback(query: URLSearchParams): Promise<TPublic>;
+  /**
+   * `userId` binds the completion to the caller (who authenticated that user); `browserBinding` is the
+   * one the flow was begun with; `iss` is the callback's RFC 9207 parameter. A flow begun with a binding
+   * needs the binding or `userId`.
+   */
+  completeOAuth(params: { code: string; state: string; userId?: string; iss?: string; browserBinding?: string }): Promise<TPublic>;
+  /**
+   * The browser's bearer-less callback: the whole authorization response (code, state, iss, or error),
+   * and the binding that browser holds. Without the binding the state was begun with, nothing is exchanged.
+   */
+  completeOAuthCallback(query: URLSearchParams, options?: { browserBinding?: string }): Promise<TPublic>;
   listConnections(userId: string, options?: { includeRevoked?: boolean }): Promise<TPublic[]>;
   testConnection(userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>>;
   health(userId: string, options?: { connectionId?: string }): Promise<THealth>;
@@ -230,8 +243,13 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     });
   };
 
-  /** Checks the authorization response and the state, exchanges the code, stores the connection. */
-  const complete = async (response: URLSearchParams, userId?: string): Promise<ConnectionPublic> => {
+  /**
+   * Checks the authorization response, the state and who completes it, exchanges the code, stores the
+   * connection. `proof`: the user the caller authenticated, the browser binding presented, and whether
+   * this is the bearer-less callback.
+   */
+  const complete = async (response: URLSearchParams, proof: { userId?: string; browserBinding?: string; viaCallback: boolean }): Promise<ConnectionPublic> => {
+    const { userId } = proof;
     const { code, state } = readAuthorizationResponse(response, { provider, displayName: name, issuer: issuerOf(definition, deps.settings) });
     const opened = openState(deps.sealer, {
       provider,
@@ -240,6 +258,8 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       knownProviders: deps.knownProviders,
       ...(userId !== undefined ? { userId } : {}),
     });
+    // Before the state is used up and the code spent: a refused completion leaves the user's flow open.
+    checkCompletion(opened, { provider, ...proof });
     const firstUse = await deps.vault.consumeOAuthState({ stateHash: opened.hash, provider, expiresAt: opened.expiresAt.toISOString() });
     if (!firstUse) {
       throw new IntegrationError({
@@ -354,9 +374,13 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     definition,
     settings: deps.settings,
 
-    beginOAuth(userId: string, options?: { returnTo?: string }): Tier1OAuthStartResult {
+    beginOAuth(userId: string, options?: { returnTo?: string; browserBinding?: string }): Tier1OAuthStartResult {
       checkUserId(userId, provider);
       const returnTo = options?.returnTo === undefined ? undefined : checkReturnTo(options.returnTo, deps.returnUrlAllowlist ?? [], provider);
+      const browserBinding = options?.browserBinding;
+      if (browserBinding !== undefined && !isBrowserBinding(browserBinding)) {
+        throw invalidInput("browserBinding", "must be 43 to 128 base64url characters (use createBrowserBinding())", provider);
+      }
       const codeVerifier = definition.pkce ? createCodeVerifier() : undefined;
       const { state } = sealState(deps.sealer, {
         provider,
@@ -365,6 +389,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         ttlSeconds: OAUTH_STATE_TTL_SECONDS,
         ...(codeVerifier ? { codeVerifier } : {}),
         ...(returnTo ? { returnTo } : {}),
+        ...(browserBinding !== undefined ? { browserBinding } : {}),
       });
       const authUrl = buildUrl(deps.settings.endpoints.authorizeUrl, {
         ...definition.authorizationParams(deps.settings),
@@ -383,16 +408,23 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       checkCredential("state", params.state, provider);
       if (params.iss !== undefined) checkCredential("iss", params.iss, provider);
       if (params.userId !== undefined) checkUserId(params.userId, provider);
+      if (params.browserBinding !== undefined) checkCredential("browserBinding", params.browserBinding, provider);
       const response = new URLSearchParams({ code: params.code, state: params.state, ...(params.iss !== undefined ? { iss: params.iss } : {}) });
-      return complete(response, params.userId);
+      return complete(response, {
+        ...(params.userId !== undefined ? { userId: params.userId } : {}),
+        ...(params.browserBinding !== undefined ? { browserBinding: params.browserBinding } : {}),
+        viaCallback: false,
+      });
     },
 
-    async completeOAuthCallback(query) {
+    async completeOAuthCallback(query, options) {
       for (const field of ["code", "state", "iss"]) {
         const value = query.get(field);
         if (value !== null) checkCredential(field, value, provider);
       }
-      return complete(query);
+      // A cookie is whatever the browser sent: one that is not a binding is simply not this flow's.
+      const browserBinding = options?.browserBinding;
+      return complete(query, { ...(browserBinding !== undefined ? { browserBinding } : {}), viaCallback: true });
     },
 
     async connectApiKey(params) {

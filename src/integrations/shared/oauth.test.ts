@@ -4,7 +4,16 @@ import { calculatePKCECodeChallenge } from "oauth4webapi";
 import { describe, expect, it } from "vitest";
 import { Keyring } from "../../store/keyring.js";
 import { IntegrationError } from "./errors.js";
-import { codeChallengeS256, createCodeVerifier, OAUTH_STATE_TTL_SECONDS, openState, readAuthorizationResponse, sealState } from "./oauth.js";
+import {
+  checkCompletion,
+  codeChallengeS256,
+  createBrowserBinding,
+  createCodeVerifier,
+  OAUTH_STATE_TTL_SECONDS,
+  openState,
+  readAuthorizationResponse,
+  sealState,
+} from "./oauth.js";
 
 const UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
 const UNRESERVED_PATTERN = /^[A-Za-z0-9\-._~]+$/;
@@ -175,6 +184,57 @@ describe("sealState / openState", () => {
       type: "schema",
       code: "state_wrong_user",
     });
+  });
+});
+
+describe("checkCompletion: who may complete a state (RFC 9700 §4.5)", () => {
+  const keyring = new Keyring([randomBytes(32)]);
+  const now = Date.UTC(2025, 5, 1, 10, 0, 0);
+  const binding = createBrowserBinding();
+  const open = (browserBinding?: string) =>
+    openState(keyring, { provider: "stripe", nowMs: now, state: sealState(keyring, { provider: "stripe", userId: "alice", nowMs: now, ...(browserBinding ? { browserBinding } : {}) }).state });
+  const allows = (opened: ReturnType<typeof open>, proof: { userId?: string; browserBinding?: string; viaCallback: boolean }): boolean => {
+    try {
+      checkCompletion(opened, { provider: "stripe", ...proof });
+      return true;
+    } catch (error) {
+      expect(error).toMatchObject({ type: "schema", code: "state_wrong_browser", field: "state" });
+      return false;
+    }
+  };
+
+  it("makes bindings of 256 random bits, different each call, that the state keeps only as a hash", () => {
+    expect(binding).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(createBrowserBinding()).not.toBe(binding);
+    const { state } = sealState(keyring, { provider: "stripe", userId: "alice", nowMs: now, browserBinding: binding });
+    expect(state).not.toContain(binding);
+    expect(open(binding).browserBindingHash).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(open().browserBindingHash).toBeUndefined();
+    expect(() => sealState(keyring, { provider: "stripe", userId: "alice", nowMs: now, browserBinding: "short" })).toThrow(/binding/);
+  });
+
+  it("lets the bearer-less callback through only with the binding the state was begun with", () => {
+    const bound = open(binding);
+    expect(allows(bound, { browserBinding: binding, viaCallback: true })).toBe(true);
+    expect(allows(bound, { viaCallback: true })).toBe(false);
+    expect(allows(bound, { browserBinding: createBrowserBinding(), viaCallback: true })).toBe(false);
+    expect(allows(bound, { browserBinding: `${binding}x`, viaCallback: true })).toBe(false);
+    expect(allows(bound, { browserBinding: "", viaCallback: true })).toBe(false);
+    // A state begun without a binding names no browser: the callback cannot complete it.
+    expect(allows(open(), { viaCallback: true })).toBe(false);
+    expect(allows(open(), { browserBinding: binding, viaCallback: true })).toBe(false);
+  });
+
+  it("lets a caller who names the user through without the binding, but never with another one", () => {
+    expect(allows(open(binding), { userId: "alice", viaCallback: false })).toBe(true);
+    expect(allows(open(), { userId: "alice", viaCallback: false })).toBe(true);
+    expect(allows(open(binding), { userId: "alice", browserBinding: createBrowserBinding(), viaCallback: false })).toBe(false);
+  });
+
+  it("lets the SDK's server-side completeOAuth({code, state}) through only for a state begun without a binding", () => {
+    expect(allows(open(), { viaCallback: false })).toBe(true);
+    expect(allows(open(binding), { viaCallback: false })).toBe(false);
+    expect(allows(open(binding), { browserBinding: binding, viaCallback: false })).toBe(true);
   });
 });
 

@@ -10,8 +10,17 @@
  * shares; nothing has to be written before `beginOAuth` returns. Single use is
  * enforced when the state is completed, by recording its hash in the vault
  * (a primary key, so exactly one completion wins, on any instance).
+ *
+ * Why a browser binding (RFC 9700 §4.5, code injection): the callback has no
+ * bearer token, so a state alone would let anyone holding it (an attacker who
+ * began a flow as themselves, or saw a victim's state) send their own code
+ * with it. A state may therefore carry the SHA-256 of a random binding that
+ * only the browser which began the flow holds (the service keeps it in an
+ * HttpOnly cookie); a completion without the user's identity must present it.
+ * It is checked from the sealed state and the presented value alone, so any
+ * instance can check it.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { AuthorizationResponseError, generateRandomCodeVerifier, skipStateCheck, validateAuthResponse } from "oauth4webapi";
 import { ErrorCodes, IntegrationError } from "./errors.js";
 import type { Sealer } from "./vault.js";
@@ -21,6 +30,12 @@ export const OAUTH_STATE_TTL_SECONDS = 600;
 
 /** RFC 7636 §4.1: 43 to 128 characters of the unreserved set. */
 const VERIFIER_PATTERN = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/**
+ * A browser binding: at least 256 bits as base64url (43 characters), so it
+ * cannot be guessed, and nothing a cookie value cannot hold.
+ */
+const BINDING_PATTERN = /^[A-Za-z0-9_-]{43,128}$/;
 
 /** What a state carries. Short keys: it rides in a URL. */
 type StatePayload = {
@@ -37,6 +52,8 @@ type StatePayload = {
   cv?: string;
   /** Where the browser goes after the callback (checked against the operator's allow-list when begun) */
   r?: string;
+  /** SHA-256 (base64url) of the browser binding: only that browser may complete without the user's token */
+  b?: string;
 };
 
 export type OpenedState = {
@@ -45,6 +62,8 @@ export type OpenedState = {
   expiresAt: Date;
   codeVerifier?: string;
   returnTo?: string;
+  /** SHA-256 (base64url) of the binding of the browser that began the flow, when it was bound to one. */
+  browserBindingHash?: string;
   /** SHA-256 of the whole state, the key under which its use is recorded. */
   hash: string;
 };
@@ -55,6 +74,18 @@ const statePurpose = (provider: string): string => `oauth-state:${provider}`;
 export function createCodeVerifier(): string {
   return generateRandomCodeVerifier();
 }
+
+/** A new browser binding: 32 random bytes, base64url. The caller keeps it in the browser (a cookie); the state holds its hash. */
+export function createBrowserBinding(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** Whether `value` has the shape of a browser binding (it says nothing of whether it matches a state). */
+export function isBrowserBinding(value: string): boolean {
+  return BINDING_PATTERN.test(value);
+}
+
+const bindingHash = (binding: string): string => createHash("sha256").update(binding, "ascii").digest("base64url");
 
 /**
  * S256 code challenge (RFC 7636 §4.2): BASE64URL(SHA256(ASCII(verifier))).
@@ -69,8 +100,9 @@ export function codeChallengeS256(verifier: string): string {
 /** Seals a new state: `<provider>_<sealed payload>`. */
 export function sealState(
   sealer: Sealer,
-  input: { provider: string; userId: string; nowMs: number; ttlSeconds?: number; codeVerifier?: string; returnTo?: string },
+  input: { provider: string; userId: string; nowMs: number; ttlSeconds?: number; codeVerifier?: string; returnTo?: string; browserBinding?: string },
 ): { state: string; expiresAt: Date } {
+  if (input.browserBinding !== undefined && !isBrowserBinding(input.browserBinding)) throw new Error("a browser binding must be 43 to 128 base64url characters");
   const expiresAtSeconds = Math.floor(input.nowMs / 1000) + (input.ttlSeconds ?? OAUTH_STATE_TTL_SECONDS);
   const payload: StatePayload = {
     v: 1,
@@ -80,6 +112,7 @@ export function sealState(
     n: randomBytes(16).toString("base64url"),
     ...(input.codeVerifier ? { cv: input.codeVerifier } : {}),
     ...(input.returnTo ? { r: input.returnTo } : {}),
+    ...(input.browserBinding ? { b: bindingHash(input.browserBinding) } : {}),
   };
   const sealed = sealer.seal(JSON.stringify(payload), statePurpose(input.provider));
   return { state: `${input.provider}_${sealed}`, expiresAt: new Date(expiresAtSeconds * 1000) };
@@ -125,8 +158,49 @@ export function openState(
     expiresAt: new Date(payload.e * 1000),
     ...(payload.cv ? { codeVerifier: payload.cv } : {}),
     ...(payload.r ? { returnTo: payload.r } : {}),
+    ...(typeof payload.b === "string" ? { browserBindingHash: payload.b } : {}),
     hash: createHash("sha256").update(input.state).digest("hex"),
   };
+}
+
+/**
+ * Who may complete an opened state (RFC 9700 §4.5), given what the caller
+ * proved. Checked before the state is used up and before the code is
+ * exchanged, so a refused completion neither burns the user's flow nor
+ * redeems the presented code:
+ *   - a binding is presented: it must be the one whose hash the state holds;
+ *   - the bearer-less callback (`viaCallback`) must present one: a state names
+ *     its user but not who is sending it;
+ *   - the caller names the user (they authenticated them; {@link openState}
+ *     checked it is the state's): enough without a binding;
+ *   - neither (the SDK's server-side `completeOAuth({code, state})`): only for
+ *     a state begun without a binding, since one begun with a binding was meant
+ *     to be finished by that browser.
+ */
+export function checkCompletion(
+  opened: OpenedState,
+  input: { provider: string; userId?: string; browserBinding?: string; viaCallback: boolean },
+): void {
+  const expected = opened.browserBindingHash;
+  const presented = input.browserBinding;
+  const matches = expected !== undefined && presented !== undefined && isBrowserBinding(presented) && sameText(bindingHash(presented), expected);
+  const allowed = presented !== undefined ? matches : !input.viaCallback && (input.userId !== undefined || expected === undefined);
+  if (allowed) return;
+  throw new IntegrationError({
+    type: "schema",
+    code: ErrorCodes.STATE_WRONG_BROWSER,
+    field: "state",
+    provider: input.provider,
+    message:
+      "this sign-in must be finished in the browser that began it (the flow's cookie is missing or belongs to another flow), " +
+      "or completed with the user's own token (POST .../oauth/complete); nothing was connected",
+  });
+}
+
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /**

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
 import { testDatabases, type TestDatabase } from "../../testing/databases.js";
-import { startHarness, type Harness } from "../../testing/harness.js";
+import { cookieHeader, startHarness, type Harness } from "../../testing/harness.js";
 import type { Tier1ErrorType } from "./contract.js";
 import { escapeHtml } from "./html.js";
 
@@ -59,20 +59,28 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
   const fault = (body: Json) => h.sandbox(provider, "/_sandbox/faults", { body });
   const countTo = async (path: string) => (await h.sandboxRequests(provider)).filter((r) => r.path === path).length;
 
-  /** start -> plain GET of authUrl (consent auto-approved) -> 302 -> callback. */
+  /** start (sets the flow's cookie) -> plain GET of authUrl (consent auto-approved) -> 302 -> callback with the cookie. */
   async function oauthRoundTrip(forUser: string): Promise<{ connection: Json; start: Json; callback: URL }> {
     const startRes = await h.request({ method: "POST", url: `${base}/oauth/start`, user: forUser });
     expect(startRes.statusCode).toBe(200);
     const start = startRes.json() as Json;
+    // The binding cookie: only the callback sees it, no script reads it, it goes back on the provider's redirect.
+    const setCookie = String(startRes.headers["set-cookie"]);
+    expect(setCookie).toMatch(/^af_oauth_[A-Za-z0-9_-]{22}=[A-Za-z0-9_-]{43};/);
+    expect(setCookie.split("; ").slice(1).sort()).toEqual(["HttpOnly", `Max-Age=${String(start.expiresInSeconds)}`, `Path=${base}/oauth/callback`, "SameSite=Lax"]);
+    const cookie = cookieHeader(startRes.headers["set-cookie"]);
+    secrets.add(cookie.slice(cookie.indexOf("=") + 1));
     const consent = await fetch(start.authUrl as string, { redirect: "manual" });
     expect(consent.status).toBe(302);
     const callback = new URL(consent.headers.get("location") as string);
     expect(callback.pathname).toBe(`${base}/oauth/callback`);
     secrets.add(callback.searchParams.get("code") as string);
-    const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+    const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie } });
     expect(page.statusCode, page.body).toBe(200);
     expect(page.headers["content-type"]).toMatch(/text\/html/);
     expect(page.headers["referrer-policy"]).toBe("no-referrer");
+    // Done with: the browser drops it.
+    expect(String(page.headers["set-cookie"])).toBe(`${cookie.slice(0, cookie.indexOf("="))}=; Max-Age=0; Path=${base}/oauth/callback; HttpOnly; SameSite=Lax`);
     const list = await h.request({ method: "GET", url: `${base}/connections`, user: forUser });
     const connections = (list.json() as { connections: Json[] }).connections;
     const connection = connections.find((c) => c.authMethod === definition.oauthAuthMethod) as Json;
@@ -318,21 +326,27 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
 
   describe("OAuth state", () => {
     async function consentFor(forUser: string): Promise<URL> {
-      const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user: forUser })).json() as Json;
+      return (await consentWithCookie(forUser)).callback;
+    }
+    /** The provider's redirect back, and the cookie the start answer set in the browser that began the flow. */
+    async function consentWithCookie(forUser: string): Promise<{ callback: URL; cookie: string }> {
+      const res = await h.request({ method: "POST", url: `${base}/oauth/start`, user: forUser });
+      const start = res.json() as Json;
       const consent = await fetch(start.authUrl as string, { redirect: "manual" });
-      return new URL(consent.headers.get("location") as string);
+      return { callback: new URL(consent.headers.get("location") as string), cookie: cookieHeader(res.headers["set-cookie"]) };
     }
     const complete = (callback: URL, forUser: string, url = `${base}/oauth/complete`) =>
       h.request({ method: "POST", url, user: forUser, body: { code: callback.searchParams.get("code"), state: callback.searchParams.get("state") } });
 
     it("works once: a replayed state is refused", async () => {
-      const callback = await consentFor(user);
-      const first = await h.request({ method: "GET", url: callback.pathname + callback.search });
+      const { callback, cookie } = await consentWithCookie(user);
+      const first = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie } });
       expect(first.statusCode).toBe(200);
       const replay = await complete(callback, user);
       const error = await expectError(replay, 400, "schema");
       expect(error.code).toBe("state_reused");
-      const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+      const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie } });
+      expect(page.body).toMatch(/already been used/);
       expect(page.statusCode).toBe(400);
       expect(page.headers["referrer-policy"]).toBe("no-referrer");
     });
@@ -372,22 +386,102 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       expect((await expectError(forged, 400, "schema")).code).toBe("state_invalid");
     });
 
+    describe("bound to the browser that began it (RFC 9700 §4.5: code injection)", () => {
+      const tokenPath = () => new URL(settings().endpoints.tokenUrl).pathname;
+      const tokenCalls = async () => (await h.sandboxRequests(provider)).filter((r) => r.path === tokenPath());
+      const connectionsOf = async (forUser: string) =>
+        ((await h.request({ method: "GET", url: `${base}/connections`, user: forUser })).json() as { connections: Json[] }).connections;
+      /** A flow begun by `forUser`'s browser: the start answer, and the cookie it set there. */
+      async function begin(forUser: string): Promise<{ start: Json; cookie: string }> {
+        const res = await h.request({ method: "POST", url: `${base}/oauth/start`, user: forUser });
+        expect(res.statusCode).toBe(200);
+        const cookie = cookieHeader(res.headers["set-cookie"]);
+        secrets.add(cookie.slice(cookie.indexOf("=") + 1));
+        return { start: res.json() as Json, cookie };
+      }
+      /** The provider's redirect back: consent at the sandbox, as the account that opens `authUrl`. */
+      async function authorize(start: Json): Promise<URL> {
+        const consent = await fetch(start.authUrl as string, { redirect: "manual" });
+        const callback = new URL(consent.headers.get("location") as string);
+        secrets.add(callback.searchParams.get("code") as string);
+        return callback;
+      }
+      const callbackWith = (code: string, state: string, cookie?: string) =>
+        h.request({ method: "GET", url: `${base}/oauth/callback?${new URLSearchParams({ code, state }).toString()}`, ...(cookie ? { headers: { cookie } } : {}) });
+
+      it("refuses an attacker's own code with the victim's state, never redeems it, and leaves both flows usable", async () => {
+        const victim = `victim-${provider}`;
+        const attacker = `attacker-${provider}`;
+        const victimFlow = await begin(victim);
+        // The attacker authorizes with their own account and keeps the code instead of letting it reach the callback.
+        const attackerFlow = await begin(attacker);
+        const attackerCode = (await authorize(attackerFlow.start)).searchParams.get("code") as string;
+        await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+
+        // The attacker's browser has no cookie of the victim's: none at all, or its own.
+        for (const cookie of [undefined, attackerFlow.cookie]) {
+          const injected = await callbackWith(attackerCode, victimFlow.start.state as string, cookie);
+          expect(injected.statusCode, injected.body).toBe(400);
+          expect(injected.body).toMatch(/browser that began/);
+          expect(injected.headers.location).toBeUndefined();
+        }
+        expect(await tokenCalls()).toEqual([]);
+        expect(await connectionsOf(victim)).toEqual([]);
+
+        // The victim's state is not burnt: the victim's browser still finishes the flow.
+        const victimCallback = await authorize(victimFlow.start);
+        const page = await h.request({ method: "GET", url: victimCallback.pathname + victimCallback.search, headers: { cookie: victimFlow.cookie } });
+        expect(page.statusCode, page.body).toBe(200);
+        expect(await connectionsOf(victim)).toHaveLength(1);
+        // The attacker's code was never spent: it still completes the attacker's own flow, for the attacker.
+        const own = await h.request({ method: "POST", url: `${base}/oauth/complete`, user: attacker, body: { code: attackerCode, state: attackerFlow.start.state } });
+        expect(own.statusCode, own.body).toBe(201);
+        expect((own.json() as Json).userId).toBe(attacker);
+      });
+
+      it("is not opened by the cookie of another flow, the same user's or another user's, even under this flow's cookie name", async () => {
+        const first = await begin(user);
+        const second = await begin(user);
+        const other = await begin(OTHER_USER);
+        const callback = await authorize(second.start);
+        const code = callback.searchParams.get("code") as string;
+        const state = callback.searchParams.get("state") as string;
+        const nameOf = (cookie: string) => cookie.slice(0, cookie.indexOf("="));
+        const valueOf = (cookie: string) => cookie.slice(cookie.indexOf("=") + 1);
+        expect(nameOf(first.cookie)).not.toBe(nameOf(second.cookie));
+        await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+        for (const cookie of [first.cookie, other.cookie, `${nameOf(second.cookie)}=${valueOf(first.cookie)}`, `${nameOf(second.cookie)}=${valueOf(other.cookie)}`]) {
+          const res = await callbackWith(code, state, cookie);
+          expect(res.statusCode, res.body).toBe(400);
+          expect(res.body).toMatch(/browser that began/);
+        }
+        expect(await tokenCalls()).toEqual([]);
+        // One browser, two flows at once: each completes with its own cookie among the browser's others.
+        const jar = [first.cookie, second.cookie, other.cookie].join("; ");
+        expect((await callbackWith(code, state, jar)).statusCode).toBe(200);
+        const firstCallback = await authorize(first.start);
+        const res = await h.request({ method: "GET", url: firstCallback.pathname + firstCallback.search, headers: { cookie: jar } });
+        expect(res.statusCode, res.body).toBe(200);
+      });
+    });
+
     it("shows a clear page when the user declines, and for an iss that is not the provider (RFC 9207)", async () => {
-      const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user })).json() as Json;
+      const startRes = await h.request({ method: "POST", url: `${base}/oauth/start`, user });
+      const start = startRes.json() as Json;
       const deny = new URL(start.authUrl as string);
       deny.searchParams.set("_sandbox_decision", "deny");
       const consent = await fetch(deny, { redirect: "manual" });
       const callback = new URL(consent.headers.get("location") as string);
       expect(callback.searchParams.get("error")).toBe("access_denied");
-      const page = await h.request({ method: "GET", url: callback.pathname + callback.search });
+      const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(startRes.headers["set-cookie"]) } });
       expect(page.statusCode).toBe(400);
       expect(page.body).toMatch(/declined/);
       expect(page.headers["referrer-policy"]).toBe("no-referrer");
       expect(page.headers.location).toBeUndefined();
 
-      const good = await consentFor(user);
+      const { callback: good, cookie } = await consentWithCookie(user);
       good.searchParams.set("iss", "https://attacker.example");
-      const mixUp = await h.request({ method: "GET", url: good.pathname + good.search });
+      const mixUp = await h.request({ method: "GET", url: good.pathname + good.search, headers: { cookie } });
       expect(mixUp.statusCode).toBe(424);
       expect(mixUp.body).toMatch(/issuer/);
       expect(mixUp.headers.location).toBeUndefined();
