@@ -9,8 +9,6 @@ import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 type Json = Record<string, unknown>;
 export type MadeConnection = { provider: ProviderId; id: string; authMethod: string; baseUrl?: string };
 
-const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"];
-
 export function apiOf(base: string, token: string) {
   return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Json; text: string }> => {
     const response = await fetch(`${base}${path}`, {
@@ -52,12 +50,11 @@ export async function connectWithOAuth(provider: ProviderId, token: string, star
   return { provider, id: completed.json.id as string, authMethod: completed.json.authMethod as string };
 }
 
-/** Asks the sandbox's desk for a key and connects with it. */
+/** Asks the sandbox's desk for a key in the connect form and posts it, as it is, to POST .../connections (as the README does). */
 export async function connectWithKey(provider: ProviderId, token: string, base: string, sandboxUrl: string): Promise<MadeConnection> {
-  const desk = await fetch(`${sandboxUrl}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  const desk = await fetch(`${sandboxUrl}/_sandbox/credentials?form=connect`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   if (desk.status !== 201) throw new Error(`${provider} desk answered ${desk.status}: ${await desk.text()}`);
-  const credential = (await desk.json()) as Json;
-  const body = Object.fromEntries(Object.entries(credential).filter(([k]) => CONNECT_FIELDS.includes(k)));
+  const body = (await desk.json()) as Json;
   const connected = await apiOf(base, token)("POST", `/api/integrations/${provider}/connections`, body);
   if (connected.status !== 201) throw new Error(`${provider} connect with a key answered ${connected.status}: ${connected.text}`);
   return {

@@ -11,6 +11,7 @@
  *   DELETE /_sandbox/requests     clear the log (it keeps the newest `requestLogLimit`, 1000 by default)
  *   GET    /_sandbox/info         {provider, clientId, app, pid}: which store's sandbox answers on this port
  *   POST   /_sandbox/credentials  a key or token the sandbox accepts, as the provider's dashboard hands one out
+ *                                  (`?form=connect`: only the fields POST .../connections takes)
  */
 import { createHash, randomBytes } from "node:crypto";
 import * as devalue from "devalue";
@@ -147,6 +148,9 @@ export function restoreState<T extends object>(restored: unknown, fresh: () => T
   if (restored === undefined || restored === null || typeof restored !== "object") return fresh();
   return { ...fresh(), ...(restored as Partial<T>) };
 }
+
+/** The fields of a desk credential that POST /api/integrations/:provider/connections takes. */
+const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"];
 
 /** How often a standing-by process tries to take over a sandbox whose server went away. */
 const STANDBY_INTERVAL_MS = 1_000;
@@ -378,7 +382,12 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   });
   app.post("/_sandbox/credentials", async (request, reply) => {
     try {
-      return reply.code(201).send(definition.issueCredential(request.body ?? {}));
+      const credential = definition.issueCredential(request.body ?? {});
+      // `?form=connect`: only what POST .../connections takes, so the answer can be posted there as it is.
+      const form = (request.query as Record<string, unknown>).form;
+      if (form === "connect") return reply.code(201).send(Object.fromEntries(Object.entries(credential).filter(([k]) => CONNECT_FIELDS.includes(k))));
+      if (form !== undefined) return reply.code(400).send({ error: "form must be connect, or left out for the whole credential" });
+      return reply.code(201).send(credential);
     } catch (error) {
       return reply.code(400).send({ error: error instanceof Error ? error.message : String(error) });
     }

@@ -1,0 +1,156 @@
+/**
+ * The sandbox kit: what every sandbox shares. Its state outlives the process
+ * through a store; one process serves a sandbox at a time and another on
+ * the same store uses it and stands by; a port held by anything else is an
+ * error that names it; the request log is bounded; an empty JSON body is no
+ * body. Proven with the Slack sandbox, the kit's simplest user.
+ */
+import { createServer, type Server } from "node:http";
+import { Agent, fetch as undiciFetch } from "undici";
+import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "../../testing/processes.js";
+import { startSlackSandbox } from "../slack/sandbox.js";
+import type { SandboxApp, SandboxRegistration, SandboxStateStore, StartedSandbox } from "./sandbox.js";
+
+/** A store in memory that counts its writes. */
+class MemoryStore implements SandboxStateStore {
+  readonly rows = new Map<string, SandboxRegistration & { state?: string }>();
+  saves = 0;
+  async register(provider: string, proposed: SandboxApp, redirectUris: readonly string[]): Promise<SandboxRegistration> {
+    const row = this.rows.get(provider) ?? { ...proposed, redirectUris: [] };
+    for (const uri of redirectUris) if (!row.redirectUris.includes(uri)) row.redirectUris.push(uri);
+    this.rows.set(provider, row);
+    return { ...row, redirectUris: [...row.redirectUris] };
+  }
+  async registration(provider: string) {
+    const row = this.rows.get(provider);
+    return row ? { ...row, redirectUris: [...row.redirectUris] } : undefined;
+  }
+  async loadState(provider: string) {
+    return this.rows.get(provider)?.state;
+  }
+  async saveState(provider: string, state: string) {
+    this.saves += 1;
+    (this.rows.get(provider) as { state?: string }).state = state;
+  }
+  async setUrl(provider: string, url: string) {
+    (this.rows.get(provider) as SandboxRegistration).url = url;
+  }
+}
+
+const started: StartedSandbox[] = [];
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of started.splice(0)) await s.close();
+  for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
+});
+
+async function slack(options: Parameters<typeof startSlackSandbox>[0]): Promise<StartedSandbox> {
+  const sandbox = await startSlackSandbox(options);
+  started.push(sandbox);
+  return sandbox;
+}
+const desk = async (sandbox: StartedSandbox): Promise<string> =>
+  ((await (await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as { accessToken: string }).accessToken;
+/** Slack's who-am-I; on a connection of its own, so that a pooled socket to a closed server is never reused. */
+const authTest = async (sandbox: StartedSandbox, token: string): Promise<unknown> => {
+  const dispatcher = new Agent();
+  try {
+    return (await (await undiciFetch(`${sandbox.url}/api/auth.test`, { method: "POST", headers: { authorization: `Bearer ${token}` }, dispatcher })).json()) as unknown;
+  } finally {
+    await dispatcher.close();
+  }
+};
+
+describe("a sandbox with a store", () => {
+  it("has written what it issued before the answer leaves, and a new process honours it", async () => {
+    const store = new MemoryStore();
+    const port = await freePort();
+    const first = await slack({ port, persistence: store });
+    const token = await desk(first);
+    // No close yet: a crash now loses nothing the caller was told.
+    expect(store.rows.get("slack")?.state).toContain(token);
+    const teamBefore = ((await authTest(first, token)) as { team_id: string }).team_id;
+    await first.close();
+    started.length = 0;
+
+    const second = await slack({ port, persistence: store });
+    expect(second.url).toBe(first.url);
+    expect({ clientId: second.clientId, clientSecret: second.clientSecret }).toEqual({ clientId: first.clientId, clientSecret: first.clientSecret });
+    expect(await authTest(second, token)).toMatchObject({ ok: true, team_id: teamBefore });
+  });
+
+  it("does not write again a state no request changed", async () => {
+    const store = new MemoryStore();
+    const sandbox = await slack({ port: 0, persistence: store });
+    const token = await desk(sandbox);
+    const saves = store.saves;
+    for (let i = 0; i < 5; i++) await authTest(sandbox, token);
+    expect(store.saves).toBe(saves);
+  });
+
+  it("is used, not started again, by a second process on the same store, which takes it over when the first goes", async () => {
+    const store = new MemoryStore();
+    const port = await freePort();
+    const first = await slack({ port, persistence: store, redirectUris: ["http://localhost:3000/cb"] });
+    const second = await slack({ port, persistence: store, redirectUris: ["http://localhost:3001/cb"] });
+    expect(first.role()).toBe("serving");
+    expect(second.role()).toBe("remote");
+    expect(second.url).toBe(first.url);
+    expect(second.clientId).toBe(first.clientId);
+    // Both instances' redirect URIs are registered with the one app.
+    expect(store.rows.get("slack")?.redirectUris).toEqual(["http://localhost:3000/cb", "http://localhost:3001/cb"]);
+    const token = await desk(first);
+
+    await first.close();
+    for (let i = 0; i < 50 && second.role() !== "serving"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(second.role()).toBe("serving");
+    expect(await authTest(second, token)).toMatchObject({ ok: true });
+  });
+
+  it("finds, on free ports, the server the store names", async () => {
+    const store = new MemoryStore();
+    const first = await slack({ port: 0, persistence: store });
+    const second = await slack({ port: 0, persistence: store, standby: false });
+    expect(second.role()).toBe("remote");
+    expect(second.url).toBe(first.url);
+  });
+
+  it("refuses a port held by something that is not this store's sandbox, naming the port and the setting", async () => {
+    const port = await freePort();
+    const foreign = createServer((_req, res) => res.end("not a sandbox"));
+    servers.push(foreign);
+    await new Promise<void>((resolve) => foreign.listen(port, "127.0.0.1", resolve));
+    await expect(slack({ port, persistence: new MemoryStore() })).rejects.toThrow(new RegExp(`port ${port} .*AUTOFLOW_SANDBOX_BASE_PORT`));
+
+    // Another database's Slack sandbox is not this one's either.
+    const otherPort = await freePort();
+    await slack({ port: otherPort, persistence: new MemoryStore() });
+    await expect(slack({ port: otherPort, persistence: new MemoryStore() })).rejects.toThrow(/not this database's slack sandbox/);
+  });
+});
+
+describe("the sandbox control plane", () => {
+  it("keeps the newest requests only, and says how many it let go", async () => {
+    const sandbox = await slack({ requestLogLimit: 3 });
+    for (let i = 0; i < 5; i++) await fetch(`${sandbox.url}/api/method.${i}`, { method: "POST" });
+    const log = (await (await fetch(`${sandbox.url}/_sandbox/requests`)).json()) as { requests: { path: string }[]; dropped: number; limit: number };
+    expect(log.requests.map((r) => r.path)).toEqual(["/api/method.2", "/api/method.3", "/api/method.4"]);
+    expect(log).toMatchObject({ dropped: 2, limit: 3 });
+  });
+
+  it("clears faults on a DELETE sent as JSON with no body", async () => {
+    const sandbox = await slack({});
+    await fetch(`${sandbox.url}/_sandbox/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ fault: "server-error" }) });
+    expect((await fetch(`${sandbox.url}/api/auth.test`, { method: "POST" })).status).toBe(500);
+    const cleared = await fetch(`${sandbox.url}/_sandbox/faults`, { method: "DELETE", headers: { "content-type": "application/json" } });
+    expect(cleared.status).toBe(200);
+    expect((await fetch(`${sandbox.url}/api/auth.test`, { method: "POST" })).status).toBe(200);
+  });
+
+  it("answers the desk with only what POST .../connections takes when asked for that form", async () => {
+    const sandbox = await slack({});
+    const answer = (await (await fetch(`${sandbox.url}/_sandbox/credentials?form=connect`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Record<string, unknown>;
+    expect(Object.keys(answer)).toEqual(["accessToken"]);
+  });
+});
