@@ -50,6 +50,20 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable("connections").execute();
     },
   },
+  "0002_refresh_leases": {
+    async up(db: Kysely<unknown>) {
+      // The refresh lock as a lease row: no database connection is held while the provider answers.
+      await db.schema
+        .createTable("refresh_leases")
+        .addColumn("connection_id", "text", (c) => c.primaryKey())
+        .addColumn("holder", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable("refresh_leases").execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -28,6 +28,13 @@ export interface ConnectionsTable {
   base_url: string | null;
 }
 
+/** Who holds a connection's refresh lock, until when (ISO-8601); a lapsed lease may be taken over. */
+export interface RefreshLeasesTable {
+  connection_id: string;
+  holder: string;
+  expires_at: string;
+}
+
 export interface OAuthStatesUsedTable {
   state_hash: string;
   provider: string;
@@ -38,4 +45,5 @@ export interface OAuthStatesUsedTable {
 export interface Database {
   connections: ConnectionsTable;
   oauth_states_used: OAuthStatesUsedTable;
+  refresh_leases: RefreshLeasesTable;
 }

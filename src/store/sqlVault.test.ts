@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { freshLocation, testDatabases, type StoreLocation } from "../testing/databases.js";
-import type { NewConnection, StoredHealth } from "../integrations/shared/vault.js";
+import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, openStore } from "./index.js";
 import type { OpenedStore } from "./index.js";
 
@@ -326,6 +326,75 @@ describe.each(testDatabases())("vault on %s", (database) => {
         await b.close();
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe("SqlVault: the refresh lock", () => {
+    /** A task that holds the lock until released. */
+    const held = () => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      return { release, inside, task: async () => (entered(), await released) };
+    };
+    const LONG = { leaseMs: 60_000, waitMs: 20_000 };
+
+    it("lets one holder at a time in, across two stores on one database, and the next in once it is released", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-lock-"));
+      const keys = [randomBytes(32)];
+      const a = await openStore({ ...sharedLocation(join(dir, "vault.sqlite")), keys });
+      const b = await openStore({ ...sharedLocation(join(dir, "vault.sqlite")), keys });
+      try {
+        const events: string[] = [];
+        const first = held();
+        const holding = a.vault.withRefreshLock("conn_1", LONG, async () => {
+          events.push("a in");
+          await first.task();
+          events.push("a out");
+        });
+        await first.inside;
+        const waiting = b.vault.withRefreshLock("conn_1", LONG, async () => void events.push("b in"));
+        // Another connection's lock is not this one's.
+        await b.vault.withRefreshLock("conn_2", LONG, async () => void events.push("b other"));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(events).toEqual(["a in", "b other"]);
+        first.release();
+        await Promise.all([holding, waiting]);
+        expect(events).toEqual(["a in", "b other", "a out", "b in"]);
+      } finally {
+        await a.close();
+        await b.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("gives up waiting after waitMs with a RefreshLockTimeoutError, and is released after a task that threw", async () => {
+      const first = held();
+      const holding = store.vault.withRefreshLock("conn_3", LONG, first.task);
+      await first.inside;
+      const error = await store.vault.withRefreshLock("conn_3", { leaseMs: 60_000, waitMs: 100 }, async () => "never").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RefreshLockTimeoutError);
+      expect(error).toMatchObject({ connectionId: "conn_3", waitedMs: 100 });
+      first.release();
+      await holding;
+      await expect(store.vault.withRefreshLock("conn_3", LONG, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+      await expect(store.vault.withRefreshLock("conn_3", { leaseMs: 60_000, waitMs: 0 }, async () => "free")).resolves.toBe("free");
+    });
+
+    it("lets a lease that lapsed (its holder died) be taken over, and the late holder's release leaves the new lease alone", async () => {
+      const stale = held();
+      const dying = store.vault.withRefreshLock("conn_4", { leaseMs: 50, waitMs: 0 }, stale.task);
+      await stale.inside;
+      const current = held();
+      const takingOver = store.vault.withRefreshLock("conn_4", LONG, current.task);
+      await current.inside;
+      stale.release();
+      await dying;
+      // The lapsed holder released only its own lease: the new holder still excludes others.
+      await expect(store.vault.withRefreshLock("conn_4", { leaseMs: 60_000, waitMs: 100 }, async () => "in")).rejects.toBeInstanceOf(RefreshLockTimeoutError);
+      current.release();
+      await takingOver;
     });
   });
 

@@ -11,6 +11,7 @@ import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import { IntegrationError } from "./errors.js";
 import { createConnectorLifecycle } from "./lifecycle.js";
 import { sealState } from "./oauth.js";
+import { RefreshLockTimeoutError, type RefreshLockOptions, type Vault } from "./vault.js";
 
 type Call = { method: string; url: string };
 
@@ -163,5 +164,34 @@ describe("a pasted token that expires", () => {
     expect(record?.accessTokenExpiresAt).toBeDefined();
     expect(Date.parse(record?.accessTokenExpiresAt as string) - Date.now()).toBeGreaterThan(1700_000);
     expect(record?.tokenRefreshStatus).toBe("not_applicable");
+  });
+});
+
+describe("a refresh lock that stays taken", () => {
+  it("is a retryable error naming the wait, never an unexpected one", async () => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-4" } }));
+    // The lock another instance holds for longer than this one waits.
+    const busy = Object.create(store.vault, {
+      withRefreshLock: {
+        value: async (id: string, options: RefreshLockOptions) => {
+          throw new RefreshLockTimeoutError(id, options.waitMs);
+        },
+      },
+    }) as Vault;
+    const refreshable = definition({ refreshToken: async () => ({ accessToken: "acme_access_token_r", expiresInSeconds: 3600, scopes: ["read"], metadata: {} }) });
+    const lifecycle = createConnectorLifecycle(refreshable, {
+      vault: busy,
+      sealer: store.keyring,
+      settings,
+      knownProviders: ["acme"],
+      timeoutMs: 1000,
+      fetch: provider.fetchStub,
+    });
+    const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: Date.now() });
+    const connection = await lifecycle.completeOAuth({ code: "code-lock", state });
+    const record = await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id });
+    const refreshing = await lifecycle.refreshConnection(record as NonNullable<typeof record>).catch((e: unknown) => e);
+    expect(refreshing).toBeInstanceOf(IntegrationError);
+    expect(refreshing).toMatchObject({ type: "upstream", code: "refresh_lock_timeout", retryable: true, retryAfterSeconds: 1 });
   });
 });

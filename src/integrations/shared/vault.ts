@@ -9,6 +9,25 @@ import type { Tier1ErrorType } from "./contract.js";
 
 export type TokenRefreshStatus = "not_applicable" | "healthy" | "failed";
 
+/** How long a refresh lock is held at most, and how long a caller waits for it. */
+export type RefreshLockOptions = {
+  /** The lease: after this long the lock lapses even if its holder never released it (a process that died). */
+  leaseMs: number;
+  /** How long to wait for another holder before giving up with {@link RefreshLockTimeoutError}. */
+  waitMs: number;
+};
+
+/** The refresh lock stayed taken for the whole wait: another caller is still refreshing (or disconnecting). */
+export class RefreshLockTimeoutError extends Error {
+  override readonly name = "RefreshLockTimeoutError";
+  constructor(
+    readonly connectionId: string,
+    readonly waitedMs: number,
+  ) {
+    super(`the refresh lock of connection ${connectionId} stayed taken for ${waitedMs}ms`);
+  }
+}
+
 /** The last health probe of a connection, as stored. */
 export type StoredHealth = {
   status: "ok" | "degraded" | "down";
@@ -93,11 +112,11 @@ export interface Vault {
   }): Promise<ConnectionRecord | undefined>;
   /**
    * Runs `task` while holding the connection's refresh lock, so that one
-   * instance at a time refreshes it. Implementations that serve a single
-   * process may run it directly (the lifecycle already coalesces refreshes
-   * within a process).
+   * caller at a time, in any instance, refreshes it. The lock
+   * lapses after `leaseMs`; waiting for it longer than `waitMs` rejects with
+   * {@link RefreshLockTimeoutError}.
    */
-  withRefreshLock<T>(connectionId: string, task: () => Promise<T>): Promise<T>;
+  withRefreshLock<T>(connectionId: string, options: RefreshLockOptions, task: () => Promise<T>): Promise<T>;
   setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void>;
   /**
    * Marks the connection revoked. `eraseSecrets` when nothing more is owed at
