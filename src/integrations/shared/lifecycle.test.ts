@@ -193,5 +193,7 @@ describe("a refresh lock that stays taken", () => {
     const refreshing = await lifecycle.refreshConnection(record as NonNullable<typeof record>).catch((e: unknown) => e);
     expect(refreshing).toBeInstanceOf(IntegrationError);
     expect(refreshing).toMatchObject({ type: "upstream", code: "refresh_lock_timeout", retryable: true, retryAfterSeconds: 1 });
+    const disconnecting = await lifecycle.disconnectWithReport("alice", connection.id).catch((e: unknown) => e);
+    expect(disconnecting).toMatchObject({ type: "upstream", code: "refresh_lock_timeout", retryable: true });
   });
 });

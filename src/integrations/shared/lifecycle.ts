@@ -477,23 +477,28 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     async disconnectWithReport(userId, credentialId) {
       checkUserId(userId, provider);
       checkConnectionId(credentialId, provider);
-      const record = await deps.vault.findConnection({ userId, provider, id: credentialId });
-      if (!record) return undefined;
-      if (record.revokedAt) {
-        return { connection: toPublic(record), revocation: record.providerRevokedAt ? "revoked" : "already_invalid", note: "already disconnected" };
-      }
-      const { revocation, note } = await revokeAtProvider(record);
-      const revokedAt = nowIso();
-      const updated = await deps.vault.markRevoked({
-        userId,
-        provider,
-        id: record.id,
-        revokedAt,
-        eraseSecrets: revocation !== "pending",
-        ...(revocation === "revoked" ? { providerRevokedAt: revokedAt } : {}),
+      const found = await deps.vault.findConnection({ userId, provider, id: credentialId });
+      if (!found) return undefined;
+      // Under the refresh lock: a refresh in flight anywhere finishes first, and what is revoked is
+      // what is current after it (read again here), never a grant that a refresh just replaced.
+      return tokens.exclusive(found, async (): Promise<DisconnectReport> => {
+        const record = (await deps.vault.findConnection({ userId, provider, id: credentialId })) ?? found;
+        if (record.revokedAt) {
+          return { connection: toPublic(record), revocation: record.providerRevokedAt ? "revoked" : "already_invalid", note: "already disconnected" };
+        }
+        const { revocation, note } = await revokeAtProvider(record);
+        const revokedAt = nowIso();
+        const updated = await deps.vault.markRevoked({
+          userId,
+          provider,
+          id: record.id,
+          revokedAt,
+          eraseSecrets: revocation !== "pending",
+          ...(revocation === "revoked" ? { providerRevokedAt: revokedAt } : {}),
+        });
+        deps.logger?.info({ connectionId: record.id, userId, revocation }, "connection disconnected");
+        return { connection: toPublic(updated ?? record), revocation, ...(note ? { note } : {}) };
       });
-      deps.logger?.info({ connectionId: record.id, userId, revocation }, "connection disconnected");
-      return { connection: toPublic(updated ?? record), revocation, ...(note ? { note } : {}) };
     },
 
     async disconnect(userId, credentialId) {

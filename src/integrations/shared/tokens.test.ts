@@ -2,7 +2,9 @@
  * The refresh lock across instances. Two lifecycles on one database, each
  * with its own single flight as two processes would have, against one Slack
  * sandbox whose refresh tokens rotate and die the moment they are used, so
- * that a refresh made twice shows at the provider.
+ * that a refresh made twice, or a grant nobody holds, shows at the provider.
+ * Which grants are still live is asked of the sandbox itself: each refresh
+ * token is tried at its token endpoint, each access token at auth.test.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,6 +17,7 @@ import { freshLocation, testDatabases, type StoreLocation, type TestDatabase } f
 import { PUBLIC_URL, VirtualClock } from "../../testing/harness.js";
 import { slackConnector } from "../slack/connector.js";
 import { startSlackSandbox } from "../slack/sandbox.js";
+import { IntegrationError } from "./errors.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./lifecycle.js";
 import type { StartedSandbox } from "./sandbox.js";
 import type { Vault } from "./vault.js";
@@ -22,11 +25,17 @@ import type { Vault } from "./vault.js";
 /** Past the 12-hour lifetime of the sandbox's rotating access tokens: every stored token is due. */
 const PAST_EXPIRY_MS = 13 * 3600 * 1000;
 
+type Deferred<T = void> = { promise: Promise<T>; resolve(value: T): void };
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 /** Every token the sandbox's token endpoint handed out, seen on the wire. */
 type Issued = { accessTokens: string[]; refreshTokens: string[] };
 
-// The pool and the lock across processes are PostgreSQL's concern; SQLite serves one process.
-describe.each(testDatabases().filter((database) => database === "postgres"))("the refresh lock on %s", (database: TestDatabase) => {
+describe.each(testDatabases())("the refresh lock on %s", (database: TestDatabase) => {
   const key = randomBytes(32);
   let sandbox: StartedSandbox;
   let location: StoreLocation;
@@ -96,7 +105,111 @@ describe.each(testDatabases().filter((database) => database === "postgres"))("th
     return connection.id;
   };
 
-  it(
+  const refreshTokenLive = async (refreshToken: string): Promise<boolean> => {
+    const response = await fetch(sandbox.endpoints.tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: sandbox.clientId, client_secret: sandbox.clientSecret }),
+    });
+    return ((await response.json()) as { ok: boolean }).ok;
+  };
+  const accessTokenLive = async (accessToken: string): Promise<boolean> => {
+    const response = await fetch(`${sandbox.endpoints.apiUrl}/auth.test`, { method: "POST", headers: { authorization: `Bearer ${accessToken}` } });
+    return ((await response.json()) as { ok: boolean }).ok;
+  };
+  /** What the provider still honours: every refresh token, and the newest access token (older ones are superseded and expire). */
+  const liveGrants = async (): Promise<string[]> => {
+    const live: string[] = [];
+    for (const token of issued.refreshTokens) if (await refreshTokenLive(token)) live.push(`refresh ${token.slice(0, 12)}…`);
+    const newest = issued.accessTokens.at(-1);
+    if (newest && (await accessTokenLive(newest))) live.push(`access ${newest.slice(0, 12)}…`);
+    return live;
+  };
+
+  it("makes a disconnect wait for a refresh in flight on another instance, then revoke what the refresh obtained", async () => {
+    const [storeA, storeB] = [await openInstanceStore(), await openInstanceStore()];
+    const refreshAnswered = deferred();
+    const release = deferred();
+    const a = instance(storeA, {
+      hold: async () => {
+        refreshAnswered.resolve();
+        await release.promise;
+      },
+    });
+    // B's vault tells the test when B asks for the lock (a disconnect that takes it waits there).
+    const lockAsked = deferred();
+    const vaultB = Object.create(storeB.vault, {
+      withRefreshLock: {
+        value: (...args: Parameters<Vault["withRefreshLock"]>) => {
+          lockAsked.resolve();
+          return storeB.vault.withRefreshLock(...args);
+        },
+      },
+    }) as Vault;
+    const b = instance(storeB, { vault: vaultB });
+    const id = await connect(a, "alice");
+    clock.advance(PAST_EXPIRY_MS);
+
+    // A refreshes: the provider has minted a new grant, and A has not stored it yet.
+    const testing = a.testConnection("alice").then(
+      () => "ok",
+      (error: unknown) => (error instanceof IntegrationError ? `integration error: ${error.type}` : `unexpected: ${String(error)}`),
+    );
+    await refreshAnswered.promise;
+    // B disconnects meanwhile; A's answer arrives once B is waiting for the lock (or, without one, done).
+    const disconnecting = b.disconnectWithReport("alice", id);
+    await Promise.race([disconnecting, lockAsked.promise]);
+    release.resolve();
+    const report = await disconnecting;
+    expect(await testing).not.toMatch(/^unexpected/);
+
+    expect(report?.revocation).toBe("revoked");
+    expect(issued.refreshTokens).toHaveLength(2);
+    expect(await liveGrants()).toEqual([]);
+    const stored = await storeA.vault.findConnection({ userId: "alice", provider: "slack", id });
+    expect(stored?.revokedAt).toBeDefined();
+    await expect(storeA.vault.readSecrets(stored as NonNullable<typeof stored>)).rejects.toThrow(/holds no token/);
+  });
+
+  it("revokes, and never stores, a grant whose refresh completes after the connection was disconnected", async () => {
+    const [storeA, storeB] = [await openInstanceStore(), await openInstanceStore()];
+    const refreshAnswered = deferred();
+    const release = deferred();
+    // A's lock does not exclude anyone: as if its lease had lapsed while the provider was slow to answer.
+    const lapsed = Object.create(storeA.vault, {
+      withRefreshLock: { value: (...args: unknown[]) => (args.at(-1) as () => Promise<unknown>)() },
+    }) as Vault;
+    const a = instance(storeA, {
+      vault: lapsed,
+      hold: async () => {
+        refreshAnswered.resolve();
+        await release.promise;
+      },
+    });
+    const b = instance(storeB);
+    const id = await connect(a, "bob");
+    clock.advance(PAST_EXPIRY_MS);
+
+    const refreshing = a.refreshConnection((await storeA.vault.findConnection({ userId: "bob", provider: "slack", id })) as NonNullable<Awaited<ReturnType<Vault["findConnection"]>>>).then(
+      (outcome) => outcome,
+      (error: unknown) => error,
+    );
+    await refreshAnswered.promise;
+    const report = await b.disconnectWithReport("bob", id);
+    expect(report?.connection.revokedAt).toBeDefined();
+    release.resolve();
+    const outcome = await refreshing;
+    expect(outcome).toMatchObject({ type: "auth", code: "connection_revoked" });
+
+    expect(issued.refreshTokens).toHaveLength(2);
+    expect(await liveGrants()).toEqual([]);
+    const stored = await storeA.vault.findConnection({ userId: "bob", provider: "slack", id });
+    await expect(storeA.vault.readSecrets(stored as NonNullable<typeof stored>)).rejects.toThrow(/holds no token/);
+  });
+
+  // The pool and the lock across processes are PostgreSQL's concern; SQLite serves one process.
+  if (database === "postgres")
+    it(
     "refreshes 100 connections expiring at once through two instances with pools of 5: each once, no pool timeout, no unexpected error",
     async () => {
       const [storeA, storeB] = [await openInstanceStore(5), await openInstanceStore(5)];

@@ -6,7 +6,10 @@
  * Concurrency: callers in this process share one refresh per connection
  * (single flight); the vault's refresh lock extends that to other instances;
  * after taking it the connection is read again, so a refresh another
- * instance already made is used instead of repeated.
+ * instance already made is used instead of repeated. A disconnect takes the
+ * same lock ({@link TokenKeeper.exclusive}), so it revokes what is current
+ * after any refresh in flight, and a refresh after it finds the connection
+ * gone.
  */
 import type { ConnectorContext, ConnectorDefinition, TokenGrant } from "./connector.js";
 import type { Clock } from "./http.js";
@@ -39,8 +42,10 @@ export const REFRESH_LOCK_WAIT_SLACK_MS = 5_000;
 
 /**
  * The refresh lock's bounds, derived from the connector's retry budget. A
- * holder's provider calls end within the budget (and its margin) each; the
- * lease allows two of them, and lapses only for a holder that died. A waiter outlasts one live holder's call: it waits the budget, the
+ * holder's provider calls end within the budget (and its margin) each; a
+ * disconnect may make two (Slack revokes the refresh token, then the access
+ * token), so the lease allows two of them, and lapses only for a holder that
+ * died. A waiter outlasts one live holder's call: it waits the budget, the
  * margin and the slack, so a lock that is merely busy is never reported as a
  * failure, and one that stays taken longer is a retryable error.
  */
@@ -105,7 +110,7 @@ export class TokenKeeper {
         code: REFRESH_LOCK_TIMEOUT,
         provider: record.provider,
         retryAfterSeconds: 1,
-        message: `another request has been refreshing this ${definition.displayName} connection for ${Math.round(error.waitedMs / 1000)} s; retry shortly`,
+        message: `another request has been refreshing or disconnecting this ${definition.displayName} connection for ${Math.round(error.waitedMs / 1000)} s; retry shortly`,
         cause: error,
       });
     }
@@ -159,7 +164,16 @@ export class TokenKeeper {
     });
     if (updated) return updated;
     // Lost a race with another writer: what is stored now is newer than what this read.
-    return (await vault.findConnection({ userId: current.userId, provider: current.provider, id: current.id })) ?? current;
+    const stored = await vault.findConnection({ userId: current.userId, provider: current.provider, id: current.id });
+    if (!stored || stored.revokedAt) {
+      // Disconnected while the provider answered (only when a lease lapsed under a holder that was too
+      // slow): nobody will ever use or revoke this grant, so it is revoked now rather than left live.
+      await definition
+        .revoke(ctx, { connection: current, accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) })
+        .catch(() => undefined);
+      throw new IntegrationError({ type: "auth", code: "connection_revoked", provider: current.provider, message: `${definition.displayName} connection ${current.id} was disconnected; connect again` });
+    }
+    return stored;
   }
 
   private isRejection(error: IntegrationError): boolean {

@@ -112,7 +112,7 @@ export interface Vault {
   }): Promise<ConnectionRecord | undefined>;
   /**
    * Runs `task` while holding the connection's refresh lock, so that one
-   * caller at a time, in any instance, refreshes it. The lock
+   * caller at a time, in any instance, refreshes or disconnects it. The lock
    * lapses after `leaseMs`; waiting for it longer than `waitMs` rejects with
    * {@link RefreshLockTimeoutError}.
    */
