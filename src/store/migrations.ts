@@ -64,6 +64,18 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable("refresh_leases").execute();
     },
   },
+  "0003_revocation_outcome": {
+    async up(db: Kysely<unknown>) {
+      // How the provider revocation of a disconnect went, so that a repeated DELETE answers the same truth.
+      await db.schema.alterTable("connections").addColumn("provider_revocation", "text").execute();
+      await sql`update connections set provider_revocation = 'revoked' where provider_revoked_at is not null`.execute(db);
+      await sql`update connections set provider_revocation = 'pending'
+        where revoked_at is not null and provider_revoked_at is null and access_token_enc is not null`.execute(db);
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable("connections").dropColumn("provider_revocation").execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

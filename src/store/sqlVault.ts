@@ -14,6 +14,7 @@ import type {
   ConnectionRecord,
   ConnectionSecrets,
   NewConnection,
+  ProviderRevocation,
   RefreshLockOptions,
   StoredHealth,
   TokenRefreshStatus,
@@ -63,6 +64,7 @@ export class SqlVault implements Vault {
       updated_at: input.createdAt,
       revoked_at: null,
       provider_revoked_at: null,
+      provider_revocation: null,
       base_url: input.baseUrl ?? null,
     };
     const inserted = await this.db.insertInto("connections").values(row).returningAll().executeTakeFirstOrThrow();
@@ -197,7 +199,7 @@ export class SqlVault implements Vault {
   }
 
   async markRevoked(
-    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string },
+    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string; revocation?: ProviderRevocation },
   ): Promise<ConnectionRecord | undefined> {
     const row = await this.db
       .updateTable("connections")
@@ -206,6 +208,7 @@ export class SqlVault implements Vault {
         updated_at: this.now().toISOString(),
         version: eb("version", "+", 1),
         ...(input.providerRevokedAt === undefined ? {} : { provider_revoked_at: input.providerRevokedAt }),
+        ...(input.revocation === undefined ? {} : { provider_revocation: input.revocation }),
         // Erasing the data key too (crypto-shredding): no copy of the row, backup included, opens again.
         ...(input.eraseSecrets ? { access_token_enc: null, refresh_token_enc: null, data_key_wrapped: null } : {}),
       }))
@@ -353,5 +356,6 @@ function toRecord(row: Selectable<ConnectionsTable>): ConnectionRecord {
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at;
   if (row.provider_revoked_at !== null) record.providerRevokedAt = row.provider_revoked_at;
   if (row.base_url !== null) record.baseUrl = row.base_url;
+  if (row.provider_revocation !== null) record.revocation = row.provider_revocation as ProviderRevocation;
   return record;
 }
