@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { freshLocation, testDatabases, type StoreLocation } from "../testing/databases.js";
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
-import { DecryptionError, Keyring, openStore } from "./index.js";
+import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
 import type { OpenedStore } from "./index.js";
 
 let store: OpenedStore;
@@ -150,21 +150,31 @@ describe.each(testDatabases())("vault on %s", (database) => {
       await expect(store.vault.readSecrets(a)).rejects.toBeInstanceOf(DecryptionError);
     });
 
-    it("cannot read a vault written under another key", async () => {
+    it("cannot read a vault written under another key, and refuses to open on one, naming the key ids it lacks", async () => {
       const dir = mkdtempSync(join(tmpdir(), "autoflow-vault-"));
       const path = join(dir, "vault.sqlite");
+      const [firstKey, otherKey] = [randomBytes(32), randomBytes(32)];
       try {
-        const first = await openStore({ ...sharedLocation(path), keys: [randomBytes(32)] });
+        const first = await openStore({ ...sharedLocation(path), keys: [firstKey] });
         const record = await first.vault.createConnection(newConnection());
+        const erased = await first.vault.createConnection(newConnection());
+        await first.vault.markRevoked({ userId: "alice", provider: "slack", id: erased.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+        // The rows are there, but their data keys do not open under another key.
+        const stranger = new SqlVault(first.db, new Keyring([otherKey]));
+        expect((await stranger.findConnection({ userId: "alice", provider: "slack", id: record.id }))?.id).toBe(record.id);
+        await expect(stranger.readSecrets(record)).rejects.toThrow(/no key with id/);
         await first.close();
-        const second = await openStore({ ...sharedLocation(path), keys: [randomBytes(32)] });
-        try {
-          const found = await second.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
-          expect(found?.id).toBe(record.id);
-          await expect(second.vault.readSecrets(record)).rejects.toThrow(/no key with id/);
-        } finally {
-          await second.close();
-        }
+
+        const refused = await openStore({ ...sharedLocation(path), keys: [otherKey] }).then(
+          async (s) => (await s.close(), undefined),
+          (e: unknown) => e,
+        );
+        expect(refused).toBeInstanceOf(MissingEncryptionKeysError);
+        expect(refused).toMatchObject({ missingKeyIds: [new Keyring([firstKey]).activeKeyId], loadedKeyIds: [new Keyring([otherKey]).activeKeyId] });
+        // With the old key in the ring beside the new one, it opens (a rotation in progress).
+        const both = await openStore({ ...sharedLocation(path), keys: [otherKey, firstKey] });
+        expect((await both.vault.readSecrets(record)).accessToken).toMatch(/^xoxb-access-/);
+        await both.close();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
