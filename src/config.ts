@@ -65,6 +65,11 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+/** On PostgreSQL the key is the deployment's to set: a key generated per instance would be one no other instance can use. */
+export const ENCRYPTION_KEY_REQUIRED =
+  "AUTOFLOW_ENCRYPTION_KEY: required with DATABASE_URL (PostgreSQL): every instance must use the same key " +
+  "(make one with: openssl rand -base64 32); none is generated per instance";
+
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits). */
 export const MIN_JWT_SECRET_LENGTH = 32;
 /**
@@ -172,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
       problems.push(`AUTOFLOW_OAUTH_RETURN_URLS: ${JSON.stringify(entry.slice(0, 80))} is not an http(s) URL prefix like https://app.autoflow.example/settings/integrations`);
     }
   }
+  if (base.success && base.data.DATABASE_URL && !base.data.AUTOFLOW_ENCRYPTION_KEY) problems.push(ENCRYPTION_KEY_REQUIRED);
   if (problems.length > 0 || !base.success) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
-import { isLive, redirectUriFor, resolveSettings, type ServiceConfig } from "./config.js";
+import { ConfigError, ENCRYPTION_KEY_REQUIRED, isLive, redirectUriFor, resolveSettings, type ServiceConfig } from "./config.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { Clock } from "./integrations/shared/http.js";
@@ -18,7 +18,7 @@ import { connectorsById, createIntegrations, type Integrations } from "./sdk.js"
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { buildServer } from "./server/app.js";
 import { createUserVerifier } from "./server/auth.js";
-import { loadKeyring, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
+import { loadKeyring, MissingEncryptionKeysError, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
 
 export const SQLITE_FILE = "autoflow.db";
 
@@ -54,8 +54,13 @@ export type ServiceOptions = {
 
 export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
+  // Instances on one PostgreSQL must share one key: a key each in its own data folder would make every
+  // flow begun on one "not issued by this service" on the others, and every token one stores unreadable.
+  if (config.databaseUrl && !config.encryptionKey) throw new ConfigError(ENCRYPTION_KEY_REQUIRED);
   const { keys } = loadKeyring({ envValue: config.encryptionKey, oldValues: config.encryptionKeysOld, dataDir: config.dataDir, log: (m) => logger.warn(m) });
-  const store = await openStore({ ...storeLocation(config), keys });
+  const store = await openStore({ ...storeLocation(config), keys }).catch((error: unknown) => {
+    throw error instanceof MissingEncryptionKeysError ? new ConfigError(`refusing to start: ${error.message}`, { cause: error }) : error;
+  });
   logger.info({ database: store.dialect }, store.dialect === "postgres" ? "using PostgreSQL" : `using SQLite in ${config.dataDir}`);
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   try {

@@ -1,7 +1,7 @@
 /** Opens the vault the configuration names (SQLite by default, PostgreSQL with a URL), migrated and ready. */
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { Keyring } from "./keyring.js";
-import { migrateToLatest } from "./migrations.js";
+import { MIGRATION_NAMES, migrateToLatest, pendingMigrations } from "./migrations.js";
 import { openPostgres, PostgresVault } from "./postgres.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
@@ -16,6 +16,43 @@ export { PostgresVault } from "./postgres.js";
 export { SqlSandboxStore } from "./sandboxStore.js";
 
 export type StoreDialect = "sqlite" | "postgres";
+
+/**
+ * The store holds data keys wrapped under keys this instance does not have:
+ * it could open none of those connections (and, on a shared database, it
+ * most likely seals OAuth states that the other instances cannot open
+ * either). Refusing to start says so at once, by key id.
+ */
+export class MissingEncryptionKeysError extends Error {
+  override readonly name = "MissingEncryptionKeysError";
+  constructor(
+    readonly missingKeyIds: readonly string[],
+    readonly loadedKeyIds: readonly string[],
+  ) {
+    super(
+      `the database holds connections encrypted under key id${missingKeyIds.length === 1 ? "" : "s"} ${missingKeyIds.join(", ")}, ` +
+        `which this instance does not have (it has ${loadedKeyIds.join(", ")}): set AUTOFLOW_ENCRYPTION_KEY to the key the other instances use ` +
+        "(and AUTOFLOW_ENCRYPTION_KEYS_OLD to the old ones while rotate-keys runs)",
+    );
+  }
+}
+
+/**
+ * Key ids the stored data keys are wrapped under that `keyring` lacks. A
+ * wrapped key's first 9 bytes (format version and key id) are exactly its
+ * first 12 base64url characters, so the database lists the distinct ids
+ * without reading every row into memory.
+ */
+export async function missingKeyIds(db: Kysely<Database>, keyring: Keyring): Promise<string[]> {
+  const rows = await db
+    .selectFrom("connections")
+    .select(sql<string>`substr(data_key_wrapped, 1, 12)`.as("prefix"))
+    .where("data_key_wrapped", "is not", null)
+    .distinct()
+    .execute();
+  const ids = new Set(rows.map((row) => Buffer.from(row.prefix, "base64url").subarray(1, 9).toString("hex")));
+  return [...ids].filter((id) => !keyring.hasKey(id)).sort();
+}
 
 export type OpenedStore = {
   db: Kysely<Database>;
@@ -42,6 +79,12 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   const schema = options.postgres ? (options.postgres.schema ?? "public") : undefined;
   try {
     if (options.migrate !== false) await migrateToLatest(db as Kysely<unknown>, schema);
+    // A store whose tables do not exist yet (migrate: false, before `migrate`) holds nothing to open.
+    const hasTables = options.migrate !== false || !(await pendingMigrations(db as Kysely<unknown>, schema)).includes(MIGRATION_NAMES[0] as string);
+    if (hasTables) {
+      const missing = await missingKeyIds(db, keyring);
+      if (missing.length > 0) throw new MissingEncryptionKeysError(missing, keyring.keyIds);
+    }
   } catch (error) {
     await db.destroy();
     throw error;

@@ -52,6 +52,16 @@ export class Keyring implements Sealer {
     this.active = this.keys.get(keyIdOf(keys[0] as Buffer)) as MasterKey;
   }
 
+  /** Whether the ring holds the key with this hex id. */
+  hasKey(keyId: string): boolean {
+    return this.keys.has(keyId);
+  }
+
+  /** Hex ids of every key in the ring, the active one first. */
+  get keyIds(): string[] {
+    return [this.active.id, ...[...this.keys.keys()].filter((id) => id !== this.active.id)];
+  }
+
   /** Hex id of the key new ciphertexts are written with. */
   get activeKeyId(): string {
     return this.active.id;

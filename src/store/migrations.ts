@@ -50,7 +50,33 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable("connections").execute();
     },
   },
-  "0002_sandbox_state": {
+  "0002_refresh_leases": {
+    async up(db: Kysely<unknown>) {
+      // The refresh lock as a lease row: no database connection is held while the provider answers.
+      await db.schema
+        .createTable("refresh_leases")
+        .addColumn("connection_id", "text", (c) => c.primaryKey())
+        .addColumn("holder", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable("refresh_leases").execute();
+    },
+  },
+  "0003_revocation_outcome": {
+    async up(db: Kysely<unknown>) {
+      // How the provider revocation of a disconnect went, so that a repeated DELETE answers the same truth.
+      await db.schema.alterTable("connections").addColumn("provider_revocation", "text").execute();
+      await sql`update connections set provider_revocation = 'revoked' where provider_revoked_at is not null`.execute(db);
+      await sql`update connections set provider_revocation = 'pending'
+        where revoked_at is not null and provider_revoked_at is null and access_token_enc is not null`.execute(db);
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable("connections").dropColumn("provider_revocation").execute();
+      },
+    },
+  "0004_sandbox_state": {
     // What the sandboxes issued and were written, kept where the service keeps its own state,
     // so a restart, a second instance and a CLI command all meet the same sandbox.
     async up(db: Kysely<unknown>) {

@@ -1,16 +1,13 @@
 /**
  * PostgreSQL, for any number of stateless instances: the same schema and
- * vault as SQLite, plus the one thing several processes need, a refresh lock
- * that works across them.
+ * vault as SQLite (whose refresh lock, a lease row, already works across
+ * processes), on a pool of connections.
  */
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { Keyring } from "./keyring.js";
 import type { Database } from "./schema.js";
 import { SqlVault } from "./sqlVault.js";
-
-/** How long an instance waits for another's refresh of the same connection before giving up. */
-export const REFRESH_LOCK_TIMEOUT_MS = 15_000;
 
 /** Schema names we create: letters, digits and underscores, so they never need quoting tricks. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -56,21 +53,11 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
-/** The vault on PostgreSQL: a refresh is serialised across instances with an advisory lock. */
-export class PostgresVault extends SqlVault {
-  /**
-   * Holds a transaction-scoped advisory lock on the connection while `task`
-   * runs. Waiting is bounded by `lock_timeout`; a holder that dies loses its
-   * session and PostgreSQL releases the lock at once.
-   */
-  override async withRefreshLock<T>(connectionId: string, task: () => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(async (trx) => {
-      await sql`select set_config('lock_timeout', ${String(REFRESH_LOCK_TIMEOUT_MS)}, true)`.execute(trx);
-      await sql`select pg_advisory_xact_lock(hashtextextended(${`autoflow-refresh:${connectionId}`}, 0))`.execute(trx);
-      return task();
-    });
-  }
-}
+/**
+ * The vault on PostgreSQL: the same as SQLite's. Its refresh lock (a lease
+ * row, see SqlVault.withRefreshLock) works across instances as it is.
+ */
+export class PostgresVault extends SqlVault {}
 
 export function createPostgresVault(db: Kysely<Database>, keyring: Keyring): PostgresVault {
   return new PostgresVault(db, keyring);

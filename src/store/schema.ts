@@ -26,6 +26,15 @@ export interface ConnectionsTable {
   revoked_at: string | null;
   provider_revoked_at: string | null;
   base_url: string | null;
+  /** How the provider revocation went (`revoked`, `already_invalid`, `not_supported`, `pending`); null while connected. */
+  provider_revocation: string | null;
+}
+
+/** Who holds a connection's refresh lock, until when (ISO-8601); a lapsed lease may be taken over. */
+export interface RefreshLeasesTable {
+  connection_id: string;
+  holder: string;
+  expires_at: string;
 }
 
 export interface OAuthStatesUsedTable {
@@ -57,4 +66,5 @@ export interface Database {
   oauth_states_used: OAuthStatesUsedTable;
   sandbox_states: SandboxStatesTable;
   sandbox_redirect_uris: SandboxRedirectUrisTable;
+  refresh_leases: RefreshLeasesTable;
 }

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { freshLocation, testDatabases, type StoreLocation } from "../testing/databases.js";
-import type { NewConnection, StoredHealth } from "../integrations/shared/vault.js";
-import { DecryptionError, Keyring, openStore } from "./index.js";
+import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
+import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
 import type { OpenedStore } from "./index.js";
 
 let store: OpenedStore;
@@ -150,21 +150,31 @@ describe.each(testDatabases())("vault on %s", (database) => {
       await expect(store.vault.readSecrets(a)).rejects.toBeInstanceOf(DecryptionError);
     });
 
-    it("cannot read a vault written under another key", async () => {
+    it("cannot read a vault written under another key, and refuses to open on one, naming the key ids it lacks", async () => {
       const dir = mkdtempSync(join(tmpdir(), "autoflow-vault-"));
       const path = join(dir, "vault.sqlite");
+      const [firstKey, otherKey] = [randomBytes(32), randomBytes(32)];
       try {
-        const first = await openStore({ ...sharedLocation(path), keys: [randomBytes(32)] });
+        const first = await openStore({ ...sharedLocation(path), keys: [firstKey] });
         const record = await first.vault.createConnection(newConnection());
+        const erased = await first.vault.createConnection(newConnection());
+        await first.vault.markRevoked({ userId: "alice", provider: "slack", id: erased.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+        // The rows are there, but their data keys do not open under another key.
+        const stranger = new SqlVault(first.db, new Keyring([otherKey]));
+        expect((await stranger.findConnection({ userId: "alice", provider: "slack", id: record.id }))?.id).toBe(record.id);
+        await expect(stranger.readSecrets(record)).rejects.toThrow(/no key with id/);
         await first.close();
-        const second = await openStore({ ...sharedLocation(path), keys: [randomBytes(32)] });
-        try {
-          const found = await second.vault.findConnection({ userId: "alice", provider: "slack", id: record.id });
-          expect(found?.id).toBe(record.id);
-          await expect(second.vault.readSecrets(record)).rejects.toThrow(/no key with id/);
-        } finally {
-          await second.close();
-        }
+
+        const refused = await openStore({ ...sharedLocation(path), keys: [otherKey] }).then(
+          async (s) => (await s.close(), undefined),
+          (e: unknown) => e,
+        );
+        expect(refused).toBeInstanceOf(MissingEncryptionKeysError);
+        expect(refused).toMatchObject({ missingKeyIds: [new Keyring([firstKey]).activeKeyId], loadedKeyIds: [new Keyring([otherKey]).activeKeyId] });
+        // With the old key in the ring beside the new one, it opens (a rotation in progress).
+        const both = await openStore({ ...sharedLocation(path), keys: [otherKey, firstKey] });
+        expect((await both.vault.readSecrets(record)).accessToken).toMatch(/^xoxb-access-/);
+        await both.close();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -326,6 +336,75 @@ describe.each(testDatabases())("vault on %s", (database) => {
         await b.close();
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe("SqlVault: the refresh lock", () => {
+    /** A task that holds the lock until released. */
+    const held = () => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      return { release, inside, task: async () => (entered(), await released) };
+    };
+    const LONG = { leaseMs: 60_000, waitMs: 20_000 };
+
+    it("lets one holder at a time in, across two stores on one database, and the next in once it is released", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-lock-"));
+      const keys = [randomBytes(32)];
+      const a = await openStore({ ...sharedLocation(join(dir, "vault.sqlite")), keys });
+      const b = await openStore({ ...sharedLocation(join(dir, "vault.sqlite")), keys });
+      try {
+        const events: string[] = [];
+        const first = held();
+        const holding = a.vault.withRefreshLock("conn_1", LONG, async () => {
+          events.push("a in");
+          await first.task();
+          events.push("a out");
+        });
+        await first.inside;
+        const waiting = b.vault.withRefreshLock("conn_1", LONG, async () => void events.push("b in"));
+        // Another connection's lock is not this one's.
+        await b.vault.withRefreshLock("conn_2", LONG, async () => void events.push("b other"));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(events).toEqual(["a in", "b other"]);
+        first.release();
+        await Promise.all([holding, waiting]);
+        expect(events).toEqual(["a in", "b other", "a out", "b in"]);
+      } finally {
+        await a.close();
+        await b.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("gives up waiting after waitMs with a RefreshLockTimeoutError, and is released after a task that threw", async () => {
+      const first = held();
+      const holding = store.vault.withRefreshLock("conn_3", LONG, first.task);
+      await first.inside;
+      const error = await store.vault.withRefreshLock("conn_3", { leaseMs: 60_000, waitMs: 100 }, async () => "never").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RefreshLockTimeoutError);
+      expect(error).toMatchObject({ connectionId: "conn_3", waitedMs: 100 });
+      first.release();
+      await holding;
+      await expect(store.vault.withRefreshLock("conn_3", LONG, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+      await expect(store.vault.withRefreshLock("conn_3", { leaseMs: 60_000, waitMs: 0 }, async () => "free")).resolves.toBe("free");
+    });
+
+    it("lets a lease that lapsed (its holder died) be taken over, and the late holder's release leaves the new lease alone", async () => {
+      const stale = held();
+      const dying = store.vault.withRefreshLock("conn_4", { leaseMs: 50, waitMs: 0 }, stale.task);
+      await stale.inside;
+      const current = held();
+      const takingOver = store.vault.withRefreshLock("conn_4", LONG, current.task);
+      await current.inside;
+      stale.release();
+      await dying;
+      // The lapsed holder released only its own lease: the new holder still excludes others.
+      await expect(store.vault.withRefreshLock("conn_4", { leaseMs: 60_000, waitMs: 100 }, async () => "in")).rejects.toBeInstanceOf(RefreshLockTimeoutError);
+      current.release();
+      await takingOver;
     });
   });
 

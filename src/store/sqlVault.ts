@@ -14,12 +14,21 @@ import type {
   ConnectionRecord,
   ConnectionSecrets,
   NewConnection,
+  ProviderRevocation,
+  RefreshLockOptions,
   StoredHealth,
   TokenRefreshStatus,
   Vault,
 } from "../integrations/shared/vault.js";
+import { RefreshLockTimeoutError } from "../integrations/shared/vault.js";
 import { Keyring } from "./keyring.js";
 import type { ConnectionsTable, Database } from "./schema.js";
+
+/** A waiter for a refresh lock polls first after about this long, doubling up to the cap: a refresh usually takes one provider round trip. */
+const LEASE_POLL_FIRST_MS = 20;
+const LEASE_POLL_MAX_MS = 250;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How often (in consumed states) expired state hashes are swept. */
 const STATE_SWEEP_EVERY = 100;
@@ -55,6 +64,7 @@ export class SqlVault implements Vault {
       updated_at: input.createdAt,
       revoked_at: null,
       provider_revoked_at: null,
+      provider_revocation: null,
       base_url: input.baseUrl ?? null,
     };
     const inserted = await this.db.insertInto("connections").values(row).returningAll().executeTakeFirstOrThrow();
@@ -132,9 +142,52 @@ export class SqlVault implements Vault {
     return row ? toRecord(row) : undefined;
   }
 
-  /** SQLite serves one process: the lifecycle's single flight is the lock. */
-  async withRefreshLock<T>(_connectionId: string, task: () => Promise<T>): Promise<T> {
-    return task();
+  /**
+   * The refresh lock is a lease row, taken by compare-and-swap: inserted, or
+   * taken over once the previous lease has lapsed. Nothing is held while
+   * `task` runs (no transaction, no pooled connection), so the provider call
+   * inside it never starves the pool, and a waiter polls for the row rather
+   * than queueing on a database lock. A holder that dies leaves its lease to
+   * lapse after `leaseMs`. The same code serves SQLite and PostgreSQL, one
+   * process or many.
+   */
+  async withRefreshLock<T>(connectionId: string, options: RefreshLockOptions, task: () => Promise<T>): Promise<T> {
+    const holder = randomBytes(12).toString("base64url");
+    const started = this.now().getTime();
+    for (let poll = LEASE_POLL_FIRST_MS; !(await this.takeLease(connectionId, holder, options.leaseMs)); poll = Math.min(poll * 2, LEASE_POLL_MAX_MS)) {
+      const left = started + options.waitMs - this.now().getTime();
+      if (left <= 0) throw new RefreshLockTimeoutError(connectionId, options.waitMs);
+      // Jittered, so that waiters of many instances do not poll in step.
+      await sleep(Math.min(left, poll / 2 + Math.random() * (poll / 2)));
+    }
+    try {
+      return await task();
+    } finally {
+      // Only our own lease: one that lapsed and was taken over belongs to its new holder. A failed
+      // release (the database went away) is not the task's failure; the lease lapses by itself.
+      await this.db
+        .deleteFrom("refresh_leases")
+        .where("connection_id", "=", connectionId)
+        .where("holder", "=", holder)
+        .execute()
+        .catch(() => undefined);
+    }
+  }
+
+  private async takeLease(connectionId: string, holder: string, leaseMs: number): Promise<boolean> {
+    const now = this.now();
+    const expiresAt = new Date(now.getTime() + leaseMs).toISOString();
+    const result = await this.db
+      .insertInto("refresh_leases")
+      .values({ connection_id: connectionId, holder, expires_at: expiresAt })
+      .onConflict((oc) =>
+        oc
+          .column("connection_id")
+          .doUpdateSet({ holder, expires_at: expiresAt })
+          .where("refresh_leases.expires_at", "<=", now.toISOString()),
+      )
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
   }
 
   async setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void> {
@@ -146,7 +199,7 @@ export class SqlVault implements Vault {
   }
 
   async markRevoked(
-    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string },
+    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string; revocation?: ProviderRevocation },
   ): Promise<ConnectionRecord | undefined> {
     const row = await this.db
       .updateTable("connections")
@@ -155,6 +208,7 @@ export class SqlVault implements Vault {
         updated_at: this.now().toISOString(),
         version: eb("version", "+", 1),
         ...(input.providerRevokedAt === undefined ? {} : { provider_revoked_at: input.providerRevokedAt }),
+        ...(input.revocation === undefined ? {} : { provider_revocation: input.revocation }),
         // Erasing the data key too (crypto-shredding): no copy of the row, backup included, opens again.
         ...(input.eraseSecrets ? { access_token_enc: null, refresh_token_enc: null, data_key_wrapped: null } : {}),
       }))
@@ -302,5 +356,6 @@ function toRecord(row: Selectable<ConnectionsTable>): ConnectionRecord {
   if (row.revoked_at !== null) record.revokedAt = row.revoked_at;
   if (row.provider_revoked_at !== null) record.providerRevokedAt = row.provider_revoked_at;
   if (row.base_url !== null) record.baseUrl = row.base_url;
+  if (row.provider_revocation !== null) record.revocation = row.provider_revocation as ProviderRevocation;
   return record;
 }

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { IntegrationError } from "./errors.js";
 import { ProviderHttp, scrub, type AttemptRecord, type Clock, type ProviderRequest, type ResponseClassifier } from "./http.js";
 import { maskSecret } from "./mask.js";
-import type { RetryPolicy } from "./retry.js";
+import { RETRY_BUDGET_MARGIN_MS, type RetryPolicy } from "./retry.js";
 
 /** A clock whose sleeps return at once, are recorded, and move its time forward. */
 class FakeClock implements Clock {
@@ -400,5 +400,42 @@ describe("ProviderHttp: request building", () => {
     await client().send({ operation: "json", method: "PUT", url: server.url, json: { a: [1, 2] } });
     expect(server.requests[0]?.headers["content-type"]).toMatch(/^application\/json/);
     expect(JSON.parse(server.requests[0]?.body ?? "")).toEqual({ a: [1, 2] });
+  });
+});
+
+describe("ProviderHttp: the retry budget bounds the whole call", () => {
+  it("cuts the last attempt's timeout to what is left of the budget, so the call ends within budget + margin", async () => {
+    // A provider slower than every timeout (as under the sandboxes' delay fault): each attempt times out.
+    const server = await startServer(() => undefined);
+    const short: RetryPolicy = { attempts: 4, baseDelayMs: 100, capDelayMs: 100, budgetMs: 5_000, maxRetryAfterMs: 1_000, rationale: "test" };
+    const timeoutMs = 3_000;
+    const records: AttemptRecord[] = [];
+    // The real clock: the timeouts are real, and so is the elapsed time measured here.
+    const http = new ProviderHttp({ provider: "test", displayName: "Test", classify, policy: short, timeoutMs, random: () => 0.5, onAttempt: (r) => records.push(r) });
+    const started = performance.now();
+    const error = await failure(http.send(get(server.url)));
+    const elapsed = performance.now() - started;
+    expect(error).toMatchObject({ type: "network", code: "timeout" });
+    // Giving every attempt the full timeout would take at least 3 s + 50 ms + 3 s: past budget + margin however fast the machine.
+    expect(elapsed).toBeLessThanOrEqual(short.budgetMs + RETRY_BUDGET_MARGIN_MS);
+    expect(records.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(records[0]?.timeoutMs).toBe(timeoutMs);
+    // The retry got what was left after the first attempt and its wait, not the full timeout.
+    const first = records[0] as AttemptRecord;
+    expect(records[1]?.timeoutMs).toBeLessThanOrEqual(short.budgetMs - first.durationMs - (first.retryDelayMs ?? 0));
+    expect(records[1]?.timeoutMs).toBeLessThan(timeoutMs);
+  });
+
+  it("starts no retry that could not finish within the budget", async () => {
+    const server = await startServer((_req, res) => {
+      res.writeHead(503);
+      res.end("{}");
+    });
+    const clock = new FakeClock();
+    const http = client({ clock, policy: { ...policy, budgetMs: 1_000 } });
+    await failure(http.send(get(server.url)));
+    // 50 ms of backoff fits in the 1 s budget, but the attempt after it would have 950 ms, short of the 1 s it needs.
+    expect(server.requests).toHaveLength(1);
+    expect(clock.sleeps).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { ErrorCodes, IntegrationError, type IntegrationErrorInit } from "./errors.js";
 import { maskSecret } from "./mask.js";
-import { decideRetry, parseRetryAfter, type RetryPolicy } from "./retry.js";
+import { decideRetry, MIN_RETRY_ATTEMPT_MS, parseRetryAfter, type RetryPolicy } from "./retry.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -58,6 +58,8 @@ export type AttemptRecord = {
   method: HttpMethod;
   attempt: number;
   durationMs: number;
+  /** How long this attempt was given: the provider timeout, or what was left of the budget when less. */
+  timeoutMs: number;
   status?: number;
   errorType?: IntegrationError["type"];
   retryDelayMs?: number;
@@ -128,17 +130,21 @@ export class ProviderHttp {
    */
   async send(request: ProviderRequest): Promise<ProviderResponse> {
     const started = this.clock.now();
+    const { policy, timeoutMs } = this.options;
     const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
     const hasIdempotencyKey = Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === "idempotency-key");
     for (let attempt = 1; ; attempt++) {
       const attemptStarted = this.clock.now();
-      const outcome = await this.attemptOnce(request);
+      // The budget is the whole call's: an attempt gets the provider timeout or what is left of it.
+      const attemptTimeoutMs = Math.max(1, Math.min(timeoutMs, started + policy.budgetMs - attemptStarted));
+      const outcome = await this.attemptOnce(request, attemptTimeoutMs);
       const record: AttemptRecord = {
         provider: this.options.provider,
         operation: request.operation,
         method: request.method,
         attempt,
         durationMs: this.clock.now() - attemptStarted,
+        timeoutMs: attemptTimeoutMs,
         ...(outcome.response ? { status: outcome.response.status } : {}),
       };
       if (!outcome.error) {
@@ -151,8 +157,9 @@ export class ProviderHttp {
         error,
         attempt,
         elapsedMs: this.clock.now() - started,
-        policy: this.options.policy,
+        policy,
         request: { idempotent, hasIdempotencyKey },
+        minAttemptMs: Math.min(timeoutMs, MIN_RETRY_ATTEMPT_MS),
         ...(this.options.random ? { random: this.options.random } : {}),
       });
       if (decision.retry) record.retryDelayMs = decision.delayMs;
@@ -162,7 +169,7 @@ export class ProviderHttp {
     }
   }
 
-  private async attemptOnce(request: ProviderRequest): Promise<{ response?: ProviderResponse; error?: IntegrationError }> {
+  private async attemptOnce(request: ProviderRequest, timeoutMs: number): Promise<{ response?: ProviderResponse; error?: IntegrationError }> {
     const origin = originOf(request.url);
     if (this.options.allowedOrigins && (origin === undefined || !this.options.allowedOrigins.includes(origin))) {
       return {
@@ -182,11 +189,11 @@ export class ProviderHttp {
         headers: buildHeaders(request),
         body: buildBody(request),
         redirect: "manual",
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       text = await raw.text();
     } catch (cause) {
-      return { error: this.networkError(request, cause) };
+      return { error: this.networkError(request, cause, timeoutMs) };
     }
     const response: ProviderResponse = { status: raw.status, headers: raw.headers, text, json: parseJson(text) };
     return { response, error: this.classify(request, response) };
@@ -223,7 +230,7 @@ export class ProviderHttp {
     return undefined;
   }
 
-  private networkError(request: ProviderRequest, cause: unknown): IntegrationError {
+  private networkError(request: ProviderRequest, cause: unknown, timeoutMs: number): IntegrationError {
     const refused = refusedAddress(cause);
     if (refused) {
       // The connect-time guard refused a non-public address: a policy decision, not a flaky network.
@@ -231,7 +238,7 @@ export class ProviderHttp {
     }
     const timedOut = cause instanceof Error && (cause.name === "TimeoutError" || cause.name === "AbortError");
     const code = transportCode(cause);
-    const what = timedOut ? `no response within ${this.options.timeoutMs}ms` : (code && TRANSPORT_CODES[code]) ?? "transport failure";
+    const what = timedOut ? `no response within ${timeoutMs}ms` : (code && TRANSPORT_CODES[code]) ?? "transport failure";
     return this.error(request, {
       type: "network",
       code: timedOut ? ErrorCodes.TIMEOUT : (code ?? ErrorCodes.TRANSPORT),

@@ -12,6 +12,7 @@ import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import { IntegrationError } from "./errors.js";
 import { createConnectorLifecycle } from "./lifecycle.js";
 import { createBrowserBinding, sealState } from "./oauth.js";
+import { RefreshLockTimeoutError, type RefreshLockOptions, type Vault } from "./vault.js";
 
 type Call = { method: string; url: string };
 
@@ -310,5 +311,81 @@ describe("an OAuth flow bound to a browser, through the SDK", () => {
   it("refuses a binding too weak to be one", () => {
     const { lifecycle } = counting();
     expect(() => lifecycle.beginOAuth("alice", { browserBinding: "guessable" })).toThrow(expect.objectContaining({ type: "schema", field: "browserBinding" }));
+  });
+});
+
+describe("a repeated DELETE", () => {
+  const revokeCalls = (calls: Call[]) => calls.filter((c) => c.url === "https://auth.example/revoke").length;
+
+  it("tries an owed revocation again: still pending while the provider is unreachable, revoked once it answers", async () => {
+    let reachable = false;
+    const provider = stubProvider((call) =>
+      call.url.endsWith("/revoke") ? (reachable ? { status: 200, body: {} } : { status: 503, body: {} }) : { status: 200, body: { id: "acct-1" } },
+    );
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub);
+    const { id } = await lifecycle.connectApiKey({ userId: "alice", apiKey: "acme_key_pending" });
+
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "pending" });
+    expect(revokeCalls(provider.calls)).toBe(1);
+    const again = await lifecycle.disconnectWithReport("alice", id);
+    expect(again).toMatchObject({ revocation: "pending", note: expect.stringMatching(/already disconnected.*owed/) as unknown });
+    expect(revokeCalls(provider.calls)).toBe(2);
+
+    reachable = true;
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "revoked" });
+    expect(revokeCalls(provider.calls)).toBe(3);
+    // Settled: the credential is erased and nothing more is sent.
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "revoked" });
+    expect(revokeCalls(provider.calls)).toBe(3);
+    const record = await store.vault.findConnection({ userId: "alice", provider: "acme", id });
+    await expect(store.vault.readSecrets(record as NonNullable<typeof record>)).rejects.toThrow(/holds no token/);
+  });
+
+  it("answers not_supported again for a credential the provider cannot revoke", async () => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-2" } }));
+    const lifecycle = lifecycleWith(definition({ revoke: async () => "not_supported" }), provider.fetchStub);
+    const { id } = await lifecycle.connectApiKey({ userId: "alice", apiKey: "acme_key_unrevokable" });
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "not_supported" });
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "not_supported", note: "already disconnected" });
+  });
+
+  it("answers already_invalid again when the provider had already refused the credential", async () => {
+    const provider = stubProvider((call) => (call.url.endsWith("/revoke") ? { status: 401, body: {} } : { status: 200, body: { id: "acct-3" } }));
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub);
+    const { id } = await lifecycle.connectApiKey({ userId: "alice", apiKey: "acme_key_dead" });
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "already_invalid" });
+    expect(await lifecycle.disconnectWithReport("alice", id)).toMatchObject({ revocation: "already_invalid" });
+    expect(revokeCalls(provider.calls)).toBe(1);
+  });
+});
+
+describe("a refresh lock that stays taken", () => {
+  it("is a retryable error naming the wait, never an unexpected one", async () => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-4" } }));
+    // The lock another instance holds for longer than this one waits.
+    const busy = Object.create(store.vault, {
+      withRefreshLock: {
+        value: async (id: string, options: RefreshLockOptions) => {
+          throw new RefreshLockTimeoutError(id, options.waitMs);
+        },
+      },
+    }) as Vault;
+    const refreshable = definition({ refreshToken: async () => ({ accessToken: "acme_access_token_r", expiresInSeconds: 3600, scopes: ["read"], metadata: {} }) });
+    const lifecycle = createConnectorLifecycle(refreshable, {
+      vault: busy,
+      sealer: store.keyring,
+      settings,
+      knownProviders: ["acme"],
+      timeoutMs: 1000,
+      fetch: provider.fetchStub,
+    });
+    const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: Date.now() });
+    const connection = await lifecycle.completeOAuth({ code: "code-lock", state });
+    const record = await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id });
+    const refreshing = await lifecycle.refreshConnection(record as NonNullable<typeof record>).catch((e: unknown) => e);
+    expect(refreshing).toBeInstanceOf(IntegrationError);
+    expect(refreshing).toMatchObject({ type: "upstream", code: "refresh_lock_timeout", retryable: true, retryAfterSeconds: 1 });
+    const disconnecting = await lifecycle.disconnectWithReport("alice", connection.id).catch((e: unknown) => e);
+    expect(disconnecting).toMatchObject({ type: "upstream", code: "refresh_lock_timeout", retryable: true });
   });
 });

@@ -25,7 +25,7 @@ import {
   returnToOf as returnToOfState,
   sealState,
 } from "./oauth.js";
-import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
+import type { ConnectionRecord, ProviderRevocation, Sealer, StoredHealth, Vault } from "./vault.js";
 
 export type LifecycleDeps = {
   vault: Vault;
@@ -54,14 +54,7 @@ const MAX_CREDENTIAL_LENGTH = 4096;
 export type ConnectionPublic = Tier1ConnectionPublic<string, Record<string, unknown>>;
 export type ConnectionHealth = Tier1ConnectionHealth<string, Record<string, unknown>>;
 
-/**
- * How the revocation went at the provider:
- *   revoked          the provider confirmed it
- *   already_invalid  the provider no longer accepted the credential: nothing to revoke
- *   not_supported    the provider has no way to revoke this kind of credential (the user rolls it there)
- *   pending          the provider could not be reached; the encrypted credential is kept so it can be retried
- */
-export type ProviderRevocation = "revoked" | "already_invalid" | "not_supported" | "pending";
+export type { ProviderRevocation } from "./vault.js";
 
 export type DisconnectReport = {
   connection: ConnectionPublic;
@@ -369,6 +362,43 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     });
   };
 
+  /**
+   * Tries again a revocation owed since a disconnect could not reach the
+   * provider; once the provider answers, the secrets are erased and the
+   * outcome recorded. Call under the connection's lock.
+   */
+  const settleOwedRevocation = async (record: ConnectionRecord & { revokedAt: string }): Promise<{ record: ConnectionRecord; revocation: ProviderRevocation; note?: string }> => {
+    const { revocation, note } = await revokeAtProvider(record);
+    if (revocation === "pending") return { record, revocation, ...(note ? { note } : {}) };
+    const updated = await deps.vault.markRevoked({
+      userId: record.userId,
+      provider,
+      id: record.id,
+      revokedAt: record.revokedAt,
+      eraseSecrets: true,
+      revocation,
+      ...(revocation === "revoked" ? { providerRevokedAt: nowIso() } : {}),
+    });
+    deps.logger?.info({ connectionId: record.id, revocation }, "owed revocation settled");
+    return { record: updated ?? record, revocation, ...(note ? { note } : {}) };
+  };
+
+  /**
+   * A DELETE of a connection already disconnected answers what is true now:
+   * a revocation still owed is tried again (and may still be pending), and
+   * otherwise the outcome of the first disconnect stands.
+   */
+  const repeatDisconnect = async (record: ConnectionRecord & { revokedAt?: string }): Promise<DisconnectReport> => {
+    const revokedAt = record.revokedAt as string;
+    if (!record.providerRevokedAt && record.revocation === "pending") {
+      const settled = await settleOwedRevocation({ ...record, revokedAt });
+      return { connection: toPublic(settled.record), revocation: settled.revocation, note: `already disconnected; ${settled.note ?? "the owed revocation is now settled"}` };
+    }
+    // Connections disconnected before the outcome was recorded: confirmed, or erased without confirmation.
+    const revocation: ProviderRevocation = record.providerRevokedAt ? "revoked" : (record.revocation ?? "already_invalid");
+    return { connection: toPublic(record), revocation, note: "already disconnected" };
+  };
+
   const lifecycle: ConnectorLifecycle<ConnectionPublic, ConnectionHealth> = {
     id: provider,
     definition,
@@ -522,23 +552,27 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     async disconnectWithReport(userId, credentialId) {
       checkUserId(userId, provider);
       checkConnectionId(credentialId, provider);
-      const record = await deps.vault.findConnection({ userId, provider, id: credentialId });
-      if (!record) return undefined;
-      if (record.revokedAt) {
-        return { connection: toPublic(record), revocation: record.providerRevokedAt ? "revoked" : "already_invalid", note: "already disconnected" };
-      }
-      const { revocation, note } = await revokeAtProvider(record);
-      const revokedAt = nowIso();
-      const updated = await deps.vault.markRevoked({
-        userId,
-        provider,
-        id: record.id,
-        revokedAt,
-        eraseSecrets: revocation !== "pending",
-        ...(revocation === "revoked" ? { providerRevokedAt: revokedAt } : {}),
+      const found = await deps.vault.findConnection({ userId, provider, id: credentialId });
+      if (!found) return undefined;
+      // Under the refresh lock: a refresh in flight anywhere finishes first, and what is revoked is
+      // what is current after it (read again here), never a grant that a refresh just replaced.
+      return tokens.exclusive(found, async () => {
+        const record = (await deps.vault.findConnection({ userId, provider, id: credentialId })) ?? found;
+        if (record.revokedAt) return repeatDisconnect(record);
+        const { revocation, note } = await revokeAtProvider(record);
+        const revokedAt = nowIso();
+        const updated = await deps.vault.markRevoked({
+          userId,
+          provider,
+          id: record.id,
+          revokedAt,
+          eraseSecrets: revocation !== "pending",
+          revocation,
+          ...(revocation === "revoked" ? { providerRevokedAt: revokedAt } : {}),
+        });
+        deps.logger?.info({ connectionId: record.id, userId, revocation }, "connection disconnected");
+        return { connection: toPublic(updated ?? record), revocation, ...(note ? { note } : {}) };
       });
-      deps.logger?.info({ connectionId: record.id, userId, revocation }, "connection disconnected");
-      return { connection: toPublic(updated ?? record), revocation, ...(note ? { note } : {}) };
     },
 
     async disconnect(userId, credentialId) {
@@ -547,18 +581,13 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
 
     async retryRevocation(record) {
       if (!record.revokedAt || record.providerRevokedAt) return "revoked";
-      const { revocation } = await revokeAtProvider(record);
-      if (revocation === "pending") return "pending";
-      await deps.vault.markRevoked({
-        userId: record.userId,
-        provider,
-        id: record.id,
-        revokedAt: record.revokedAt,
-        eraseSecrets: true,
-        ...(revocation === "revoked" ? { providerRevokedAt: nowIso() } : {}),
+      return tokens.exclusive(record, async () => {
+        const current = (await deps.vault.findConnection({ userId: record.userId, provider, id: record.id })) ?? record;
+        // Settled meanwhile (a repeated DELETE, another instance's job): nothing owed any more.
+        if (current.providerRevokedAt) return "revoked";
+        if (current.revocation !== undefined && current.revocation !== "pending") return current.revocation;
+        return (await settleOwedRevocation({ ...current, revokedAt: current.revokedAt ?? (record.revokedAt as string) })).revocation;
       });
-      deps.logger?.info({ connectionId: record.id, revocation }, "owed revocation settled");
-      return revocation;
     },
 
     async refreshConnection(record) {

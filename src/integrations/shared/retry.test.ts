@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Tier1ErrorType } from "./contract.js";
 import { IntegrationError } from "./errors.js";
-import { decideRetry, fullJitterDelay, parseRetryAfter, RETRY_POLICIES, type RetryPolicy } from "./retry.js";
+import { decideRetry, fullJitterDelay, MIN_RETRY_ATTEMPT_MS, parseRetryAfter, RETRY_POLICIES, type RetryPolicy } from "./retry.js";
 
 const policy: RetryPolicy = {
   attempts: 4,
@@ -104,11 +104,19 @@ describe("decideRetry", () => {
       reason: /budget of 30000ms spent/,
     },
     {
-      name: "Retry-After landing exactly on the budget is allowed",
+      name: "Retry-After leaving exactly a useful attempt (MIN_RETRY_ATTEMPT_MS) of the budget is allowed",
       error: err("rate-limit", { retryAfterSeconds: 10 }),
-      elapsedMs: 20_000,
+      elapsedMs: 30_000 - 10_000 - MIN_RETRY_ATTEMPT_MS,
       retry: true,
       delayMs: 10_000,
+    },
+    {
+      // The retry would start with nothing left: it could only time out past the budget.
+      name: "Retry-After landing exactly on the budget is refused",
+      error: err("rate-limit", { retryAfterSeconds: 10 }),
+      elapsedMs: 20_000,
+      retry: false,
+      reason: /budget of 30000ms spent/,
     },
     {
       name: "backoff that would overrun the budget is refused",

@@ -119,6 +119,22 @@ export const RETRY_POLICIES = {
 
 export type RetryPolicyId = keyof typeof RETRY_POLICIES;
 
+/**
+ * The budget bounds the whole call: every attempt's timeout is cut to what is
+ * left of it. What may still run past it is this margin: a timer that fires
+ * late on a busy event loop, and the work after the last answer (classifying
+ * it, storing a refreshed token). A second is ample on a loaded machine and
+ * small beside any budget in the table.
+ */
+export const RETRY_BUDGET_MARGIN_MS = 1_000;
+
+/**
+ * The least time worth giving a retry (or the attempt's whole timeout, when
+ * that is shorter): a retry that would have less of the budget left after
+ * its wait is not started, since it could only time out.
+ */
+export const MIN_RETRY_ATTEMPT_MS = 1_000;
+
 /** What the caller should do after each error type, for the generated doc and the health message. */
 export const RECOVERY: Readonly<Record<Tier1ErrorType, string>> = {
   auth: "Not retried. The connection's health goes down; the user reconnects (or grants the missing scope).",
@@ -147,6 +163,8 @@ export function decideRetry(input: {
   elapsedMs: number;
   policy: RetryPolicy;
   request: RetryRequestFacts;
+  /** The least time a retry needs to be worth starting; {@link MIN_RETRY_ATTEMPT_MS} unless the timeout is shorter. */
+  minAttemptMs?: number;
   random?: () => number;
 }): RetryDecision {
   const { error, attempt, elapsedMs, policy, request } = input;
@@ -167,8 +185,10 @@ export function decideRetry(input: {
     return { retry: false, reason: `Retry-After of ${error.retryAfterSeconds}s exceeds the ${policy.maxRetryAfterMs / 1000}s we wait` };
   }
   const delayMs = retryAfterMs ?? fullJitterDelay(attempt, policy, input.random);
-  // Never start a retry that would overrun the budget.
-  if (elapsedMs + delayMs > policy.budgetMs) return { retry: false, reason: `retry budget of ${policy.budgetMs}ms spent` };
+  // Never start a retry that could not finish within the budget: its wait and a useful attempt must fit.
+  if (elapsedMs + delayMs + (input.minAttemptMs ?? MIN_RETRY_ATTEMPT_MS) > policy.budgetMs) {
+    return { retry: false, reason: `retry budget of ${policy.budgetMs}ms spent` };
+  }
   return { retry: true, delayMs };
 }
 

@@ -4,7 +4,7 @@
  */
 import { TIER1_ERROR_TYPES } from "./contract.js";
 import { isRetryableType } from "./errors.js";
-import { RECOVERY, RETRY_POLICIES, type RetryPolicy } from "./retry.js";
+import { MIN_RETRY_ATTEMPT_MS, RECOVERY, RETRY_BUDGET_MARGIN_MS, RETRY_POLICIES, type RetryPolicy } from "./retry.js";
 
 export const RETRY_DOC_PATH = "docs/integrations/tier1-retry-policy.md";
 
@@ -19,8 +19,12 @@ export function renderRetryPolicyDoc(policies: Readonly<Record<string, RetryPoli
     "Only `rate-limit`, `network` and `upstream` errors are retried; `auth` and `schema` fail at once.",
     "A retry waits the provider's `Retry-After` when it sends one (seconds or an HTTP date), and otherwise",
     "a full-jitter backoff: a uniform draw in [0, min(cap, base x 2^(n-1))] before retry n.",
-    "No retry starts that would overrun the connector's total budget, and a `Retry-After` longer than the",
-    "connector is willing to wait is surfaced at once as a 429 carrying that `Retry-After`.",
+    "The total budget bounds the whole call, waits and attempts included: each attempt's timeout is the provider",
+    `timeout or what is left of the budget, whichever is less, and no retry starts unless its wait and at least`,
+    `${seconds(MIN_RETRY_ATTEMPT_MS)} of attempt (or the whole timeout, when shorter) fit in what is left. A call ends at most`,
+    `${seconds(RETRY_BUDGET_MARGIN_MS)} after its budget (the margin: a timer firing late on a busy machine, and the work after the`,
+    "last answer). A `Retry-After` longer than the connector is willing to wait is surfaced at once as a 429",
+    "carrying that `Retry-After`.",
     "A request that is not idempotent is retried after a network error or a 5xx only when it carries an",
     "idempotency key (every Stripe POST does). A provider's explicit advice not to retry",
     "(`Stripe-Should-Retry: false`) is obeyed. Health probes make a single attempt: they report what they see.",

@@ -6,14 +6,18 @@
  * Concurrency: callers in this process share one refresh per connection
  * (single flight); the vault's refresh lock extends that to other instances;
  * after taking it the connection is read again, so a refresh another
- * instance already made is used instead of repeated.
+ * instance already made is used instead of repeated. A disconnect takes the
+ * same lock ({@link TokenKeeper.exclusive}), so it revokes what is current
+ * after any refresh in flight, and a refresh after it finds the connection
+ * gone.
  */
 import type { ConnectorContext, ConnectorDefinition, TokenGrant } from "./connector.js";
 import type { Clock } from "./http.js";
 import { IntegrationError } from "./errors.js";
 import { maskSecret } from "./mask.js";
 import { refreshDue, SingleFlight } from "./refresh.js";
-import type { ConnectionRecord, Vault } from "./vault.js";
+import { RETRY_BUDGET_MARGIN_MS } from "./retry.js";
+import { RefreshLockTimeoutError, type ConnectionRecord, type RefreshLockOptions, type Vault } from "./vault.js";
 
 export type TokenKeeperDeps = {
   definition: ConnectorDefinition;
@@ -26,6 +30,31 @@ export type TokenKeeperDeps = {
 
 /** The code of the error raised when a connection's refresh has failed for good. */
 export const REFRESH_FAILED = "token_refresh_failed";
+/** The code of the (retryable) error raised when another caller held the refresh lock for the whole wait. */
+export const REFRESH_LOCK_TIMEOUT = "refresh_lock_timeout";
+
+/**
+ * Beyond the holder's own bound, how long a waiter keeps waiting for the
+ * refresh lock: the database round trips around the provider call, and the
+ * poll interval in which the release is noticed.
+ */
+export const REFRESH_LOCK_WAIT_SLACK_MS = 5_000;
+
+/**
+ * The refresh lock's bounds, derived from the connector's retry budget. A
+ * holder's provider calls end within the budget (and its margin) each; a
+ * disconnect may make two (Slack revokes the refresh token, then the access
+ * token), so the lease allows two of them, and lapses only for a holder that
+ * died. A waiter outlasts one live holder's call: it waits the budget, the
+ * margin and the slack, so a lock that is merely busy is never reported as a
+ * failure, and one that stays taken longer is a retryable error.
+ */
+export function refreshLockOptions(budgetMs: number): RefreshLockOptions {
+  return {
+    leaseMs: 2 * (budgetMs + RETRY_BUDGET_MARGIN_MS) + REFRESH_LOCK_WAIT_SLACK_MS,
+    waitMs: budgetMs + RETRY_BUDGET_MARGIN_MS + REFRESH_LOCK_WAIT_SLACK_MS,
+  };
+}
 
 export class TokenKeeper {
   private readonly flights = new SingleFlight<ConnectionRecord>();
@@ -62,7 +91,29 @@ export class TokenKeeper {
    * and answers the record that holds the newest one.
    */
   refresh(record: ConnectionRecord): Promise<ConnectionRecord> {
-    return this.flights.run(record.id, () => this.deps.vault.withRefreshLock(record.id, () => this.refreshLocked(record)));
+    return this.flights.run(record.id, () => this.exclusive(record, () => this.refreshLocked(record)));
+  }
+
+  /**
+   * Runs `task` holding the connection's refresh lock: no refresh, here or
+   * in another instance, runs meanwhile. A lock that stays taken for the
+   * whole wait is a retryable error, never an unexpected one.
+   */
+  async exclusive<T>(record: ConnectionRecord, task: () => Promise<T>): Promise<T> {
+    const { vault, definition } = this.deps;
+    try {
+      return await vault.withRefreshLock(record.id, refreshLockOptions(definition.retryPolicy.budgetMs), task);
+    } catch (error) {
+      if (!(error instanceof RefreshLockTimeoutError) || error.connectionId !== record.id) throw error;
+      throw new IntegrationError({
+        type: "upstream",
+        code: REFRESH_LOCK_TIMEOUT,
+        provider: record.provider,
+        retryAfterSeconds: 1,
+        message: `another request has been refreshing or disconnecting this ${definition.displayName} connection for ${Math.round(error.waitedMs / 1000)} s; retry shortly`,
+        cause: error,
+      });
+    }
   }
 
   private async refreshLocked(seen: ConnectionRecord): Promise<ConnectionRecord> {
@@ -113,7 +164,16 @@ export class TokenKeeper {
     });
     if (updated) return updated;
     // Lost a race with another writer: what is stored now is newer than what this read.
-    return (await vault.findConnection({ userId: current.userId, provider: current.provider, id: current.id })) ?? current;
+    const stored = await vault.findConnection({ userId: current.userId, provider: current.provider, id: current.id });
+    if (!stored || stored.revokedAt) {
+      // Disconnected while the provider answered (only when a lease lapsed under a holder that was too
+      // slow): nobody will ever use or revoke this grant, so it is revoked now rather than left live.
+      await definition
+        .revoke(ctx, { connection: current, accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) })
+        .catch(() => undefined);
+      throw new IntegrationError({ type: "auth", code: "connection_revoked", provider: current.provider, message: `${definition.displayName} connection ${current.id} was disconnected; connect again` });
+    }
+    return stored;
   }
 
   private isRejection(error: IntegrationError): boolean {

@@ -9,6 +9,34 @@ import type { Tier1ErrorType } from "./contract.js";
 
 export type TokenRefreshStatus = "not_applicable" | "healthy" | "failed";
 
+/**
+ * How the revocation went at the provider:
+ *   revoked          the provider confirmed it
+ *   already_invalid  the provider no longer accepted the credential: nothing to revoke
+ *   not_supported    the provider has no way to revoke this kind of credential (the user rolls it there)
+ *   pending          the provider could not be reached; the encrypted credential is kept so it can be retried
+ */
+export type ProviderRevocation = "revoked" | "already_invalid" | "not_supported" | "pending";
+
+/** How long a refresh lock is held at most, and how long a caller waits for it. */
+export type RefreshLockOptions = {
+  /** The lease: after this long the lock lapses even if its holder never released it (a process that died). */
+  leaseMs: number;
+  /** How long to wait for another holder before giving up with {@link RefreshLockTimeoutError}. */
+  waitMs: number;
+};
+
+/** The refresh lock stayed taken for the whole wait: another caller is still refreshing (or disconnecting). */
+export class RefreshLockTimeoutError extends Error {
+  override readonly name = "RefreshLockTimeoutError";
+  constructor(
+    readonly connectionId: string,
+    readonly waitedMs: number,
+  ) {
+    super(`the refresh lock of connection ${connectionId} stayed taken for ${waitedMs}ms`);
+  }
+}
+
 /** The last health probe of a connection, as stored. */
 export type StoredHealth = {
   status: "ok" | "degraded" | "down";
@@ -42,6 +70,8 @@ export type ConnectionRecord = {
   revokedAt?: string;
   /** When the provider confirmed the revocation; unset while it is still owed. */
   providerRevokedAt?: string;
+  /** How the provider revocation of the disconnect went (disconnected connections only). */
+  revocation?: ProviderRevocation;
   /** The user-supplied instance this credential belongs to; it is never sent anywhere else. */
   baseUrl?: string;
   /** Incremented by every write; compare-and-swap writes name the version they read. */
@@ -93,19 +123,20 @@ export interface Vault {
   }): Promise<ConnectionRecord | undefined>;
   /**
    * Runs `task` while holding the connection's refresh lock, so that one
-   * instance at a time refreshes it. Implementations that serve a single
-   * process may run it directly (the lifecycle already coalesces refreshes
-   * within a process).
+   * caller at a time, in any instance, refreshes or disconnects it. The lock
+   * lapses after `leaseMs`; waiting for it longer than `waitMs` rejects with
+   * {@link RefreshLockTimeoutError}.
    */
-  withRefreshLock<T>(connectionId: string, task: () => Promise<T>): Promise<T>;
+  withRefreshLock<T>(connectionId: string, options: RefreshLockOptions, task: () => Promise<T>): Promise<T>;
   setTokenRefreshStatus(id: string, status: TokenRefreshStatus): Promise<void>;
   /**
    * Marks the connection revoked. `eraseSecrets` when nothing more is owed at
    * the provider; otherwise the (encrypted) secrets are kept so that the
-   * revocation can be retried. `providerRevokedAt` when the provider confirmed.
+   * revocation can be retried. `providerRevokedAt` when the provider confirmed;
+   * `revocation` records how it went.
    */
   markRevoked(
-    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string },
+    input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string; revocation?: ProviderRevocation },
   ): Promise<ConnectionRecord | undefined>;
   recordHealth(id: string, health: StoredHealth): Promise<void>;
   /**
