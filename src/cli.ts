@@ -162,9 +162,20 @@ async function rotateKeys(args: string[]): Promise<number> {
   }
 }
 
+/** node:util parseArgs's refusals (unknown option, missing value, unexpected positional). */
+function isParseArgsError(error: unknown): error is Error {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_");
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    // A flag the command does not take, or one without its value: the caller's mistake, said without a stack trace.
+    if (isParseArgsError(error)) {
+      process.stderr.write(`${error.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   },

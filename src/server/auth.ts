@@ -13,6 +13,9 @@
  */
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyOptions } from "jose";
 import { IntegrationError } from "../integrations/shared/errors.js";
+import { isValidUserId, USER_ID_RULE } from "../integrations/shared/userId.js";
+
+export { isValidUserId, MAX_USER_ID_LENGTH, USER_ID_RULE } from "../integrations/shared/userId.js";
 
 /** Algorithms verified with the shared secret. */
 export const SYMMETRIC_ALGORITHMS = ["HS256"] as const;
@@ -28,31 +31,6 @@ const JWKS_CACHE_MS = 10 * 60_000;
 
 export const UNAUTHENTICATED = "unauthenticated";
 
-/** Longest user id: ample for any identity provider's subject, and a bound on what a caller makes us store. */
-export const MAX_USER_ID_LENGTH = 255;
-/** What {@link isValidUserId} holds a user id to, in words for error messages. */
-export const USER_ID_RULE = `a non-blank user id of at most ${MAX_USER_ID_LENGTH} characters, well-formed Unicode without control characters`;
-/** Any C0 or C1 control character, DEL included (Unicode general category Cc). */
-const CONTROL_CHARACTER = /\p{Cc}/u;
-
-/**
- * The one rule for user ids: the verifier holds a token's `sub` to it, and
- * `autoflow-integrations token --user` too, so the CLI never mints a token the
- * service refuses. Both databases must store the id as given and keep it apart
- * from every other: PostgreSQL refuses NUL in text (a 500), and a lone
- * surrogate is encoded as U+FFFD, so `victim\ud800` and `victim\udfff` would
- * be one stored user. Hence well-formed Unicode (RFC 7519 §7.2 asks for UTF-8
- * claims anyway) and no control characters.
- */
-export function isValidUserId(value: unknown): value is string {
-  return (
-    typeof value === "string" &&
-    value.trim() !== "" &&
-    value.length <= MAX_USER_ID_LENGTH &&
-    value.isWellFormed() &&
-    !CONTROL_CHARACTER.test(value)
-  );
-}
 
 export type UserVerifier = (authorization: string | undefined) => Promise<{ userId: string }>;
 

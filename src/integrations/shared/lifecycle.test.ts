@@ -389,3 +389,14 @@ describe("a refresh lock that stays taken", () => {
     expect(disconnecting).toMatchObject({ type: "upstream", code: "refresh_lock_timeout", retryable: true });
   });
 });
+
+describe("user ids through the SDK", () => {
+  // The same rule as the HTTP API's `sub`: a caller of the SDK cannot store an id the service would refuse.
+  it.each([["victim\ud800"], ["victim\udfff"], ["nul\u0000byte"], ["tab\tid"], ["   "], ["x".repeat(256)]])("refuses %j with a schema error naming userId", async (userId) => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-u" } }));
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub);
+    expect(() => lifecycle.beginOAuth(userId)).toThrow(expect.objectContaining({ type: "schema", field: "userId" }));
+    await expect(lifecycle.connectApiKey({ userId, apiKey: "acme_key_for_odd_user" })).rejects.toMatchObject({ type: "schema", field: "userId" });
+    expect(provider.calls).toHaveLength(0);
+  });
+});

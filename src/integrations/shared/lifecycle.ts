@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity, TokenGrant } from "./connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "./errors.js";
+import { isValidUserId, USER_ID_RULE } from "./userId.js";
 import { healthFromOutcome, toEnvelope } from "./health.js";
 import { TokenKeeper } from "./tokens.js";
 import { checkBaseUrl, type BaseUrlPolicy } from "./baseUrl.js";
@@ -46,8 +47,6 @@ export type LifecycleDeps = {
   returnUrlAllowlist?: readonly string[];
 };
 
-/** Longest user id we accept; ids come from the caller's JWT `sub`. */
-const MAX_USER_ID_LENGTH = 255;
 /** Codes and pasted tokens longer than this are not real ones. */
 const MAX_CREDENTIAL_LENGTH = 4096;
 
@@ -619,8 +618,7 @@ function issuerOf(definition: ConnectorDefinition, settings: ConnectorSettings):
 }
 
 function checkUserId(userId: unknown, provider: string): void {
-  if (typeof userId !== "string" || userId.trim() === "") throw invalidInput("userId", "userId must be a non-empty string", provider);
-  if (userId.length > MAX_USER_ID_LENGTH) throw invalidInput("userId", `userId must be at most ${MAX_USER_ID_LENGTH} characters`, provider);
+  if (!isValidUserId(userId)) throw invalidInput("userId", `userId must be ${USER_ID_RULE}`, provider);
 }
 
 function checkCredential(field: string, value: unknown, provider: string): void {
