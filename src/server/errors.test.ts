@@ -3,10 +3,12 @@
  * 400, a provider refusing a request for good is 422, so a client can tell
  * "fix what you sent" from "the provider will not do this".
  */
+import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
+import { REFRESH_LOCK_TIMEOUT } from "../integrations/shared/tokens.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../integrations/shared/errors.js";
 import { UNAUTHENTICATED } from "./auth.js";
-import { errorBody, statusOf } from "./errors.js";
+import { errorBody, sendError, statusOf } from "./errors.js";
 
 describe("statusOf", () => {
   it.each([
@@ -31,5 +33,16 @@ describe("statusOf", () => {
     expect(statusOf(new IntegrationError({ type: "upstream", status: 500, provider: "slack", message: "down" }))).toBe(502);
     expect(statusOf(new IntegrationError({ type: "network", provider: "slack", message: "unreachable" }))).toBe(503);
     expect(statusOf(new IntegrationError({ type: "schema", code: ErrorCodes.CONNECTION_NOT_FOUND, provider: "slack", message: "no such" }))).toBe(404);
+  });
+
+  it("answers a refresh lock wait that ran out with 503 and Retry-After: the service is busy, not the provider", async () => {
+    const error = new IntegrationError({ type: "upstream", code: REFRESH_LOCK_TIMEOUT, retryAfterSeconds: 1, provider: "slack", message: "another instance is refreshing" });
+    expect(statusOf(error)).toBe(503);
+    const app = Fastify();
+    app.get("/", (_request, reply) => sendError(reply, error));
+    const response = await app.inject({ method: "GET", url: "/" });
+    expect(response.statusCode).toBe(503);
+    expect(response.headers["retry-after"]).toBe("1");
+    expect(response.json()).toMatchObject({ error: { type: "upstream", code: REFRESH_LOCK_TIMEOUT, retryable: true } });
   });
 });

@@ -7,6 +7,7 @@ import type { FastifyReply } from "fastify";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { isDatabaseUnavailable } from "../store/errors.js";
 import { UNAUTHENTICATED } from "./auth.js";
+import { REFRESH_LOCK_TIMEOUT } from "../integrations/shared/tokens.js";
 
 export const UNKNOWN_PROVIDER = "unknown_provider";
 export const DATABASE_UNAVAILABLE = "database_unavailable";
@@ -36,6 +37,8 @@ export const PROVIDER_REFUSED_STATUS = 422;
 
 export function statusOf(error: IntegrationError): number {
   if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
+  // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
+  if (error.code === REFRESH_LOCK_TIMEOUT) return 503;
   switch (error.type) {
     case "schema":
       // Our own validation refused what the caller sent (400, naming the field); or the provider
