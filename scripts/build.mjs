@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
  * `npm run build` compiles `src/` into `dist/` and stamps the result;
- * `npm start` runs this with `--if-stale` first, which compiles only when a
- * source, a tsconfig or package.json is newer than the last stamp (or there
- * is none). Install (`prepare`) builds once, so a start costs a stat walk,
- * not a compile. Plain JavaScript: it runs before anything is compiled.
+ * `--if-stale` (and `npm start`, through scripts/start.mjs) compiles only
+ * when a source, a tsconfig or package.json is newer than the last stamp (or
+ * there is none). Install (`prepare`) builds once, so a start costs a stat
+ * walk, not a compile. Plain JavaScript: it runs before anything is compiled.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync, writeFileSync } from "node:fs";
@@ -39,11 +39,22 @@ function stale() {
   return latestInput > built ? "sources changed since the last build" : undefined;
 }
 
-if (process.argv.includes("--if-stale")) {
-  const why = stale();
-  if (!why) process.exit(0);
-  process.stderr.write(`building dist/ (${why})\n`);
+/** Compiles src/ into dist/ and stamps the result; exits the process with tsc's status when it fails. */
+export function build() {
+  const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+  if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
-const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
-if (tsc.status !== 0) process.exit(tsc.status ?? 1);
-writeFileSync(stamp, `${new Date().toISOString()}\n`);
+
+/** Builds only when a source, a tsconfig or package.json is newer than the last build. */
+export function buildIfStale() {
+  const why = stale();
+  if (!why) return;
+  process.stderr.write(`building dist/ (${why})\n`);
+  build();
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes("--if-stale")) buildIfStale();
+  else build();
+}
