@@ -10,14 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, type ServiceConfig } from "./config.js";
-import { PROVIDER_IDS } from "./integrations/registry.js";
-import { DEFAULT_JOB_SETTINGS } from "./jobs/settings.js";
 import { createLogger } from "./server/logging.js";
-import { DEFAULT_LIMITS } from "./server/limits.js";
 import { startService } from "./service.js";
 import { Keyring } from "./store/index.js";
 import { KEY_FILE_NAME } from "./store/keyFile.js";
 import { dropSchema, newSchemaName, postgresUrl, testDatabases, type TestDatabase } from "./testing/databases.js";
+import { testServiceConfig } from "./testing/harness.js";
 
 const dirs: string[] = [];
 const schemas: string[] = [];
@@ -30,26 +28,11 @@ function configFor(database: TestDatabase, overrides: Partial<ServiceConfig> & {
   const { schema, ...rest } = overrides;
   const dataDir = mkdtempSync(join(tmpdir(), "autoflow-start-"));
   dirs.push(dataDir);
-  return {
-    port: 0,
-    host: "127.0.0.1",
+  return testServiceConfig({
     dataDir,
-    publicUrl: "http://localhost:3000",
-    jwtSecret: "test-secret-that-is-at-least-32-characters-long",
-    encryptionKeysOld: [],
-    logLevel: "silent",
-    providerTimeoutMs: 2_000,
-    sandboxBasePort: 0,
-    providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
-    databasePoolSize: 3,
-    baseUrlAllowlist: [],
-    oauthReturnUrls: [],
-    limits: DEFAULT_LIMITS,
-    jobs: false,
-    jobSettings: DEFAULT_JOB_SETTINGS,
     ...(database === "postgres" ? { databaseUrl: postgresUrl(), databaseSchema: schema ?? newSchemaName() } : {}),
     ...rest,
-  };
+  });
 }
 
 const start = (config: ServiceConfig) => startService(config, { logger: createLogger("silent") });

@@ -66,6 +66,33 @@ export type Harness = {
   close(): Promise<void>;
 };
 
+/**
+ * The configuration a test service runs with: loopback, free ports, silent,
+ * every connector on its sandbox, no jobs, a small pool; no encryption key
+ * (the caller sets one, or tests what happens without).
+ */
+export function testServiceConfig(overrides: Partial<ServiceConfig> & { dataDir: string }): ServiceConfig {
+  return {
+    port: 0,
+    host: "127.0.0.1",
+    publicUrl: PUBLIC_URL,
+    jwtSecret: TEST_JWT_SECRET,
+    encryptionKeysOld: [],
+    logLevel: "silent",
+    providerTimeoutMs: 2_000,
+    sandboxBasePort: 0,
+    providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
+    // A small pool: many harnesses share one test server's connection limit.
+    databasePoolSize: 3,
+    baseUrlAllowlist: [],
+    oauthReturnUrls: [],
+    limits: DEFAULT_LIMITS,
+    jobs: false,
+    jobSettings: DEFAULT_JOB_SETTINGS,
+    ...overrides,
+  };
+}
+
 export async function startHarness(
   options: {
     providerTimeoutMs?: number;
@@ -81,25 +108,8 @@ export async function startHarness(
   const schema = options.database === "postgres" ? newSchemaName() : undefined;
   const clock = new VirtualClock();
   const config: ServiceConfig = {
-    port: 0,
-    host: "127.0.0.1",
-    dataDir,
-    publicUrl: PUBLIC_URL,
-    jwtSecret: TEST_JWT_SECRET,
+    ...testServiceConfig({ dataDir, providerTimeoutMs: options.providerTimeoutMs ?? 2_000, ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}) }),
     encryptionKey: Buffer.alloc(32, 7).toString("base64"),
-    encryptionKeysOld: [],
-    logLevel: "silent",
-    providerTimeoutMs: options.providerTimeoutMs ?? 2_000,
-    sandboxBasePort: 0,
-    providers: Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])) as ServiceConfig["providers"],
-    // A small pool: many harnesses share one test server's connection limit.
-    databasePoolSize: 3,
-    baseUrlAllowlist: [],
-    oauthReturnUrls: [],
-    limits: DEFAULT_LIMITS,
-    jobs: false,
-    jobSettings: DEFAULT_JOB_SETTINGS,
-    ...(schema ? { databaseUrl: postgresUrl(), databaseSchema: schema } : {}),
     ...options.config,
   };
   const service = await startService(config, {

@@ -76,9 +76,10 @@ afterEach(async () => {
   await store.close();
 });
 
-function lifecycleWith(def: ConnectorDefinition, fetchStub: typeof fetch, resolve = async () => ["93.184.215.14"]) {
+function lifecycleWith(def: ConnectorDefinition, fetchStub: typeof fetch, options: { resolve?: () => Promise<string[]>; vault?: Vault } = {}) {
+  const resolve = options.resolve ?? (async () => ["93.184.215.14"]);
   return createConnectorLifecycle(def, {
-    vault: store.vault,
+    vault: options.vault ?? store.vault,
     sealer: store.keyring,
     settings,
     knownProviders: ["acme"],
@@ -130,7 +131,7 @@ describe("user-supplied base URLs", () => {
 
   it("are checked by the guard before any request", async () => {
     const provider = stubProvider(() => ({ status: 200, body: { id: "a" } }));
-    const lifecycle = lifecycleWith(definition(), provider.fetchStub, async () => ["10.0.0.7"]);
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub, { resolve: async () => ["10.0.0.7"] });
     const error = await lifecycle.connectApiKey({ userId: "alice", apiKey: "k", baseUrl: "https://acme.corp.example" }).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: "schema", field: "baseUrl" });
     expect((error as Error).message).toMatch(/10\.0\.0\.7.*not public/);
@@ -203,16 +204,7 @@ describe("a refresh that fails during test or health", () => {
         throw refusal;
       },
     });
-    const lifecycle = createConnectorLifecycle(def, {
-      vault,
-      sealer: store.keyring,
-      settings,
-      knownProviders: ["acme"],
-      timeoutMs: 1000,
-      fetch: provider.fetchStub,
-      guardedFetch: provider.fetchStub,
-      baseUrlPolicy: { allowlist: [], resolve: async () => ["93.184.215.14"] },
-    });
+    const lifecycle = lifecycleWith(def, provider.fetchStub, { vault });
     const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: Date.now() });
     await lifecycle.completeOAuth({ code: "code-3", state });
     refused = true;
@@ -241,16 +233,7 @@ describe("a refresh that fails during test or health", () => {
         throw new IntegrationError({ type: "auth", status: 400, code: "invalid_grant", message: "invalid_grant" });
       },
     });
-    const lifecycle = createConnectorLifecycle(def, {
-      vault,
-      sealer: store.keyring,
-      settings,
-      knownProviders: ["acme"],
-      timeoutMs: 1000,
-      fetch: provider.fetchStub,
-      guardedFetch: provider.fetchStub,
-      baseUrlPolicy: { allowlist: [], resolve: async () => ["93.184.215.14"] },
-    });
+    const lifecycle = lifecycleWith(def, provider.fetchStub, { vault });
     const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: Date.now() });
     await lifecycle.completeOAuth({ code: "code-4", state });
     refused = true;
