@@ -7,5 +7,6 @@ import process from "node:process";
 import { buildIfStale } from "./build.mjs";
 
 buildIfStale();
-process.argv.splice(2, process.argv.length - 2, "serve");
+// `npm start -- <args>`: handed to serve, which takes none and says so.
+process.argv.splice(2, 0, "serve");
 await import("../dist/cli.js");

@@ -34,6 +34,11 @@ with <PROVIDER> one of ${PROVIDER_IDS.map((p) => p.toUpperCase()).join(", ")}.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // These take no flags: anything after them is a mistake to say, not to ignore.
+  if ((command === "serve" || command === "migrate" || command === "sweep") && rest.length > 0) {
+    process.stderr.write(`${command} takes no arguments (got ${rest.map((a) => JSON.stringify(a)).join(" ")}); configuration comes from the environment\n${USAGE}\n`);
+    return 2;
+  }
   switch (command) {
     case "serve":
       return serve();

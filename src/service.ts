@@ -77,6 +77,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
           redirectUris: [redirectUriFor(config.publicUrl, id)],
           persistence: store.sandboxes,
           standby: options.sandboxStandby ?? true,
+          log: (level, message) => logger[level]({ provider: id }, message),
         });
         // Before the store closes: a sandbox writes its last state on the way out.
         cleanups.unshift(() => sandbox.close());

@@ -86,6 +86,8 @@ const migrations: Record<string, Migration> = {
         .addColumn("client_id", "text", (c) => c.notNull())
         .addColumn("client_secret", "text", (c) => c.notNull())
         .addColumn("url", "text")
+        // The process whose writes are taken: claimed by whoever serves the sandbox, checked on every write.
+        .addColumn("owner", "text")
         .addColumn("state", "text")
         .addColumn("updated_at", "text", (c) => c.notNull())
         .execute();

@@ -40,10 +40,24 @@ describe.each(testDatabases())("sandbox store on %s", (database) => {
     await a.sandboxes.register("slack", { clientId: "i", clientSecret: "s" }, []);
     await a.sandboxes.register("jira", { clientId: "j", clientSecret: "t" }, []);
     expect(await b.sandboxes.loadState("slack")).toBeUndefined();
-    await a.sandboxes.saveState("slack", '[{"tokens":1},["Map"]]');
-    await a.sandboxes.setUrl("slack", "http://127.0.0.1:4100");
+    await a.sandboxes.claim("slack", "owner-a", "http://127.0.0.1:4100");
+    expect(await a.sandboxes.saveState("slack", "owner-a", '[{"tokens":1},["Map"]]')).toBe(true);
     expect(await b.sandboxes.loadState("slack")).toBe('[{"tokens":1},["Map"]]');
     expect(await b.sandboxes.loadState("jira")).toBeUndefined();
     expect((await b.sandboxes.registration("slack"))?.url).toBe("http://127.0.0.1:4100");
+  });
+
+  it("takes writes only from the process that claimed the sandbox last", async () => {
+    const [a, b] = stores as [OpenedStore, OpenedStore];
+    await a.sandboxes.register("slack", { clientId: "i", clientSecret: "s" }, []);
+    expect(await a.sandboxes.saveState("slack", "owner-a", "unclaimed")).toBe(false);
+    await a.sandboxes.claim("slack", "owner-a", "http://127.0.0.1:4100");
+    expect(await a.sandboxes.saveState("slack", "owner-a", "from a")).toBe(true);
+    await b.sandboxes.claim("slack", "owner-b", "http://127.0.0.1:4300");
+    // A, which lost the claim, cannot write over B's state.
+    expect(await a.sandboxes.saveState("slack", "owner-a", "late from a")).toBe(false);
+    expect(await b.sandboxes.saveState("slack", "owner-b", "from b")).toBe(true);
+    expect(await a.sandboxes.loadState("slack")).toBe("from b");
+    expect((await a.sandboxes.registration("slack"))?.url).toBe("http://127.0.0.1:4300");
   });
 });

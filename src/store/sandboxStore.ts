@@ -16,7 +16,7 @@ export class SqlSandboxStore implements SandboxStateStore {
     // First writer wins: two instances starting together agree on one app.
     await this.db
       .insertInto("sandbox_states")
-      .values({ provider, client_id: proposed.clientId, client_secret: proposed.clientSecret, url: null, state: null, updated_at: now })
+      .values({ provider, client_id: proposed.clientId, client_secret: proposed.clientSecret, url: null, owner: null, state: null, updated_at: now })
       .onConflict((oc) => oc.column("provider").doNothing())
       .execute();
     for (const uri of redirectUris) {
@@ -49,11 +49,18 @@ export class SqlSandboxStore implements SandboxStateStore {
     return row?.state ?? undefined;
   }
 
-  async saveState(provider: string, state: string): Promise<void> {
-    await this.db.updateTable("sandbox_states").set({ state, updated_at: new Date().toISOString() }).where("provider", "=", provider).execute();
+  async claim(provider: string, owner: string, url: string): Promise<void> {
+    await this.db.updateTable("sandbox_states").set({ owner, url, updated_at: new Date().toISOString() }).where("provider", "=", provider).execute();
   }
 
-  async setUrl(provider: string, url: string): Promise<void> {
-    await this.db.updateTable("sandbox_states").set({ url, updated_at: new Date().toISOString() }).where("provider", "=", provider).execute();
+  async saveState(provider: string, owner: string, state: string): Promise<boolean> {
+    // Compare-and-set on the owner: a process that lost its claim cannot write over its successor's state.
+    const result = await this.db
+      .updateTable("sandbox_states")
+      .set({ state, updated_at: new Date().toISOString() })
+      .where("provider", "=", provider)
+      .where("owner", "=", owner)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 }

@@ -51,6 +51,8 @@ export interface SandboxStatesTable {
   /** A sandbox app's secret: it opens nothing but that loopback sandbox. */
   client_secret: string;
   url: string | null;
+  /** The serving process's claim; writes from any other are refused. */
+  owner: string | null;
   state: string | null;
   updated_at: string;
 }

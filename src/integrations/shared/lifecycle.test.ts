@@ -373,6 +373,39 @@ describe("a refresh lock that stays taken", () => {
   });
 });
 
+describe("a refresh lock wait that runs out during test or health", () => {
+  it("is answered, retryable, and not recorded as the connection's health: it is our state, not the connection's", async () => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-5" } }));
+    const busy = Object.create(store.vault, {
+      withRefreshLock: {
+        value: async (id: string, options: RefreshLockOptions) => {
+          throw new RefreshLockTimeoutError(id, options.waitMs);
+        },
+      },
+    }) as Vault;
+    let offsetMs = 0;
+    const clock = { now: () => Date.now() + offsetMs, sleep: async (ms: number) => void (offsetMs += ms) };
+    const def = definition({
+      async exchangeCode() {
+        return { accessToken: "acme_access_token_5", refreshToken: "acme_refresh_token_5", expiresInSeconds: 3600, scopes: ["read"], metadata: { accountId: "acct-5" } };
+      },
+      refreshToken: async () => ({ accessToken: "acme_access_token_6", expiresInSeconds: 3600, scopes: ["read"], metadata: {} }),
+    });
+    const lifecycle = createConnectorLifecycle(def, { vault: busy, sealer: store.keyring, settings, knownProviders: ["acme"], timeoutMs: 1000, fetch: provider.fetchStub, clock });
+    const { state } = sealState(store.keyring, { provider: "acme", userId: "alice", nowMs: clock.now() });
+    const connection = await lifecycle.completeOAuth({ code: "code-busy", state });
+    await lifecycle.testConnection("alice");
+    const before = (await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id }))?.lastHealth;
+    expect(before).toMatchObject({ status: "ok" });
+    // Past expiry: the next use must refresh, and the lock stays taken.
+    offsetMs += 3_600_000;
+    await expect(lifecycle.testConnection("alice")).rejects.toMatchObject({ code: "refresh_lock_timeout", retryable: true });
+    await expect(lifecycle.health("alice")).rejects.toMatchObject({ code: "refresh_lock_timeout", retryable: true });
+    const after = (await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id }))?.lastHealth;
+    expect(after).toEqual(before);
+  });
+});
+
 describe("user ids through the SDK", () => {
   // The same rule as the HTTP API's `sub`: a caller of the SDK cannot store an id the service would refuse.
   it.each([["victim\ud800"], ["victim\udfff"], ["nul\u0000byte"], ["tab\tid"], ["   "], ["x".repeat(256)]])("refuses %j with a schema error naming userId", async (userId) => {

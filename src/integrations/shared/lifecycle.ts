@@ -9,7 +9,7 @@ import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecy
 import { ErrorCodes, IntegrationError, invalidInput } from "./errors.js";
 import { isValidUserId, USER_ID_RULE } from "./userId.js";
 import { healthFromOutcome, toEnvelope } from "./health.js";
-import { TokenKeeper } from "./tokens.js";
+import { REFRESH_LOCK_TIMEOUT, TokenKeeper } from "./tokens.js";
 import { checkBaseUrl, type BaseUrlPolicy } from "./baseUrl.js";
 import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./http.js";
 import { maskSecret } from "./mask.js";
@@ -503,7 +503,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
           ...(identity.scopes ? { scopes: identity.scopes.join(",") } : {}),
         };
       } catch (error) {
-        if (error instanceof IntegrationError && !recordedByRefresh.has(error)) await recordProbe(record, error);
+        if (error instanceof IntegrationError && !recordedByRefresh.has(error) && !isOwnBusiness(error)) await recordProbe(record, error);
         throw error;
       }
     },
@@ -540,7 +540,8 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
         await probe(record, false);
         outcome = await recordProbe(record);
       } catch (error) {
-        if (!(error instanceof IntegrationError)) throw error;
+        // Our own state (another instance still refreshing) says nothing of the connection: answered, not recorded.
+        if (!(error instanceof IntegrationError) || isOwnBusiness(error)) throw error;
         outcome = recordedByRefresh.get(error) ?? (await recordProbe(record, error));
       }
       // A refresh may have changed the token, its expiry or its refresh status: report what is stored now.
@@ -619,6 +620,11 @@ function issuerOf(definition: ConnectorDefinition, settings: ConnectorSettings):
 
 function checkUserId(userId: unknown, provider: string): void {
   if (!isValidUserId(userId)) throw invalidInput("userId", `userId must be ${USER_ID_RULE}`, provider);
+}
+
+/** An error about this service's own state, not the connection's: health does not record it. */
+function isOwnBusiness(error: IntegrationError): boolean {
+  return error.code === REFRESH_LOCK_TIMEOUT;
 }
 
 function checkCredential(field: string, value: unknown, provider: string): void {

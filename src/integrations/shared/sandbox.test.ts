@@ -29,12 +29,15 @@ class MemoryStore implements SandboxStateStore {
   async loadState(provider: string) {
     return this.rows.get(provider)?.state;
   }
-  async saveState(provider: string, state: string) {
-    this.saves += 1;
-    (this.rows.get(provider) as { state?: string }).state = state;
+  async claim(provider: string, owner: string, url: string) {
+    Object.assign(this.rows.get(provider) as object, { owner, url });
   }
-  async setUrl(provider: string, url: string) {
-    (this.rows.get(provider) as SandboxRegistration).url = url;
+  async saveState(provider: string, owner: string, state: string) {
+    const row = this.rows.get(provider) as { state?: string; owner?: string };
+    if (row.owner !== owner) return false;
+    this.saves += 1;
+    row.state = state;
+    return true;
   }
 }
 
@@ -52,15 +55,16 @@ async function slack(options: Parameters<typeof startSlackSandbox>[0]): Promise<
 }
 const desk = async (sandbox: StartedSandbox): Promise<string> =>
   ((await (await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as { accessToken: string }).accessToken;
-/** Slack's who-am-I; on a connection of its own, so that a pooled socket to a closed server is never reused. */
-const authTest = async (sandbox: StartedSandbox, token: string): Promise<unknown> => {
+/** A Slack Web API call; on a connection of its own, so that a pooled socket to a closed server is never reused. */
+const authCall = async (sandbox: StartedSandbox, path: string, token: string): Promise<unknown> => {
   const dispatcher = new Agent();
   try {
-    return (await (await undiciFetch(`${sandbox.url}/api/auth.test`, { method: "POST", headers: { authorization: `Bearer ${token}` }, dispatcher })).json()) as unknown;
+    return (await (await undiciFetch(`${sandbox.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}` }, dispatcher })).json()) as unknown;
   } finally {
     await dispatcher.close();
   }
 };
+const authTest = (sandbox: StartedSandbox, token: string): Promise<unknown> => authCall(sandbox, "/api/auth.test", token);
 
 describe("a sandbox with a store", () => {
   it("has written what it issued before the answer leaves, and a new process honours it", async () => {
@@ -108,6 +112,54 @@ describe("a sandbox with a store", () => {
     expect(await authTest(second, token)).toMatchObject({ ok: true });
   });
 
+  it("uses the server the store names even when this process was given other ports (a CLI command beside the service)", async () => {
+    const store = new MemoryStore();
+    const first = await slack({ port: await freePort(), persistence: store });
+    const otherPort = await freePort();
+    const second = await slack({ port: otherPort, persistence: store, standby: false });
+    expect(second.role()).toBe("remote");
+    expect(second.url).toBe(first.url);
+    // Nothing was started on the other port: there is one copy of the state, not two.
+    const probe = createServer();
+    servers.push(probe);
+    await new Promise<void>((resolve, reject) => probe.once("error", reject).listen(otherPort, "127.0.0.1", resolve));
+  });
+
+  it("keeps, through a takeover, what a request in flight at the old server did", async () => {
+    const store = new MemoryStore();
+    const port = await freePort();
+    const first = await slack({ port, persistence: store });
+    const second = await slack({ port, persistence: store });
+    const token = await desk(first);
+    await fetch(`${first.url}/_sandbox/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ fault: "delay", delayMs: 2_500, path: "/api/auth.revoke" }) });
+    const revoking = authCall(first, "/api/auth.revoke", token);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The old server goes while the revocation is in flight: it finishes it and writes it before its port goes.
+    await first.close();
+    expect(await revoking).toMatchObject({ ok: true, revoked: true });
+    for (let i = 0; i < 50 && second.role() !== "serving"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(second.role()).toBe("serving");
+    expect(await authTest(second, token)).toMatchObject({ ok: false, error: "token_revoked" });
+  });
+
+  it("takes a replayed answer of /_sandbox/info for no proof: a stranger on the port is refused, and a standby says so", async () => {
+    const store = new MemoryStore();
+    const port = await freePort();
+    const real = await slack({ port, persistence: store });
+    const recorded = await (await fetch(`${real.url}/_sandbox/info?challenge=${"c".repeat(22)}`)).text();
+    const logged: string[] = [];
+    const standing = await slack({ port, persistence: store, log: (_level, message) => logged.push(message) });
+    await real.close();
+    // A stranger takes the port at once and replays what the real sandbox said.
+    const stranger = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(recorded));
+    servers.push(stranger);
+    await new Promise<void>((resolve) => stranger.listen(port, "127.0.0.1", resolve));
+    for (let i = 0; i < 30 && logged.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(logged.join("\n")).toMatch(new RegExp(`port ${port} .*not this database's slack sandbox`));
+    expect(standing.role()).toBe("remote");
+    await expect(slack({ port, persistence: store })).rejects.toThrow(/not this database's slack sandbox/);
+  });
+
   it("finds, on free ports, the server the store names", async () => {
     const store = new MemoryStore();
     const first = await slack({ port: 0, persistence: store });
@@ -131,6 +183,18 @@ describe("a sandbox with a store", () => {
 });
 
 describe("the sandbox control plane", () => {
+  it("refuses what a web page could send (CSRF): form bodies and other origins; the page's own origin is fine", async () => {
+    const sandbox = await slack({});
+    const faults = `${sandbox.url}/_sandbox/faults`;
+    const form = await fetch(faults, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "fault=server-error" });
+    expect(form.status).toBe(415);
+    const crossOrigin = await fetch(faults, { method: "POST", headers: { "content-type": "application/json", origin: "https://evil.example" }, body: JSON.stringify({ fault: "server-error" }) });
+    expect(crossOrigin.status).toBe(403);
+    expect((await fetch(`${sandbox.url}/api/auth.test`, { method: "POST" })).status).toBe(200);
+    const sameOrigin = await fetch(faults, { method: "POST", headers: { "content-type": "application/json", origin: sandbox.url }, body: JSON.stringify({ fault: "server-error", times: 1 }) });
+    expect(sameOrigin.status).toBe(201);
+  });
+
   it("keeps the newest requests only, and says how many it let go", async () => {
     const sandbox = await slack({ requestLogLimit: 3 });
     for (let i = 0; i < 5; i++) await fetch(`${sandbox.url}/api/method.${i}`, { method: "POST" });

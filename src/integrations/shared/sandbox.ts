@@ -9,11 +9,15 @@
  *   DELETE /_sandbox/faults       clear every pending fault
  *   GET    /_sandbox/requests     [{method, path, time, status}], oldest first
  *   DELETE /_sandbox/requests     clear the log (it keeps the newest `requestLogLimit`, 1000 by default)
- *   GET    /_sandbox/info         {provider, clientId, app, pid}: which store's sandbox answers on this port
+ *   GET    /_sandbox/info         {provider, clientId, pid, proof?}: which store's sandbox answers on this port
+ *                                  (`?challenge=`: proof is an HMAC of it under the app's secret)
+ *
+ * The control plane refuses cross-origin requests and non-JSON bodies: a web
+ * page must not be able to inject faults or revoke tokens (CSRF).
  *   POST   /_sandbox/credentials  a key or token the sandbox accepts, as the provider's dashboard hands one out
  *                                  (`?form=connect`: only the fields POST .../connections takes)
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import * as devalue from "devalue";
 import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -79,6 +83,8 @@ export type SandboxOptions = {
   standby?: boolean;
   /** How many requests `GET /_sandbox/requests` keeps, newest last (default 1000). */
   requestLogLimit?: number;
+  /** Where a sandbox with a store says what happened to it (took over, lost its claim, a port held by a stranger). */
+  log?: (level: "info" | "warn" | "error", message: string) => void;
 };
 
 /** A sandbox's OAuth app as the provider's dashboard registered it. */
@@ -102,8 +108,10 @@ export interface SandboxStateStore {
   register(provider: string, proposed: SandboxApp, redirectUris: readonly string[]): Promise<SandboxRegistration>;
   registration(provider: string): Promise<SandboxRegistration | undefined>;
   loadState(provider: string): Promise<string | undefined>;
-  saveState(provider: string, state: string): Promise<void>;
-  setUrl(provider: string, url: string): Promise<void>;
+  /** Makes `owner` the one process whose writes are taken, serving at `url`. */
+  claim(provider: string, owner: string, url: string): Promise<void>;
+  /** Stores the snapshot if `owner` still holds the claim; false when another process claimed the sandbox since. */
+  saveState(provider: string, owner: string, state: string): Promise<boolean>;
 }
 
 export type StartedSandbox = {
@@ -152,101 +160,126 @@ export function restoreState<T extends object>(restored: unknown, fresh: () => T
 /** The fields of a desk credential that POST /api/integrations/:provider/connections takes. */
 const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"];
 
-/** How often a standing-by process tries to take over a sandbox whose server went away. */
+/** How often a standing-by process checks on the server it uses, and tries to take the port when that server is gone. */
 const STANDBY_INTERVAL_MS = 1_000;
 /** How long a probe of a port waits for a sandbox to say who it is. */
 const PROBE_TIMEOUT_MS = 1_500;
 const DEFAULT_REQUEST_LOG_LIMIT = 1_000;
+/** How long a closing sandbox waits for requests in flight (a delay fault's, say) before it lets its port go regardless. */
+const DRAIN_TIMEOUT_MS = 30_000;
+/** How often a new server reads the state again when the last server's final write lands while it starts. */
+const RELOAD_ATTEMPTS = 5;
 
 /**
  * Starts the sandbox for `provider`. Without persistence it simply listens.
- * With a store, one process serves each sandbox at a time: this one, when
- * the port is free, with the state the store holds; or the process already
- * serving it from the same store, which this one then uses and stands by to
- * replace. A port held by anything else is an error that names it.
+ * With a store, one process serves each sandbox at a time, with the state
+ * the store holds: the process already serving it from the same store (at
+ * the address the store names, or on the port asked for), which this one
+ * then uses and stands by to replace; or this one, when nobody serves it. A
+ * port held by anything else is an error that names it. A server proves it
+ * is this store's by answering a fresh challenge with the app's secret.
  */
 export async function startSandbox(provider: string, options: SandboxOptions, proposed: SandboxApp, build: SandboxBuild): Promise<StartedSandbox> {
   const host = options.host ?? "127.0.0.1";
   const store = options.persistence;
+  const log = options.log ?? (() => undefined);
   if (!store) {
     const served = await serve(build(proposed, undefined, [...(options.redirectUris ?? [])]), options, proposed, undefined);
     if (!served) throw new Error(`the ${provider} sandbox could not listen on ${host}:${options.port ?? 0}: the port is in use`);
-    return startedFrom(provider, served, proposed, () => "serving", served.close);
+    return { provider, url: served.url, endpoints: served.endpoints, clientId: proposed.clientId, clientSecret: proposed.clientSecret, role: () => "serving", close: served.close };
   }
 
   const registration = await store.register(provider, proposed, options.redirectUris ?? []);
   const app = { clientId: registration.clientId, clientSecret: registration.clientSecret };
   const redirectUris = [...registration.redirectUris];
+  /** Fences this process's writes: the store takes state only from the process that claimed the sandbox last. */
+  const owner = randomBytes(12).toString("base64url");
   const refreshRedirectUris = async (): Promise<void> => {
     const current = await store.registration(provider);
     for (const uri of current?.redirectUris ?? []) if (!redirectUris.includes(uri)) redirectUris.push(uri);
   };
-  const serveFromStore = async (port: number): Promise<Served | undefined> => {
-    const text = await store.loadState(provider);
-    let restored: unknown;
-    try {
-      restored = text === undefined ? undefined : devalue.parse(text);
-    } catch (error) {
-      throw new Error(`the ${provider} sandbox's saved state cannot be read (${error instanceof Error ? error.message : String(error)}); nothing was changed`, { cause: error });
-    }
-    const served = await serve(build(app, restored, redirectUris), { ...options, port }, app, { store, provider, text, refreshRedirectUris });
-    if (served) await store.setUrl(provider, served.url);
-    return served;
-  };
+  const lose = (url: string): void => log("error", `the ${provider} sandbox at ${url} was claimed by another process on this database; this one stops serving it (restart this process to use the other)`);
 
-  const port = options.port ?? 0;
+  /** Serves on `port` with the state the store holds; undefined when the port is taken. */
+  const serveFromStore = async (port: number): Promise<Served | undefined> => {
+    for (let attempt = 0; ; attempt++) {
+      const text = await store.loadState(provider);
+      const candidate = await serve(build(app, parseState(provider, text), redirectUris), { ...options, port }, app, { store, provider, owner, text, refreshRedirectUris, lose });
+      if (!candidate) return undefined;
+      // The port was free, so the process that served it last had written its final state: read it again
+      // now that this process holds the port, and start over if that write landed after the first read.
+      if ((await store.loadState(provider)) === text || attempt >= RELOAD_ATTEMPTS) {
+        await store.claim(provider, owner, candidate.url);
+        candidate.open();
+        return candidate;
+      }
+      await candidate.close();
+    }
+  };
+  const notOurs = (port: number): Error =>
+    new Error(
+      `port ${port} (for the ${provider} sandbox) is taken by a process that is not this database's ${provider} sandbox; ` +
+        "stop it, or choose other sandbox ports with AUTOFLOW_SANDBOX_BASE_PORT",
+    );
+
   let served: Served | undefined;
   let remoteUrl: string | undefined;
-  if (port !== 0) {
+  // Whoever serves this store's sandbox said where: use it while it answers as this store's,
+  // whatever ports this process was given (a CLI command beside the service, a second instance).
+  if (registration.url && (await probe(registration.url, provider, app)) === "same") remoteUrl = registration.url;
+  else {
+    const port = options.port ?? 0;
     served = await serveFromStore(port);
     if (!served) {
       const url = originOf(host, port);
-      if (!(await servesSameSandbox(url, provider, app))) {
-        throw new Error(
-          `port ${port} (for the ${provider} sandbox) is taken by a process that is not this database's ${provider} sandbox; ` +
-            "stop it, or choose other sandbox ports with AUTOFLOW_SANDBOX_BASE_PORT",
-        );
-      }
+      if ((await probe(url, provider, app)) !== "same") throw notOurs(port);
       remoteUrl = url;
     }
-  } else {
-    // Free ports: whoever serves this store's sandbox said where; use it while it answers.
-    if (registration.url && (await servesSameSandbox(registration.url, provider, app))) remoteUrl = registration.url;
-    else served = await serveFromStore(0);
-    if (!served && !remoteUrl) throw new Error(`the ${provider} sandbox could not listen on a free port`);
   }
 
   let closed = false;
   let standby: NodeJS.Timeout | undefined;
   if (!served && remoteUrl && options.standby !== false) {
-    const remotePort = Number(new URL(remoteUrl).port);
-    let trying = false;
+    const watched = remoteUrl;
+    const port = Number(new URL(watched).port);
+    let busy = false;
+    let warned = false;
     standby = setInterval(() => {
-      if (trying || closed || served) return;
-      trying = true;
-      serveFromStore(remotePort)
-        .then((taken) => {
-          if (!taken) return;
-          if (closed) return taken.close();
-          served = taken;
-          clearInterval(standby);
-        })
-        .catch(() => undefined)
+      if (busy || closed || served) return;
+      busy = true;
+      (async () => {
+        const who = await probe(watched, provider, app);
+        if (who === "same") {
+          warned = false;
+          return;
+        }
+        if (who === "other") {
+          if (!warned) log("error", notOurs(port).message);
+          warned = true;
+          return;
+        }
+        const taken = await serveFromStore(port);
+        if (!taken) return;
+        if (closed) return taken.close();
+        served = taken;
+        clearInterval(standby);
+        log("info", `took over the ${provider} sandbox at ${taken.url}: the process that served it is gone`);
+      })()
+        .catch((error: unknown) => log("warn", `could not take over the ${provider} sandbox: ${error instanceof Error ? error.message : String(error)}`))
         .finally(() => {
-          trying = false;
+          busy = false;
         });
     }, STANDBY_INTERVAL_MS);
     standby.unref();
   }
   const url = served?.url ?? (remoteUrl as string);
-  const definitionEndpoints = served?.endpoints ?? build(app, undefined, redirectUris).endpoints(url);
   return {
     provider,
     url,
-    endpoints: definitionEndpoints,
+    endpoints: served?.endpoints ?? build(app, undefined, redirectUris).endpoints(url),
     clientId: app.clientId,
     clientSecret: app.clientSecret,
-    role: () => (served ? "serving" : "remote"),
+    role: () => (served && !served.lost() ? "serving" : "remote"),
     close: async () => {
       closed = true;
       if (standby) clearInterval(standby);
@@ -255,37 +288,64 @@ export async function startSandbox(provider: string, options: SandboxOptions, pr
   };
 }
 
-type Served = { url: string; endpoints: ConnectorEndpoints; close(): Promise<void> };
+type Served = {
+  url: string;
+  endpoints: ConnectorEndpoints;
+  /** Starts answering (requests wait until then). */
+  open(): void;
+  /** Whether another process claimed the sandbox since. */
+  lost(): boolean;
+  close(): Promise<void>;
+};
 
-type Persisting = { store: SandboxStateStore; provider: string; text: string | undefined; refreshRedirectUris(): Promise<void> };
+type Persisting = {
+  store: SandboxStateStore;
+  provider: string;
+  owner: string;
+  text: string | undefined;
+  refreshRedirectUris(): Promise<void>;
+  lose(url: string): void;
+};
 
-function startedFrom(provider: string, served: Served, app: SandboxApp, role: () => "serving" | "remote", close: () => Promise<void>): StartedSandbox {
-  return { provider, url: served.url, endpoints: served.endpoints, clientId: app.clientId, clientSecret: app.clientSecret, role, close };
+function parseState(provider: string, text: string | undefined): unknown {
+  try {
+    return text === undefined ? undefined : devalue.parse(text);
+  } catch (error) {
+    throw new Error(`the ${provider} sandbox's saved state cannot be read (${error instanceof Error ? error.message : String(error)}); nothing was changed`, { cause: error });
+  }
 }
 
 function originOf(host: string, port: number): string {
   return `http://${host === "::1" ? "[::1]" : host}:${port}`;
 }
 
-/** Whether `url` answers as this store's sandbox of `provider` (same app registration). */
-async function servesSameSandbox(url: string, provider: string, app: SandboxApp): Promise<boolean> {
+/** The answer to a challenge that only a holder of the app's secret can give. */
+function proofOf(app: SandboxApp, provider: string, challenge: string): string {
+  return createHmac("sha256", app.clientSecret).update(`autoflow-sandbox-info\n${provider}\n${app.clientId}\n${challenge}`).digest("base64url");
+}
+
+/**
+ * Who answers at `url`: this store's sandbox of `provider` (it answered a
+ * fresh challenge with the app's secret), something else, or nothing.
+ */
+async function probe(url: string, provider: string, app: SandboxApp): Promise<"same" | "other" | "none"> {
+  const challenge = randomBytes(16).toString("base64url");
+  let response: Response;
   try {
-    const response = await fetch(`${url}/_sandbox/info`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-    if (!response.ok) return false;
-    const info = (await response.json()) as { provider?: unknown; clientId?: unknown; app?: unknown };
-    return info.provider === provider && info.clientId === app.clientId && info.app === appFingerprint(app);
+    response = await fetch(`${url}/_sandbox/info?challenge=${challenge}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
   } catch {
-    return false;
+    return "none";
+  }
+  try {
+    const info = (await response.json()) as { provider?: unknown; clientId?: unknown; proof?: unknown };
+    return response.ok && info.provider === provider && info.clientId === app.clientId && info.proof === proofOf(app, provider, challenge) ? "same" : "other";
+  } catch {
+    return "other";
   }
 }
 
-/** Names an app registration without giving away its secret. */
-function appFingerprint(app: SandboxApp): string {
-  return createHash("sha256").update(`${app.clientId}\n${app.clientSecret}`).digest("base64url").slice(0, 22);
-}
-
 /** Listens with `definition`; undefined when the port is taken. */
-async function serve(definition: SandboxDefinition, options: SandboxOptions, credentials: SandboxApp, persisting: Persisting | undefined): Promise<Served | undefined> {
+async function serve(definition: SandboxDefinition, options: SandboxOptions, credentials: SandboxApp, persisting: Persisting | undefined): Promise<(Served & { close(): Promise<void> }) | undefined> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   await app.register(formbody);
   // An empty body sent as JSON (`DELETE /_sandbox/faults` from many clients) is no body, not a 400.
@@ -305,7 +365,40 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   let dropped = 0;
   const saver = persisting && definition.state ? stateSaver(definition.state, persisting) : undefined;
   let lastRegistrationRefresh = 0;
+  let ownOrigin = "";
+  let inFlight = 0;
+  let closing = false;
+  let lost = false;
+  let opened!: () => void;
+  const ready = persisting ? new Promise<void>((resolve) => (opened = resolve)) : Promise.resolve();
+  const loseIt = (): void => {
+    if (lost) return;
+    lost = true;
+    persisting?.lose(ownOrigin);
+  };
+  const unavailable = (reply: FastifyReply, why: string): FastifyReply => reply.code(503).header("connection", "close").header("retry-after", "1").send({ error: why });
 
+  // First of all: requests in flight are counted so that closing waits for them (and their state) before the port goes.
+  app.addHook("onRequest", async (request, reply) => {
+    if (lost) return unavailable(reply, "this sandbox is now served by another process; ask the service for its address");
+    if (closing) return unavailable(reply, "this sandbox is restarting; try again in a moment");
+    inFlight += 1;
+    reply.raw.once("close", () => {
+      inFlight -= 1;
+    });
+    await ready;
+    if (!pathOf(request).startsWith("/_sandbox/")) return;
+    // The control plane is for this machine's tools, not for web pages: a page's form post or
+    // cross-origin call (CSRF) would otherwise inject faults or revoke tokens, and the effect is stored.
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== ownOrigin) {
+      return reply.code(403).send({ error: `the sandbox control plane takes no cross-origin requests (Origin: ${origin})` });
+    }
+    const type = request.headers["content-type"];
+    if (request.method !== "GET" && type !== undefined && !type.toLowerCase().startsWith("application/json")) {
+      return reply.code(415).send({ error: "the sandbox control plane takes JSON bodies (content-type: application/json)" });
+    }
+  });
   app.addHook("onRequest", async (request, reply) => {
     const path = pathOf(request);
     if (path.startsWith("/_sandbox/")) return;
@@ -351,13 +444,25 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   });
   if (saver) {
     // What a request changed is stored before its answer leaves: an acknowledged grant survives a crash.
-    app.addHook("onSend", async (request, _reply, payload) => {
-      if (request.method !== "GET" || !pathOf(request).startsWith("/_sandbox/")) await saver.flush();
-      return payload;
+    // A write the store refuses (another process claimed the sandbox) turns the answer into a 503.
+    app.addHook("onSend", async (request, reply, payload) => {
+      if (lost || (request.method === "GET" && pathOf(request).startsWith("/_sandbox/"))) return payload;
+      if (await saver.flush()) return payload;
+      loseIt();
+      reply.code(503).header("connection", "close").header("content-type", "application/json; charset=utf-8");
+      return JSON.stringify({ error: "this sandbox is now served by another process; what this request did is not kept" });
     });
   }
 
-  app.get("/_sandbox/info", async () => ({ provider: definition.provider, clientId: credentials.clientId, app: appFingerprint(credentials), pid: process.pid }));
+  app.get("/_sandbox/info", async (request) => {
+    const challenge = (request.query as Record<string, unknown>).challenge;
+    return {
+      provider: definition.provider,
+      clientId: credentials.clientId,
+      pid: process.pid,
+      ...(typeof challenge === "string" && challenge.length >= 16 && challenge.length <= 128 ? { proof: proofOf(credentials, definition.provider, challenge) } : {}),
+    };
+  });
   app.post("/_sandbox/faults", async (request, reply) => {
     const parsed = faultSchema.safeParse(request.body);
     if (!parsed.success) {
@@ -404,14 +509,22 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   }
   const address = app.server.address();
   if (!address || typeof address === "string") throw new Error("sandbox did not bind a TCP port");
-  const url = originOf(host, address.port);
-  definition.listening?.(url);
+  ownOrigin = originOf(host, address.port);
+  definition.listening?.(ownOrigin);
   return {
-    url,
-    endpoints: definition.endpoints(url),
+    url: ownOrigin,
+    endpoints: definition.endpoints(ownOrigin),
+    open: () => opened?.(),
+    lost: () => lost,
+    // The port goes last: new requests are turned away, those in flight finish, the state is written,
+    // and only then may a standing-by process bind the port and read it.
     close: async () => {
+      closing = true;
+      opened?.();
+      const until = Date.now() + DRAIN_TIMEOUT_MS;
+      while (inFlight > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+      if (saver && !lost && !(await saver.flush())) loseIt();
       await app.close();
-      await saver?.flush();
     },
   };
 }
@@ -420,18 +533,21 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
  * Writes the state's snapshot to the store, one write at a time: a flush
  * asked for while one is under way is served by the next, which snapshots
  * after it. A snapshot equal to the last one stored is not written again.
+ * A flush says false when the store refused the write: another process
+ * claimed the sandbox.
  */
-function stateSaver(state: object, persisting: Persisting): { flush(): Promise<void> } {
+function stateSaver(state: object, persisting: Persisting): { flush(): Promise<boolean> } {
   let last = persisting.text;
-  let running: Promise<void> | undefined;
-  let next: Promise<void> | undefined;
-  const save = async (): Promise<void> => {
+  let running: Promise<boolean> | undefined;
+  let next: Promise<boolean> | undefined;
+  const save = async (): Promise<boolean> => {
     const text = devalue.stringify(state);
-    if (text === last) return;
-    await persisting.store.saveState(persisting.provider, text);
+    if (text === last) return true;
+    if (!(await persisting.store.saveState(persisting.provider, persisting.owner, text))) return false;
     last = text;
+    return true;
   };
-  const run = (): Promise<void> => {
+  const run = (): Promise<boolean> => {
     running = save().finally(() => {
       running = undefined;
     });
@@ -440,10 +556,12 @@ function stateSaver(state: object, persisting: Persisting): { flush(): Promise<v
   return {
     flush() {
       if (!running) return run();
-      next ??= running.catch(() => undefined).then(() => {
-        next = undefined;
-        return run();
-      });
+      next ??= running
+        .catch(() => true)
+        .then(() => {
+          next = undefined;
+          return run();
+        });
       return next;
     },
   };
