@@ -1,70 +1,76 @@
 /**
- * The health envelope: what a probe's outcome means for a connection.
- *
- *   ok        the provider accepted the credential just now
- *   degraded  the credential is presumably good but the provider throttles,
- *             fails, or cannot be reached; it should recover by itself
- *   down      the credential does not work (revoked, expired, refresh failed)
- *             or there is none; it recovers only when the user reconnects
+ * The `testConnection` and `health` hooks: a who-am-I through the session,
+ * what it saw recorded as the connection's health, the v1 envelope answered.
  */
-import type { Tier1ConnectionHealth } from "./contract.js";
-import type { IntegrationError } from "./errors.js";
-import type { StoredHealth, TokenRefreshStatus } from "./vault.js";
+import { pickConnection, publicMetadata, revoked } from "./connections.js";
+import { ErrorCodes, IntegrationError } from "./errors.js";
+import { toEnvelope, type ConnectionHealth } from "./healthEnvelope.js";
+import type { Session } from "./session.js";
+import { isOwnBusiness } from "./tokens.js";
+import { checkUserId } from "./userId.js";
+import type { ConnectionRecord, StoredHealth } from "./vault.js";
 
-export type HealthEnvelope = Tier1ConnectionHealth<string, Record<string, unknown>>;
+export type { ConnectionHealth } from "./healthEnvelope.js";
 
-/** The stored part of a health outcome (no metadata). */
-export function healthFromOutcome(input: {
-  checkedAt: string;
-  error?: IntegrationError;
-  /** What we last knew about the credential, for probes that could not tell. */
-  lastKnownAuth: boolean;
-  displayName: string;
-}): StoredHealth {
-  const { error, checkedAt } = input;
-  if (!error) return { status: "ok", checkedAt, auth: true, apiReachable: true, rateLimited: false };
-  const base = { checkedAt, errorType: error.type, message: error.message };
-  switch (error.type) {
-    case "auth":
-      return { ...base, status: "down", auth: false, apiReachable: true, rateLimited: false };
-    case "rate-limit":
-      return {
-        ...base,
-        status: "degraded",
-        auth: true,
-        apiReachable: true,
-        rateLimited: true,
-        message: `${input.displayName} API rate limit exceeded${error.retryAfterSeconds === undefined ? "" : `; retry after ${error.retryAfterSeconds}s`}`,
-      };
-    case "network":
-      return { ...base, status: "degraded", auth: input.lastKnownAuth, apiReachable: false, rateLimited: false };
-    case "upstream":
-    case "schema":
-      return { ...base, status: "degraded", auth: input.lastKnownAuth, apiReachable: true, rateLimited: false };
+/** `testConnection`: the who-am-I with retries; what it saw is recorded, and a failure thrown. */
+export async function testConnection(session: Session, userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>> {
+  checkUserId(userId, session.provider);
+  const record = await pickConnection(session, userId, options?.connectionId);
+  if (record.revokedAt) throw revoked(session.provider, record.id);
+  try {
+    const identity = await session.probe(record, true);
+    await session.recordHealth(record);
+    return {
+      connectionId: record.id,
+      authMethod: record.authMethod,
+      ...identity.summary,
+      ...(identity.scopes ? { scopes: identity.scopes.join(",") } : {}),
+    };
+  } catch (error) {
+    if (error instanceof IntegrationError && !session.recordedByRefresh.has(error) && !isOwnBusiness(error)) await session.recordHealth(record, error);
+    throw error;
   }
 }
 
-/** The envelope a route returns: stored outcome + the connection's public fields. */
-export function toEnvelope(input: {
-  health: StoredHealth;
-  authMethod?: string;
-  tokenRefreshStatus?: TokenRefreshStatus;
-  metadata: Record<string, unknown>;
-}): HealthEnvelope {
-  const { health } = input;
-  const details: HealthEnvelope["details"] = {
-    auth: health.auth,
-    apiReachable: health.apiReachable,
-    rateLimited: health.rateLimited,
-  };
-  if (health.errorType !== undefined) details.errorType = health.errorType;
-  if (health.message !== undefined) details.message = health.message;
-  return {
-    status: health.status,
-    checkedAt: health.checkedAt,
-    ...(input.authMethod === undefined ? {} : { authMethod: input.authMethod }),
-    ...(input.tokenRefreshStatus === undefined ? {} : { tokenRefreshStatus: input.tokenRefreshStatus }),
-    ...input.metadata,
-    details,
-  };
+/** `health`: one attempt, reported as the v1 envelope and recorded. */
+export async function health(session: Session, userId: string, options?: { connectionId?: string }): Promise<ConnectionHealth> {
+  checkUserId(userId, session.provider);
+  const { provider } = session;
+  let record: ConnectionRecord;
+  try {
+    record = await pickConnection(session, userId, options?.connectionId);
+  } catch (error) {
+    if (error instanceof IntegrationError && error.code === ErrorCodes.NO_ACTIVE_CONNECTION) {
+      return toEnvelope({
+        health: { status: "down", checkedAt: session.nowIso(), auth: false, apiReachable: false, rateLimited: false, errorType: "auth", message: error.message },
+        metadata: {},
+      });
+    }
+    throw error;
+  }
+  const envelopeOf = (stored: StoredHealth, current: ConnectionRecord = record): ConnectionHealth =>
+    toEnvelope({ health: stored, authMethod: current.authMethod, tokenRefreshStatus: current.tokenRefreshStatus, metadata: publicMetadata(current) });
+  if (record.revokedAt) {
+    return envelopeOf({
+      status: "down",
+      checkedAt: session.nowIso(),
+      auth: false,
+      apiReachable: false,
+      rateLimited: false,
+      errorType: "auth",
+      message: `this ${session.name} connection was disconnected at ${record.revokedAt}; connect again`,
+    });
+  }
+  let outcome: StoredHealth;
+  try {
+    await session.probe(record, false);
+    outcome = await session.recordHealth(record);
+  } catch (error) {
+    // Our own state (another instance still refreshing) says nothing of the connection: answered, not recorded.
+    if (!(error instanceof IntegrationError) || isOwnBusiness(error)) throw error;
+    outcome = session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error));
+  }
+  // A refresh may have changed the token, its expiry or its refresh status: report what is stored now.
+  const current = await session.deps.vault.findConnection({ userId, provider, id: record.id });
+  return envelopeOf(outcome, current ?? record);
 }

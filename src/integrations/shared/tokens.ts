@@ -33,6 +33,11 @@ export const REFRESH_FAILED = "token_refresh_failed";
 /** The code of the (retryable) error raised when another caller held the refresh lock for the whole wait. */
 export const REFRESH_LOCK_TIMEOUT = "refresh_lock_timeout";
 
+/** An error about this service's own state (another instance still refreshing), not the connection's: health does not record it. */
+export function isOwnBusiness(error: IntegrationError): boolean {
+  return error.code === REFRESH_LOCK_TIMEOUT;
+}
+
 /**
  * Beyond the holder's own bound, how long a waiter keeps waiting for the
  * refresh lock: the database round trips around the provider call, and the

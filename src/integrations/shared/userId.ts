@@ -1,4 +1,5 @@
 /** The one rule for user ids, in `shared/` so that the SDK, the HTTP API and the CLI hold every id to it alike. */
+import { invalidInput } from "./errors.js";
 
 /** Longest user id: ample for any identity provider's subject, and a bound on what a caller makes us store. */
 export const MAX_USER_ID_LENGTH = 255;
@@ -24,4 +25,9 @@ export function isValidUserId(value: unknown): value is string {
     value.isWellFormed() &&
     !CONTROL_CHARACTER.test(value)
   );
+}
+
+/** A schema error naming `userId` unless it keeps the rule. */
+export function checkUserId(userId: unknown, provider: string): asserts userId is string {
+  if (!isValidUserId(userId)) throw invalidInput("userId", `userId must be ${USER_ID_RULE}`, provider);
 }
