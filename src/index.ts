@@ -9,7 +9,7 @@ export type {
 } from "./integrations/shared/contract.js";
 export { IntegrationError, ErrorCodes, isRetryableType } from "./integrations/shared/errors.js";
 export { createBrowserBinding } from "./integrations/shared/oauth.js";
-export { RETRY_POLICIES, type RetryPolicy } from "./integrations/shared/retry.js";
+export type { RetryPolicy } from "./integrations/shared/retry.js";
 export type { ConnectorLifecycle, DisconnectReport } from "./integrations/shared/lifecycle.js";
 export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";
 export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/shared/connector.js";
@@ -21,7 +21,7 @@ export type { LinearConnectionPublic, LinearHealth, LinearAuthMethod } from "./i
 export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata } from "./integrations/teams/connector.js";
 export type { JiraConnectionPublic, JiraHealth, JiraAuthMethod, JiraMetadata, JiraRestBase } from "./integrations/jira/connector.js";
 export type { SentryConnectionPublic, SentryHealth, SentryAuthMethod, SentryMetadata } from "./integrations/sentry/connector.js";
-export { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+export { CONNECTORS, PROVIDER_IDS, RETRY_POLICIES, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";
 export { openStore, Keyring, SqlVault } from "./store/index.js";

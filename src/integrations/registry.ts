@@ -1,7 +1,7 @@
 /**
  * The connectors by id. It sits above `shared/` and the connector folders so
  * that `shared/` never imports a provider. Adding a connector is one entry
- * here (and a row in the retry table).
+ * here (its retry row lives in its own folder).
  */
 import { gmailConnector } from "./gmail/connector.js";
 import { startGmailSandbox } from "./gmail/sandbox.js";
@@ -12,6 +12,7 @@ import { startLinearSandbox } from "./linear/sandbox.js";
 import { jiraConnector } from "./jira/connector.js";
 import { startJiraSandbox } from "./jira/sandbox.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
+import type { RetryPolicy } from "./shared/retry.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { sentryConnector } from "./sentry/connector.js";
 import { startSentrySandbox } from "./sentry/sandbox.js";
@@ -41,6 +42,13 @@ export const CONNECTORS = {
 export type ProviderId = keyof typeof CONNECTORS;
 
 export const PROVIDER_IDS = Object.keys(CONNECTORS) as ProviderId[];
+
+/** Each registered connector's retry row as its definition uses it: what the generated retry document is read from. */
+export function retryPoliciesOf(connectors: Readonly<Record<string, RegisteredConnector>>): Readonly<Record<string, RetryPolicy>> {
+  return Object.fromEntries(Object.entries(connectors).map(([id, c]) => [id, c.definition.retryPolicy]));
+}
+
+export const RETRY_POLICIES = retryPoliciesOf(CONNECTORS) as Readonly<Record<ProviderId, RetryPolicy>>;
 
 export function isProviderId(value: string): value is ProviderId {
   return Object.prototype.hasOwnProperty.call(CONNECTORS, value);

@@ -18,8 +18,9 @@ import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
+import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard } from "../shared/standardOAuth.js";
+import { gmailRetryPolicy } from "./retryPolicy.js";
 
 export type GmailAuthMethod = "oauth2" | "access_token";
 export type GmailMetadata = { scopes: string[]; emailAddress: string };
@@ -337,7 +338,7 @@ export const gmailConnector: ConnectorDefinition<GmailAuthMethod> = {
   defaultScopes: [`${GOOGLE_SCOPE_PREFIX}gmail.readonly`],
   requiredMetadata: ["emailAddress"],
   accountLabel: ["emailAddress"],
-  retryPolicy: RETRY_POLICIES.gmail,
+  retryPolicy: gmailRetryPolicy,
   classify: (response, request) => classifyGmail(response, request),
 
   authorizationParams(settings) {

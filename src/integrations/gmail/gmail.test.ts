@@ -11,7 +11,7 @@ import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
 import { challengeOf } from "../shared/sandbox.js";
 import { createCodeVerifier } from "../shared/oauth.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { gmailRetryPolicy } from "./retryPolicy.js";
 import {
   classifyGmail,
   gmailConnector,
@@ -221,7 +221,7 @@ async function sandboxKit(options: GmailSandboxOptions = {}) {
   };
   const ctx: ConnectorContext = {
     settings,
-    http: new ProviderHttp({ provider: "gmail", displayName: "Gmail", classify: gmailConnector.classify, policy: { ...RETRY_POLICIES.gmail, attempts: 1 }, timeoutMs: 2_000 }),
+    http: new ProviderHttp({ provider: "gmail", displayName: "Gmail", classify: gmailConnector.classify, policy: { ...gmailRetryPolicy, attempts: 1 }, timeoutMs: 2_000 }),
   };
   const authorize = (params: Record<string, string | undefined>) => {
     const url = new URL(sandbox.endpoints.authorizeUrl);

@@ -35,8 +35,9 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
+import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { hubspotRetryPolicy } from "./retryPolicy.js";
 
 export type HubSpotAuthMethod = "oauth2" | "private_app_token";
 export type HubSpotMetadata = { scopes: string[]; hubId: number; hubDomain?: string };
@@ -340,7 +341,7 @@ export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod> = {
   defaultScopes: ["oauth", "crm.objects.contacts.read"],
   requiredMetadata: ["hubId"],
   accountLabel: ["hubDomain", "hubId"],
-  retryPolicy: RETRY_POLICIES.hubspot,
+  retryPolicy: hubspotRetryPolicy,
   classify: classifyHubSpot,
 
   authorizationParams(settings) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type Clock, type ProviderResponse } from "../shared/http.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { hubspotRetryPolicy } from "./retryPolicy.js";
 import { challengeOf } from "../shared/sandbox.js";
 import type { ConnectionRecord } from "../shared/vault.js";
 import { classifyHubSpot, hubspotConnector, hubspotGrant, INACTIVE_TOKEN, introspectionUrl, parseHubSpotToken } from "./connector.js";
@@ -514,7 +514,7 @@ describe("connector against the sandbox", () => {
         scopes: ["oauth", "crm.objects.contacts.read"],
         sandboxUrl: s.sandbox.url,
       },
-      http: new ProviderHttp({ provider: "hubspot", displayName: "HubSpot", classify: classifyHubSpot, policy: RETRY_POLICIES.hubspot, timeoutMs: 2000, clock }),
+      http: new ProviderHttp({ provider: "hubspot", displayName: "HubSpot", classify: classifyHubSpot, policy: hubspotRetryPolicy, timeoutMs: 2000, clock }),
     };
   });
   afterAll(async () => {
@@ -590,7 +590,7 @@ describe("connector: DAILY limit", () => {
         provider: "hubspot",
         displayName: "HubSpot",
         classify: classifyHubSpot,
-        policy: RETRY_POLICIES.hubspot,
+        policy: hubspotRetryPolicy,
         timeoutMs: 2000,
         clock: { now: () => Date.now(), sleep: async (ms) => void sleeps.push(ms) },
       });

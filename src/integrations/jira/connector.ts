@@ -50,8 +50,9 @@ import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
+import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { jiraRetryPolicy } from "./retryPolicy.js";
 
 export type JiraAuthMethod = "oauth2" | "api_token" | "personal_access_token";
 /**
@@ -469,7 +470,7 @@ export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
   requiredMetadata: ["siteUrl", "accountId"],
   accountLabel: ["siteName", "siteUrl"],
   acceptsBaseUrl: true,
-  retryPolicy: RETRY_POLICIES.jira,
+  retryPolicy: jiraRetryPolicy,
   classify: classifyJira,
 
   authorizationParams(settings) {

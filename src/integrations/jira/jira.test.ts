@@ -11,7 +11,7 @@ import { startHarness, type Harness } from "../../testing/harness.js";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { jiraRetryPolicy } from "./retryPolicy.js";
 import {
   classifyJira,
   jiraAuthorization,
@@ -280,7 +280,7 @@ function stubContext(fetchStub: typeof fetch): ConnectorContext {
   };
   return {
     settings,
-    http: new ProviderHttp({ provider: "jira", displayName: "Jira", classify: classifyJira, policy: { ...RETRY_POLICIES.jira, attempts: 1 }, timeoutMs: 2_000, fetch: fetchStub }),
+    http: new ProviderHttp({ provider: "jira", displayName: "Jira", classify: classifyJira, policy: { ...jiraRetryPolicy, attempts: 1 }, timeoutMs: 2_000, fetch: fetchStub }),
   };
 }
 
@@ -301,7 +301,7 @@ async function sandboxKit(options: JiraSandboxOptions = {}) {
     scopes: SCOPES,
     sandboxUrl: sandbox.url,
   };
-  const http = new ProviderHttp({ provider: "jira", displayName: "Jira", classify: classifyJira, policy: { ...RETRY_POLICIES.jira, attempts: 1 }, timeoutMs: 2_000 });
+  const http = new ProviderHttp({ provider: "jira", displayName: "Jira", classify: classifyJira, policy: { ...jiraRetryPolicy, attempts: 1 }, timeoutMs: 2_000 });
   const ctx: ConnectorContext = { settings, http };
   const siteCtx: ConnectorContext = { settings, http, baseUrl: sandbox.url };
   const consentParams = (extra: Record<string, string | undefined> = {}) => ({

@@ -34,8 +34,9 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
+import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type ClientAuthMethod, type StandardGrant } from "../shared/standardOAuth.js";
+import { linearRetryPolicy } from "./retryPolicy.js";
 
 export type LinearAuthMethod = "oauth2" | "api_key";
 export type LinearMetadata = { scopes: string[]; organizationId: string; organizationName?: string; urlKey?: string };
@@ -323,7 +324,7 @@ export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
   defaultScopes: ["read"],
   requiredMetadata: ["organizationId"],
   accountLabel: ["organizationName", "urlKey", "organizationId"],
-  retryPolicy: RETRY_POLICIES.linear,
+  retryPolicy: linearRetryPolicy,
   classify: classifyLinear,
 
   authorizationParams(settings) {

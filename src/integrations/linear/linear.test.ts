@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type Clock, type ProviderResponse } from "../shared/http.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { linearRetryPolicy } from "./retryPolicy.js";
 import { challengeOf } from "../shared/sandbox.js";
 import type { ConnectionRecord } from "../shared/vault.js";
 import {
@@ -705,7 +705,7 @@ function contextFor(s: Sandboxed, sleeps: number[]): ConnectorContext {
       scopes: ["read", "write"],
       sandboxUrl: s.sandbox.url,
     },
-    http: new ProviderHttp({ provider: "linear", displayName: "Linear", classify: classifyLinear, policy: RETRY_POLICIES.linear, timeoutMs: 2000, clock }),
+    http: new ProviderHttp({ provider: "linear", displayName: "Linear", classify: classifyLinear, policy: linearRetryPolicy, timeoutMs: 2000, clock }),
   };
 }
 

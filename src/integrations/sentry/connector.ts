@@ -34,8 +34,8 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { sentryRetryPolicy } from "./retryPolicy.js";
 
 /**
  * `auth_token`: a user auth token (`sntryu_`), or an unprefixed token from
@@ -358,7 +358,7 @@ export const sentryConnector: ConnectorDefinition<SentryAuthMethod> = {
   requiredMetadata: ["baseUrl"],
   accountLabel: ["organizationSlug", "baseUrl"],
   acceptsBaseUrl: true,
-  retryPolicy: RETRY_POLICIES.sentry,
+  retryPolicy: sentryRetryPolicy,
   classify: classifySentry,
 
   authorizationParams(settings) {

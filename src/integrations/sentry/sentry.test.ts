@@ -12,7 +12,7 @@ import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
 import { buildUrl, codeChallengeS256, createCodeVerifier } from "../shared/oauth.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { sentryRetryPolicy } from "./retryPolicy.js";
 import type { StartedSandbox } from "../shared/sandbox.js";
 import { startHarness, type Harness } from "../../testing/harness.js";
 import {
@@ -298,7 +298,7 @@ describe("token requests on the wire", () => {
       redirectUri: REDIRECT,
       scopes: ["org:read"],
     },
-    http: new ProviderHttp({ provider: "sentry", displayName: "Sentry", classify: classifySentry, policy: RETRY_POLICIES.sentry, timeoutMs: 1000, fetch: fakeFetch }),
+    http: new ProviderHttp({ provider: "sentry", displayName: "Sentry", classify: classifySentry, policy: sentryRetryPolicy, timeoutMs: 1000, fetch: fakeFetch }),
   });
   beforeEach(() => {
     sent = [];
@@ -690,7 +690,7 @@ describe("sandbox", () => {
         scopes: sentryConnector.defaultScopes,
         sandboxUrl: sandbox.url,
       };
-      const http = new ProviderHttp({ provider: "sentry", displayName: "Sentry", classify: classifySentry, policy: { ...RETRY_POLICIES.sentry, attempts: 1 }, timeoutMs: 5000 });
+      const http = new ProviderHttp({ provider: "sentry", displayName: "Sentry", classify: classifySentry, policy: { ...sentryRetryPolicy, attempts: 1 }, timeoutMs: 5000 });
       return { settings, http, ...(baseUrl ? { baseUrl } : {}) };
     };
 

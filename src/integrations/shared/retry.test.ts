@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Tier1ErrorType } from "./contract.js";
 import { IntegrationError } from "./errors.js";
-import { decideRetry, fullJitterDelay, MIN_RETRY_ATTEMPT_MS, parseRetryAfter, RETRY_POLICIES, type RetryPolicy } from "./retry.js";
+import { RETRY_POLICIES } from "../registry.js";
+import { decideRetry, fullJitterDelay, MIN_RETRY_ATTEMPT_MS, parseRetryAfter, type RetryPolicy } from "./retry.js";
 
 const policy: RetryPolicy = {
   attempts: 4,

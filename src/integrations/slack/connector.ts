@@ -11,7 +11,7 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { slackRetryPolicy } from "./retryPolicy.js";
 
 export type SlackAuthMethod = "oauth2" | "bot_token" | "user_token";
 export type SlackMetadata = { scopes: string[]; teamId: string; teamName?: string };
@@ -213,7 +213,7 @@ export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
   defaultScopes: ["chat:write", "channels:read", "users:read"],
   requiredMetadata: ["teamId"],
   accountLabel: ["teamName", "teamId"],
-  retryPolicy: RETRY_POLICIES.slack,
+  retryPolicy: slackRetryPolicy,
   classify: classifySlack,
 
   authorizationParams(settings) {

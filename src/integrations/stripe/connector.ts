@@ -14,7 +14,7 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, HttpMethod, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { stripeRetryPolicy } from "./retryPolicy.js";
 
 export type StripeAuthMethod = "oauth2" | "api_key";
 export type StripeMetadata = { scopes: string[]; accountId: string; accountName?: string; accountEmail?: string; livemode: boolean };
@@ -197,7 +197,7 @@ export const stripeConnector: ConnectorDefinition<StripeAuthMethod> = {
   defaultScopes: ["read_write"],
   requiredMetadata: ["accountId", "livemode"],
   accountLabel: ["accountName", "accountEmail", "accountId"],
-  retryPolicy: RETRY_POLICIES.stripe,
+  retryPolicy: stripeRetryPolicy,
   classify: classifyStripe,
 
   authorizationParams(settings) {

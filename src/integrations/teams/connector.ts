@@ -20,8 +20,9 @@ import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
-import { parseRetryAfter, RETRY_POLICIES } from "../shared/retry.js";
+import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { teamsRetryPolicy } from "./retryPolicy.js";
 
 export type TeamsAuthMethod = "oauth2" | "access_token";
 export type TeamsMetadata = { scopes: string[]; tenantId: string; userPrincipalName: string; displayName?: string };
@@ -322,7 +323,7 @@ export const teamsConnector: ConnectorDefinition<TeamsAuthMethod> = {
   defaultScopes: [OFFLINE_ACCESS, "User.Read", "Team.ReadBasic.All"],
   requiredMetadata: ["tenantId", "userPrincipalName"],
   accountLabel: ["displayName", "userPrincipalName"],
-  retryPolicy: RETRY_POLICIES.teams,
+  retryPolicy: teamsRetryPolicy,
   classify: classifyTeams,
 
   authorizationParams(settings) {

@@ -10,7 +10,7 @@ import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
 import { buildUrl, codeChallengeS256, createCodeVerifier } from "../shared/oauth.js";
-import { RETRY_POLICIES } from "../shared/retry.js";
+import { teamsRetryPolicy } from "./retryPolicy.js";
 import type { StartedSandbox } from "../shared/sandbox.js";
 import { classifyTeams, parseTeamsIdentity, parseTeamsToken, teamsConnector } from "./connector.js";
 import { startTeamsSandbox, type TeamsSandboxOptions } from "./sandbox.js";
@@ -282,7 +282,7 @@ describe("token requests on the wire", () => {
       redirectUri: REDIRECT,
       scopes: ["User.Read", "Team.ReadBasic.All"],
     },
-    http: new ProviderHttp({ provider: "teams", displayName: "Microsoft Teams", classify: classifyTeams, policy: RETRY_POLICIES.teams, timeoutMs: 1000, fetch: fakeFetch }),
+    http: new ProviderHttp({ provider: "teams", displayName: "Microsoft Teams", classify: classifyTeams, policy: teamsRetryPolicy, timeoutMs: 1000, fetch: fakeFetch }),
   });
   beforeEach(() => {
     sent = [];
@@ -738,7 +738,7 @@ describe("sandbox", () => {
         scopes: teamsConnector.defaultScopes,
         sandboxUrl: sandbox.url,
       };
-      return { settings, http: new ProviderHttp({ provider: "teams", displayName: "Microsoft Teams", classify: classifyTeams, policy: { ...RETRY_POLICIES.teams, attempts: 1 }, timeoutMs: 5000 }) };
+      return { settings, http: new ProviderHttp({ provider: "teams", displayName: "Microsoft Teams", classify: classifyTeams, policy: { ...teamsRetryPolicy, attempts: 1 }, timeoutMs: 5000 }) };
     };
 
     it("runs the code flow, learns who the user is in one batch, and refreshes with a new refresh token", async () => {
