@@ -342,17 +342,21 @@ describe("a repeated DELETE", () => {
   });
 });
 
+/** The vault, with the refresh lock held by another instance for longer than this one waits. */
+function busyVault(): Vault {
+  return Object.create(store.vault, {
+    withRefreshLock: {
+      value: async (id: string, options: RefreshLockOptions) => {
+        throw new RefreshLockTimeoutError(id, options.waitMs);
+      },
+    },
+  }) as Vault;
+}
+
 describe("a refresh lock that stays taken", () => {
   it("is a retryable error naming the wait, never an unexpected one", async () => {
     const provider = stubProvider(() => ({ status: 200, body: { id: "acct-4" } }));
-    // The lock another instance holds for longer than this one waits.
-    const busy = Object.create(store.vault, {
-      withRefreshLock: {
-        value: async (id: string, options: RefreshLockOptions) => {
-          throw new RefreshLockTimeoutError(id, options.waitMs);
-        },
-      },
-    }) as Vault;
+    const busy = busyVault();
     const refreshable = definition({ refreshToken: async () => ({ accessToken: "acme_access_token_r", expiresInSeconds: 3600, scopes: ["read"], metadata: {} }) });
     const lifecycle = createConnectorLifecycle(refreshable, {
       vault: busy,
@@ -376,13 +380,7 @@ describe("a refresh lock that stays taken", () => {
 describe("a refresh lock wait that runs out during test or health", () => {
   it("is answered, retryable, and not recorded as the connection's health: it is our state, not the connection's", async () => {
     const provider = stubProvider(() => ({ status: 200, body: { id: "acct-5" } }));
-    const busy = Object.create(store.vault, {
-      withRefreshLock: {
-        value: async (id: string, options: RefreshLockOptions) => {
-          throw new RefreshLockTimeoutError(id, options.waitMs);
-        },
-      },
-    }) as Vault;
+    const busy = busyVault();
     let offsetMs = 0;
     const clock = { now: () => Date.now() + offsetMs, sleep: async (ms: number) => void (offsetMs += ms) };
     const def = definition({
