@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ErrorCodes, IntegrationError, invalidInput } from "../integrations/shared/errors.js";
+import { CONNECTION_ID_PATTERN } from "../integrations/shared/connections.js";
 
 /** Longest code, state, key or token we accept; real ones are far shorter. */
 const MAX_CREDENTIAL = 4096;
@@ -40,7 +41,7 @@ export const connectBody = z
   });
 
 /** Our connection ids (`conn_` + base64url); anything else cannot exist and is refused before the vault is asked. */
-const connectionId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a connection id (1 to 64 letters, digits, _ and -)");
+const connectionId = z.string().regex(CONNECTION_ID_PATTERN, "must be a connection id (1 to 64 letters, digits, _ and -)");
 
 export const connectionQuery = z.strictObject({ connectionId: connectionId.optional() });
 

@@ -2,7 +2,7 @@
 import { sql, type Kysely } from "kysely";
 import { Keyring } from "./keyring.js";
 import { MIGRATION_NAMES, migrateToLatest, pendingMigrations } from "./migrations.js";
-import { openPostgres, PostgresVault } from "./postgres.js";
+import { openPostgres } from "./postgres.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
 import { SqlSandboxStore } from "./sandboxStore.js";
@@ -12,7 +12,6 @@ export { Keyring, parseEncryptionKey, DecryptionError } from "./keyring.js";
 export { loadEncryptionKey, loadKeyring } from "./keyFile.js";
 export { migrateToLatest, pendingMigrations, ping } from "./migrations.js";
 export { SqlVault, type RewrapReport } from "./sqlVault.js";
-export { PostgresVault } from "./postgres.js";
 export { SqlSandboxStore } from "./sandboxStore.js";
 
 export type StoreDialect = "sqlite" | "postgres";
@@ -89,6 +88,7 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
     await db.destroy();
     throw error;
   }
-  const vault = dialect === "postgres" ? new PostgresVault(db, keyring) : new SqlVault(db, keyring);
+  // One vault for both databases: its refresh lock (a lease row) works across processes as it is.
+  const vault = new SqlVault(db, keyring);
   return { db, vault, sandboxes: new SqlSandboxStore(db), keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
 }

@@ -5,9 +5,7 @@
  */
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import type { Keyring } from "./keyring.js";
 import type { Database } from "./schema.js";
-import { SqlVault } from "./sqlVault.js";
 
 /** Schema names we create: letters, digits and underscores, so they never need quoting tricks. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -51,14 +49,4 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
     client.on("error", () => undefined);
   });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-}
-
-/**
- * The vault on PostgreSQL: the same as SQLite's. Its refresh lock (a lease
- * row, see SqlVault.withRefreshLock) works across instances as it is.
- */
-export class PostgresVault extends SqlVault {}
-
-export function createPostgresVault(db: Kysely<Database>, keyring: Keyring): PostgresVault {
-  return new PostgresVault(db, keyring);
 }

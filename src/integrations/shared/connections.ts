@@ -55,7 +55,7 @@ export async function listConnections(session: Session, userId: string, options?
 }
 
 /** Connection ids are ours (`conn_` + base64url); anything else cannot exist. */
-const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function checkConnectionId(id: unknown, provider: string): void {
   if (typeof id !== "string" || !CONNECTION_ID_PATTERN.test(id)) throw notFound(provider, String(id));
@@ -68,15 +68,5 @@ function notFound(provider: string, id: string): IntegrationError {
     provider,
     field: "connectionId",
     message: `no ${provider} connection ${JSON.stringify(id.slice(0, 80))} for this user`,
-  });
-}
-
-/** A call through a connection the user disconnected. */
-export function revoked(provider: string, id: string): IntegrationError {
-  return new IntegrationError({
-    type: "auth",
-    code: "connection_revoked",
-    provider,
-    message: `${provider} connection ${id} was disconnected; connect again`,
   });
 }

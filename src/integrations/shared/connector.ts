@@ -82,6 +82,14 @@ export type ConnectorContext = {
   baseUrl?: string;
 };
 
+/** The fields `connectApiKey` (POST .../connections) takes beside the user: the key or token, and the instance and email where a provider needs them. */
+export const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"] as const;
+
+/** Only the `CONNECT_FIELDS` of a credential a provider's dashboard (or a sandbox's desk) describes. */
+export function connectFieldsOf(credential: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(credential).filter(([key]) => (CONNECT_FIELDS as readonly string[]).includes(key)));
+}
+
 /** What a connector's revoke call achieved; a failure is thrown instead. */
 export type RevokeOutcome = "revoked" | "not_supported";
 

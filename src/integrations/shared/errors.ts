@@ -25,6 +25,8 @@ export const ErrorCodes = {
   CONNECTION_NOT_FOUND: "connection_not_found",
   /** The user has no active connection for this provider. */
   NO_ACTIVE_CONNECTION: "no_active_connection",
+  /** The connection was disconnected (here, or while a refresh of it was under way). */
+  CONNECTION_REVOKED: "connection_revoked",
   /** The OAuth state cannot be opened: forged, truncated or tampered with. */
   STATE_INVALID: "state_invalid",
   STATE_EXPIRED: "state_expired",
@@ -112,6 +114,11 @@ export class IntegrationError extends Error {
 export function invalidInput(field: string, message: string, provider?: string): IntegrationError {
   const named = message.startsWith(field) ? message : `${field}: ${message}`;
   return new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field, message: named, provider });
+}
+
+/** A call through a connection that was disconnected. */
+export function connectionRevoked(provider: string, displayName: string, id: string): IntegrationError {
+  return new IntegrationError({ type: "auth", code: ErrorCodes.CONNECTION_REVOKED, provider, message: `${displayName} connection ${id} was disconnected; connect again` });
 }
 
 export function isIntegrationError(value: unknown): value is IntegrationError {

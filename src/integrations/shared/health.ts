@@ -2,8 +2,8 @@
  * The `testConnection` and `health` hooks: a who-am-I through the session,
  * what it saw recorded as the connection's health, the v1 envelope answered.
  */
-import { pickConnection, publicMetadata, revoked } from "./connections.js";
-import { ErrorCodes, IntegrationError } from "./errors.js";
+import { pickConnection, publicMetadata } from "./connections.js";
+import { connectionRevoked, ErrorCodes, IntegrationError } from "./errors.js";
 import { toEnvelope, type ConnectionHealth } from "./healthEnvelope.js";
 import type { Session } from "./session.js";
 import { isOwnBusiness } from "./tokens.js";
@@ -16,7 +16,7 @@ export type { ConnectionHealth } from "./healthEnvelope.js";
 export async function testConnection(session: Session, userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>> {
   checkUserId(userId, session.provider);
   const record = await pickConnection(session, userId, options?.connectionId);
-  if (record.revokedAt) throw revoked(session.provider, record.id);
+  if (record.revokedAt) throw connectionRevoked(session.provider, session.name, record.id);
   try {
     const identity = await session.probe(record, true);
     await session.recordHealth(record);

@@ -22,7 +22,7 @@ import * as devalue from "devalue";
 import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { ConnectorEndpoints } from "./connector.js";
+import { connectFieldsOf, type ConnectorEndpoints } from "./connector.js";
 import { codeChallengeS256 } from "./oauth.js";
 
 /**
@@ -156,9 +156,6 @@ export function restoreState<T extends object>(restored: unknown, fresh: () => T
   if (restored === undefined || restored === null || typeof restored !== "object") return fresh();
   return { ...fresh(), ...(restored as Partial<T>) };
 }
-
-/** The fields of a desk credential that POST /api/integrations/:provider/connections takes. */
-const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"];
 
 /** How often a standing-by process checks on the server it uses, and tries to take the port when that server is gone. */
 const STANDBY_INTERVAL_MS = 1_000;
@@ -345,7 +342,7 @@ async function probe(url: string, provider: string, app: SandboxApp): Promise<"s
 }
 
 /** Listens with `definition`; undefined when the port is taken. */
-async function serve(definition: SandboxDefinition, options: SandboxOptions, credentials: SandboxApp, persisting: Persisting | undefined): Promise<(Served & { close(): Promise<void> }) | undefined> {
+async function serve(definition: SandboxDefinition, options: SandboxOptions, credentials: SandboxApp, persisting: Persisting | undefined): Promise<Served | undefined> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   await app.register(formbody);
   // An empty body sent as JSON (`DELETE /_sandbox/faults` from many clients) is no body, not a 400.
@@ -369,7 +366,7 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   let inFlight = 0;
   let closing = false;
   let lost = false;
-  let opened!: () => void;
+  let opened: () => void = () => undefined;
   const ready = persisting ? new Promise<void>((resolve) => (opened = resolve)) : Promise.resolve();
   const loseIt = (): void => {
     if (lost) return;
@@ -490,7 +487,7 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
       const credential = definition.issueCredential(request.body ?? {});
       // `?form=connect`: only what POST .../connections takes, so the answer can be posted there as it is.
       const form = (request.query as Record<string, unknown>).form;
-      if (form === "connect") return reply.code(201).send(Object.fromEntries(Object.entries(credential).filter(([k]) => CONNECT_FIELDS.includes(k))));
+      if (form === "connect") return reply.code(201).send(connectFieldsOf(credential));
       if (form !== undefined) return reply.code(400).send({ error: "form must be connect, or left out for the whole credential" });
       return reply.code(201).send(credential);
     } catch (error) {
@@ -514,13 +511,13 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   return {
     url: ownOrigin,
     endpoints: definition.endpoints(ownOrigin),
-    open: () => opened?.(),
+    open: () => opened(),
     lost: () => lost,
     // The port goes last: new requests are turned away, those in flight finish, the state is written,
     // and only then may a standing-by process bind the port and read it.
     close: async () => {
       closing = true;
-      opened?.();
+      opened();
       const until = Date.now() + DRAIN_TIMEOUT_MS;
       while (inFlight > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
       if (saver && !lost && !(await saver.flush())) loseIt();

@@ -9,6 +9,7 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
 import { testDatabases, type TestDatabase } from "../../testing/databases.js";
 import { cookieHeader, startHarness, type Harness } from "../../testing/harness.js";
 import type { Tier1ErrorType } from "./contract.js";
+import { connectFieldsOf } from "./connector.js";
 import { escapeHtml } from "./html.js";
 
 type Json = Record<string, unknown>;
@@ -18,8 +19,7 @@ type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: bo
  * What a sandbox's credentials desk hands out that POST .../connections takes:
  * the key or token, and for per-site providers the instance and the account's email.
  */
-const CONNECT_FIELDS = ["apiKey", "accessToken", "baseUrl", "email"];
-const connectBodyOf = (credential: Json): Json => Object.fromEntries(Object.entries(credential).filter(([k]) => CONNECT_FIELDS.includes(k)));
+const connectBodyOf = (credential: Json): Json => connectFieldsOf(credential);
 
 const OTHER_USER = "bob";
 /** Every connector on every database of this run (SQLite, and PostgreSQL when there is one). */

@@ -13,7 +13,7 @@
  */
 import type { ConnectorContext, ConnectorDefinition, TokenGrant } from "./connector.js";
 import type { Clock } from "./http.js";
-import { IntegrationError } from "./errors.js";
+import { connectionRevoked, IntegrationError } from "./errors.js";
 import { maskSecret } from "./mask.js";
 import { refreshDue, SingleFlight } from "./refresh.js";
 import { RETRY_BUDGET_MARGIN_MS } from "./retry.js";
@@ -125,7 +125,7 @@ export class TokenKeeper {
     const { vault, definition, ctx, clock } = this.deps;
     const current = await vault.findConnection({ userId: seen.userId, provider: seen.provider, id: seen.id });
     if (!current || current.revokedAt) {
-      throw new IntegrationError({ type: "auth", code: "connection_revoked", provider: seen.provider, message: `${definition.displayName} connection ${seen.id} was disconnected; connect again` });
+      throw connectionRevoked(seen.provider, definition.displayName, seen.id);
     }
     if (current.tokenRefreshStatus === "failed") throw this.refreshFailed(current);
     // Another caller or instance refreshed since this one read the record: use its token.
@@ -176,7 +176,7 @@ export class TokenKeeper {
       await definition
         .revoke(ctx, { connection: current, accessToken: grant.accessToken, ...(grant.refreshToken ? { refreshToken: grant.refreshToken } : {}) })
         .catch(() => undefined);
-      throw new IntegrationError({ type: "auth", code: "connection_revoked", provider: current.provider, message: `${definition.displayName} connection ${current.id} was disconnected; connect again` });
+      throw connectionRevoked(current.provider, definition.displayName, current.id);
     }
     return stored;
   }
