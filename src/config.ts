@@ -9,6 +9,7 @@ import type { ConnectorDefinition, ConnectorEndpoints, ConnectorSettings } from 
 import type { StartedSandbox } from "./integrations/shared/sandbox.js";
 import { DEFAULT_JOB_SETTINGS, type JobSettings } from "./jobs/settings.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./server/limits.js";
+import { DEFAULT_PROXY_LIMITS, type ProxyLimits } from "./integrations/shared/proxy.js";
 
 export type ProviderConfig = {
   /** Values of the connector's declared options, as set in the environment. */
@@ -55,6 +56,8 @@ export type ServiceConfig = {
   oauthReturnUrls: string[];
   /** Request limits of the HTTP API. */
   limits: ServerLimits;
+  /** Bounds on proxied calls' bodies (`AUTOFLOW_PROXY_MAX_REQUEST_BYTES`, `AUTOFLOW_PROXY_MAX_RESPONSE_BYTES`). */
+  proxyLimits?: ProxyLimits;
   /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
   jobs: boolean;
   jobSettings: JobSettings;
@@ -107,6 +110,8 @@ const baseSchema = z.object({
   AUTOFLOW_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_LIMITS.bodyLimit),
   AUTOFLOW_MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024).default(DEFAULT_LIMITS.maxHeaderBytes),
   AUTOFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_LIMITS.requestsPerMinute),
+  AUTOFLOW_PROXY_MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_PROXY_LIMITS.maxRequestBytes),
+  AUTOFLOW_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(DEFAULT_PROXY_LIMITS.maxResponseBytes),
   AUTOFLOW_JOBS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
   AUTOFLOW_REFRESH_AHEAD_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.refreshAheadEveryMinutes),
   AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(DEFAULT_JOB_SETTINGS.refreshAheadWindowMinutes),
@@ -202,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     baseUrlAllowlist: allowlist,
     oauthReturnUrls: returnUrls,
     limits: { bodyLimit: b.AUTOFLOW_BODY_LIMIT_BYTES, maxHeaderBytes: b.AUTOFLOW_MAX_HEADER_BYTES, requestsPerMinute: b.AUTOFLOW_RATE_LIMIT_PER_MINUTE },
+    proxyLimits: { maxRequestBytes: b.AUTOFLOW_PROXY_MAX_REQUEST_BYTES, maxResponseBytes: b.AUTOFLOW_PROXY_MAX_RESPONSE_BYTES },
     jobs: b.AUTOFLOW_JOBS === "on",
     jobSettings: {
       refreshAheadEveryMinutes: b.AUTOFLOW_REFRESH_AHEAD_MINUTES,

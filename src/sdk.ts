@@ -16,6 +16,7 @@ import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
 import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry/connector.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
+import type { ProxyLimits } from "./integrations/shared/proxy.js";
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
 import type { StripeConnectionPublic, StripeHealth } from "./integrations/stripe/connector.js";
@@ -41,6 +42,8 @@ export type IntegrationsOptions = {
   resolve?: Resolver;
   /** URL prefixes an OAuth flow may return the browser to. */
   oauthReturnUrls?: readonly string[];
+  /** Bounds on proxied calls' bodies (`request()`); 1 MiB out, 10 MiB back by default. */
+  proxyLimits?: ProxyLimits;
 };
 
 export type Integrations = {
@@ -72,6 +75,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       baseUrlPolicy,
       guardedFetch,
       returnUrlAllowlist: options.oauthReturnUrls ?? [],
+      ...(options.proxyLimits ? { proxyLimits: options.proxyLimits } : {}),
     });
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),

@@ -101,6 +101,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       // The operator's allow-list, plus the sandboxes' own origins (loopback, for offline use) and nothing else.
       baseUrlAllowlist: [...config.baseUrlAllowlist, ...Object.values(sandboxes).map((s) => s.url)],
       oauthReturnUrls: config.oauthReturnUrls,
+      ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
@@ -115,6 +116,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       logger,
       metrics: metrics.registry,
       limits: config.limits,
+      ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       readiness: async () => {
         await ping(store.db as Kysely<unknown>);
         const pending = await pendingMigrations(store.db as Kysely<unknown>, store.schema);

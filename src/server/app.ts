@@ -12,6 +12,7 @@ import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { UserVerifier } from "./auth.js";
 import { errorBody, ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
+import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
 
 
@@ -23,6 +24,7 @@ export type ServerDeps = {
   readiness?: () => Promise<{ ready: boolean; detail?: string }>;
   metrics?: Registry;
   limits?: Partial<ServerLimits>;
+  proxyLimits?: ProxyLimits;
 };
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -152,6 +154,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     app.get("/metrics", { config: { rateLimit: false } }, async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
   }
 
-  registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser });
+  registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
   return app;
 }

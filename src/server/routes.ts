@@ -8,6 +8,7 @@ import { isProviderId, PROVIDER_IDS, type ProviderId } from "../integrations/reg
 import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import { createBrowserBinding } from "../integrations/shared/oauth.js";
+import { CONNECTION_ID_HEADER, DEFAULT_PROXY_LIMITS, ERROR_TYPE_HEADER, proxyInputSchema, type ProxyLimits } from "../integrations/shared/proxy.js";
 import type { UserVerifier } from "./auth.js";
 import { bindingFromCookies, clearBindingCookie, setBindingCookie } from "./bindingCookie.js";
 import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
@@ -17,6 +18,8 @@ import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody
 export type RouteDeps = {
   connectors: Record<ProviderId, ConnectorLifecycle>;
   verifyUser: UserVerifier;
+  /** Bounds on proxied calls (the route's own body limit leaves room for the JSON around the body). */
+  proxyLimits?: ProxyLimits;
 };
 
 declare module "fastify" {
@@ -173,6 +176,18 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const connector = connectorOf(request);
     const query = parseInput(connectionQuery, request.query, "query");
     return connector.health(userOf(request), query.connectionId ? { connectionId: query.connectionId } : {});
+  });
+
+  const proxyLimits = deps.proxyLimits ?? DEFAULT_PROXY_LIMITS;
+  // A body escaped into the JSON envelope may grow up to six-fold (\u0000); the proxy measures what it sends itself.
+  const proxyBodyLimit = 6 * proxyLimits.maxRequestBytes + 64 * 1024;
+  app.post<{ Params: ProviderParams }>("/api/integrations/:provider/proxy", { ...authed, bodyLimit: proxyBodyLimit }, async (request, reply) => {
+    const connector = connectorOf(request);
+    const input = parseInput(proxyInputSchema, request.body, "body");
+    const answer = await connector.request(userOf(request), input);
+    reply.code(answer.status).headers(answer.headers).header(CONNECTION_ID_HEADER, answer.connectionId);
+    if (answer.errorType) reply.header(ERROR_TYPE_HEADER, answer.errorType);
+    return reply.send(Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength));
   });
 
   app.delete<{ Params: ProviderParams & { id: string } }>("/api/integrations/:provider/connections/:id", authed, async (request, reply: FastifyReply) => {

@@ -14,7 +14,7 @@
  * (profile scopes and schema); developers.google.com/gmail/api/guides/handle-errors.
  */
 import { z } from "zod";
-import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey } from "../shared/connector.js";
+import type { CallSender, ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey } from "../shared/connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
@@ -265,24 +265,9 @@ export function parseGmailToken(input: { apiKey?: string; accessToken?: string }
 // Calls
 // ---------------------------------------------------------------------------
 
-const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
-
-async function getProfile(ctx: ConnectorContext, accessToken: string): Promise<GmailProfile> {
-  const response = await ctx.http.send({
-    operation: `GET ${PROFILE_PATH}`,
-    method: "GET",
-    url: `${ctx.settings.endpoints.apiUrl}${PROFILE_PATH}`,
-    headers: bearer(accessToken),
-    secrets: [accessToken],
-  });
-  return parseGmailProfile(response.json);
-}
-
-async function getTokenInfo(ctx: ConnectorContext, accessToken: string): Promise<GoogleTokenInfo> {
+async function getTokenInfo(send: CallSender, settings: ConnectorSettings, accessToken: string): Promise<GoogleTokenInfo> {
   // As google-auth-library's getTokenInfo sends it: the token in the query of a GET to Google's own endpoint.
-  const url = new URL(tokenInfoUrl(ctx.settings));
-  url.searchParams.set("access_token", accessToken);
-  const response = await ctx.http.send({ operation: "GET /tokeninfo", method: "GET", url: url.toString(), secrets: [accessToken] });
+  const response = await send({ operation: "GET /tokeninfo", method: "GET", url: tokenInfoUrl(settings), query: { access_token: accessToken }, authorize: false });
   return parseTokenInfo(response.json);
 }
 
@@ -292,8 +277,8 @@ async function getTokenInfo(ctx: ConnectorContext, accessToken: string): Promise
  * earlier already knows it. Otherwise the grant cannot be identified, which
  * is an auth problem the user fixes by granting one more scope.
  */
-async function identifyWithoutProfile(ctx: ConnectorContext, accessToken: string, known: unknown): Promise<Identity> {
-  const info = await getTokenInfo(ctx, accessToken);
+async function identifyWithoutProfile(send: CallSender, settings: ConnectorSettings, accessToken: string, known: unknown): Promise<Identity> {
+  const info = await getTokenInfo(send, settings, accessToken);
   const emailAddress = info.email ?? (typeof known === "string" ? known : undefined);
   if (emailAddress === undefined) {
     throw new IntegrationError({
@@ -385,26 +370,31 @@ export const gmailConnector: ConnectorDefinition<GmailAuthMethod> = {
 
   parseApiKey: parseGmailToken,
 
-  async whoAmI(ctx, input): Promise<Identity> {
-    let profile: GmailProfile;
-    try {
-      profile = await getProfile(ctx, input.accessToken);
-    } catch (error) {
-      // A gmail.send-only (or labels-only) grant may not read the profile: identify it another way.
+  // A pasted token's scopes are not known until tokeninfo tells them; once stored, the profile alone is the probe.
+  async describeGrant(send, credential, identity, settings) {
+    if (credential.authMethod !== "access_token" || credential.metadata.emailAddress !== undefined || identity.scopes !== undefined) return {};
+    const info = await getTokenInfo(send, settings, credential.accessToken);
+    return info.scopes ? { scopes: info.scopes } : {};
+  },
+
+  whoAmI: {
+    request: () => ({ operation: `GET ${PROFILE_PATH}`, method: "GET", path: PROFILE_PATH }),
+    process(response): Identity {
+      const profile = parseGmailProfile(response.json);
+      return {
+        metadata: { emailAddress: profile.emailAddress },
+        summary: {
+          emailAddress: profile.emailAddress,
+          messagesTotal: profile.messagesTotal === undefined ? undefined : String(profile.messagesTotal),
+          threadsTotal: profile.threadsTotal === undefined ? undefined : String(profile.threadsTotal),
+          historyId: profile.historyId,
+        },
+      };
+    },
+    // A gmail.send-only (or labels-only) grant may not read the profile: identify it another way.
+    recover(error, send, credential, settings) {
       if (!isScopeRefusal(error)) throw error;
-      return identifyWithoutProfile(ctx, input.accessToken, input.metadata.emailAddress);
-    }
-    // A pasted token's scopes are not known until tokeninfo tells them; once stored, the profile alone is the probe.
-    const info = input.authMethod === "access_token" && input.metadata.emailAddress === undefined ? await getTokenInfo(ctx, input.accessToken) : undefined;
-    return {
-      metadata: { emailAddress: profile.emailAddress },
-      ...(info?.scopes ? { scopes: info.scopes } : {}),
-      summary: {
-        emailAddress: profile.emailAddress,
-        messagesTotal: profile.messagesTotal === undefined ? undefined : String(profile.messagesTotal),
-        threadsTotal: profile.threadsTotal === undefined ? undefined : String(profile.threadsTotal),
-        historyId: profile.historyId,
-      },
-    };
+      return identifyWithoutProfile(send, settings, credential.accessToken, credential.metadata.emailAddress);
+    },
   },
 };

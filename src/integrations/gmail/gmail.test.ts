@@ -4,6 +4,7 @@
  * credentials, the profile probe and its tokeninfo fallback, and the
  * sandbox's fidelity to Google's wire.
  */
+import { identify } from "../shared/call.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startHarness } from "../../testing/harness.js";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
@@ -628,7 +629,7 @@ describe("the connector against the sandbox", () => {
     const grant = await connect(READONLY);
     expect(grant).toMatchObject({ expiresInSeconds: 3599, scopes: [READONLY] });
     expect(grant.refreshToken).toMatch(/^1\/\//);
-    const identity = await gmailConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
+    const identity = await identify(gmailConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
     expect(identity.metadata).toEqual({ emailAddress: "user1@sandbox.autoflow.invalid" });
     expect(identity.summary).toMatchObject({ emailAddress: "user1@sandbox.autoflow.invalid", historyId: expect.stringMatching(/^\d+$/) as string });
     expect(typeof identity.summary.messagesTotal).toBe("string");
@@ -644,7 +645,7 @@ describe("the connector against the sandbox", () => {
 
   it("identifies a send-only grant through tokeninfo when it holds userinfo.email", async () => {
     const grant = await connect(`${SEND} ${USERINFO_EMAIL_SCOPE}`);
-    const identity = await gmailConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
+    const identity = await identify(gmailConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
     expect(identity.metadata).toEqual({ emailAddress: "user1@sandbox.autoflow.invalid" });
     expect(identity.scopes).toEqual([SEND, USERINFO_EMAIL_SCOPE]);
     expect(identity.summary.profile).toMatch(/not readable/);
@@ -652,22 +653,22 @@ describe("the connector against the sandbox", () => {
 
   it("refuses a send-only grant that reveals no address with an auth error saying which scope to add", async () => {
     const grant = await connect(SEND);
-    const error = await gmailConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e);
+    const error = await identify(gmailConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: "auth", code: "email_address_unavailable", provider: "gmail" });
     expect((error as Error).message).toContain(USERINFO_EMAIL_SCOPE);
     expect((error as Error).message).toContain(SEND);
     // A connection stored earlier already knows its address: its probe succeeds.
-    const probe = await gmailConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: { emailAddress: "kept@sandbox.autoflow.invalid" } });
+    const probe = await identify(gmailConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: { emailAddress: "kept@sandbox.autoflow.invalid" } });
     expect(probe.metadata).toEqual({ emailAddress: "kept@sandbox.autoflow.invalid" });
   });
 
   it("learns a pasted token's scopes from tokeninfo when it first sees it, and probes with the profile alone after", async () => {
     const desk = await k.control("/_sandbox/credentials", { scopes: [READONLY, "email"] });
     const token = desk.body.accessToken as string;
-    const first = await gmailConnector.whoAmI(k.ctx, { accessToken: token, authMethod: "access_token", metadata: {} });
+    const first = await identify(gmailConnector, k.ctx, { accessToken: token, authMethod: "access_token", metadata: {} });
     expect(first.scopes).toEqual([READONLY, USERINFO_EMAIL_SCOPE]);
     await k.control("/_sandbox/requests", undefined, "DELETE");
-    const probe = await gmailConnector.whoAmI(k.ctx, { accessToken: token, authMethod: "access_token", metadata: first.metadata });
+    const probe = await identify(gmailConnector, k.ctx, { accessToken: token, authMethod: "access_token", metadata: first.metadata });
     expect(probe.scopes).toBeUndefined();
     expect((await k.requests()).map((r) => r.path)).toEqual(["/gmail/v1/users/me/profile"]);
   });

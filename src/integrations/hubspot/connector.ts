@@ -31,7 +31,7 @@
  *   scopes are not known (stored as []).
  */
 import { z } from "zod";
-import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
+import type { CallSender, ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
@@ -282,8 +282,6 @@ export function parseHubSpotToken(input: { apiKey?: string; accessToken?: string
   );
 }
 
-const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
-
 /** The introspection endpoint sits under the token endpoint, in every version (2026-03, v3). */
 export function introspectionUrl(tokenUrl: string): string {
   return `${tokenUrl.replace(/\/+$/, "")}/introspect`;
@@ -293,16 +291,16 @@ function unparsable(what: string): IntegrationError {
   return new IntegrationError({ type: "upstream", provider: "hubspot", code: ErrorCodes.UNPARSABLE_RESPONSE, message: `HubSpot's ${what} answer is not the documented shape` });
 }
 
-async function introspect(ctx: ConnectorContext, accessToken: string): Promise<z.infer<typeof introspectionSchema>> {
-  const { settings } = ctx;
-  const response = await ctx.http.send({
+async function introspect(send: CallSender, settings: ConnectorSettings, accessToken: string): Promise<z.infer<typeof introspectionSchema>> {
+  const response = await send({
     operation: "POST /oauth/2026-03/token/introspect",
     method: "POST",
     url: introspectionUrl(settings.endpoints.tokenUrl),
-    // Every parameter in the form body: the 2026-03 endpoints read nothing from the query.
+    // The client authenticates with its secret; every parameter in the form body (the 2026-03 endpoints read nothing from the query).
+    authorize: false,
     form: { client_id: settings.clientId, client_secret: settings.clientSecret, token: accessToken, token_type_hint: "access_token" },
     idempotent: true, // a read, despite the POST
-    secrets: [settings.clientSecret, accessToken],
+    secrets: [settings.clientSecret],
   });
   const parsed = introspectionSchema.safeParse(response.json);
   if (!parsed.success) throw unparsable("token introspection");
@@ -388,35 +386,41 @@ export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod> = {
   // HubSpot answers an expired or unknown token with 401; the introspection's `active: false` means the same.
   isTokenRejection: (error) => error.status === 401 || error.code === INACTIVE_TOKEN,
 
-  async whoAmI(ctx, input): Promise<Identity> {
-    const response = await ctx.http.send({
-      operation: "GET /account-info/v3/details",
-      method: "GET",
-      url: `${ctx.settings.endpoints.apiUrl}/account-info/v3/details`,
-      headers: bearer(input.accessToken),
-      secrets: [input.accessToken],
-    });
-    const parsed = accountDetailsSchema.safeParse(response.json);
-    if (!parsed.success) throw unparsable("/account-info/v3/details");
-    const account = parsed.data;
-    const token = input.authMethod === "oauth2" ? await introspect(ctx, input.accessToken) : undefined;
-    const hubDomain = token?.hub_domain || undefined;
+  // An OAuth token's user, app and scopes are told only by introspection, which also says whether it is still active.
+  async describeGrant(send, credential, _identity, settings) {
+    if (credential.authMethod !== "oauth2") return {};
+    const token = await introspect(send, settings, credential.accessToken);
+    const hubDomain = token.hub_domain || undefined;
     return {
-      metadata: { hubId: account.portalId, ...(hubDomain ? { hubDomain } : {}) },
-      ...(token?.scopes ? { scopes: token.scopes } : {}),
+      ...(hubDomain ? { metadata: { hubDomain } } : {}),
+      ...(token.scopes ? { scopes: token.scopes } : {}),
       summary: {
-        hubId: String(account.portalId),
         hubDomain,
-        accountType: account.accountType,
-        portalName: account.portalName,
-        timeZone: account.timeZone,
-        companyCurrency: account.companyCurrency,
-        uiDomain: account.uiDomain,
-        dataHostingLocation: account.dataHostingLocation,
-        user: token?.user,
-        userId: token?.user_id === undefined ? undefined : String(token.user_id),
-        appId: token?.app_id === undefined ? undefined : String(token.app_id),
+        user: token.user,
+        userId: token.user_id === undefined ? undefined : String(token.user_id),
+        appId: token.app_id === undefined ? undefined : String(token.app_id),
       },
     };
+  },
+
+  whoAmI: {
+    request: () => ({ operation: "GET /account-info/v3/details", method: "GET", path: "/account-info/v3/details" }),
+    process(response): Identity {
+      const parsed = accountDetailsSchema.safeParse(response.json);
+      if (!parsed.success) throw unparsable("/account-info/v3/details");
+      const account = parsed.data;
+      return {
+        metadata: { hubId: account.portalId },
+        summary: {
+          hubId: String(account.portalId),
+          accountType: account.accountType,
+          portalName: account.portalName,
+          timeZone: account.timeZone,
+          companyCurrency: account.companyCurrency,
+          uiDomain: account.uiDomain,
+          dataHostingLocation: account.dataHostingLocation,
+        },
+      };
+    },
   },
 };

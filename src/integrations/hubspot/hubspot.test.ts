@@ -3,6 +3,7 @@
  * app token parsing, and the sandbox's fidelity to the wire. The lifecycle
  * itself is proven by the contract suite.
  */
+import { identify } from "../shared/call.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
@@ -525,7 +526,7 @@ describe("connector against the sandbox", () => {
     const grant = await hubspotConnector.exchangeCode(ctx, { code: await s.codeFrom() });
     expect(grant).toMatchObject({ expiresInSeconds: 1800, scopes: ["oauth", "crm.objects.contacts.read"] });
     expect(grant.refreshToken).toMatch(/^na1-/);
-    const identity = await hubspotConnector.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: grant.metadata });
+    const identity = await identify(hubspotConnector, ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: grant.metadata });
     expect(identity.metadata).toEqual({ hubId: grant.metadata.hubId, hubDomain: "sandbox.autoflow.invalid" });
     expect(identity.scopes).toEqual(["oauth", "crm.objects.contacts.read"]);
     expect(identity.summary).toMatchObject({ hubId: String(grant.metadata.hubId), user: "owner@sandbox.autoflow.invalid", accountType: "STANDARD" });
@@ -535,7 +536,7 @@ describe("connector against the sandbox", () => {
   it("describes a private app token by its account alone: no scopes, no hub domain, no introspection", async () => {
     const credential = (await (await fetch(s.url("/_sandbox/credentials"), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Json;
     const before = await requests("/oauth/2026-03/token/introspect");
-    const identity = await hubspotConnector.whoAmI(ctx, { accessToken: credential.accessToken as string, authMethod: "private_app_token", metadata: {} });
+    const identity = await identify(hubspotConnector, ctx, { accessToken: credential.accessToken as string, authMethod: "private_app_token", metadata: {} });
     expect(identity.metadata).toEqual({ hubId: credential.hubId });
     expect(identity.scopes).toBeUndefined();
     expect(await requests("/oauth/2026-03/token/introspect")).toBe(before);
@@ -562,7 +563,7 @@ describe("connector against the sandbox", () => {
     const grant = await hubspotConnector.exchangeCode(ctx, { code: await s.codeFrom() });
     await s.form("/oauth/2026-03/token/revoke", { ...s.client, token: grant.accessToken, token_type_hint: "access_token" });
     // The account call refuses the revoked token first; the rejection is a 401 either way.
-    const error = (await hubspotConnector.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e)) as IntegrationError;
+    const error = (await identify(hubspotConnector, ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e)) as IntegrationError;
     expect(error).toMatchObject({ type: "auth", status: 401, code: "INVALID_AUTHENTICATION" });
     expect(hubspotConnector.isTokenRejection?.(error)).toBe(true);
     const inactive = new IntegrationError({ type: "auth", code: INACTIVE_TOKEN, message: "x" });
@@ -575,7 +576,7 @@ describe("connector against the sandbox", () => {
     const credential = (await (await fetch(s.url("/_sandbox/credentials"), { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Json;
     sleeps.length = 0;
     await s.fault({ fault: "rate-limit", times: 1 });
-    const identity = await hubspotConnector.whoAmI(ctx, { accessToken: credential.accessToken as string, authMethod: "private_app_token", metadata: {} });
+    const identity = await identify(hubspotConnector, ctx, { accessToken: credential.accessToken as string, authMethod: "private_app_token", metadata: {} });
     expect(identity.metadata.hubId).toBe(credential.hubId);
     expect(sleeps).toEqual([10_000]);
   });
@@ -596,7 +597,7 @@ describe("connector: DAILY limit", () => {
       });
       const ctx = { settings: { endpoints: s.sandbox.endpoints } as ConnectorSettings, http };
       await s.fault({ fault: "rate-limit" });
-      const error = await hubspotConnector.whoAmI(ctx, { accessToken: "pat-na1-0b6f2a41-77c0-4a5e-9d2f-3c1e8a7b9d10", authMethod: "private_app_token", metadata: {} }).catch((e: unknown) => e);
+      const error = await identify(hubspotConnector, ctx, { accessToken: "pat-na1-0b6f2a41-77c0-4a5e-9d2f-3c1e8a7b9d10", authMethod: "private_app_token", metadata: {} }).catch((e: unknown) => e);
       expect(error).toMatchObject({ type: "rate-limit", code: "DAILY", status: 429 });
       expect(sleeps).toEqual([]);
     } finally {

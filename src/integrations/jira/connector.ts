@@ -46,7 +46,7 @@
  *   email, a wrong context path), which only a different input fixes.
  */
 import { z } from "zod";
-import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
+import type { CallSender, ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
@@ -427,17 +427,9 @@ function unparsable(what: string): IntegrationError {
 }
 
 /** The site an OAuth grant works on: stored on the connection, or the first Jira site it reaches. */
-async function oauthSite(ctx: ConnectorContext, accessToken: string, metadata: Record<string, unknown>): Promise<{ cloudId: string; siteUrl: string; siteName?: string; jiraSites?: number }> {
-  if (typeof metadata.cloudId === "string" && typeof metadata.siteUrl === "string") {
-    return { cloudId: metadata.cloudId, siteUrl: metadata.siteUrl, ...(typeof metadata.siteName === "string" ? { siteName: metadata.siteName } : {}) };
-  }
-  const response = await ctx.http.send({
-    operation: "GET /oauth/token/accessible-resources",
-    method: "GET",
-    url: `${ctx.settings.endpoints.apiUrl}/oauth/token/accessible-resources`,
-    headers: { authorization: `Bearer ${accessToken}` },
-    secrets: [accessToken],
-  });
+/** The site an OAuth grant reaches: the first Jira site of its accessible resources. */
+async function oauthSite(send: CallSender, settings: ConnectorSettings): Promise<{ cloudId: string; siteUrl: string; siteName?: string; jiraSites: number }> {
+  const response = await send({ operation: "GET /oauth/token/accessible-resources", method: "GET", url: `${settings.endpoints.apiUrl}/oauth/token/accessible-resources` });
   const sites = jiraSites(response.json);
   const site = sites[0];
   if (!site) {
@@ -510,41 +502,51 @@ export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
   // A 401 for a missing scope or a CAPTCHA lock is not cured by a new access token.
   isTokenRejection: (error) => error.status === 401 && error.code !== JiraErrorCodes.SCOPE_MISMATCH && error.code !== JiraErrorCodes.CAPTCHA_REQUIRED,
 
-  async whoAmI(ctx, input): Promise<Identity> {
-    const site = input.authMethod === "oauth2" ? await oauthSite(ctx, input.accessToken, input.metadata) : undefined;
-    const metadata = site ? { ...input.metadata, cloudId: site.cloudId, siteUrl: site.siteUrl } : input.metadata;
-    const { base, apiVersion } = jiraRestBase(ctx.settings, { authMethod: input.authMethod, metadata, baseUrl: ctx.baseUrl });
-    const operation = `GET /rest/api/${apiVersion}/myself`;
-    let response: ProviderResponse;
-    try {
-      response = await ctx.http.send({
-        operation,
-        method: "GET",
-        url: `${base}/rest/api/${apiVersion}/myself`,
-        headers: { authorization: jiraAuthorization(input.authMethod, input.accessToken, metadata) },
-        secrets: [input.accessToken],
-      });
-    } catch (error) {
-      throw explainNotFound(error, input.authMethod);
-    }
-    const user = parseJiraMyself(response.json);
-    const siteUrl = site?.siteUrl ?? (typeof metadata.siteUrl === "string" ? metadata.siteUrl : ctx.baseUrl);
+  authorize: (credential) => ({ authorization: jiraAuthorization(credential.authMethod, credential.accessToken, credential.metadata) }),
+  apiBase: (target, settings) => jiraRestBase(settings, target).base,
+
+  // A new OAuth grant's site (and so its API base) is told by its accessible resources; a stored one knows it.
+  async locateGrant(send, credential, settings) {
+    const { metadata } = credential;
+    if (credential.authMethod !== "oauth2" || (typeof metadata.cloudId === "string" && typeof metadata.siteUrl === "string")) return {};
+    const site = await oauthSite(send, settings);
     return {
-      metadata: {
-        ...(siteUrl !== undefined ? { siteUrl } : {}),
-        accountId: user.accountId,
-        ...(site ? { cloudId: site.cloudId, ...(site.siteName ? { siteName: site.siteName } : {}) } : {}),
-      },
-      summary: {
-        siteUrl,
-        cloudId: site?.cloudId,
-        siteName: site?.siteName,
-        jiraSites: site?.jiraSites === undefined ? undefined : String(site.jiraSites),
-        deployment: input.authMethod === "personal_access_token" ? "Data Center" : "Cloud",
-        ...user.summary,
-        requestId: response.headers.get("x-arequestid") ?? undefined,
-      },
+      metadata: { cloudId: site.cloudId, siteUrl: site.siteUrl, ...(site.siteName ? { siteName: site.siteName } : {}) },
+      summary: { jiraSites: String(site.jiraSites) },
     };
+  },
+
+  whoAmI: {
+    request(credential, settings) {
+      const { apiVersion } = jiraRestBase(settings, credential);
+      return { operation: `GET /rest/api/${apiVersion}/myself`, method: "GET", path: `/rest/api/${apiVersion}/myself` };
+    },
+    process(response, credential): Identity {
+      const { metadata, authMethod } = credential;
+      const text = (key: string): string | undefined => (typeof metadata[key] === "string" ? (metadata[key] as string) : undefined);
+      const user = parseJiraMyself(response.json);
+      const siteUrl = text("siteUrl") ?? credential.baseUrl;
+      const [cloudId, siteName] = authMethod === "oauth2" ? [text("cloudId"), text("siteName")] : [undefined, undefined];
+      return {
+        metadata: {
+          ...(siteUrl !== undefined ? { siteUrl } : {}),
+          accountId: user.accountId,
+          ...(cloudId !== undefined ? { cloudId } : {}),
+          ...(siteName !== undefined ? { siteName } : {}),
+        },
+        summary: {
+          siteUrl,
+          cloudId,
+          siteName,
+          deployment: authMethod === "personal_access_token" ? "Data Center" : "Cloud",
+          ...user.summary,
+          requestId: response.headers.get("x-arequestid") ?? undefined,
+        },
+      };
+    },
+    recover: async (error, _send, credential) => {
+      throw explainNotFound(error, credential.authMethod);
+    },
   },
 };
 

@@ -6,6 +6,7 @@
  * sandbox's fidelity to Atlassian's wire, and the three ways in through the
  * HTTP API.
  */
+import { identify } from "../shared/call.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHarness, type Harness } from "../../testing/harness.js";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
@@ -657,18 +658,18 @@ describe("the connector against the sandbox", () => {
     const grant = await jiraConnector.exchangeCode(k.ctx, { code });
     expect(grant).toMatchObject({ expiresInSeconds: 3600, scopes: SCOPES });
     expect(grant.refreshToken).toBeDefined();
-    const first = await jiraConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
+    const first = await identify(jiraConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
     expect(first.metadata).toEqual({ siteUrl: k.sandbox.url, accountId: expect.stringMatching(/^712020:/) as string, cloudId: expect.any(String) as string, siteName: "autoflow-sandbox" });
     expect(first.summary).toMatchObject({ jiraSites: "1", deployment: "Cloud", displayName: "Sandbox User" });
     await k.control("/_sandbox/requests", undefined, "DELETE");
-    await jiraConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: first.metadata });
+    await identify(jiraConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: first.metadata });
     expect((await k.requests()).map((r) => r.path)).toEqual([`/ex/jira/${first.metadata.cloudId as string}/rest/api/3/myself`]);
   });
 
   it("refuses a grant that reaches no Jira site as auth", async () => {
     const code = (await k.consent({ scope: "read:me offline_access" })).get("code") as string;
     const grant = await jiraConnector.exchangeCode(k.ctx, { code });
-    await expect(jiraConnector.whoAmI(k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} })).rejects.toMatchObject({ type: "auth", code: JiraErrorCodes.NO_JIRA_SITE });
+    await expect(identify(jiraConnector, k.ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} })).rejects.toMatchObject({ type: "auth", code: JiraErrorCodes.NO_JIRA_SITE });
   });
 
   it("refreshes with rotation, and a reused refresh token is an auth error", async () => {
@@ -689,7 +690,7 @@ describe("the connector against the sandbox", () => {
     const desk = (await k.control("/_sandbox/credentials", { type: "datacenter" })).body;
     const parsed = parseJiraCredential({ accessToken: desk.accessToken as string, baseUrl: desk.baseUrl as string });
     await k.control("/_sandbox/requests", undefined, "DELETE");
-    const identity = await jiraConnector.whoAmI(k.siteCtx, { accessToken: parsed.token, authMethod: parsed.authMethod, metadata: parsed.metadata ?? {} });
+    const identity = await identify(jiraConnector, k.siteCtx, { accessToken: parsed.token, authMethod: parsed.authMethod, metadata: parsed.metadata ?? {} });
     expect(identity.metadata).toEqual({ siteUrl: k.sandbox.url, accountId: "JIRAUSER10100" });
     expect(identity.summary).toMatchObject({ deployment: "Data Center", key: "JIRAUSER10100", name: "sandbox.user" });
     expect((await k.requests()).map((r) => r.path)).toEqual(["/rest/api/2/myself"]);
@@ -697,13 +698,11 @@ describe("the connector against the sandbox", () => {
 
   it("refuses a PAT sent as Basic, and says which input to fix when the context path is wrong", async () => {
     const desk = (await k.control("/_sandbox/credentials", { type: "datacenter" })).body;
-    const error = await jiraConnector
-      .whoAmI(k.siteCtx, { accessToken: desk.accessToken as string, authMethod: "api_token", metadata: { email: "sandbox.user@autoflow-sandbox.invalid" } })
+    const error = await identify(jiraConnector, k.siteCtx, { accessToken: desk.accessToken as string, authMethod: "api_token", metadata: { email: "sandbox.user@autoflow-sandbox.invalid" } })
       .catch((e: unknown) => e);
     // Basic with a PAT is refused first: Data Center PATs are Bearer only.
     expect(error).toMatchObject({ type: "auth", status: 401 });
-    const notFound = await jiraConnector
-      .whoAmI({ ...k.siteCtx, baseUrl: `${k.sandbox.url}/wiki` }, { accessToken: desk.accessToken as string, authMethod: "personal_access_token", metadata: {} })
+    const notFound = await identify(jiraConnector, { ...k.siteCtx, baseUrl: `${k.sandbox.url}/wiki` }, { accessToken: desk.accessToken as string, authMethod: "personal_access_token", metadata: {} })
       .catch((e: unknown) => e);
     expect(notFound).toMatchObject({ type: "schema", status: 404, field: "baseUrl" });
     expect((notFound as Error).message).toMatch(/context path included/);

@@ -383,31 +383,28 @@ export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
   // Linear answers a bad or expired token with AUTHENTICATION_ERROR under 400, 401 or 200; FORBIDDEN is a scope, not the token.
   isTokenRejection: (error) => error.code === "AUTHENTICATION_ERROR" || (error.status === 401 && error.code !== "FORBIDDEN"),
 
-  async whoAmI(ctx, input): Promise<Identity> {
-    const response = await ctx.http.send({
-      operation: GRAPHQL_OPERATION,
-      method: "POST",
-      url: `${ctx.settings.endpoints.apiUrl}/graphql`,
-      headers: { authorization: linearAuthorization(input.accessToken, input.authMethod) },
-      json: { query: WHO_AM_I_QUERY, operationName: WHO_AM_I_OPERATION },
-      idempotent: true, // a query, despite the POST
-      secrets: [input.accessToken],
-    });
-    const parsed = whoAmISchema.safeParse(response.json);
-    if (!parsed.success) throw unparsable("viewer/organization query");
-    const { viewer, organization } = parsed.data.data;
-    const organizationName = organization.name || undefined;
-    const urlKey = organization.urlKey || undefined;
-    return {
-      metadata: { organizationId: organization.id, ...(organizationName ? { organizationName } : {}), ...(urlKey ? { urlKey } : {}) },
-      summary: {
-        organizationId: organization.id,
-        organizationName,
-        urlKey,
-        viewerId: viewer.id,
-        viewerName: viewer.name || undefined,
-        viewerEmail: viewer.email || undefined,
-      },
-    };
+  authorize: (credential) => ({ authorization: linearAuthorization(credential.accessToken, credential.authMethod) }),
+
+  whoAmI: {
+    // A query, despite the POST.
+    request: () => ({ operation: GRAPHQL_OPERATION, method: "POST", path: "/graphql", json: { query: WHO_AM_I_QUERY, operationName: WHO_AM_I_OPERATION }, idempotent: true }),
+    process(response): Identity {
+      const parsed = whoAmISchema.safeParse(response.json);
+      if (!parsed.success) throw unparsable("viewer/organization query");
+      const { viewer, organization } = parsed.data.data;
+      const organizationName = organization.name || undefined;
+      const urlKey = organization.urlKey || undefined;
+      return {
+        metadata: { organizationId: organization.id, ...(organizationName ? { organizationName } : {}), ...(urlKey ? { urlKey } : {}) },
+        summary: {
+          organizationId: organization.id,
+          organizationName,
+          urlKey,
+          viewerId: viewer.id,
+          viewerName: viewer.name || undefined,
+          viewerEmail: viewer.email || undefined,
+        },
+      };
+    },
   },
 };

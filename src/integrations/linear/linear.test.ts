@@ -5,6 +5,7 @@
  * sandbox's fidelity to the wire (including its GraphQL subset). The
  * lifecycle itself is proven by the contract suite.
  */
+import { identify } from "../shared/call.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
@@ -729,7 +730,7 @@ describe("connector against the sandbox", () => {
   it("exchanges a code with the verifier, describes the workspace, refreshes with rotation", async () => {
     const grant = await linearConnector.exchangeCode(ctx, { code: await s.codeFrom(), codeVerifier: VERIFIER });
     expect(grant).toMatchObject({ expiresInSeconds: 86_399, scopes: ["read", "write"], metadata: {} });
-    const identity = await linearConnector.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
+    const identity = await identify(linearConnector, ctx, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
     expect(identity.metadata).toEqual({ organizationId: expect.any(String), organizationName: "AutoFlow Sandbox", urlKey: "autoflow-sandbox" });
     expect(identity.scopes).toBeUndefined();
     expect(identity.summary).toMatchObject({ urlKey: "autoflow-sandbox", viewerName: "Sandbox Owner", viewerEmail: "owner@sandbox.autoflow.invalid" });
@@ -741,23 +742,23 @@ describe("connector against the sandbox", () => {
 
   it("sends a personal API key bare and describes it", async () => {
     const key = await s.apiKey();
-    const identity = await linearConnector.whoAmI(ctx, { accessToken: key, authMethod: "api_key", metadata: {} });
+    const identity = await identify(linearConnector, ctx, { accessToken: key, authMethod: "api_key", metadata: {} });
     expect(identity.summary.viewerName).toBe("Sandbox Owner");
-    const asOAuth = await linearConnector.whoAmI(ctx, { accessToken: key, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e);
+    const asOAuth = await identify(linearConnector, ctx, { accessToken: key, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e);
     expect(asOAuth).toMatchObject({ type: "auth", code: "AUTHENTICATION_ERROR", status: 401 });
   });
 
   it("waits out the reset header (epoch ms) of a RATELIMITED answer before retrying", async () => {
     const key = await s.apiKey();
     await s.fault({ fault: "rate-limit", times: 1, retryAfterSeconds: 4 });
-    await linearConnector.whoAmI(ctx, { accessToken: key, authMethod: "api_key", metadata: {} });
+    await identify(linearConnector, ctx, { accessToken: key, authMethod: "api_key", metadata: {} });
     expect(sleeps).toEqual([4_000]);
   });
 
   it("surfaces a reset further away than the policy waits at once, with the wait", async () => {
     const key = await s.apiKey();
     await s.fault({ fault: "rate-limit", times: 1, retryAfterSeconds: 600 });
-    const error = await linearConnector.whoAmI(ctx, { accessToken: key, authMethod: "api_key", metadata: {} }).catch((e: unknown) => e);
+    const error = await identify(linearConnector, ctx, { accessToken: key, authMethod: "api_key", metadata: {} }).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: "rate-limit", code: "RATELIMITED", status: 400 });
     expect((error as IntegrationError).retryAfterSeconds).toBeGreaterThanOrEqual(599);
     expect(sleeps).toEqual([]);

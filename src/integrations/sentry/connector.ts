@@ -30,7 +30,7 @@
  *   the message as a bare JSON string. Both are read; the status decides.
  */
 import { z } from "zod";
-import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
+import type { ConnectorDefinition, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
@@ -388,22 +388,19 @@ export const sentryConnector: ConnectorDefinition<SentryAuthMethod> = {
   // Only an invalid or expired access token is cured by a refresh; SSO, 2FA and a disabled app need the user.
   isTokenRejection: (error) => error.status === 401 && REFRESHABLE_CODES.has(error.code ?? "http_401"),
 
-  async whoAmI(ctx: ConnectorContext, input): Promise<Identity> {
-    const baseUrl = ctx.baseUrl ?? ctx.settings.endpoints.apiUrl;
-    const orgToken = input.authMethod === "org_auth_token" ? decodeOrgToken(input.accessToken) : undefined;
-    // With a base URL the user chose the instance (a proxy may front it under another name): trust it.
-    if (orgToken && !ctx.baseUrl) checkOrgTokenInstance(input.accessToken, baseUrl);
-    const response = await ctx.http.send({
-      operation: ORGANIZATIONS_OPERATION,
-      method: "GET",
-      url: `${baseUrl}${ORGANIZATIONS_PATH}`,
-      headers: { authorization: `Bearer ${input.accessToken}` },
-      secrets: [input.accessToken],
-    });
-    return parseSentryIdentity(response.json, {
-      baseUrl,
-      morePages: hasNextPage(response.headers.get("link")),
-      ...(orgToken?.org ? { preferredSlug: orgToken.org } : {}),
-    });
+  whoAmI: {
+    request(credential, settings) {
+      // With a base URL the user chose the instance (a proxy may front it under another name): trust it.
+      if (credential.authMethod === "org_auth_token" && credential.baseUrl === undefined) checkOrgTokenInstance(credential.accessToken, settings.endpoints.apiUrl);
+      return { operation: ORGANIZATIONS_OPERATION, method: "GET", path: ORGANIZATIONS_PATH };
+    },
+    process(response, credential, settings): Identity {
+      const orgToken = credential.authMethod === "org_auth_token" ? decodeOrgToken(credential.accessToken) : undefined;
+      return parseSentryIdentity(response.json, {
+        baseUrl: credential.baseUrl ?? settings.endpoints.apiUrl,
+        morePages: hasNextPage(response.headers.get("link")),
+        ...(orgToken?.org ? { preferredSlug: orgToken.org } : {}),
+      });
+    },
   },
 };

@@ -5,6 +5,7 @@
  * sandbox's fidelity to Sentry's wire format. The generic lifecycle is proven
  * by the contract suite.
  */
+import { identify } from "../shared/call.js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig, resolveSettings } from "../../config.js";
 import { PROVIDER_IDS } from "../registry.js";
@@ -348,7 +349,7 @@ describe("token requests on the wire", () => {
   });
 
   it("refuses, before any request, an organization token issued by another instance and sent without a base URL", async () => {
-    const error = await sentryConnector.whoAmI(ctx(), { accessToken: orgToken("https://sentry.acme.example"), authMethod: "org_auth_token", metadata: {} }).catch((e: unknown) => e);
+    const error = await identify(sentryConnector, ctx(), { accessToken: orgToken("https://sentry.acme.example"), authMethod: "org_auth_token", metadata: {} }).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: "schema", field: "baseUrl" });
     expect(sent).toEqual([]);
   });
@@ -702,7 +703,7 @@ describe("sandbox", () => {
       const callback = new URL((await fetch(url, { redirect: "manual" })).headers.get("location") as string);
       const grant = await sentryConnector.exchangeCode(c, { code: callback.searchParams.get("code") as string, codeVerifier: verifier });
       expect(grant).toMatchObject({ scopes: ["org:read", "project:read", "event:read"], expiresInSeconds: 30 * 24 * 3600 });
-      const identity = await sentryConnector.whoAmI(c, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: grant.metadata });
+      const identity = await identify(sentryConnector, c, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: grant.metadata });
       expect(identity.metadata).toEqual({ baseUrl: sandbox.url, organizationSlug: "autoflow-sandbox" });
       expect(identity.summary).toMatchObject({ organizations: "1", organizationName: "AutoFlow Sandbox", regionUrl: sandbox.url });
       const renewed = await sentryConnector.refreshToken?.(c, grant.refreshToken as string);
@@ -714,10 +715,10 @@ describe("sandbox", () => {
     it("names the organization of an organization token, and no organization for a user token with two", async () => {
       await start();
       const org = await desk({ type: "org", organization: "autoflow-labs" });
-      const orgIdentity = await sentryConnector.whoAmI(ctx(), { accessToken: org.accessToken as string, authMethod: "org_auth_token", metadata: {} });
+      const orgIdentity = await identify(sentryConnector, ctx(), { accessToken: org.accessToken as string, authMethod: "org_auth_token", metadata: {} });
       expect(orgIdentity.metadata).toEqual({ baseUrl: sandbox.url, organizationSlug: "autoflow-labs" });
       const user = await desk();
-      const userIdentity = await sentryConnector.whoAmI(ctx(sandbox.url), { accessToken: user.accessToken as string, authMethod: "auth_token", metadata: {} });
+      const userIdentity = await identify(sentryConnector, ctx(sandbox.url), { accessToken: user.accessToken as string, authMethod: "auth_token", metadata: {} });
       expect(userIdentity.metadata).toEqual({ baseUrl: sandbox.url });
       expect(userIdentity.summary).toMatchObject({ organizations: "2", organizationSlugs: "autoflow-sandbox,autoflow-labs" });
     });
@@ -726,7 +727,7 @@ describe("sandbox", () => {
       await start({ accessTokenTtlSeconds: 60 });
       const tokens = await connect();
       clock.t += 61_000;
-      const error = await sentryConnector.whoAmI(ctx(), { accessToken: tokens.access_token as string, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e);
+      const error = await identify(sentryConnector, ctx(), { accessToken: tokens.access_token as string, authMethod: "oauth2", metadata: {} }).catch((e: unknown) => e);
       expect(error).toMatchObject({ type: "auth", code: "token_expired", status: 401 });
       expect(sentryConnector.isTokenRejection?.(error as IntegrationError)).toBe(true);
     });

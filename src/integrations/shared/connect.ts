@@ -4,6 +4,7 @@
  * code exchange, who-am-I, storage), or a key or token the user pastes.
  * A grant that cannot be stored is revoked rather than left live.
  */
+import { identify } from "./call.js";
 import type { ConnectorDefinition, ConnectorSettings, Identity, TokenGrant } from "./connector.js";
 import { toPublic, type ConnectionPublic } from "./connections.js";
 import type { Tier1OAuthStartResult } from "./contract.js";
@@ -106,7 +107,12 @@ export async function connectApiKey(
     ...(baseUrl !== undefined ? { baseUrl } : {}),
     ...(params.email !== undefined ? { email: params.email } : {}),
   });
-  const identity = await definition.whoAmI(contextFor(baseUrl), { accessToken: parsed.token, authMethod: parsed.authMethod, metadata: parsed.metadata ?? {} });
+  const identity = await identify(definition, contextFor(baseUrl), {
+    accessToken: parsed.token,
+    authMethod: parsed.authMethod,
+    metadata: parsed.metadata ?? {},
+    ...(parsed.scopes ? { scopes: parsed.scopes } : {}),
+  });
   const record = await storeConnection(session, {
     userId: params.userId,
     authMethod: parsed.authMethod,
@@ -197,7 +203,7 @@ async function complete(session: Session, response: URLSearchParams, proof: { us
   let record: ConnectionRecord;
   try {
     try {
-      identity = await definition.whoAmI(ctx, { accessToken: grant.accessToken, authMethod: definition.oauthAuthMethod, metadata: grant.metadata });
+      identity = await identify(definition, ctx, { accessToken: grant.accessToken, authMethod: definition.oauthAuthMethod, metadata: grant.metadata, scopes: grant.scopes });
     } catch (error) {
       if (!(error instanceof IntegrationError) || !error.retryable) throw error;
       identityError = error;

@@ -6,7 +6,8 @@
  * lifecycle's, proven once for all connectors by the contract suite.
  */
 import type { IntegrationError } from "./errors.js";
-import type { ProviderHttp, ResponseClassifier } from "./http.js";
+import type { HttpMethod, ProviderHttp, ProviderResponse, ResponseClassifier } from "./http.js";
+import type { RateLimitReader } from "./rateSignal.js";
 import type { RetryPolicy } from "./retry.js";
 import type { ConnectionRecord } from "./vault.js";
 
@@ -90,6 +91,75 @@ export function connectFieldsOf(credential: Record<string, unknown>): Record<str
   return Object.fromEntries(Object.entries(credential).filter(([key]) => (CONNECT_FIELDS as readonly string[]).includes(key)));
 }
 
+/** What a call needs to know of the connection it is made with. */
+export type CallTarget = {
+  authMethod: string;
+  metadata: Record<string, unknown>;
+  /** The user-supplied instance, when the connection has one. */
+  baseUrl?: string;
+  /** The granted scopes, when known. */
+  scopes?: readonly string[];
+};
+
+/** A connection's credential as a call authorizes itself with it. */
+export type Credential = CallTarget & { accessToken: string };
+
+/**
+ * One call through a connection. `path` is relative to the connection's API
+ * base (`/v1/account`); `url` is for a connector's own calls beyond it
+ * (Google's tokeninfo, HubSpot's introspection), still held to the
+ * connector's origins. The connector's `authorize` adds the credential.
+ */
+export type ApiCall = {
+  /** A short name for logs and messages; `METHOD path` when left out. */
+  operation?: string;
+  method: HttpMethod;
+  path?: string;
+  url?: string;
+  /** Appended to the path's own query; an array repeats the parameter. */
+  query?: Readonly<Record<string, string | readonly string[]>>;
+  headers?: Readonly<Record<string, string>>;
+  form?: Record<string, string | undefined>;
+  json?: unknown;
+  /** A body sent as given, with the caller's content-type (the proxy). */
+  body?: string | Uint8Array;
+  idempotent?: boolean;
+  expectJson?: boolean;
+  /** The largest answer read (the proxy's bound). */
+  maxResponseBytes?: number;
+  /** False for a call that carries its own authentication (client credentials in a form). */
+  authorize?: boolean;
+  /** Secrets beyond the access token that the call carries (scrubbed from messages). */
+  secrets?: readonly (string | undefined)[];
+};
+
+/** Sends one call with the credential at hand; resolves with a successful answer or rejects with an IntegrationError. */
+export type CallSender = (call: ApiCall) => Promise<ProviderResponse>;
+
+/**
+ * The who-am-I call as a request and the processing of its answer (the
+ * pairing oauth4webapi uses): the session sends the request like any other
+ * call, so the connector neither authorizes nor sends it.
+ */
+export type WhoAmI = {
+  request(credential: Credential, settings: ConnectorSettings): ApiCall;
+  process(response: ProviderResponse, credential: Credential, settings: ConnectorSettings): Identity;
+  /**
+   * What a refusal of the request means for this provider: another way to
+   * identify the credential (Gmail's send-only grant, through tokeninfo), or
+   * a clearer error (Jira's 404: the wrong deployment). Throws when there is
+   * no other way.
+   */
+  recover?(error: IntegrationError, send: CallSender, credential: Credential, settings: ConnectorSettings): Promise<Identity>;
+};
+
+/** What a grant-describing step adds to who-am-I: the fields a connection's calls need and the probe does not tell. */
+export type GrantDescription = {
+  metadata?: Record<string, unknown>;
+  scopes?: string[];
+  summary?: Record<string, string | undefined>;
+};
+
 /** What a connector's revoke call achieved; a failure is thrown instead. */
 export type RevokeOutcome = "revoked" | "not_supported";
 
@@ -129,6 +199,15 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   extraOrigins?(settings: ConnectorSettings): readonly string[];
   readonly retryPolicy: RetryPolicy;
   readonly classify: ResponseClassifier;
+  /** Reads the provider's rate-limit headers off any answer, for the pacer. */
+  readonly rateLimit?: RateLimitReader;
+
+  /** The headers that authorize a call with this credential; `Authorization: Bearer <token>` when left out. */
+  authorize?(credential: Credential): Record<string, string>;
+  /** The base a connection's call paths are relative to; its instance's URL, or the configured `apiUrl`, when left out. */
+  apiBase?(target: CallTarget, settings: ConnectorSettings): string;
+  /** Request headers of this provider that a proxied call may not set (lower case): ones that choose another account to act as. */
+  readonly proxyForbiddenHeaders?: readonly string[];
 
   /** Query parameters of the authorization URL, beyond state and PKCE (added by the lifecycle). */
   authorizationParams(settings: ConnectorSettings): Record<string, string | undefined>;
@@ -149,6 +228,18 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
    * Defaults to HTTP 401.
    */
   isTokenRejection?(error: IntegrationError): boolean;
-  /** The provider's who-am-I call with this credential. */
-  whoAmI(ctx: ConnectorContext, input: { accessToken: string; authMethod: string; metadata: Record<string, unknown> }): Promise<Identity>;
+  /** The provider's who-am-I call: the probe of every test and health check. */
+  readonly whoAmI: WhoAmI;
+  /**
+   * Where a new grant's calls go, found before who-am-I when the API base
+   * depends on it (Jira's accessible resources give the cloud id). A stored
+   * connection already knows; the connector decides when it has work to do.
+   */
+  locateGrant?(send: CallSender, credential: Credential, settings: ConnectorSettings): Promise<GrantDescription>;
+  /**
+   * What who-am-I does not tell, asked after it succeeded (HubSpot's
+   * introspection gives the user, app and scopes; Google's tokeninfo a
+   * pasted token's scopes). The connector decides when it has work to do.
+   */
+  describeGrant?(send: CallSender, credential: Credential, identity: Identity, settings: ConnectorSettings): Promise<GrantDescription>;
 }

@@ -121,6 +121,15 @@ export function connectionRevoked(provider: string, displayName: string, id: str
   return new IntegrationError({ type: "auth", code: ErrorCodes.CONNECTION_REVOKED, provider, message: `${displayName} connection ${id} was disconnected; connect again` });
 }
 
+/**
+ * An auth error about one resource or scope (HTTP 403, a missing scope or
+ * permission), not about the credential: the request needs more than this
+ * grant gives, and the connection is otherwise fine.
+ */
+export function isPermissionRefusal(error: IntegrationError): boolean {
+  return error.type === "auth" && (error.status === 403 || /scope|permission|forbidden/i.test(error.code ?? ""));
+}
+
 export function isIntegrationError(value: unknown): value is IntegrationError {
   return value instanceof IntegrationError;
 }

@@ -21,6 +21,10 @@ export type ProviderRequest = {
   form?: Record<string, string | undefined>;
   /** Sent as application/json. */
   json?: unknown;
+  /** Sent as given, with the content-type of `headers` (a proxied call). */
+  body?: string | Uint8Array;
+  /** The largest answer read; a longer one fails with `response_too_large` (the proxy's bound). */
+  maxResponseBytes?: number;
   /** Safe to repeat. Defaults to true for GET, PUT and DELETE, false otherwise. */
   idempotent?: boolean;
   /** Secrets in this request (token, client secret, code): scrubbed from every error message. */
@@ -32,10 +36,21 @@ export type ProviderRequest = {
 export type ProviderResponse = {
   status: number;
   headers: Headers;
+  /** The body as it came (set on every answer ProviderHttp reads). */
+  bytes?: Uint8Array;
   text: string;
   /** The parsed body, or undefined when it is not JSON. */
   json: unknown;
 };
+
+/** The provider's answer an error was made of, when there was one (the proxy hands it back as given). */
+const answers = new WeakMap<IntegrationError, ProviderResponse>();
+export function answerOf(error: IntegrationError): ProviderResponse | undefined {
+  return answers.get(error);
+}
+
+/** The code of the error raised when an answer passes the request's `maxResponseBytes`. */
+export const RESPONSE_TOO_LARGE = "response_too_large";
 
 /** A connector's verdict on a response: null when it is a success. */
 export type ErrorVerdict = Omit<IntegrationErrorInit, "provider" | "cause">;
@@ -182,7 +197,7 @@ export class ProviderHttp {
       };
     }
     let raw: Response;
-    let text: string;
+    let bytes: Uint8Array | undefined;
     try {
       raw = await this.fetchImpl(request.url, {
         method: request.method,
@@ -191,12 +206,26 @@ export class ProviderHttp {
         redirect: "manual",
         signal: AbortSignal.timeout(timeoutMs),
       });
-      text = await raw.text();
+      bytes = await readBounded(raw, request.maxResponseBytes);
     } catch (cause) {
       return { error: this.networkError(request, cause, timeoutMs) };
     }
-    const response: ProviderResponse = { status: raw.status, headers: raw.headers, text, json: parseJson(text) };
-    return { response, error: this.classify(request, response) };
+    if (bytes === undefined) {
+      return {
+        error: this.error(request, {
+          type: "schema",
+          status: 413,
+          code: RESPONSE_TOO_LARGE,
+          providerRetryHint: false,
+          message: `${this.options.displayName} answered ${request.operation} with more than ${request.maxResponseBytes} bytes, the largest answer taken; ask for less (a page, fewer fields)`,
+        }),
+      };
+    }
+    const text = new TextDecoder().decode(bytes);
+    const response: ProviderResponse = { status: raw.status, headers: raw.headers, bytes, text, json: parseJson(text) };
+    const error = this.classify(request, response);
+    if (error) answers.set(error, response);
+    return { response, error };
   }
 
   private classify(request: ProviderRequest, response: ProviderResponse): IntegrationError | undefined {
@@ -259,13 +288,36 @@ function buildHeaders(request: ProviderRequest): Record<string, string> {
   return headers;
 }
 
-function buildBody(request: ProviderRequest): string | undefined {
+function buildBody(request: ProviderRequest): string | Uint8Array | undefined {
+  if (request.body !== undefined) return request.body;
   if (request.form) {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(request.form)) if (value !== undefined) params.set(key, value);
     return params.toString();
   }
   return request.json === undefined ? undefined : JSON.stringify(request.json);
+}
+
+/** The whole body, or undefined when it is longer than `limit` bytes (the rest is not read). */
+async function readBounded(response: Response, limit: number | undefined): Promise<Uint8Array | undefined> {
+  if (limit === undefined) return new Uint8Array(await response.arrayBuffer());
+  const declared = Number(response.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  if (!response.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    length += chunk.byteLength;
+    if (length > limit) {
+      await response.body.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 function parseJson(text: string): unknown {

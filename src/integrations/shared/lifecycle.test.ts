@@ -59,11 +59,12 @@ const definition = (overrides: Partial<ConnectorDefinition> = {}): ConnectorDefi
     return "revoked";
   },
   parseApiKey: (input) => ({ token: input.apiKey as string, authMethod: "api_key" }),
-  async whoAmI(ctx, input) {
-    const base = ctx.baseUrl ?? settings.endpoints.apiUrl;
-    const response = await ctx.http.send({ operation: "me", method: "GET", url: `${base}/me`, headers: { authorization: `Bearer ${input.accessToken}` } });
-    const body = response.json as { id?: string; expires_in?: number };
-    return { metadata: body.id ? { accountId: body.id } : {}, summary: {}, ...(body.expires_in ? { expiresInSeconds: body.expires_in } : {}) };
+  whoAmI: {
+    request: () => ({ operation: "me", method: "GET", path: "/me" }),
+    process(response) {
+      const body = response.json as { id?: string; expires_in?: number };
+      return { metadata: body.id ? { accountId: body.id } : {}, summary: {}, ...(body.expires_in ? { expiresInSeconds: body.expires_in } : {}) };
+    },
   },
   ...overrides,
 });
@@ -142,9 +143,9 @@ describe("user-supplied base URLs", () => {
     const provider = stubProvider(() => ({ status: 200, body: { id: "acct-1" } }));
     let target = "";
     const def = definition({
-      async whoAmI(ctx, input) {
-        const response = await ctx.http.send({ operation: "me", method: "GET", url: target || `${ctx.baseUrl}/me`, headers: { authorization: `Bearer ${input.accessToken}` } });
-        return { metadata: { accountId: (response.json as { id: string }).id }, summary: {} };
+      whoAmI: {
+        request: () => (target ? { operation: "me", method: "GET", url: target } : { operation: "me", method: "GET", path: "/me" }),
+        process: (response) => ({ metadata: { accountId: (response.json as { id: string }).id }, summary: {} }),
       },
     });
     const lifecycle = lifecycleWith(def, provider.fetchStub);

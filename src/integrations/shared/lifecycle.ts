@@ -9,6 +9,7 @@
  *   connections.ts  listConnections, the public shape, picking a connection
  *   health.ts       testConnection, health (recorded by the session, in one place)
  *   disconnect.ts   disconnect, owed revocations
+ *   proxy.ts        request: one authenticated call relative to the connection's API base
  */
 import { beginOAuth, completeOAuth, completeOAuthCallback, connectApiKey, returnToOf } from "./connect.js";
 import { listConnections, type ConnectionPublic } from "./connections.js";
@@ -16,6 +17,7 @@ import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import type { Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { disconnectWithReport, retryRevocation, type DisconnectReport, type ProviderRevocation } from "./disconnect.js";
 import { health, testConnection, type ConnectionHealth } from "./health.js";
+import { DEFAULT_PROXY_LIMITS, proxyRequest, type ProxyAnswer, type ProxyInput } from "./proxy.js";
 import { createSession, type LifecycleDeps } from "./session.js";
 import type { ConnectionRecord } from "./vault.js";
 
@@ -23,6 +25,7 @@ export type { ConnectionPublic } from "./connections.js";
 export type { ConnectionHealth } from "./health.js";
 export type { DisconnectReport, ProviderRevocation } from "./disconnect.js";
 export type { LifecycleDeps } from "./session.js";
+export type { ProxyAnswer, ProxyInput } from "./proxy.js";
 
 /** The contract's lifecycle plus additive options (minor-release extensions). */
 export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>
@@ -63,6 +66,12 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   refreshConnection(record: ConnectionRecord): Promise<"refreshed" | "skipped">;
   /** Settles a revocation owed since a disconnect could not reach the provider (the revoke-pending job). */
   retryRevocation(record: ConnectionRecord): Promise<ProviderRevocation>;
+  /**
+   * One authenticated call with the user's newest active connection (or the
+   * one named), its path relative to the connection's API base: the
+   * provider's answer as it gave it, or an IntegrationError.
+   */
+  request(userId: string, input: ProxyInput): Promise<ProxyAnswer>;
 }
 
 export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>(
@@ -85,6 +94,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     disconnectWithReport: (userId, credentialId) => disconnectWithReport(session, userId, credentialId),
     disconnect: async (userId, credentialId) => (await disconnectWithReport(session, userId, credentialId)) !== undefined,
     retryRevocation: (record) => retryRevocation(session, record),
+    request: (userId, input) => proxyRequest(session, userId, input, deps.proxyLimits ?? DEFAULT_PROXY_LIMITS),
     async refreshConnection(record) {
       const { tokens } = session;
       if (!tokens.canRefresh(record)) return "skipped";

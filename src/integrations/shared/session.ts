@@ -4,15 +4,18 @@
  * lifecycle's parts (connect, connections, health, disconnect). It holds the
  * provider client bound to the configured origins (or a connection's own
  * base URL), the token keeper (refresh ahead of expiry, single flight,
- * lock), and the who-am-I probe through it.
+ * lock), and the one way to make an authenticated call with a stored
+ * connection: `call` (the proxy's, and the who-am-I probe's).
  */
 import type { Logger } from "pino";
 import type { BaseUrlPolicy } from "./baseUrl.js";
-import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity } from "./connector.js";
-import type { IntegrationError } from "./errors.js";
+import { credentialOf, identify, senderFor } from "./call.js";
+import type { ApiCall, ConnectorContext, ConnectorDefinition, ConnectorSettings, Credential, Identity } from "./connector.js";
+import { IntegrationError, isPermissionRefusal } from "./errors.js";
 import { healthFromOutcome } from "./healthEnvelope.js";
-import { ProviderHttp, systemClock, type AttemptRecord, type Clock } from "./http.js";
-import { TokenKeeper } from "./tokens.js";
+import { ProviderHttp, systemClock, type AttemptRecord, type Clock, type ProviderResponse } from "./http.js";
+import type { ProxyLimits } from "./proxy.js";
+import { isOwnBusiness, TokenKeeper } from "./tokens.js";
 import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
 
 export type LifecycleDeps = {
@@ -32,6 +35,8 @@ export type LifecycleDeps = {
   guardedFetch?: typeof fetch;
   /** URL prefixes a flow may return the browser to after the callback. */
   returnUrlAllowlist?: readonly string[];
+  /** Bounds on proxied calls' bodies. */
+  proxyLimits?: ProxyLimits;
 };
 
 export type Session = {
@@ -51,6 +56,14 @@ export type Session = {
   recordedByRefresh: WeakMap<IntegrationError, StoredHealth>;
   /** The who-am-I call with a usable token (refreshed first if due); one attempt unless `retry`. */
   probe(record: ConnectionRecord, retry: boolean): Promise<Identity>;
+  /**
+   * One authenticated call with a stored connection: a usable token
+   * (refreshed ahead of expiry, and once after the provider rejects it),
+   * authorized the connector's way, sent to the connection's API base only,
+   * classified and retried within the connector's budget. What it saw
+   * updates the connection's health when it tells something new.
+   */
+  call(record: ConnectionRecord, call: ApiCall, options?: { retry?: boolean }): Promise<ProviderResponse>;
   /** The one place health is recorded: what a probe (or a refresh) saw, stored with the connection. */
   recordHealth(record: ConnectionRecord, error?: IntegrationError): Promise<StoredHealth>;
 };
@@ -112,12 +125,39 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
     probe: async (record, retry) => {
       const identityCtx = contextFor(record.baseUrl, retry);
       return session.tokens.withAccessToken(record, (accessToken) =>
-        definition.whoAmI(identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata }),
+        identify(definition, identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes }),
       );
     },
+    call: async (record, call, options) => {
+      const callCtx = contextFor(record.baseUrl, options?.retry ?? true);
+      const credential = (accessToken: string): Credential => credentialOf(callCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes });
+      try {
+        const response = await session.tokens.withAccessToken(record, (accessToken) => senderFor(definition, callCtx, credential(accessToken))(call));
+        await observe(record);
+        return response;
+      } catch (error) {
+        if (error instanceof IntegrationError) await observe(record, error);
+        throw error;
+      }
+    },
+  };
+  /**
+   * What a call saw, recorded as health when it changes what is stored: a
+   * rejected credential is down at once, a throttle or an unreachable
+   * provider degraded, a success after either clears it. A refusal of the
+   * request itself (a bad path, a missing permission for one resource) says
+   * nothing of the connection, and neither does our own lock's business.
+   */
+  const observe = async (record: ConnectionRecord, error?: IntegrationError): Promise<void> => {
+    if (error && (error.type === "schema" || isOwnBusiness(error) || recordedByRefresh.has(error) || isPermissionRefusal(error))) return;
+    const next = healthFromOutcome({ checkedAt: session.nowIso(), ...(error ? { error } : {}), lastKnownAuth: record.lastHealth?.auth ?? true, displayName: definition.displayName });
+    const last = record.lastHealth;
+    if (last && last.status === next.status && last.auth === next.auth && last.apiReachable === next.apiReachable && last.rateLimited === next.rateLimited && last.errorType === next.errorType) return;
+    await deps.vault.recordHealth(record.id, next).catch((failure: unknown) => deps.logger?.warn({ err: String(failure), connectionId: record.id }, "could not record what a call saw"));
   };
   return session;
 }
+
 
 /** Origins of the configured endpoints (and the connector's extra ones): where its credentials may go. */
 function configuredOrigins(definition: ConnectorDefinition, settings: ConnectorSettings): string[] {

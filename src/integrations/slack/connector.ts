@@ -251,25 +251,21 @@ export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
   // Slack answers an expired rotating token with HTTP 200 token_expired, not a 401.
   isTokenRejection: (error) => error.code === "token_expired" || error.code === "invalid_auth",
 
-  async whoAmI(ctx, input): Promise<Identity> {
-    const response = await ctx.http.send({
-      operation: "auth.test",
-      method: "POST",
-      url: `${ctx.settings.endpoints.apiUrl}/auth.test`,
-      headers: bearer(input.accessToken),
-      idempotent: true, // a read, despite the POST
-      secrets: [input.accessToken],
-    });
-    const parsed = authTestSchema.safeParse(response.json);
-    if (!parsed.success) {
-      throw new IntegrationError({ type: "upstream", provider: "slack", code: ErrorCodes.UNPARSABLE_RESPONSE, message: "Slack's auth.test answer is not the documented shape" });
-    }
-    const body = parsed.data;
-    const scopesHeader = response.headers.get("x-oauth-scopes");
-    return {
-      metadata: { teamId: body.team_id, ...(body.team ? { teamName: body.team } : {}) },
-      ...(scopesHeader !== null ? { scopes: splitScopes(scopesHeader) } : {}),
-      summary: { teamId: body.team_id, teamName: body.team, user: body.user, userId: body.user_id, url: body.url, botId: body.bot_id },
-    };
+  whoAmI: {
+    // A read, despite the POST.
+    request: () => ({ operation: "auth.test", method: "POST", path: "/auth.test", idempotent: true }),
+    process(response): Identity {
+      const parsed = authTestSchema.safeParse(response.json);
+      if (!parsed.success) {
+        throw new IntegrationError({ type: "upstream", provider: "slack", code: ErrorCodes.UNPARSABLE_RESPONSE, message: "Slack's auth.test answer is not the documented shape" });
+      }
+      const body = parsed.data;
+      const scopesHeader = response.headers.get("x-oauth-scopes");
+      return {
+        metadata: { teamId: body.team_id, ...(body.team ? { teamName: body.team } : {}) },
+        ...(scopesHeader !== null ? { scopes: splitScopes(scopesHeader) } : {}),
+        summary: { teamId: body.team_id, teamName: body.team, user: body.user, userId: body.user_id, url: body.url, botId: body.bot_id },
+      };
+    },
   },
 };

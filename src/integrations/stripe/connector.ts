@@ -231,29 +231,33 @@ export const stripeConnector: ConnectorDefinition<StripeAuthMethod> = {
 
   parseApiKey: parseStripeKey,
 
-  async whoAmI(ctx, input): Promise<Identity> {
-    const response = await ctx.http.send(
-      stripeRequest({ operation: "GET /v1/account", method: "GET", url: `${ctx.settings.endpoints.apiUrl}/v1/account`, token: input.accessToken }),
-    );
-    const parsed = accountSchema.safeParse(response.json);
-    if (!parsed.success) {
-      throw new IntegrationError({ type: "upstream", provider: "stripe", code: ErrorCodes.UNPARSABLE_RESPONSE, message: "Stripe's /v1/account answer is not the documented shape" });
-    }
-    const account = parsed.data;
-    const accountName = account.settings?.dashboard?.display_name ?? account.business_profile?.name ?? undefined;
-    const accountEmail = account.email ?? undefined;
-    // The Account object has no livemode: it comes from the token response or the key's prefix.
-    const livemode = typeof input.metadata.livemode === "boolean" ? input.metadata.livemode : /_live_/.test(input.accessToken);
-    return {
-      metadata: { accountId: account.id, ...(accountName ? { accountName } : {}), ...(accountEmail ? { accountEmail } : {}), livemode },
-      summary: {
-        accountId: account.id,
-        accountName,
-        accountEmail,
-        livemode: String(livemode),
-        country: account.country ?? undefined,
-        requestId: response.headers.get("request-id") ?? undefined,
-      },
-    };
+  // A platform's secret key may act as any of its connected accounts: a proxied call stays with this one.
+  proxyForbiddenHeaders: ["stripe-account", "stripe-context"],
+
+  whoAmI: {
+    // The API version the parser is written for (a proxied call sends the caller's, or the account's default).
+    request: () => ({ operation: "GET /v1/account", method: "GET", path: "/v1/account", headers: { "stripe-version": STRIPE_API_VERSION } }),
+    process(response, credential): Identity {
+      const parsed = accountSchema.safeParse(response.json);
+      if (!parsed.success) {
+        throw new IntegrationError({ type: "upstream", provider: "stripe", code: ErrorCodes.UNPARSABLE_RESPONSE, message: "Stripe's /v1/account answer is not the documented shape" });
+      }
+      const account = parsed.data;
+      const accountName = account.settings?.dashboard?.display_name ?? account.business_profile?.name ?? undefined;
+      const accountEmail = account.email ?? undefined;
+      // The Account object has no livemode: it comes from the token response or the key's prefix.
+      const livemode = typeof credential.metadata.livemode === "boolean" ? credential.metadata.livemode : /_live_/.test(credential.accessToken);
+      return {
+        metadata: { accountId: account.id, ...(accountName ? { accountName } : {}), ...(accountEmail ? { accountEmail } : {}), livemode },
+        summary: {
+          accountId: account.id,
+          accountName,
+          accountEmail,
+          livemode: String(livemode),
+          country: account.country ?? undefined,
+          requestId: response.headers.get("request-id") ?? undefined,
+        },
+      };
+    },
   },
 };

@@ -16,7 +16,7 @@
  * api-reference/v1.0/api/{organization-get,user-list-joinedteams}.md.
  */
 import { z } from "zod";
-import type { ConnectorContext, ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
+import type { ConnectorDefinition, ConnectorSettings, Identity, ParsedApiKey, TokenGrant } from "../shared/connector.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
@@ -358,16 +358,9 @@ export const teamsConnector: ConnectorDefinition<TeamsAuthMethod> = {
 
   parseApiKey: parseTeamsToken,
 
-  async whoAmI(ctx: ConnectorContext, input): Promise<Identity> {
-    const response = await ctx.http.send({
-      operation: BATCH_OPERATION,
-      method: "POST",
-      url: `${ctx.settings.endpoints.apiUrl}/$batch`,
-      headers: { authorization: `Bearer ${input.accessToken}` },
-      json: { requests: WHO_AM_I_REQUESTS },
-      idempotent: true, // three GETs, despite the POST
-      secrets: [input.accessToken],
-    });
-    return parseTeamsIdentity(response.json, response.headers.get("request-id") ?? undefined);
+  whoAmI: {
+    // Three GETs in one batch, despite the POST.
+    request: () => ({ operation: BATCH_OPERATION, method: "POST", path: "/$batch", json: { requests: WHO_AM_I_REQUESTS }, idempotent: true }),
+    process: (response) => parseTeamsIdentity(response.json, response.headers.get("request-id") ?? undefined),
   },
 };

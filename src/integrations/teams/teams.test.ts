@@ -4,6 +4,7 @@
  * the tenant option, and the sandbox's fidelity to Microsoft's wire format.
  * The generic lifecycle is proven by the contract suite.
  */
+import { identify } from "../shared/call.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig, resolveSettings } from "../../config.js";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
@@ -750,7 +751,7 @@ describe("sandbox", () => {
       const grant = await teamsConnector.exchangeCode(c, { code: callback.searchParams.get("code") as string, codeVerifier: verifier });
       expect(grant.scopes).toEqual(["User.Read", "Team.ReadBasic.All"]);
       await fetch(`${sandbox.url}/_sandbox/requests`, { method: "DELETE" });
-      const identity = await teamsConnector.whoAmI(c, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
+      const identity = await identify(teamsConnector, c, { accessToken: grant.accessToken, authMethod: "oauth2", metadata: {} });
       expect(identity.metadata).toEqual({ tenantId: expect.stringMatching(/^[0-9a-f-]{36}$/), userPrincipalName: expect.stringMatching(/@autoflowsandbox\.onmicrosoft\.com$/), displayName: "Sandbox User" });
       expect(identity.summary).toMatchObject({ tenantName: "AutoFlow Sandbox", joinedTeams: "2", requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
       const log = (await (await fetch(`${sandbox.url}/_sandbox/requests`)).json()) as { requests: { method: string; path: string }[] };
@@ -765,7 +766,7 @@ describe("sandbox", () => {
       const credential = (await (
         await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ scopes: ["User.Read"] }) })
       ).json()) as { accessToken: string };
-      const error = await teamsConnector.whoAmI(ctx(), { accessToken: credential.accessToken, authMethod: "access_token", metadata: {} }).catch((e: unknown) => e);
+      const error = await identify(teamsConnector, ctx(), { accessToken: credential.accessToken, authMethod: "access_token", metadata: {} }).catch((e: unknown) => e);
       expect(error).toMatchObject({ type: "auth", code: "Forbidden", status: 403, provider: "teams" });
       expect((error as Error).message).toMatch(/joinedTeams.*Team\.ReadBasic\.All/);
     });
