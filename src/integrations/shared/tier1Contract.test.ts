@@ -11,6 +11,7 @@ import { cookieHeader, startHarness, type Harness } from "../../testing/harness.
 import type { Tier1ErrorType } from "./contract.js";
 import { connectFieldsOf } from "./connector.js";
 import { escapeHtml } from "./html.js";
+import { WRITE_CASES, type ProxiedAnswer, type ProxyStep } from "../../testing/proxyCases.js";
 
 type Json = Record<string, unknown>;
 type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: boolean; provider?: string; code?: string } };
@@ -100,8 +101,8 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
     if (stored.refreshToken) secrets.add(stored.refreshToken);
   }
 
-  async function connectWithKey(forUser: string): Promise<Json> {
-    const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: {} })) as Json;
+  async function connectWithKey(forUser: string, desk: Json = {}): Promise<Json> {
+    const credential = (await h.sandbox(provider, "/_sandbox/credentials", { body: desk })) as Json;
     const body = connectBodyOf(credential);
     for (const key of ["apiKey", "accessToken"]) if (typeof body[key] === "string") secrets.add(body[key]);
     const res = await h.request({ method: "POST", url: `${base}/connections`, user: forUser, body });
@@ -321,6 +322,144 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       expect((res.json() as ErrorBody).error.type).toBe(type);
       expect((await countTo(path)) - before).toBe(1);
       expect(h.clock.sleeps).toHaveLength(0);
+    });
+  });
+
+  describe("the proxy", () => {
+    const proxyAs = (forUser: string) => async (step: ProxyStep & { connectionId?: string }): Promise<ProxiedAnswer> => {
+      const res = await h.request({ method: "POST", url: `${base}/proxy`, user: forUser, body: step });
+      let json: unknown;
+      try {
+        json = JSON.parse(res.body);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.statusCode, headers: res.headers, body: res.body, json };
+    };
+    /** The who-am-I request of a stored connection, as the connector makes it. */
+    const whoAmIStep = async (forUser: string, connectionId: string): Promise<ProxyStep> => {
+      const record = await h.service.store.vault.findConnection({ userId: forUser, provider, id: connectionId });
+      if (!record) throw new Error("no record");
+      const { accessToken } = await h.service.store.vault.readSecrets(record);
+      const call = definition.whoAmI.request({ accessToken, authMethod: record.authMethod, metadata: record.metadata, ...(record.baseUrl ? { baseUrl: record.baseUrl } : {}) }, settings());
+      if (call.path === undefined) throw new Error("who-am-I has no path");
+      return { method: call.method, path: call.path, ...(call.json !== undefined ? { body: call.json } : {}), ...(call.headers ? { headers: { ...call.headers } } : {}) };
+    };
+
+    it("proxies the who-am-I: the connector reads the answer as its own, and the connection is named", async () => {
+      const connection = await connectWithKey("proxy-who");
+      const step = await whoAmIStep("proxy-who", connection.id as string);
+      await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+      const answer = await proxyAs("proxy-who")(step);
+      expect(answer.status, answer.body).toBe(200);
+      expect(answer.headers["x-autoflow-connection-id"]).toBe(connection.id);
+      expect(answer.headers["x-autoflow-error-type"]).toBeUndefined();
+      for (const name of ["set-cookie", "www-authenticate", "authorization", "connection", "transfer-encoding"]) expect(answer.headers, name).not.toHaveProperty(name);
+      const record = await h.service.store.vault.findConnection({ userId: "proxy-who", provider, id: connection.id as string });
+      const { accessToken } = await h.service.store.vault.readSecrets(record as never);
+      const identity = definition.whoAmI.process(
+        { status: answer.status, headers: new Headers(answer.headers as Record<string, string>), text: answer.body, json: answer.json },
+        { accessToken, authMethod: record?.authMethod as string, metadata: record?.metadata ?? {}, ...(record?.baseUrl ? { baseUrl: record.baseUrl } : {}) },
+        settings(),
+      );
+      for (const key of definition.requiredMetadata) if (key in identity.metadata) expect(identity.metadata[key], key).toEqual(connection[key]);
+      const seen = await h.sandboxRequests(provider);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.method).toBe(step.method);
+      expect(seen[0]?.path.endsWith(new URL(step.path, "http://x").pathname), seen[0]?.path).toBe(true);
+    });
+
+    it("proxies a write: the provider's answer and status come back as it gave them", async () => {
+      const writes = WRITE_CASES[provider];
+      await connectWithKey("proxy-write", writes.desk);
+      const proxy = proxyAs("proxy-write");
+      const step = await writes.write(proxy);
+      const answer = await proxy(step);
+      expect(answer.status, answer.body).toBe(writes.status);
+      writes.check(answer.json as Json);
+      expect(answer.headers["content-type"]).toMatch(/json/);
+    });
+
+    it("retries a write after a 5xx only when it carries an Idempotency-Key, which reaches the provider", async () => {
+      const writes = WRITE_CASES[provider];
+      await connectWithKey("proxy-idem", writes.desk);
+      const proxy = proxyAs("proxy-idem");
+      const step = await writes.write(proxy);
+      if (step.method !== "POST" && step.method !== "PATCH") return expect(step.method).toMatch(/^(PUT|DELETE)$/);
+      const path = new URL(`${settings().endpoints.apiUrl}${step.path}`).pathname;
+      await fault({ fault: "server-error", times: 1, path });
+      await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+      const once = await proxy(step);
+      expect(once.status, once.body).toBe(502);
+      expect((once.json as ErrorBody).error.type).toBe("upstream");
+      expect(await countTo(path)).toBe(1);
+      await fault({ fault: "server-error", times: 1, path });
+      await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+      const keyed = await proxy({ ...step, headers: { ...step.headers, "Idempotency-Key": `proxy-${Math.random().toString(36).slice(2)}` } });
+      expect(keyed.status, keyed.body).toBe(writes.status);
+      expect(await countTo(path)).toBe(2);
+    });
+
+    it("passes a provider's refusal of the request through, with the connector's error type", async () => {
+      const connection = await connectWithKey("proxy-refused");
+      const step = await whoAmIStep("proxy-refused", connection.id as string);
+      await fault({ fault: "bad-request" });
+      const answer = await proxyAs("proxy-refused")(step);
+      expect(answer.headers["x-autoflow-error-type"]).toBe("schema");
+      expect(answer.headers["x-autoflow-connection-id"]).toBe(connection.id);
+      expect(answer.json).toBeDefined();
+      expect(answer.json).not.toHaveProperty("error.retryable");
+    });
+
+    it("answers a throttle that outlasts the budget, and a revoked credential, with the one error body; health goes down", async () => {
+      const connection = await connectWithKey("proxy-down");
+      const step = await whoAmIStep("proxy-down", connection.id as string);
+      const proxy = proxyAs("proxy-down");
+      await fault({ fault: "rate-limit", retryAfterSeconds: 3600 });
+      const throttled = await proxy(step);
+      expect(throttled.status).toBe(429);
+      expect(Number(throttled.headers["retry-after"])).toBeGreaterThan(0);
+      expect((throttled.json as ErrorBody).error).toMatchObject({ type: "rate-limit", retryable: true, provider });
+      await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+      expect((await proxy(step)).status).toBe(200);
+      await fault({ fault: "revoke-all" });
+      const revoked = await proxy(step);
+      expect(revoked.status, revoked.body).toBe(424);
+      expect((revoked.json as ErrorBody).error).toMatchObject({ type: "auth", retryable: false, provider });
+      // Recorded by the call itself: no probe ran.
+      const record = await h.service.store.vault.findConnection({ userId: "proxy-down", provider, id: connection.id as string });
+      expect(record?.lastHealth).toMatchObject({ status: "down", auth: false, errorType: "auth" });
+    });
+
+    const refused: { name: string; step: Json; field: string; status?: number }[] = [
+      { name: "an absolute URL", step: { method: "GET", path: "https://evil.example/steal" }, field: "path" },
+      { name: "a protocol-relative URL", step: { method: "GET", path: "//evil.example/steal" }, field: "path" },
+      { name: "a path not starting with /", step: { method: "GET", path: "v1/account" }, field: "path" },
+      { name: "a .. segment", step: { method: "GET", path: "/a/../../oauth/token" }, field: "path" },
+      { name: "an encoded .. segment", step: { method: "GET", path: "/a/%2e%2E/b" }, field: "path" },
+      { name: "a double-encoded .. segment", step: { method: "GET", path: "/a/%252e%252e/b" }, field: "path" },
+      { name: "an encoded slash around ..", step: { method: "GET", path: "/a/..%2f..%2fb" }, field: "path" },
+      { name: "a backslash", step: { method: "GET", path: "/a\\..\\b" }, field: "path" },
+      { name: "a malformed escape", step: { method: "GET", path: "/a/%zz" }, field: "path" },
+      { name: "an Authorization header", step: { method: "GET", path: "/x", headers: { Authorization: "Bearer stolen" } }, field: "headers.Authorization" },
+      { name: "a Cookie header", step: { method: "GET", path: "/x", headers: { cookie: "session=1" } }, field: "headers.cookie" },
+      { name: "a hop-by-hop header", step: { method: "GET", path: "/x", headers: { Connection: "close" } }, field: "headers.Connection" },
+      { name: "a Transfer-Encoding header", step: { method: "POST", path: "/x", headers: { "Transfer-Encoding": "chunked" }, body: "x" }, field: "headers.Transfer-Encoding" },
+      { name: "a Host header", step: { method: "GET", path: "/x", headers: { Host: "evil.example" } }, field: "headers.Host" },
+      { name: "an X-Forwarded-For header", step: { method: "GET", path: "/x", headers: { "X-Forwarded-For": "1.2.3.4" } }, field: "headers.X-Forwarded-For" },
+      { name: "a header value with a line break", step: { method: "GET", path: "/x", headers: { "x-a": "1\r\nAuthorization: Bearer x" } }, field: "headers.x-a" },
+      { name: "an unknown method", step: { method: "TRACE", path: "/x" }, field: "method" },
+      { name: "a body on a GET", step: { method: "GET", path: "/x", body: { a: 1 } }, field: "body" },
+      { name: "an unknown field", step: { method: "GET", path: "/x", url: "https://evil.example" }, field: "url" },
+      { name: "a body over the bound", step: { method: "POST", path: "/x", body: "x".repeat(1024 * 1024 + 1) }, field: "body", status: 413 },
+    ];
+    it.each(refused)("refuses $name with a 400 naming the field, and nothing reaches the provider", async ({ step, field, status }) => {
+      await connectWithKey("proxy-guard");
+      await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+      const res = await h.request({ method: "POST", url: `${base}/proxy`, user: "proxy-guard", body: step });
+      const error = await expectError(res, status ?? 400, "schema");
+      expect((error as Json).field).toBe(field);
+      expect(await h.sandboxRequests(provider)).toEqual([]);
     });
   });
 
