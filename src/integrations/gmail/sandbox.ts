@@ -12,6 +12,11 @@
  *   POST /revoke                      token= in the form or the query: ends the token's grant (GET answers 404, as Google's does)
  *   GET  /tokeninfo?access_token=     {azp, aud, sub?, scope, exp, expires_in, email?, email_verified?, access_type}
  *   GET  /gmail/v1/users/me/profile   {emailAddress, messagesTotal, threadsTotal, historyId}
+ *   POST /gmail/v1/users/me/labels    creates a user label (gmail.labels, gmail.modify or mail.google.com): Label_<n>;
+ *                                     409 "Label name exists or conflicts" for a name the mailbox has, whatever its case
+ *   GET  /gmail/v1/users/me/labels    the system labels (INBOX, SENT, ...) and the user's
+ *   GET  /gmail/v1/users/me/labels/{id}  one label with its counts (404 notFound)
+ *                                     (`me` or the token's own address in each of these)
  *
  * Tokens look like Google's: `ya29.` access tokens that expire after
  * `accessTokenTtlSeconds` (3599 by default, as Google's `expires_in`), `1//`
@@ -97,6 +102,11 @@ type Code = {
   grant?: Grant;
 };
 
+/** A label the user made; system labels are constants. */
+type UserLabel = { id: string; name: string; messageListVisibility?: string; labelListVisibility?: string; color?: { textColor: string; backgroundColor: string } };
+/** One mailbox's labels and the number the next one's id takes. */
+type Mailbox = { labels: UserLabel[]; nextLabel: number };
+
 const credentialRequest = z.strictObject({
   scopes: z.array(z.string().min(1).max(200)).min(1).max(50).optional(),
   email: z.email().optional(),
@@ -109,10 +119,12 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
     accessTokens: new Map<string, AccessToken>(),
     refreshTokens: new Map<string, Grant>(),
     codes: new Map<string, Code>(),
+    /** Each account's user labels, by its (lower-case) address. */
+    mailboxes: new Map<string, Mailbox>(),
     /** The OAuth client that minted the tokens the credentials desk hands out (the user's own tool, not this app). */
     otherClientId: `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`,
   }));
-  const { accounts, grants, accessTokens, refreshTokens, codes, otherClientId } = state;
+  const { accounts, grants, accessTokens, refreshTokens, codes, mailboxes, otherClientId } = state;
   const redirectUris = options.redirectUris ?? [];
   const accessTtl = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
   const refreshLimit = options.refreshTokenLimit ?? REFRESH_TOKEN_LIMIT;
@@ -176,7 +188,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
   /** Google's JSON error envelope (legacy errors[] plus status and details). */
   const apiError = (
     res: FastifyReply,
-    input: { code: number; message: string; status: string; reason: string; domain?: string; errorMessage?: string; location?: string; info?: string },
+    input: { code: number; message: string; status: string; reason: string; domain?: string; errorMessage?: string; location?: string; info?: string; method?: string },
   ): FastifyReply =>
     json(res, input.code, {
       error: {
@@ -192,7 +204,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         ],
         status: input.status,
         ...(input.info
-          ? { details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: input.info, domain: "googleapis.com", metadata: { service: "gmail.googleapis.com", method: PROFILE_METHOD } }] }
+          ? { details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: input.info, domain: "googleapis.com", metadata: { service: "gmail.googleapis.com", method: input.method ?? PROFILE_METHOD } }] }
           : {}),
       },
     });
@@ -498,7 +510,11 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
       server.get("/tokeninfo", tokenInfo);
       server.post("/tokeninfo", tokenInfo);
 
-      server.get("/gmail/v1/users/:userId/profile", async (request, res) => {
+      /**
+       * The grant behind a Gmail API call whose token holds one of `scopes`, for the mailbox of `userId` (`me` or
+       * the token's own address); otherwise Google's 401 or 403 answered, naming `method` in its ErrorInfo.
+       */
+      const mailboxCaller = (request: FastifyRequest, res: FastifyReply, scopes: ReadonlySet<string>, method: string): Grant | undefined => {
         // The discovery doc allows the token as a bearer header or an access_token query parameter.
         const presented = bearerToken(request) ?? queryParams(request).access_token;
         const { record, why } = liveAccessToken(presented);
@@ -506,7 +522,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
           // Google APIs answer with a Bearer challenge (its exact form is uncertain, providers.md §4.4).
           res.header("www-authenticate", `Bearer realm="https://accounts.google.com/"${why === "missing" ? "" : ', error="invalid_token"'}`);
           if (why === "missing") {
-            return apiError(res, {
+            apiError(res, {
               code: 401,
               message:
                 "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
@@ -515,9 +531,11 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
               errorMessage: "Login Required.",
               location: "Authorization",
               info: "CREDENTIALS_MISSING",
+              method,
             });
+            return undefined;
           }
-          return apiError(res, {
+          apiError(res, {
             code: 401,
             message:
               "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
@@ -526,26 +544,135 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
             errorMessage: "Invalid Credentials",
             location: "Authorization",
             ...(why === "expired" ? { info: "ACCESS_TOKEN_EXPIRED" } : {}),
+            method,
           });
+          return undefined;
         }
         const { grant } = record;
-        if (!grant.scopes.some((s) => PROFILE_SCOPES.has(s))) {
-          res.header("www-authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="${[...PROFILE_SCOPES].join(" ")}"`);
-          return apiError(res, {
+        if (!grant.scopes.some((s) => scopes.has(s))) {
+          res.header("www-authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="${[...scopes].join(" ")}"`);
+          apiError(res, {
             code: 403,
             message: "Request had insufficient authentication scopes.",
             status: "PERMISSION_DENIED",
             reason: "insufficientPermissions",
             errorMessage: "Insufficient Permission",
             info: "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+            method,
           });
+          return undefined;
         }
         const { userId } = request.params as { userId: string };
         if (userId !== "me" && userId.toLowerCase() !== grant.account.email) {
-          return apiError(res, { code: 403, message: `Delegation denied for ${grant.account.email}`, status: "PERMISSION_DENIED", reason: "forbidden" });
+          apiError(res, { code: 403, message: `Delegation denied for ${grant.account.email}`, status: "PERMISSION_DENIED", reason: "forbidden" });
+          return undefined;
         }
+        return grant;
+      };
+
+      server.get("/gmail/v1/users/:userId/profile", async (request, res) => {
+        const grant = mailboxCaller(request, res, PROFILE_SCOPES, PROFILE_METHOD);
+        if (!grant) return res;
         const account = grant.account;
         return json(res, 200, { emailAddress: account.email, messagesTotal: account.messagesTotal, threadsTotal: account.threadsTotal, historyId: account.historyId });
+      });
+
+      /** Scopes that may create labels, and those that may read them (discovery doc gmail-v1.json, users.labels.*). */
+      const LABEL_WRITE_SCOPES = new Set(["https://mail.google.com/", `${SCOPE_PREFIX}gmail.labels`, `${SCOPE_PREFIX}gmail.modify`]);
+      const LABEL_READ_SCOPES = new Set([...LABEL_WRITE_SCOPES, `${SCOPE_PREFIX}gmail.metadata`, `${SCOPE_PREFIX}gmail.readonly`]);
+      const LABEL_METHOD = (verb: "Create" | "List" | "Get"): string => `caribou.api.proto.MailboxService.${verb}Label${verb === "List" ? "s" : ""}`;
+      /** Every mailbox's system labels, as labels.list answers them (the hidden ones say so). */
+      const SYSTEM_LABELS: readonly { id: string; hidden?: true }[] = [
+        { id: "CHAT", hidden: true },
+        { id: "SENT" },
+        { id: "INBOX" },
+        { id: "IMPORTANT", hidden: true },
+        { id: "TRASH", hidden: true },
+        { id: "DRAFT" },
+        { id: "SPAM", hidden: true },
+        { id: "CATEGORY_FORUMS" },
+        { id: "CATEGORY_UPDATES" },
+        { id: "CATEGORY_PERSONAL" },
+        { id: "CATEGORY_PROMOTIONS" },
+        { id: "CATEGORY_SOCIAL" },
+        { id: "STARRED" },
+        { id: "UNREAD" },
+      ];
+      const systemLabel = (l: { id: string; hidden?: true }) => ({
+        id: l.id,
+        name: l.id,
+        ...(l.hidden ? { messageListVisibility: "hide", labelListVisibility: "labelHide" } : {}),
+        type: "system",
+      });
+      const userLabel = (l: UserLabel) => ({
+        id: l.id,
+        name: l.name,
+        ...(l.messageListVisibility ? { messageListVisibility: l.messageListVisibility } : {}),
+        ...(l.labelListVisibility ? { labelListVisibility: l.labelListVisibility } : {}),
+        type: "user",
+        ...(l.color ? { color: l.color } : {}),
+      });
+      const mailboxOf = (account: Account): Mailbox => {
+        let mailbox = mailboxes.get(account.email);
+        if (!mailbox) {
+          mailbox = { labels: [], nextLabel: 1 };
+          mailboxes.set(account.email, mailbox);
+        }
+        return mailbox;
+      };
+      const invalidArgument = (res: FastifyReply, message: string, reason = "invalidArgument"): FastifyReply => apiError(res, { code: 400, message, status: "INVALID_ARGUMENT", reason });
+      /** The values Gmail's Label enums take. */
+      const VISIBILITY = { labelListVisibility: ["labelShow", "labelShowIfUnread", "labelHide"], messageListVisibility: ["show", "hide"] } as const;
+      const FIELD_NAME = { labelListVisibility: "label_list_visibility", messageListVisibility: "message_list_visibility" } as const;
+
+      server.post("/gmail/v1/users/:userId/labels", async (request, res) => {
+        const grant = mailboxCaller(request, res, LABEL_WRITE_SCOPES, LABEL_METHOD("Create"));
+        if (!grant) return res;
+        const body = (request.body && typeof request.body === "object" && !Array.isArray(request.body) ? request.body : {}) as Record<string, unknown>;
+        const name = typeof body.name === "string" ? body.name.trim() : "";
+        if (name === "") return invalidArgument(res, "Invalid label name");
+        const label: UserLabel = { id: "", name };
+        for (const field of ["labelListVisibility", "messageListVisibility"] as const) {
+          const value = body[field];
+          if (value === undefined || value === null) continue;
+          if (typeof value !== "string" || !(VISIBILITY[field] as readonly string[]).includes(value)) {
+            return invalidArgument(res, `Invalid value at 'label.${FIELD_NAME[field]}' (type.googleapis.com/caribou.api.proto.Label.${field[0]?.toUpperCase()}${field.slice(1)}), ${JSON.stringify(value)}`, "invalid");
+          }
+          label[field] = value;
+        }
+        const color = body.color as { textColor?: unknown; backgroundColor?: unknown } | undefined;
+        if (color !== undefined && color !== null) {
+          if (typeof color !== "object" || typeof color.textColor !== "string" || typeof color.backgroundColor !== "string") return invalidArgument(res, "Invalid label color");
+          label.color = { textColor: color.textColor, backgroundColor: color.backgroundColor };
+        }
+        // System label names are reserved; a user label's name is unique whatever its case.
+        if (SYSTEM_LABELS.some((l) => l.id === name.toUpperCase())) return invalidArgument(res, "Invalid label name");
+        const mailbox = mailboxOf(grant.account);
+        if (mailbox.labels.some((l) => l.name.toLowerCase() === name.toLowerCase())) {
+          return apiError(res, { code: 409, message: "Label name exists or conflicts", status: "ABORTED", reason: "aborted" });
+        }
+        label.id = `Label_${mailbox.nextLabel++}`;
+        mailbox.labels.push(label);
+        return json(res, 200, userLabel(label));
+      });
+
+      server.get("/gmail/v1/users/:userId/labels", async (request, res) => {
+        const grant = mailboxCaller(request, res, LABEL_READ_SCOPES, LABEL_METHOD("List"));
+        if (!grant) return res;
+        return json(res, 200, { labels: [...SYSTEM_LABELS.map(systemLabel), ...mailboxOf(grant.account).labels.map(userLabel)] });
+      });
+
+      server.get("/gmail/v1/users/:userId/labels/:id", async (request, res) => {
+        const grant = mailboxCaller(request, res, LABEL_READ_SCOPES, LABEL_METHOD("Get"));
+        if (!grant) return res;
+        const { id } = request.params as { id: string };
+        const account = grant.account;
+        const system = SYSTEM_LABELS.find((l) => l.id === id);
+        const user = mailboxOf(account).labels.find((l) => l.id === id);
+        if (!system && !user) return apiError(res, { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND", reason: "notFound" });
+        // The sandbox's messages are all in the inbox, and read.
+        const counts = id === "INBOX" ? { messagesTotal: account.messagesTotal, messagesUnread: 0, threadsTotal: account.threadsTotal, threadsUnread: 0 } : { messagesTotal: 0, messagesUnread: 0, threadsTotal: 0, threadsUnread: 0 };
+        return json(res, 200, { ...(system ? systemLabel(system) : userLabel(user as UserLabel)), ...counts });
       });
 
       server.setNotFoundHandler(async (request, res) => notFoundPage(res, request.url.split("?")[0] ?? "/"));

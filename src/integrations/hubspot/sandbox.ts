@@ -13,6 +13,9 @@
  *   POST /oauth/2026-03/token/introspect    RFC 7662 introspection (also /oauth/v3/...)
  *   POST /oauth/2026-03/token/revoke        revokes a refresh token (also /oauth/v3/...)
  *   GET  /account-info/v3/details           the account of the token (also /account-info/2026-03/details)
+ *   POST /crm/v3/objects/contacts           creates a contact (crm.objects.contacts.write): 201, 409 CONFLICT on a known email
+ *   GET  /crm/v3/objects/contacts/{id}      one contact (crm.objects.contacts.read; `properties`, `idProperty=email`)
+ *   GET  /crm/v3/objects/contacts           the contacts, `limit` (10, at most 100) and `after` from paging.next.after
  *
  * Errors come as HubSpot sends them: API errors as `{status:"error", message,
  * correlationId, category, ...}` with `X-HubSpot-Correlation-Id`; token
@@ -75,6 +78,8 @@ type RefreshToken = { kind: "refresh"; scopes: string[]; revoked: boolean };
 type PrivateAppToken = { kind: "private_app"; scopes: string[]; revoked: boolean; appId: number };
 type Issued = AccessToken | RefreshToken | PrivateAppToken;
 type Code = { redirectUri: string; scopes: string[]; challenge?: string; expiresAt: number; used: boolean; issued: string[] };
+/** A CRM contact: every property as a string, the system ones (createdate, lastmodifieddate, hs_object_id) included. */
+type Contact = { id: string; properties: Record<string, string>; createdAt: string; updatedAt: string };
 
 const credentialRequest = z.strictObject({
   scopes: z.array(z.string().regex(SCOPE_NAME)).max(100).optional(),
@@ -94,8 +99,11 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
     appId: digits(7),
     tokens: new Map<string, Issued>(),
     codes: new Map<string, Code>(),
+    /** The portal's contacts by id, in the order they were made (HubSpot's ids grow). */
+    contacts: new Map<string, Contact>(),
+    nextContactId: digits(5),
   }));
-  const { portal, appId, tokens, codes } = state;
+  const { portal, appId, tokens, codes, contacts } = state;
   /** Request times per rate-limit bucket (the OAuth app, or one private app), for the X-HubSpot-RateLimit-* headers. */
   const windows = new Map<string, number[]>();
   const daily = new Map<string, { day: string; count: number }>();
@@ -458,6 +466,135 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       server.post("/oauth/v1/token", tokenRoute(true));
       server.get("/account-info/v3/details", accountDetails);
       server.get("/account-info/2026-03/details", accountDetails);
+      /** The API call's token, counted for the rate headers, holding one of `accepted`; otherwise HubSpot's 401 or 403 answered. */
+      const caller = (request: FastifyRequest, res: FastifyReply, accepted: string[]): AccessToken | PrivateAppToken | undefined => {
+        const found = authenticate(request, res);
+        if (!found) return undefined;
+        rateLimitHeaders(res, found.record);
+        if (!accepted.some((scope) => found.record.scopes.includes(scope))) {
+          apiError(res, 403, "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", {
+            errors: [{ message: "One or more of the following scopes are required.", context: { requiredScopes: accepted } }],
+            links: { scopes: "https://developers.hubspot.com/scopes" },
+            category: "MISSING_SCOPES",
+          });
+          return undefined;
+        }
+        return found.record;
+      };
+      /** What GET answers when no `properties` are asked for. */
+      const DEFAULT_CONTACT_PROPERTIES = ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"];
+      /** Set by HubSpot on every object, and answered whatever `properties` asks for. */
+      const SYSTEM_PROPERTIES = ["createdate", "hs_object_id", "lastmodifieddate"];
+      /** The contact properties a sandbox portal has (HubSpot's default ones); any other name is PROPERTY_DOESNT_EXIST. */
+      const CONTACT_PROPERTIES = new Set([
+        ...SYSTEM_PROPERTIES,
+        ...["email", "firstname", "lastname", "phone", "mobilephone", "company", "website", "jobtitle", "address", "city", "state", "zip", "country"],
+        ...["lifecyclestage", "hs_lead_status", "hubspot_owner_id", "industry", "annualrevenue", "numemployees", "fax", "message", "date_of_birth", "salutation"],
+      ]);
+      const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+      const contactBody = (contact: Contact, names: string[]) => ({
+        id: contact.id,
+        // An asked-for property the contact has no value for is answered as null.
+        properties: Object.fromEntries([...new Set([...names, ...SYSTEM_PROPERTIES])].sort().map((name) => [name, contact.properties[name] ?? null])),
+        createdAt: contact.createdAt,
+        updatedAt: contact.updatedAt,
+        archived: false,
+      });
+      /** `properties=a,b` and `properties=a&properties=b` alike. */
+      const askedProperties = (request: FastifyRequest): string[] | undefined => {
+        const raw = (request.query as Record<string, unknown>).properties;
+        const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+        const names = values.flatMap((v) => String(v).split(",")).map((n) => n.trim()).filter(Boolean);
+        return names.length > 0 ? names : undefined;
+      };
+      const validationError = (res: FastifyReply, message: string, extra: Record<string, unknown> = {}): FastifyReply => apiError(res, 400, message, { category: "VALIDATION_ERROR", ...extra });
+
+      server.post("/crm/v3/objects/contacts", async (request, res) => {
+        if (!caller(request, res, ["crm.objects.contacts.write"])) return res;
+        const body = request.body as { properties?: unknown } | undefined;
+        if (!body || typeof body !== "object" || Array.isArray(body) || !body.properties || typeof body.properties !== "object" || Array.isArray(body.properties)) {
+          return validationError(res, "Invalid input JSON on line 1, column 2: Cannot build SimplePublicObjectInputForCreate, some of required attributes are not set [properties]");
+        }
+        const given: Record<string, string> = {};
+        const invalid: { isValid: false; message: string; error: string; name: string }[] = [];
+        for (const [name, value] of Object.entries(body.properties as Record<string, unknown>)) {
+          if (!CONTACT_PROPERTIES.has(name)) {
+            invalid.push({ isValid: false, message: `Property "${name}" does not exist`, error: "PROPERTY_DOESNT_EXIST", name });
+            continue;
+          }
+          if (value === null || value === undefined) continue;
+          if (typeof value === "object") {
+            invalid.push({ isValid: false, message: `${JSON.stringify(value)} is not a valid value for ${name}`, error: "INVALID_OPTION", name });
+            continue;
+          }
+          given[name] = String(value);
+        }
+        if (given.email !== undefined) {
+          // HubSpot keeps addresses in lower case, and one contact per address.
+          given.email = given.email.trim().toLowerCase();
+          if (!EMAIL.test(given.email)) invalid.push({ isValid: false, message: `Email address ${given.email} is invalid`, error: "INVALID_EMAIL", name: "email" });
+        }
+        if (invalid.length > 0) return validationError(res, `Property values were not valid: ${JSON.stringify(invalid)}`);
+        if (given.email !== undefined) {
+          const existing = [...contacts.values()].find((c) => c.properties.email === given.email);
+          if (existing) return apiError(res, 409, `Contact already exists. Existing ID: ${existing.id}`, { category: "CONFLICT" });
+        }
+        const id = String(state.nextContactId++);
+        const now = new Date().toISOString();
+        const contact: Contact = { id, properties: { ...given, createdate: now, lastmodifieddate: now, hs_object_id: id }, createdAt: now, updatedAt: now };
+        contacts.set(id, contact);
+        return json(res, 201, contactBody(contact, Object.keys(contact.properties)));
+      });
+
+      server.get("/crm/v3/objects/contacts/:contactId", async (request, res) => {
+        if (!caller(request, res, ["crm.objects.contacts.read"])) return res;
+        const { contactId } = request.params as { contactId: string };
+        const q = queryParams(request);
+        // idProperty=email reads a contact by its address, as HubSpot allows for unique properties.
+        const contact = q.idProperty === "email" ? [...contacts.values()].find((c) => c.properties.email === contactId.toLowerCase()) : contacts.get(contactId);
+        if (!contact) return apiError(res, 404, "Object not found.  objectId are usually numeric.", { context: { id: [contactId] }, category: "OBJECT_NOT_FOUND" });
+        return json(res, 200, contactBody(contact, askedProperties(request) ?? DEFAULT_CONTACT_PROPERTIES));
+      });
+
+      /** HubSpot's `after` is base64 of the next id and a newline ("NTI1Cg==" for 525); a bare id is taken too. */
+      const afterCursor = (id: string): string => Buffer.from(`${id}\n`).toString("base64");
+      const afterId = (after: string): string => {
+        if (/^\d+$/.test(after)) return after;
+        return Buffer.from(decodeURIComponent(after), "base64").toString("utf8").trim();
+      };
+      /** A page of a list: 10 by default, at most 100 (HubSpot's limits for the objects API). */
+      const DEFAULT_PAGE = 10;
+      const MAX_PAGE = 100;
+      server.get("/crm/v3/objects/contacts", async (request, res) => {
+        if (!caller(request, res, ["crm.objects.contacts.read"])) return res;
+        const q = queryParams(request);
+        const limit = q.limit === undefined ? DEFAULT_PAGE : Number(q.limit);
+        if (!Number.isInteger(limit) || limit < 1) return validationError(res, `Unable to parse limit: ${q.limit ?? ""}`);
+        const size = Math.min(limit, MAX_PAGE);
+        const all = [...contacts.values()];
+        let start = 0;
+        if (q.after !== undefined && q.after !== "") {
+          const from = afterId(q.after);
+          if (!/^\d+$/.test(from)) return validationError(res, `Invalid after: ${q.after}`);
+          // The first contact whose id is the cursor's or later (ids grow, so order is by id).
+          start = all.findIndex((c) => Number(c.id) >= Number(from));
+          if (start < 0) start = all.length;
+        }
+        const page = all.slice(start, start + size);
+        const next = all[start + size];
+        const names = askedProperties(request) ?? DEFAULT_CONTACT_PROPERTIES;
+        const link = (after: string): string => {
+          const url = new URL(`http://${request.headers.host ?? "localhost"}/crm/v3/objects/contacts`);
+          url.searchParams.set("limit", String(size));
+          url.searchParams.set("after", after);
+          return url.toString();
+        };
+        return json(res, 200, {
+          results: page.map((c) => contactBody(c, names)),
+          ...(next ? { paging: { next: { after: afterCursor(next.id), link: link(afterCursor(next.id)) } } } : {}),
+        });
+      });
+
       // HubSpot's body for an unknown path is not documented; this keeps its error shape.
       server.setNotFoundHandler(async (request, res) => apiError(res, 404, `No route found for ${request.method} ${request.url.split("?")[0]}`, { category: "OBJECT_NOT_FOUND" }));
     },

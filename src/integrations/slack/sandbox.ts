@@ -9,6 +9,9 @@
  *   POST /api/oauth.v2.access   code exchange (PKCE S256 checked) and refresh with rotation when on
  *   POST /api/auth.test         who-am-I, with the x-oauth-scopes header
  *   POST /api/auth.revoke       {"ok":true,"revoked":true}
+ *   POST /api/chat.postMessage  posts `text` and/or `blocks` to a channel the token's user is in (chat:write)
+ *   GET|POST /api/conversations.list     the team's channels, cursor-paged (channels:read for public_channel)
+ *   GET|POST /api/conversations.history  a channel's messages, newest first (channels:history)
  *   any other /api/<method>     200 {"ok":false,"error":"unknown_method"}
  *
  * Errors come as Slack sends them: HTTP 200, `{"ok":false,"error":code}` and
@@ -76,6 +79,20 @@ type IssuedCode = {
   tokens: string[];
 };
 
+/** A workspace channel: who is in it and what was posted there (newest last). */
+type Channel = {
+  id: string;
+  name: string;
+  created: number;
+  creator: string;
+  isGeneral: boolean;
+  topic: string;
+  purpose: string;
+  members: string[];
+  messages: PostedMessage[];
+};
+type PostedMessage = { ts: string; user: string; text: string; botId?: string; blocks?: unknown[] };
+
 const credentialRequest = z.strictObject({
   type: z.enum(["bot", "user"]).optional(),
   scopes: z.array(z.string().regex(/^[a-z:.]+$/)).max(50).optional(),
@@ -91,8 +108,21 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
     appId: slackId("A"),
     tokens: new Map<string, IssuedToken>(),
     codes: new Map<string, IssuedCode>(),
+    /** The team's channels by id, seeded below once the team's members are known. */
+    channels: new Map<string, Channel>(),
   }));
-  const { team, installerId, botUserId, botId, appId, tokens, codes } = state;
+  const { team, installerId, botUserId, botId, appId, tokens, codes, channels } = state;
+  if (channels.size === 0) {
+    // A workspace comes with #general; #random is where the app was invited too; the bot was never added to #sandbox-lab.
+    const created = Math.floor(Date.now() / 1000);
+    const seed = (name: string, isGeneral: boolean, purpose: string, members: string[]): void => {
+      const id = slackId("C");
+      channels.set(id, { id, name, created, creator: installerId, isGeneral, topic: "", purpose, members, messages: [] });
+    };
+    seed("general", true, "This is the one channel that will always include everyone.", [installerId, botUserId]);
+    seed("random", false, "A place for non-work-related flimflam.", [installerId, botUserId]);
+    seed("sandbox-lab", false, "The app is not a member here (not_in_channel).", [installerId]);
+  }
   const rotation = options.tokenRotation ?? false;
   const pkceEnabled = options.pkce ?? true;
   const accessTtl = options.accessTokenTtlSeconds ?? ROTATING_TOKEN_TTL_SECONDS;
@@ -348,6 +378,205 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         if (!dryRun) record.revoked = true;
         return reply(res, { ok: true, revoked: !dryRun });
       });
+
+      /** A Web API call's arguments: the query, then the form or JSON body over it (JSON keeps arrays and objects). */
+      const argsOf = (request: FastifyRequest): Record<string, unknown> => {
+        const body = request.body && typeof request.body === "object" && !Array.isArray(request.body) ? (request.body as Record<string, unknown>) : {};
+        return { ...queryParams(request), ...body };
+      };
+      const stringArg = (args: Record<string, unknown>, name: string): string | undefined => {
+        const value = args[name];
+        return typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined;
+      };
+      /**
+       * The token's granted scopes in `x-oauth-scopes` and the method's in `x-accepted-oauth-scopes`, as Slack
+       * answers every call; false (after answering missing_scope) when the grant holds none of `accepted`.
+       */
+      const scoped = (res: FastifyReply, caller: { record: IssuedToken }, accepted: string[], needed = accepted[0] ?? ""): boolean => {
+        res.header("x-oauth-scopes", caller.record.scopes.join(",")).header("x-accepted-oauth-scopes", accepted.join(","));
+        if (accepted.some((scope) => caller.record.scopes.includes(scope))) return true;
+        fail(res, "missing_scope", { needed, provided: caller.record.scopes.join(",") });
+        return false;
+      };
+      /** A channel by id, or by name with or without its `#` (chat.postMessage takes both). */
+      const channelOf = (value: string | undefined): Channel | undefined => {
+        if (!value) return undefined;
+        const byId = channels.get(value);
+        if (byId) return byId;
+        const name = value.replace(/^#/, "").toLowerCase();
+        return [...channels.values()].find((c) => c.name === name);
+      };
+      const channelBody = (c: Channel, caller: IssuedToken) => ({
+        id: c.id,
+        name: c.name,
+        is_channel: true,
+        is_group: false,
+        is_im: false,
+        is_mpim: false,
+        is_private: false,
+        created: c.created,
+        is_archived: false,
+        is_general: c.isGeneral,
+        unlinked: 0,
+        name_normalized: c.name,
+        is_shared: false,
+        is_org_shared: false,
+        is_pending_ext_shared: false,
+        pending_shared: [],
+        context_team_id: team.id,
+        updated: c.created * 1000,
+        parent_conversation: null,
+        creator: c.creator,
+        is_ext_shared: false,
+        shared_team_ids: [team.id],
+        pending_connected_team_ids: [],
+        is_member: c.members.includes(caller.userId),
+        topic: { value: c.topic, creator: c.topic ? c.creator : "", last_set: 0 },
+        purpose: { value: c.purpose, creator: c.purpose ? c.creator : "", last_set: c.purpose ? c.created : 0 },
+        properties: {},
+        previous_names: [],
+        num_members: c.members.length,
+      });
+      const messageBody = (m: PostedMessage) => ({
+        user: m.user,
+        type: "message",
+        ts: m.ts,
+        ...(m.botId
+          ? {
+              bot_id: m.botId,
+              app_id: appId,
+            }
+          : {}),
+        text: m.text,
+        team: team.id,
+        ...(m.botId ? { bot_profile: { id: m.botId, deleted: false, name: "AutoFlow", updated: Math.floor(Number(m.ts)), app_id: appId, team_id: team.id } } : {}),
+        ...(m.blocks ? { blocks: m.blocks } : {}),
+      });
+      /** Slack's cursors are base64 of a position ("team:C…", "next_ts:…"); anything else is invalid_cursor. */
+      const cursorOf = (args: Record<string, unknown>, prefix: string): { position?: string; invalid: boolean } => {
+        const cursor = stringArg(args, "cursor");
+        if (!cursor) return { invalid: false };
+        const decoded = Buffer.from(cursor, "base64").toString("utf8");
+        return decoded.startsWith(prefix) ? { position: decoded.slice(prefix.length), invalid: false } : { invalid: true };
+      };
+      const cursorFor = (prefix: string, position: string): string => Buffer.from(`${prefix}${position}`).toString("base64");
+      /** `limit` as Slack reads it: an integer in 1..max, or `fallback` when left out. */
+      const limitOf = (args: Record<string, unknown>, fallback: number, max: number): number | undefined => {
+        const raw = stringArg(args, "limit");
+        if (raw === undefined || raw === "" || raw === "0") return fallback;
+        const n = Number(raw);
+        return Number.isInteger(n) && n > 0 && n <= max ? n : undefined;
+      };
+      /** A ts after every other in the channel: seconds and six digits, as Slack's are. */
+      const nextTs = (c: Channel): string => {
+        const last = c.messages.at(-1)?.ts;
+        let micros = Date.now() * 1000;
+        if (last) {
+          const [secs, frac] = last.split(".");
+          micros = Math.max(micros, Number(secs) * 1_000_000 + Number(frac) + 1);
+        }
+        return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, "0")}`;
+      };
+
+      /** Slack's cap on a message's text, and on its blocks. */
+      const MAX_TEXT = 40_000;
+      const MAX_BLOCKS = 50;
+      const postMessage = async (request: FastifyRequest, res: FastifyReply) => {
+        const caller = authenticate(request, res);
+        if (!caller) return res;
+        if (!scoped(res, caller, ["chat:write", "chat:write:bot", "chat:write:user"])) return res;
+        const args = argsOf(request);
+        const channel = channelOf(stringArg(args, "channel"));
+        if (!channel) return fail(res, "channel_not_found");
+        // Forms carry blocks as a JSON string (what @slack/web-api sends); JSON bodies as an array.
+        let blocks: unknown = args.blocks;
+        if (typeof blocks === "string") {
+          try {
+            blocks = blocks.trim() === "" ? undefined : JSON.parse(blocks);
+          } catch {
+            return fail(res, "invalid_blocks_format");
+          }
+        }
+        if (blocks !== undefined && !Array.isArray(blocks)) return fail(res, "invalid_blocks_format");
+        if (Array.isArray(blocks)) {
+          const bad = blocks.findIndex((b) => !b || typeof b !== "object" || typeof (b as { type?: unknown }).type !== "string");
+          if (bad >= 0) return fail(res, "invalid_blocks", { errors: [`missing required field: type [json-pointer:/blocks/${bad}/type]`], response_metadata: { messages: [`[ERROR] missing required field: type [json-pointer:/blocks/${bad}/type]`] } });
+          if (blocks.length > MAX_BLOCKS) return fail(res, "invalid_blocks", { errors: [`must provide an array with no more than ${MAX_BLOCKS} items [json-pointer:/blocks]`] });
+        }
+        const text = stringArg(args, "text") ?? "";
+        const hasBlocks = Array.isArray(blocks) && blocks.length > 0;
+        if (text === "" && !hasBlocks && args.attachments === undefined) return fail(res, "no_text");
+        if (text.length > MAX_TEXT) return fail(res, "msg_too_long");
+        const bot = caller.record.kind === "bot";
+        // chat:write.public lets a bot post in a public channel it was never added to.
+        if (!channel.members.includes(caller.record.userId) && !(bot && caller.record.scopes.includes("chat:write.public"))) return fail(res, "not_in_channel");
+        const message: PostedMessage = { ts: nextTs(channel), user: caller.record.userId, text, ...(bot && caller.record.botId ? { botId: caller.record.botId } : {}), ...(hasBlocks ? { blocks: blocks as unknown[] } : {}) };
+        channel.messages.push(message);
+        return reply(res, { ok: true, channel: channel.id, ts: message.ts, message: messageBody(message) });
+      };
+      server.post("/api/chat.postMessage", postMessage);
+
+      /** The scope each conversation type needs to be listed. */
+      const LIST_SCOPES: Readonly<Record<string, string>> = { public_channel: "channels:read", private_channel: "groups:read", mpim: "mpim:read", im: "im:read" };
+      const conversationsList = async (request: FastifyRequest, res: FastifyReply) => {
+        const caller = authenticate(request, res);
+        if (!caller) return res;
+        const args = argsOf(request);
+        const types = (stringArg(args, "types") ?? "public_channel").split(",").map((t) => t.trim()).filter(Boolean);
+        if (types.some((t) => !(t in LIST_SCOPES))) return fail(res, "invalid_types");
+        const needed = [...new Set(types.map((t) => LIST_SCOPES[t] as string))];
+        const missing = needed.filter((scope) => !caller.record.scopes.includes(scope));
+        res.header("x-accepted-oauth-scopes", needed.join(","));
+        if (missing.length > 0) {
+          res.header("x-oauth-scopes", caller.record.scopes.join(","));
+          return fail(res, "missing_scope", { needed: missing.join(","), provided: caller.record.scopes.join(",") });
+        }
+        res.header("x-oauth-scopes", caller.record.scopes.join(","));
+        const limit = limitOf(args, 100, 1000);
+        if (limit === undefined) return fail(res, "invalid_limit");
+        const cursor = cursorOf(args, "team:");
+        if (cursor.invalid) return fail(res, "invalid_cursor");
+        // The sandbox's channels are all public ones.
+        const listed = types.includes("public_channel") ? [...channels.values()] : [];
+        const start = cursor.position === undefined ? 0 : listed.findIndex((c) => c.id === cursor.position);
+        if (start < 0) return fail(res, "invalid_cursor");
+        const page = listed.slice(start, start + limit);
+        const next = listed[start + limit];
+        return reply(res, { ok: true, channels: page.map((c) => channelBody(c, caller.record)), response_metadata: { next_cursor: next ? cursorFor("team:", next.id) : "" } });
+      };
+      server.get("/api/conversations.list", conversationsList);
+      server.post("/api/conversations.list", conversationsList);
+
+      const conversationsHistory = async (request: FastifyRequest, res: FastifyReply) => {
+        const caller = authenticate(request, res);
+        if (!caller) return res;
+        if (!scoped(res, caller, ["channels:history"])) return res;
+        const args = argsOf(request);
+        const channel = channelOf(stringArg(args, "channel"));
+        if (!channel || stringArg(args, "channel") !== channel.id) return fail(res, "channel_not_found");
+        if (!channel.members.includes(caller.record.userId)) return fail(res, "not_in_channel");
+        const limit = limitOf(args, 100, 999);
+        if (limit === undefined) return fail(res, "invalid_limit");
+        const cursor = cursorOf(args, "next_ts:");
+        if (cursor.invalid) return fail(res, "invalid_cursor");
+        // Newest first; a cursor names the first ts of the next page.
+        const newestFirst = [...channel.messages].reverse();
+        const start = cursor.position === undefined ? 0 : newestFirst.findIndex((m) => m.ts.replace(".", "") === cursor.position);
+        if (start < 0) return fail(res, "invalid_cursor");
+        const page = newestFirst.slice(start, start + limit);
+        const next = newestFirst[start + limit];
+        return reply(res, {
+          ok: true,
+          messages: page.map(messageBody),
+          has_more: next !== undefined,
+          pin_count: 0,
+          channel_actions_ts: null,
+          channel_actions_count: 0,
+          ...(next ? { response_metadata: { next_cursor: cursorFor("next_ts:", next.ts.replace(".", "")) } } : {}),
+        });
+      };
+      server.get("/api/conversations.history", conversationsHistory);
+      server.post("/api/conversations.history", conversationsHistory);
 
       server.all("/api/:method", async (request, res) => {
         const { method } = request.params as { method: string };

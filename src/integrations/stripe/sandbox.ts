@@ -9,6 +9,9 @@
  *   POST /oauth/token         code exchange and refresh, authenticated with the platform's secret key
  *   POST /oauth/deauthorize   disconnects a connected account: {"stripe_user_id": ...}
  *   GET  /v1/account          the account that owns the key
+ *   POST /v1/customers        creates a customer (form body, metadata[key]=value); a read_only Connect token gets 403
+ *   GET  /v1/customers/{id}   one customer of the key's account (404 resource_missing)
+ *   GET  /v1/customers        the account's customers, newest first: limit, starting_after, ending_before, email
  *
  * Every POST honours `Idempotency-Key` (same key and parameters: the first
  * answer again with `Idempotent-Replayed: true`; other parameters: 400
@@ -39,6 +42,18 @@ type Account = { id: string; email: string; name: string; created: number };
 type Key = { accountId: string; kind: "secret" | "restricted" | "oauth"; revoked: boolean; canReadAccount: boolean; scope?: string; code?: string };
 type Code = { accountId: string; scope: string; redirectUri: string; expiresAt: number; used: boolean; issued: string[] };
 type Stored = { fingerprint: string; status: number; body: string };
+/** A customer of one account (the key's, or the connected account's). */
+type Customer = {
+  id: string;
+  accountId: string;
+  created: number;
+  email: string | null;
+  name: string | null;
+  description: string | null;
+  phone: string | null;
+  metadata: Record<string, string>;
+  invoicePrefix: string;
+};
 
 const credentialRequest = z.strictObject({
   type: z.enum(["secret", "restricted"]).optional(),
@@ -56,8 +71,10 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
     idempotency: new Map<string, Stored>(),
     /** The platform account (the Connect application's own), made once. */
     platformId: "",
+    /** Every account's customers by id, oldest first. */
+    customers: new Map<string, Customer>(),
   }));
-  const { accounts, keys, codes, refreshTokens, connected, idempotency } = state;
+  const { accounts, keys, codes, refreshTokens, connected, idempotency, customers } = state;
   const redirectUris = options.redirectUris ?? [];
 
   const newAccount = (): Account => {
@@ -344,6 +361,150 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
           });
         }
         return send(res, 200, account(accounts.get(key.accountId) as Account));
+      });
+
+      /** The key of an API call, refused as /v1/account refuses it: unknown, expired, or a connection the account ended. */
+      const apiKey = (request: FastifyRequest, res: FastifyReply): Key | undefined => {
+        const key = authenticate(request, res);
+        if (!key) return undefined;
+        if (key.kind === "oauth" && !connected.has(key.accountId)) {
+          apiError(res, 401, {
+            message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have access to account '${key.accountId}' (or that account does not exist). Application access may have been revoked.`,
+            type: "invalid_request_error",
+          });
+          return undefined;
+        }
+        return key;
+      };
+      const invalidParam = (res: FastifyReply, param: string, message: string, code?: string): FastifyReply =>
+        apiError(res, 400, { ...(code ? { code, doc_url: `https://stripe.com/docs/error-codes/${code.replace(/_/g, "-")}` } : {}), message, param, type: "invalid_request_error" });
+      const noSuchCustomer = (res: FastifyReply, status: 400 | 404, id: string, param: string): FastifyReply =>
+        apiError(res, status, { code: "resource_missing", doc_url: "https://stripe.com/docs/error-codes/resource-missing", message: `No such customer: '${id}'`, param, type: "invalid_request_error" });
+
+      const customerBody = (c: Customer) => ({
+        id: c.id,
+        object: "customer",
+        address: null,
+        balance: 0,
+        created: c.created,
+        currency: null,
+        default_source: null,
+        delinquent: false,
+        description: c.description,
+        discount: null,
+        email: c.email,
+        invoice_prefix: c.invoicePrefix,
+        invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+        livemode: false,
+        metadata: c.metadata,
+        name: c.name,
+        next_invoice_sequence: 1,
+        phone: c.phone,
+        preferred_locales: [],
+        shipping: null,
+        tax_exempt: "none",
+        test_clock: null,
+      });
+
+      /** Stripe's metadata limits: 50 keys, keys of 40 characters, values of 500. */
+      const METADATA_KEYS = 50;
+      const METADATA_KEY_LENGTH = 40;
+      const METADATA_VALUE_LENGTH = 500;
+      const CUSTOMER_TEXT = ["email", "name", "description", "phone"] as const;
+      const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+      server.post("/v1/customers", async (request, res) => {
+        const key = apiKey(request, res);
+        if (!key) return res;
+        // A Connect token granted read_only may read, not write.
+        if (key.kind === "oauth" && key.scope === "read_only") {
+          return apiError(res, 403, {
+            message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have the required permissions for this endpoint on account '${key.accountId}'. Having the 'rak_customer_write' permission would allow this request to continue.`,
+            type: "invalid_request_error",
+          });
+        }
+        const params = bodyParams(request);
+        const text: Partial<Record<(typeof CUSTOMER_TEXT)[number], string>> = {};
+        const metadata: Record<string, string> = {};
+        for (const [name, value] of Object.entries(params)) {
+          // Form bodies name nested values with brackets: metadata[plan]=pro, expand[0]=...
+          const nested = /^([a-z_]+)\[([^\]]*)\]$/.exec(name);
+          if (nested?.[1] === "metadata") {
+            const field = nested[2] as string;
+            if (field.length > METADATA_KEY_LENGTH) return invalidParam(res, `metadata[${field}]`, `Metadata keys can have up to ${METADATA_KEY_LENGTH} characters.`);
+            if (value.length > METADATA_VALUE_LENGTH) return invalidParam(res, `metadata[${field}]`, `Metadata values can have up to ${METADATA_VALUE_LENGTH} characters, but you passed in a value that is ${value.length} characters.`);
+            // An empty value unsets the key.
+            if (value !== "") metadata[field] = value;
+          } else if (nested?.[1] === "expand") {
+            // Nothing on a customer is expandable in the sandbox; the customer answers as it is.
+          } else if ((CUSTOMER_TEXT as readonly string[]).includes(name)) {
+            text[name as (typeof CUSTOMER_TEXT)[number]] = value;
+          } else if (name === "metadata" && value === "") {
+            // metadata= clears every key: nothing to do on a new customer.
+          } else {
+            return invalidParam(res, name.replace(/\[.*$/, ""), `Received unknown parameter: ${name.replace(/\[.*$/, "")}`, "parameter_unknown");
+          }
+        }
+        if (Object.keys(metadata).length > METADATA_KEYS) return invalidParam(res, "metadata", `You can specify up to ${METADATA_KEYS} keys in metadata.`);
+        if (text.email && !EMAIL.test(text.email)) return invalidParam(res, "email", `Invalid email address: ${text.email}`, "email_invalid");
+        const customer: Customer = {
+          id: `cus_${randomChars(14)}`,
+          accountId: key.accountId,
+          created: Math.floor(Date.now() / 1000),
+          email: text.email || null,
+          name: text.name || null,
+          description: text.description || null,
+          phone: text.phone || null,
+          metadata,
+          invoicePrefix: randomChars(8, "0123456789ABCDEF"),
+        };
+        customers.set(customer.id, customer);
+        return send(res, 200, customerBody(customer));
+      });
+
+      server.get("/v1/customers/:id", async (request, res) => {
+        const key = apiKey(request, res);
+        if (!key) return res;
+        const { id } = request.params as { id: string };
+        const customer = customers.get(id);
+        // Another account's customer does not exist for this key.
+        if (!customer || customer.accountId !== key.accountId) return noSuchCustomer(res, 404, id, "id");
+        return send(res, 200, customerBody(customer));
+      });
+
+      /** A list page: 10 by default, 1 to 100. */
+      const DEFAULT_LIMIT = 10;
+      const MAX_LIMIT = 100;
+      server.get("/v1/customers", async (request, res) => {
+        const key = apiKey(request, res);
+        if (!key) return res;
+        const q = queryParams(request);
+        let limit = DEFAULT_LIMIT;
+        if (q.limit !== undefined) {
+          if (!/^-?\d+$/.test(q.limit)) return invalidParam(res, "limit", `Invalid integer: ${q.limit}`, "parameter_invalid_integer");
+          limit = Number(q.limit);
+          if (limit < 1) return invalidParam(res, "limit", "This value must be greater than or equal to 1.");
+          if (limit > MAX_LIMIT) return invalidParam(res, "limit", `This value must be less than or equal to ${MAX_LIMIT}.`);
+        }
+        // Newest first, as Stripe lists.
+        let listed = [...customers.values()].filter((c) => c.accountId === key.accountId && (q.email === undefined || c.email === q.email)).reverse();
+        let hasMore: boolean;
+        if (q.starting_after) {
+          const at = listed.findIndex((c) => c.id === q.starting_after);
+          if (at < 0) return noSuchCustomer(res, 400, q.starting_after, "starting_after");
+          listed = listed.slice(at + 1);
+          hasMore = listed.length > limit;
+          listed = listed.slice(0, limit);
+        } else if (q.ending_before) {
+          const at = listed.findIndex((c) => c.id === q.ending_before);
+          if (at < 0) return noSuchCustomer(res, 400, q.ending_before, "ending_before");
+          listed = listed.slice(0, at);
+          hasMore = listed.length > limit;
+          listed = listed.slice(Math.max(0, listed.length - limit));
+        } else {
+          hasMore = listed.length > limit;
+          listed = listed.slice(0, limit);
+        }
+        return send(res, 200, { object: "list", data: listed.map(customerBody), has_more: hasMore, url: "/v1/customers" });
       });
 
       server.setNotFoundHandler(async (request, res) =>
