@@ -14,6 +14,11 @@
  *   GET  /rest/api/{2,3}/myself                      the caller, on the site itself: a Cloud API token (Basic
  *                                                    email:token), or a Data Center personal access token (Bearer),
  *                                                    which, as on Data Center, has no v3
+ *   POST [/ex/jira/{cloudId}]/rest/api/{2,3}/issue   create an issue in the site's project (SBX, issue types Task
+ *                                                    and Bug): 201 {id, key, self}; v3 takes the description as
+ *                                                    Atlassian Document Format, v2 as a wiki-markup string
+ *   GET  [/ex/jira/{cloudId}]/rest/api/{2,3}/issue/{idOrKey}   the issue (`fields=` picks fields)
+ *   GET  [/ex/jira/{cloudId}]/rest/api/{2,3}/project           the projects, each with its issue types
  *
  * One origin plays three hosts, so everything stays on loopback: the site
  * URL that accessible-resources reports, and that the credentials desk hands
@@ -84,6 +89,13 @@ const isJiraScope = (scope: string): boolean => /(^|:)jira(-[a-z-]+)?(:|$)/.test
 /** What GET /myself needs: the classic scope, or its granular bundle (REST v3 reference). */
 const MYSELF_CLASSIC = "read:jira-user";
 const MYSELF_GRANULAR = ["read:application-role:jira", "read:group:jira", "read:user:jira", "read:avatar:jira"];
+/** What reading issues and projects needs (classic, or the granular scope at the heart of its bundle). */
+const READ_WORK = ["read:jira-work", "read:issue:jira"];
+/** What creating an issue needs (REST v3 reference, "Create issue"). */
+const WRITE_WORK = ["write:jira-work", "write:issue:jira"];
+/** Jira limits a summary to 255 characters. */
+const SUMMARY_MAX = 255;
+const ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it.";
 
 export type JiraSandboxOptions = SandboxOptions & {
   /** Ignored: Atlassian always rotates refresh tokens; it is not an app setting. */
@@ -100,6 +112,12 @@ type AccessRecord = { grant: Grant; expiresAt: number; revoked: boolean };
 type RefreshRecord = { grant: Grant; issuedAt: number; usedAt?: number };
 type CodeRecord = { grant: Grant; redirectUri: string; expiresAt: number; used: boolean; issued: string[] };
 type KeyRecord = { kind: "api_token" | "pat"; email?: string; expiresAt?: number; revoked: boolean };
+type IssueType = { id: string; name: string; description: string; avatarId: number };
+type Project = { id: string; key: string; name: string; issueTypes: IssueType[]; issueCount: number };
+/** A Jira issue as stored: the description as ADF (what v3 speaks), times in epoch milliseconds. */
+type IssueRecord = { id: string; key: string; projectId: string; issueTypeId: string; summary: string; description: unknown; labels: string[]; created: number; updated: number };
+/** Who is calling the REST API, and so how its answers look: Cloud (through the gateway or the site) or Data Center. */
+type RestCaller = { deployment: "cloud" | "datacenter"; base: string; grant?: Grant };
 
 const credentialRequest = z.strictObject({
   /** A Cloud API token (default) or a Data Center personal access token. */
@@ -135,8 +153,23 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     accessTokens: new Map<string, AccessRecord>(),
     refreshTokens: new Map<string, RefreshRecord>(),
     keys: new Map<string, KeyRecord>(),
+    /** The site's one project, as a new Jira Software site offers; issue ids count up site-wide, keys per project. */
+    projects: [
+      {
+        id: "10000",
+        key: "SBX",
+        name: "Sandbox",
+        issueTypes: [
+          { id: "10001", name: "Task", description: "A small, distinct piece of work.", avatarId: 10318 },
+          { id: "10002", name: "Bug", description: "A problem or error.", avatarId: 10303 },
+        ],
+        issueCount: 0,
+      },
+    ] as Project[],
+    issues: new Map<string, IssueRecord>(),
+    nextIssueId: 10000,
   }));
-  const { site, user, accessKeyId, refreshKeyId, grants, codes, accessTokens, refreshTokens, keys } = state;
+  const { site, user, accessKeyId, refreshKeyId, grants, codes, accessTokens, refreshTokens, keys, projects, issues } = state;
   /** This sandbox's origin, once it listens: the site URL it reports. */
   let ownOrigin: string | undefined;
   const origin = (request: FastifyRequest): string => ownOrigin ?? `http://${request.headers.host ?? "127.0.0.1"}`;
@@ -396,8 +429,11 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
 
   // ---- the site (Cloud, Basic) and the instance (Data Center, Bearer) -------
 
-  const siteMyself = async (request: FastifyRequest, res: FastifyReply) => {
-    const { version } = request.params as { version: string };
+  /**
+   * The caller of a site path, or the site's refusal (sent): a Cloud API token (Basic email:token), or a
+   * Data Center PAT (Bearer), which has REST v2 only. `resource` names the path in Data Center's 404.
+   */
+  const siteCaller = (request: FastifyRequest, res: FastifyReply, version: string, resource: string): RestCaller | undefined => {
     const header = request.headers.authorization ?? "";
     const t = now();
     if (/^basic /i.test(header)) {
@@ -406,21 +442,224 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
       const email = colon < 0 ? "" : decoded.slice(0, colon);
       const record = colon < 0 ? undefined : keys.get(decoded.slice(colon + 1));
       const ok = record?.kind === "api_token" && !record.revoked && record.email?.toLowerCase() === email.toLowerCase() && (record.expiresAt === undefined || t < record.expiresAt);
-      if (!ok) return siteUnauthorized(res, true);
-      return jiraSend(res, 200, cloudMyself(origin(request), version), { "x-aaccountid": encodeURIComponent(user.accountId) });
+      if (!ok) {
+        siteUnauthorized(res, true);
+        return undefined;
+      }
+      return { deployment: "cloud", base: origin(request) };
     }
     const bearer = bearerToken(request);
-    if (bearer) {
-      const record = keys.get(bearer);
-      // A 3LO token is no good against the site (providers.md §4.1); only a PAT is, and only on Data Center.
-      if (record?.kind !== "pat" || record.revoked || (record.expiresAt !== undefined && t >= record.expiresAt)) return siteUnauthorized(res, false);
-      if (version !== "2") {
-        // Data Center has only REST v2; its REST layer answers an unknown resource like this.
-        return jiraSend(res, 404, { message: `null for uri: ${origin(request)}/rest/api/${version}/myself`, "status-code": 404 });
-      }
-      return jiraSend(res, 200, dataCenterMyself(origin(request)), { "x-ausername": user.name });
+    const record = bearer ? keys.get(bearer) : undefined;
+    // A 3LO token is no good against the site (providers.md §4.1); only a PAT is, and only on Data Center.
+    if (!bearer || record?.kind !== "pat" || record.revoked || (record.expiresAt !== undefined && t >= record.expiresAt)) {
+      siteUnauthorized(res, false);
+      return undefined;
     }
-    return siteUnauthorized(res, false);
+    if (version !== "2") {
+      // Data Center has only REST v2; its REST layer answers an unknown resource like this.
+      jiraSend(res, 404, { message: `null for uri: ${origin(request)}/rest/api/${version}/${resource}`, "status-code": 404 });
+      return undefined;
+    }
+    return { deployment: "datacenter", base: origin(request) };
+  };
+
+  const siteMyself = async (request: FastifyRequest, res: FastifyReply) => {
+    const { version } = request.params as { version: string };
+    const caller = siteCaller(request, res, version, "myself");
+    if (!caller) return res;
+    if (caller.deployment === "datacenter") return jiraSend(res, 200, dataCenterMyself(caller.base), { "x-ausername": user.name });
+    return jiraSend(res, 200, cloudMyself(caller.base, version), { "x-aaccountid": encodeURIComponent(user.accountId) });
+  };
+
+  /** The caller of a gateway path holding one of `accepted` scopes, or the gateway's 401 (sent). */
+  const gatewayCaller = (request: FastifyRequest, res: FastifyReply, accepted: readonly string[]): RestCaller | undefined => {
+    const { cloudId } = request.params as { cloudId: string };
+    const grant = gatewayGrant(request, res);
+    if (!grant) return undefined;
+    if (cloudId !== site.cloudId) {
+      gatewayError(res, 401, "Unauthorized");
+      return undefined;
+    }
+    if (!grant.scopes.some((s) => accepted.includes(s))) {
+      gatewayError(res, 401, "Unauthorized; scope does not match");
+      return undefined;
+    }
+    return { deployment: "cloud", base: `${origin(request)}/ex/jira/${cloudId}`, grant };
+  };
+
+  // ---- projects and issues ----------------------------------------------------
+
+  /** Jira's timestamps: milliseconds and an offset without a colon (`2026-12-01T10:00:00.000+0000`). */
+  const jiraTime = (ms: number): string => new Date(ms).toISOString().replace("Z", "+0000");
+  const isAdfDoc = (value: unknown): boolean => {
+    const doc = value as { type?: unknown; version?: unknown; content?: unknown } | null;
+    return typeof doc === "object" && doc !== null && doc.type === "doc" && doc.version === 1 && Array.isArray(doc.content);
+  };
+  /** A wiki-markup string as ADF: a paragraph a line (what Jira shows v3 callers of an issue written through v2). */
+  const textToAdf = (text: string) => ({ type: "doc", version: 1, content: text.split("\n").map((line) => ({ type: "paragraph", content: line === "" ? [] : [{ type: "text", text: line }] })) });
+  /** ADF as the plain text v2 callers get (marks and non-text nodes dropped). */
+  const adfToText = (node: unknown): string => {
+    const n = node as { type?: string; text?: string; content?: unknown[] };
+    if (n.type === "text") return n.text ?? "";
+    const inner = (n.content ?? []).map(adfToText);
+    return n.type === "doc" ? inner.join("\n") : inner.join("");
+  };
+  const avatarSet = (base: string, kind: string, id: number) => Object.fromEntries(["48x48", "24x24", "16x16", "32x32"].map((size) => [size, `${base}/rest/api/2/universal_avatar/view/type/${kind}/avatar/${id}?size=${size.split("x")[0]}`]));
+  const issueTypeView = (type: IssueType, caller: RestCaller, version: string) => ({
+    self: `${caller.base}/rest/api/${version}/issuetype/${type.id}`,
+    id: type.id,
+    description: type.description,
+    iconUrl: `${caller.base}/rest/api/2/universal_avatar/view/type/issuetype/avatar/${type.avatarId}?size=medium`,
+    name: type.name,
+    subtask: false,
+    avatarId: type.avatarId,
+    hierarchyLevel: 0,
+  });
+  const projectRef = (project: Project, caller: RestCaller, version: string) => ({
+    self: `${caller.base}/rest/api/${version}/project/${project.id}`,
+    id: project.id,
+    key: project.key,
+    name: project.name,
+    projectTypeKey: "software",
+    simplified: false,
+    avatarUrls: avatarSet(caller.base, "project", 10424),
+  });
+  const projectView = (project: Project, caller: RestCaller, version: string, withIssueTypes: boolean) => ({
+    expand: "description,lead,issueTypes,url,projectKeys,permissions,insight",
+    ...projectRef(project, caller, version),
+    ...(withIssueTypes ? { issueTypes: project.issueTypes.map((t) => issueTypeView(t, caller, version)) } : {}),
+    style: "classic",
+    isPrivate: false,
+    properties: {},
+  });
+  const userRef = (caller: RestCaller, version: string) =>
+    caller.deployment === "cloud"
+      ? { self: `${caller.base}/rest/api/${version}/user?accountId=${encodeURIComponent(user.accountId)}`, accountId: user.accountId, emailAddress: user.email, avatarUrls: avatarUrls(caller.base), displayName: user.displayName, active: true, timeZone: "Etc/UTC", accountType: "atlassian" }
+      : { self: `${caller.base}/rest/api/2/user?username=${user.name}`, name: user.name, key: user.key, emailAddress: user.email, avatarUrls: avatarUrls(caller.base), displayName: user.displayName, active: true, timeZone: "Etc/UTC" };
+  /** Every new issue is in the workflow's first status. */
+  const statusView = (caller: RestCaller, version: string) => ({
+    self: `${caller.base}/rest/api/${version}/status/10000`,
+    description: "",
+    iconUrl: `${caller.base}/`,
+    name: "To Do",
+    id: "10000",
+    statusCategory: { self: `${caller.base}/rest/api/${version}/statuscategory/2`, id: 2, key: "new", colorName: "blue-gray", name: "To Do" },
+  });
+  const issueView = (issue: IssueRecord, caller: RestCaller, version: string, fieldsParam: string | undefined) => {
+    const project = projects.find((p) => p.id === issue.projectId) as Project;
+    const issueType = project.issueTypes.find((t) => t.id === issue.issueTypeId) as IssueType;
+    const description = issue.description === null ? null : version === "3" ? issue.description : adfToText(issue.description);
+    const all: Record<string, unknown> = {
+      statuscategorychangedate: jiraTime(issue.created),
+      issuetype: issueTypeView(issueType, caller, version),
+      project: projectRef(project, caller, version),
+      fixVersions: [],
+      resolution: null,
+      resolutiondate: null,
+      workratio: -1,
+      lastViewed: null,
+      watches: { self: `${caller.base}/rest/api/${version}/issue/${issue.key}/watchers`, watchCount: 1, isWatching: true },
+      created: jiraTime(issue.created),
+      priority: { self: `${caller.base}/rest/api/${version}/priority/3`, iconUrl: `${caller.base}/images/icons/priorities/medium.svg`, name: "Medium", id: "3" },
+      labels: issue.labels,
+      assignee: null,
+      updated: jiraTime(issue.updated),
+      status: statusView(caller, version),
+      components: [],
+      description,
+      summary: issue.summary,
+      creator: userRef(caller, version),
+      subtasks: [],
+      reporter: userRef(caller, version),
+      duedate: null,
+      votes: { self: `${caller.base}/rest/api/${version}/issue/${issue.key}/votes`, votes: 0, hasVoted: false },
+    };
+    // `fields`: a comma list, `*all` / `*navigable` for every field, `-name` to leave one out.
+    const asked = (fieldsParam ?? "*all").split(",").map((f) => f.trim()).filter(Boolean);
+    const everything = asked.some((f) => f === "*all" || f === "*navigable");
+    const fields = Object.fromEntries(Object.entries(all).filter(([name]) => (everything || asked.includes(name)) && !asked.includes(`-${name}`)));
+    return {
+      expand: "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+      id: issue.id,
+      self: `${caller.base}/rest/api/${version}/issue/${issue.id}`,
+      key: issue.key,
+      fields,
+    };
+  };
+  const findIssue = (idOrKey: string): IssueRecord | undefined => issues.get(idOrKey) ?? [...issues.values()].find((i) => i.key.toLowerCase() === idOrKey.toLowerCase());
+  const findProject = (ref: unknown): Project | undefined => {
+    const r = ref as { id?: unknown; key?: unknown } | null;
+    if (typeof r !== "object" || r === null) return undefined;
+    if (r.id !== undefined) return projects.find((p) => p.id === String(r.id));
+    return typeof r.key === "string" ? projects.find((p) => p.key.toLowerCase() === (r.key as string).toLowerCase()) : undefined;
+  };
+
+  const CREATABLE = new Set(["project", "issuetype", "summary", "description", "labels"]);
+  /** POST .../issue: the issue's fields checked as Jira checks them, every problem in one ErrorCollection. */
+  const createIssue = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
+    const body = request.body as { fields?: unknown } | undefined;
+    const given = body?.fields;
+    if (typeof given !== "object" || given === null || Array.isArray(given)) {
+      return jiraSend(res, 400, errorCollection([], { project: "Specify a valid project ID or key", summary: "You must specify a summary of the issue.", issuetype: "Specify an issue type" }));
+    }
+    const f = given as Record<string, unknown>;
+    const errors: Record<string, string> = {};
+    const project = findProject(f.project);
+    if (!project) errors.project = "Specify a valid project ID or key";
+    const typeRef = f.issuetype as { id?: unknown; name?: unknown } | undefined;
+    let issueType: IssueType | undefined;
+    if (typeof typeRef !== "object" || typeRef === null || (typeRef.id === undefined && typeRef.name === undefined)) errors.issuetype = "Specify an issue type";
+    else if (project) {
+      issueType = project.issueTypes.find((t) => (typeRef.id !== undefined ? t.id === String(typeRef.id) : typeof typeRef.name === "string" && t.name.toLowerCase() === typeRef.name.toLowerCase()));
+      if (!issueType) errors.issuetype = "The issue type selected is invalid.";
+    }
+    if (typeof f.summary !== "string" || f.summary.trim() === "") errors.summary = "You must specify a summary of the issue.";
+    else if (f.summary.length > SUMMARY_MAX) errors.summary = `Summary must be less than ${SUMMARY_MAX} characters.`;
+    let description: unknown = null;
+    if (f.description !== undefined && f.description !== null) {
+      // v3 speaks ADF only (a plain string is refused); v2 takes wiki markup.
+      if (version === "3") {
+        if (isAdfDoc(f.description)) description = f.description;
+        else errors.description = "Operation value must be an Atlassian Document";
+      } else if (typeof f.description === "string") description = textToAdf(f.description);
+      else errors.description = "Operation value must be a string";
+    }
+    const labels = f.labels ?? [];
+    if (!Array.isArray(labels) || labels.some((l) => typeof l !== "string" || /\s/.test(l))) errors.labels = "The label can't contain spaces.";
+    for (const name of Object.keys(f)) if (!CREATABLE.has(name)) errors[name] = `Field '${name}' cannot be set. It is not on the appropriate screen, or unknown.`;
+    if (Object.keys(errors).length > 0 || !project || !issueType) return jiraSend(res, 400, errorCollection([], errors));
+    project.issueCount += 1;
+    const at = now();
+    const issue: IssueRecord = {
+      id: String(state.nextIssueId++),
+      key: `${project.key}-${project.issueCount}`,
+      projectId: project.id,
+      issueTypeId: issueType.id,
+      summary: f.summary as string,
+      description,
+      labels: labels as string[],
+      created: at,
+      updated: at,
+    };
+    issues.set(issue.id, issue);
+    return jiraSend(res, 201, { id: issue.id, key: issue.key, self: `${caller.base}/rest/api/${version}/issue/${issue.id}` });
+  };
+  const getIssue = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
+    const { idOrKey } = request.params as { idOrKey: string };
+    const issue = findIssue(idOrKey);
+    if (!issue) return jiraSend(res, 404, errorCollection([ISSUE_NOT_FOUND]));
+    return jiraSend(res, 200, issueView(issue, caller, version, queryParams(request).fields));
+  };
+  const listProjects = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
+    const expand = (queryParams(request).expand ?? "").split(",");
+    return jiraSend(res, 200, projects.map((p) => projectView(p, caller, version, expand.includes("issueTypes"))));
+  };
+  const getProject = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
+    const { idOrKey } = request.params as { idOrKey: string };
+    const project = projects.find((p) => p.id === idOrKey || p.key.toLowerCase() === idOrKey.toLowerCase());
+    if (!project) return jiraSend(res, 404, errorCollection([`No project could be found with key '${idOrKey}'.`]));
+    // A single project carries its issue types without being asked.
+    return jiraSend(res, 200, projectView(project, caller, version, true));
   };
 
   // ---- faults, as each host sends them ---------------------------------------
@@ -499,6 +738,33 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
         if (!["2", "3"].includes(request.params.version)) return jiraSend(res, 404, errorCollection(["The requested API version is not supported."]));
         return siteMyself(request, res);
       });
+      // Projects and issues, through the gateway (3LO, scope-checked) and on the site (API token or PAT).
+      type Handler = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string) => FastifyReply;
+      const both = (method: "GET" | "POST", resource: string, accepted: readonly string[], handler: Handler): void => {
+        server.route<{ Params: { cloudId: string; version: string } }>({
+          method,
+          url: `/ex/jira/:cloudId/rest/api/:version/${resource}`,
+          handler: async (request, res) => {
+            if (!["2", "3"].includes(request.params.version)) return gatewayError(res, 404, "Not Found");
+            const caller = gatewayCaller(request, res, accepted);
+            return caller ? handler(request, res, caller, request.params.version) : res;
+          },
+        });
+        server.route<{ Params: { version: string } }>({
+          method,
+          url: `/rest/api/:version/${resource}`,
+          handler: async (request, res) => {
+            const { version } = request.params;
+            if (!["2", "3"].includes(version)) return jiraSend(res, 404, errorCollection(["The requested API version is not supported."]));
+            const caller = siteCaller(request, res, version, resource.replace(/:[a-zA-Z]+/g, (name) => String((request.params as Record<string, unknown>)[name.slice(1)])));
+            return caller ? handler(request, res, caller, version) : res;
+          },
+        });
+      };
+      both("POST", "issue", WRITE_WORK, createIssue);
+      both("GET", "issue/:idOrKey", READ_WORK, getIssue);
+      both("GET", "project", READ_WORK, listProjects);
+      both("GET", "project/:idOrKey", READ_WORK, getProject);
       server.setNotFoundHandler(async (request, res) => {
         const path = pathOf(request);
         if (isGatewayPath(path)) return gatewayError(res, 404, "Not Found");

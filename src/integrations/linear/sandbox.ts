@@ -12,7 +12,8 @@
  *                           refresh_token (rotating: the used refresh token stops working), client_credentials
  *                           (refused as for an app that has not enabled it)
  *   POST /oauth/revoke      revokes the grant behind an access token (Bearer or access_token) or a refresh token
- *   POST /graphql           `viewer` and `organization` (see sandboxGraphql.ts for what is parsed and refused)
+ *   POST /graphql           `viewer`, `organization`, `teams`, `team(id:)`, `issue(id:)` and the
+ *                           `issueCreate(input:)` mutation (see sandboxGraphql.ts for what is parsed and refused)
  *
  * The wire (providers.md part 2 §1): personal API keys go bare in
  * Authorization, OAuth tokens as Bearer; every GraphQL answer carries
@@ -46,7 +47,7 @@ import {
   type SandboxOptions,
   type StartedSandbox,
 } from "../shared/sandbox.js";
-import { execute, GraphQLSyntaxError, OperationError, parse, type GraphQLProblem, type Location, type Schema } from "./sandboxGraphql.js";
+import { execute, FieldError, GraphQLSyntaxError, OperationError, parse, type FieldArguments, type GraphQLProblem, type Location, type Schema } from "./sandboxGraphql.js";
 
 /** Linear access tokens last 24 hours (oauth-2-0-authentication.md). */
 const ACCESS_TOKEN_TTL_SECONDS = 86_400;
@@ -94,10 +95,16 @@ type OAuthFailure = { status?: number; error: string; description: string };
 
 const credentialRequest = z.strictObject({ label: z.string().min(1).max(100).optional() });
 
-/** The sandbox's schema: what the who-am-I and a little more can ask (field names and types from @linear/sdk's schema). */
+/** OAuth scopes that may create issues (oauth-2-0-authentication.md): `issues:create` is the narrow one; `admin` includes `write`. */
+const ISSUE_CREATE_SCOPES = ["write", "issues:create", "admin"];
+/** Connections answer 50 nodes unless `first` says otherwise (Linear's pagination.md). */
+const DEFAULT_PAGE_SIZE = 50;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The sandbox's schema: what the who-am-I, teams and issues can ask (field names and types from @linear/sdk's schema). */
 const SCHEMA: Schema = {
-  Query: { viewer: "User!", organization: "Organization!" },
-  Mutation: {},
+  Query: { viewer: "User!", organization: "Organization!", teams: "TeamConnection!", team: "Team!", issue: "Issue!" },
+  Mutation: { issueCreate: "IssuePayload!" },
   Subscription: {},
   User: {
     id: "ID!",
@@ -115,9 +122,40 @@ const SCHEMA: Schema = {
     organization: "Organization!",
   },
   Organization: { id: "ID!", name: "String!", urlKey: "String!", createdAt: "DateTime!", userCount: "Int!", logoUrl: "String" },
+  Team: { id: "ID!", key: "String!", name: "String!", description: "String", private: "Boolean!", createdAt: "DateTime!", updatedAt: "DateTime!", organization: "Organization!" },
+  TeamConnection: { nodes: "[Team!]!", pageInfo: "PageInfo!" },
+  PageInfo: { hasNextPage: "Boolean!", hasPreviousPage: "Boolean!", startCursor: "String", endCursor: "String" },
+  Issue: {
+    id: "ID!",
+    identifier: "String!",
+    number: "Float!",
+    title: "String!",
+    description: "String",
+    priority: "Float!",
+    priorityLabel: "String!",
+    url: "String!",
+    branchName: "String!",
+    createdAt: "DateTime!",
+    updatedAt: "DateTime!",
+    team: "Team!",
+    creator: "User",
+  },
+  IssuePayload: { success: "Boolean!", lastSyncId: "Float!", issue: "Issue" },
 };
+/** The arguments of the fields above that take any (pagination arguments as every Linear connection has them). */
+const ARGUMENTS: FieldArguments = {
+  "Query.teams": { first: "Int", after: "String", last: "Int", before: "String", includeArchived: "Boolean" },
+  "Query.team": { id: "String!" },
+  "Query.issue": { id: "String!" },
+  "Mutation.issueCreate": { input: "IssueCreateInput!" },
+};
+/** The input types of those arguments: the fields of IssueCreateInput the sandbox models. */
+const INPUTS: Schema = { IssueCreateInput: { teamId: "String!", title: "String", description: "String", priority: "Int", id: "String" } };
+const PRIORITY_LABELS = ["No priority", "Urgent", "High", "Medium", "Low"];
 
 type Organization = { id: string; name: string; urlKey: string; createdAt: string; userCount: number; logoUrl: null };
+type Team = { id: string; key: string; name: string; description: string | null; private: boolean; createdAt: string; updatedAt: string; issueCount: number };
+type IssueRecord = { id: string; teamId: string; number: number; title: string; description: string | null; priority: number; createdAt: string; updatedAt: string; creatorId: string };
 
 /** A member of the sandbox's workspace, as Linear's User type shows one. */
 const person = (organization: Organization, name: string, displayName: string, email: string, isApp: boolean) => ({
@@ -152,9 +190,14 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       appUser: person(organization, "AutoFlow", "autoflow", "autoflow-app@sandbox.autoflow.invalid", true),
       tokens: new Map<string, Issued>(),
       codes: new Map<string, Code>(),
+      /** The workspace's one team, as a new Linear workspace has; issues count up per team (`SBX-1`, ...). */
+      teams: [{ id: randomUUID(), key: "SBX", name: "Sandbox", description: null, private: false, createdAt, updatedAt: createdAt, issueCount: 0 }] as Team[],
+      issues: new Map<string, IssueRecord>(),
+      /** Linear's sync id: every write moves it on. */
+      lastSyncId: 1000,
     };
   });
-  const { organization, owner, appUser, tokens, codes } = state;
+  const { organization, owner, appUser, tokens, codes, teams, issues } = state;
   const buckets = new Map<string, Bucket>();
 
   // ---- answers -------------------------------------------------------------------------------
@@ -357,13 +400,13 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
   // ---- GraphQL -------------------------------------------------------------------------------
 
   /** Who is calling: an API key bare, an OAuth token as Bearer; anything else is unauthenticated (metered by IP). */
-  const identify = (request: FastifyRequest): { caller: Caller; authenticated: boolean } => {
+  const identify = (request: FastifyRequest): { caller: Caller; authenticated: boolean; scopes?: string[] } => {
     const header = request.headers.authorization?.trim();
     const bearer = bearerToken(request);
     const record = bearer !== undefined ? tokens.get(bearer) : header ? tokens.get(header) : undefined;
     if (bearer !== undefined && record?.kind === "access" && !record.grant.revoked && Date.now() < record.expiresAt) {
       const actor = record.grant.actor;
-      return { caller: { kind: "oauth", bucket: `oauth:${actor === "app" ? appUser.id : owner.id}`, actor }, authenticated: true };
+      return { caller: { kind: "oauth", bucket: `oauth:${actor === "app" ? appUser.id : owner.id}`, actor }, authenticated: true, scopes: record.grant.scopes };
     }
     // Every API key of one user shares that user's quota (rate-limiting.md).
     if (bearer === undefined && record?.kind === "api_key" && !record.revoked) return { caller: { kind: "api_key", bucket: `api_key:${owner.id}` }, authenticated: true };
@@ -398,8 +441,109 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
   };
   const requestsMessage = (caller: Caller): string => `Rate limit exceeded. Only ${LIMITS[caller.kind].requests} requests are allowed per 1 hour.`;
 
+  // ---- teams and issues ----------------------------------------------------------------------
+
+  /** Linear's "invalid input" error of a field (type and message as captured; [UNCERTAIN] the `code`). */
+  const invalidInput = (message: string, userPresentableMessage: string): FieldError =>
+    new FieldError(message, { type: "invalid input", code: "INVALID_INPUT", statusCode: 400, userError: true, userPresentableMessage });
+  const entityNotFound = (entity: string): FieldError => invalidInput(`Entity not found: ${entity}`, `Could not find referenced ${entity}.`);
+  const teamView = (team: Team) => ({ ...team, organization });
+  const issueView = (issue: IssueRecord) => {
+    const team = teams.find((t) => t.id === issue.teamId) as Team;
+    const identifier = `${team.key}-${issue.number}`;
+    const slug = issue.title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+    return {
+      id: issue.id,
+      identifier,
+      number: issue.number,
+      title: issue.title,
+      description: issue.description,
+      priority: issue.priority,
+      priorityLabel: PRIORITY_LABELS[issue.priority] ?? "No priority",
+      url: `https://linear.app/${organization.urlKey}/issue/${identifier}/${slug}`,
+      branchName: `${owner.displayName}/${identifier.toLowerCase()}-${slug}`.slice(0, 100),
+      createdAt: issue.createdAt,
+      updatedAt: issue.updatedAt,
+      team: teamView(team),
+      creator: [owner, appUser].find((u) => u.id === issue.creatorId) ?? null,
+    };
+  };
+  /** A team by its id or its key, as `team(id:)` takes either. */
+  const findTeam = (id: unknown): Team | undefined => (typeof id === "string" ? teams.find((t) => t.id === id || t.key === id) : undefined);
+  /** An issue by its id or its identifier (`SBX-1`), as `issue(id:)` takes either. */
+  const findIssue = (id: unknown): IssueRecord | undefined => {
+    if (typeof id !== "string") return undefined;
+    const byId = issues.get(id);
+    if (byId) return byId;
+    const match = /^([A-Za-z0-9]+)-(\d+)$/.exec(id);
+    const team = match ? teams.find((t) => t.key === match[1]?.toUpperCase()) : undefined;
+    return team ? [...issues.values()].find((i) => i.teamId === team.id && i.number === Number(match?.[2])) : undefined;
+  };
+  const teamsConnection = (args: Record<string, unknown>) => {
+    const first = typeof args.first === "number" ? args.first : DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(first) || first < 0 || first > 250) throw invalidInput("Argument Validation Error", "first must not be greater than 250.");
+    const start = typeof args.after === "string" ? teams.findIndex((t) => t.id === args.after) + 1 : 0;
+    const page = teams.slice(start, start + first);
+    return {
+      nodes: page.map(teamView),
+      pageInfo: { hasNextPage: start + page.length < teams.length, hasPreviousPage: start > 0, startCursor: page[0]?.id ?? null, endCursor: page[page.length - 1]?.id ?? null },
+    };
+  };
+  /** `issueCreate(input:)`: OAuth tokens need `write` or `issues:create`; a personal API key writes as its user. */
+  const issueCreate = (scopes: string[] | undefined, creatorId: string) => (args: Record<string, unknown>) => {
+    if (scopes !== undefined && !scopes.some((s) => ISSUE_CREATE_SCOPES.includes(s))) {
+      // As captured from Linear for a read-only token: the `forbidden` type, no userPresentableMessage.
+      throw new FieldError("Invalid scope: `write` required", { type: "forbidden", code: "FORBIDDEN", statusCode: 403, userError: true });
+    }
+    const input = args.input;
+    if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalidInput("Argument Validation Error", "input must be an object.");
+    const { teamId, title, description, priority } = input as Record<string, unknown>;
+    if (typeof teamId !== "string" || !UUID.test(teamId)) throw invalidInput("Argument Validation Error", "teamId must be a UUID.");
+    if (typeof title !== "string" || title.trim() === "") throw invalidInput("Argument Validation Error", "title should not be empty");
+    if (description !== undefined && description !== null && typeof description !== "string") throw invalidInput("Argument Validation Error", "description must be a string");
+    if (priority !== undefined && priority !== null && !(typeof priority === "number" && Number.isInteger(priority) && priority >= 0 && priority <= 4)) {
+      throw invalidInput("Argument Validation Error", "priority must not be greater than 4");
+    }
+    const team = teams.find((t) => t.id === teamId);
+    if (!team) throw entityNotFound("Team");
+    const now = new Date().toISOString();
+    team.issueCount += 1;
+    const issue: IssueRecord = {
+      id: randomUUID(),
+      teamId: team.id,
+      number: team.issueCount,
+      title,
+      description: typeof description === "string" ? description : null,
+      priority: typeof priority === "number" ? priority : 0,
+      createdAt: now,
+      updatedAt: now,
+      creatorId,
+    };
+    issues.set(issue.id, issue);
+    state.lastSyncId += 1;
+    return { success: true, lastSyncId: state.lastSyncId, issue: issueView(issue) };
+  };
+  const rootsFor = (viewer: typeof owner, scopes: string[] | undefined) => ({
+    Query: {
+      viewer,
+      organization,
+      teams: teamsConnection,
+      team: (args: Record<string, unknown>) => {
+        const team = findTeam(args.id);
+        if (!team) throw entityNotFound("Team");
+        return teamView(team);
+      },
+      issue: (args: Record<string, unknown>) => {
+        const issue = findIssue(args.id);
+        if (!issue) throw entityNotFound("Issue");
+        return issueView(issue);
+      },
+    },
+    Mutation: { issueCreate: issueCreate(scopes, viewer.id) },
+  });
+
   const graphql = async (request: FastifyRequest, res: FastifyReply) => {
-    const { caller, authenticated } = identify(request);
+    const { caller, authenticated, scopes } = identify(request);
     const bucket = bucketOf(caller);
     if (bucket.requests < 1) return rateLimited(rateLimitHeaders(res, caller, bucket), requestsMessage(caller));
     bucket.requests -= 1;
@@ -432,7 +576,9 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
         document,
         ...(typeof body.operationName === "string" ? { operationName: body.operationName } : {}),
         variables: (body.variables as Record<string, unknown> | null | undefined) ?? {},
-        roots: { Query: { viewer, organization } },
+        roots: rootsFor(viewer, scopes),
+        arguments: ARGUMENTS,
+        inputs: INPUTS,
       });
     } catch (error) {
       if (!(error instanceof OperationError)) throw error;
@@ -453,7 +599,9 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
     }
     bucket.complexity -= result.complexity;
     rateLimitHeaders(res, caller, bucket);
-    return json(res, 200, { data: result.data });
+    if (result.fieldErrors.length === 0) return json(res, 200, { data: result.data });
+    // A failed field: 400 when nothing came back (as captured for an unknown team), 200 beside partial data.
+    return json(res, result.data === null ? 400 : 200, { errors: result.fieldErrors, data: result.data });
   };
 
   // ---- faults --------------------------------------------------------------------------------

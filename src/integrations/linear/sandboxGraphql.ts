@@ -3,9 +3,10 @@
  * language (operations, aliases, arguments, variables, directives, named and
  * inline fragments), validation against a small schema with graphql-js's
  * messages (which Linear, an Apollo server, sends), and execution over plain
- * objects. What the schema does not model (mutations, issues, introspection)
- * is refused as Linear refuses a field it does not know, so a client learns
- * at once that the sandbox cannot answer it.
+ * objects (a field may be a function of its arguments: a resolver). What the
+ * schema does not model (introspection, most of Linear's types) is refused as
+ * Linear refuses a field it does not know, so a client learns at once that the
+ * sandbox cannot answer it.
  */
 
 export type Location = { line: number; column: number };
@@ -14,6 +15,24 @@ export type GraphQLProblem = { message: string; locations?: Location[] };
 
 /** Fields of each object type, as type references (`User!`, `String`). */
 export type Schema = Readonly<Record<string, Readonly<Record<string, string>>>>;
+/** The arguments a field takes, by `Type.field`, as type references (`String!`: required). */
+export type FieldArguments = Readonly<Record<string, Readonly<Record<string, string>>>>;
+
+/**
+ * What a resolver throws to fail its field: the field answers null (its
+ * parent too, up to the first nullable field, when it is non-null) and the
+ * answer carries this error with the field's path.
+ */
+export class FieldError extends Error {
+  constructor(
+    message: string,
+    readonly extensions: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+/** A field's error in the answer: graphql-js's shape before Linear's `extensions`. */
+export type FieldProblem = GraphQLProblem & { path: (string | number)[]; extensions: Record<string, unknown> };
 
 type Value =
   | { kind: "variable"; name: string; loc: Location }
@@ -337,11 +356,19 @@ export type ExecutionInput = {
   document: Document;
   operationName?: string;
   variables: Record<string, unknown>;
-  /** Root objects by operation type (`Query`): plain objects whose keys are field names. */
+  /** Root objects by operation type (`Query`): plain objects whose keys are field names, values or resolvers. */
   roots: Readonly<Record<string, Record<string, unknown>>>;
+  /** The arguments of the fields that take any; every other field takes none. */
+  arguments?: FieldArguments;
+  /** Input object types by name: their fields as type references (a literal argument is checked against them). */
+  inputs?: Schema;
 };
 
-export type ExecutionResult = { errors: GraphQLProblem[] } | { data: Record<string, unknown>; complexity: number };
+/** Validation errors; or the data (null when a non-null root field failed) with the errors of failed fields. */
+export type ExecutionResult = { errors: GraphQLProblem[] } | { data: Record<string, unknown> | null; complexity: number; fieldErrors: FieldProblem[] };
+
+/** Raised through non-null fields until a nullable one (or the root) takes the null. */
+class NullBubble extends Error {}
 
 /** The operation to run (graphql-js `getOperationAST` rules); throws {@link OperationError}. */
 function pickOperation(document: Document, operationName: string | undefined): Operation {
@@ -362,7 +389,8 @@ function pickOperation(document: Document, operationName: string | undefined): O
  */
 export function execute(input: ExecutionInput): ExecutionResult {
   const { schema, document } = input;
-  const problems = validate(schema, document);
+  const fieldArguments = input.arguments ?? {};
+  const problems = validate(schema, document, fieldArguments, input.inputs ?? {});
   if (problems.length > 0) return { errors: problems };
   const operation = pickOperation(document, input.operationName);
   const fragments = new Map(document.definitions.filter((d): d is Fragment => d.kind === "fragment").map((f) => [f.name, f]));
@@ -396,7 +424,32 @@ export function execute(input: ExecutionInput): ExecutionResult {
     }
     return into;
   };
-  const resolve = (type: string, source: Record<string, unknown>, selections: Selection[]): Record<string, unknown> => {
+  const fieldErrors: FieldProblem[] = [];
+  const argumentsOf = (field: Field): Record<string, unknown> => Object.fromEntries(field.args.map((a) => [a.name, literal(a.value, variables)]));
+  /** One value of a field's type: an object resolved further, a list item by item, or a scalar as it is. */
+  const complete = (ref: string, raw: unknown, fields: Field[], path: (string | number)[]): unknown => {
+    const nonNull = ref.endsWith("!");
+    const inner = nonNull ? ref.slice(0, -1) : ref;
+    if (raw === null || raw === undefined) {
+      if (nonNull) throw new NullBubble();
+      return null;
+    }
+    try {
+      if (inner.startsWith("[") && Array.isArray(raw)) return raw.map((item, i) => complete(inner.slice(1, -1), item, fields, [...path, i]));
+      const fieldType = namedType(inner);
+      if (schema[fieldType]) {
+        // An object: 1 point (rate-limiting.md "Understanding query complexity").
+        complexity += 1;
+        return resolve(fieldType, raw as Record<string, unknown>, fields.flatMap((f) => f.selections ?? []), path);
+      }
+      complexity += 0.1;
+      return raw;
+    } catch (error) {
+      if (error instanceof NullBubble && !nonNull) return null;
+      throw error;
+    }
+  };
+  const resolve = (type: string, source: Record<string, unknown>, selections: Selection[], path: (string | number)[]): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [key, fields] of collect(type, selections, new Map(), new Set())) {
       const field = fields[0] as Field;
@@ -405,22 +458,31 @@ export function execute(input: ExecutionInput): ExecutionResult {
         complexity += 0.1;
         continue;
       }
-      const fieldType = namedType((schema[type] as Record<string, string>)[field.name] as string);
-      const raw = source[field.name];
-      if (schema[fieldType]) {
-        // An object: 1 point (rate-limiting.md "Understanding query complexity").
-        complexity += 1;
-        const sub = fields.flatMap((f) => f.selections ?? []);
-        out[key] = raw === null || raw === undefined ? null : resolve(fieldType, raw as Record<string, unknown>, sub);
-      } else {
-        complexity += 0.1;
-        out[key] = raw ?? null;
+      const ref = (schema[type] as Record<string, string>)[field.name] as string;
+      let raw = source[field.name];
+      if (typeof raw === "function") {
+        try {
+          raw = (raw as (args: Record<string, unknown>) => unknown)(argumentsOf(field));
+        } catch (error) {
+          if (!(error instanceof FieldError)) throw error;
+          fieldErrors.push({ message: error.message, locations: [field.loc], path: [...path, key], extensions: error.extensions });
+          if (ref.endsWith("!")) throw new NullBubble();
+          out[key] = null;
+          continue;
+        }
       }
+      out[key] = complete(ref, raw, fields, [...path, key]);
     }
     return out;
   };
-  const data = resolve(rootType, input.roots[rootType] ?? {}, operation.selections);
-  return { data, complexity: Math.ceil(Number(complexity.toFixed(1))) };
+  let data: Record<string, unknown> | null;
+  try {
+    data = resolve(rootType, input.roots[rootType] ?? {}, operation.selections, []);
+  } catch (error) {
+    if (!(error instanceof NullBubble)) throw error;
+    data = null;
+  }
+  return { data, complexity: Math.ceil(Number(complexity.toFixed(1))), fieldErrors };
 }
 
 const ROOT_TYPES: Readonly<Record<Operation["operation"], string>> = { query: "Query", mutation: "Mutation", subscription: "Subscription" };
@@ -448,7 +510,7 @@ function literal(value: Value, variables: Record<string, unknown>): unknown {
 }
 
 /** The graphql-js validation rules a hand-written query is likely to break, with graphql-js's messages. */
-function validate(schema: Schema, document: Document): GraphQLProblem[] {
+function validate(schema: Schema, document: Document, fieldArguments: FieldArguments, inputs: Schema): GraphQLProblem[] {
   const problems: GraphQLProblem[] = [];
   const report = (message: string, ...locations: Location[]): void => {
     problems.push({ message, locations });
@@ -467,6 +529,16 @@ function validate(schema: Schema, document: Document): GraphQLProblem[] {
     if (o.name) names.add(o.name);
   }
   const usedFragments = new Set<string>();
+  /** An object literal against its input type (graphql-js ValuesOfCorrectType, for the fields); variables are the resolver's to check. */
+  const checkInput = (ref: string, value: Value, loc: Location): void => {
+    const inputType = namedType(ref);
+    const fields = inputs[inputType];
+    if (!fields || value.kind !== "object") return;
+    for (const f of value.fields) if (fields[f.name] === undefined) report(`Field "${f.name}" is not defined by type "${inputType}".`, loc);
+    for (const [name, fieldRef] of Object.entries(fields)) {
+      if (fieldRef.endsWith("!") && !value.fields.some((f) => f.name === name)) report(`Field "${inputType}.${name}" of required type "${fieldRef}" was not provided.`, loc);
+    }
+  };
 
   const checkDirectives = (directives: Directive[], used: Set<string>): void => {
     for (const d of directives) {
@@ -518,8 +590,15 @@ function validate(schema: Schema, document: Document): GraphQLProblem[] {
         report(`Cannot query field "${s.name}" on type "${type}".`, s.loc);
         continue;
       }
-      // No field the sandbox models takes arguments.
-      for (const a of s.args) report(`Unknown argument "${a.name}" on field "${type}.${s.name}".`, a.loc);
+      const declared = fieldArguments[`${type}.${s.name}`] ?? {};
+      for (const a of s.args) {
+        const argRef = declared[a.name];
+        if (argRef === undefined) report(`Unknown argument "${a.name}" on field "${type}.${s.name}".`, a.loc);
+        else checkInput(argRef, a.value, a.loc);
+      }
+      for (const [name, argRef] of Object.entries(declared)) {
+        if (argRef.endsWith("!") && !s.args.some((a) => a.name === name)) report(`Field "${s.name}" argument "${name}" of type "${argRef}" is required, but it was not provided.`, s.loc);
+      }
       const fieldType = namedType(ref);
       if (schema[fieldType] && !s.selections) report(`Field "${s.name}" of type "${ref}" must have a selection of subfields. Did you mean "${s.name} { ... }"?`, s.loc);
       else if (!schema[fieldType] && s.selections) report(`Field "${s.name}" must not have a selection since type "${ref}" has no subfields.`, s.loc);

@@ -14,6 +14,12 @@
  *                                (both tokens rotate; the old ones stop working at once)
  *   GET  /api/0/organizations/   the organizations the token reaches, with X-Sentry-Rate-Limit-* headers and
  *                                a Link header
+ *   GET  /api/0/organizations/{org}/issues/            an organization's issues (`query=is:unresolved` and the
+ *                                                       like, `project`, `limit`, `cursor`; Link pagination)
+ *   GET  /api/0/organizations/{org}/issues/{id}/       one issue; PUT updates it ({status, ...}: event:write)
+ *   GET  /api/0/issues/{id}/                           the same, at the older path (and PUT)
+ *   GET  /api/0/organizations/{org}/projects/          the organization's projects (one, `sandbox-web`, seeded
+ *                                                       with two unresolved issues)
  *
  * Without their trailing slash, /oauth/ paths answer Django's APPEND_SLASH
  * 301 and /api/ paths the catch-all's 404 "did you forget a trailing slash?".
@@ -96,6 +102,15 @@ export const SENTRY_SCOPES = [
 /** OrganizationPermission's scopes for GET: what the organizations list asks of user and OAuth tokens. */
 const ORG_READ_SCOPES: readonly string[] = ["org:read", "org:write", "org:admin"];
 const DEFAULT_TOKEN_SCOPES = ["org:read", "project:read", "event:read"];
+/** GroupPermission / OrganizationEventPermission: what reading and updating issues ask of a token. */
+const EVENT_READ_SCOPES: readonly string[] = ["event:read", "event:write", "event:admin"];
+const EVENT_WRITE_SCOPES: readonly string[] = ["event:write", "event:admin"];
+/** The organization issues list answers 25 issues a page unless `limit` asks otherwise, at most 100. */
+const ISSUES_PAGE = 25;
+const ISSUES_PAGE_MAX = 100;
+/** The statuses an issue update takes (GroupValidator's `status` choices). */
+const UPDATE_STATUSES = ["resolved", "resolvedInNextRelease", "unresolved", "ignored"];
+const NOT_FOUND = "The requested resource does not exist";
 
 const NOT_PROVIDED = "Authentication credentials were not provided.";
 const PERMISSION_DENIED = "You do not have permission to perform this action.";
@@ -108,6 +123,29 @@ export type SentrySandboxOptions = SandboxOptions & {
 };
 
 type Organization = { id: string; slug: string; name: string; dateCreated: string };
+type Project = { id: string; slug: string; name: string; platform: string; organizationId: string; dateCreated: string; issueCount: number };
+/** A Group, as Sentry calls an issue: status as the API reports it, times in epoch milliseconds. */
+type Group = {
+  id: string;
+  projectId: string;
+  shortNumber: number;
+  title: string;
+  culprit: string;
+  level: "error" | "warning";
+  errorType: string;
+  errorValue: string;
+  status: "unresolved" | "resolved" | "ignored";
+  substatus: string | null;
+  statusDetails: Record<string, unknown>;
+  isBookmarked: boolean;
+  isPublic: boolean;
+  hasSeen: boolean;
+  isSubscribed: boolean;
+  count: number;
+  userCount: number;
+  firstSeen: number;
+  lastSeen: number;
+};
 /** An ApiToken row: an OAuth grant's pair (rotated in place by a refresh) or a user auth token. */
 type ApiTokenRecord = { kind: "oauth" | "user"; access: string; refresh?: string; scopes: string[]; organizationId?: string; expiresAt?: number };
 type OrgTokenRecord = { organizationId: string };
@@ -150,9 +188,30 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
       grants: new Map<string, GrantRecord>(),
       /** Codes already redeemed, and what they minted: a replay revokes it. */
       redeemed: new Map<string, ApiTokenRecord>(),
+      projects: [] as Project[],
+      /** Issues by id; ids count up across the whole sandbox, as Sentry's group ids do. */
+      groups: new Map<string, Group>(),
+      nextGroupId: 4_100_000_000 + randomInt(1_000_000),
     };
   });
-  const { user, organizations, accessTokens, refreshTokens, orgTokens, grants, redeemed } = state;
+  const { user, organizations, accessTokens, refreshTokens, orgTokens, grants, redeemed, projects, groups } = state;
+  // Every organization has a project with two unresolved issues to list and update (a state saved
+  // before projects existed gets them on the organizations it has).
+  for (const org of organizations) {
+    if (projects.some((p) => p.organizationId === org.id)) continue;
+    const project: Project = { id: String(randomInt(1_000_000, 9_999_999)), slug: "sandbox-web", name: "sandbox-web", platform: "javascript", organizationId: org.id, dateCreated: org.dateCreated, issueCount: 0 };
+    projects.push(project);
+    const seeds = [
+      { title: "TypeError: Cannot read properties of undefined (reading 'map')", culprit: "components/Dashboard.render", level: "error", errorType: "TypeError", errorValue: "Cannot read properties of undefined (reading 'map')", count: 1243, userCount: 147 },
+      { title: "ChunkLoadError: Loading chunk 412 failed.", culprit: "app/routes/checkout", level: "warning", errorType: "ChunkLoadError", errorValue: "Loading chunk 412 failed.", count: 58, userCount: 21 },
+    ] as const;
+    for (const [i, seed] of seeds.entries()) {
+      project.issueCount += 1;
+      const id = String(state.nextGroupId++);
+      const firstSeen = now() - (30 - i * 10) * 24 * 3600 * 1000;
+      groups.set(id, { id, projectId: project.id, shortNumber: project.issueCount, ...seed, status: "unresolved", substatus: "ongoing", statusDetails: {}, isBookmarked: false, isPublic: false, hasSeen: false, isSubscribed: false, firstSeen, lastSeen: now() - (i + 1) * 3600 * 1000 });
+    }
+  }
   /** This sandbox's origin, once it listens: the `url` an organization token names, and the organizations' links. */
   let origin = "";
   /** Fixed windows of the rate limiter, by caller. */
@@ -396,6 +455,182 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     return json(res, 200, list.map(serializeOrganization));
   };
 
+  // ---- projects and issues -------------------------------------------------
+
+  /**
+   * The organization `slug` names, when the caller may act on it with one of `accepted` scopes; else
+   * Sentry's refusal, sent: 401 unauthenticated, 404 no such organization, 403 without the scope (or an
+   * OAuth token consented for another organization, or an organization token, whose org:ci reaches no issue).
+   */
+  const organizationFor = (request: FastifyRequest, res: FastifyReply, slug: string, accepted: readonly string[]): Organization | undefined => {
+    const caller = authenticate(request);
+    if (caller.kind === "refused") {
+      apiError(res, 401, caller.detail);
+      return undefined;
+    }
+    rateLimitHeaders(res, caller.kind === "api" ? `user:${user.id}` : `ip:${request.ip}`);
+    const org = organizations.find((o) => o.slug === slug || o.id === slug);
+    if (!org) {
+      apiError(res, 404, NOT_FOUND);
+      return undefined;
+    }
+    const allowed = caller.kind === "api" && (caller.token.organizationId === undefined || caller.token.organizationId === org.id) && caller.token.scopes.some((s) => accepted.includes(s));
+    if (!allowed) {
+      apiError(res, 403, PERMISSION_DENIED);
+      return undefined;
+    }
+    return org;
+  };
+  const projectOf = (group: Group): Project => projects.find((p) => p.id === group.projectId) as Project;
+  const shortIdOf = (group: Group): string => `${projectOf(group).slug.toUpperCase()}-${group.shortNumber.toString(36).toUpperCase()}`;
+  /** An issue by its id or its short id (`SANDBOX-WEB-1`), as the organization's issue paths take either. */
+  const findGroup = (idOrShortId: string): Group | undefined => groups.get(idOrShortId) ?? [...groups.values()].find((g) => shortIdOf(g) === idOrShortId.toUpperCase());
+  const serializeProjectRef = (project: Project) => ({ id: project.id, name: project.name, slug: project.slug, platform: project.platform });
+  /** GroupSerializer's fields (what the list and the detail share). */
+  const serializeGroup = (group: Group, org: Organization) => ({
+    id: group.id,
+    shareId: null,
+    shortId: shortIdOf(group),
+    title: group.title,
+    culprit: group.culprit,
+    permalink: `${origin}/organizations/${org.slug}/issues/${group.id}/`,
+    logger: null,
+    level: group.level,
+    status: group.status,
+    statusDetails: group.statusDetails,
+    substatus: group.substatus,
+    isPublic: group.isPublic,
+    platform: projectOf(group).platform,
+    project: serializeProjectRef(projectOf(group)),
+    type: "error",
+    metadata: { type: group.errorType, value: group.errorValue, filename: group.culprit, function: group.culprit.split(".").pop() ?? "" },
+    numComments: 0,
+    assignedTo: null,
+    isBookmarked: group.isBookmarked,
+    isSubscribed: group.isSubscribed,
+    subscriptionDetails: null,
+    hasSeen: group.hasSeen,
+    annotations: [],
+    issueType: "error",
+    issueCategory: "error",
+    priority: group.level === "error" ? "high" : "medium",
+    priorityLockedAt: null,
+    isUnhandled: group.level === "error",
+    count: String(group.count),
+    userCount: group.userCount,
+    firstSeen: sentryTime(group.firstSeen),
+    lastSeen: sentryTime(group.lastSeen),
+  });
+  const groupsOf = (org: Organization): Group[] => [...groups.values()].filter((g) => projectOf(g).organizationId === org.id);
+
+  const listIssues = async (request: FastifyRequest<{ Params: { org: string } }>, res: FastifyReply) => {
+    const org = organizationFor(request, res, request.params.org, EVENT_READ_SCOPES);
+    if (!org) return res;
+    const q = queryParams(request);
+    const limit = q.limit === undefined ? ISSUES_PAGE : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > ISSUES_PAGE_MAX) return json(res, 400, { detail: `Invalid limit: must be between 1 and ${ISSUES_PAGE_MAX}.` });
+    const cursor = /^\d+:(\d+):[01]$/.exec(q.cursor ?? "0:0:0");
+    if (!cursor) return json(res, 400, { detail: "Invalid cursor parameter." });
+    const offset = Number(cursor[1]);
+    // `project` may repeat; -1 (or none) is every project the caller can see.
+    const raw = (request.query as Record<string, unknown>).project;
+    const wanted = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String).filter((p) => p !== "-1");
+    // The search: `is:` tokens pick a status (Sentry's default is the unresolved ones); other words match the title.
+    const terms = (q.query ?? "is:unresolved").split(/\s+/).filter(Boolean);
+    const statuses = terms.filter((t) => t.startsWith("is:")).map((t) => (t.slice(3) === "archived" ? "ignored" : t.slice(3)));
+    const words = terms.filter((t) => !t.includes(":")).map((t) => t.toLowerCase());
+    const matched = groupsOf(org)
+      .filter((g) => wanted.length === 0 || wanted.includes(g.projectId))
+      .filter((g) => statuses.length === 0 || statuses.includes(g.status))
+      .filter((g) => words.every((w) => g.title.toLowerCase().includes(w)))
+      .sort((a, b) => b.lastSeen - a.lastSeen);
+    const page = matched.slice(offset, offset + limit);
+    const self = new URL(`${origin}/api/0/organizations/${org.slug}/issues/`);
+    for (const [key, value] of Object.entries(q)) if (key !== "cursor") self.searchParams.set(key, value);
+    for (const p of wanted) self.searchParams.append("project", p);
+    const link = (cursorValue: string, rel: string, results: boolean): string => {
+      self.searchParams.set("cursor", cursorValue);
+      return `<${self.toString()}>; rel="${rel}"; results="${results}"; cursor="${cursorValue}"`;
+    };
+    const previous = `0:${Math.max(0, offset - limit)}:1`;
+    const next = `0:${offset + limit}:0`;
+    res.header("link", `${link(previous, "previous", offset > 0)}, ${link(next, "next", offset + limit < matched.length)}`);
+    res.header("x-hits", String(matched.length)).header("x-max-hits", String(matched.length));
+    return json(res, 200, page.map((g) => serializeGroup(g, org)));
+  };
+
+  const updateSchema = z.looseObject({
+    status: z.string().optional(),
+    isBookmarked: z.boolean().optional(),
+    isPublic: z.boolean().optional(),
+    hasSeen: z.boolean().optional(),
+    isSubscribed: z.boolean().optional(),
+  });
+  /** GroupValidator's refusals: DRF's field map, one message a field. */
+  const updateErrors = (body: unknown): Record<string, string[]> | undefined => {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return { non_field_errors: ["Invalid data. Expected a dictionary, but got list."] };
+    const errors: Record<string, string[]> = {};
+    const b = body as Record<string, unknown>;
+    if (b.status !== undefined && !(typeof b.status === "string" && UPDATE_STATUSES.includes(b.status))) errors.status = [`"${String(b.status)}" is not a valid choice.`];
+    for (const flag of ["isBookmarked", "isPublic", "hasSeen", "isSubscribed"]) if (b[flag] !== undefined && typeof b[flag] !== "boolean") errors[flag] = ["Must be a valid boolean."];
+    return Object.keys(errors).length > 0 ? errors : undefined;
+  };
+  /** Reads or updates one issue of `org` (PUT: only what the body names changes; the answer is the whole issue). */
+  const issueDetail = (request: FastifyRequest, res: FastifyReply, org: Organization, group: Group | undefined) => {
+    if (!group || projectOf(group).organizationId !== org.id) return apiError(res, 404, NOT_FOUND);
+    if (request.method === "PUT") {
+      const errors = updateErrors(request.body);
+      if (errors) return json(res, 400, errors);
+      const update = updateSchema.parse(request.body);
+      if (update.status === "resolved" || update.status === "resolvedInNextRelease") {
+        group.status = "resolved";
+        group.substatus = null;
+        group.statusDetails = update.status === "resolvedInNextRelease" ? { inNextRelease: true } : {};
+      } else if (update.status === "unresolved") {
+        group.status = "unresolved";
+        group.substatus = "ongoing";
+        group.statusDetails = {};
+      } else if (update.status === "ignored") {
+        // "Archived forever" in today's UI; the API still says ignored.
+        group.status = "ignored";
+        group.substatus = "archived_forever";
+        group.statusDetails = {};
+      }
+      if (update.isBookmarked !== undefined) group.isBookmarked = update.isBookmarked;
+      if (update.isPublic !== undefined) group.isPublic = update.isPublic;
+      if (update.hasSeen !== undefined) group.hasSeen = update.hasSeen;
+      if (update.isSubscribed !== undefined) group.isSubscribed = update.isSubscribed;
+    }
+    return json(res, 200, serializeGroup(group, org));
+  };
+  const organizationIssue = async (request: FastifyRequest<{ Params: { org: string; issueId: string } }>, res: FastifyReply) => {
+    const org = organizationFor(request, res, request.params.org, request.method === "PUT" ? EVENT_WRITE_SCOPES : EVENT_READ_SCOPES);
+    if (!org) return res;
+    return issueDetail(request, res, org, findGroup(request.params.issueId));
+  };
+  /** The older path names no organization: the issue's own is checked (a numeric id only). */
+  const bareIssue = async (request: FastifyRequest<{ Params: { issueId: string } }>, res: FastifyReply) => {
+    const group = groups.get(request.params.issueId);
+    const org = group ? organizations.find((o) => o.id === projectOf(group).organizationId) : undefined;
+    if (!group || !org) {
+      const caller = authenticate(request);
+      return caller.kind === "refused" ? apiError(res, 401, caller.detail) : apiError(res, 404, NOT_FOUND);
+    }
+    const allowed = organizationFor(request, res, org.slug, request.method === "PUT" ? EVENT_WRITE_SCOPES : EVENT_READ_SCOPES);
+    if (!allowed) return res;
+    return issueDetail(request, res, org, group);
+  };
+  const listProjects = async (request: FastifyRequest<{ Params: { org: string } }>, res: FastifyReply) => {
+    const org = organizationFor(request, res, request.params.org, ORG_READ_SCOPES);
+    if (!org) return res;
+    const list = projects.filter((p) => p.organizationId === org.id);
+    return json(
+      res,
+      200,
+      list.map((p) => ({ ...serializeProjectRef(p), dateCreated: p.dateCreated, isBookmarked: false, isMember: true, hasAccess: true, features: [], firstEvent: sentryTime(Math.min(...groupsOf(org).map((g) => g.firstSeen))), status: "active" })),
+    );
+  };
+
   const ROUTED = new Set(["/oauth/authorize/", "/oauth/token/", "/api/0/organizations/"]);
   const notFound = async (request: FastifyRequest, res: FastifyReply) => {
     const path = pathOf(request);
@@ -474,6 +709,10 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
       server.get("/oauth/authorize/", authorize);
       server.post("/oauth/token/", token);
       server.get("/api/0/organizations/", listOrganizations);
+      server.get("/api/0/organizations/:org/projects/", listProjects);
+      server.get("/api/0/organizations/:org/issues/", listIssues);
+      server.route({ method: ["GET", "PUT"], url: "/api/0/organizations/:org/issues/:issueId/", handler: organizationIssue });
+      server.route({ method: ["GET", "PUT"], url: "/api/0/issues/:issueId/", handler: bareIssue });
       server.setNotFoundHandler(notFound);
     },
     listening(url) {

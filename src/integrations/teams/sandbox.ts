@@ -11,7 +11,11 @@
  *                                         S256 or plain, single use) and refresh: a new refresh token every time,
  *                                         the old one staying valid (Microsoft does not revoke it on use)
  *   GET  /v1.0/me, /v1.0/me/joinedTeams, /v1.0/organization   ($select on me and organization)
- *   POST /v1.0/$batch                     up to 20 of those reads in one request
+ *   GET  /v1.0/teams/{team-id}/channels   the team's channels (each team has General and one more)
+ *   POST /v1.0/teams/{team-id}/channels/{channel-id}/messages        send a chatMessage (delegated
+ *                                         ChannelMessage.Send): 201 and the message
+ *   GET  /v1.0/teams/{team-id}/channels/{channel-id}/messages/{id}   the message again
+ *   POST /v1.0/$batch                     up to 20 of those requests in one
  *
  * {tenant} is common, organizations, consumers, or the sandbox tenant's id or
  * domain; any other is "not found" (AADSTS90002), as at Microsoft. Errors come
@@ -65,6 +69,12 @@ const GRAPH_SCOPE = /^(https:\/\/graph\.microsoft\.com\/)?([A-Za-z]+(\.[A-Za-z]+
 /** Permissions each read accepts, least privileged first (the API reference pages). */
 const ME_PERMISSIONS = ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 const JOINED_TEAMS_PERMISSIONS = ["Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+/** Channel and message permissions, least privileged first (channel-list, channel-post-messages, chatmessage-get). */
+const CHANNEL_LIST_PERMISSIONS = ["Channel.ReadBasic.All", "ChannelSettings.Read.All", "ChannelSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+const MESSAGE_SEND_PERMISSIONS = ["ChannelMessage.Send", "Group.ReadWrite.All"];
+const MESSAGE_READ_PERMISSIONS = ["ChannelMessage.Read.All", "Group.Read.All", "Group.ReadWrite.All"];
+/** The longest chatMessage body Teams takes: about 28 KB (Teams limits; [UNCERTAIN] the exact figure). */
+const MESSAGE_MAX_BYTES = 28 * 1024;
 const ORGANIZATION_PERMISSIONS = ["User.Read", "Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All", "Directory.ReadWrite.All"];
 
 export type TeamsSandboxOptions = SandboxOptions & {
@@ -85,6 +95,8 @@ type CodeRecord = { grant: Grant; redirectUri: string; challenge?: string; metho
 /** What a Graph read answers, before it is sent on its own or inside a batch. */
 type GraphAnswer = { status: number; headers: Record<string, string>; body: unknown };
 type GraphContext = { requestId: string; clientRequestId: string };
+type Channel = { id: string; teamId: string; displayName: string; description: string | null; createdDateTime: string };
+type ChannelMessage = { id: string; teamId: string; channelId: string; contentType: "text" | "html"; content: string; createdDateTime: string };
 
 const credentialRequest = z.strictObject({
   scopes: z.array(z.string().regex(GRAPH_SCOPE)).max(50).optional(),
@@ -140,12 +152,23 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
       refreshTokens: new Map<string, RefreshRecord>(),
       /** When revoke-all last ran: Microsoft's TokensValidFrom for the user. */
       tokensValidFrom: undefined as number | undefined,
+      channels: [] as Channel[],
+      messages: new Map<string, ChannelMessage>(),
     };
   });
   const { tenant, user, teams, keyId, grants, codes, accessTokens, refreshTokens } = state;
   const now = options.now ?? Date.now;
   const redirectUris = options.redirectUris ?? [];
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? REFRESH_INACTIVITY_SECONDS;
+  // Channels and messages live in the state too; a state saved before they existed gets each team's channels now.
+  const { channels, messages } = state;
+  for (const team of teams) {
+    if (channels.some((c) => c.teamId === team.id)) continue;
+    const created = new Date(now() - 200 * 86_400_000).toISOString();
+    // Every team has its General channel; its id is a thread id like every other channel's.
+    channels.push({ id: `19:${randomChars(32, "0123456789abcdef")}@thread.tacv2`, teamId: team.id, displayName: "General", description: team.description, createdDateTime: created });
+    channels.push({ id: `19:${randomChars(32, "0123456789abcdef")}@thread.tacv2`, teamId: team.id, displayName: "Announcements", description: "Ship notes and incident updates.", createdDateTime: created });
+  }
 
   const knownTenant = (segment: string): boolean => [...WELL_KNOWN_TENANTS, tenant.id, tenant.domain].includes(segment.toLowerCase());
   const accessTtl = (): number => options.accessTokenTtlSeconds ?? randomInt(ACCESS_TTL_MIN_SECONDS, ACCESS_TTL_MAX_SECONDS + 1);
@@ -542,9 +565,103 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
     },
   };
 
-  /** One Graph read by its path under /v1.0 (segments are case-insensitive at Graph). */
-  const read = (ctx: GraphContext, grant: Grant, method: string, url: string): GraphAnswer => {
+  // ---- teams, channels and messages ---------------------------------------------------------
+
+  const missingScope = (ctx: GraphContext, grant: Grant, accepted: readonly string[]): GraphAnswer =>
+    graphError(ctx, 403, "Forbidden", `Missing scope permissions on the request. API requires one of '${accepted.join(", ")}'. Scopes on the request '${[...grant.scopes, ...grant.oidc].join(", ")}'`);
+  /** [UNCERTAIN] the wording of Graph's 404s for teams, channels and messages; the code and status are Graph's. */
+  const teamNotFound = (ctx: GraphContext, teamId: string) => graphError(ctx, 404, "NotFound", `No team found with Group Id ${teamId}`);
+  const channelNotFound = (ctx: GraphContext) => graphError(ctx, 404, "NotFound", "Channel not found.");
+  const channelContext = (channel: Channel): string => `https://graph.microsoft.com/v1.0/$metadata#teams('${channel.teamId}')/channels('${encodeURIComponent(channel.id)}')`;
+  const teamsUrl = (channel: Channel): string => `https://teams.microsoft.com/l/channel/${encodeURIComponent(channel.id)}/${encodeURIComponent(channel.displayName)}?groupId=${channel.teamId}&tenantId=${tenant.id}`;
+  const channelView = (channel: Channel) => ({
+    id: channel.id,
+    createdDateTime: channel.createdDateTime,
+    displayName: channel.displayName,
+    description: channel.description,
+    isFavoriteByDefault: null,
+    email: "",
+    tenantId: tenant.id,
+    webUrl: teamsUrl(channel),
+    membershipType: "standard",
+    isArchived: false,
+  });
+  const messageView = (message: ChannelMessage, channel: Channel) => ({
+    id: message.id,
+    replyToId: null,
+    etag: message.id,
+    messageType: "message",
+    createdDateTime: message.createdDateTime,
+    lastModifiedDateTime: message.createdDateTime,
+    lastEditedDateTime: null,
+    deletedDateTime: null,
+    subject: null,
+    summary: null,
+    chatId: null,
+    importance: "normal",
+    locale: "en-us",
+    webUrl: `https://teams.microsoft.com/l/message/${encodeURIComponent(channel.id)}/${message.id}?groupId=${channel.teamId}&tenantId=${tenant.id}&createdTime=${message.id}&parentMessageId=${message.id}`,
+    policyViolation: null,
+    eventDetail: null,
+    from: { application: null, device: null, user: { "@odata.type": "#microsoft.graph.teamworkUserIdentity", id: user.id, displayName: user.displayName, userIdentityType: "aadUser", tenantId: tenant.id } },
+    body: { contentType: message.contentType, content: message.content },
+    channelIdentity: { teamId: channel.teamId, channelId: channel.id },
+    attachments: [],
+    mentions: [],
+    reactions: [],
+  });
+  /** A message id is its creation time in epoch milliseconds, unique within the sandbox. */
+  const newMessageId = (): string => {
+    let at = now();
+    while (messages.has(String(at))) at += 1;
+    return String(at);
+  };
+  const sendMessage = (ctx: GraphContext, grant: Grant, channel: Channel, body: unknown): GraphAnswer => {
+    if (!hasAny(grant.scopes, MESSAGE_SEND_PERMISSIONS)) return missingScope(ctx, grant, MESSAGE_SEND_PERMISSIONS);
+    const given = (body as { body?: { content?: unknown; contentType?: unknown } } | null | undefined)?.body;
+    // [UNCERTAIN] the wording of Graph's 400s for a bad message; BadRequest is its code.
+    if (typeof given !== "object" || given === null || typeof given.content !== "string" || given.content.trim() === "") return graphError(ctx, 400, "BadRequest", "Message body cannot be empty.");
+    const contentType = given.contentType === undefined ? "text" : typeof given.contentType === "string" ? given.contentType.toLowerCase() : "";
+    if (contentType !== "text" && contentType !== "html") return graphError(ctx, 400, "BadRequest", `Requested value '${String(given.contentType)}' was not found.`);
+    if (Buffer.byteLength(given.content) > MESSAGE_MAX_BYTES) return graphError(ctx, 413, "RequestEntityTooLarge", "Message size exceeds the limit.");
+    const id = newMessageId();
+    const message: ChannelMessage = { id, teamId: channel.teamId, channelId: channel.id, contentType, content: given.content, createdDateTime: new Date(Number(id)).toISOString() };
+    messages.set(id, message);
+    return { ...graphOk({ "@odata.context": `${channelContext(channel)}/messages/$entity`, ...messageView(message, channel) }), status: 201 };
+  };
+  /** `/teams/{team-id}/channels[/{channel-id}/messages[/{message-id}]]`: undefined for any other path. */
+  const channelRequest = (ctx: GraphContext, grant: Grant, method: string, pathname: string, body: unknown): GraphAnswer | undefined => {
+    const segments = pathname.replace(/^\/+|\/+$/g, "").split("/").map((segment) => decodeURIComponent(segment));
+    if (segments[0]?.toLowerCase() !== "teams" || segments[2]?.toLowerCase() !== "channels" || segments.length > 6) return undefined;
+    if (segments.length === 5 && segments[4]?.toLowerCase() !== "messages") return undefined;
+    if (segments.length === 6 && segments[4]?.toLowerCase() !== "messages") return undefined;
+    if (segments.length === 4) return graphError(ctx, 400, "BadRequest", "Reading a single channel is not modelled by the sandbox; list the team's channels.");
+    const upper = method.toUpperCase();
+    const isSend = segments.length === 5 && upper === "POST";
+    if (!isSend && upper !== "GET") return graphError(ctx, 405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.");
+    // Graph checks the permission before it looks the team up.
+    const accepted = segments.length === 3 ? CHANNEL_LIST_PERMISSIONS : isSend ? MESSAGE_SEND_PERMISSIONS : MESSAGE_READ_PERMISSIONS;
+    if (!hasAny(grant.scopes, accepted)) return missingScope(ctx, grant, accepted);
+    const teamId = segments[1] as string;
+    if (!teams.some((t) => t.id === teamId.toLowerCase())) return teamNotFound(ctx, teamId);
+    if (segments.length === 3) {
+      const value = channels.filter((c) => c.teamId === teamId.toLowerCase()).map(channelView);
+      return graphOk({ "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#teams('${teamId}')/channels`, "@odata.count": value.length, value });
+    }
+    const channel = channels.find((c) => c.teamId === teamId.toLowerCase() && c.id === segments[3]);
+    if (!channel) return channelNotFound(ctx);
+    if (isSend) return sendMessage(ctx, grant, channel, body);
+    if (segments.length === 5) return graphError(ctx, 400, "BadRequest", "Listing channel messages is not modelled by the sandbox; read a message by its id.");
+    const message = messages.get(segments[5] as string);
+    if (!message || message.channelId !== channel.id) return graphError(ctx, 404, "NotFound", "Message not found.");
+    return graphOk({ "@odata.context": `${channelContext(channel)}/messages/$entity`, ...messageView(message, channel) });
+  };
+
+  /** One Graph request by its path under /v1.0 (segments are case-insensitive at Graph, ids are not). */
+  const read = (ctx: GraphContext, grant: Grant, method: string, url: string, body?: unknown): GraphAnswer => {
     const parsed = new URL(url.startsWith("/") ? url : `/${url}`, "http://graph.invalid");
+    const channelAnswer = channelRequest(ctx, grant, method, parsed.pathname, body);
+    if (channelAnswer) return channelAnswer;
     const path = parsed.pathname.replace(/\/+$/, "").toLowerCase();
     const handler = reads[path];
     if (!handler) return graphError(ctx, 400, "BadRequest", `Resource not found for the segment '${decodeURIComponent(path.split("/").pop() ?? "")}'.`);
@@ -644,12 +761,12 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
         if (requests.some((r) => r.dependsOn?.some((d) => !ids.has(d.toLowerCase())))) {
           return sendGraph(res, ctx, graphError(ctx, 400, "BadRequest", "A dependsOn id does not name a request of the batch."));
         }
-        // Reads have no side effects, so the order only matters for dependsOn: a request whose
+        // Requests run in the order given (a message sent in one is there for the next); a request whose
         // dependency failed is not run and answers 424 (json-batching.md; [UNCERTAIN] its body).
         const statuses = new Map<string, number>();
         const responses = requests.map((r) => {
           const failed = r.dependsOn?.find((d) => (statuses.get(d.toLowerCase()) ?? 200) >= 400);
-          const result = failed !== undefined ? graphError(ctx, 424, "FailedDependency", `The request depends on request '${failed}', which failed.`) : read(ctx, caller.grant, r.method, r.url);
+          const result = failed !== undefined ? graphError(ctx, 424, "FailedDependency", `The request depends on request '${failed}', which failed.`) : read(ctx, caller.grant, r.method, r.url, r.body);
           statuses.set(r.id.toLowerCase(), result.status);
           return { id: r.id, ...result };
         });
@@ -669,7 +786,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
           const ctx = graphContext(request);
           const caller = authenticate(ctx, bearerToken(request));
           if (isAnswer(caller)) return sendGraph(res, ctx, caller);
-          return sendGraph(res, ctx, read(ctx, caller.grant, request.method, request.url.slice("/v1.0".length)));
+          return sendGraph(res, ctx, read(ctx, caller.grant, request.method, request.url.slice("/v1.0".length), request.body));
         },
       });
     },
