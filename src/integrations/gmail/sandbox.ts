@@ -40,6 +40,7 @@ import {
   startSandbox,
   type SandboxApp,
   type Fault,
+  type RateWindow,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
@@ -305,17 +306,15 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
     grant.revoked = true;
   };
 
-  const rateLimitBody = (res: FastifyReply, fault: Fault): FastifyReply => {
+  const rateLimitBody = (res: FastifyReply, fault: Fault, enforced?: RateWindow): FastifyReply => {
     if (rateLimitStatus === 403) {
       // Gmail's per-user throttle: a 403 whose message tells when to retry (no Retry-After header).
-      const message =
-        fault.retryAfterSeconds !== undefined
-          ? `User-rate limit exceeded.  Retry after ${new Date(Date.now() + fault.retryAfterSeconds * 1000).toISOString()}`
-          : "User Rate Limit Exceeded";
+      const retryAt = enforced ? enforced.resetAtMs : fault.retryAfterSeconds !== undefined ? Date.now() + fault.retryAfterSeconds * 1000 : undefined;
+      const message = retryAt !== undefined ? `User-rate limit exceeded.  Retry after ${new Date(retryAt).toISOString()}` : "User Rate Limit Exceeded";
       return apiError(res, { code: 403, message, status: "PERMISSION_DENIED", reason: "userRateLimitExceeded", domain: "usageLimits" });
     }
-    // Google documents no Retry-After on 429 (providers.md §4.5): sent only when the fault asks for one.
-    if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+    // Google documents no Retry-After on 429 (providers.md §4.5): sent only when an injected fault asks for one.
+    if (!enforced && fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
     return apiError(res, { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED", reason: "rateLimitExceeded", info: "RATE_LIMIT_EXCEEDED" });
   };
 

@@ -413,32 +413,43 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       apiUrl: origin,
     }),
     faults: {
-      rateLimit: (res, fault) => {
-        // HubSpot documents Retry-After only for 477; the sandbox adds one to a 429 when the fault asks for it.
-        if (rateLimitFault === "MIGRATION_IN_PROGRESS") {
+      rateLimit: (res, fault, enforced) => {
+        // An enforced rate is a burst limit: its 429 names the policy of the nearest window, and its headers
+        // are the enforced window's (set by rateLimitHeaders below as the answer leaves).
+        const policy: HubSpotRateLimitFault = enforced ? (enforced.windowMs <= 1000 ? "SECONDLY" : "TEN_SECONDLY_ROLLING") : rateLimitFault;
+        // HubSpot documents Retry-After only for 477; the sandbox adds one to a 429 when an injected fault asks for it.
+        if (policy === "MIGRATION_IN_PROGRESS") {
           return apiError(res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds ?? MIGRATION_RETRY_AFTER_SECONDS))), 477, "This account is being migrated to another data hosting location; retry after the time given in Retry-After.");
         }
-        if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
-        if (rateLimitFault === "DAILY") {
+        if (!enforced && fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+        if (policy === "DAILY") {
           res.header("x-hubspot-ratelimit-daily", String(DAILY_MAX)).header("x-hubspot-ratelimit-daily-remaining", "0");
         } else {
           res
-            .header("x-hubspot-ratelimit-interval-milliseconds", String(rateLimitFault === "SECONDLY" ? 1000 : WINDOW_MS))
+            .header("x-hubspot-ratelimit-interval-milliseconds", String(policy === "SECONDLY" ? 1000 : WINDOW_MS))
             .header("x-hubspot-ratelimit-max", String(WINDOW_MAX))
             .header("x-hubspot-ratelimit-remaining", "0");
         }
         const message =
-          rateLimitFault === "DAILY"
+          policy === "DAILY"
             ? "You have reached your daily limit."
-            : rateLimitFault === "SECONDLY"
+            : policy === "SECONDLY"
               ? "You have reached your secondly limit."
               : "You have reached your ten_secondly_rolling limit.";
-        return json(res, 429, { status: "error", message, errorType: "RATE_LIMIT", correlationId: uuid(), policyName: rateLimitFault, requestId: randomChars(32, HEX) });
+        return json(res, 429, { status: "error", message, errorType: "RATE_LIMIT", correlationId: uuid(), policyName: policy, requestId: randomChars(32, HEX) });
       },
       // HubSpot's 5xx bodies are not documented; this keeps its error shape.
       serverError: (res) => apiError(res, 500, "internal error"),
       badRequest: (res) => apiError(res, 400, "Invalid input JSON on line 1, column 1: Unexpected end of input", { category: "VALIDATION_ERROR" }),
       malformed: (res) => res.code(200).header("content-type", "application/json;charset=utf-8").send(`{"portalId":${portal.id},"accountType":"STAN`),
+    },
+    // An enforced rate's window in HubSpot's burst headers, replacing the sandbox's own 10-second count under
+    // the same names (the Daily headers of private apps are another limit and stay). On every answer it counts.
+    rateLimitHeaders: (res, window) => {
+      res
+        .header("x-hubspot-ratelimit-interval-milliseconds", String(window.windowMs))
+        .header("x-hubspot-ratelimit-max", String(window.limit))
+        .header("x-hubspot-ratelimit-remaining", String(window.remaining));
     },
     revokeAll: () => {
       for (const record of tokens.values()) record.revoked = true;

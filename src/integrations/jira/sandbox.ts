@@ -74,6 +74,8 @@ const REFRESH_ABSOLUTE_MS = 365 * 86_400_000;
 const API_TOKEN_MAX_DAYS = 365;
 /** What a 429 without an asked-for Retry-After says (the burst limit clears in seconds). */
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
+/** X-RateLimit-NearLimit: true is added once less than this share of a budget remains (20%, per the rate-limiting docs). */
+const NEAR_LIMIT_FRACTION = 0.2;
 /** The burst limit's budget reported in X-RateLimit-Limit. [UNCERTAIN] Atlassian publishes no number. */
 const BURST_LIMIT = 100;
 
@@ -665,10 +667,9 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
   // ---- faults, as each host sends them ---------------------------------------
 
   /** X-RateLimit-Reset: the request time plus Retry-After, to the minute (`yyyy-MM-ddTHH:mmZ`). */
-  const resetHeader = (seconds: number): string => {
-    const at = new Date(Math.ceil((now() + seconds * 1000) / 60_000) * 60_000);
-    return `${at.toISOString().slice(0, 16)}Z`;
-  };
+  const resetHeader = (seconds: number): string => minuteOf(now() + seconds * 1000);
+  /** An instant as X-RateLimit-Reset writes it: rounded up to the minute, so that nobody comes back early. */
+  const minuteOf = (ms: number): string => `${new Date(Math.ceil(ms / 60_000) * 60_000).toISOString().slice(0, 16)}Z`;
 
   const definition: SandboxDefinition = {
     provider: "jira",
@@ -706,6 +707,17 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
         const body = isTokenPath(pathOf(res.request)) ? '{"access_token":"eyJraWQiOiJhdXRoLmF0bGFzc2lhbi5jb20tQUNDRVNT' : `{"self":"http://127.0.0.1/rest/api/3/user?accountId=${user.accountId}","accountId":"7`;
         return res.code(200).header("content-type", JSON_TYPE).send(body);
       },
+    },
+    // An enforced rate's window in Jira Cloud's headers; X-RateLimit-NearLimit on an answer let through when
+    // less than a fifth of the budget is left (rate-limiting docs). The token endpoint is auth.atlassian.com,
+    // another service, and gets none.
+    rateLimitHeaders: (res, window) => {
+      if (isTokenPath(pathOf(res.request))) return;
+      res
+        .header("x-ratelimit-limit", String(window.limit))
+        .header("x-ratelimit-remaining", String(window.remaining))
+        .header("x-ratelimit-reset", minuteOf(window.resetAtMs));
+      if (res.statusCode !== 429 && window.remaining < window.limit * NEAR_LIMIT_FRACTION) res.header("x-ratelimit-nearlimit", "true");
     },
     revokeAll: () => {
       for (const grant of grants) grant.revoked = true;

@@ -43,6 +43,7 @@ import {
   startSandbox,
   type SandboxApp,
   type Fault,
+  type RateWindow,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
@@ -607,12 +608,12 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
   // ---- faults --------------------------------------------------------------------------------
 
   const isGraphql = (res: FastifyReply): boolean => res.request.url.split("?")[0] === "/graphql";
-  const faultRateLimit = (res: FastifyReply, fault: Fault): FastifyReply => {
+  const faultRateLimit = (res: FastifyReply, fault: Fault, enforced?: RateWindow): FastifyReply => {
     const { caller } = identify(res.request);
     const bucket = bucketOf(caller);
-    // Without a wait asked for: until one request has dripped back into the bucket.
+    // Without a wait asked for: until one request has dripped back into the bucket; an enforced rate: its window's end.
     const waitMs = fault.retryAfterSeconds !== undefined ? fault.retryAfterSeconds * 1000 : Math.ceil(HOUR_MS / LIMITS[caller.kind].requests);
-    rateLimitHeaders(res, caller, bucket, { requestsResetAt: Date.now() + waitMs });
+    rateLimitHeaders(res, caller, bucket, { requestsResetAt: enforced?.resetAtMs ?? Date.now() + waitMs });
     // The token endpoint's throttle is not documented; a 429 with the same headers is the sandbox's guess.
     if (!isGraphql(res)) return json(res, 429, { error: "rate_limited", error_description: requestsMessage(caller) });
     return rateLimited(res, requestsMessage(caller));
@@ -643,6 +644,14 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
           ? validationFailed(res, [{ message: 'Cannot query field "sandboxBadRequest" on type "Query".', locations: [{ line: 1, column: 3 } satisfies Location] }])
           : oauthError(res, { error: "invalid_request", description: "The request is missing a required parameter" }),
       malformed: (res) => res.code(200).header("content-type", "application/json; charset=utf-8").send(`{"data":{"viewer":{"id":"${owner.id}","na`),
+    },
+    // An enforced rate's window in the request headers Linear sends on every answer (reset in epoch
+    // milliseconds), replacing the sandbox's own hourly bucket; the complexity headers stay the bucket's.
+    rateLimitHeaders: (res, window) => {
+      res
+        .header("x-ratelimit-requests-limit", String(window.limit))
+        .header("x-ratelimit-requests-remaining", String(window.remaining))
+        .header("x-ratelimit-requests-reset", String(window.resetAtMs));
     },
     revokeAll: () => {
       for (const record of tokens.values()) {

@@ -655,9 +655,16 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     browserPaths: ["/oauth/authorize/"],
     endpoints: (at) => ({ authorizeUrl: `${at}/oauth/authorize/`, tokenUrl: `${at}/oauth/token/`, apiUrl: at }),
     faults: {
-      rateLimit: (res, fault) => {
+      rateLimit: (res, fault, enforced) => {
         // middleware/ratelimit.py: the message as a JSON string in a default (text/html) response, the
         // X-Sentry-Rate-Limit-* headers, and no Retry-After. Reset and Date come from one reading of the clock.
+        // An enforced rate's message tells its own limit and window (its headers are set by rateLimitHeaders).
+        if (enforced) {
+          return res
+            .code(429)
+            .header("content-type", "text/html; charset=utf-8")
+            .send(JSON.stringify(`You are attempting to use this endpoint too frequently. Limit is ${enforced.limit} requests in ${enforced.windowMs / 1000} seconds`));
+        }
         const window = Math.max(1, Math.ceil(fault.retryAfterSeconds ?? RATE_WINDOW_SECONDS));
         const second = Math.floor(now() / 1000);
         return res
@@ -678,6 +685,16 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
           : json(res, 500, { detail: "Internal Error", errorId: hex(16) }),
       badRequest: (res) => (isTokenPath(res) ? oauthError(res, "invalid_request") : json(res, 400, { detail: "Invalid cursor parameter." })),
       malformed: (res) => res.code(200).header("content-type", "application/json").send(`[{"id":"${organizations[0]?.id ?? "1"}","slug":"autoflow-sand`),
+    },
+    // An enforced rate's window in the middleware's headers (reset in epoch seconds), replacing the sandbox's
+    // own count; the concurrency pair says one request in flight, as the routes do.
+    rateLimitHeaders: (res, window) => {
+      res
+        .header("x-sentry-rate-limit-remaining", String(window.remaining))
+        .header("x-sentry-rate-limit-limit", String(window.limit))
+        .header("x-sentry-rate-limit-reset", String(Math.ceil(window.resetAtMs / 1000)))
+        .header("x-sentry-rate-limit-concurrentremaining", String(CONCURRENT_LIMIT - 1))
+        .header("x-sentry-rate-limit-concurrentlimit", String(CONCURRENT_LIMIT));
     },
     revokeAll: () => {
       accessTokens.clear();

@@ -11,11 +11,21 @@
  *   DELETE /_sandbox/requests     clear the log (it keeps the newest `requestLogLimit`, 1000 by default)
  *   GET    /_sandbox/info         {provider, clientId, pid, proof?}: which store's sandbox answers on this port
  *                                  (`?challenge=`: proof is an HMAC of it under the app's secret)
+ *   PUT    /_sandbox/rate-limit   {"requests": 50, "windowMs": 1000}: enforce a rate (see below)
+ *   DELETE /_sandbox/rate-limit   no enforced rate (the default)
+ *   GET    /_sandbox/rate-limit   {rateLimit: {requests, windowMs} | null, served, limited}, counted since it was set
  *
  * The control plane refuses cross-origin requests and non-JSON bodies: a web
  * page must not be able to inject faults or revoke tokens (CSRF).
  *   POST   /_sandbox/credentials  a key or token the sandbox accepts, as the provider's dashboard hands one out
  *                                  (`?form=connect`: only the fields POST .../connections takes)
+ *
+ * An enforced rate counts every request but the control plane's and the
+ * consent page's in fixed windows aligned on the epoch clock. Within the
+ * budget an answer carries the provider's window headers; past it, the
+ * provider's own rate-limit answer. Real providers keep a budget per app and
+ * account (or user, or endpoint); a sandbox keeps one for all its callers,
+ * which is what a test of a connector's pacing needs and nothing more.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import * as devalue from "devalue";
@@ -47,9 +57,34 @@ export type Fault = z.infer<typeof faultSchema>;
 
 export type SandboxRequestRecord = { method: string; path: string; time: string; status?: number };
 
+/** An enforced rate: at most `requests` in each window of `windowMs`, windows aligned on multiples of it. */
+export type SandboxRateLimit = { requests: number; windowMs: number };
+
+const rateLimitSchema = z.strictObject({
+  requests: z.int().positive().max(1_000_000),
+  /** A day at most: the longest window any of the eight providers keeps (HubSpot's daily limit). */
+  windowMs: z.int().positive().max(86_400_000),
+});
+
+/** The enforced rate's window as one answer sees it, for the provider's window headers. */
+export type RateWindow = {
+  limit: number;
+  /** What is left of the window after this request (0 on the answers over the limit). */
+  remaining: number;
+  /** When the window ends, epoch milliseconds. */
+  resetAtMs: number;
+  windowMs: number;
+};
+
 /** The provider-specific answers to faults that produce a response. */
 export type FaultResponders = {
-  rateLimit(reply: FastifyReply, fault: Fault): FastifyReply;
+  /**
+   * The provider's throttled answer. `enforced` is given when an enforced
+   * rate (not an injected fault) ran out: a provider that sends no
+   * Retry-After on its real throttle then sends none, whatever
+   * `fault.retryAfterSeconds` says.
+   */
+  rateLimit(reply: FastifyReply, fault: Fault, enforced?: RateWindow): FastifyReply;
   serverError(reply: FastifyReply, fault: Fault): FastifyReply;
   /** The provider's answer to a request it refuses for good (a permanent 4xx). */
   badRequest(reply: FastifyReply, fault: Fault): FastifyReply;
@@ -85,6 +120,8 @@ export type SandboxOptions = {
   requestLogLimit?: number;
   /** Where a sandbox with a store says what happened to it (took over, lost its claim, a port held by a stranger). */
   log?: (level: "info" | "warn" | "error", message: string) => void;
+  /** An enforced rate from the start (`PUT /_sandbox/rate-limit` changes it); none, so unlimited, when left out. Never persisted. */
+  rateLimit?: SandboxRateLimit;
 };
 
 /** A sandbox's OAuth app as the provider's dashboard registered it. */
@@ -146,6 +183,13 @@ export type SandboxDefinition = {
   state?: object;
   /** Told the origin once the sandbox listens (issuer identifiers, self links). */
   listening?(origin: string): void;
+  /**
+   * Sets the provider's window headers for an enforced rate, under the limit
+   * and over it. Called as the answer leaves, after the route: what it sets
+   * replaces what the route set under the same names. Left out by providers
+   * that send no window headers.
+   */
+  rateLimitHeaders?(reply: FastifyReply, window: RateWindow): void;
 };
 
 /** Builds a sandbox's definition for its app, from a restored state when there is one. */
@@ -177,6 +221,10 @@ const RELOAD_ATTEMPTS = 5;
  * is this store's by answering a fresh challenge with the app's secret.
  */
 export async function startSandbox(provider: string, options: SandboxOptions, proposed: SandboxApp, build: SandboxBuild): Promise<StartedSandbox> {
+  if (options.rateLimit !== undefined) {
+    const parsed = rateLimitSchema.safeParse(options.rateLimit);
+    if (!parsed.success) throw new Error(`the ${provider} sandbox's rateLimit option is invalid (requests and windowMs are positive integers): ${z.prettifyError(parsed.error)}`);
+  }
   const host = options.host ?? "127.0.0.1";
   const store = options.persistence;
   const log = options.log ?? (() => undefined);
@@ -357,6 +405,9 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
     void json(request, text, done);
   });
   const faults: Fault[] = [];
+  const rate = enforcedRate(options.rateLimit);
+  /** The enforced window each counted request saw, for its answer's headers. */
+  const windows = new WeakMap<FastifyRequest, RateWindow>();
   const log: SandboxRequestRecord[] = [];
   const logLimit = options.requestLogLimit ?? DEFAULT_REQUEST_LOG_LIMIT;
   let dropped = 0;
@@ -414,6 +465,15 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
       await persisting.refreshRedirectUris().catch(() => undefined);
     }
     if (definition.browserPaths.includes(path)) return;
+    // The enforced rate comes before injected faults, as a provider's limiter runs before its handlers.
+    const counted = rate.take(Date.now());
+    if (counted) {
+      windows.set(request, counted.window);
+      if (counted.over) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((counted.window.resetAtMs - Date.now()) / 1000));
+        return definition.faults.rateLimit(reply, { fault: "rate-limit", retryAfterSeconds }, counted.window);
+      }
+    }
     const fault = takeFault(faults, path);
     if (!fault) return;
     switch (fault.fault) {
@@ -439,6 +499,14 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
         return; // acted on when set, never queued
     }
   });
+  if (definition.rateLimitHeaders) {
+    const setHeaders = definition.rateLimitHeaders;
+    app.addHook("onSend", async (request, reply, payload) => {
+      const window = windows.get(request);
+      if (window) setHeaders(reply, window);
+      return payload;
+    });
+  }
   if (saver) {
     // What a request changed is stored before its answer leaves: an acknowledged grant survives a crash.
     // A write the store refuses (another process claimed the sandbox) turns the answer into a 503.
@@ -476,6 +544,19 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
     faults.length = 0;
     return { ok: true, pending: [] };
   });
+  app.put("/_sandbox/rate-limit", async (request, reply) => {
+    const parsed = rateLimitSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return reply.code(400).send({ error: `invalid rate limit (requests and windowMs are positive integers): ${z.prettifyError(parsed.error)}` });
+    }
+    rate.set(parsed.data);
+    return rate.status();
+  });
+  app.delete("/_sandbox/rate-limit", async () => {
+    rate.set(undefined);
+    return rate.status();
+  });
+  app.get("/_sandbox/rate-limit", async () => rate.status());
   app.get("/_sandbox/requests", async () => ({ requests: log, limit: logLimit, dropped }));
   app.delete("/_sandbox/requests", async () => {
     log.length = 0;
@@ -560,6 +641,45 @@ function stateSaver(state: object, persisting: Persisting): { flush(): Promise<b
           return run();
         });
       return next;
+    },
+  };
+}
+
+/**
+ * The enforced rate: fixed windows aligned on multiples of `windowMs` on the
+ * epoch clock, one count for every caller. Setting it (or removing it)
+ * starts the window and the counts afresh.
+ */
+function enforcedRate(initial: SandboxRateLimit | undefined) {
+  let rate = initial;
+  let windowStart = Number.NaN;
+  let inWindow = 0;
+  let served = 0;
+  let limited = 0;
+  return {
+    set(next: SandboxRateLimit | undefined): void {
+      rate = next;
+      windowStart = Number.NaN;
+      inWindow = 0;
+      served = 0;
+      limited = 0;
+    },
+    status(): { rateLimit: SandboxRateLimit | null; served: number; limited: number } {
+      return { rateLimit: rate ? { requests: rate.requests, windowMs: rate.windowMs } : null, served, limited };
+    },
+    /** Counts one request; undefined when no rate is enforced. */
+    take(nowMs: number): { over: boolean; window: RateWindow } | undefined {
+      if (!rate) return undefined;
+      const start = Math.floor(nowMs / rate.windowMs) * rate.windowMs;
+      if (start !== windowStart) {
+        windowStart = start;
+        inWindow = 0;
+      }
+      inWindow += 1;
+      const over = inWindow > rate.requests;
+      if (over) limited += 1;
+      else served += 1;
+      return { over, window: { limit: rate.requests, remaining: Math.max(0, rate.requests - inWindow), resetAtMs: start + rate.windowMs, windowMs: rate.windowMs } };
     },
   };
 }

@@ -188,9 +188,9 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
       apiUrl: origin,
     }),
     faults: {
-      rateLimit: (res, fault) => {
-        // Stripe sends no Retry-After; the sandbox adds one only when the fault asks for it.
-        if (fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
+      rateLimit: (res, fault, enforced) => {
+        // Stripe sends no Retry-After; the sandbox adds one only when an injected fault asks for it.
+        if (!enforced && fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
         return res
           .code(429)
           .header("content-type", "application/json")
