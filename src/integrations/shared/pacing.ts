@@ -41,7 +41,11 @@ import { ErrorCodes, IntegrationError } from "./errors.js";
 import { systemClock, type Clock } from "./http.js";
 import type { RateSignal } from "./rateSignal.js";
 
-/** The shared budget per key (a provider account): see the rules at the top of this file. */
+/**
+ * The shared budget per key: see the rules at the top of this file. A key
+ * names one provider account (the provider and its account id, e.g. a Slack
+ * team); it is stored in clear, so it never holds a token.
+ */
 export interface RateWindowStore {
   /** Asks for one call now: granted, or told when to ask again. */
   take(key: string, nowMs: number): Promise<{ ok: true } | { ok: false; waitUntilMs: number }>;
@@ -216,6 +220,11 @@ export class MemoryRateWindows implements RateWindowStore {
       }
     }
     return removed;
+  }
+
+  /** The entry of a key, as it stands (for tests and diagnostics). */
+  entry(key: string): Readonly<RateWindow> | undefined {
+    return this.windows.get(key);
   }
 
   /** How many keys are held (for tests and metrics). */
