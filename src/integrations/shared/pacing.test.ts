@@ -331,6 +331,23 @@ describe("Pacer", () => {
     expect(takes).toBe(2);
   });
 
+  it("keeps serving when the error reporter itself throws", async () => {
+    const broken: RateWindowStore = {
+      take: async () => {
+        throw new Error("connection refused");
+      },
+      observe: async () => undefined,
+    };
+    const pacer = new Pacer({
+      store: broken,
+      clock: new SkippingClock(),
+      onError: () => {
+        throw new Error("reporter down");
+      },
+    });
+    await Promise.all([pacer.acquire("a", T0 + 1), pacer.acquire("a", T0 + 1)]);
+  });
+
   it("lets a call through when the store does not answer in time", async () => {
     const errors: unknown[] = [];
     const hung: RateWindowStore = { take: () => new Promise(() => undefined), observe: async () => undefined };

@@ -55,9 +55,11 @@ export interface RateWindowStore {
 
 /**
  * How long an entry outlives its window and its hold when nothing touches
- * it. Longer than any window we know of between two calls of one account
- * (HubSpot's 10 s, Linear's hour is kept by its end), and short enough that
- * accounts no longer called leave memory within minutes.
+ * it: long beside the windows providers tell (HubSpot's 10 s, Sentry's and
+ * Linear's resets), so an account called now and then keeps what was learnt
+ * of its limit, and short enough that accounts no longer called leave memory
+ * and the table within minutes. A longer window is kept by its end, from
+ * which this counts.
  */
 export const RATE_WINDOW_RETAIN_MS = 10 * 60_000;
 
@@ -65,10 +67,11 @@ export const RATE_WINDOW_RETAIN_MS = 10 * 60_000;
 export const RATE_WINDOW_PRUNE_INTERVAL_MS = 60_000;
 
 /**
- * Two window ends less than this apart are one window: providers tell ends
- * in whole seconds, some as seconds from now, so one window's end jitters by
- * up to a second between answers. A provider with one-second windows is
- * then only treated a little more cautiously.
+ * Two window ends less than this apart are one window: a reader that turns a
+ * coarse or relative reset (epoch seconds, a minute, seconds from now) into
+ * an end may land one window's end on different milliseconds from answer to
+ * answer. A provider with one-second windows is then only treated a little
+ * more cautiously (the earlier end and the lower count win).
  */
 export const SAME_WINDOW_SLACK_MS = 1_000;
 
@@ -311,7 +314,15 @@ export class Pacer {
   constructor(options: PacerOptions) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
-    this.onError = options.onError ?? (() => undefined);
+    const onError = options.onError ?? (() => undefined);
+    // A reporter that throws must not stop a line (its callers would never be answered).
+    this.onError = (error, key) => {
+      try {
+        onError(error, key);
+      } catch {
+        // Nothing else to tell.
+      }
+    };
     this.storeTimeoutMs = options.storeTimeoutMs ?? PACER_STORE_TIMEOUT_MS;
   }
 
