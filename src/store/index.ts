@@ -1,5 +1,6 @@
 /** Opens the vault the configuration names (SQLite by default, PostgreSQL with a URL), migrated and ready. */
 import { sql, type Kysely } from "kysely";
+import { MemoryRateWindows, type RateWindowStore } from "../integrations/shared/pacing.js";
 import { Keyring } from "./keyring.js";
 import { MIGRATION_NAMES, migrateToLatest, pendingMigrations } from "./migrations.js";
 import { openPostgres } from "./postgres.js";
@@ -7,12 +8,14 @@ import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
 import { SqlSandboxStore } from "./sandboxStore.js";
 import { SqlVault } from "./sqlVault.js";
+import { PgRateWindows } from "./pgRateWindows.js";
 
 export { Keyring, parseEncryptionKey, DecryptionError } from "./keyring.js";
 export { loadEncryptionKey, loadKeyring } from "./keyFile.js";
 export { migrateToLatest, pendingMigrations, ping } from "./migrations.js";
 export { SqlVault, type RewrapReport } from "./sqlVault.js";
 export { SqlSandboxStore } from "./sandboxStore.js";
+export { PgRateWindows } from "./pgRateWindows.js";
 
 export type StoreDialect = "sqlite" | "postgres";
 
@@ -91,4 +94,13 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   // One vault for both databases: its refresh lock (a lease row) works across processes as it is.
   const vault = new SqlVault(db, keyring);
   return { db, vault, sandboxes: new SqlSandboxStore(db), keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
+}
+
+/**
+ * Where the pacer keeps its budgets for a store: PostgreSQL, which several
+ * instances share, keeps them in its `rate_windows` table so that one budget
+ * holds for all; SQLite serves one process, which keeps them in memory.
+ */
+export function rateWindowsFor(store: Pick<OpenedStore, "db" | "dialect">): RateWindowStore {
+  return store.dialect === "postgres" ? new PgRateWindows(store.db) : new MemoryRateWindows();
 }

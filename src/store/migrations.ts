@@ -1,6 +1,7 @@
 /**
  * Schema migrations, in code so that they ship inside the build and run the
- * same on SQLite and PostgreSQL (only portable types: text and integer).
+ * same on SQLite and PostgreSQL (only portable types: text and integer, and
+ * bigint for epoch milliseconds, which SQLite stores as its 64-bit integer).
  * Append new migrations; never edit one that has shipped.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
@@ -102,6 +103,26 @@ const migrations: Record<string, Migration> = {
     async down(db: Kysely<unknown>) {
       await db.schema.dropTable("sandbox_redirect_uris").execute();
       await db.schema.dropTable("sandbox_states").execute();
+    },
+  },
+  "0005_rate_windows": {
+    // The pacer's budget per provider account, shared by the instances on one PostgreSQL (see pgRateWindows.ts).
+    // SQLite gets the table too, so both databases keep one list of migrations; its single process paces in memory.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("rate_windows")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("limit_count", "integer")
+        .addColumn("remaining", "integer")
+        // Epoch milliseconds of the instances' clocks, as the provider signals are.
+        .addColumn("reset_at", "bigint")
+        .addColumn("window_ms", "bigint")
+        .addColumn("hold_until", "bigint")
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable("rate_windows").execute();
     },
   },
 };

@@ -1,5 +1,5 @@
 /** Table types for Kysely. Timestamps are ISO-8601 UTC strings in both dialects. */
-import type { Generated } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 export interface ConnectionsTable {
   id: string;
@@ -63,10 +63,26 @@ export interface SandboxRedirectUrisTable {
   registered_at: string;
 }
 
+/** Epoch milliseconds in a bigint column: PostgreSQL's driver reads int8 as text, so read it with Number(). */
+type Millis = ColumnType<string | number, number, number>;
+
+/** The pacer's budget of one provider account (see integrations/shared/pacing.ts for the rules). */
+export interface RateWindowsTable {
+  key: string;
+  limit_count: number | null;
+  /** Calls left in the window ending at reset_at; null together with it. */
+  remaining: number | null;
+  reset_at: Millis | null;
+  window_ms: Millis | null;
+  hold_until: Millis | null;
+  updated_at: Millis;
+}
+
 export interface Database {
   connections: ConnectionsTable;
   oauth_states_used: OAuthStatesUsedTable;
   sandbox_states: SandboxStatesTable;
   sandbox_redirect_uris: SandboxRedirectUrisTable;
   refresh_leases: RefreshLeasesTable;
+  rate_windows: RateWindowsTable;
 }

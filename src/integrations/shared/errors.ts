@@ -50,6 +50,8 @@ export const ErrorCodes = {
   TIMEOUT: "timeout",
   /** The connection was refused, reset, or the name did not resolve. */
   TRANSPORT: "transport",
+  /** The pacer would have had the call wait for the account's rate budget past the call's deadline; nothing was sent. */
+  PACING_TIMEOUT: "pacing_timeout",
 } as const;
 
 export type IntegrationErrorInit = {
