@@ -16,6 +16,7 @@ import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
 import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry/connector.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
+import { MemoryRateWindows, Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
 import type { ProxyLimits } from "./integrations/shared/proxy.js";
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
@@ -44,6 +45,14 @@ export type IntegrationsOptions = {
   oauthReturnUrls?: readonly string[];
   /** Bounds on proxied calls' bodies (`request()`); 1 MiB out, 10 MiB back by default. */
   proxyLimits?: ProxyLimits;
+  /**
+   * Where each provider account's rate budget is kept: in this process by
+   * default; `PgRateWindows` (autoflow-integrations/server's store) shares it
+   * between instances, so a throttle one meets holds the others back.
+   */
+  rateWindows?: RateWindowStore;
+  /** Set false to send calls without pacing (the provider's 429 and the retry rule remain). */
+  pacing?: boolean;
 };
 
 export type Integrations = {
@@ -61,6 +70,15 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
   const allowlist = options.baseUrlAllowlist ?? [];
   const baseUrlPolicy = { allowlist, resolve: options.resolve ?? resolveAll };
   const guardedFetch = createGuardedFetch(allowlist);
+  // One pacer for every connector: its lines are keyed by provider and account.
+  const pacer =
+    options.pacing === false
+      ? undefined
+      : new Pacer({
+          store: options.rateWindows ?? new MemoryRateWindows(),
+          ...(options.clock ? { clock: options.clock } : {}),
+          onError: (error, key) => options.logger?.warn({ err: String(error), key }, "rate budget store failed; calls go unpaced for a moment"),
+        });
   const build = <TPublic, THealth>(id: ProviderId) =>
     createConnectorLifecycle<TPublic, THealth>(CONNECTORS[id].definition, {
       vault: options.vault,
@@ -76,6 +94,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       guardedFetch,
       returnUrlAllowlist: options.oauthReturnUrls ?? [],
       ...(options.proxyLimits ? { proxyLimits: options.proxyLimits } : {}),
+      ...(pacer ? { pacer } : {}),
     });
   return {
     slack: build<SlackConnectionPublic, SlackHealth>("slack"),

@@ -18,7 +18,7 @@ import { connectorsById, createIntegrations, type Integrations } from "./sdk.js"
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { buildServer } from "./server/app.js";
 import { createUserVerifier } from "./server/auth.js";
-import { loadKeyring, MissingEncryptionKeysError, openStore, pendingMigrations, ping, type OpenedStore } from "./store/index.js";
+import { loadKeyring, MissingEncryptionKeysError, openStore, pendingMigrations, ping, rateWindowsFor, type OpenedStore } from "./store/index.js";
 
 export const SQLITE_FILE = "autoflow.db";
 
@@ -102,6 +102,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       baseUrlAllowlist: [...config.baseUrlAllowlist, ...Object.values(sandboxes).map((s) => s.url)],
       oauthReturnUrls: config.oauthReturnUrls,
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
+      // On PostgreSQL every instance spends one budget per account; on SQLite (one process) it is kept in memory.
+      rateWindows: rateWindowsFor(store),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });

@@ -20,6 +20,7 @@ import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js"
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard } from "../shared/standardOAuth.js";
+import { gmailRateLimit } from "./rateLimit.js";
 import { gmailRetryPolicy } from "./retryPolicy.js";
 
 export type GmailAuthMethod = "oauth2" | "access_token";
@@ -324,6 +325,7 @@ export const gmailConnector: ConnectorDefinition<GmailAuthMethod> = {
   requiredMetadata: ["emailAddress"],
   accountLabel: ["emailAddress"],
   retryPolicy: gmailRetryPolicy,
+  rateLimit: gmailRateLimit,
   classify: (response, request) => classifyGmail(response, request),
 
   authorizationParams(settings) {

@@ -37,6 +37,7 @@ import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js"
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { hubspotRateLimit } from "./rateLimit.js";
 import { hubspotRetryPolicy } from "./retryPolicy.js";
 
 export type HubSpotAuthMethod = "oauth2" | "private_app_token";
@@ -340,6 +341,7 @@ export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod> = {
   requiredMetadata: ["hubId"],
   accountLabel: ["hubDomain", "hubId"],
   retryPolicy: hubspotRetryPolicy,
+  rateLimit: hubspotRateLimit,
   classify: classifyHubSpot,
 
   authorizationParams(settings) {

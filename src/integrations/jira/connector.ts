@@ -52,6 +52,7 @@ import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js"
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { jiraRateLimit } from "./rateLimit.js";
 import { jiraRetryPolicy } from "./retryPolicy.js";
 
 export type JiraAuthMethod = "oauth2" | "api_token" | "personal_access_token";
@@ -463,6 +464,7 @@ export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
   accountLabel: ["siteName", "siteUrl"],
   acceptsBaseUrl: true,
   retryPolicy: jiraRetryPolicy,
+  rateLimit: jiraRateLimit,
   classify: classifyJira,
 
   authorizationParams(settings) {

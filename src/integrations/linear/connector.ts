@@ -36,6 +36,7 @@ import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js"
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type ClientAuthMethod, type StandardGrant } from "../shared/standardOAuth.js";
+import { linearRateLimit } from "./rateLimit.js";
 import { linearRetryPolicy } from "./retryPolicy.js";
 
 export type LinearAuthMethod = "oauth2" | "api_key";
@@ -325,6 +326,7 @@ export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
   requiredMetadata: ["organizationId"],
   accountLabel: ["organizationName", "urlKey", "organizationId"],
   retryPolicy: linearRetryPolicy,
+  rateLimit: linearRateLimit,
   classify: classifyLinear,
 
   authorizationParams(settings) {

@@ -598,7 +598,7 @@ describe("sandbox: GraphQL", () => {
     ["an object without a selection", "{ viewer }", 'Field "viewer" of type "User!" must have a selection of subfields. Did you mean "viewer { ... }"?', { line: 1, column: 3 }],
     ["a selection on a scalar", "{ viewer { id { x } } }", 'Field "id" must not have a selection since type "ID!" has no subfields.', { line: 1, column: 12 }],
     ["an argument the field does not take", "{ viewer(id: 1) { id } }", 'Unknown argument "id" on field "Query.viewer".', { line: 1, column: 10 }],
-    ["a mutation the sandbox does not model", 'mutation { issueCreate(input: {title: "x"}) { success } }', 'Cannot query field "issueCreate" on type "Mutation".', { line: 1, column: 12 }],
+    ["a mutation the sandbox does not model", 'mutation { issueDelete(id: "x") { success } }', 'Cannot query field "issueDelete" on type "Mutation".', { line: 1, column: 12 }],
     ["a syntax error", '{ viewer { name(x: "open } }', "Syntax Error: Unterminated string.", { line: 1, column: 29 }],
     ["an unknown fragment", "{ viewer { ...Nope } }", 'Unknown fragment "Nope".', { line: 1, column: 12 }],
     ["an undefined variable", "query Q { viewer @include(if: $v) { id } }", 'Variable "$v" is not defined by operation "Q".', { line: 1, column: 1 }],

@@ -35,6 +35,7 @@ import type { Tier1ConnectionHealth, Tier1ConnectionPublic } from "../shared/con
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { sentryRateLimit } from "./rateLimit.js";
 import { sentryRetryPolicy } from "./retryPolicy.js";
 
 /**
@@ -359,6 +360,7 @@ export const sentryConnector: ConnectorDefinition<SentryAuthMethod> = {
   accountLabel: ["organizationSlug", "baseUrl"],
   acceptsBaseUrl: true,
   retryPolicy: sentryRetryPolicy,
+  rateLimit: sentryRateLimit,
   classify: classifySentry,
 
   authorizationParams(settings) {

@@ -30,7 +30,7 @@ export function urlOf(definition: ConnectorDefinition, settings: ConnectorSettin
 }
 
 /** The provider request a call becomes with this credential. */
-export function toProviderRequest(definition: ConnectorDefinition, settings: ConnectorSettings, credential: Credential, call: ApiCall): ProviderRequest {
+export function toProviderRequest(definition: ConnectorDefinition, settings: ConnectorSettings, credential: Credential, call: ApiCall, paceKey?: string): ProviderRequest {
   if (call.url === undefined && call.path === undefined) throw new Error("an ApiCall needs a path or a url");
   return {
     operation: call.operation ?? `${call.method} ${call.path ?? new URL(call.url as string).pathname}`,
@@ -45,7 +45,17 @@ export function toProviderRequest(definition: ConnectorDefinition, settings: Con
     ...(call.expectJson !== undefined ? { expectJson: call.expectJson } : {}),
     ...(call.maxResponseBytes !== undefined ? { maxResponseBytes: call.maxResponseBytes } : {}),
     secrets: [credential.accessToken, ...(call.secrets ?? [])],
+    ...(paceKey !== undefined ? { paceKey } : {}),
   };
+}
+
+/**
+ * The provider account a connection's calls count against, as the pacer
+ * keys its budget: the connector and the metadata that names the account
+ * (Slack's team, HubSpot's hub, a Jira site and user).
+ */
+export function paceKeyOf(definition: ConnectorDefinition, target: CallTarget): string {
+  return [definition.id, ...definition.requiredMetadata.map((key) => String(target.metadata[key] ?? ""))].join(":");
 }
 
 /** Header sets merged by lower-cased name, later sets winning. */
@@ -56,8 +66,8 @@ function mergeHeaders(...sets: readonly Readonly<Record<string, string>>[]): Rec
 }
 
 /** A sender of calls with one credential through the context's client (bound to the credential's origins). */
-export function senderFor(definition: ConnectorDefinition, ctx: ConnectorContext, credential: Credential): CallSender {
-  return (call) => ctx.http.send(toProviderRequest(definition, ctx.settings, credential, call));
+export function senderFor(definition: ConnectorDefinition, ctx: ConnectorContext, credential: Credential, paceKey?: string): CallSender {
+  return (call) => ctx.http.send(toProviderRequest(definition, ctx.settings, credential, call, paceKey));
 }
 
 /** The credential of a call: the token with what the connection (or the context's instance) tells. */
@@ -83,6 +93,8 @@ export async function identify(
   definition: ConnectorDefinition,
   ctx: ConnectorContext,
   input: { accessToken: string; authMethod: string; metadata: Record<string, unknown>; scopes?: readonly string[] },
+  /** A stored connection's account, so its probes are paced with its other calls. */
+  paceKey?: string,
 ): Promise<Identity> {
   const given = credentialOf(ctx, input);
   const located = definition.locateGrant ? await definition.locateGrant(senderFor(definition, ctx, given), given, ctx.settings) : {};
@@ -92,7 +104,7 @@ export async function identify(
     ...(located.scopes ? { scopes: located.scopes } : {}),
   });
   const { whoAmI } = definition;
-  const send = senderFor(definition, ctx, credential);
+  const send = senderFor(definition, ctx, credential, paceKey);
   let identity: Identity;
   try {
     identity = whoAmI.process(await send(whoAmI.request(credential, ctx.settings)), credential, ctx.settings);

@@ -7,6 +7,7 @@
  */
 import { ErrorCodes, IntegrationError, type IntegrationErrorInit } from "./errors.js";
 import { maskSecret } from "./mask.js";
+import type { RateLimitReader, RateSignal } from "./rateSignal.js";
 import { decideRetry, MIN_RETRY_ATTEMPT_MS, parseRetryAfter, type RetryPolicy } from "./retry.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -25,6 +26,8 @@ export type ProviderRequest = {
   body?: string | Uint8Array;
   /** The largest answer read; a longer one fails with `response_too_large` (the proxy's bound). */
   maxResponseBytes?: number;
+  /** The provider account whose rate budget this call spends (paced when the client has a pacer); unpaced when left out. */
+  paceKey?: string;
   /** Safe to repeat. Defaults to true for GET, PUT and DELETE, false otherwise. */
   idempotent?: boolean;
   /** Secrets in this request (token, client secret, code): scrubbed from every error message. */
@@ -90,12 +93,23 @@ export type ProviderHttpOptions = {
   fetch?: typeof fetch;
   onAttempt?: (record: AttemptRecord) => void;
   random?: () => number;
+  /** Waits each attempt its turn in the account's rate budget, and learns from every answer's headers. */
+  pacer?: ProviderPacer;
+  /** The connector's reader of its provider's rate-limit headers, for the pacer. */
+  rateLimit?: RateLimitReader;
   /**
    * The only origins this client may send to. A credential obtained for one
    * base URL must never reach another, so a request elsewhere is refused
    * before it leaves. Unset: no restriction (tests).
    */
   allowedOrigins?: readonly string[];
+};
+
+/** What ProviderHttp needs of the pacer (shared/pacing.ts): a turn before each attempt, and what each answer told. */
+export type ProviderPacer = {
+  /** Resolves when the account's budget allows a call; rejects with a rate-limit IntegrationError when that would be after `deadlineMs`. */
+  acquire(key: string, deadlineMs: number): Promise<void>;
+  observe(key: string, signal: RateSignal): void;
 };
 
 /** Transport error codes seen on Node's fetch (undici) and their plain meaning. */
@@ -149,6 +163,7 @@ export class ProviderHttp {
     const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
     const hasIdempotencyKey = Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === "idempotency-key");
     for (let attempt = 1; ; attempt++) {
+      await this.pace(request, started + policy.budgetMs);
       const attemptStarted = this.clock.now();
       // The budget is the whole call's: an attempt gets the provider timeout or what is left of it.
       const attemptTimeoutMs = Math.max(1, Math.min(timeoutMs, started + policy.budgetMs - attemptStarted));
@@ -181,6 +196,26 @@ export class ProviderHttp {
       this.options.onAttempt?.(record);
       if (!decision.retry) throw error;
       await this.clock.sleep(decision.delayMs);
+    }
+  }
+
+  /** Waits for the account's rate budget; a wait past the call's budget is this call's answer: a 429 with Retry-After, nothing sent. */
+  private async pace(request: ProviderRequest, deadlineMs: number): Promise<void> {
+    const { pacer } = this.options;
+    if (!pacer || request.paceKey === undefined) return;
+    try {
+      await pacer.acquire(request.paceKey, deadlineMs);
+    } catch (error) {
+      if (!(error instanceof IntegrationError)) throw error;
+      const seconds = Math.max(1, error.retryAfterSeconds ?? 1);
+      throw this.error(request, {
+        type: "rate-limit",
+        code: error.code ?? ErrorCodes.PACING_TIMEOUT,
+        retryAfterSeconds: seconds,
+        providerRetryHint: false,
+        message: `${this.options.displayName}'s rate budget for this account frees up in ${seconds} s, past this call's ${this.options.policy.budgetMs} ms budget; ${request.operation} was not sent`,
+        cause: error,
+      });
     }
   }
 
@@ -223,6 +258,10 @@ export class ProviderHttp {
     }
     const text = new TextDecoder().decode(bytes);
     const response: ProviderResponse = { status: raw.status, headers: raw.headers, bytes, text, json: parseJson(text) };
+    if (this.options.pacer && this.options.rateLimit && request.paceKey !== undefined) {
+      const signal = this.options.rateLimit(response, this.clock.now());
+      if (signal) this.options.pacer.observe(request.paceKey, signal);
+    }
     const error = this.classify(request, response);
     if (error) answers.set(error, response);
     return { response, error };

@@ -9,11 +9,11 @@
  */
 import type { Logger } from "pino";
 import type { BaseUrlPolicy } from "./baseUrl.js";
-import { credentialOf, identify, senderFor } from "./call.js";
+import { credentialOf, identify, paceKeyOf, senderFor } from "./call.js";
 import type { ApiCall, ConnectorContext, ConnectorDefinition, ConnectorSettings, Credential, Identity } from "./connector.js";
 import { IntegrationError, isPermissionRefusal } from "./errors.js";
 import { healthFromOutcome } from "./healthEnvelope.js";
-import { ProviderHttp, systemClock, type AttemptRecord, type Clock, type ProviderResponse } from "./http.js";
+import { ProviderHttp, systemClock, type AttemptRecord, type Clock, type ProviderPacer, type ProviderResponse } from "./http.js";
 import type { ProxyLimits } from "./proxy.js";
 import { isOwnBusiness, TokenKeeper } from "./tokens.js";
 import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
@@ -37,6 +37,8 @@ export type LifecycleDeps = {
   returnUrlAllowlist?: readonly string[];
   /** Bounds on proxied calls' bodies. */
   proxyLimits?: ProxyLimits;
+  /** Paces every call of a stored connection by its account's rate budget (shared between instances on PostgreSQL). */
+  pacer?: ProviderPacer;
 };
 
 export type Session = {
@@ -79,6 +81,8 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
     clock,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
+    ...(deps.pacer ? { pacer: deps.pacer } : {}),
+    ...(definition.rateLimit ? { rateLimit: definition.rateLimit } : {}),
   });
   // Credentials of configured endpoints only ever go to those endpoints' origins.
   const ctx: ConnectorContext = { settings: deps.settings, http: http.boundTo(configuredOrigins(definition, deps.settings)) };
@@ -125,14 +129,14 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
     probe: async (record, retry) => {
       const identityCtx = contextFor(record.baseUrl, retry);
       return session.tokens.withAccessToken(record, (accessToken) =>
-        identify(definition, identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes }),
+        identify(definition, identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes }, paceKeyOf(definition, record)),
       );
     },
     call: async (record, call, options) => {
       const callCtx = contextFor(record.baseUrl, options?.retry ?? true);
       const credential = (accessToken: string): Credential => credentialOf(callCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes });
       try {
-        const response = await session.tokens.withAccessToken(record, (accessToken) => senderFor(definition, callCtx, credential(accessToken))(call));
+        const response = await session.tokens.withAccessToken(record, (accessToken) => senderFor(definition, callCtx, credential(accessToken), paceKeyOf(definition, record))(call));
         await observe(record);
         return response;
       } catch (error) {

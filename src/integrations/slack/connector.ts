@@ -11,6 +11,7 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
+import { slackRateLimit } from "./rateLimit.js";
 import { slackRetryPolicy } from "./retryPolicy.js";
 
 export type SlackAuthMethod = "oauth2" | "bot_token" | "user_token";
@@ -214,6 +215,7 @@ export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
   requiredMetadata: ["teamId"],
   accountLabel: ["teamName", "teamId"],
   retryPolicy: slackRetryPolicy,
+  rateLimit: slackRateLimit,
   classify: classifySlack,
 
   authorizationParams(settings) {

@@ -14,6 +14,7 @@ import type { ConnectorContext, ConnectorDefinition, Identity, ParsedApiKey, Tok
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ErrorType } from "../shared/contract.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js";
 import type { ErrorVerdict, HttpMethod, ProviderRequest, ProviderResponse } from "../shared/http.js";
+import { stripeRateLimit } from "./rateLimit.js";
 import { stripeRetryPolicy } from "./retryPolicy.js";
 
 export type StripeAuthMethod = "oauth2" | "api_key";
@@ -198,6 +199,7 @@ export const stripeConnector: ConnectorDefinition<StripeAuthMethod> = {
   requiredMetadata: ["accountId", "livemode"],
   accountLabel: ["accountName", "accountEmail", "accountId"],
   retryPolicy: stripeRetryPolicy,
+  rateLimit: stripeRateLimit,
   classify: classifyStripe,
 
   authorizationParams(settings) {

@@ -22,6 +22,7 @@ import { ErrorCodes, IntegrationError, invalidInput } from "../shared/errors.js"
 import type { ErrorVerdict, ProviderRequest, ProviderResponse } from "../shared/http.js";
 import { parseRetryAfter } from "../shared/retry.js";
 import { classifyOAuthError, exchangeCodeStandard, refreshStandard, type StandardGrant } from "../shared/standardOAuth.js";
+import { teamsRateLimit } from "./rateLimit.js";
 import { teamsRetryPolicy } from "./retryPolicy.js";
 
 export type TeamsAuthMethod = "oauth2" | "access_token";
@@ -324,6 +325,7 @@ export const teamsConnector: ConnectorDefinition<TeamsAuthMethod> = {
   requiredMetadata: ["tenantId", "userPrincipalName"],
   accountLabel: ["displayName", "userPrincipalName"],
   retryPolicy: teamsRetryPolicy,
+  rateLimit: teamsRateLimit,
   classify: classifyTeams,
 
   authorizationParams(settings) {
