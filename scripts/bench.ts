@@ -7,6 +7,12 @@
  * - HTTP (autocannon): GET .../connections and GET .../health against the
  *   service on SQLite with its sandboxes, on loopback.
  *
+ * - pacing: 1,000 proxied calls through two instances on PostgreSQL against a
+ *   sandbox that allows 50 requests a second, paced and (the baseline, same
+ *   run) unpaced: the rate achieved against the rate allowed, and the share
+ *   of the sandbox's answers that were its 429. Skipped without PostgreSQL
+ *   (`DATABASE_URL`, or postgres://postgres@127.0.0.1:5432/test).
+ *
  * - start-up: time to the first answer of /healthz for `npm start` beside
  *   `node dist/cli.js serve` (the floor), measured alternately in this run;
  *   the target is a ratio of at most 1.5.
@@ -28,6 +34,8 @@ import { mintUserToken } from "../src/server/auth.js";
 import { startService } from "../src/service.js";
 import { Keyring } from "../src/store/keyring.js";
 import { freePort, freePortBlock, ROOT } from "../src/testing/processes.js";
+import { runPacedCalls, startInstancePair } from "../src/testing/pacedCalls.js";
+import pg from "pg";
 
 const keyring = new Keyring([randomBytes(32)]);
 const dataKey = Keyring.newDataKey();
@@ -126,5 +134,39 @@ async function startup(): Promise<Record<string, number>> {
   return { "start npm start ms": Math.round(median(npm)), "start node dist ms": Math.round(median(node)), "start ratio": Number(ratio.toFixed(2)) };
 }
 
-const results = { node: process.version, ...(await micro()), ...(await http()), ...(await startup()) };
+async function pacing(): Promise<Record<string, number>> {
+  const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+  const probe = new pg.Client({ connectionString: url });
+  try {
+    await probe.connect();
+    await probe.end();
+  } catch {
+    process.stdout.write(`pacing: skipped, no PostgreSQL at ${url}\n`);
+    return {};
+  }
+  const results: Record<string, number> = {};
+  const rate = { requests: 50, windowMs: 1000 };
+  for (const mode of ["on", "off"] as const) {
+    const pair = await startInstancePair(url, { AUTOFLOW_PACING: mode });
+    try {
+      const run = await runPacedCalls(pair, { provider: "sentry", path: "/api/0/organizations/", calls: 1000, inFlight: 20, rate });
+      const perSecond = run.calls / (run.elapsedMs / 1000);
+      const answers = run.sandbox.served + run.sandbox.limited;
+      const share = (100 * run.sandbox.limited) / answers;
+      const ok = run.statuses[200] ?? 0;
+      process.stdout.write(
+        `${`pacing ${mode}: rate`.padEnd(28)} ${perSecond.toFixed(1)} calls/s of ${rate.requests} allowed (${((100 * perSecond) / rate.requests).toFixed(0)}%), ` +
+          `${ok}/${run.calls} succeeded, ${run.sandbox.limited} of ${answers} sandbox answers were 429 (${share.toFixed(1)}%)\n`,
+      );
+      results[`pacing ${mode} calls/s`] = Number(perSecond.toFixed(1));
+      results[`pacing ${mode} succeeded`] = ok;
+      results[`pacing ${mode} 429 %`] = Number(share.toFixed(2));
+    } finally {
+      await pair.close();
+    }
+  }
+  return results;
+}
+
+const results = { node: process.version, ...(await micro()), ...(await http()), ...(await pacing()), ...(await startup()) };
 process.stdout.write(`${JSON.stringify(results)}\n`);

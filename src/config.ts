@@ -58,6 +58,8 @@ export type ServiceConfig = {
   limits: ServerLimits;
   /** Bounds on proxied calls' bodies (`AUTOFLOW_PROXY_MAX_REQUEST_BYTES`, `AUTOFLOW_PROXY_MAX_RESPONSE_BYTES`). */
   proxyLimits?: ProxyLimits;
+  /** Calls wait their turn in each provider account's rate budget, unless AUTOFLOW_PACING=off. */
+  pacing?: boolean;
   /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
   jobs: boolean;
   jobSettings: JobSettings;
@@ -113,6 +115,7 @@ const baseSchema = z.object({
   AUTOFLOW_PROXY_MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_PROXY_LIMITS.maxRequestBytes),
   AUTOFLOW_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(DEFAULT_PROXY_LIMITS.maxResponseBytes),
   AUTOFLOW_JOBS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
+  AUTOFLOW_PACING: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
   AUTOFLOW_REFRESH_AHEAD_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.refreshAheadEveryMinutes),
   AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(DEFAULT_JOB_SETTINGS.refreshAheadWindowMinutes),
   AUTOFLOW_IDLE_REFRESH_HOURS: z.coerce.number().min(0).max(720).default(DEFAULT_JOB_SETTINGS.idleRefreshHours),
@@ -209,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     limits: { bodyLimit: b.AUTOFLOW_BODY_LIMIT_BYTES, maxHeaderBytes: b.AUTOFLOW_MAX_HEADER_BYTES, requestsPerMinute: b.AUTOFLOW_RATE_LIMIT_PER_MINUTE },
     proxyLimits: { maxRequestBytes: b.AUTOFLOW_PROXY_MAX_REQUEST_BYTES, maxResponseBytes: b.AUTOFLOW_PROXY_MAX_RESPONSE_BYTES },
     jobs: b.AUTOFLOW_JOBS === "on",
+    pacing: b.AUTOFLOW_PACING === "on",
     jobSettings: {
       refreshAheadEveryMinutes: b.AUTOFLOW_REFRESH_AHEAD_MINUTES,
       refreshAheadWindowMinutes: b.AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES,

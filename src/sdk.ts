@@ -13,7 +13,7 @@ import type { JiraConnectionPublic, JiraHealth } from "./integrations/jira/conne
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
-import type { AttemptRecord, Clock } from "./integrations/shared/http.js";
+import type { AttemptRecord, Clock, ProviderPacer } from "./integrations/shared/http.js";
 import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry/connector.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
 import { MemoryRateWindows, Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
@@ -51,8 +51,8 @@ export type IntegrationsOptions = {
    * between instances, so a throttle one meets holds the others back.
    */
   rateWindows?: RateWindowStore;
-  /** Set false to send calls without pacing (the provider's 429 and the retry rule remain). */
-  pacing?: boolean;
+  /** Set false to send calls without pacing (the provider's 429 and the retry rule remain); or the pacer to use. */
+  pacing?: boolean | ProviderPacer;
 };
 
 export type Integrations = {
@@ -74,7 +74,9 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
   const pacer =
     options.pacing === false
       ? undefined
-      : new Pacer({
+      : typeof options.pacing === "object"
+        ? options.pacing
+        : new Pacer({
           store: options.rateWindows ?? new MemoryRateWindows(),
           ...(options.clock ? { clock: options.clock } : {}),
           onError: (error, key) => options.logger?.warn({ err: String(error), key }, "rate budget store failed; calls go unpaced for a moment"),

@@ -2,6 +2,7 @@
  * Wires the service together: configuration, vault, sandboxes for the
  * connectors without credentials, the SDK and the HTTP server.
  */
+import { Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
@@ -29,6 +30,10 @@ export type Service = {
   integrations: Integrations;
   sandboxes: Partial<Record<ProviderId, StartedSandbox>>;
   store: OpenedStore;
+  /** Every provider account's rate budget, as the pacer keeps it (in memory on SQLite, shared on PostgreSQL). */
+  rateWindows: RateWindowStore;
+  /** The pacer of every provider call (none with AUTOFLOW_PACING=off). */
+  pacer?: Pacer;
   /** The HS256 secret, when user tokens may be HS256. */
   jwtSecret?: string;
   /** Where the server listens, once `listen` was asked for. */
@@ -91,6 +96,15 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       );
     }
     const metrics = createMetrics();
+    const rateWindows = rateWindowsFor(store);
+    const pacer =
+      config.pacing === false
+        ? undefined
+        : new Pacer({
+            store: rateWindows,
+            ...(options.clock ? { clock: options.clock } : {}),
+            onError: (error, key) => logger.warn({ err: String(error), key }, "rate budget store failed; calls go unpaced for a moment"),
+          });
     const integrations = createIntegrations({
       vault: store.vault,
       sealer: store.keyring,
@@ -103,7 +117,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       oauthReturnUrls: config.oauthReturnUrls,
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       // On PostgreSQL every instance spends one budget per account; on SQLite (one process) it is kept in memory.
-      rateWindows: rateWindowsFor(store),
+      pacing: pacer ?? false,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
@@ -148,6 +162,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       integrations,
       sandboxes,
       store,
+      rateWindows,
+      ...(pacer ? { pacer } : {}),
       ...(jwtSecret ? { jwtSecret } : {}),
       ...(jobs ? { jobs } : {}),
       ...(url ? { url } : {}),

@@ -8,6 +8,8 @@ import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { isDatabaseUnavailable } from "../store/errors.js";
 import { UNAUTHENTICATED } from "./auth.js";
 import { REFRESH_LOCK_TIMEOUT } from "../integrations/shared/tokens.js";
+import { RESPONSE_TOO_LARGE } from "../integrations/shared/http.js";
+import { PROXY_BODY_TOO_LARGE } from "../integrations/shared/proxy.js";
 
 export const UNKNOWN_PROVIDER = "unknown_provider";
 export const DATABASE_UNAVAILABLE = "database_unavailable";
@@ -35,8 +37,12 @@ const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
  */
 export const PROVIDER_REFUSED_STATUS = 422;
 
+/** Codes of a body past a bound: 413 Content Too Large, whoever sent it. */
+const TOO_LARGE_CODES = new Set<string>([PROXY_BODY_TOO_LARGE, RESPONSE_TOO_LARGE]);
+
 export function statusOf(error: IntegrationError): number {
   if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
+  if (error.code && TOO_LARGE_CODES.has(error.code)) return 413;
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
   if (error.code === REFRESH_LOCK_TIMEOUT) return 503;
   switch (error.type) {

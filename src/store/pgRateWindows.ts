@@ -94,10 +94,14 @@ export class PgRateWindows implements RateWindowStore {
         end,
         reset_at = case
           when ${remaining}::integer is null then t.reset_at
-          when ${sameWindow} then least(t.reset_at, coalesce(${end}::bigint, t.reset_at))
+          when ${sameWindow} then coalesce(${end}::bigint, t.reset_at)
           else ${signalEnd}::bigint
         end,
         updated_at = ${now}::bigint`.execute(this.db);
+  }
+
+  async clear(): Promise<void> {
+    await sql`delete from rate_windows`.execute(this.db);
   }
 
   /**

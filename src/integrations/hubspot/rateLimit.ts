@@ -8,9 +8,11 @@
  *   Retry-After                                  seconds, documented on 477 Migration in Progress
  *
  * The signal has the window's length, never a reset instant. A 429 of the
- * burst limit (Remaining 0) is held for one interval: a rolling window has
- * room again at the latest one interval after it filled, which is also how
- * long HubSpot's SDK waits for TEN_SECONDLY_ROLLING.
+ * burst limit (Remaining 0) without a Retry-After is held for one interval:
+ * a rolling window has room again at the latest one interval after it
+ * filled, which is also how long HubSpot's SDK waits for
+ * TEN_SECONDLY_ROLLING. A Retry-After, where HubSpot sends one, says it
+ * more exactly and stands instead.
  *
  * The daily limit resets at midnight in the account's time zone, which the
  * answer does not tell. A Daily-Remaining of 0 is held until the next whole
@@ -31,9 +33,9 @@ export const hubspotRateLimit: RateLimitReader = (response, nowMs) => {
   const interval = countHeader(response, "x-hubspot-ratelimit-interval-milliseconds");
   const windowMs = interval !== undefined && interval > 0 ? interval : undefined;
   const remaining = countHeader(response, "x-hubspot-ratelimit-remaining");
+  const told = throttleRetryAfterMs(response, nowMs, THROTTLE_STATUSES);
   const holds = [
-    throttleRetryAfterMs(response, nowMs, THROTTLE_STATUSES),
-    response.status === 429 && remaining === 0 ? windowMs : undefined,
+    told ?? (response.status === 429 && remaining === 0 ? windowMs : undefined),
     countHeader(response, "x-hubspot-ratelimit-daily-remaining") === 0 ? HOUR_MS - (nowMs % HOUR_MS) : undefined,
   ].filter((ms): ms is number => ms !== undefined);
   return rateSignal({

@@ -45,8 +45,13 @@ export function toProviderRequest(definition: ConnectorDefinition, settings: Con
     ...(call.expectJson !== undefined ? { expectJson: call.expectJson } : {}),
     ...(call.maxResponseBytes !== undefined ? { maxResponseBytes: call.maxResponseBytes } : {}),
     secrets: [credential.accessToken, ...(call.secrets ?? [])],
-    ...(paceKey !== undefined ? { paceKey } : {}),
+    ...(paceKey !== undefined ? { paceKey: scopedPaceKey(definition, paceKey, call) } : {}),
   };
+}
+
+function scopedPaceKey(definition: ConnectorDefinition, paceKey: string, call: ApiCall): string {
+  const scope = definition.paceScope?.(call);
+  return scope === undefined ? paceKey : `${paceKey}:${scope}`;
 }
 
 /**

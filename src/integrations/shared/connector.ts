@@ -201,6 +201,8 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   readonly classify: ResponseClassifier;
   /** Reads the provider's rate-limit headers off any answer, for the pacer. */
   readonly rateLimit?: RateLimitReader;
+  /** Which of the account's budgets a call spends, where the provider limits per method (Slack); one per account when left out. */
+  paceScope?(call: ApiCall): string | undefined;
 
   /** The headers that authorize a call with this credential; `Authorization: Bearer <token>` when left out. */
   authorize?(credential: Credential): Record<string, string>;

@@ -18,7 +18,9 @@
  *   a take with none left waits for the window's end.
  * - Observations merge conservatively. Within the open window the lower
  *   remaining is kept (takes granted here that the provider has not counted
- *   yet are in flight) and the earlier end; a signal of a later window
+ *   yet are in flight) and the end the provider told last (it stands over a
+ *   provisional one guessed here); a 429's empty count gives way to its
+ *   Retry-After, which says when to call again; a signal of a later window
  *   starts that window from the signal. A signal whose window already ended
  *   tells nothing about the current one and is not counted.
  * - A window whose end has passed, with its limit and length known, opens a
@@ -51,6 +53,8 @@ export interface RateWindowStore {
   take(key: string, nowMs: number): Promise<{ ok: true } | { ok: false; waitUntilMs: number }>;
   /** Merges what one answer told about the key's budget. */
   observe(key: string, signal: RateSignal, nowMs: number): Promise<void>;
+  /** Forgets every budget and hold (an operator's reset; tests after an injected throttle). */
+  clear?(): Promise<void>;
 }
 
 /**
@@ -71,7 +75,7 @@ export const RATE_WINDOW_PRUNE_INTERVAL_MS = 60_000;
  * coarse or relative reset (epoch seconds, a minute, seconds from now) into
  * an end may land one window's end on different milliseconds from answer to
  * answer. A provider with one-second windows is then only treated a little
- * more cautiously (the earlier end and the lower count win).
+ * more cautiously (the lower count wins).
  */
 export const SAME_WINDOW_SLACK_MS = 1_000;
 
@@ -118,7 +122,10 @@ export function readSignal(signal: RateSignal, nowMs: number): Observation {
   const limit = count(signal.limit);
   // A remaining whose window already ended (a slow answer, a skewed clock) says nothing about the current window.
   const endMs = end !== undefined && end > now ? end : undefined;
-  const remaining = end !== undefined && endMs === undefined ? undefined : count(signal.remaining);
+  const told = end !== undefined && endMs === undefined ? undefined : count(signal.remaining);
+  // A throttled answer's Retry-After says when to call again, more exactly than a window that reads empty
+  // (a rolling window frees up before its whole length has passed): the hold stands for it.
+  const remaining = told === 0 && retryAfterMs !== undefined ? undefined : told;
   return {
     ...(limit !== undefined ? { limit } : {}),
     ...(remaining !== undefined && (endMs !== undefined || windowMs !== undefined) ? { remaining } : {}),
@@ -151,8 +158,10 @@ export function mergeObservation(window: RateWindow | undefined, o: Observation,
     const open = resetAtMs !== undefined && resetAtMs > now;
     const sameWindow = open && (o.endMs === undefined || o.endMs < (resetAtMs as number) + SAME_WINDOW_SLACK_MS);
     if (sameWindow) {
+      // Calls taken and not yet counted by the provider are in flight: the lower count stands. The end the
+      // provider told stands over one guessed here (a provisional window opened when the last one ended).
       remaining = Math.min(remaining ?? o.remaining, o.remaining);
-      resetAtMs = Math.min(resetAtMs as number, o.endMs ?? (resetAtMs as number));
+      resetAtMs = o.endMs ?? (resetAtMs as number);
     } else {
       remaining = o.remaining;
       resetAtMs = signalEnd;
@@ -210,6 +219,10 @@ export class MemoryRateWindows implements RateWindowStore {
   async observe(key: string, signal: RateSignal, nowMs: number): Promise<void> {
     if (nowMs - this.lastPruneMs >= RATE_WINDOW_PRUNE_INTERVAL_MS) await this.prune(nowMs);
     this.windows.set(key, mergeObservation(this.windows.get(key), readSignal(signal, nowMs), nowMs));
+  }
+
+  async clear(): Promise<void> {
+    this.windows.clear();
   }
 
   /** Forgets expired entries; returns how many. */
@@ -309,6 +322,7 @@ export class Pacer {
   private readonly onError: (error: unknown, key: string) => void;
   private readonly storeTimeoutMs: number;
   private readonly lines = new Map<string, Line>();
+  private readonly pending = new Set<Promise<void>>();
   private failOpenUntilMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: PacerOptions) {
@@ -350,10 +364,17 @@ export class Pacer {
 
   /** Passes what an answer told to the store, in the background; failures go to `onError`. */
   observe(key: string, signal: RateSignal): void {
-    this.store.observe(key, signal, this.clock.now()).then(
+    const done = this.store.observe(key, signal, this.clock.now()).then(
       () => this.lines.get(key)?.wake?.(),
       (error: unknown) => this.onError(error, key),
     );
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+  }
+
+  /** Resolves once every observation passed so far has reached the store (shutdown, tests). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   /** Serves a line from its head until it is empty; one runs per non-empty line. */

@@ -40,6 +40,9 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
   });
   afterEach(async () => {
     await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+    // A throttle a fault made up holds the account back for as long as it said: gone with the fault.
+    await h.service.pacer?.settled();
+    await h.service.rateWindows.clear?.();
     h.clock.sleeps.length = 0;
   });
   afterAll(async () => {
@@ -354,7 +357,7 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       expect(answer.status, answer.body).toBe(200);
       expect(answer.headers["x-autoflow-connection-id"]).toBe(connection.id);
       expect(answer.headers["x-autoflow-error-type"]).toBeUndefined();
-      for (const name of ["set-cookie", "www-authenticate", "authorization", "connection", "transfer-encoding"]) expect(answer.headers, name).not.toHaveProperty(name);
+      for (const name of ["set-cookie", "www-authenticate", "authorization", "transfer-encoding", "content-encoding"]) expect(answer.headers, name).not.toHaveProperty(name);
       const record = await h.service.store.vault.findConnection({ userId: "proxy-who", provider, id: connection.id as string });
       const { accessToken } = await h.service.store.vault.readSecrets(record as never);
       const identity = definition.whoAmI.process(
@@ -380,20 +383,20 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       expect(answer.headers["content-type"]).toMatch(/json/);
     });
 
-    it("retries a write after a 5xx only when it carries an Idempotency-Key, which reaches the provider", async () => {
+    it("retries a write after a dropped connection only when it carries an Idempotency-Key", async () => {
       const writes = WRITE_CASES[provider];
       await connectWithKey("proxy-idem", writes.desk);
       const proxy = proxyAs("proxy-idem");
       const step = await writes.write(proxy);
       if (step.method !== "POST" && step.method !== "PATCH") return expect(step.method).toMatch(/^(PUT|DELETE)$/);
       const path = new URL(`${settings().endpoints.apiUrl}${step.path}`).pathname;
-      await fault({ fault: "server-error", times: 1, path });
+      await fault({ fault: "disconnect", times: 1, path });
       await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
       const once = await proxy(step);
-      expect(once.status, once.body).toBe(502);
-      expect((once.json as ErrorBody).error.type).toBe("upstream");
+      expect(once.status, once.body).toBe(503);
+      expect((once.json as ErrorBody).error.type).toBe("network");
       expect(await countTo(path)).toBe(1);
-      await fault({ fault: "server-error", times: 1, path });
+      await fault({ fault: "disconnect", times: 1, path });
       await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
       const keyed = await proxy({ ...step, headers: { ...step.headers, "Idempotency-Key": `proxy-${Math.random().toString(36).slice(2)}` } });
       expect(keyed.status, keyed.body).toBe(writes.status);
@@ -421,6 +424,8 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       expect(Number(throttled.headers["retry-after"])).toBeGreaterThan(0);
       expect((throttled.json as ErrorBody).error).toMatchObject({ type: "rate-limit", retryable: true, provider });
       await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
+      await h.service.pacer?.settled();
+      await h.service.rateWindows.clear?.();
       expect((await proxy(step)).status).toBe(200);
       await fault({ fault: "revoke-all" });
       const revoked = await proxy(step);
@@ -698,6 +703,9 @@ describe.each(EXPIRING_CASES)("Tier 1 contract, token refresh: $provider on $dat
       return await fn();
     } finally {
       h.clock.advance(-(TOKEN_TTL_SECONDS + 5) * 1000);
+      // What the pacer learnt in the hour ahead (a window's end, a hold) would lie an hour in the future now.
+      await h.service.pacer?.settled();
+      await h.service.rateWindows.clear?.();
     }
   }
 
@@ -723,6 +731,8 @@ describe.each(EXPIRING_CASES)("Tier 1 contract, token refresh: $provider on $dat
       expect(again.statusCode, again.body).toBe(200);
     } finally {
       h.clock.advance(-(TOKEN_TTL_SECONDS + 5) * 1000);
+      await h.service.pacer?.settled();
+      await h.service.rateWindows.clear?.();
     }
     expect(await refreshes()).toBe(1);
   });
@@ -737,7 +747,8 @@ describe.each(EXPIRING_CASES)("Tier 1 contract, token refresh: $provider on $dat
     expect(again).toMatchObject({ status: "down", tokenRefreshStatus: "failed" });
     expect(await h.sandboxRequests(provider)).toEqual([]);
     await connect("revoked");
-    expect(((await h.request({ method: "GET", url: `${base}/health`, user: "revoked" })).json() as Json).status).toBe("ok");
+    const reconnected = (await h.request({ method: "GET", url: `${base}/health`, user: "revoked" })).json() as Json;
+    expect(reconnected.status, JSON.stringify(reconnected)).toBe("ok");
   });
 
   it("turns health degraded on a transient token-endpoint 503, and ok once the provider recovers", async () => {

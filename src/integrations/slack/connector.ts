@@ -216,6 +216,8 @@ export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
   accountLabel: ["teamName", "teamId"],
   retryPolicy: slackRetryPolicy,
   rateLimit: slackRateLimit,
+  // Slack limits each Web API method per workspace on its own tier: a throttled chat.postMessage leaves auth.test free.
+  paceScope: (call) => call.path?.split("?", 1)[0]?.replace(/^\/+/, ""),
   classify: classifySlack,
 
   authorizationParams(settings) {
