@@ -60,6 +60,8 @@ export type ServiceConfig = {
   proxyLimits?: ProxyLimits;
   /** Calls wait their turn in each provider account's rate budget, unless AUTOFLOW_PACING=off. */
   pacing?: boolean;
+  /** The rate every sandbox enforces with its provider's headers (`AUTOFLOW_SANDBOX_RATE_LIMIT=50/1s`); none when unset. */
+  sandboxRateLimit?: { requests: number; windowMs: number };
   /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
   jobs: boolean;
   jobSettings: JobSettings;
@@ -116,6 +118,12 @@ const baseSchema = z.object({
   AUTOFLOW_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(DEFAULT_PROXY_LIMITS.maxResponseBytes),
   AUTOFLOW_JOBS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
   AUTOFLOW_PACING: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
+  AUTOFLOW_SANDBOX_RATE_LIMIT: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[1-9]\d{0,6}\/[1-9]\d{0,6}(ms|s|m)$/, 'must be <requests>/<window>, e.g. "50/1s", "100/10s" or "600/1m"')
+      .optional(),
+  ),
   AUTOFLOW_REFRESH_AHEAD_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.refreshAheadEveryMinutes),
   AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(DEFAULT_JOB_SETTINGS.refreshAheadWindowMinutes),
   AUTOFLOW_IDLE_REFRESH_HOURS: z.coerce.number().min(0).max(720).default(DEFAULT_JOB_SETTINGS.idleRefreshHours),
@@ -213,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     proxyLimits: { maxRequestBytes: b.AUTOFLOW_PROXY_MAX_REQUEST_BYTES, maxResponseBytes: b.AUTOFLOW_PROXY_MAX_RESPONSE_BYTES },
     jobs: b.AUTOFLOW_JOBS === "on",
     pacing: b.AUTOFLOW_PACING === "on",
+    ...(b.AUTOFLOW_SANDBOX_RATE_LIMIT ? { sandboxRateLimit: parseRate(b.AUTOFLOW_SANDBOX_RATE_LIMIT) } : {}),
     jobSettings: {
       refreshAheadEveryMinutes: b.AUTOFLOW_REFRESH_AHEAD_MINUTES,
       refreshAheadWindowMinutes: b.AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES,
@@ -283,4 +292,10 @@ function optionValues(declared: ConnectorDefinition["options"], set: Record<stri
   const values: Record<string, string> = {};
   for (const [name, option] of Object.entries(declared ?? {})) values[name] = set?.[name] ?? option.default;
   return values;
+}
+
+/** `50/1s` as 50 requests per 1000 ms (the pattern is checked by the schema). */
+function parseRate(value: string): { requests: number; windowMs: number } {
+  const [, requests, length, unit] = /^(\d+)\/(\d+)(ms|s|m)$/.exec(value) as unknown as [string, string, string, "ms" | "s" | "m"];
+  return { requests: Number(requests), windowMs: Number(length) * { ms: 1, s: 1000, m: 60_000 }[unit] };
 }

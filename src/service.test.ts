@@ -15,7 +15,8 @@ import { startService } from "./service.js";
 import { Keyring } from "./store/index.js";
 import { KEY_FILE_NAME } from "./store/keyFile.js";
 import { dropSchema, newSchemaName, postgresUrl, testDatabases, type TestDatabase } from "./testing/databases.js";
-import { testServiceConfig } from "./testing/harness.js";
+import { startHarness, testServiceConfig } from "./testing/harness.js";
+import { PROVIDER_IDS } from "./integrations/registry.js";
 
 const dirs: string[] = [];
 const schemas: string[] = [];
@@ -57,6 +58,31 @@ async function storeOneConnection(config: ServiceConfig): Promise<void> {
     await service.close();
   }
 }
+
+describe("the call path's settings", () => {
+  it("reads the proxy's bounds, pacing and the sandboxes' rate, and names a bad value", () => {
+    const config = loadConfig({ AUTOFLOW_PROXY_MAX_REQUEST_BYTES: "2048", AUTOFLOW_PROXY_MAX_RESPONSE_BYTES: "4096", AUTOFLOW_PACING: "off", AUTOFLOW_SANDBOX_RATE_LIMIT: "50/1s" });
+    expect(config).toMatchObject({ proxyLimits: { maxRequestBytes: 2048, maxResponseBytes: 4096 }, pacing: false, sandboxRateLimit: { requests: 50, windowMs: 1000 } });
+    expect(loadConfig({ AUTOFLOW_SANDBOX_RATE_LIMIT: "600/1m" }).sandboxRateLimit).toEqual({ requests: 600, windowMs: 60_000 });
+    expect(loadConfig({})).toMatchObject({ pacing: true, proxyLimits: { maxRequestBytes: 1024 * 1024, maxResponseBytes: 10 * 1024 * 1024 } });
+    expect(loadConfig({}).sandboxRateLimit).toBeUndefined();
+    expect(() => loadConfig({ AUTOFLOW_SANDBOX_RATE_LIMIT: "50 per second" })).toThrow(/AUTOFLOW_SANDBOX_RATE_LIMIT.*<requests>\/<window>/);
+    expect(() => loadConfig({ AUTOFLOW_PACING: "maybe" })).toThrow(/AUTOFLOW_PACING/);
+    expect(() => loadConfig({ AUTOFLOW_PROXY_MAX_REQUEST_BYTES: "10" })).toThrow(/AUTOFLOW_PROXY_MAX_REQUEST_BYTES/);
+  });
+
+  it("has every sandbox enforce AUTOFLOW_SANDBOX_RATE_LIMIT with its provider's answer", async () => {
+    const h = await startHarness({ config: { sandboxRateLimit: { requests: 3, windowMs: 60_000 } } });
+    try {
+      for (const provider of PROVIDER_IDS) {
+        const state = (await (await fetch(`${h.sandboxUrl(provider)}/_sandbox/rate-limit`)).json()) as Record<string, unknown>;
+        expect(state.rateLimit, provider).toEqual({ requests: 3, windowMs: 60_000 });
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
 
 describe("on PostgreSQL without AUTOFLOW_ENCRYPTION_KEY", () => {
   it("loadConfig reports the variable as required", () => {

@@ -2,6 +2,7 @@
  * Wires the service together: configuration, vault, sandboxes for the
  * connectors without credentials, the SDK and the HTTP server.
  */
+import { createPooledFetch } from "./integrations/shared/guardedFetch.js";
 import { Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -77,6 +78,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       const providerConfig = config.providers[id];
       if (!isLive(providerConfig)) {
         const sandbox = await CONNECTORS[id].startSandbox({
+          ...(config.sandboxRateLimit ? { rateLimit: config.sandboxRateLimit } : {}),
           ...options.sandboxOptions?.[id],
           port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,
           redirectUris: [redirectUriFor(config.publicUrl, id)],
@@ -97,6 +99,9 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     }
     const metrics = createMetrics();
     const rateWindows = rateWindowsFor(store);
+    // Keep-alive pools per provider origin, closed after the server stops taking requests.
+    const pools = createPooledFetch();
+    cleanups.unshift(() => pools.close());
     const pacer =
       config.pacing === false
         ? undefined
@@ -119,7 +124,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       // On PostgreSQL every instance spends one budget per account; on SQLite (one process) it is kept in memory.
       pacing: pacer ?? false,
       ...(options.clock ? { clock: options.clock } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
+      fetch: options.fetch ?? pools.fetch,
     });
     const app = await buildServer({
       connectors: connectorsById(integrations),

@@ -5,7 +5,8 @@
  * still refused. Origins on the operator's allow-list are let through.
  *
  * Node's global fetch cannot take a custom resolver, so this uses the undici
- * package's own fetch and Agent (the same library Node bundles).
+ * package's own fetch and Agent (the same library Node bundles); so do the
+ * keep-alive pools of the configured providers' origins.
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent, fetch as undiciFetch } from "undici";
@@ -39,6 +40,32 @@ export function guardedLookup(allowedHosts: ReadonlySet<string>, resolve: Lookup
       return callback(null, first.address, first.family);
     });
   };
+}
+
+/**
+ * Keep-alive connection pools for provider calls: one pool per provider
+ * origin (undici's Agent keeps a Pool for each), sockets kept open between
+ * calls so a call to a provider already called skips the TCP and TLS
+ * handshakes, and a bound on sockets per origin.
+ */
+export const PROVIDER_POOL = {
+  /** Sockets per provider origin. */
+  connections: 64,
+  /** How long an idle socket is kept when the provider says nothing (undici caps at the provider's own keep-alive hint). */
+  keepAliveTimeoutMs: 30_000,
+  keepAliveMaxTimeoutMs: 300_000,
+};
+
+/** A fetch over its own keep-alive pools per origin, and the dispatcher to close at shutdown. */
+export function createPooledFetch(): { fetch: typeof fetch; close(): Promise<void> } {
+  const dispatcher = new Agent({
+    connections: PROVIDER_POOL.connections,
+    keepAliveTimeout: PROVIDER_POOL.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: PROVIDER_POOL.keepAliveMaxTimeoutMs,
+  });
+  const pooled = (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
+    undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher });
+  return { fetch: pooled as unknown as typeof fetch, close: () => dispatcher.close() };
 }
 
 /** A fetch for user-supplied base URLs: same signature as the global one, guarded at connect time. */

@@ -44,6 +44,8 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
     await h.service.pacer?.settled();
     await h.service.rateWindows.clear?.();
     h.clock.sleeps.length = 0;
+    // Back in step with the sandboxes' clock: a provider's reset instant means the same to both, as in production.
+    h.clock.offsetMs = 0;
   });
   afterAll(async () => {
     await h?.close();
@@ -423,10 +425,14 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       expect(throttled.status).toBe(429);
       expect(Number(throttled.headers["retry-after"])).toBeGreaterThan(0);
       expect((throttled.json as ErrorBody).error).toMatchObject({ type: "rate-limit", retryable: true, provider });
+      const stored = async () => (await h.service.store.vault.findConnection({ userId: "proxy-down", provider, id: connection.id as string }))?.lastHealth;
+      // What the calls saw is the connection's health: throttled, then clear again after a success.
+      expect(await stored()).toMatchObject({ status: "degraded", rateLimited: true, errorType: "rate-limit" });
       await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
       await h.service.pacer?.settled();
       await h.service.rateWindows.clear?.();
       expect((await proxy(step)).status).toBe(200);
+      expect(await stored()).toMatchObject({ status: "ok", rateLimited: false, auth: true });
       await fault({ fault: "revoke-all" });
       const revoked = await proxy(step);
       expect(revoked.status, revoked.body).toBe(424);
@@ -762,4 +768,54 @@ describe.each(EXPIRING_CASES)("Tier 1 contract, token refresh: $provider on $dat
     const ok = await afterExpiry(async () => (await h.request({ method: "GET", url: `${base}/health`, user: "transient" })).json() as Json);
     expect(ok).toMatchObject({ status: "ok", tokenRefreshStatus: "healthy" });
   });
+});
+
+describe.each(testDatabases())("Tier 1 contract, a proxied call with a token the provider no longer takes: %s", (database) => {
+  it("refreshes once, repeats the call once, and it succeeds, for every connector whose tokens expire", async () => {
+    const options = { tokenRotation: true, accessTokenTtlSeconds: 2, refreshTokenGraceSeconds: 0 };
+    const h = await startHarness({ sandboxOptions: Object.fromEntries(PROVIDER_IDS.map((id) => [id, options])), database });
+    const user = "rejected-token";
+    try {
+      // Connected with our clock an hour ahead: back in step, each stored token has an hour left by our
+      // reckoning, while the sandbox stops taking it after its two seconds. The provider's 401 is the news.
+      h.clock.advance(3_600_000);
+      for (const provider of EXPIRING) {
+        const base = `/api/integrations/${provider}`;
+        const start = (await h.request({ method: "POST", url: `${base}/oauth/start`, user })).json() as Json;
+        const consent = await fetch(start.authUrl as string, { redirect: "manual" });
+        const callback = new URL(consent.headers.get("location") as string);
+        const res = await h.request({ method: "POST", url: `${base}/oauth/complete`, user, body: { code: callback.searchParams.get("code"), state: callback.searchParams.get("state") } });
+        expect(res.statusCode, res.body).toBe(201);
+      }
+      h.clock.advance(-3_600_000);
+      await h.service.pacer?.settled();
+      await h.service.rateWindows.clear?.();
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      for (const provider of EXPIRING) {
+        const { definition } = CONNECTORS[provider];
+        const settings = h.service.integrations[provider].settings;
+        const [record] = await h.service.store.vault.listConnections({ userId: user, provider });
+        if (!record) throw new Error(`no ${provider} connection`);
+        expect(Date.parse(record.accessTokenExpiresAt as string) - h.clock.now(), provider).toBeGreaterThan(3_000_000);
+        const { accessToken } = await h.service.store.vault.readSecrets(record);
+        const call = definition.whoAmI.request({ accessToken, authMethod: record.authMethod, metadata: record.metadata }, settings);
+        await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+        const res = await h.request({
+          method: "POST",
+          url: `/api/integrations/${provider}/proxy`,
+          user,
+          body: { method: call.method, path: call.path, ...(call.json !== undefined ? { body: call.json } : {}), ...(call.headers ? { headers: call.headers } : {}) },
+        });
+        expect(res.statusCode, `${provider}: ${res.body}`).toBe(200);
+        const tokenPath = new URL(settings.endpoints.tokenUrl).pathname;
+        const seen = await h.sandboxRequests(provider);
+        expect(seen.filter((r) => r.method === "POST" && r.path === tokenPath), provider).toHaveLength(1);
+        // The rejected call, then the repeated one.
+        expect(seen.filter((r) => r.path !== tokenPath).map((r) => r.status), provider).toEqual([expect.any(Number), 200]);
+        expect((await h.service.store.vault.readSecrets((await h.service.store.vault.listConnections({ userId: user, provider }))[0] as never)).accessToken, provider).not.toBe(accessToken);
+      }
+    } finally {
+      await h.close();
+    }
+  }, 90_000);
 });
