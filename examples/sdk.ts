@@ -1,7 +1,8 @@
 /**
  * The SDK on its own, offline: a vault in a SQLite file, every connector on
  * its local sandbox, a Slack OAuth flow bound to the browser that began it,
- * a Stripe key from the sandbox's credentials desk, then test and health.
+ * a Stripe key from the sandbox's credentials desk, then test, health and a
+ * call through the connection (`request`).
  *
  *   npx tsx examples/sdk.ts
  *
@@ -45,6 +46,16 @@ try {
   console.log(`slack test: ${JSON.stringify(await integrations.slack.testConnection("alice"))}`);
   const health = await integrations.stripe.health("alice");
   console.log(`stripe health: ${health.status}`);
+
+  // Any call the connector has no action for, through the connection: relative to its API base, authorized for you.
+  const created = await integrations.stripe.request("alice", {
+    method: "POST",
+    path: "/v1/customers",
+    headers: { "content-type": "application/x-www-form-urlencoded", "idempotency-key": `example-${Date.now()}` },
+    body: "email=ada%40example.com&name=Ada",
+  });
+  const customer = JSON.parse(Buffer.from(created.body).toString("utf8")) as { id: string };
+  console.log(`stripe request: ${created.status} customer ${customer.id}`);
   console.log(`connections: ${(await integrations.slack.listConnections("alice")).length + (await integrations.stripe.listConnections("alice")).length}`);
   console.log(`disconnected: ${await integrations.slack.disconnect("alice", slack.id)}`);
 } finally {

@@ -20,18 +20,11 @@ import type { ApiCall } from "./connector.js";
 import type { Tier1ErrorType } from "./contract.js";
 import { connectionRevoked, ErrorCodes, IntegrationError, isPermissionRefusal } from "./errors.js";
 import { answerOf, type HttpMethod } from "./http.js";
+import type { ProxyLimits } from "./proxyLimits.js";
 import type { Session } from "./session.js";
 import { checkUserId } from "./userId.js";
 
-/** Bounds on what a proxied call carries; both are configuration. */
-export type ProxyLimits = {
-  /** Largest body sent to the provider, in bytes. */
-  maxRequestBytes: number;
-  /** Largest answer read from the provider, in bytes. */
-  maxResponseBytes: number;
-};
-
-export const DEFAULT_PROXY_LIMITS: ProxyLimits = { maxRequestBytes: 1024 * 1024, maxResponseBytes: 10 * 1024 * 1024 };
+export { DEFAULT_PROXY_LIMITS, type ProxyLimits } from "./proxyLimits.js";
 
 /** The longest path (query included) a caller may name. */
 export const MAX_PROXY_PATH_LENGTH = 4096;

@@ -14,7 +14,7 @@ import type { ApiCall, ConnectorContext, ConnectorDefinition, ConnectorSettings,
 import { IntegrationError, isPermissionRefusal } from "./errors.js";
 import { healthFromOutcome } from "./healthEnvelope.js";
 import { ProviderHttp, systemClock, type AttemptRecord, type Clock, type ProviderPacer, type ProviderResponse } from "./http.js";
-import type { ProxyLimits } from "./proxy.js";
+import type { ProxyLimits } from "./proxyLimits.js";
 import { isOwnBusiness, TokenKeeper } from "./tokens.js";
 import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
 
