@@ -34,7 +34,8 @@ import { mintUserToken } from "../src/server/auth.js";
 import { startService } from "../src/service.js";
 import { Keyring } from "../src/store/keyring.js";
 import { freePort, freePortBlock, ROOT } from "../src/testing/processes.js";
-import { runPacedCalls, startInstancePair } from "../src/testing/pacedCalls.js";
+import { startInstancePair } from "../src/testing/instancePair.js";
+import { PACED_CALLER_ENV, runPacedCalls } from "../src/testing/pacedCalls.js";
 import pg from "pg";
 
 const keyring = new Keyring([randomBytes(32)]);
@@ -147,7 +148,7 @@ async function pacing(): Promise<Record<string, number>> {
   const results: Record<string, number> = {};
   const rate = { requests: 50, windowMs: 1000 };
   for (const mode of ["on", "off"] as const) {
-    const pair = await startInstancePair(url, { AUTOFLOW_PACING: mode });
+    const pair = await startInstancePair(url, { ...PACED_CALLER_ENV, AUTOFLOW_PACING: mode });
     try {
       const run = await runPacedCalls(pair, { provider: "sentry", path: "/api/0/organizations/", calls: 1000, inFlight: 20, rate });
       const perSecond = run.calls / (run.elapsedMs / 1000);

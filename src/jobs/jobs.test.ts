@@ -136,7 +136,7 @@ describe.each(testDatabases())("sweeps on %s", (database) => {
       const records = await h.service.store.vault.scanConnections({ limit: 100 });
       for (const record of records) {
         expect(record.lastHealth?.checkedAt, record.id).toBeDefined();
-        if (record.provider === "slack") expect(record.lastHealth).toMatchObject({ status: "degraded", rateLimited: true });
+        if (record.provider === "slack") expect(record.lastHealth, JSON.stringify(record.lastHealth)).toMatchObject({ status: "degraded", rateLimited: true });
       }
     } finally {
       await h.sandbox("slack", "/_sandbox/faults", { method: "DELETE" });

@@ -5,15 +5,10 @@
  * what it refused with its provider's 429 come from its own counts. The
  * pacing test asserts on it; `npm run bench` reports the rate achieved.
  */
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { ProviderId } from "../integrations/registry.js";
-import { mintUserToken } from "../server/auth.js";
 import { apiOf, connectWithKey, sandboxUrls } from "./connectAll.js";
-import pg from "pg";
-import { freePort, freePortBlock, startInstance, stopInstance, type Instance } from "./processes.js";
+import type { InstancePair } from "./instancePair.js";
+import type { Instance } from "./processes.js";
 
 export type PacedRun = {
   calls: number;
@@ -24,49 +19,8 @@ export type PacedRun = {
   sandbox: { served: number; limited: number };
 };
 
-export type InstancePair = { instances: Instance[]; token: string; close(): Promise<void> };
-
-/** Two instances in sandbox mode on one PostgreSQL schema of their own (dropped at close); `env` added to both. */
-export async function startInstancePair(postgresUrl: string, env: NodeJS.ProcessEnv = {}): Promise<InstancePair> {
-  const schema = `af_paced_${randomBytes(5).toString("hex")}`;
-  const jwtSecret = randomBytes(32).toString("base64url");
-  const dirs = [mkdtempSync(join(tmpdir(), "autoflow-paced-a-")), mkdtempSync(join(tmpdir(), "autoflow-paced-b-"))];
-  const [portA, portB] = [await freePort(), await freePort()];
-  const shared: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: postgresUrl,
-    AUTOFLOW_DATABASE_SCHEMA: schema,
-    AUTOFLOW_PUBLIC_URL: `http://localhost:${portA}`,
-    AUTOFLOW_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    AUTOFLOW_JWT_SECRET: jwtSecret,
-    AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
-    AUTOFLOW_LOG_LEVEL: "warn",
-    AUTOFLOW_JOBS: "off",
-    // The callers' own limit is not what is measured.
-    AUTOFLOW_RATE_LIMIT_PER_MINUTE: "1000000",
-    ...env,
-  };
-  const instances = await Promise.all([
-    startInstance({ ...shared, AUTOFLOW_DATA_DIR: dirs[0] }, portA),
-    startInstance({ ...shared, AUTOFLOW_DATA_DIR: dirs[1] }, portB),
-  ]);
-  const token = await mintUserToken(jwtSecret, "paced-caller");
-  return {
-    instances,
-    token,
-    async close() {
-      await Promise.all(instances.map((instance) => stopInstance(instance)));
-      const client = new pg.Client({ connectionString: postgresUrl });
-      await client.connect();
-      try {
-        await client.query(`drop schema if exists "${schema}" cascade`);
-      } finally {
-        await client.end();
-      }
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** The instances' own per-user limit is not what is measured. */
+export const PACED_CALLER_ENV: NodeJS.ProcessEnv = { AUTOFLOW_RATE_LIMIT_PER_MINUTE: "1000000" };
 
 /**
  * Connects one account, sets the sandbox's rate, and sends `calls` proxied

@@ -10,14 +10,15 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { killStartedInstances } from "../../src/testing/processes.js";
-import { runPacedCalls, startInstancePair, type InstancePair } from "../../src/testing/pacedCalls.js";
+import { startInstancePair, type InstancePair } from "../../src/testing/instancePair.js";
+import { PACED_CALLER_ENV, runPacedCalls } from "../../src/testing/pacedCalls.js";
 
 const postgresUrl = inject("postgresUrl");
 
 describe.runIf(postgresUrl)("pacing ahead of the provider's limit, shared by two instances", () => {
   let pair: InstancePair;
   beforeAll(async () => {
-    pair = await startInstancePair(postgresUrl as string);
+    pair = await startInstancePair(postgresUrl as string, PACED_CALLER_ENV);
   }, 90_000);
   afterAll(async () => {
     await pair?.close();

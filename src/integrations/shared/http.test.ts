@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { IntegrationError } from "./errors.js";
-import { ProviderHttp, scrub, type AttemptRecord, type Clock, type ProviderRequest, type ResponseClassifier } from "./http.js";
+import { answerOf, ProviderHttp, RESPONSE_TOO_LARGE, scrub, type AttemptRecord, type Clock, type ProviderPacer, type ProviderRequest, type ResponseClassifier } from "./http.js";
 import { maskSecret } from "./mask.js";
 import { RETRY_BUDGET_MARGIN_MS, type RetryPolicy } from "./retry.js";
 
@@ -439,5 +439,76 @@ describe("ProviderHttp: the retry budget bounds the whole call", () => {
     // 50 ms of backoff fits in the 1 s budget, but the attempt after it would have 950 ms, short of the 1 s it needs.
     expect(server.requests).toHaveLength(1);
     expect(clock.sleeps).toEqual([]);
+  });
+});
+
+describe("pacing, bodies and answers", () => {
+  const pacedClient = (pacer: ProviderPacer, clock = new FakeClock()) =>
+    new ProviderHttp({
+      provider: "test",
+      displayName: "Test",
+      classify,
+      policy,
+      timeoutMs: 5_000,
+      clock,
+      random: () => 0.5,
+      pacer,
+      rateLimit: (response) => (response.headers.get("x-left") === null ? undefined : { remaining: Number(response.headers.get("x-left")), resetAtMs: clock.now() + 1_000 }),
+    });
+
+  it("waits its turn before every attempt, leaving the attempt time within the budget, and tells the pacer every answer", async () => {
+    let n = 0;
+    const server = await startServer((_req, res) => {
+      n += 1;
+      res.writeHead(n === 1 ? 503 : 200, { "content-type": "application/json", "x-left": String(10 - n) }).end("{}");
+    });
+    const clock = new FakeClock();
+    const acquired: [string, number][] = [];
+    const observed: [string, unknown][] = [];
+    const http = pacedClient({ acquire: async (key, deadline) => void acquired.push([key, deadline]), observe: (key, signal) => void observed.push([key, signal]) }, clock);
+    const started = clock.now();
+    await http.send(get(`${server.url}/thing`, { paceKey: "test:acct" }));
+    expect(acquired.map(([key]) => key)).toEqual(["test:acct", "test:acct"]);
+    expect(acquired[0]?.[1]).toBe(started + policy.budgetMs - 1_000);
+    expect(observed).toEqual([
+      ["test:acct", { remaining: 9, resetAtMs: expect.any(Number) }],
+      ["test:acct", { remaining: 8, resetAtMs: expect.any(Number) }],
+    ]);
+    // Without a key (a token exchange, a call before the connection is stored) nothing is paced.
+    await http.send(get(`${server.url}/thing`));
+    expect(acquired).toHaveLength(2);
+  });
+
+  it("answers a wait past the budget as a rate-limit error with Retry-After, sends nothing and does not retry", async () => {
+    const server = await startServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    const http = pacedClient({
+      acquire: async () => {
+        throw new IntegrationError({ type: "rate-limit", code: "pacing_timeout", retryAfterSeconds: 42, message: "budget frees up later" });
+      },
+      observe: () => undefined,
+    });
+    const error = await failure(http.send(get(`${server.url}/thing`, { paceKey: "test:acct" })));
+    expect(error).toMatchObject({ type: "rate-limit", code: "pacing_timeout", provider: "test", retryAfterSeconds: 42 });
+    expect(error.message).toMatch(/GET \/thing was not sent/);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it("sends a raw body as given, and refuses an answer past maxResponseBytes without reading it all", async () => {
+    const server = await startServer((req, res, body) => res.writeHead(200, { "content-type": "text/plain" }).end(req.url === "/big" ? "x".repeat(10_000) : body));
+    const http = client();
+    const echoed = await http.send({ operation: "POST /echo", method: "POST", url: `${server.url}/echo`, headers: { "content-type": "text/csv" }, body: "a,b\n1,2", expectJson: false });
+    expect(echoed.text).toBe("a,b\n1,2");
+    expect(Buffer.from(echoed.bytes as Uint8Array).toString("utf8")).toBe("a,b\n1,2");
+    expect(server.requests[0]?.headers["content-type"]).toBe("text/csv");
+    const error = await failure(http.send({ ...get(`${server.url}/big`), expectJson: false, maxResponseBytes: 1_000 }));
+    expect(error).toMatchObject({ type: "schema", code: RESPONSE_TOO_LARGE, status: 413 });
+  });
+
+  it("keeps the provider's answer with the error it was classified as", async () => {
+    const server = await startServer((_req, res) => res.writeHead(404, { "content-type": "application/json", "x-request-id": "r1" }).end('{"message":"no such thing"}'));
+    const error = await failure(client().send(get(`${server.url}/thing`)));
+    const answer = answerOf(error);
+    expect(answer).toMatchObject({ status: 404, json: { message: "no such thing" } });
+    expect(answer?.headers.get("x-request-id")).toBe("r1");
   });
 });

@@ -163,7 +163,8 @@ export class ProviderHttp {
     const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
     const hasIdempotencyKey = Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === "idempotency-key");
     for (let attempt = 1; ; attempt++) {
-      await this.pace(request, started + policy.budgetMs);
+      // A wait for the rate budget leaves the attempt after it the time any attempt is given at least.
+      await this.pace(request, started + policy.budgetMs - Math.min(timeoutMs, MIN_RETRY_ATTEMPT_MS));
       const attemptStarted = this.clock.now();
       // The budget is the whole call's: an attempt gets the provider timeout or what is left of it.
       const attemptTimeoutMs = Math.max(1, Math.min(timeoutMs, started + policy.budgetMs - attemptStarted));

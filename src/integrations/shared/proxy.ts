@@ -45,18 +45,15 @@ export const CONNECTION_ID_HEADER = "x-autoflow-connection-id";
  * Headers a caller may not set: how the call is authorized and where it
  * goes are the session's, and hop-by-hop fields are the transport's.
  */
+/** Fields of one connection, not of the message (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
 const FORBIDDEN_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   "authorization",
   "proxy-authorization",
   "cookie",
   "host",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
+  ...HOP_BY_HOP,
   "content-length",
   "expect",
   "forwarded",
@@ -66,13 +63,7 @@ const FORBIDDEN_REQUEST_PREFIXES = ["x-forwarded-", "proxy-", "sec-"];
 
 /** Headers of a provider's answer that stay behind: hop-by-hop, authentication and cookies (and what the body no longer is). */
 const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
+  ...HOP_BY_HOP,
   "set-cookie",
   "set-cookie2",
   "www-authenticate",
