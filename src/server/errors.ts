@@ -37,12 +37,12 @@ const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
  */
 export const PROVIDER_REFUSED_STATUS = 422;
 
-/** Codes of a body past a bound: 413 Content Too Large, whoever sent it. */
-const TOO_LARGE_CODES = new Set<string>([PROXY_BODY_TOO_LARGE, RESPONSE_TOO_LARGE]);
 
 export function statusOf(error: IntegrationError): number {
   if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
-  if (error.code && TOO_LARGE_CODES.has(error.code)) return 413;
+  // The caller's body past the bound is 413 Content Too Large; the provider's answer past it, a bad gateway answer.
+  if (error.code === PROXY_BODY_TOO_LARGE) return 413;
+  if (error.code === RESPONSE_TOO_LARGE) return 502;
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
   if (error.code === REFRESH_LOCK_TIMEOUT) return 503;
   switch (error.type) {

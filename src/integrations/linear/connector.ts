@@ -327,6 +327,8 @@ export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
   accountLabel: ["organizationName", "urlKey", "organizationId"],
   retryPolicy: linearRetryPolicy,
   rateLimit: linearRateLimit,
+  // Linear counts requests and complexity per user (or API key), not per organization.
+  paceBy: "connection",
   classify: classifyLinear,
 
   authorizationParams(settings) {

@@ -361,6 +361,10 @@ export const sentryConnector: ConnectorDefinition<SentryAuthMethod> = {
   acceptsBaseUrl: true,
   retryPolicy: sentryRetryPolicy,
   rateLimit: sentryRateLimit,
+  // Sentry limits each caller (user or token) per endpoint: every connection's own budget, per route
+  // (ids and slugs of the path stood for by their position).
+  paceBy: "connection",
+  paceScope: (call) => call.path?.split("?", 1)[0]?.replace(/\/[^/]*\d[^/]*(?=\/|$)/g, "/:id"),
   classify: classifySentry,
 
   authorizationParams(settings) {

@@ -32,19 +32,22 @@ export function urlOf(definition: ConnectorDefinition, settings: ConnectorSettin
 /** The provider request a call becomes with this credential. */
 export function toProviderRequest(definition: ConnectorDefinition, settings: ConnectorSettings, credential: Credential, call: ApiCall, paceKey?: string): ProviderRequest {
   if (call.url === undefined && call.path === undefined) throw new Error("an ApiCall needs a path or a url");
+  const authorization = call.authorize === false ? {} : authorizationOf(definition, credential);
   return {
     operation: call.operation ?? `${call.method} ${call.path ?? new URL(call.url as string).pathname}`,
     method: call.method,
     url: urlOf(definition, settings, credential, call),
     // The credential's headers after the call's: a call never overrides how it is authorized.
-    headers: mergeHeaders(call.headers ?? {}, call.authorize === false ? {} : authorizationOf(definition, credential)),
+    headers: mergeHeaders(call.headers ?? {}, authorization),
     ...(call.form ? { form: call.form } : {}),
     ...(call.json !== undefined ? { json: call.json } : {}),
     ...(call.body !== undefined ? { body: call.body } : {}),
     ...(call.idempotent !== undefined ? { idempotent: call.idempotent } : {}),
     ...(call.expectJson !== undefined ? { expectJson: call.expectJson } : {}),
     ...(call.maxResponseBytes !== undefined ? { maxResponseBytes: call.maxResponseBytes } : {}),
-    secrets: [credential.accessToken, ...(call.secrets ?? [])],
+    ...(call.passRedirects ? { passRedirects: true } : {}),
+    // The header values too: an echo of Jira's Basic email:token would not contain the token as such.
+    secrets: [credential.accessToken, ...Object.values(authorization), ...(call.secrets ?? [])],
     ...(paceKey !== undefined ? { paceKey: scopedPaceKey(definition, paceKey, call) } : {}),
   };
 }
@@ -55,11 +58,13 @@ function scopedPaceKey(definition: ConnectorDefinition, paceKey: string, call: A
 }
 
 /**
- * The provider account a connection's calls count against, as the pacer
- * keys its budget: the connector and the metadata that names the account
- * (Slack's team, HubSpot's hub, a Jira site and user).
+ * The budget a connection's calls count against, as the pacer keys it: the
+ * connector and the metadata that names the account (Slack's team,
+ * HubSpot's hub, a Jira site and user), or the connection itself where the
+ * provider counts per user or token.
  */
-export function paceKeyOf(definition: ConnectorDefinition, target: CallTarget): string {
+export function paceKeyOf(definition: ConnectorDefinition, target: CallTarget & { id: string }): string {
+  if (definition.paceBy === "connection") return `${definition.id}:${target.id}`;
   return [definition.id, ...definition.requiredMetadata.map((key) => String(target.metadata[key] ?? ""))].join(":");
 }
 

@@ -127,6 +127,8 @@ export type ApiCall = {
   expectJson?: boolean;
   /** The largest answer read (the proxy's bound). */
   maxResponseBytes?: number;
+  /** A redirect or 304 is an answer to hand back (never followed), not a failure (the proxy's). */
+  passRedirects?: boolean;
   /** False for a call that carries its own authentication (client credentials in a form). */
   authorize?: boolean;
   /** Secrets beyond the access token that the call carries (scrubbed from messages). */
@@ -201,13 +203,27 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   readonly classify: ResponseClassifier;
   /** Reads the provider's rate-limit headers off any answer, for the pacer. */
   readonly rateLimit?: RateLimitReader;
-  /** Which of the account's budgets a call spends, where the provider limits per method (Slack); one per account when left out. */
+  /** Which of the account's budgets a call spends, where the provider limits per method or endpoint (Slack, Sentry); one per account when left out. */
   paceScope?(call: ApiCall): string | undefined;
+  /**
+   * Whose budget a call spends: the provider account's (its `requiredMetadata`:
+   * a Slack team, a HubSpot hub), shared by every connection to it; or each
+   * connection's own, where the provider counts per user or token (Linear,
+   * Sentry). The account's when left out.
+   */
+  readonly paceBy?: "account" | "connection";
 
   /** The headers that authorize a call with this credential; `Authorization: Bearer <token>` when left out. */
   authorize?(credential: Credential): Record<string, string>;
   /** The base a connection's call paths are relative to; its instance's URL, or the configured `apiUrl`, when left out. */
   apiBase?(target: CallTarget, settings: ConnectorSettings): string;
+  /**
+   * The request header (lower case) by which this provider makes a repeated
+   * POST or PATCH safe: it answers a repeat with the first answer (Stripe's
+   * `idempotency-key`). Only then is such a call retried after a network
+   * error or 5xx; at a provider that ignores the header a repeat would write twice.
+   */
+  readonly idempotencyKeyHeader?: string;
   /** Request headers of this provider that a proxied call may not set (lower case): ones that choose another account to act as. */
   readonly proxyForbiddenHeaders?: readonly string[];
 

@@ -83,8 +83,9 @@ const classify: ResponseClassifier = (response, request) => {
   return null;
 };
 
-function client(options: { clock?: FakeClock; timeoutMs?: number; policy?: RetryPolicy; onAttempt?: (r: AttemptRecord) => void } = {}) {
+function client(options: { clock?: FakeClock; timeoutMs?: number; policy?: RetryPolicy; onAttempt?: (r: AttemptRecord) => void; idempotencyKeyHeader?: string } = {}) {
   return new ProviderHttp({
+    ...(options.idempotencyKeyHeader ? { idempotencyKeyHeader: options.idempotencyKeyHeader } : {}),
     provider: "test",
     displayName: "Test",
     classify,
@@ -311,11 +312,11 @@ describe("ProviderHttp: retries", () => {
     expect(clock.sleeps).toEqual([]);
   });
 
-  it("retries a POST carrying an Idempotency-Key header after a network error", async () => {
+  it("retries a POST carrying an Idempotency-Key header after a network error, at a provider that honours the key", async () => {
     const server = await startServer((req) => req.socket.destroy());
     const clock = new FakeClock();
     const error = await failure(
-      client({ clock }).send({
+      client({ clock, idempotencyKeyHeader: "idempotency-key" }).send({
         operation: "POST /charge",
         method: "POST",
         url: server.url,
@@ -327,6 +328,16 @@ describe("ProviderHttp: retries", () => {
     expect(server.requests).toHaveLength(policy.attempts);
     expect(server.requests.every((r) => r.headers["idempotency-key"] === "key-123")).toBe(true);
     expect(clock.sleeps).toHaveLength(policy.attempts - 1);
+  });
+
+  it("sends an Idempotency-Key once at a provider that ignores it: a repeat there would write twice", async () => {
+    const server = await startServer((req) => req.socket.destroy());
+    const clock = new FakeClock();
+    const error = await failure(client({ clock }).send({ operation: "POST /message", method: "POST", url: server.url, json: { text: "hi" }, headers: { "Idempotency-Key": "key-123" } }));
+    expect(error.type).toBe("network");
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]?.headers["idempotency-key"]).toBe("key-123");
+    expect(clock.sleeps).toEqual([]);
   });
 
   it("retries a POST declared idempotent after a network error", async () => {
@@ -501,7 +512,21 @@ describe("pacing, bodies and answers", () => {
     expect(Buffer.from(echoed.bytes as Uint8Array).toString("utf8")).toBe("a,b\n1,2");
     expect(server.requests[0]?.headers["content-type"]).toBe("text/csv");
     const error = await failure(http.send({ ...get(`${server.url}/big`), expectJson: false, maxResponseBytes: 1_000 }));
-    expect(error).toMatchObject({ type: "schema", code: RESPONSE_TOO_LARGE, status: 413 });
+    expect(error).toMatchObject({ type: "schema", code: RESPONSE_TOO_LARGE });
+  });
+
+  it("hands a redirect or a 304 back as an answer when asked (never followed), and fails it otherwise", async () => {
+    const server = await startServer((req, res) => {
+      if (req.url === "/moved") res.writeHead(303, { location: "https://elsewhere.example/file" }).end();
+      else res.writeHead(304, { etag: '"v1"' }).end();
+    });
+    const http = client();
+    const moved = await http.send({ ...get(`${server.url}/moved`), expectJson: false, passRedirects: true });
+    expect(moved.status).toBe(303);
+    expect(moved.headers.get("location")).toBe("https://elsewhere.example/file");
+    expect((await http.send({ ...get(`${server.url}/same`), expectJson: false, passRedirects: true })).status).toBe(304);
+    expect(server.requests.map((r) => r.url)).toEqual(["/moved", "/same"]);
+    expect(await failure(http.send(get(`${server.url}/moved`)))).toMatchObject({ type: "upstream", code: "unexpected_redirect" });
   });
 
   it("keeps the provider's answer with the error it was classified as", async () => {

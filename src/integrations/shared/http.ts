@@ -28,6 +28,8 @@ export type ProviderRequest = {
   maxResponseBytes?: number;
   /** The provider account whose rate budget this call spends (paced when the client has a pacer); unpaced when left out. */
   paceKey?: string;
+  /** A redirect (3xx, 304) is an answer to hand back, not a failure; it is still never followed. The proxy's. */
+  passRedirects?: boolean;
   /** Safe to repeat. Defaults to true for GET, PUT and DELETE, false otherwise. */
   idempotent?: boolean;
   /** Secrets in this request (token, client secret, code): scrubbed from every error message. */
@@ -46,10 +48,14 @@ export type ProviderResponse = {
   json: unknown;
 };
 
-/** The provider's answer an error was made of, when there was one (the proxy hands it back as given). */
-const answers = new WeakMap<IntegrationError, ProviderResponse>();
+/** The provider's answer an error was made of, and the operation it answered (the proxy hands back only its own call's, as given). */
+const answers = new WeakMap<IntegrationError, { response: ProviderResponse; operation: string }>();
 export function answerOf(error: IntegrationError): ProviderResponse | undefined {
-  return answers.get(error);
+  return answers.get(error)?.response;
+}
+/** The operation whose answer `error` was made of. */
+export function answeredOperation(error: IntegrationError): string | undefined {
+  return answers.get(error)?.operation;
 }
 
 /** The code of the error raised when an answer passes the request's `maxResponseBytes`. */
@@ -95,6 +101,8 @@ export type ProviderHttpOptions = {
   random?: () => number;
   /** Waits each attempt its turn in the account's rate budget, and learns from every answer's headers. */
   pacer?: ProviderPacer;
+  /** The request header (lower case) by which this provider makes a repeated non-idempotent call safe (Stripe's `idempotency-key`); none when unset. */
+  idempotencyKeyHeader?: string;
   /** The connector's reader of its provider's rate-limit headers, for the pacer. */
   rateLimit?: RateLimitReader;
   /**
@@ -161,7 +169,9 @@ export class ProviderHttp {
     const started = this.clock.now();
     const { policy, timeoutMs } = this.options;
     const idempotent = request.idempotent ?? ["GET", "PUT", "DELETE"].includes(request.method);
-    const hasIdempotencyKey = Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === "idempotency-key");
+    // A key makes a repeat safe only at a provider that honours it (Stripe replays the first answer); elsewhere it is just a header.
+    const keyHeader = this.options.idempotencyKeyHeader;
+    const hasIdempotencyKey = keyHeader !== undefined && Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === keyHeader);
     for (let attempt = 1; ; attempt++) {
       // A wait for the rate budget leaves the attempt after it the time any attempt is given at least.
       await this.pace(request, started + policy.budgetMs - Math.min(timeoutMs, MIN_RETRY_ATTEMPT_MS));
@@ -250,7 +260,6 @@ export class ProviderHttp {
       return {
         error: this.error(request, {
           type: "schema",
-          status: 413,
           code: RESPONSE_TOO_LARGE,
           providerRetryHint: false,
           message: `${this.options.displayName} answered ${request.operation} with more than ${request.maxResponseBytes} bytes, the largest answer taken; ask for less (a page, fewer fields)`,
@@ -264,12 +273,13 @@ export class ProviderHttp {
       if (signal) this.options.pacer.observe(request.paceKey, signal);
     }
     const error = this.classify(request, response);
-    if (error) answers.set(error, response);
+    if (error) answers.set(error, { response, operation: request.operation });
     return { response, error };
   }
 
   private classify(request: ProviderRequest, response: ProviderResponse): IntegrationError | undefined {
     const name = this.options.displayName;
+    if (response.status >= 300 && response.status < 400 && request.passRedirects) return undefined;
     if (response.status >= 300 && response.status < 400) {
       // Following it would hand the request, and its token, to another address.
       return this.error(request, {

@@ -113,15 +113,23 @@ const count = (n: number | undefined): number | undefined =>
   n !== undefined && Number.isFinite(n) && n >= 0 ? Math.min(MAX_COUNT, Math.floor(n)) : undefined;
 const positiveMs = (n: number | undefined): number | undefined => (n !== undefined && Number.isFinite(n) && n > 0 ? Math.ceil(n) : undefined);
 
+/**
+ * The longest a hold, a window or its end is taken to last: a day covers
+ * every provider's daily cap, and a nonsensical Retry-After (a year, from a
+ * bug or a proxy in between) does not stop an account for good.
+ */
+export const MAX_HOLD_MS = 24 * 60 * 60 * 1000;
+const capped = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : Math.min(ms, MAX_HOLD_MS));
+
 /** Reads a signal into an {@link Observation}: negative, non-finite and stale values are dropped. */
 export function readSignal(signal: RateSignal, nowMs: number): Observation {
   const now = Math.floor(nowMs);
   const end = signal.resetAtMs !== undefined && Number.isFinite(signal.resetAtMs) ? Math.ceil(signal.resetAtMs) : undefined;
-  const windowMs = positiveMs(signal.windowMs);
-  const retryAfterMs = positiveMs(signal.retryAfterMs);
+  const windowMs = capped(positiveMs(signal.windowMs));
+  const retryAfterMs = capped(positiveMs(signal.retryAfterMs));
   const limit = count(signal.limit);
   // A remaining whose window already ended (a slow answer, a skewed clock) says nothing about the current window.
-  const endMs = end !== undefined && end > now ? end : undefined;
+  const endMs = end !== undefined && end > now ? Math.min(end, now + MAX_HOLD_MS) : undefined;
   const told = end !== undefined && endMs === undefined ? undefined : count(signal.remaining);
   // A throttled answer's Retry-After says when to call again, more exactly than a window that reads empty
   // (a rolling window frees up before its whole length has passed): the hold stands for it.

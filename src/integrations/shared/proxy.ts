@@ -19,12 +19,17 @@ import { pickConnection } from "./connections.js";
 import type { ApiCall } from "./connector.js";
 import type { Tier1ErrorType } from "./contract.js";
 import { connectionRevoked, ErrorCodes, IntegrationError, isPermissionRefusal } from "./errors.js";
-import { answerOf, type HttpMethod } from "./http.js";
+import { answerOf, answeredOperation, type HttpMethod } from "./http.js";
 import type { ProxyLimits } from "./proxyLimits.js";
 import type { Session } from "./session.js";
 import { checkUserId } from "./userId.js";
 
 export { DEFAULT_PROXY_LIMITS, type ProxyLimits } from "./proxyLimits.js";
+
+/** How many times a path may be percent-encoded over itself; one still encoded after that is refused. */
+const MAX_DECODING_ROUNDS = 5;
+/** A segment of dots (ASCII, full-width, one-dot leader, ideographic): `.` or `..` to some server. */
+const DOT_SEGMENT = /^[.\uff0e\u2024\u3002]{1,2}$/;
 
 /** The longest path (query included) a caller may name. */
 export const MAX_PROXY_PATH_LENGTH = 4096;
@@ -58,12 +63,27 @@ const FORBIDDEN_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   "expect",
   "forwarded",
   "via",
+  // Some servers take the method or the path from these instead of the request line: a GET that is
+  // really a POST would be retried as if it were safe, and a path could leave the API base.
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "x-original-url",
+  "x-rewrite-url",
+  "x-override-url",
 ]);
-const FORBIDDEN_REQUEST_PREFIXES = ["x-forwarded-", "proxy-", "sec-"];
+const FORBIDDEN_REQUEST_PREFIXES = ["x-forwarded-", "proxy-", "sec-", "x-autoflow-"];
 
 /** Headers of a provider's answer that stay behind: hop-by-hop, authentication and cookies (and what the body no longer is). */
 const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
+  // What would act on the caller's browser or client as if the service had said it.
+  "strict-transport-security",
+  "alt-svc",
+  "clear-site-data",
+  "content-security-policy",
+  "content-security-policy-report-only",
+  "refresh",
   "set-cookie",
   "set-cookie2",
   "www-authenticate",
@@ -77,6 +97,7 @@ const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+const FIELD_VALUE = /^[\t\u0020-\u007e\u0080-\u00ff]*$/;
 const JSON_TYPE = "application/json; charset=utf-8";
 
 export const proxyInputSchema = z.strictObject({
@@ -122,7 +143,7 @@ export function checkProxyPath(path: string, provider: string): string {
   if (path.includes("#")) throw fail("holds a fragment (#), which is never sent");
   const [pathname] = path.split("?", 1) as [string];
   let decoded = pathname;
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; ; round++) {
     let next: string;
     try {
       next = decodeURIComponent(decoded);
@@ -130,10 +151,13 @@ export function checkProxyPath(path: string, provider: string): string {
       throw fail("holds a malformed percent-encoding");
     }
     if (next === decoded) break;
+    if (round === MAX_DECODING_ROUNDS) throw fail(`is still percent-encoded after ${MAX_DECODING_ROUNDS} rounds of decoding`);
     decoded = next;
   }
-  if (decoded.split(/[/\\]/).some((segment) => segment === "." || segment === "..")) {
-    throw fail("leaves the connection's API base (a . or .. segment, maybe percent-encoded)");
+  // A segment's `;parameters` are dropped by some servers (Tomcat, under Jira Data Center) before they
+  // resolve `..`, and look-alike dots are folded by others: `..;`, `.;x` and `．．` count as dot segments.
+  if (decoded.split(/[/\\]/).some((segment) => DOT_SEGMENT.test(segment.split(";", 1)[0] as string))) {
+    throw fail("leaves the connection's API base (a . or .. segment, maybe percent-encoded or with ;parameters)");
   }
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(decoded)) throw fail("holds an encoded control character");
@@ -152,8 +176,8 @@ export function checkProxyHeaders(headers: Readonly<Record<string, string>>, pro
     if (FORBIDDEN_REQUEST_HEADERS.has(name) || FORBIDDEN_REQUEST_PREFIXES.some((p) => name.startsWith(p)) || forbidden.includes(name)) {
       throw refuse(field, `may not be set: how a proxied call is authorized, where it goes and how it travels are the service's`, provider);
     }
-    // eslint-disable-next-line no-control-regex
-    if (/[\r\n\u0000]/.test(value)) throw refuse(field, "holds a line break or NUL", provider);
+    // RFC 9110 §5.5 field-value: visible ASCII, space and tab, and obs-text; a line break, NUL or any other control character, or a character past Latin-1, is refused.
+    if (!FIELD_VALUE.test(value)) throw refuse(field, "holds a character a header value may not carry (a control character, a line break, or one past Latin-1)", provider);
     if (value.length > 8192) throw refuse(field, "is longer than 8192 characters", provider);
     if (name in out) throw refuse(field, "is given twice (header names are case-insensitive)", provider);
     out[name] = value;
@@ -194,8 +218,9 @@ export function toProxyCall(input: ProxyInput, session: Session, limits: ProxyLi
     ...(input.query ? { query: input.query } : {}),
     headers,
     ...(body !== undefined ? { body } : {}),
-    // Whether it may be repeated is the method's, or the caller's Idempotency-Key (passed through).
+    // Whether it may be repeated is the method's, or the caller's key where the provider honours one (passed through).
     expectJson: false,
+    passRedirects: true,
     maxResponseBytes: limits.maxResponseBytes,
   };
 }
@@ -211,7 +236,9 @@ export async function proxyRequest(session: Session, userId: string, given: Prox
     const response = await session.call(record, call);
     return { status: response.status, headers: passedHeaders(response.headers), body: response.bytes ?? Buffer.from(response.text), connectionId: record.id };
   } catch (error) {
-    const answer = error instanceof IntegrationError && passesThrough(error) ? answerOf(error) : undefined;
+    // Only the answer to this call itself: a refresh the call needed first may have failed with the token endpoint's.
+    const own = error instanceof IntegrationError && passesThrough(error) && answeredOperation(error) === call.operation;
+    const answer = own ? answerOf(error as IntegrationError) : undefined;
     if (!answer || !(error instanceof IntegrationError)) throw error;
     return {
       status: answer.status,
@@ -239,10 +266,14 @@ function passesThrough(error: IntegrationError): boolean {
   return isPermissionRefusal(error);
 }
 
+/** A provider's headers less those that stay behind, and less any the answer's own `Connection` names (hop-by-hop by its say). */
 function passedHeaders(headers: Headers): Record<string, string> {
+  const named = new Set((headers.get("connection") ?? "").split(",").map((n) => n.trim().toLowerCase()));
   const out: Record<string, string> = {};
   headers.forEach((value, name) => {
-    if (!DROPPED_RESPONSE_HEADERS.has(name)) out[name] = value;
+    if (!DROPPED_RESPONSE_HEADERS.has(name) && !named.has(name) && !name.startsWith("access-control-") && !name.startsWith("x-autoflow-")) out[name] = value;
   });
+  // The body is the provider's: no client should guess it is something else.
+  out["x-content-type-options"] = "nosniff";
   return out;
 }

@@ -83,6 +83,7 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
     ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
     ...(deps.pacer ? { pacer: deps.pacer } : {}),
     ...(definition.rateLimit ? { rateLimit: definition.rateLimit } : {}),
+    ...(definition.idempotencyKeyHeader ? { idempotencyKeyHeader: definition.idempotencyKeyHeader } : {}),
   });
   // Credentials of configured endpoints only ever go to those endpoints' origins.
   const ctx: ConnectorContext = { settings: deps.settings, http: http.boundTo(configuredOrigins(definition, deps.settings)) };

@@ -233,6 +233,8 @@ export const stripeConnector: ConnectorDefinition<StripeAuthMethod> = {
 
   parseApiKey: parseStripeKey,
 
+  // Stripe saves a POST's answer under its Idempotency-Key and replays it for a repeat: a keyed POST may be retried.
+  idempotencyKeyHeader: "idempotency-key",
   // A platform's secret key may act as any of its connected accounts: a proxied call stays with this one.
   proxyForbiddenHeaders: ["stripe-account", "stripe-context"],
 
