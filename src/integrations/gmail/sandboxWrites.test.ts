@@ -7,7 +7,8 @@
  * itself is not run here; the calls are the ones it makes (JSON bodies,
  * bearer, `me` or the address as userId).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
 import type { StartedSandbox } from "../shared/sandbox.js";
 import { startGmailSandbox } from "./sandbox.js";
@@ -16,15 +17,7 @@ type Json = Record<string, unknown>;
 const SCOPE = "https://www.googleapis.com/auth/";
 const LABELS = `${SCOPE}gmail.labels`;
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
-async function gmail(options: Parameters<typeof startGmailSandbox>[0] = {}): Promise<StartedSandbox> {
-  const sandbox = await startGmailSandbox(options);
-  started.push(sandbox);
-  return sandbox;
-}
+const gmail = closedAfterEach(startGmailSandbox);
 
 async function desk(sandbox: StartedSandbox, scopes: string[], email?: string): Promise<{ accessToken: string; emailAddress: string }> {
   const response = await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ scopes, ...(email ? { email } : {}) }) });
@@ -156,7 +149,6 @@ describe("POST /gmail/v1/users/{userId}/labels", () => {
     const created = await api(first, "POST", "/me/labels", accessToken, { name: "Kept", color: { textColor: "#ffffff", backgroundColor: "#000000" } });
     expect(created.body).toMatchObject({ id: "Label_1", color: { textColor: "#ffffff", backgroundColor: "#000000" } });
     await first.close();
-    started.length = 0;
 
     const second = await gmail({ persistence: store });
     expect((await api(second, "GET", "/me/labels/Label_1", accessToken)).body).toMatchObject(created.body);

@@ -7,7 +7,8 @@
  * @hubspot/api-client is not a dev dependency, so the SDK itself is not run
  * here; the calls are the ones its basicApi makes (JSON bodies, bearer).
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
 import type { StartedSandbox } from "../shared/sandbox.js";
 import { startHubSpotSandbox } from "./sandbox.js";
@@ -15,15 +16,7 @@ import { startHubSpotSandbox } from "./sandbox.js";
 type Json = Record<string, unknown>;
 const REDIRECT = "http://localhost:3000/callback";
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
-async function hubspot(options: Parameters<typeof startHubSpotSandbox>[0] = {}): Promise<StartedSandbox> {
-  const sandbox = await startHubSpotSandbox({ redirectUris: [REDIRECT], ...options });
-  started.push(sandbox);
-  return sandbox;
-}
+const hubspot = closedAfterEach(startHubSpotSandbox, { redirectUris: [REDIRECT] });
 
 async function desk(sandbox: StartedSandbox, scopes?: string[]): Promise<string> {
   const response = await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(scopes ? { scopes } : {}) });
@@ -174,7 +167,6 @@ describe("POST /crm/v3/objects/contacts", () => {
     const token = await desk(first);
     const created = await create(first, token, { email: "kept@example.com", firstname: "Kept" });
     await first.close();
-    started.length = 0;
 
     const second = await hubspot({ persistence: store });
     const read = await api(second, "GET", `/crm/v3/objects/contacts/${created.body.id as string}`, token);

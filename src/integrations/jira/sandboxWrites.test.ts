@@ -5,9 +5,9 @@
  * refused as Jira refuses missing fields, an unknown issue and a missing
  * scope; and still there after a restart on the same store.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
 import { startJiraSandbox, type JiraSandboxOptions } from "./sandbox.js";
 
 type Json = Record<string, unknown>;
@@ -15,14 +15,10 @@ const REDIRECT = "http://localhost:3000/api/integrations/jira/oauth/callback";
 const JIRA_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/;
 const ADF = { type: "doc", version: 1, content: [{ type: "paragraph", content: [{ type: "text", text: "Steps to reproduce" }] }] };
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
+const start = closedAfterEach(startJiraSandbox, { redirectUris: [REDIRECT] });
 
 async function jira(options: JiraSandboxOptions = {}) {
-  const sandbox = await startJiraSandbox({ redirectUris: [REDIRECT], ...options });
-  started.push(sandbox);
+  const sandbox = await start(options);
   const call = async (method: string, url: string, authorization: string, body?: unknown) => {
     const res = await fetch(url, { method, headers: { authorization, connection: "close", ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const text = await res.text();
@@ -141,7 +137,6 @@ describe("Jira sandbox: create an issue and read it back", () => {
     const created = await first.call("POST", `${base}/rest/api/3/issue`, authorization, { fields: { project: { key: "SBX" }, summary: "Survives", issuetype: { name: "Task" } } });
     expect(created.status).toBe(201);
     await first.sandbox.close();
-    started.length = 0;
 
     const second = await jira({ persistence: store });
     const secondBase = second.sandbox.url;

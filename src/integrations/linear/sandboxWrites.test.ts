@@ -3,9 +3,10 @@
  * back with `issue(id:)`, refused as Linear refuses a read-only OAuth token
  * and an unknown team, and still there after a restart on the same store.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
-import { challengeOf, type StartedSandbox } from "../shared/sandbox.js";
+import { challengeOf } from "../shared/sandbox.js";
 import { startLinearSandbox, type LinearSandboxOptions } from "./sandbox.js";
 
 type Json = Record<string, unknown>;
@@ -17,14 +18,10 @@ const CREATE = `mutation Create($input: IssueCreateInput!) {
 }`;
 const READ = "query Read($id: String!) { issue(id: $id) { id identifier title description team { key } } }";
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
+const start = closedAfterEach(startLinearSandbox, { redirectUris: [REDIRECT_URI] });
 
 async function linear(options: LinearSandboxOptions = {}) {
-  const sandbox = await startLinearSandbox({ redirectUris: [REDIRECT_URI], ...options });
-  started.push(sandbox);
+  const sandbox = await start(options);
   const graphql = async (authorization: string, query: string, variables: Json = {}) => {
     const res = await fetch(`${sandbox.endpoints.apiUrl}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization, connection: "close" }, body: JSON.stringify({ query, variables }) });
     return { status: res.status, body: (await res.json()) as Json };
@@ -128,7 +125,6 @@ describe("Linear sandbox: issueCreate and issue(id:)", () => {
     const created = await first.graphql(key, CREATE, { input: { teamId, title: "Survives" } });
     const issueId = (created.body.data as { issueCreate: { issue: { id: string } } }).issueCreate.issue.id;
     await first.sandbox.close();
-    started.length = 0;
 
     const second = await linear({ persistence: store });
     expect(await teamIdOf(second, key)).toBe(teamId);

@@ -5,22 +5,18 @@
  * refused as Sentry refuses a token without event:write and an absent
  * issue; and still resolved after a restart on the same store.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
 import { startSentrySandbox, type SentrySandboxOptions } from "./sandbox.js";
 
 type Json = Record<string, unknown>;
 const SENTRY_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
+const start = closedAfterEach(startSentrySandbox);
 
 async function sentry(options: SentrySandboxOptions = {}) {
-  const sandbox = await startSentrySandbox(options);
-  started.push(sandbox);
+  const sandbox = await start(options);
   const api = sandbox.endpoints.apiUrl;
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const res = await fetch(`${api}${path}`, { method, headers: { authorization: `Bearer ${token}`, connection: "close", ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -97,7 +93,6 @@ describe("Sentry sandbox: list and update issues", () => {
     const id = ((await first.call("GET", "/api/0/organizations/autoflow-sandbox/issues/", token)).body[0] as Json).id as string;
     expect((await first.call("PUT", `/api/0/organizations/autoflow-sandbox/issues/${id}/`, token, { status: "resolved" })).status).toBe(200);
     await first.sandbox.close();
-    started.length = 0;
 
     const second = await sentry({ persistence: store });
     expect((await second.call("GET", `/api/0/organizations/autoflow-sandbox/issues/${id}/`, token)).body).toMatchObject({ id, status: "resolved" });

@@ -7,7 +7,8 @@
  * as a bearer), and with a JSON body. @slack/web-api is not a dev
  * dependency, so the SDK itself is not run here.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
 import type { StartedSandbox } from "../shared/sandbox.js";
 import { startSlackSandbox } from "./sandbox.js";
@@ -15,15 +16,7 @@ import { startSlackSandbox } from "./sandbox.js";
 type Json = Record<string, unknown>;
 type Channel = { id: string; name: string; is_member: boolean; is_general: boolean };
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
-async function slack(options: Parameters<typeof startSlackSandbox>[0] = {}): Promise<StartedSandbox> {
-  const sandbox = await startSlackSandbox(options);
-  started.push(sandbox);
-  return sandbox;
-}
+const slack = closedAfterEach(startSlackSandbox);
 
 async function desk(sandbox: StartedSandbox, body: Json = {}): Promise<string> {
   const response = await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -138,7 +131,6 @@ describe("chat.postMessage", () => {
     const before = await channelsOf(first, token);
     const posted = await call(first, "chat.postMessage", token, { channel: "general", text: "survives" });
     await first.close();
-    started.length = 0;
 
     const second = await slack({ persistence: store });
     expect((await channelsOf(second, token)).map((c) => c.id)).toEqual(before.map((c) => c.id));

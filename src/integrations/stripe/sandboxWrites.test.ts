@@ -6,7 +6,8 @@
  * message, param}}`. The stripe package is not a dev dependency, so the SDK
  * itself is not run here.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
 import type { StartedSandbox } from "../shared/sandbox.js";
 import { startStripeSandbox } from "./sandbox.js";
@@ -14,15 +15,7 @@ import { startStripeSandbox } from "./sandbox.js";
 type Json = Record<string, unknown>;
 const REDIRECT = "http://localhost:3000/callback";
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
-async function stripe(options: Parameters<typeof startStripeSandbox>[0] = {}): Promise<StartedSandbox> {
-  const sandbox = await startStripeSandbox({ redirectUris: [REDIRECT], ...options });
-  started.push(sandbox);
-  return sandbox;
-}
+const stripe = closedAfterEach(startStripeSandbox, { redirectUris: [REDIRECT] });
 
 async function desk(sandbox: StartedSandbox): Promise<string> {
   const response = await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
@@ -184,7 +177,6 @@ describe("POST /v1/customers", () => {
     const key = await desk(first);
     const created = await create(first, key, { email: "kept@example.com", "metadata[source]": "test" }, { "idempotency-key": "kept-1" });
     await first.close();
-    started.length = 0;
 
     const second = await stripe({ persistence: store });
     const read = await api(second, "GET", `/v1/customers/${created.body.id as string}`, key);

@@ -5,22 +5,18 @@
  * and an unknown team or channel; and still there after a restart on the
  * same store.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
 import { startTeamsSandbox, type TeamsSandboxOptions } from "./sandbox.js";
 
 type Json = Record<string, unknown>;
 const ALL = ["User.Read", "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Send", "ChannelMessage.Read.All"];
 
-const started: StartedSandbox[] = [];
-afterEach(async () => {
-  for (const s of started.splice(0)) await s.close();
-});
+const start = closedAfterEach(startTeamsSandbox);
 
 async function teams(options: TeamsSandboxOptions = {}) {
-  const sandbox = await startTeamsSandbox(options);
-  started.push(sandbox);
+  const sandbox = await start(options);
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const res = await fetch(`${sandbox.endpoints.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${token}`, connection: "close", ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return { status: res.status, headers: res.headers, body: (await res.json()) as Json };
@@ -108,7 +104,6 @@ describe("Teams sandbox: send a channel message and read it back", () => {
     expect(response.status).toBe(201);
     const id = (response.body as Json).id as string;
     await first.sandbox.close();
-    started.length = 0;
 
     const second = await teams({ persistence: store });
     expect((await second.general(bearer)).channelId).toBe(channelId);
