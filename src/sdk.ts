@@ -55,15 +55,16 @@ export type IntegrationsOptions = {
   pacing?: boolean | ProviderPacer;
 };
 
+/** Each connector's lifecycle, typed with its public connection, its health and its actions. */
 export type Integrations = {
-  slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth>;
-  hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth>;
-  stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth>;
-  gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth>;
-  linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth>;
-  teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth>;
-  jira: ConnectorLifecycle<JiraConnectionPublic, JiraHealth>;
-  sentry: ConnectorLifecycle<SentryConnectionPublic, SentryHealth>;
+  slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth, (typeof CONNECTORS)["slack"]["actions"]>;
+  hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth, (typeof CONNECTORS)["hubspot"]["actions"]>;
+  stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth, (typeof CONNECTORS)["stripe"]["actions"]>;
+  gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth, (typeof CONNECTORS)["gmail"]["actions"]>;
+  linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth, (typeof CONNECTORS)["linear"]["actions"]>;
+  teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth, (typeof CONNECTORS)["teams"]["actions"]>;
+  jira: ConnectorLifecycle<JiraConnectionPublic, JiraHealth, (typeof CONNECTORS)["jira"]["actions"]>;
+  sentry: ConnectorLifecycle<SentryConnectionPublic, SentryHealth, (typeof CONNECTORS)["sentry"]["actions"]>;
 };
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
@@ -81,8 +82,8 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
           ...(options.clock ? { clock: options.clock } : {}),
           onError: (error, key) => options.logger?.warn({ err: String(error), key }, "rate budget store failed; calls go unpaced for a moment"),
         });
-  const build = <TPublic, THealth>(id: ProviderId) =>
-    createConnectorLifecycle<TPublic, THealth>(CONNECTORS[id].definition, {
+  const build = <TPublic, THealth, I extends ProviderId>(id: I) =>
+    createConnectorLifecycle<TPublic, THealth, (typeof CONNECTORS)[I]["actions"]>(CONNECTORS[id].definition, {
       vault: options.vault,
       sealer: options.sealer,
       settings: options.settings[id],
@@ -97,16 +98,16 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       returnUrlAllowlist: options.oauthReturnUrls ?? [],
       ...(options.proxyLimits ? { proxyLimits: options.proxyLimits } : {}),
       ...(pacer ? { pacer } : {}),
-    });
+    }, CONNECTORS[id].actions);
   return {
-    slack: build<SlackConnectionPublic, SlackHealth>("slack"),
-    hubspot: build<HubSpotConnectionPublic, HubSpotHealth>("hubspot"),
-    stripe: build<StripeConnectionPublic, StripeHealth>("stripe"),
-    gmail: build<GmailConnectionPublic, GmailHealth>("gmail"),
-    linear: build<LinearConnectionPublic, LinearHealth>("linear"),
-    teams: build<TeamsConnectionPublic, TeamsHealth>("teams"),
-    jira: build<JiraConnectionPublic, JiraHealth>("jira"),
-    sentry: build<SentryConnectionPublic, SentryHealth>("sentry"),
+    slack: build<SlackConnectionPublic, SlackHealth, "slack">("slack"),
+    hubspot: build<HubSpotConnectionPublic, HubSpotHealth, "hubspot">("hubspot"),
+    stripe: build<StripeConnectionPublic, StripeHealth, "stripe">("stripe"),
+    gmail: build<GmailConnectionPublic, GmailHealth, "gmail">("gmail"),
+    linear: build<LinearConnectionPublic, LinearHealth, "linear">("linear"),
+    teams: build<TeamsConnectionPublic, TeamsHealth, "teams">("teams"),
+    jira: build<JiraConnectionPublic, JiraHealth, "jira">("jira"),
+    sentry: build<SentryConnectionPublic, SentryHealth, "sentry">("sentry"),
   };
 }
 

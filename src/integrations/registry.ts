@@ -5,38 +5,49 @@
  */
 import { gmailConnector } from "./gmail/connector.js";
 import { startGmailSandbox } from "./gmail/sandbox.js";
+import { gmailActions } from "./gmail/actions/index.js";
 import { hubspotConnector } from "./hubspot/connector.js";
 import { startHubSpotSandbox } from "./hubspot/sandbox.js";
+import { hubspotActions } from "./hubspot/actions/index.js";
 import { linearConnector } from "./linear/connector.js";
 import { startLinearSandbox } from "./linear/sandbox.js";
+import { linearActions } from "./linear/actions/index.js";
 import { jiraConnector } from "./jira/connector.js";
 import { startJiraSandbox } from "./jira/sandbox.js";
+import { jiraActions } from "./jira/actions/index.js";
+import type { ActionMap } from "./shared/action.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { RetryPolicy } from "./shared/retry.js";
 import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
 import { sentryConnector } from "./sentry/connector.js";
 import { startSentrySandbox } from "./sentry/sandbox.js";
+import { sentryActions } from "./sentry/actions/index.js";
 import { slackConnector } from "./slack/connector.js";
 import { startSlackSandbox } from "./slack/sandbox.js";
+import { slackActions } from "./slack/actions/index.js";
 import { stripeConnector } from "./stripe/connector.js";
 import { startStripeSandbox } from "./stripe/sandbox.js";
+import { stripeActions } from "./stripe/actions/index.js";
 import { teamsConnector } from "./teams/connector.js";
 import { startTeamsSandbox } from "./teams/sandbox.js";
+import { teamsActions } from "./teams/actions/index.js";
 
 export type RegisteredConnector = {
   definition: ConnectorDefinition;
   startSandbox(options: SandboxOptions): Promise<StartedSandbox>;
+  /** The connector's typed operations (`<provider>/actions/`). */
+  actions: ActionMap;
 };
 
 export const CONNECTORS = {
-  slack: { definition: slackConnector, startSandbox: startSlackSandbox },
-  hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox },
-  stripe: { definition: stripeConnector, startSandbox: startStripeSandbox },
-  gmail: { definition: gmailConnector, startSandbox: startGmailSandbox },
-  linear: { definition: linearConnector, startSandbox: startLinearSandbox },
-  teams: { definition: teamsConnector, startSandbox: startTeamsSandbox },
-  jira: { definition: jiraConnector, startSandbox: startJiraSandbox },
-  sentry: { definition: sentryConnector, startSandbox: startSentrySandbox },
+  slack: { definition: slackConnector, startSandbox: startSlackSandbox, actions: slackActions },
+  hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox, actions: hubspotActions },
+  stripe: { definition: stripeConnector, startSandbox: startStripeSandbox, actions: stripeActions },
+  gmail: { definition: gmailConnector, startSandbox: startGmailSandbox, actions: gmailActions },
+  linear: { definition: linearConnector, startSandbox: startLinearSandbox, actions: linearActions },
+  teams: { definition: teamsConnector, startSandbox: startTeamsSandbox, actions: teamsActions },
+  jira: { definition: jiraConnector, startSandbox: startJiraSandbox, actions: jiraActions },
+  sentry: { definition: sentryConnector, startSandbox: startSentrySandbox, actions: sentryActions },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;

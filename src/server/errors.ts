@@ -10,13 +10,14 @@ import { UNAUTHENTICATED } from "./auth.js";
 import { REFRESH_LOCK_TIMEOUT } from "../integrations/shared/tokens.js";
 import { RESPONSE_TOO_LARGE } from "../integrations/shared/http.js";
 import { PROXY_BODY_TOO_LARGE } from "../integrations/shared/proxy.js";
+import { UNKNOWN_ACTION } from "../integrations/shared/action.js";
 
 export const UNKNOWN_PROVIDER = "unknown_provider";
 export const DATABASE_UNAVAILABLE = "database_unavailable";
 export const ROUTE_NOT_FOUND = "route_not_found";
 
 /** SDK codes that are "not found" rather than "bad request". */
-const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND]);
+const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION]);
 
 /** Fastify's own codes for what the caller sent wrong, and the status each deserves. */
 const FASTIFY_STATUSES: Readonly<Record<string, number>> = {

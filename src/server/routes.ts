@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isProviderId, PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
+import { describeActions, type ActionDescription } from "../integrations/shared/action.js";
 import { createBrowserBinding } from "../integrations/shared/oauth.js";
 import { CONNECTION_ID_HEADER, DEFAULT_PROXY_LIMITS, ERROR_TYPE_HEADER, proxyInputSchema, type ProxyLimits } from "../integrations/shared/proxy.js";
 import type { UserVerifier } from "./auth.js";
@@ -35,6 +36,12 @@ declare module "fastify" {
 type ProviderParams = { provider: string };
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const described = new Map<ProviderId, ActionDescription[]>();
+  const actionsOf = (id: ProviderId): ActionDescription[] => {
+    let list = described.get(id);
+    if (!list) described.set(id, (list = describeActions(deps.connectors[id].actionMap)));
+    return list;
+  };
   const connectorOf = (request: FastifyRequest): ConnectorLifecycle => {
     const { provider } = request.params as ProviderParams;
     if (!isProviderId(provider)) {
@@ -74,6 +81,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         mode: settings.mode,
         ...(settings.sandboxUrl ? { sandboxUrl: settings.sandboxUrl } : {}),
         redirectUri: settings.redirectUri,
+        // What POST .../actions/:action takes and answers, as JSON Schema from the same zod schemas.
+        actions: actionsOf(id),
       };
     }),
   }));
@@ -176,6 +185,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const connector = connectorOf(request);
     const query = parseInput(connectionQuery, request.query, "query");
     return connector.health(userOf(request), query.connectionId ? { connectionId: query.connectionId } : {});
+  });
+
+  app.post<{ Params: ProviderParams & { action: string } }>("/api/integrations/:provider/actions/:action", authed, async (request) => {
+    const connector = connectorOf(request);
+    const query = parseInput(connectionQuery, request.query, "query");
+    // The body is the action's input; an empty body is an empty input (actions whose fields all have defaults).
+    return connector.runAction(userOf(request), request.params.action, request.body ?? {}, query.connectionId ? { connectionId: query.connectionId } : {});
   });
 
   const proxyLimits = deps.proxyLimits ?? DEFAULT_PROXY_LIMITS;

@@ -10,7 +10,9 @@
  *   health.ts       testConnection, health (recorded by the session, in one place)
  *   disconnect.ts   disconnect, owed revocations
  *   proxy.ts        request: one authenticated call relative to the connection's API base
+ *   action.ts       actions: the connector's typed operations, each in its folder's actions/
  */
+import { runAction, type ActionMap, type ActionRunners } from "./action.js";
 import { beginOAuth, completeOAuth, completeOAuthCallback, connectApiKey, returnToOf } from "./connect.js";
 import { listConnections, type ConnectionPublic } from "./connections.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
@@ -28,11 +30,17 @@ export type { LifecycleDeps } from "./session.js";
 export type { ProxyAnswer, ProxyInput } from "./proxy.js";
 
 /** The contract's lifecycle plus additive options (minor-release extensions). */
-export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>
+export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth, TActions extends ActionMap = ActionMap>
   extends Tier1ConnectorLifecycle<TPublic, THealth> {
   readonly id: string;
   readonly definition: ConnectorDefinition;
   readonly settings: ConnectorSettings;
+  /** The connector's typed operations, as declared (schemas and all). */
+  readonly actionMap: TActions;
+  /** Each action, typed from its schemas: `actions.postMessage(userId, input)`. */
+  readonly actions: ActionRunners<TActions>;
+  /** An action by name (the HTTP route's): the input checked against its schema, the output against its own. */
+  runAction(userId: string, name: string, input: unknown, options?: { connectionId?: string }): Promise<unknown>;
   /**
    * `returnTo`: where the callback sends the browser afterwards; it must be on the operator's allow-list.
    * `browserBinding` (from `createBrowserBinding`, kept in the user's browser, e.g. an HttpOnly cookie):
@@ -74,15 +82,20 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   request(userId: string, input: ProxyInput): Promise<ProxyAnswer>;
 }
 
-export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth>(
+export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth, TActions extends ActionMap = ActionMap>(
   definition: ConnectorDefinition,
   deps: LifecycleDeps,
-): ConnectorLifecycle<TPublic, THealth> {
+  actionMap: TActions = {} as TActions,
+): ConnectorLifecycle<TPublic, THealth, TActions> {
   const session = createSession(definition, deps);
-  const lifecycle: ConnectorLifecycle<ConnectionPublic, ConnectionHealth> = {
+  const run = (userId: string, name: string, input: unknown, options?: { connectionId?: string }) => runAction(session, actionMap, userId, name, input, options);
+  const lifecycle: ConnectorLifecycle<ConnectionPublic, ConnectionHealth, TActions> = {
     id: definition.id,
     definition,
     settings: deps.settings,
+    actionMap,
+    actions: Object.fromEntries(Object.keys(actionMap).map((name) => [name, (userId: string, input: unknown, options?: { connectionId?: string }) => run(userId, name, input, options)])) as ActionRunners<TActions>,
+    runAction: run,
     beginOAuth: (userId, options) => beginOAuth(session, userId, options),
     returnToOf: (state) => returnToOf(session, state),
     completeOAuth: (params) => completeOAuth(session, params),
@@ -103,5 +116,5 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       return after.version !== before ? "refreshed" : "skipped";
     },
   };
-  return lifecycle as unknown as ConnectorLifecycle<TPublic, THealth>;
+  return lifecycle as unknown as ConnectorLifecycle<TPublic, THealth, TActions>;
 }

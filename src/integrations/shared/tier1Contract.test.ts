@@ -12,6 +12,8 @@ import type { Tier1ErrorType } from "./contract.js";
 import { connectFieldsOf } from "./connector.js";
 import { escapeHtml } from "./html.js";
 import { WRITE_CASES, type ProxiedAnswer, type ProxyStep } from "../../testing/proxyCases.js";
+import { ACTION_CASES } from "../../testing/actionCases.js";
+import type { ActionMap } from "./action.js";
 
 type Json = Record<string, unknown>;
 type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: boolean; provider?: string; code?: string } };
@@ -489,6 +491,73 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
       const error = await expectError(res, status ?? 400, "schema");
       expect((error as Json).field).toBe(field);
       expect(await h.sandboxRequests(provider)).toEqual([]);
+    });
+  });
+
+  describe("actions", () => {
+    const actions = CONNECTORS[provider].actions;
+    const names = Object.keys(actions);
+    const runAs = (forUser: string) => async (action: string, input: unknown): Promise<Json> => {
+      const res = await h.request({ method: "POST", url: `${base}/actions/${action}`, user: forUser, body: input });
+      if (res.statusCode !== 200) throw new Error(`${action} answered ${res.statusCode}: ${res.body}`);
+      return res.json() as Json;
+    };
+
+    it("lists every action with the JSON Schema of its input and output, and each has a case here", async () => {
+      expect(names.length).toBeGreaterThanOrEqual(2);
+      expect(Object.keys(ACTION_CASES[provider]).sort()).toEqual([...names].sort());
+      const res = await h.request({ method: "GET", url: "/api/integrations", user });
+      const listed = ((res.json() as { providers: Json[] }).providers.find((p) => p.id === provider) as { actions: Json[] }).actions;
+      expect(listed.map((a) => a.name)).toEqual(names);
+      for (const action of listed) {
+        expect(typeof action.description).toBe("string");
+        expect(action.input).toMatchObject({ type: "object" });
+        expect(action.output).toMatchObject({ type: "object" });
+      }
+    });
+
+    it("answers an unknown action with a 404 naming it", async () => {
+      const res = await h.request({ method: "POST", url: `${base}/actions/noSuchAction`, user, body: {} });
+      const error = await expectError(res, 404, "schema");
+      expect(error).toMatchObject({ code: "unknown_action" });
+      expect(error.message).toContain(names[0] as string);
+    });
+
+    describe.each(names)("%s", (name) => {
+      const forUser = `action-${name}`;
+      const actionCase = () => {
+        const found = ACTION_CASES[provider][name];
+        if (!found) throw new Error(`no case for ${provider} ${name}`);
+        return found;
+      };
+
+      it("runs over HTTP against the sandbox, and answers its output's shape", async () => {
+        await connectWithKey(forUser, actionCase().desk ?? {});
+        const run = runAs(forUser);
+        const output = await run(name, await actionCase().input(run));
+        expect(() => (actions as ActionMap)[name]?.output.parse(output)).not.toThrow();
+        actionCase().check(output);
+      });
+
+      it("refuses a bad input with a 400 naming the field, and sends nothing", async () => {
+        await connectWithKey(forUser, actionCase().desk ?? {});
+        await h.sandbox(provider, "/_sandbox/requests", { method: "DELETE" });
+        const res = await h.request({ method: "POST", url: `${base}/actions/${name}`, user: forUser, body: actionCase().refused.input });
+        const error = await expectError(res, 400, "schema");
+        expect((error as Json).field).toBe(actionCase().refused.field);
+        expect(await h.sandboxRequests(provider)).toEqual([]);
+      });
+
+      it("classifies a provider's refusal as the taxonomy says", async () => {
+        await connectWithKey(forUser, actionCase().desk ?? {});
+        const run = runAs(forUser);
+        const input = await actionCase().input(run);
+        await fault({ fault: "bad-request", times: 1 });
+        const res = await h.request({ method: "POST", url: `${base}/actions/${name}`, user: forUser, body: input });
+        const error = await expectError(res, 422, "schema");
+        expect(error.provider).toBe(provider);
+        expect(error).toHaveProperty("providerStatus");
+      });
     });
   });
 
