@@ -12,7 +12,8 @@
  *                           refresh_token (rotating: the used refresh token stops working), client_credentials
  *                           (refused as for an app that has not enabled it)
  *   POST /oauth/revoke      revokes the grant behind an access token (Bearer or access_token) or a refresh token
- *   POST /graphql           `viewer`, `organization`, `teams`, `team(id:)`, `issue(id:)`, `issues` and the
+ *   POST /graphql           `viewer`, `organization`, `teams`, `team(id:)`, `issue(id:)`, `issues`, `user(id:)`,
+ *                           `workflowState(id:)` and the
  *                           `issueCreate(input:)` mutation, every field of their types (sandboxSchema.ts; the
  *                           values in sandboxViews.ts); see sandboxGraphql.ts for what is parsed and refused
  *
@@ -483,6 +484,16 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
           return view.issue(issue);
         },
         issues: connection([...issues.values()], view.issue),
+        user: (args: Record<string, unknown>) => {
+          const person = view.people.find((p) => p.id === args.id);
+          if (!person) throw entityNotFound("User");
+          return view.user(person);
+        },
+        workflowState: (args: Record<string, unknown>) => {
+          const state = teams.flatMap(workflowStatesOf).find((s) => s.id === args.id);
+          if (!state) throw entityNotFound("WorkflowState");
+          return view.workflowState(state);
+        },
       },
       Mutation: { issueCreate: issueCreate(scopes, viewer.id, view) },
     };

@@ -181,7 +181,9 @@ export const SCHEMA: Schema = {
     organization: "Organization!",
     team: "Team!",
     teams: "TeamConnection!",
+    user: "User!",
     viewer: "User!",
+    workflowState: "WorkflowState!",
   },
   Mutation: { issueCreate: "IssuePayload!" },
   Subscription: {},
@@ -206,6 +208,9 @@ export const ARGUMENTS: FieldArguments = {
   "Query.issues": page({ filter: "IssueFilter", sort: "[IssueSortInput!]" }),
   "Query.team": { id: "String!" },
   "Query.teams": page({ filter: "TeamFilter" }),
+  // What the SDK's lazy relations ask for (`await issue.state`, `await issue.creator`).
+  "Query.user": { id: "String!" },
+  "Query.workflowState": { id: "String!" },
   "Mutation.issueCreate": { input: "IssueCreateInput!" },
   ...Object.fromEntries(["User.assignedIssues", "User.createdIssues", "User.delegatedIssues", "Issue.children", "WorkflowState.issues"].map((f) => [f, page({ filter: "IssueFilter" })])),
   ...Object.fromEntries(
