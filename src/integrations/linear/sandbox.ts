@@ -12,8 +12,10 @@
  *                           refresh_token (rotating: the used refresh token stops working), client_credentials
  *                           (refused as for an app that has not enabled it)
  *   POST /oauth/revoke      revokes the grant behind an access token (Bearer or access_token) or a refresh token
- *   POST /graphql           `viewer`, `organization`, `teams`, `team(id:)`, `issue(id:)` and the
- *                           `issueCreate(input:)` mutation (see sandboxGraphql.ts for what is parsed and refused)
+ *   POST /graphql           `viewer`, `organization`, `teams`, `team(id:)`, `issue(id:)`, `issues`, `user(id:)`,
+ *                           `workflowState(id:)` and the
+ *                           `issueCreate(input:)` mutation, every field of their types (sandboxSchema.ts; the
+ *                           values in sandboxViews.ts); see sandboxGraphql.ts for what is parsed and refused
  *
  * The wire (providers.md part 2 §1): personal API keys go bare in
  * Authorization, OAuth tokens as Bearer; every GraphQL answer carries
@@ -48,7 +50,9 @@ import {
   type SandboxOptions,
   type StartedSandbox,
 } from "../shared/sandbox.js";
-import { execute, FieldError, GraphQLSyntaxError, OperationError, parse, type FieldArguments, type GraphQLProblem, type Location, type Schema } from "./sandboxGraphql.js";
+import { execute, FieldError, GraphQLSyntaxError, OperationError, parse, type GraphQLProblem, type Location } from "./sandboxGraphql.js";
+import { ARGUMENTS, INPUTS, SCHEMA, UNIONS } from "./sandboxSchema.js";
+import { connection, entityNotFound, invalidInput, views, workflowStatesOf, type IssueRecord, type Organization, type Person, type Team, type Workspace } from "./sandboxViews.js";
 
 /** Linear access tokens last 24 hours (oauth-2-0-authentication.md). */
 const ACCESS_TOKEN_TTL_SECONDS = 86_400;
@@ -98,83 +102,19 @@ const credentialRequest = z.strictObject({ label: z.string().min(1).max(100).opt
 
 /** OAuth scopes that may create issues (oauth-2-0-authentication.md): `issues:create` is the narrow one; `admin` includes `write`. */
 const ISSUE_CREATE_SCOPES = ["write", "issues:create", "admin"];
-/** Connections answer 50 nodes unless `first` says otherwise (Linear's pagination.md). */
-const DEFAULT_PAGE_SIZE = 50;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The sandbox's schema: what the who-am-I, teams and issues can ask (field names and types from @linear/sdk's schema). */
-const SCHEMA: Schema = {
-  Query: { viewer: "User!", organization: "Organization!", teams: "TeamConnection!", team: "Team!", issue: "Issue!" },
-  Mutation: { issueCreate: "IssuePayload!" },
-  Subscription: {},
-  User: {
-    id: "ID!",
-    name: "String!",
-    displayName: "String!",
-    email: "String!",
-    active: "Boolean!",
-    admin: "Boolean!",
-    guest: "Boolean!",
-    app: "Boolean!",
-    createdAt: "DateTime!",
-    url: "String!",
-    avatarUrl: "String",
-    timezone: "String",
-    organization: "Organization!",
-  },
-  Organization: { id: "ID!", name: "String!", urlKey: "String!", createdAt: "DateTime!", userCount: "Int!", logoUrl: "String" },
-  Team: { id: "ID!", key: "String!", name: "String!", description: "String", private: "Boolean!", createdAt: "DateTime!", updatedAt: "DateTime!", organization: "Organization!" },
-  TeamConnection: { nodes: "[Team!]!", pageInfo: "PageInfo!" },
-  PageInfo: { hasNextPage: "Boolean!", hasPreviousPage: "Boolean!", startCursor: "String", endCursor: "String" },
-  Issue: {
-    id: "ID!",
-    identifier: "String!",
-    number: "Float!",
-    title: "String!",
-    description: "String",
-    priority: "Float!",
-    priorityLabel: "String!",
-    url: "String!",
-    branchName: "String!",
-    createdAt: "DateTime!",
-    updatedAt: "DateTime!",
-    team: "Team!",
-    creator: "User",
-  },
-  IssuePayload: { success: "Boolean!", lastSyncId: "Float!", issue: "Issue" },
-};
-/** The arguments of the fields above that take any (pagination arguments as every Linear connection has them). */
-const ARGUMENTS: FieldArguments = {
-  "Query.teams": { first: "Int", after: "String", last: "Int", before: "String", includeArchived: "Boolean" },
-  "Query.team": { id: "String!" },
-  "Query.issue": { id: "String!" },
-  "Mutation.issueCreate": { input: "IssueCreateInput!" },
-};
-/** The input types of those arguments: the fields of IssueCreateInput the sandbox models. */
-const INPUTS: Schema = { IssueCreateInput: { teamId: "String!", title: "String", description: "String", priority: "Int", id: "String" } };
-const PRIORITY_LABELS = ["No priority", "Urgent", "High", "Medium", "Low"];
-
-type Organization = { id: string; name: string; urlKey: string; createdAt: string; userCount: number; logoUrl: null };
-type Team = { id: string; key: string; name: string; description: string | null; private: boolean; createdAt: string; updatedAt: string; issueCount: number };
-type IssueRecord = { id: string; teamId: string; number: number; title: string; description: string | null; priority: number; createdAt: string; updatedAt: string; creatorId: string };
-
-/** A member of the sandbox's workspace, as Linear's User type shows one. */
-const person = (organization: Organization, name: string, displayName: string, email: string, isApp: boolean) => ({
+/** A member of the sandbox's workspace (stores written before may carry more of its view: ignored). */
+const person = (organization: Organization, name: string, displayName: string, email: string, isApp: boolean): Person => ({
   id: randomUUID(),
   name,
   displayName,
   email,
-  active: true,
   admin: !isApp,
-  guest: false,
   app: isApp,
   createdAt: organization.createdAt,
-  url: `https://linear.app/${organization.urlKey}/profiles/${displayName}`,
-  avatarUrl: null,
   timezone: "Etc/UTC",
-  organization,
 });
-
 export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, restored?: unknown) {
   const accessTtlMs = (options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS) * 1000;
   const graceMs = (options.refreshTokenGraceSeconds ?? 0) * 1000;
@@ -444,31 +384,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
 
   // ---- teams and issues ----------------------------------------------------------------------
 
-  /** Linear's "invalid input" error of a field (type and message as captured; [UNCERTAIN] the `code`). */
-  const invalidInput = (message: string, userPresentableMessage: string): FieldError =>
-    new FieldError(message, { type: "invalid input", code: "INVALID_INPUT", statusCode: 400, userError: true, userPresentableMessage });
-  const entityNotFound = (entity: string): FieldError => invalidInput(`Entity not found: ${entity}`, `Could not find referenced ${entity}.`);
-  const teamView = (team: Team) => ({ ...team, organization });
-  const issueView = (issue: IssueRecord) => {
-    const team = teams.find((t) => t.id === issue.teamId) as Team;
-    const identifier = `${team.key}-${issue.number}`;
-    const slug = issue.title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
-    return {
-      id: issue.id,
-      identifier,
-      number: issue.number,
-      title: issue.title,
-      description: issue.description,
-      priority: issue.priority,
-      priorityLabel: PRIORITY_LABELS[issue.priority] ?? "No priority",
-      url: `https://linear.app/${organization.urlKey}/issue/${identifier}/${slug}`,
-      branchName: `${owner.displayName}/${identifier.toLowerCase()}-${slug}`.slice(0, 100),
-      createdAt: issue.createdAt,
-      updatedAt: issue.updatedAt,
-      team: teamView(team),
-      creator: [owner, appUser].find((u) => u.id === issue.creatorId) ?? null,
-    };
-  };
+  const workspace: Workspace = { organization, owner, appUser, teams, issues };
   /** A team by its id or its key, as `team(id:)` takes either. */
   const findTeam = (id: unknown): Team | undefined => (typeof id === "string" ? teams.find((t) => t.id === id || t.key === id) : undefined);
   /** An issue by its id or its identifier (`SBX-1`), as `issue(id:)` takes either. */
@@ -480,37 +396,58 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
     const team = match ? teams.find((t) => t.key === match[1]?.toUpperCase()) : undefined;
     return team ? [...issues.values()].find((i) => i.teamId === team.id && i.number === Number(match?.[2])) : undefined;
   };
-  const teamsConnection = (args: Record<string, unknown>) => {
-    const first = typeof args.first === "number" ? args.first : DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(first) || first < 0 || first > 250) throw invalidInput("Argument Validation Error", "first must not be greater than 250.");
-    const start = typeof args.after === "string" ? teams.findIndex((t) => t.id === args.after) + 1 : 0;
-    const page = teams.slice(start, start + first);
-    return {
-      nodes: page.map(teamView),
-      pageInfo: { hasNextPage: start + page.length < teams.length, hasPreviousPage: start > 0, startCursor: page[0]?.id ?? null, endCursor: page[page.length - 1]?.id ?? null },
-    };
+  /** The IssueCreateInput fields that name an entity of a kind the sandbox never holds: any id given is unknown. */
+  const ABSENT_REFERENCES: Readonly<Record<string, string>> = {
+    cycleId: "Cycle",
+    delegateId: "User",
+    lastAppliedTemplateId: "Template",
+    parentId: "Issue",
+    projectId: "Project",
+    projectMilestoneId: "ProjectMilestone",
+    referenceCommentId: "Comment",
+    sourceCommentId: "Comment",
+    sourcePullRequestCommentId: "Comment",
+    templateId: "Template",
   };
-  /** `issueCreate(input:)`: OAuth tokens need `write` or `issues:create`; a personal API key writes as its user. */
-  const issueCreate = (scopes: string[] | undefined, creatorId: string) => (args: Record<string, unknown>) => {
+
+  /**
+   * `issueCreate(input:)`: OAuth tokens need `write` or `issues:create`; a personal API key writes as its user.
+   * Kept: team, title, description, priority, state, assignee, due date, estimate, sort order, id; the rest of
+   * IssueCreateInput is accepted and has no effect, except ids of things the sandbox has none of (unknown).
+   */
+  const issueCreate = (scopes: string[] | undefined, creatorId: string, view: ReturnType<typeof views>) => (args: Record<string, unknown>) => {
     if (scopes !== undefined && !scopes.some((s) => ISSUE_CREATE_SCOPES.includes(s))) {
       // As captured from Linear for a read-only token: the `forbidden` type, no userPresentableMessage.
       throw new FieldError("Invalid scope: `write` required", { type: "forbidden", code: "FORBIDDEN", statusCode: 403, userError: true });
     }
     const input = args.input;
     if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalidInput("Argument Validation Error", "input must be an object.");
-    const { teamId, title, description, priority } = input as Record<string, unknown>;
+    const { teamId, title, description, priority, stateId, assigneeId, dueDate, estimate, sortOrder, id, parentId } = input as Record<string, unknown>;
     if (typeof teamId !== "string" || !UUID.test(teamId)) throw invalidInput("Argument Validation Error", "teamId must be a UUID.");
     if (typeof title !== "string" || title.trim() === "") throw invalidInput("Argument Validation Error", "title should not be empty");
     if (description !== undefined && description !== null && typeof description !== "string") throw invalidInput("Argument Validation Error", "description must be a string");
     if (priority !== undefined && priority !== null && !(typeof priority === "number" && Number.isInteger(priority) && priority >= 0 && priority <= 4)) {
       throw invalidInput("Argument Validation Error", "priority must not be greater than 4");
     }
+    if (id !== undefined && id !== null && (typeof id !== "string" || !UUID.test(id))) throw invalidInput("Argument Validation Error", "id must be a UUID.");
+    if (typeof id === "string" && issues.has(id)) throw invalidInput("Argument Validation Error", "An issue with this id already exists.");
+    if (dueDate !== undefined && dueDate !== null && (typeof dueDate !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(dueDate))) throw invalidInput("Argument Validation Error", "dueDate must be a date (YYYY-MM-DD).");
+    if (estimate !== undefined && estimate !== null && !(typeof estimate === "number" && Number.isInteger(estimate))) throw invalidInput("Argument Validation Error", "estimate must be an integer.");
     const team = teams.find((t) => t.id === teamId);
     if (!team) throw entityNotFound("Team");
+    for (const [field, entity] of Object.entries(ABSENT_REFERENCES)) {
+      const value = (input as Record<string, unknown>)[field];
+      if (value === undefined || value === null) continue;
+      if (field === "parentId" && typeof parentId === "string" && findIssue(parentId)) throw invalidInput("Argument Validation Error", "The sandbox does not model sub-issues.");
+      throw entityNotFound(entity);
+    }
+    const workflowState = stateId === undefined || stateId === null ? undefined : workflowStatesOf(team).find((s) => s.id === stateId);
+    if (stateId !== undefined && stateId !== null && !workflowState) throw entityNotFound("WorkflowState");
+    if (assigneeId !== undefined && assigneeId !== null && !view.people.some((p) => p.id === assigneeId)) throw entityNotFound("User");
     const now = new Date().toISOString();
     team.issueCount += 1;
     const issue: IssueRecord = {
-      id: randomUUID(),
+      id: typeof id === "string" ? id : randomUUID(),
       teamId: team.id,
       number: team.issueCount,
       title,
@@ -519,29 +456,48 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       createdAt: now,
       updatedAt: now,
       creatorId,
+      ...(workflowState ? { stateId: workflowState.id } : {}),
+      assigneeId: typeof assigneeId === "string" ? assigneeId : null,
+      dueDate: typeof dueDate === "string" ? dueDate : null,
+      estimate: typeof estimate === "number" ? estimate : null,
+      ...(typeof sortOrder === "number" ? { sortOrder } : {}),
     };
     issues.set(issue.id, issue);
     state.lastSyncId += 1;
-    return { success: true, lastSyncId: state.lastSyncId, issue: issueView(issue) };
+    return { success: true, lastSyncId: state.lastSyncId, issue: () => view.issue(issue) };
   };
-  const rootsFor = (viewer: typeof owner, scopes: string[] | undefined) => ({
-    Query: {
-      viewer,
-      organization,
-      teams: teamsConnection,
-      team: (args: Record<string, unknown>) => {
-        const team = findTeam(args.id);
-        if (!team) throw entityNotFound("Team");
-        return teamView(team);
+  const rootsFor = (viewer: Person, scopes: string[] | undefined) => {
+    const view = views(workspace, viewer);
+    return {
+      Query: {
+        viewer: () => view.user(viewer),
+        organization: view.organization,
+        teams: connection(teams, view.team),
+        team: (args: Record<string, unknown>) => {
+          const team = findTeam(args.id);
+          if (!team) throw entityNotFound("Team");
+          return view.team(team);
+        },
+        issue: (args: Record<string, unknown>) => {
+          const issue = findIssue(args.id);
+          if (!issue) throw entityNotFound("Issue");
+          return view.issue(issue);
+        },
+        issues: connection([...issues.values()], view.issue),
+        user: (args: Record<string, unknown>) => {
+          const person = view.people.find((p) => p.id === args.id);
+          if (!person) throw entityNotFound("User");
+          return view.user(person);
+        },
+        workflowState: (args: Record<string, unknown>) => {
+          const state = teams.flatMap(workflowStatesOf).find((s) => s.id === args.id);
+          if (!state) throw entityNotFound("WorkflowState");
+          return view.workflowState(state);
+        },
       },
-      issue: (args: Record<string, unknown>) => {
-        const issue = findIssue(args.id);
-        if (!issue) throw entityNotFound("Issue");
-        return issueView(issue);
-      },
-    },
-    Mutation: { issueCreate: issueCreate(scopes, viewer.id) },
-  });
+      Mutation: { issueCreate: issueCreate(scopes, viewer.id, view) },
+    };
+  };
 
   const graphql = async (request: FastifyRequest, res: FastifyReply) => {
     const { caller, authenticated, scopes } = identify(request);
@@ -580,6 +536,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
         roots: rootsFor(viewer, scopes),
         arguments: ARGUMENTS,
         inputs: INPUTS,
+        unions: UNIONS,
       });
     } catch (error) {
       if (!(error instanceof OperationError)) throw error;

@@ -3,7 +3,8 @@
  * language (operations, aliases, arguments, variables, directives, named and
  * inline fragments), validation against a small schema with graphql-js's
  * messages (which Linear, an Apollo server, sends), and execution over plain
- * objects (a field may be a function of its arguments: a resolver). What the
+ * objects (a field may be a function of its arguments: a resolver; a union's
+ * value names its member in `__typename`). What the
  * schema does not model (introspection, most of Linear's types) is refused as
  * Linear refuses a field it does not know, so a client learns at once that the
  * sandbox cannot answer it.
@@ -362,7 +363,14 @@ export type ExecutionInput = {
   arguments?: FieldArguments;
   /** Input object types by name: their fields as type references (a literal argument is checked against them). */
   inputs?: Schema;
+  /** Union types by name: their member object types. */
+  unions?: Unions;
 };
+export type Unions = Readonly<Record<string, readonly string[]>>;
+
+/** Whether a fragment on `condition` applies to objects of `type` (either may be a union of the other). */
+const overlaps = (unions: Unions, type: string, condition: string): boolean =>
+  condition === type || (unions[condition]?.includes(type) ?? false) || (unions[type]?.includes(condition) ?? false);
 
 /** Validation errors; or the data (null when a non-null root field failed) with the errors of failed fields. */
 export type ExecutionResult = { errors: GraphQLProblem[] } | { data: Record<string, unknown> | null; complexity: number; fieldErrors: FieldProblem[] };
@@ -390,7 +398,8 @@ function pickOperation(document: Document, operationName: string | undefined): O
 export function execute(input: ExecutionInput): ExecutionResult {
   const { schema, document } = input;
   const fieldArguments = input.arguments ?? {};
-  const problems = validate(schema, document, fieldArguments, input.inputs ?? {});
+  const unions = input.unions ?? {};
+  const problems = validate(schema, document, fieldArguments, input.inputs ?? {}, unions);
   if (problems.length > 0) return { errors: problems };
   const operation = pickOperation(document, input.operationName);
   const fragments = new Map(document.definitions.filter((d): d is Fragment => d.kind === "fragment").map((f) => [f.name, f]));
@@ -415,11 +424,11 @@ export function execute(input: ExecutionInput): ExecutionResult {
         const key = s.alias ?? s.name;
         into.set(key, [...(into.get(key) ?? []), s]);
       } else if (s.kind === "inline") {
-        if (!s.typeCondition || s.typeCondition === type) collect(type, s.selections, into, seen);
+        if (!s.typeCondition || overlaps(unions, type, s.typeCondition)) collect(type, s.selections, into, seen);
       } else if (!seen.has(s.name)) {
         seen.add(s.name);
         const fragment = fragments.get(s.name) as Fragment;
-        if (fragment.typeCondition === type) collect(type, fragment.selections, into, seen);
+        if (overlaps(unions, type, fragment.typeCondition)) collect(type, fragment.selections, into, seen);
       }
     }
     return into;
@@ -437,6 +446,13 @@ export function execute(input: ExecutionInput): ExecutionResult {
     try {
       if (inner.startsWith("[") && Array.isArray(raw)) return raw.map((item, i) => complete(inner.slice(1, -1), item, fields, [...path, i]));
       const fieldType = namedType(inner);
+      if (unions[fieldType]) {
+        // A union's value says which member it is (graphql-js resolveType).
+        const member = (raw as { __typename?: unknown }).__typename;
+        if (typeof member !== "string" || !unions[fieldType].includes(member)) throw new Error(`a ${fieldType} value must name its member type in __typename`);
+        complexity += 1;
+        return resolve(member, raw as Record<string, unknown>, fields.flatMap((f) => f.selections ?? []), path);
+      }
       if (schema[fieldType]) {
         // An object: 1 point (rate-limiting.md "Understanding query complexity").
         complexity += 1;
@@ -470,6 +486,16 @@ export function execute(input: ExecutionInput): ExecutionResult {
           out[key] = null;
           continue;
         }
+      }
+      if ((raw === null || raw === undefined) && ref.endsWith("!")) {
+        // graphql-js's answer when a resolver breaks the schema: the sandbox's bug, told as a server error.
+        fieldErrors.push({
+          message: `Cannot return null for non-nullable field ${type}.${field.name}.`,
+          locations: [field.loc],
+          path: [...path, key],
+          extensions: { type: "internal error", code: "INTERNAL_SERVER_ERROR", userError: false },
+        });
+        throw new NullBubble();
       }
       out[key] = complete(ref, raw, fields, [...path, key]);
     }
@@ -510,7 +536,8 @@ function literal(value: Value, variables: Record<string, unknown>): unknown {
 }
 
 /** The graphql-js validation rules a hand-written query is likely to break, with graphql-js's messages. */
-function validate(schema: Schema, document: Document, fieldArguments: FieldArguments, inputs: Schema): GraphQLProblem[] {
+function validate(schema: Schema, document: Document, fieldArguments: FieldArguments, inputs: Schema, unions: Unions): GraphQLProblem[] {
+  const composite = (name: string): boolean => schema[name] !== undefined || unions[name] !== undefined;
   const problems: GraphQLProblem[] = [];
   const report = (message: string, ...locations: Location[]): void => {
     problems.push({ message, locations });
@@ -558,19 +585,19 @@ function validate(schema: Schema, document: Document, fieldArguments: FieldArgum
     for (const s of selections) {
       checkDirectives(s.directives, used);
       if (s.kind === "inline") {
-        if (s.typeCondition && !schema[s.typeCondition]) report(`Unknown type "${s.typeCondition}".`, s.loc);
-        else if (s.typeCondition && s.typeCondition !== type) report(`Fragment cannot be spread here as objects of type "${type}" can never be of type "${s.typeCondition}".`, s.loc);
-        else walk(type, s.selections, used, path);
+        if (s.typeCondition && !composite(s.typeCondition)) report(`Unknown type "${s.typeCondition}".`, s.loc);
+        else if (s.typeCondition && !overlaps(unions, type, s.typeCondition)) report(`Fragment cannot be spread here as objects of type "${type}" can never be of type "${s.typeCondition}".`, s.loc);
+        else walk(s.typeCondition ?? type, s.selections, used, path);
         continue;
       }
       if (s.kind === "spread") {
         const fragment = fragments.get(s.name);
         usedFragments.add(s.name);
         if (!fragment) report(`Unknown fragment "${s.name}".`, s.loc);
-        else if (!schema[fragment.typeCondition]) report(`Unknown type "${fragment.typeCondition}".`, fragment.loc);
-        else if (fragment.typeCondition !== type) report(`Fragment "${s.name}" cannot be spread here as objects of type "${type}" can never be of type "${fragment.typeCondition}".`, s.loc);
+        else if (!composite(fragment.typeCondition)) report(`Unknown type "${fragment.typeCondition}".`, fragment.loc);
+        else if (!overlaps(unions, type, fragment.typeCondition)) report(`Fragment "${s.name}" cannot be spread here as objects of type "${type}" can never be of type "${fragment.typeCondition}".`, s.loc);
         else if (path.has(s.name)) report(`Cannot spread fragment "${s.name}" within itself.`, s.loc);
-        else walk(type, fragment.selections, used, new Set([...path, s.name]));
+        else walk(fragment.typeCondition, fragment.selections, used, new Set([...path, s.name]));
         continue;
       }
       const key = s.alias ?? s.name;
@@ -600,8 +627,8 @@ function validate(schema: Schema, document: Document, fieldArguments: FieldArgum
         if (argRef.endsWith("!") && !s.args.some((a) => a.name === name)) report(`Field "${s.name}" argument "${name}" of type "${argRef}" is required, but it was not provided.`, s.loc);
       }
       const fieldType = namedType(ref);
-      if (schema[fieldType] && !s.selections) report(`Field "${s.name}" of type "${ref}" must have a selection of subfields. Did you mean "${s.name} { ... }"?`, s.loc);
-      else if (!schema[fieldType] && s.selections) report(`Field "${s.name}" must not have a selection since type "${ref}" has no subfields.`, s.loc);
+      if (composite(fieldType) && !s.selections) report(`Field "${s.name}" of type "${ref}" must have a selection of subfields. Did you mean "${s.name} { ... }"?`, s.loc);
+      else if (!composite(fieldType) && s.selections) report(`Field "${s.name}" must not have a selection since type "${ref}" has no subfields.`, s.loc);
       else if (s.selections) walk(fieldType, s.selections, used, path);
     }
   };
