@@ -1,8 +1,8 @@
 /**
  * The SDK on its own, offline: a vault in a SQLite file, every connector on
  * its local sandbox, a Slack OAuth flow bound to the browser that began it,
- * a Stripe key from the sandbox's credentials desk, then test, health and a
- * call through the connection (`request`).
+ * a Stripe key from the sandbox's credentials desk, then test, health, a
+ * call through the connection (`request`) and typed actions.
  *
  *   npx tsx examples/sdk.ts
  *
@@ -56,6 +56,12 @@ try {
   });
   const customer = JSON.parse(Buffer.from(created.body).toString("utf8")) as { id: string };
   console.log(`stripe request: ${created.status} customer ${customer.id}`);
+
+  // Typed actions: inputs and outputs typed from the actions' own schemas.
+  const { channels } = await integrations.slack.actions.listConversations("alice", { limit: 10 });
+  const general = channels.find((c) => c.isMember) ?? channels[0];
+  const posted = await integrations.slack.actions.postMessage("alice", { channel: general?.id ?? "", text: "Hello from AutoFlow" });
+  console.log(`slack postMessage: ${posted.channel} ${posted.ts}`);
   console.log(`connections: ${(await integrations.slack.listConnections("alice")).length + (await integrations.stripe.listConnections("alice")).length}`);
   console.log(`disconnected: ${await integrations.slack.disconnect("alice", slack.id)}`);
 } finally {

@@ -16,6 +16,7 @@ describe("examples/sdk.ts", () => {
     expect(stdout).toMatch(/^slack test: \{.*"teamId":"T\w+".*\}$/m);
     expect(stdout).toMatch(/^stripe health: ok$/m);
     expect(stdout).toMatch(/^stripe request: 200 customer cus_\w+$/m);
+    expect(stdout).toMatch(/^slack postMessage: C\w+ \d+\.\d+$/m);
     expect(stdout).toMatch(/^connections: 2$/m);
     expect(stdout).toMatch(/^disconnected: true$/m);
   }, 120_000);
