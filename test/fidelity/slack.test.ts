@@ -4,7 +4,7 @@
  * post-a-message action with its read-back, cursor paging, and a platform
  * error parsed as the client parses Slack's own.
  */
-import { ErrorCode, WebAPIPlatformError, WebClient } from "@slack/web-api";
+import { ErrorCode, WebAPIPlatformError, WebClient, type ConversationsListResponse } from "@slack/web-api";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
 import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
@@ -61,7 +61,7 @@ describe("@slack/web-api against the Slack sandbox", () => {
 
     const pages: string[][] = [];
     for await (const page of web.paginate("conversations.list", { limit: 2 })) {
-      pages.push(((page.channels ?? []) as { name: string }[]).map((c) => c.name));
+      pages.push(((page as ConversationsListResponse).channels ?? []).map((c) => c.name as string));
     }
     expect(pages).toEqual([["general", "random"], ["sandbox-lab"]]);
 

@@ -27,10 +27,12 @@ function client(sandbox: StartedSandbox, apiKey: string): Stripe {
 }
 
 describe("stripe-node against the Stripe sandbox", () => {
-  it("accounts.retrieve() answers the key's own account", async () => {
+  it("accounts.retrieveCurrent() and accounts.retrieve(null) answer the key's own account (GET /v1/account)", async () => {
     const s = await stripe();
     const { apiKey, accountId } = await secretKey(s);
-    const account = await client(s, apiKey).accounts.retrieve();
+    const sdk = client(s, apiKey);
+    expect((await sdk.accounts.retrieve(null)).id).toBe(accountId);
+    const account = await sdk.accounts.retrieveCurrent();
     expect(account).toMatchObject({ id: accountId, object: "account", charges_enabled: true, country: "US" });
     expect(account.lastResponse.statusCode).toBe(200);
     expect(account.lastResponse.requestId).toMatch(/^req_/);
@@ -104,7 +106,7 @@ describe("stripe-node against the Stripe sandbox", () => {
 
   it("an unknown key raises StripeAuthenticationError", async () => {
     const s = await stripe();
-    const error = await client(s, "sk_test_51unknown").accounts.retrieve().catch((e: unknown) => e);
+    const error = await client(s, "sk_test_51unknown").accounts.retrieveCurrent().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     expect(error).toMatchObject({ statusCode: 401, message: expect.stringMatching(/^Invalid API Key provided: sk_test_/) });
   });
