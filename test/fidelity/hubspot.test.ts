@@ -10,6 +10,7 @@ import { Client } from "@hubspot/api-client";
 import { FilterOperatorEnum } from "@hubspot/api-client/lib/codegen/crm/contacts/index.js";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
+import { MemorySandboxStore } from "../../src/testing/memorySandboxStore.js";
 import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
 import { startHubSpotSandbox } from "../../src/integrations/hubspot/sandbox.js";
 
@@ -97,6 +98,18 @@ describe("@hubspot/api-client against the HubSpot sandbox", () => {
     } while (after);
     expect(pages).toBe(3);
     expect(names).toEqual(["Alice", "Bob", "Carol", "Dave", "Eve"]);
+  });
+
+  it("a contact made before a restart on the same store is found by a search after it", async () => {
+    const store = new MemorySandboxStore();
+    const first = await hubspot({ persistence: store });
+    const { accessToken } = await privateAppToken(first, READ_WRITE);
+    const created = await client(first, accessToken).crm.contacts.basicApi.create({ properties: { email: "kept@example.com" }, associations: [] });
+    await first.close();
+
+    const second = await hubspot({ persistence: store });
+    const found = await client(second, accessToken).crm.contacts.searchApi.doSearch({ filterGroups: [{ filters: [{ propertyName: "email", operator: FilterOperatorEnum.Eq, value: "kept@example.com" }] }] });
+    expect(found.results.map((r) => r.id)).toEqual([created.id]);
   });
 
   it("a second contact with the same email raises ApiException 409 with HubSpot's CONFLICT body", async () => {
