@@ -140,6 +140,9 @@ describe("@googleapis/gmail against the Gmail sandbox", () => {
     expect(dates).toEqual([...dates].sort((a, b) => b - a));
     const first = (await api.users.messages.get({ userId: "me", id: ids[0] as string, format: "metadata" })).data;
     expect(headerOf(first.payload?.headers, "Subject")).toBe("Lunch on Thursday?");
+    // The inbox label's counts and the profile's totals are the mailbox's own.
+    expect((await api.users.labels.get({ userId: "me", id: "INBOX" })).data).toMatchObject({ messagesTotal: 3, messagesUnread: 3, threadsTotal: 3 });
+    expect((await api.users.getProfile({ userId: "me" })).data).toMatchObject({ messagesTotal: 3, threadsTotal: 3 });
     // Nothing matches: no `messages` at all.
     expect((await api.users.messages.list({ userId: "me", q: "in:sent" })).data).toEqual({ resultSizeEstimate: 0 });
   });

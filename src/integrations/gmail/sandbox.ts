@@ -85,7 +85,8 @@ export type GmailSandboxOptions = SandboxOptions & {
   tokenRotation?: boolean;
 };
 
-type Account = { email: string; sub: string; messagesTotal: number; threadsTotal: number; historyId: string; grantedScopes: Set<string>; offlineConsented: boolean };
+/** A Google account; its mailbox (labels and messages) is kept apart, by address. */
+type Account = { email: string; sub: string; historyId: string; grantedScopes: Set<string>; offlineConsented: boolean };
 /** One authorization: its refresh token (if offline) and every access token minted from it end together. */
 type Grant = {
   account: Account;
@@ -148,8 +149,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
       account = {
         email: key,
         sub: `1${randomChars(20, "0123456789")}`,
-        messagesTotal: 100 + accounts.size * 37,
-        threadsTotal: 60 + accounts.size * 21,
         historyId: randomChars(7, "123456789"),
         grantedScopes: new Set(),
         offlineConsented: false,
@@ -326,6 +325,12 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
     return apiError(res, { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED", reason: "rateLimitExceeded", info: "RATE_LIMIT_EXCEEDED" });
   };
 
+  /** A label's (or the mailbox's) counts: messages, and threads, each with how many are unread. */
+  const countsOf = (messages: readonly StoredMessage[]) => {
+    const threads = new Set(messages.map((m) => m.threadId));
+    const unread = messages.filter((m) => m.labelIds.includes("UNREAD"));
+    return { messagesTotal: messages.length, messagesUnread: unread.length, threadsTotal: threads.size, threadsUnread: new Set(unread.map((m) => m.threadId)).size };
+  };
   /** Gmail message ids: 16 hex digits that grow with time. */
   const messageId = (nowMs: number): string => `${nowMs.toString(16).padStart(11, "0")}${randomChars(5, "0123456789abcdef")}`;
   /** What a new mailbox's inbox holds: three unread messages from the last day, each its own thread. */
@@ -609,7 +614,9 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         const grant = mailboxCaller(request, res, PROFILE_SCOPES, PROFILE_METHOD);
         if (!grant) return res;
         const account = grant.account;
-        return json(res, 200, { emailAddress: account.email, messagesTotal: account.messagesTotal, threadsTotal: account.threadsTotal, historyId: account.historyId });
+        // The totals are the mailbox's own, so a connector can check them against what messages.list answers.
+        const { messagesTotal, threadsTotal } = countsOf(mailboxOf(account).messages ?? []);
+        return json(res, 200, { emailAddress: account.email, messagesTotal, threadsTotal, historyId: account.historyId });
       });
 
       /** Scopes that may create labels, and those that may read them (discovery doc gmail-v1.json, users.labels.*). */
@@ -707,8 +714,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         const system = SYSTEM_LABELS.find((l) => l.id === id);
         const user = mailboxOf(account).labels.find((l) => l.id === id);
         if (!system && !user) return apiError(res, { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND", reason: "notFound" });
-        // The sandbox's messages are all in the inbox, and read.
-        const counts = id === "INBOX" ? { messagesTotal: account.messagesTotal, messagesUnread: 0, threadsTotal: account.threadsTotal, threadsUnread: 0 } : { messagesTotal: 0, messagesUnread: 0, threadsTotal: 0, threadsUnread: 0 };
+        const counts = countsOf((mailboxOf(account).messages ?? []).filter((m) => m.labelIds.includes(id)));
         return json(res, 200, { ...(system ? systemLabel(system) : userLabel(user as UserLabel)), ...counts });
       });
 
@@ -737,8 +743,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         // A threadId the mailbox has continues that thread; Gmail's further rule (the Subject must match) is not checked.
         const thread = typeof threadId === "string" && messages.some((m) => m.threadId === threadId) ? threadId : id;
         account.historyId = String(BigInt(account.historyId) + 1n);
-        account.messagesTotal += 1;
-        if (thread === id) account.threadsTotal += 1;
         const message: StoredMessage = { id, threadId: thread, labelIds: toSelf ? ["UNREAD", "SENT", "INBOX"] : ["SENT"], internalDate: now, historyId: account.historyId, raw: stored.toString("base64url") };
         messages.push(message);
         return json(res, 200, { id: message.id, threadId: message.threadId, labelIds: message.labelIds });
