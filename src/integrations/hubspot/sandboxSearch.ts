@@ -20,6 +20,11 @@
  *     HubSpot's own issue trackers show (hubspot-api-nodejs #226 and #128).
  *     The column the sandbox gives is the whole body's length, not the
  *     offending character's.
+ * Uncertain, and the sandbox's choice: the wording of the refusals for too
+ * many filters, a limit out of range, a page past 10,000 and an unknown
+ * property (all VALIDATION_ERRORs); text compared without regard to case
+ * (HubSpot keeps addresses in lower case; other text is reported to compare
+ * that way too); the tokenizing of CONTAINS_TOKEN and `query`.
  */
 
 /** HubSpot's search operators (the SDK's FilterOperatorEnum). */
@@ -150,7 +155,10 @@ function parseFilter(raw: unknown, invalidJson: (problem: string) => SearchRefus
   }
 }
 
-/** A sort as HubSpot takes it: `{propertyName, direction}`, that object as a JSON string (the SDK types sorts as strings), or a bare name. */
+/**
+ * A sort as HubSpot takes it (@hubspot/api-client's README, "sorts"): `{propertyName, direction}`, that object as a
+ * JSON string (the SDK types sorts as strings), a bare name (ascending) or `-name` (descending).
+ */
 function parseSort(raw: unknown): SearchSort | undefined {
   let value: unknown = raw;
   if (typeof raw === "string") {
