@@ -735,7 +735,8 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         const account = grant.account;
         const mailbox = mailboxOf(account);
         const messages = mailbox.messages as StoredMessage[];
-        const now = Date.now();
+        // Strictly after the mailbox's last message, so that two sent in one millisecond still list newest first.
+        const now = Math.max(Date.now(), ...messages.map((m) => m.internalDate + 1));
         const stored = asSent(bytes, account.email, new Date(now));
         const headers = parseMessage(stored).headers;
         const toSelf = ["To", "Cc", "Bcc"].some((name) => (addressesOf(headerOf(headers, name) ?? "") ?? []).includes(account.email));
