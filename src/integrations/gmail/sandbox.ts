@@ -16,6 +16,13 @@
  *                                     409 "Label name exists or conflicts" for a name the mailbox has, whatever its case
  *   GET  /gmail/v1/users/me/labels    the system labels (INBOX, SENT, ...) and the user's
  *   GET  /gmail/v1/users/me/labels/{id}  one label with its counts (404 notFound)
+ *   POST /gmail/v1/users/me/messages/send  sends {raw} (base64url RFC 5322; gmail.send, gmail.compose, gmail.modify or
+ *                                     mail.google.com): {id, threadId, labelIds:["SENT"]}; 400 "Recipient address
+ *                                     required" / "Invalid To header"; also /upload/... with uploadType=multipart|media
+ *   GET  /gmail/v1/users/me/messages  newest first: maxResults (100, at most 500), pageToken, q (in:, label:, is:,
+ *                                     from:, to:, subject:, words), labelIds, includeSpamTrash
+ *   GET  /gmail/v1/users/me/messages/{id}  format=full|metadata|minimal|raw, metadataHeaders (404 notFound)
+ *                                     (a new mailbox starts with three messages in its inbox; sandboxMail.ts)
  *                                     (`me` or the token's own address in each of these)
  *
  * Tokens look like Google's: `ya29.` access tokens that expire after
@@ -29,6 +36,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
+import { MESSAGE_FORMATS, addressesOf, asSent, headerOf, matchesQuery, messageResource, parseMessage, relatedParts, sendRefusal, type MessageFormat, type StoredMessage } from "./sandboxMail.js";
 import {
   basicCredentials,
   bearerToken,
@@ -77,7 +85,8 @@ export type GmailSandboxOptions = SandboxOptions & {
   tokenRotation?: boolean;
 };
 
-type Account = { email: string; sub: string; messagesTotal: number; threadsTotal: number; historyId: string; grantedScopes: Set<string>; offlineConsented: boolean };
+/** A Google account; its mailbox (labels and messages) is kept apart, by address. */
+type Account = { email: string; sub: string; historyId: string; grantedScopes: Set<string>; offlineConsented: boolean };
 /** One authorization: its refresh token (if offline) and every access token minted from it end together. */
 type Grant = {
   account: Account;
@@ -105,8 +114,8 @@ type Code = {
 
 /** A label the user made; system labels are constants. */
 type UserLabel = { id: string; name: string; messageListVisibility?: string; labelListVisibility?: string; color?: { textColor: string; backgroundColor: string } };
-/** One mailbox's labels and the number the next one's id takes. */
-type Mailbox = { labels: UserLabel[]; nextLabel: number };
+/** One mailbox's labels, the number the next one's id takes, and its messages (oldest first). */
+type Mailbox = { labels: UserLabel[]; nextLabel: number; messages?: StoredMessage[] };
 
 const credentialRequest = z.strictObject({
   scopes: z.array(z.string().min(1).max(200)).min(1).max(50).optional(),
@@ -140,8 +149,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
       account = {
         email: key,
         sub: `1${randomChars(20, "0123456789")}`,
-        messagesTotal: 100 + accounts.size * 37,
-        threadsTotal: 60 + accounts.size * 21,
         historyId: randomChars(7, "123456789"),
         grantedScopes: new Set(),
         offlineConsented: false,
@@ -316,6 +323,40 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
     // Google documents no Retry-After on 429 (providers.md §4.5): sent only when an injected fault asks for one.
     if (!enforced && fault.retryAfterSeconds !== undefined) res.header("retry-after", String(Math.ceil(fault.retryAfterSeconds)));
     return apiError(res, { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED", reason: "rateLimitExceeded", info: "RATE_LIMIT_EXCEEDED" });
+  };
+
+  /** A label's (or the mailbox's) counts: messages, and threads, each with how many are unread. */
+  const countsOf = (messages: readonly StoredMessage[]) => {
+    const threads = new Set(messages.map((m) => m.threadId));
+    const unread = messages.filter((m) => m.labelIds.includes("UNREAD"));
+    return { messagesTotal: messages.length, messagesUnread: unread.length, threadsTotal: threads.size, threadsUnread: new Set(unread.map((m) => m.threadId)).size };
+  };
+  /** Gmail message ids: 16 hex digits that grow with time. */
+  const messageId = (nowMs: number): string => `${nowMs.toString(16).padStart(11, "0")}${randomChars(5, "0123456789abcdef")}`;
+  /** What a new mailbox's inbox holds: three unread messages from the last day, each its own thread. */
+  const seedInbox = (account: Account): StoredMessage[] => {
+    const seeds = [
+      { from: "AutoFlow Sandbox <welcome@sandbox.autoflow.invalid>", subject: "Welcome to your sandbox mailbox", text: "This mailbox belongs to the Gmail sandbox. Messages you send appear under SENT.", hoursAgo: 26 },
+      { from: "Billing <billing@vendor.example>", subject: "Your invoice INV-1042 is ready", text: "Invoice INV-1042 for $120.00 is ready. It is due in 14 days.", hoursAgo: 5 },
+      { from: "Grace Hopper <grace@navy.example>", subject: "Lunch on Thursday?", text: "Are you free for lunch on Thursday? There is a new place near the office.", hoursAgo: 1 },
+    ];
+    return seeds.map((seed) => {
+      const at = Date.now() - seed.hoursAgo * 3_600_000;
+      const raw = [
+        `From: ${seed.from}`,
+        `To: ${account.email}`,
+        `Subject: ${seed.subject}`,
+        `Date: ${new Date(at).toUTCString().replace("GMT", "+0000")}`,
+        `Message-ID: <${randomChars(24, "0123456789abcdef")}@sandbox.autoflow.invalid>`,
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="UTF-8"',
+        "",
+        seed.text,
+        "",
+      ].join("\r\n");
+      const id = messageId(at);
+      return { id, threadId: id, labelIds: ["UNREAD", "CATEGORY_PERSONAL", "INBOX"], internalDate: at, historyId: account.historyId, raw: Buffer.from(raw, "utf8").toString("base64url") };
+    });
   };
 
   const OAUTH_PATHS = new Set(["/token", "/revoke", "/tokeninfo"]);
@@ -573,7 +614,9 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         const grant = mailboxCaller(request, res, PROFILE_SCOPES, PROFILE_METHOD);
         if (!grant) return res;
         const account = grant.account;
-        return json(res, 200, { emailAddress: account.email, messagesTotal: account.messagesTotal, threadsTotal: account.threadsTotal, historyId: account.historyId });
+        // The totals are the mailbox's own, so a connector can check them against what messages.list answers.
+        const { messagesTotal, threadsTotal } = countsOf(mailboxOf(account).messages ?? []);
+        return json(res, 200, { emailAddress: account.email, messagesTotal, threadsTotal, historyId: account.historyId });
       });
 
       /** Scopes that may create labels, and those that may read them (discovery doc gmail-v1.json, users.labels.*). */
@@ -617,6 +660,8 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
           mailbox = { labels: [], nextLabel: 1 };
           mailboxes.set(account.email, mailbox);
         }
+        // A mailbox has a few messages in its inbox from the start (also one a state saved before messages were kept).
+        mailbox.messages ??= seedInbox(account);
         return mailbox;
       };
       const invalidArgument = (res: FastifyReply, message: string, reason = "invalidArgument"): FastifyReply => apiError(res, { code: 400, message, status: "INVALID_ARGUMENT", reason });
@@ -669,9 +714,130 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         const system = SYSTEM_LABELS.find((l) => l.id === id);
         const user = mailboxOf(account).labels.find((l) => l.id === id);
         if (!system && !user) return apiError(res, { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND", reason: "notFound" });
-        // The sandbox's messages are all in the inbox, and read.
-        const counts = id === "INBOX" ? { messagesTotal: account.messagesTotal, messagesUnread: 0, threadsTotal: account.threadsTotal, threadsUnread: 0 } : { messagesTotal: 0, messagesUnread: 0, threadsTotal: 0, threadsUnread: 0 };
+        const counts = countsOf((mailboxOf(account).messages ?? []).filter((m) => m.labelIds.includes(id)));
         return json(res, 200, { ...(system ? systemLabel(system) : userLabel(user as UserLabel)), ...counts });
+      });
+
+      /** Scopes that may send (users.messages.send in the discovery doc), and those that may list and read messages. */
+      const SEND_SCOPES = new Set(["https://mail.google.com/", ...["gmail.modify", "gmail.compose", "gmail.send"].map((s) => SCOPE_PREFIX + s)]);
+      const READ_SCOPES = new Set(["https://mail.google.com/", ...["gmail.modify", "gmail.readonly", "gmail.metadata"].map((s) => SCOPE_PREFIX + s)]);
+      const METADATA_SCOPE = `${SCOPE_PREFIX}gmail.metadata`;
+      /** A grant whose only reading scope is gmail.metadata: no `q`, no bodies. */
+      const metadataOnly = (grant: Grant): boolean => grant.scopes.filter((s) => READ_SCOPES.has(s)).every((s) => s === METADATA_SCOPE);
+      const MESSAGE_METHOD = (verb: "Send" | "List" | "Get"): string => `caribou.api.proto.MailboxService.${verb}Message${verb === "List" ? "s" : ""}`;
+      const forbidden = (res: FastifyReply, message: string): FastifyReply => apiError(res, { code: 403, message, status: "PERMISSION_DENIED", reason: "forbidden" });
+
+      /** Stores `bytes` as a message the account sent: SENT, and INBOX and UNREAD too when it is addressed to the account itself. */
+      const send = (res: FastifyReply, grant: Grant, bytes: Buffer, threadId: unknown): FastifyReply => {
+        if (bytes.length === 0) return invalidArgument(res, "'raw' RFC822 payload message string or uploading message via /upload/* URL required");
+        const refusal = sendRefusal(parseMessage(bytes));
+        if (refusal) return invalidArgument(res, refusal);
+        const account = grant.account;
+        const mailbox = mailboxOf(account);
+        const messages = mailbox.messages as StoredMessage[];
+        // Strictly after the mailbox's last message, so that two sent in one millisecond still list newest first.
+        const now = Math.max(Date.now(), ...messages.map((m) => m.internalDate + 1));
+        const stored = asSent(bytes, account.email, new Date(now));
+        const headers = parseMessage(stored).headers;
+        const toSelf = ["To", "Cc", "Bcc"].some((name) => (addressesOf(headerOf(headers, name) ?? "") ?? []).includes(account.email));
+        const id = messageId(now);
+        // A threadId the mailbox has continues that thread; Gmail's further rule (the Subject must match) is not checked.
+        const thread = typeof threadId === "string" && messages.some((m) => m.threadId === threadId) ? threadId : id;
+        account.historyId = String(BigInt(account.historyId) + 1n);
+        const message: StoredMessage = { id, threadId: thread, labelIds: toSelf ? ["UNREAD", "SENT", "INBOX"] : ["SENT"], internalDate: now, historyId: account.historyId, raw: stored.toString("base64url") };
+        messages.push(message);
+        return json(res, 200, { id: message.id, threadId: message.threadId, labelIds: message.labelIds });
+      };
+
+      server.post("/gmail/v1/users/:userId/messages/send", async (request, res) => {
+        const grant = mailboxCaller(request, res, SEND_SCOPES, MESSAGE_METHOD("Send"));
+        if (!grant) return res;
+        const body = (request.body && typeof request.body === "object" && !Array.isArray(request.body) ? request.body : {}) as Record<string, unknown>;
+        const raw = typeof body.raw === "string" ? body.raw : "";
+        // `raw` is base64url; Gmail also takes the standard alphabet and padding.
+        return send(res, grant, Buffer.from(raw.replace(/\+/g, "-").replace(/\//g, "_"), "base64url"), body.threadId);
+      });
+
+      // googleapis sends a message given as `media` here: `uploadType=multipart` (JSON metadata, then the message, as
+      // multipart/related) or `uploadType=media` (the message alone, message/rfc822). A `requestBody: {raw}` goes to the route above.
+      const asBuffer = (_request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: unknown) => void): void => done(null, body);
+      server.addContentTypeParser(["multipart/related", "message/rfc822"], { parseAs: "buffer" }, asBuffer);
+      server.post("/upload/gmail/v1/users/:userId/messages/send", async (request, res) => {
+        const grant = mailboxCaller(request, res, SEND_SCOPES, MESSAGE_METHOD("Send"));
+        if (!grant) return res;
+        const uploadType = queryParams(request).uploadType;
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const type = (request.headers["content-type"] ?? "").toLowerCase();
+        if (uploadType === "media") return send(res, grant, body, undefined);
+        if (uploadType !== "multipart") return invalidArgument(res, `Invalid upload type: ${uploadType ?? "(none)"}; this sandbox takes multipart and media`, "badRequest");
+        if (!type.startsWith("multipart/related")) return invalidArgument(res, "Invalid multipart request with 0 mime parts.", "badRequest");
+        const parts = relatedParts(request.headers["content-type"] as string, body);
+        const [metadata, message] = parts;
+        if (!metadata || !message) return invalidArgument(res, `Invalid multipart request with ${parts.length} mime parts.`, "badRequest");
+        let threadId: unknown;
+        try {
+          const text = metadata.body.toString("utf8").trim();
+          threadId = text === "" ? undefined : (JSON.parse(text) as { threadId?: unknown }).threadId;
+        } catch {
+          return invalidArgument(res, "Invalid JSON payload received. Unexpected token.", "invalid");
+        }
+        return send(res, grant, message.body, threadId);
+      });
+
+      /** The repeated query parameters (labelIds, metadataHeaders): `a=1&a=2` arrives as an array. */
+      const repeated = (request: FastifyRequest, name: string): string[] => {
+        const value = (request.query as Record<string, unknown>)[name];
+        return (Array.isArray(value) ? value : value === undefined ? [] : [value]).map(String).filter(Boolean);
+      };
+      /** A list page: 100 by default, at most 500 (Gmail caps a larger maxResults). */
+      const DEFAULT_PAGE = 100;
+      const MAX_PAGE = 500;
+      server.get("/gmail/v1/users/:userId/messages", async (request, res) => {
+        const grant = mailboxCaller(request, res, READ_SCOPES, MESSAGE_METHOD("List"));
+        if (!grant) return res;
+        const q = queryParams(request);
+        if (q.q !== undefined && q.q !== "" && metadataOnly(grant)) return forbidden(res, "Metadata scope does not support 'q' parameter");
+        let size = DEFAULT_PAGE;
+        if (q.maxResults !== undefined) {
+          const n = Number(q.maxResults);
+          if (!Number.isInteger(n) || n < 0) return invalidArgument(res, `Invalid value at 'max_results' (TYPE_UINT32), "${q.maxResults}"`, "invalid");
+          size = Math.min(n === 0 ? DEFAULT_PAGE : n, MAX_PAGE);
+        }
+        // The sandbox's page tokens are the offset of the next page, in digits (as Gmail's look).
+        let start = 0;
+        if (q.pageToken !== undefined && q.pageToken !== "") {
+          if (!/^\d{1,20}$/.test(q.pageToken)) return invalidArgument(res, "Invalid pageToken", "invalid");
+          start = Number(q.pageToken);
+        }
+        const mailbox = mailboxOf(grant.account);
+        const labelName = (id: string): string | undefined => mailbox.labels.find((l) => l.id === id)?.name;
+        const labelIds = repeated(request, "labelIds");
+        const includeSpamTrash = q.includeSpamTrash === "true";
+        const matching = [...(mailbox.messages as StoredMessage[])]
+          .filter((m) => includeSpamTrash || !m.labelIds.some((l) => l === "SPAM" || l === "TRASH"))
+          .filter((m) => labelIds.every((l) => m.labelIds.includes(l)))
+          .filter((m) => q.q === undefined || matchesQuery(m, q.q, labelName))
+          // Newest first, as Gmail lists.
+          .sort((a, b) => b.internalDate - a.internalDate || b.id.localeCompare(a.id));
+        const page = matching.slice(start, start + size);
+        const next = start + size < matching.length ? String(start + size) : undefined;
+        // No `messages` key at all when nothing matches, as Gmail answers.
+        return json(res, 200, { ...(page.length > 0 ? { messages: page.map((m) => ({ id: m.id, threadId: m.threadId })) } : {}), ...(next ? { nextPageToken: next } : {}), resultSizeEstimate: matching.length });
+      });
+
+      server.get("/gmail/v1/users/:userId/messages/:id", async (request, res) => {
+        const grant = mailboxCaller(request, res, READ_SCOPES, MESSAGE_METHOD("Get"));
+        if (!grant) return res;
+        const { id } = request.params as { id: string };
+        const format = (queryParams(request).format ?? "full").toLowerCase();
+        if (!(MESSAGE_FORMATS as readonly string[]).includes(format)) {
+          return invalidArgument(res, `Invalid value at 'format' (type.googleapis.com/caribou.api.proto.MessageFormat), "${queryParams(request).format ?? ""}"`, "invalid");
+        }
+        if ((format === "full" || format === "raw") && metadataOnly(grant)) return forbidden(res, `Metadata scope doesn't allow format ${format.toUpperCase()}`);
+        if (!/^[0-9a-f]{1,24}$/i.test(id)) return invalidArgument(res, "Invalid id value");
+        const message = (mailboxOf(grant.account).messages as StoredMessage[]).find((m) => m.id === id);
+        if (!message) return apiError(res, { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND", reason: "notFound" });
+        return json(res, 200, messageResource(message, format as MessageFormat, repeated(request, "metadataHeaders")));
       });
 
       server.setNotFoundHandler(async (request, res) => notFoundPage(res, request.url.split("?")[0] ?? "/"));

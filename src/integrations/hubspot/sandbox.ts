@@ -16,6 +16,9 @@
  *   POST /crm/v3/objects/contacts           creates a contact (crm.objects.contacts.write): 201, 409 CONFLICT on a known email
  *   GET  /crm/v3/objects/contacts/{id}      one contact (crm.objects.contacts.read; `properties`, `idProperty=email`)
  *   GET  /crm/v3/objects/contacts           the contacts, `limit` (10, at most 100) and `after` from paging.next.after
+ *   POST /crm/v3/objects/contacts/search    CRM search (crm.objects.contacts.read): filterGroups, query, properties,
+ *                                           sorts, limit (10, at most 200), after (an offset); {total, results, paging?}
+ *                                           (sandboxSearch.ts)
  *
  * Errors come as HubSpot sends them: API errors as `{status:"error", message,
  * correlationId, category, ...}` with `X-HubSpot-Correlation-Id`; token
@@ -32,6 +35,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
+import { parseSearch, runSearch } from "./sandboxSearch.js";
 import {
   bearerToken,
   bodyParams,
@@ -478,10 +482,10 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       server.get("/account-info/v3/details", accountDetails);
       server.get("/account-info/2026-03/details", accountDetails);
       /** The API call's token, counted for the rate headers, holding one of `accepted`; otherwise HubSpot's 401 or 403 answered. */
-      const caller = (request: FastifyRequest, res: FastifyReply, accepted: string[]): AccessToken | PrivateAppToken | undefined => {
+      const caller = (request: FastifyRequest, res: FastifyReply, accepted: string[], windowHeaders = true): AccessToken | PrivateAppToken | undefined => {
         const found = authenticate(request, res);
         if (!found) return undefined;
-        rateLimitHeaders(res, found.record);
+        if (windowHeaders) rateLimitHeaders(res, found.record);
         if (!accepted.some((scope) => found.record.scopes.includes(scope))) {
           apiError(res, 403, "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", {
             errors: [{ message: "One or more of the following scopes are required.", context: { requiredScopes: accepted } }],
@@ -603,6 +607,22 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
         return json(res, 200, {
           results: page.map((c) => contactBody(c, names)),
           ...(next ? { paging: { next: { after: afterCursor(next.id), link: link(afterCursor(next.id)) } } } : {}),
+        });
+      });
+
+      server.post("/crm/v3/objects/contacts/search", async (request, res) => {
+        // The search endpoints answer without the X-HubSpot-RateLimit-* headers (providers.md §2.5, a community report).
+        if (!caller(request, res, ["crm.objects.contacts.read"], false)) return res;
+        const length = Number(request.headers["content-length"] ?? 0) || JSON.stringify(request.body ?? {}).length;
+        const search = parseSearch(request.body, length, (name) => CONTACT_PROPERTIES.has(name));
+        if ("refused" in search) return validationError(res, search.refused);
+        const found = runSearch([...contacts.values()], search);
+        const names = search.properties ?? DEFAULT_CONTACT_PROPERTIES;
+        return json(res, 200, {
+          total: found.total,
+          results: found.page.map((c) => contactBody(c, names)),
+          // A search's `after` is the next page's offset (HubSpot answers "10", not the objects list's base64 id).
+          ...(found.nextAfter !== undefined ? { paging: { next: { after: String(found.nextAfter) } } } : {}),
         });
       });
 
