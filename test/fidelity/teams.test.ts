@@ -30,13 +30,18 @@ afterEach(async () => {
 
 /** A token from the credentials desk with `scopes` (delegated, as after a consent). */
 async function tokenFor(sandbox: StartedSandbox, scopes: string[] = SCOPES): Promise<string> {
-  const desk = await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ scopes }), dispatcher: trusting() } as RequestInit);
+  const desk = await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ scopes }), ...trusting() });
   return ((await desk.json()) as { accessToken: string }).accessToken;
 }
-function trusting(): Agent {
+/**
+ * Fetch options whose dispatcher trusts the test certificate alone. Node's own fetch (which the client's
+ * HTTPMessageHandler calls) takes an undici dispatcher; Node types it with its bundled copy of undici's
+ * types, which the undici package's Agent matches at run time but not by name, hence the one cast.
+ */
+function trusting(): RequestInit {
   const agent = new Agent({ connect: { ca: tls.cert } });
   agents.push(agent);
-  return agent;
+  return { dispatcher: agent } as unknown as RequestInit;
 }
 
 /** The Graph client on `accessToken`, at the sandbox. */
@@ -52,7 +57,7 @@ function graphClient(sandbox: StartedSandbox, accessToken: string): Client {
     // The token goes to Graph's hosts and these only (AuthenticationHandler checks the URL's host).
     customHosts: new Set([new URL(sandbox.url).hostname]),
     // HTTPMessageHandler calls the global fetch with these options: Node's fetch takes an undici dispatcher.
-    fetchOptions: { dispatcher: trusting() } as RequestInit,
+    fetchOptions: trusting(),
   });
 }
 const graph = async (sandbox: StartedSandbox, scopes: string[] = SCOPES): Promise<Client> => graphClient(sandbox, await tokenFor(sandbox, scopes));
