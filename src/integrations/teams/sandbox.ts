@@ -680,6 +680,8 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
     const teamId = segments[1] as string;
     if (!teams.some((t) => t.id === teamId.toLowerCase())) return teamNotFound(ctx, teamId);
     if (segments.length === 3) {
+      // One answer, no @odata.nextLink: the channel list takes $filter and $select only, and no $top (channel-list.md);
+      // joinedTeams takes no OData parameter at all. Of the Teams actions' lists, only a channel's messages page.
       const value = channels.filter((c) => c.teamId === teamId.toLowerCase()).map(channelView);
       return graphOk({ "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#teams('${teamId}')/channels`, "@odata.count": value.length, value });
     }
