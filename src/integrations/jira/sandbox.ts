@@ -19,6 +19,10 @@
  *                                                    Atlassian Document Format, v2 as a wiki-markup string
  *   GET  [/ex/jira/{cloudId}]/rest/api/{2,3}/issue/{idOrKey}   the issue (`fields=` picks fields)
  *   GET  [/ex/jira/{cloudId}]/rest/api/{2,3}/project           the projects, each with its issue types
+ *   GET|POST [/ex/jira/{cloudId}]/rest/api/{2,3}/search/jql    the enhanced search (`jql`, `nextPageToken`,
+ *                                                    `maxResults`, `fields`): {issues, nextPageToken?, isLast};
+ *                                                    the JQL that sandboxJql.ts reads, refused as Jira refuses it
+ *   GET|POST [/ex/jira/{cloudId}]/rest/api/{2,3}/search        the old search: 410 Gone, as since its shutdown
  *
  * One origin plays three hosts, so everything stays on loopback: the site
  * URL that accessible-resources reports, and that the credentials desk hands
@@ -43,7 +47,7 @@
  * Basic logins; 429 with Retry-After, X-RateLimit-Reset (ISO, minute
  * precision) and RateLimit-Reason.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
@@ -60,6 +64,7 @@ import {
   type SandboxOptions,
   type StartedSandbox,
 } from "../shared/sandbox.js";
+import { JqlError, parseJql, type JqlIssue } from "./sandboxJql.js";
 
 /** Codes are short-lived; RFC 6749 §4.1.2 recommends ten minutes at most. */
 const CODE_TTL_MS = 10 * 60 * 1000;
@@ -98,6 +103,16 @@ const WRITE_WORK = ["write:jira-work", "write:issue:jira"];
 /** Jira limits a summary to 255 characters. */
 const SUMMARY_MAX = 255;
 const ISSUE_NOT_FOUND = "Issue does not exist or you do not have permission to see it.";
+/** The enhanced search's page: 50 issues unless maxResults asks otherwise (REST v3 reference, "Search for issues using JQL enhanced search"). */
+const SEARCH_PAGE = 50;
+/** At most 5,000 issues a page when only id or key is asked for; fewer with more fields ([UNCERTAIN] the figure: 100, as the old search's cap). */
+const SEARCH_PAGE_MAX_IDS = 5000;
+const SEARCH_PAGE_MAX = 100;
+/** A nextPageToken expires after 7 days (jira.js searchAndReconcileResults.ts). */
+const PAGE_TOKEN_TTL_MS = 7 * 86_400_000;
+const UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.";
+/** What the old search answers since its shutdown (providers.md part 2 §4.4). */
+const SEARCH_REMOVED = "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046";
 
 export type JiraSandboxOptions = SandboxOptions & {
   /** Ignored: Atlassian always rotates refresh tokens; it is not an app setting. */
@@ -132,6 +147,18 @@ const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value))
 const pathOf = (request: FastifyRequest): string => request.url.split("?")[0] ?? request.url;
 const isTokenPath = (path: string): boolean => path === "/oauth/token";
 const isGatewayPath = (path: string): boolean => path.startsWith("/ex/") || path === "/oauth/token/accessible-resources";
+
+type PageToken = { o: number; q: string; t: number };
+/** An opaque nextPageToken: the offset, the query's fingerprint and when it was made. */
+const pageToken = (token: PageToken): string => Buffer.from(JSON.stringify(token)).toString("base64url");
+const readPageToken = (text: string): PageToken | undefined => {
+  try {
+    const t = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as Partial<PageToken>;
+    return Number.isInteger(t.o) && typeof t.q === "string" && typeof t.t === "number" ? (t as PageToken) : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restored?: unknown) {
   const now = options.now ?? Date.now;
@@ -652,6 +679,80 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     if (!issue) return jiraSend(res, 404, errorCollection([ISSUE_NOT_FOUND]));
     return jiraSend(res, 200, issueView(issue, caller, version, queryParams(request).fields));
   };
+  /**
+   * GET/POST .../search/jql, the enhanced search: `jql`, `nextPageToken`, `maxResults`, `fields` (only `id` when
+   * left out), answering `{issues, nextPageToken?, isLast}` with no total; on the last page nextPageToken is
+   * absent, not null (JRACLOUD-92184). The token is opaque: it names the query it pages and when it was made,
+   * so it survives a restart and is refused for another query or after 7 days.
+   */
+  const searchJql = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
+    // Data Center has no enhanced search: its REST layer answers the unknown resource.
+    if (caller.deployment === "datacenter") return jiraSend(res, 404, { message: `null for uri: ${caller.base}/rest/api/${version}/search/jql`, "status-code": 404 });
+    const post = request.method === "POST";
+    const input = (post ? (request.body ?? {}) : request.query) as Record<string, unknown>;
+    if (post && (typeof input !== "object" || Array.isArray(input))) return jiraSend(res, 400, errorCollection(["Invalid request payload. Refer to the REST API documentation and try again."]));
+    const list = (value: unknown): string[] | undefined => {
+      if (value === undefined) return undefined;
+      const items = Array.isArray(value) ? value : [value];
+      return items.flatMap((v) => String(v).split(",")).map((f) => f.trim()).filter(Boolean);
+    };
+    const jql = typeof input.jql === "string" ? input.jql : "";
+    const fields = list(input.fields);
+    const rawMax = input.maxResults;
+    const maxResults = rawMax === undefined || rawMax === "" ? SEARCH_PAGE : Number(rawMax);
+    if (!Number.isInteger(maxResults) || maxResults < 0) return jiraSend(res, 400, errorCollection([`The value '${String(rawMax)}' is invalid for the parameter maxResults.`]));
+    const idsOnly = fields === undefined || fields.every((f) => f === "id" || f === "key");
+    const limit = Math.min(maxResults, idsOnly ? SEARCH_PAGE_MAX_IDS : SEARCH_PAGE_MAX);
+    let query;
+    try {
+      query = parseJql(jql, { projectKeys: projects.map((p) => p.key), issueKeys: [...issues.values()].map((i) => i.key) });
+    } catch (error) {
+      if (error instanceof JqlError) return jiraSend(res, 400, errorCollection(error.messages));
+      throw error;
+    }
+    if (!query.where) return jiraSend(res, 400, errorCollection([UNBOUNDED]));
+    const fingerprint = createHash("sha256").update(jql.trim()).digest("base64url").slice(0, 16);
+    let offset = 0;
+    if (input.nextPageToken !== undefined && input.nextPageToken !== "") {
+      const decoded = readPageToken(String(input.nextPageToken));
+      // [UNCERTAIN] Jira's wording for a token it will not take; the status and shape are its ErrorCollection's.
+      if (!decoded || decoded.q !== fingerprint || now() - decoded.t > PAGE_TOKEN_TTL_MS) return jiraSend(res, 400, errorCollection(["The provided next page token is invalid or expired."]));
+      offset = decoded.o;
+    }
+    const matched = query.sort([...issues.values()].map(jqlIssue).filter(query.where));
+    const page = matched.slice(offset, offset + limit);
+    const isLast = offset + page.length >= matched.length;
+    const fieldsParam = fields?.filter((f) => f !== "id" && f !== "key").join(",");
+    const body: Record<string, unknown> = {
+      issues: page.map((i) => {
+        const issue = issues.get(i.id) as IssueRecord;
+        if (fields === undefined || (fields.length === 1 && fields[0] === "id")) return { id: issue.id };
+        // Only key asked for besides id: the issue with no fields ("-all" leaves out a field no issue has, so every one).
+        return issueView(issue, caller, version, fieldsParam === "" ? "-all" : fieldsParam);
+      }),
+      ...(isLast ? {} : { nextPageToken: pageToken({ o: offset + page.length, q: fingerprint, t: now() }) }),
+      isLast,
+    };
+    return jiraSend(res, 200, body);
+  };
+  /** What the JQL sees of a stored issue. */
+  const jqlIssue = (issue: IssueRecord): JqlIssue => {
+    const project = projects.find((p) => p.id === issue.projectId) as Project;
+    const issueType = project.issueTypes.find((t) => t.id === issue.issueTypeId) as IssueType;
+    return {
+      id: issue.id,
+      key: issue.key,
+      projectKey: project.key,
+      issueType: issueType.name,
+      summary: issue.summary,
+      descriptionText: issue.description === null ? "" : adfToText(issue.description),
+      labels: issue.labels,
+      created: issue.created,
+      updated: issue.updated,
+    };
+  };
+  const removedSearch = (_request: FastifyRequest, res: FastifyReply): FastifyReply => jiraSend(res, 410, errorCollection([SEARCH_REMOVED]));
+
   const listProjects = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
     const expand = (queryParams(request).expand ?? "").split(",");
     return jiraSend(res, 200, projects.map((p) => projectView(p, caller, version, expand.includes("issueTypes"))));
@@ -775,6 +876,10 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
       };
       both("POST", "issue", WRITE_WORK, createIssue);
       both("GET", "issue/:idOrKey", READ_WORK, getIssue);
+      both("GET", "search/jql", READ_WORK, searchJql);
+      both("POST", "search/jql", READ_WORK, searchJql);
+      both("GET", "search", READ_WORK, removedSearch);
+      both("POST", "search", READ_WORK, removedSearch);
       both("GET", "project", READ_WORK, listProjects);
       both("GET", "project/:idOrKey", READ_WORK, getProject);
       server.setNotFoundHandler(async (request, res) => {

@@ -147,3 +147,42 @@ describe("Jira sandbox: create an issue and read it back", () => {
     expect(next.body).toMatchObject({ id: "10001", key: "SBX-2" });
   });
 });
+
+describe("Jira sandbox: the enhanced search", () => {
+  it("finds what POST /issue created, through the gateway and on the site, and pages on after a restart with the same token", async () => {
+    const store = new MemorySandboxStore();
+    const first = await jira({ persistence: store });
+    const site = await first.apiToken();
+    for (const summary of ["One", "Two", "Three"]) {
+      expect((await first.call("POST", `${site.base}/rest/api/3/issue`, site.authorization, { fields: { project: { key: "SBX" }, summary, issuetype: { name: "Task" } } })).status).toBe(201);
+    }
+    const gateway = await first.oauth(["read:jira-work"]);
+    const viaGateway = await first.call("POST", `${gateway.base}/rest/api/3/search/jql`, gateway.authorization, { jql: "project = SBX ORDER BY created ASC", fields: ["summary"], maxResults: 2 });
+    expect(viaGateway.status).toBe(200);
+    expect((viaGateway.body.issues as Json[]).map((i) => (i.fields as Json).summary)).toEqual(["One", "Two"]);
+    expect(viaGateway.body).toMatchObject({ isLast: false, nextPageToken: expect.any(String) });
+    expect((viaGateway.body.issues as Json[])[0]).toMatchObject({ key: "SBX-1", self: `${gateway.base}/rest/api/3/issue/10000` });
+    await first.sandbox.close();
+
+    const second = await jira({ persistence: store });
+    const token = encodeURIComponent(viaGateway.body.nextPageToken as string);
+    const rest = await second.call("GET", `${second.sandbox.url}/rest/api/3/search/jql?jql=${encodeURIComponent("project = SBX ORDER BY created ASC")}&fields=summary&maxResults=2&nextPageToken=${token}`, site.authorization);
+    expect(rest.body).toEqual({ issues: [expect.objectContaining({ key: "SBX-3" })], isLast: true });
+    // A token is good for the query it came from only.
+    const other = await second.call("GET", `${second.sandbox.url}/rest/api/3/search/jql?jql=${encodeURIComponent("project = SBX")}&nextPageToken=${token}`, site.authorization);
+    expect(other.status).toBe(400);
+  });
+
+  it("answers JQL errors, an unbounded query and a Data Center PAT as Jira does", async () => {
+    const k = await jira();
+    const { authorization, base } = await k.apiToken();
+    const search = (jql: string) => k.call("POST", `${base}/rest/api/3/search/jql`, authorization, { jql });
+    expect(await search('summary ~ "unterminated')).toEqual({ status: 400, body: { errorMessages: ["Error in the JQL Query: The quoted string 'unterminated' has not been completed. (line 1, character 11)"], errors: {} } });
+    expect((await search("project SBX")).body).toEqual({ errorMessages: [expect.stringMatching(/^Error in the JQL Query: Expecting operator but got 'SBX'\./)], errors: {} });
+    expect((await search("foo = bar")).body).toEqual({ errorMessages: ["Field 'foo' does not exist or you do not have permission to view it."], errors: {} });
+    expect((await search("key = SBX-9")).body).toEqual({ errorMessages: ["An issue with key 'SBX-9' does not exist for field 'key'."], errors: {} });
+    expect((await search("")).body).toEqual({ errorMessages: ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], errors: {} });
+    const dc = await k.pat();
+    expect((await k.call("GET", `${dc.base}/rest/api/2/search/jql?jql=project+%3D+SBX`, dc.authorization)).status).toBe(404);
+  });
+});

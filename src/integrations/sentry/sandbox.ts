@@ -19,7 +19,9 @@
  *   GET  /api/0/organizations/{org}/issues/{id}/       one issue; PUT updates it ({status, ...}: event:write)
  *   GET  /api/0/issues/{id}/                           the same, at the older path (and PUT)
  *   GET  /api/0/organizations/{org}/projects/          the organization's projects (one, `sandbox-web`, seeded
- *                                                       with two unresolved issues)
+ *                                                       with two unresolved issues; `per_page`, `cursor`, Link)
+ *   GET  /api/0/projects/{org}/{project}/issues/       a project's issues (the same search, 100 a page,
+ *                                                       `statsPeriod`; Link pagination)
  *
  * Without their trailing slash, /oauth/ paths answer Django's APPEND_SLASH
  * 301 and /api/ paths the catch-all's 404 "did you forget a trailing slash?".
@@ -108,6 +110,8 @@ const EVENT_WRITE_SCOPES: readonly string[] = ["event:write", "event:admin"];
 /** The organization issues list answers 25 issues a page unless `limit` asks otherwise, at most 100. */
 const ISSUES_PAGE = 25;
 const ISSUES_PAGE_MAX = 100;
+/** Paginated endpoints answer 100 a page unless `per_page` asks for fewer (api/base.py). */
+const PROJECTS_PAGE = 100;
 /** The statuses an issue update takes (GroupValidator's `status` choices). */
 const UPDATE_STATUSES = ["resolved", "resolvedInNextRelease", "unresolved", "ignored"];
 const NOT_FOUND = "The requested resource does not exist";
@@ -523,31 +527,30 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
   });
   const groupsOf = (org: Organization): Group[] => [...groups.values()].filter((g) => projectOf(g).organizationId === org.id);
 
-  const listIssues = async (request: FastifyRequest<{ Params: { org: string } }>, res: FastifyReply) => {
-    const org = organizationFor(request, res, request.params.org, EVENT_READ_SCOPES);
-    if (!org) return res;
+  /**
+   * One page of `candidates` as the issue streams answer it: `query` (`is:` tokens pick a status, other words
+   * match the title; is:unresolved when left out, everything when empty), `limit`, `cursor`, newest first, with
+   * Sentry's Link header (both rels, `results` saying whether a page is there) and X-Hits.
+   */
+  const issueStream = (request: FastifyRequest, res: FastifyReply, org: Organization, candidates: Group[], path: string, defaultLimit: number, extra: (g: Group) => Record<string, unknown> = () => ({})) => {
     const q = queryParams(request);
-    const limit = q.limit === undefined ? ISSUES_PAGE : Number(q.limit);
+    const limit = q.limit === undefined ? defaultLimit : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > ISSUES_PAGE_MAX) return json(res, 400, { detail: `Invalid limit: must be between 1 and ${ISSUES_PAGE_MAX}.` });
     const cursor = /^\d+:(\d+):[01]$/.exec(q.cursor ?? "0:0:0");
     if (!cursor) return json(res, 400, { detail: "Invalid cursor parameter." });
     const offset = Number(cursor[1]);
-    // `project` may repeat; -1 (or none) is every project the caller can see.
-    const raw = (request.query as Record<string, unknown>).project;
-    const wanted = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String).filter((p) => p !== "-1");
-    // The search: `is:` tokens pick a status (Sentry's default is the unresolved ones); other words match the title.
     const terms = (q.query ?? "is:unresolved").split(/\s+/).filter(Boolean);
     const statuses = terms.filter((t) => t.startsWith("is:")).map((t) => (t.slice(3) === "archived" ? "ignored" : t.slice(3)));
     const words = terms.filter((t) => !t.includes(":")).map((t) => t.toLowerCase());
-    const matched = groupsOf(org)
-      .filter((g) => wanted.length === 0 || wanted.includes(g.projectId))
+    const matched = candidates
       .filter((g) => statuses.length === 0 || statuses.includes(g.status))
       .filter((g) => words.every((w) => g.title.toLowerCase().includes(w)))
       .sort((a, b) => b.lastSeen - a.lastSeen);
     const page = matched.slice(offset, offset + limit);
-    const self = new URL(`${origin}/api/0/organizations/${org.slug}/issues/`);
-    for (const [key, value] of Object.entries(q)) if (key !== "cursor") self.searchParams.set(key, value);
-    for (const p of wanted) self.searchParams.append("project", p);
+    const self = new URL(`${origin}${path}`);
+    for (const [key, value] of Object.entries(q)) if (key !== "cursor" && key !== "project") self.searchParams.set(key, value);
+    const raw = (request.query as Record<string, unknown>).project;
+    for (const p of Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]) self.searchParams.append("project", String(p));
     const link = (cursorValue: string, rel: string, results: boolean): string => {
       self.searchParams.set("cursor", cursorValue);
       return `<${self.toString()}>; rel="${rel}"; results="${results}"; cursor="${cursorValue}"`;
@@ -556,7 +559,39 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     const next = `0:${offset + limit}:0`;
     res.header("link", `${link(previous, "previous", offset > 0)}, ${link(next, "next", offset + limit < matched.length)}`);
     res.header("x-hits", String(matched.length)).header("x-max-hits", String(matched.length));
-    return json(res, 200, page.map((g) => serializeGroup(g, org)));
+    return json(res, 200, page.map((g) => ({ ...serializeGroup(g, org), ...extra(g) })));
+  };
+
+  const listIssues = async (request: FastifyRequest<{ Params: { org: string } }>, res: FastifyReply) => {
+    const org = organizationFor(request, res, request.params.org, EVENT_READ_SCOPES);
+    if (!org) return res;
+    // `project` may repeat; -1 (or none) is every project the caller can see.
+    const raw = (request.query as Record<string, unknown>).project;
+    const wanted = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map(String).filter((p) => p !== "-1");
+    const candidates = groupsOf(org).filter((g) => wanted.length === 0 || wanted.includes(g.projectId));
+    return issueStream(request, res, org, candidates, `/api/0/organizations/${org.slug}/issues/`, ISSUES_PAGE);
+  };
+
+  /**
+   * GET /api/0/projects/{org}/{project}/issues/ (ProjectGroupIndexEndpoint, deprecated but served): ProjectEventPermission
+   * (event:read for GET), 100 issues a page, `statsPeriod` "24h" (default), "14d" or "" adding StreamGroupSerializer's
+   * `stats` (an hourly or daily count series), anything else a 400.
+   */
+  const listProjectIssues = async (request: FastifyRequest<{ Params: { org: string; project: string } }>, res: FastifyReply) => {
+    const org = organizationFor(request, res, request.params.org, EVENT_READ_SCOPES);
+    if (!org) return res;
+    const project = projects.find((p) => p.organizationId === org.id && (p.slug === request.params.project || p.id === request.params.project));
+    if (!project) return apiError(res, 404, NOT_FOUND);
+    const period = queryParams(request).statsPeriod ?? "24h";
+    if (!["", "24h", "14d"].includes(period)) return json(res, 400, { detail: "Invalid stats_period. Valid choices are '', '24h', and '14d'" });
+    const stats = (g: Group): Record<string, unknown> => {
+      if (period === "") return {};
+      // Buckets of an hour (24h) or a day (14d), epoch seconds, oldest first; the issue's events fall in the last one.
+      const [buckets, size] = period === "24h" ? [24, 3600] : [14, 86_400];
+      const end = Math.floor(now() / 1000 / size) * size;
+      return { stats: { [period]: Array.from({ length: buckets }, (_, i) => [end - (buckets - 1 - i) * size, i === buckets - 1 ? Math.min(g.count, 99) : 0]) } };
+    };
+    return issueStream(request, res, org, groupsOf(org).filter((g) => g.projectId === project.id), `/api/0/projects/${org.slug}/${project.slug}/issues/`, ISSUES_PAGE_MAX, stats);
   };
 
   const updateSchema = z.looseObject({
@@ -620,14 +655,33 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     if (!allowed) return res;
     return issueDetail(request, res, org, group);
   };
+  /** The project's first event, null while it has none. */
+  const firstEventOf = (project: Project): string | null => {
+    const seen = [...groups.values()].filter((g) => g.projectId === project.id).map((g) => g.firstSeen);
+    return seen.length === 0 ? null : sentryTime(Math.min(...seen));
+  };
+  /** OrganizationProjectsEndpoint: `per_page` (100 by default and at most) and `cursor`, by slug, with the Link header. */
   const listProjects = async (request: FastifyRequest<{ Params: { org: string } }>, res: FastifyReply) => {
     const org = organizationFor(request, res, request.params.org, ORG_READ_SCOPES);
     if (!org) return res;
-    const list = projects.filter((p) => p.organizationId === org.id);
+    const q = queryParams(request);
+    const perPage = q.per_page === undefined ? PROJECTS_PAGE : Number(q.per_page);
+    if (!Number.isInteger(perPage) || perPage < 1 || perPage > PROJECTS_PAGE) return json(res, 400, { detail: `Invalid per_page value. Cannot exceed ${PROJECTS_PAGE}.` });
+    const cursor = /^\d+:(\d+):[01]$/.exec(q.cursor ?? "0:0:0");
+    if (!cursor) return json(res, 400, { detail: "Invalid cursor parameter." });
+    const offset = Number(cursor[1]);
+    const list = projects.filter((p) => p.organizationId === org.id).sort((a, b) => a.slug.localeCompare(b.slug));
+    const self = new URL(`${origin}/api/0/organizations/${org.slug}/projects/`);
+    for (const [key, value] of Object.entries(q)) if (key !== "cursor") self.searchParams.set(key, value);
+    const link = (value: string, rel: string, results: boolean): string => {
+      self.searchParams.set("cursor", value);
+      return `<${self.toString()}>; rel="${rel}"; results="${results}"; cursor="${value}"`;
+    };
+    res.header("link", `${link(`${perPage}:${Math.max(0, offset - perPage)}:1`, "previous", offset > 0)}, ${link(`${perPage}:${offset + perPage}:0`, "next", offset + perPage < list.length)}`);
     return json(
       res,
       200,
-      list.map((p) => ({ ...serializeProjectRef(p), dateCreated: p.dateCreated, isBookmarked: false, isMember: true, hasAccess: true, features: [], firstEvent: sentryTime(Math.min(...groupsOf(org).map((g) => g.firstSeen))), status: "active" })),
+      list.slice(offset, offset + perPage).map((p) => ({ ...serializeProjectRef(p), dateCreated: p.dateCreated, isBookmarked: false, isMember: true, hasAccess: true, features: [], firstEvent: firstEventOf(p), status: "active" })),
     );
   };
 
@@ -728,6 +782,7 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
       server.get("/api/0/organizations/", listOrganizations);
       server.get("/api/0/organizations/:org/projects/", listProjects);
       server.get("/api/0/organizations/:org/issues/", listIssues);
+      server.get("/api/0/projects/:org/:project/issues/", listProjectIssues);
       server.route({ method: ["GET", "PUT"], url: "/api/0/organizations/:org/issues/:issueId/", handler: organizationIssue });
       server.route({ method: ["GET", "PUT"], url: "/api/0/issues/:issueId/", handler: bareIssue });
       server.setNotFoundHandler(notFound);

@@ -101,3 +101,29 @@ describe("Sentry sandbox: list and update issues", () => {
     expect(projects.body).toMatchObject([{ slug: "sandbox-web", platform: "javascript" }]);
   });
 });
+
+describe("Sentry sandbox: a project's issues", () => {
+  it("answers the project's stream (is:unresolved by default, everything with an empty query), needs event:read, and keeps a resolution across a restart", async () => {
+    const store = new MemorySandboxStore();
+    const first = await sentry({ persistence: store });
+    const token = await first.token(["org:read", "event:read", "event:write"]);
+    const slug = ((await first.call("GET", "/api/0/organizations/", token)).body[0] as Json).slug as string;
+    const path = `/api/0/projects/${slug}/sandbox-web/issues/`;
+    const list = await first.call("GET", path, token);
+    expect(list.status).toBe(200);
+    expect(list.body).toHaveLength(2);
+    expect(list.headers.get("link")).toContain('rel="next"; results="false"');
+    const id = (list.body[0] as Json).id as string;
+    expect((await first.call("PUT", `/api/0/issues/${id}/`, token, { status: "resolved" })).status).toBe(200);
+    await first.sandbox.close();
+
+    const second = await sentry({ persistence: store });
+    expect((await second.call("GET", path, token)).body.map((g: Json) => g.id)).not.toContain(id);
+    const all = await second.call("GET", `${path}?query=&statsPeriod=`, token);
+    expect(all.body).toHaveLength(2);
+    expect(all.body.find((g: Json) => g.id === id)).toMatchObject({ status: "resolved" });
+    expect(all.body[0]).not.toHaveProperty("stats");
+    const orgOnly = await second.token(["org:read"]);
+    expect(await second.call("GET", path, orgOnly)).toMatchObject({ status: 403, body: { detail: "You do not have permission to perform this action." } });
+  });
+});

@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:http";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../testing/processes.js";
+import { testCertificate } from "../../testing/testCertificate.js";
 import { startSlackSandbox } from "../slack/sandbox.js";
 import type { SandboxApp, SandboxRegistration, SandboxStateStore, StartedSandbox } from "./sandbox.js";
 
@@ -216,5 +217,36 @@ describe("the sandbox control plane", () => {
     const sandbox = await slack({});
     const answer = (await (await fetch(`${sandbox.url}/_sandbox/credentials?form=connect`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Record<string, unknown>;
     expect(Object.keys(answer)).toEqual(["accessToken"]);
+  });
+});
+
+describe("a sandbox over https", () => {
+  it("listens over https with the given key and certificate, reports an https URL, and another process on the same store finds it there", async () => {
+    const tls = testCertificate();
+    const store = new MemoryStore();
+    const sandbox = await slack({ tls, persistence: store });
+    expect(sandbox.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const token = await (async () => {
+      const dispatcher = new Agent({ connect: { ca: tls.cert } });
+      try {
+        const res = await undiciFetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}", dispatcher });
+        return ((await res.json()) as { accessToken: string }).accessToken;
+      } finally {
+        await dispatcher.close();
+      }
+    })();
+    const trusted = new Agent({ connect: { ca: tls.cert } });
+    try {
+      const res = await undiciFetch(`${sandbox.url}/api/auth.test`, { method: "POST", headers: { authorization: `Bearer ${token}` }, dispatcher: trusted });
+      expect(await res.json()).toMatchObject({ ok: true });
+    } finally {
+      await trusted.close();
+    }
+    // A client that does not trust the certificate cannot talk to it; plain http is not served on the port.
+    await expect(fetch(`${sandbox.url}/_sandbox/info`)).rejects.toThrow();
+    // The https probe proves the sandbox on the store is this one: the second process uses it and stands by.
+    const second = await slack({ tls, persistence: store, standby: false });
+    expect(second.role()).toBe("remote");
+    expect(second.url).toBe(sandbox.url);
   });
 });

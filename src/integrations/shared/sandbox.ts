@@ -31,6 +31,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import * as devalue from "devalue";
 import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { Agent, fetch as undiciFetch } from "undici";
 import { z } from "zod";
 import { connectFieldsOf, type ConnectorEndpoints } from "./connector.js";
 import { codeChallengeS256 } from "./oauth.js";
@@ -122,7 +123,16 @@ export type SandboxOptions = {
   log?: (level: "info" | "warn" | "error", message: string) => void;
   /** An enforced rate from the start (`PUT /_sandbox/rate-limit` changes it); none, so unlimited, when left out. Never persisted. */
   rateLimit?: SandboxRateLimit;
+  /**
+   * Listen over https with this key and certificate (PEM) instead of http: some official clients
+   * send a token only over https (Microsoft Graph's). The URL the sandbox reports then starts
+   * https://, and the probe of a sandbox on the same store trusts `cert`. Plain http when left out.
+   */
+  tls?: SandboxTls;
 };
+
+/** A key and certificate to listen with over https (Fastify's `https` option). */
+export type SandboxTls = { key: string | Buffer; cert: string | Buffer };
 
 /** A sandbox's OAuth app as the provider's dashboard registered it. */
 export type SandboxApp = { clientId: string; clientSecret: string };
@@ -271,13 +281,13 @@ export async function startSandbox(provider: string, options: SandboxOptions, pr
   let remoteUrl: string | undefined;
   // Whoever serves this store's sandbox said where: use it while it answers as this store's,
   // whatever ports this process was given (a CLI command beside the service, a second instance).
-  if (registration.url && (await probe(registration.url, provider, app)) === "same") remoteUrl = registration.url;
+  if (registration.url && (await probe(registration.url, provider, app, options.tls)) === "same") remoteUrl = registration.url;
   else {
     const port = options.port ?? 0;
     served = await serveFromStore(port);
     if (!served) {
-      const url = originOf(host, port);
-      if ((await probe(url, provider, app)) !== "same") throw notOurs(port);
+      const url = originOf(host, port, options.tls);
+      if ((await probe(url, provider, app, options.tls)) !== "same") throw notOurs(port);
       remoteUrl = url;
     }
   }
@@ -293,7 +303,7 @@ export async function startSandbox(provider: string, options: SandboxOptions, pr
       if (busy || closed || served) return;
       busy = true;
       (async () => {
-        const who = await probe(watched, provider, app);
+        const who = await probe(watched, provider, app, options.tls);
         if (who === "same") {
           warned = false;
           return;
@@ -360,8 +370,8 @@ function parseState(provider: string, text: string | undefined): unknown {
   }
 }
 
-function originOf(host: string, port: number): string {
-  return `http://${host === "::1" ? "[::1]" : host}:${port}`;
+function originOf(host: string, port: number, tls: SandboxTls | undefined): string {
+  return `${tls ? "https" : "http"}://${host === "::1" ? "[::1]" : host}:${port}`;
 }
 
 /** The answer to a challenge that only a holder of the app's secret can give. */
@@ -373,11 +383,24 @@ function proofOf(app: SandboxApp, provider: string, challenge: string): string {
  * Who answers at `url`: this store's sandbox of `provider` (it answered a
  * fresh challenge with the app's secret), something else, or nothing.
  */
-async function probe(url: string, provider: string, app: SandboxApp): Promise<"same" | "other" | "none"> {
+async function probe(url: string, provider: string, app: SandboxApp, tls: SandboxTls | undefined): Promise<"same" | "other" | "none"> {
   const challenge = randomBytes(16).toString("base64url");
-  let response: Response;
+  const target = `${url}/_sandbox/info?challenge=${challenge}`;
+  const signal = AbortSignal.timeout(PROBE_TIMEOUT_MS);
+  let response: Pick<Response, "ok" | "json">;
   try {
-    response = await fetch(`${url}/_sandbox/info?challenge=${challenge}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    if (!url.startsWith("https:")) response = await fetch(target, { signal });
+    else {
+      // An https sandbox's certificate is its own (self-signed in tests): the probe trusts it and nothing else.
+      const dispatcher = new Agent({ connect: { ca: tls?.cert } });
+      try {
+        const answer = await undiciFetch(target, { signal, dispatcher });
+        const body: unknown = await answer.json().catch(() => undefined);
+        response = { ok: answer.ok, json: async () => body };
+      } finally {
+        await dispatcher.close();
+      }
+    }
   } catch {
     return "none";
   }
@@ -389,9 +412,17 @@ async function probe(url: string, provider: string, app: SandboxApp): Promise<"s
   }
 }
 
+/** A Fastify server, over https when `tls` is given. */
+function newServer(tls: SandboxTls | undefined): FastifyInstance {
+  const base = { logger: false, bodyLimit: 1024 * 1024 } as const;
+  if (!tls) return Fastify(base);
+  // Fastify types an https server apart from an http one; routes, hooks and replies are the same on both.
+  return Fastify({ ...base, https: { key: tls.key, cert: tls.cert } }) as unknown as FastifyInstance;
+}
+
 /** Listens with `definition`; undefined when the port is taken. */
 async function serve(definition: SandboxDefinition, options: SandboxOptions, credentials: SandboxApp, persisting: Persisting | undefined): Promise<Served | undefined> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = newServer(options.tls);
   await app.register(formbody);
   // An empty body sent as JSON (`DELETE /_sandbox/faults` from many clients) is no body, not a 400.
   const json = app.getDefaultJsonParser("error", "error");
@@ -587,7 +618,7 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   }
   const address = app.server.address();
   if (!address || typeof address === "string") throw new Error("sandbox did not bind a TCP port");
-  ownOrigin = originOf(host, address.port);
+  ownOrigin = originOf(host, address.port, options.tls);
   definition.listening?.(ownOrigin);
   return {
     url: ownOrigin,

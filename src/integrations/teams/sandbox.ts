@@ -14,6 +14,8 @@
  *   GET  /v1.0/teams/{team-id}/channels   the team's channels (each team has General and one more)
  *   POST /v1.0/teams/{team-id}/channels/{channel-id}/messages        send a chatMessage (delegated
  *                                         ChannelMessage.Send): 201 and the message
+ *   GET  /v1.0/teams/{team-id}/channels/{channel-id}/messages        the channel's messages, newest first,
+ *                                         `$top` (20 by default, 50 at most) a page, @odata.nextLink to the next
  *   GET  /v1.0/teams/{team-id}/channels/{channel-id}/messages/{id}   the message again
  *   POST /v1.0/$batch                     up to 20 of those requests in one
  *
@@ -75,6 +77,9 @@ const MESSAGE_SEND_PERMISSIONS = ["ChannelMessage.Send", "Group.ReadWrite.All"];
 const MESSAGE_READ_PERMISSIONS = ["ChannelMessage.Read.All", "Group.Read.All", "Group.ReadWrite.All"];
 /** The longest chatMessage body Teams takes: about 28 KB (Teams limits; [UNCERTAIN] the exact figure). */
 const MESSAGE_MAX_BYTES = 28 * 1024;
+/** Listing channel messages: 20 a page unless $top asks otherwise, 50 at most (chatmessage-list / channel-list-messages.md). */
+const MESSAGES_PAGE = 20;
+const MESSAGES_PAGE_MAX = 50;
 const ORGANIZATION_PERMISSIONS = ["User.Read", "Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All", "Directory.ReadWrite.All"];
 
 export type TeamsSandboxOptions = SandboxOptions & {
@@ -162,6 +167,8 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? REFRESH_INACTIVITY_SECONDS;
   // Channels and messages live in the state too; a state saved before they existed gets each team's channels now.
   const { channels, messages } = state;
+  /** This sandbox's origin once it listens: where the @odata.nextLink of a page points. */
+  let graphOrigin = "https://graph.microsoft.com";
   for (const team of teams) {
     if (channels.some((c) => c.teamId === team.id)) continue;
     const created = new Date(now() - 200 * 86_400_000).toISOString();
@@ -630,7 +637,35 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
     return { ...graphOk({ "@odata.context": `${channelContext(channel)}/messages/$entity`, ...messageView(message, channel) }), status: 201 };
   };
   /** `/teams/{team-id}/channels[/{channel-id}/messages[/{message-id}]]`: undefined for any other path. */
-  const channelRequest = (ctx: GraphContext, grant: Grant, method: string, pathname: string, body: unknown): GraphAnswer | undefined => {
+  /**
+   * GET .../messages: the channel's top-level messages, newest first ([UNCERTAIN] the order), a page of `$top`
+   * with `@odata.nextLink` to the next while there is one: an absolute URL at this sandbox (Graph's points at
+   * graph.microsoft.com; the SDK's PageIterator follows whatever the answer says) carrying an opaque $skiptoken.
+   */
+  const listMessages = (ctx: GraphContext, channel: Channel, query: URLSearchParams): GraphAnswer => {
+    const topText = query.get("$top");
+    const top = topText === null ? MESSAGES_PAGE : Number(topText);
+    if (!Number.isInteger(top) || top < 1 || top > MESSAGES_PAGE_MAX) return graphError(ctx, 400, "BadRequest", `Invalid page size specified: '${topText ?? ""}'. Must be between 1 and ${MESSAGES_PAGE_MAX} inclusive.`);
+    const skip = query.get("$skiptoken");
+    let offset = 0;
+    if (skip !== null) {
+      const decoded = Buffer.from(skip, "base64url").toString("utf8");
+      // [UNCERTAIN] Graph's wording for a skip token it cannot read.
+      if (!/^\d{1,9}$/.test(decoded)) return graphError(ctx, 400, "BadRequest", "The skip token is invalid.");
+      offset = Number(decoded);
+    }
+    const all = [...messages.values()].filter((m) => m.channelId === channel.id).sort((a, b) => Number(b.id) - Number(a.id));
+    const page = all.slice(offset, offset + top);
+    const base = `${graphOrigin}/v1.0/teams/${channel.teamId}/channels/${encodeURIComponent(channel.id)}/messages`;
+    const more = offset + page.length < all.length;
+    return graphOk({
+      "@odata.context": `${channelContext(channel)}/messages`,
+      "@odata.count": page.length,
+      ...(more ? { "@odata.nextLink": `${base}?$top=${top}&$skiptoken=${Buffer.from(String(offset + page.length)).toString("base64url")}` } : {}),
+      value: page.map((m) => messageView(m, channel)),
+    });
+  };
+  const channelRequest = (ctx: GraphContext, grant: Grant, method: string, pathname: string, body: unknown, query: URLSearchParams): GraphAnswer | undefined => {
     const segments = pathname.replace(/^\/+|\/+$/g, "").split("/").map((segment) => decodeURIComponent(segment));
     if (segments[0]?.toLowerCase() !== "teams" || segments[2]?.toLowerCase() !== "channels" || segments.length > 6) return undefined;
     if (segments.length === 5 && segments[4]?.toLowerCase() !== "messages") return undefined;
@@ -645,13 +680,15 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
     const teamId = segments[1] as string;
     if (!teams.some((t) => t.id === teamId.toLowerCase())) return teamNotFound(ctx, teamId);
     if (segments.length === 3) {
+      // One answer, no @odata.nextLink: the channel list takes $filter and $select only, and no $top (channel-list.md);
+      // joinedTeams takes no OData parameter at all. Of the Teams actions' lists, only a channel's messages page.
       const value = channels.filter((c) => c.teamId === teamId.toLowerCase()).map(channelView);
       return graphOk({ "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#teams('${teamId}')/channels`, "@odata.count": value.length, value });
     }
     const channel = channels.find((c) => c.teamId === teamId.toLowerCase() && c.id === segments[3]);
     if (!channel) return channelNotFound(ctx);
     if (isSend) return sendMessage(ctx, grant, channel, body);
-    if (segments.length === 5) return graphError(ctx, 400, "BadRequest", "Listing channel messages is not modelled by the sandbox; read a message by its id.");
+    if (segments.length === 5) return listMessages(ctx, channel, query);
     const message = messages.get(segments[5] as string);
     if (!message || message.channelId !== channel.id) return graphError(ctx, 404, "NotFound", "Message not found.");
     return graphOk({ "@odata.context": `${channelContext(channel)}/messages/$entity`, ...messageView(message, channel) });
@@ -660,7 +697,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
   /** One Graph request by its path under /v1.0 (segments are case-insensitive at Graph, ids are not). */
   const read = (ctx: GraphContext, grant: Grant, method: string, url: string, body?: unknown): GraphAnswer => {
     const parsed = new URL(url.startsWith("/") ? url : `/${url}`, "http://graph.invalid");
-    const channelAnswer = channelRequest(ctx, grant, method, parsed.pathname, body);
+    const channelAnswer = channelRequest(ctx, grant, method, parsed.pathname, body, parsed.searchParams);
     if (channelAnswer) return channelAnswer;
     const path = parsed.pathname.replace(/\/+$/, "").toLowerCase();
     const handler = reads[path];
@@ -689,6 +726,9 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
 
   const definition: SandboxDefinition = {
     provider: "teams",
+    listening: (origin) => {
+      graphOrigin = origin;
+    },
     state,
     browserPaths: [...WELL_KNOWN_TENANTS, tenant.id, tenant.domain].map((t) => `/${t}/oauth2/v2.0/authorize`),
     endpoints: (origin) => ({

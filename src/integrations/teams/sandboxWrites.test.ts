@@ -112,3 +112,30 @@ describe("Teams sandbox: send a channel message and read it back", () => {
     expect(read.body).toMatchObject({ id, body: { content: "Survives" }, channelIdentity: { teamId, channelId } });
   });
 });
+
+describe("Teams sandbox: a channel's messages, paged", () => {
+  it("pages newest first by @odata.nextLink at the sandbox, after a restart too, and refuses a page size Graph refuses", async () => {
+    const store = new MemorySandboxStore();
+    const first = await teams({ persistence: store });
+    const bearer = await first.token(ALL);
+    const { teamId, channelId } = await first.general(bearer);
+    const path = `/teams/${teamId}/channels/${encodeURIComponent(channelId)}/messages`;
+    for (const content of ["a", "b", "c"]) expect((await first.call("POST", path, bearer, { body: { content } })).status).toBe(201);
+    const page = await first.call("GET", `${path}?$top=2`, bearer);
+    expect(page.status).toBe(200);
+    expect((page.body.value as Json[]).map((m) => (m.body as Json).content)).toEqual(["c", "b"]);
+    const nextLink = page.body["@odata.nextLink"] as string;
+    expect(nextLink.startsWith(`${first.sandbox.url}/v1.0${path}?`)).toBe(true);
+    await first.sandbox.close();
+
+    const second = await teams({ persistence: store });
+    const rest = await second.call("GET", nextLink.slice(first.sandbox.url.length + "/v1.0".length), bearer);
+    expect((rest.body.value as Json[]).map((m) => (m.body as Json).content)).toEqual(["a"]);
+    expect(rest.body["@odata.nextLink"]).toBeUndefined();
+    const tooMany = await second.call("GET", `${path}?$top=51`, bearer);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error).toMatchObject({ code: "BadRequest", message: "Invalid page size specified: '51'. Must be between 1 and 50 inclusive." });
+    const noReader = await second.token(["Team.ReadBasic.All", "Channel.ReadBasic.All"]);
+    expect((await second.call("GET", path, noReader)).status).toBe(403);
+  });
+});
