@@ -9,32 +9,23 @@
  */
 import { readFileSync } from "node:fs";
 import { ForbiddenLinearError, InvalidInputLinearError, AuthenticationLinearError, LinearClient, LinearDocument } from "@linear/sdk";
+import { linearAccessToken } from "../../src/integrations/linear/testing/oauth.js";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
-import { challengeOf } from "../../src/integrations/shared/sandbox.js";
 import { startLinearSandbox } from "../../src/integrations/linear/sandbox.js";
 import { REFERENCE_TYPES, ARGUMENTS, INPUTS, SCHEMA, UNIONS } from "../../src/integrations/linear/sandboxSchema.js";
 import { installedSdk, VENDORED, type PublishedSchema } from "../../src/integrations/linear/testing/publishedSchema.js";
 
 type Json = Record<string, unknown>;
 const REDIRECT_URI = "http://localhost:3000/api/integrations/linear/oauth/callback";
-const VERIFIER = "v".repeat(43);
 const start = closedAfterEach(startLinearSandbox, { redirectUris: [REDIRECT_URI] });
 
 async function linear() {
   const sandbox = await start();
   const apiUrl = `${sandbox.endpoints.apiUrl}/graphql`;
   const apiKey = ((await (await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Json).apiKey as string;
-  /** An OAuth consent and code exchange for `scope` (comma-separated, as Linear takes it): the access token. */
-  const oauth = async (scope: string): Promise<string> => {
-    const authorize = new URL(sandbox.endpoints.authorizeUrl);
-    const params = { client_id: sandbox.clientId, redirect_uri: REDIRECT_URI, response_type: "code", scope, state: "st", code_challenge: challengeOf(VERIFIER), code_challenge_method: "S256" };
-    for (const [k, v] of Object.entries(params)) authorize.searchParams.set(k, v);
-    const code = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location") as string).searchParams.get("code") as string;
-    const form = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, code_verifier: VERIFIER, client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
-    const res = await fetch(sandbox.endpoints.tokenUrl, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form });
-    return ((await res.json()) as Json).access_token as string;
-  };
+  /** An OAuth consent and code exchange for `scope`. */
+  const oauth = (scope: string): Promise<string> => linearAccessToken(sandbox, scope, REDIRECT_URI);
   return { sandbox, apiUrl, apiKey, oauth };
 }
 

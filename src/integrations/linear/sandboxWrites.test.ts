@@ -3,15 +3,14 @@
  * back with `issue(id:)`, refused as Linear refuses a read-only OAuth token
  * and an unknown team, and still there after a restart on the same store.
  */
+import { linearAccessToken } from "./testing/oauth.js";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
-import { challengeOf } from "../shared/sandbox.js";
 import { startLinearSandbox, type LinearSandboxOptions } from "./sandbox.js";
 
 type Json = Record<string, unknown>;
 const REDIRECT_URI = "http://localhost:3000/api/integrations/linear/oauth/callback";
-const VERIFIER = "v".repeat(43);
 const TEAMS = "query Teams { teams(first: 10) { nodes { id key name } pageInfo { hasNextPage endCursor } } }";
 const CREATE = `mutation Create($input: IssueCreateInput!) {
   issueCreate(input: $input) { success issue { id identifier title url createdAt team { id } } }
@@ -28,16 +27,8 @@ async function linear(options: LinearSandboxOptions = {}) {
   };
   const apiKey = async (): Promise<string> =>
     ((await (await fetch(`${sandbox.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Json).apiKey as string;
-  /** An OAuth consent and code exchange for `scope` (comma-separated, as Linear takes it): the Bearer header. */
-  const oauth = async (scope: string): Promise<string> => {
-    const authorize = new URL(sandbox.endpoints.authorizeUrl);
-    const params = { client_id: sandbox.clientId, redirect_uri: REDIRECT_URI, response_type: "code", scope, state: "st", code_challenge: challengeOf(VERIFIER), code_challenge_method: "S256" };
-    for (const [k, v] of Object.entries(params)) authorize.searchParams.set(k, v);
-    const code = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location") as string).searchParams.get("code") as string;
-    const form = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, code_verifier: VERIFIER, client_id: sandbox.clientId, client_secret: sandbox.clientSecret });
-    const res = await fetch(sandbox.endpoints.tokenUrl, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form });
-    return `Bearer ${((await res.json()) as Json).access_token as string}`;
-  };
+  /** An OAuth consent and code exchange for `scope`. */
+  const oauth = async (scope: string): Promise<string> => `Bearer ${await linearAccessToken(sandbox, scope, REDIRECT_URI)}`;
   return { sandbox, graphql, apiKey, oauth };
 }
 
