@@ -10,7 +10,9 @@ export type {
 export { IntegrationError, ErrorCodes, isRetryableType } from "./integrations/shared/errors.js";
 export { createBrowserBinding } from "./integrations/shared/oauth.js";
 export type { RetryPolicy } from "./integrations/shared/retry.js";
-export type { ConnectorLifecycle, DisconnectReport } from "./integrations/shared/lifecycle.js";
+export type { ConnectorLifecycle, DisconnectReport, ProxyAnswer, ProxyInput } from "./integrations/shared/lifecycle.js";
+export type { ActionDescription, ActionMap, ActionRunners } from "./integrations/shared/action.js";
+export { MemoryRateWindows, Pacer, PacingTimeoutError, type RateWindowStore } from "./integrations/shared/pacing.js";
 export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";
 export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/shared/connector.js";
 export type { SlackConnectionPublic, SlackHealth, SlackAuthMethod } from "./integrations/slack/connector.js";
@@ -24,4 +26,4 @@ export type { SentryConnectionPublic, SentryHealth, SentryAuthMethod, SentryMeta
 export { CONNECTORS, PROVIDER_IDS, RETRY_POLICIES, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";
-export { openStore, Keyring, SqlVault } from "./store/index.js";
+export { openStore, Keyring, SqlVault, PgRateWindows, rateWindowsFor } from "./store/index.js";

@@ -47,7 +47,7 @@ export type IntegrationsOptions = {
   proxyLimits?: ProxyLimits;
   /**
    * Where each provider account's rate budget is kept: in this process by
-   * default; `PgRateWindows` (autoflow-integrations/server's store) shares it
+   * default; `rateWindowsFor(store)` (a `PgRateWindows` on PostgreSQL) shares it
    * between instances, so a throttle one meets holds the others back.
    */
   rateWindows?: RateWindowStore;
