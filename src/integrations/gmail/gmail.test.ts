@@ -731,3 +731,30 @@ describe("through the service: Gmail's 403 throttle", () => {
     }
   });
 });
+
+describe("through the service: actions a grant's scopes cannot run", () => {
+  it("refuses sendMessage for a read-only grant before any call, naming the scopes to add; a send grant sends", async () => {
+    const h = await startHarness();
+    try {
+      const connect = async (user: string, scopes: string[]) => {
+        const credential = (await h.sandbox("gmail", "/_sandbox/credentials", { body: { scopes } })) as Record<string, unknown>;
+        const res = await h.request({ method: "POST", url: "/api/integrations/gmail/connections", user, body: { accessToken: credential.accessToken } });
+        expect(res.statusCode, res.body).toBe(201);
+      };
+      await connect("reader", [READONLY]);
+      await h.sandbox("gmail", "/_sandbox/requests", { method: "DELETE" });
+      const input = { to: ["someone@example.com"], subject: "Hi", text: "Hello" };
+      const refused = await h.request({ method: "POST", url: "/api/integrations/gmail/actions/sendMessage", user: "reader", body: input });
+      expect(refused.statusCode).toBe(424);
+      expect(refused.json()).toMatchObject({ error: { type: "auth", code: "missing_scope", provider: "gmail" } });
+      expect((refused.json() as { error: { message: string } }).error.message).toContain(SEND);
+      expect(await h.sandboxRequests("gmail")).toEqual([]);
+      await connect("sender", [SEND, READONLY]);
+      const sent = await h.request({ method: "POST", url: "/api/integrations/gmail/actions/sendMessage", user: "sender", body: input });
+      expect(sent.statusCode, sent.body).toBe(200);
+      expect(sent.json()).toMatchObject({ labelIds: expect.arrayContaining(["SENT"]) as unknown });
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -751,7 +751,35 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
       updated: issue.updated,
     };
   };
-  const removedSearch = (_request: FastifyRequest, res: FastifyReply): FastifyReply => jiraSend(res, 410, errorCollection([SEARCH_REMOVED]));
+  /**
+   * GET/POST .../search: removed from Jira Cloud (410, CHANGE-2046); Data Center still serves it, paged by
+   * `startAt` with a `total`, every navigable field when `fields` is left out.
+   */
+  const removedSearch = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
+    if (caller.deployment !== "datacenter") return jiraSend(res, 410, errorCollection([SEARCH_REMOVED]));
+    const input = (request.method === "POST" ? (request.body ?? {}) : request.query) as Record<string, unknown>;
+    const jql = typeof input.jql === "string" ? input.jql : "";
+    const startAt = input.startAt === undefined ? 0 : Number(input.startAt);
+    const maxResults = input.maxResults === undefined ? SEARCH_PAGE : Number(input.maxResults);
+    if (!Number.isInteger(startAt) || startAt < 0) return jiraSend(res, 400, errorCollection([`The value '${String(input.startAt)}' is invalid for the parameter startAt.`]));
+    if (!Number.isInteger(maxResults) || maxResults < 0) return jiraSend(res, 400, errorCollection([`The value '${String(input.maxResults)}' is invalid for the parameter maxResults.`]));
+    let query;
+    try {
+      query = parseJql(jql, { projectKeys: projects.map((p) => p.key), issueKeys: [...issues.values()].map((i) => i.key) });
+    } catch (error) {
+      if (error instanceof JqlError) return jiraSend(res, 400, errorCollection(error.messages));
+      throw error;
+    }
+    const matched = query.sort([...issues.values()].map(jqlIssue).filter(query.where ?? (() => true)));
+    const fields = Array.isArray(input.fields) ? input.fields.map(String).join(",") : typeof input.fields === "string" ? input.fields : undefined;
+    const page = matched.slice(startAt, startAt + Math.min(maxResults, SEARCH_PAGE_MAX));
+    return jiraSend(res, 200, {
+      startAt,
+      maxResults: Math.min(maxResults, SEARCH_PAGE_MAX),
+      total: matched.length,
+      issues: page.map((i) => issueView(issues.get(i.id) as IssueRecord, caller, version, fields)),
+    });
+  };
 
   const listProjects = (request: FastifyRequest, res: FastifyReply, caller: RestCaller, version: string): FastifyReply => {
     const expand = (queryParams(request).expand ?? "").split(",");

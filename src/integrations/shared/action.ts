@@ -27,6 +27,13 @@ export type ActionContext = {
 
 export type Action<I extends z.ZodType = z.ZodType, O extends z.ZodType = z.ZodType> = {
   readonly description: string;
+  /**
+   * Scopes any one of which lets the action run, as the provider names them.
+   * A connection known to hold none of them is refused before a call is
+   * sent, naming what to grant; a connection whose scopes are not known
+   * (a pasted key) is left to the provider.
+   */
+  readonly scopes?: readonly string[];
   readonly input: I;
   readonly output: O;
   run(ctx: ActionContext, input: z.output<I>): Promise<z.input<O>>;
@@ -44,11 +51,14 @@ export function defineAction<I extends z.ZodType, O extends z.ZodType>(action: A
 
 /** The SDK's typed runners of a connector's actions: `integrations.slack.actions.postMessage(userId, input)`. */
 export type ActionRunners<A extends ActionMap> = {
-  [K in keyof A]: (userId: string, input: z.input<A[K]["input"]>, options?: { connectionId?: string }) => Promise<z.output<A[K]["output"]>>;
+  // An action whose every field has a default (or is optional) may be called without an input.
+  [K in keyof A]: Record<string, never> extends z.input<A[K]["input"]>
+    ? (userId: string, input?: z.input<A[K]["input"]>, options?: { connectionId?: string }) => Promise<z.output<A[K]["output"]>>
+    : (userId: string, input: z.input<A[K]["input"]>, options?: { connectionId?: string }) => Promise<z.output<A[K]["output"]>>;
 };
 
 /** What `GET /api/integrations` says of each action. */
-export type ActionDescription = { name: string; description: string; input: unknown; output: unknown };
+export type ActionDescription = { name: string; description: string; scopes?: readonly string[]; input: unknown; output: unknown };
 
 export const UNKNOWN_ACTION = "unknown_action";
 
@@ -56,6 +66,7 @@ export function describeActions(actions: ActionMap): ActionDescription[] {
   return Object.entries(actions).map(([name, action]) => ({
     name,
     description: action.description,
+    ...(action.scopes ? { scopes: action.scopes } : {}),
     input: z.toJSONSchema(action.input, { io: "input" }),
     output: z.toJSONSchema(action.output, { io: "output" }),
   }));
@@ -85,6 +96,8 @@ export async function runAction(
   if (!input.success) throw inputError(session.provider, name, input.error);
   const record = await pickConnection(session, userId, options?.connectionId);
   if (record.revokedAt) throw connectionRevoked(session.provider, session.name, record.id);
+  const missing = missingScope({ provider: session.provider, name: session.name }, name, action, record.scopes);
+  if (missing) throw missing;
   const call = (apiCall: ApiCall) => session.call(record, { ...apiCall, operation: `${name}: ${apiCall.operation ?? `${apiCall.method} ${apiCall.path ?? apiCall.url ?? ""}`}` });
   const ctx: ActionContext = {
     provider: session.provider,
@@ -96,6 +109,22 @@ export async function runAction(
   const output = action.output.safeParse(result);
   if (!output.success) throw unparsable(session, name, output.error);
   return output.data;
+}
+
+/** The code of the refusal of an action whose scopes the connection does not hold. */
+export const MISSING_SCOPE = "missing_scope";
+
+/** The refusal of an action the connection's scopes cannot run, or undefined when they can (or are not known). */
+export function missingScope(connector: { provider: string; name: string }, actionName: string, action: Pick<Action, "scopes">, granted: readonly string[]): IntegrationError | undefined {
+  if (!action.scopes || granted.length === 0 || action.scopes.some((scope) => granted.includes(scope))) return undefined;
+  return new IntegrationError({
+    type: "auth",
+    code: MISSING_SCOPE,
+    provider: connector.provider,
+    message:
+      `${actionName} needs one of the scopes ${action.scopes.join(", ")}; this ${connector.name} connection was granted ${granted.join(", ")}. ` +
+      `Add one to AUTOFLOW_${connector.provider.toUpperCase()}_SCOPES and connect again`,
+  });
 }
 
 /** A provider's JSON answer in the shape an action reads, or an upstream error saying what is off. */

@@ -10,6 +10,7 @@ const answer = z.looseObject({
 
 export const listMessages = defineAction({
   description: "Lists messages matching a Gmail search (`query`, as in the search box) and labels, newest first; `nextPageToken` continues.",
+  scopes: ["https://mail.google.com/", "https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/gmail.metadata"],
   input: z.strictObject({
     query: z.string().max(2000).optional(),
     labelIds: z.array(z.string().min(1).max(256)).max(20).optional(),

@@ -10,6 +10,38 @@ export type OutgoingMessage = { from?: string; to: string[]; cc?: string[]; bcc?
 
 const CRLF = "\r\n";
 
+/** The longest line a header is folded to where it can be (RFC 5322 §2.1.1 SHOULD). */
+const FOLD_AT = 78;
+
+/** `Name: value`, folded at spaces into lines of at most 78 characters where the value allows. */
+function foldText(name: string, value: string): string {
+  const lines: string[] = [];
+  let line = `${name}:`;
+  for (const word of value.split(" ")) {
+    if (line.length + 1 + word.length > FOLD_AT && line.trim() !== `${name}:`) {
+      lines.push(line);
+      line = "";
+    }
+    line += ` ${word}`;
+  }
+  return [...lines, line].join(CRLF);
+}
+
+/** A header of addresses, one to a line after the first: a hundred recipients stay within the line limits. */
+function addressHeader(name: string, addresses: readonly string[]): string {
+  return `${name}: ${addresses.join(`,${CRLF} `)}`;
+}
+
+/**
+ * The Subject header: plain ASCII folded at spaces; otherwise RFC 2047
+ * encoded-words, each on a line of its own (at most 76 characters with the
+ * folding space), so no line holding one passes RFC 2047's limit.
+ */
+function subjectHeader(subject: string): string {
+  if (/^[\x20-\x7e]*$/.test(subject)) return foldText("Subject", subject);
+  return `Subject:${CRLF} ${encodeHeaderValue(subject)}`;
+}
+
 /** A header value as RFC 2047 encoded-words when it is not plain ASCII. */
 export function encodeHeaderValue(value: string): string {
   if (/^[\x20-\x7e]*$/.test(value)) return value;
@@ -39,10 +71,11 @@ function part(type: "plain" | "html", text: string): string {
 export function buildMessage(message: OutgoingMessage, date = new Date()): string {
   const headers = [
     ...(message.from ? [`From: ${message.from}`] : []),
-    `To: ${message.to.join(", ")}`,
-    ...(message.cc?.length ? [`Cc: ${message.cc.join(", ")}`] : []),
-    ...(message.bcc?.length ? [`Bcc: ${message.bcc.join(", ")}`] : []),
-    `Subject: ${encodeHeaderValue(message.subject)}`,
+    addressHeader("To", message.to),
+    ...(message.cc?.length ? [addressHeader("Cc", message.cc)] : []),
+    // Gmail takes the Bcc recipients from this header and leaves it out of what it delivers.
+    ...(message.bcc?.length ? [addressHeader("Bcc", message.bcc)] : []),
+    subjectHeader(message.subject),
     `Date: ${date.toUTCString().replace("GMT", "+0000")}`,
     ...(message.inReplyTo ? [`In-Reply-To: ${message.inReplyTo}`, `References: ${message.inReplyTo}`] : []),
     "MIME-Version: 1.0",

@@ -12,17 +12,19 @@ const answer = z.looseObject({ id: z.string(), threadId: z.string(), labelIds: z
 
 export const sendMessage = defineAction({
   description: "Sends an email from the connected Gmail address: plain text, or text with an HTML alternative; optionally in a thread.",
+  scopes: ["https://mail.google.com/", "https://www.googleapis.com/auth/gmail.send", "https://www.googleapis.com/auth/gmail.compose", "https://www.googleapis.com/auth/gmail.modify"],
   input: z.strictObject({
     to: z.array(address).min(1).max(100),
     cc: z.array(address).max(100).optional(),
     bcc: z.array(address).max(100).optional(),
-    subject: line(998),
+    /** Folded at spaces as sent; a single word longer than a line cannot be, hence the bound. */
+    subject: line(900),
     text: z.string().max(5_000_000),
     html: z.string().max(5_000_000).optional(),
     /** Reply in this thread (its id from a listed message). */
     threadId: z.string().regex(/^[0-9a-f]{1,32}$/i, "a Gmail thread id").optional(),
     /** The Message-ID header of the message replied to, for the reply's In-Reply-To and References. */
-    inReplyTo: line(998).optional(),
+    inReplyTo: z.string().max(900).regex(/^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>$/, "a Message-ID like <id@host>").optional(),
   }),
   output: z.object({ id: z.string(), threadId: z.string(), labelIds: z.array(z.string()) }),
   async run(ctx, input) {

@@ -5,6 +5,7 @@ import { contactOf, contactSchema, hubspotContact } from "./contact.js";
 
 export const createContact = defineAction({
   description: "Creates a contact from an email and optional names and further properties (internal property names).",
+  scopes: ["crm.objects.contacts.write"],
   input: z.strictObject({
     email: z.email(),
     firstname: z.string().max(255).optional(),

@@ -13,6 +13,7 @@ const answer = z.looseObject({
 
 export const searchContacts = defineAction({
   description: "Searches contacts by text (`query`) and property filters (all must hold); at most 200 a page, `nextAfter` continues.",
+  scopes: ["crm.objects.contacts.read", "crm.objects.contacts.write"],
   input: z.strictObject({
     query: z.string().min(1).max(3000).optional(),
     filters: z

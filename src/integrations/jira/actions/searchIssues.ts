@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { defineAction } from "../../shared/action.js";
+import { invalidInput } from "../../shared/errors.js";
 import { apiVersionOf, DEFAULT_FIELDS, issueOf, issueSchema, jiraIssue } from "./issue.js";
 
 /** The page size Jira allows for these fields. */
@@ -35,6 +36,10 @@ export const searchIssues = defineAction({
         token = page.isLast === false || (page.isLast === undefined && page.nextPageToken) ? (page.nextPageToken ?? undefined) : undefined;
       } while (token && issues.length < input.limit);
       return { issues: issues.slice(0, input.limit).map(issueOf), ...(token ? { nextPageToken: token } : {}) };
+    }
+    // Data Center pages by offset: its token is the next startAt this action answered.
+    if (input.nextPageToken !== undefined && !/^\d{1,9}$/.test(input.nextPageToken)) {
+      throw invalidInput("input.nextPageToken", "a Data Center search continues from the nextPageToken it answered (a number); this one is not", ctx.provider);
     }
     let startAt = input.nextPageToken ? Number(input.nextPageToken) : 0;
     let total = Number.POSITIVE_INFINITY;

@@ -17,6 +17,7 @@ const answer = z.looseObject({
 
 export const createIssue = defineAction({
   description: "Creates an issue in a team (its id from listTeams); priority 0 none, 1 urgent ... 4 low.",
+  scopes: ["write", "issues:create", "admin"],
   input: z.strictObject({
     teamId: z.uuid({ error: "must be a team id (a UUID, from listTeams)" }),
     title: z.string().min(1).max(1000),

@@ -19,6 +19,7 @@ const answer = z.looseObject({
 
 export const listTeams = defineAction({
   description: "Lists the teams the connection sees (id, key, name), page after page up to `limit`.",
+  scopes: ["read", "write", "admin"],
   input: z.strictObject({ limit: z.number().int().min(1).max(1000).default(100) }),
   output: z.object({ teams: z.array(z.object({ id: z.string(), key: z.string(), name: z.string(), description: z.string().optional() })) }),
   async run(ctx, input) {

@@ -17,7 +17,7 @@ const issue = z.looseObject({
 });
 
 export const listIssues = defineAction({
-  description: "Lists a project's issues matching a Sentry search (`query`, default is:unresolved), newest first; `cursor` continues.",
+  description: "Lists a project's issues matching a Sentry search (`query`, default is:unresolved), last seen first; `cursor` continues.",
   input: z.strictObject({
     project: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, "a project slug"),
     organization: organizationInput.optional(),
@@ -32,7 +32,7 @@ export const listIssues = defineAction({
   async run(ctx, input) {
     const org = requireOrganization(ctx, input.organization);
     const path = `/api/0/projects/${encodeURIComponent(org)}/${encodeURIComponent(input.project)}/issues/`;
-    const { items, cursor } = await pages(ctx, "listIssues", path, { query: input.query }, z.array(issue), input.limit, input.cursor);
+    const { items, cursor } = await pages(ctx, "listIssues", { path, query: { query: input.query }, pageSize: "limit" }, z.array(issue), input.limit, input.cursor);
     return {
       issues: items.map((i) => ({
         id: i.id,

@@ -12,7 +12,7 @@ export const listProjects = defineAction({
   output: z.object({ projects: z.array(z.object({ id: z.string(), slug: z.string(), name: z.string(), platform: z.string().optional() })), cursor: z.string().optional() }),
   async run(ctx, input) {
     const org = requireOrganization(ctx, input.organization);
-    const { items, cursor } = await pages(ctx, "listProjects", `/api/0/organizations/${encodeURIComponent(org)}/projects/`, {}, z.array(project), input.limit, input.cursor);
+    const { items, cursor } = await pages(ctx, "listProjects", { path: `/api/0/organizations/${encodeURIComponent(org)}/projects/`, query: {}, pageSize: "per_page" }, z.array(project), input.limit, input.cursor);
     return { projects: items.map((p) => ({ id: p.id, slug: p.slug, name: p.name, ...(p.platform ? { platform: p.platform } : {}) })), ...(cursor ? { cursor } : {}) };
   },
 });

@@ -2,6 +2,7 @@
 import type { z } from "zod";
 import type { ActionContext } from "../../shared/action.js";
 import { parseAnswer } from "../../shared/action.js";
+import { ErrorCodes, IntegrationError } from "../../shared/errors.js";
 
 /** The next page's cursor, when the `Link` header says there are results there. */
 export function nextCursor(link: string | null): string | undefined {
@@ -11,12 +12,17 @@ export function nextCursor(link: string | null): string | undefined {
   return undefined;
 }
 
-/** Items of `path` page after page until `limit` or the last page; the cursor to continue from, if any. */
+/**
+ * Items of `path` page after page until `limit` or the last page, and the
+ * cursor to continue from. Each page asks for exactly what is still wanted,
+ * so no item is dropped between a page and the cursor after it. The page
+ * size is `per_page` for the generic lists (projects) and `limit` for the
+ * issue streams, which read only that.
+ */
 export async function pages<T>(
   ctx: ActionContext,
   action: string,
-  path: string,
-  query: Record<string, string>,
+  request: { path: string; query: Record<string, string>; pageSize: "per_page" | "limit" },
   schema: z.ZodType<T[]>,
   limit: number,
   cursor?: string,
@@ -24,9 +30,15 @@ export async function pages<T>(
   const items: T[] = [];
   let next = cursor;
   do {
-    const response = await ctx.call({ method: "GET", path, query: { ...query, per_page: String(Math.min(100, limit - items.length)), ...(next ? { cursor: next } : {}) } });
-    items.push(...parseAnswer({ provider: ctx.provider, name: "Sentry" }, action, response.json, schema));
+    const wanted = Math.min(100, limit - items.length);
+    const response = await ctx.call({ method: "GET", path: request.path, query: { ...request.query, [request.pageSize]: String(wanted), ...(next ? { cursor: next } : {}) } });
+    const page = parseAnswer({ provider: ctx.provider, name: "Sentry" }, action, response.json, schema);
+    items.push(...page.slice(0, wanted));
     next = nextCursor(response.headers.get("link"));
+    // A page longer than asked for (a size the endpoint does not take) would lose items behind the cursor.
+    if (page.length > wanted) {
+      throw new IntegrationError({ type: "upstream", code: ErrorCodes.UNPARSABLE_RESPONSE, provider: ctx.provider, message: `Sentry answered ${page.length} items for a page of ${wanted} (${action})` });
+    }
   } while (next && items.length < limit);
-  return { items: items.slice(0, limit), ...(next ? { cursor: next } : {}) };
+  return { items, ...(next ? { cursor: next } : {}) };
 }

@@ -23,6 +23,7 @@ const page = z.looseObject({
 
 export const listConversations = defineAction({
   description: "Lists the workspace's channels (public by default), page after page up to `limit`; `nextCursor` continues.",
+  scopes: ["channels:read", "groups:read", "mpim:read", "im:read"],
   input: z.strictObject({
     types: z.array(z.enum(TYPES)).min(1).optional(),
     excludeArchived: z.boolean().default(true),

@@ -11,6 +11,7 @@ const answer = z.looseObject({
 
 export const postMessage = defineAction({
   description: "Posts a message to a channel (id like C0123, or a name the bot may post to), optionally as a thread reply.",
+  scopes: ["chat:write"],
   input: z.strictObject({
     channel: z.string().min(1).max(255),
     text: z.string().min(1).max(40_000).optional(),

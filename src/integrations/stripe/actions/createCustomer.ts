@@ -9,11 +9,11 @@ export const createCustomer = defineAction({
   description: "Creates a customer. With the same idempotencyKey (and the same fields) a repeat answers the first customer, never a second.",
   input: z.strictObject({
     email: z.email().optional(),
-    name: z.string().max(256).optional(),
-    description: z.string().max(350).optional(),
+    name: z.string().min(1).max(256).optional(),
+    description: z.string().min(1).max(350).optional(),
     /** Stripe's limits: 50 keys of at most 40 characters, values of at most 500. */
-    metadata: z.record(z.string().min(1).max(40), z.string().max(500)).refine((m) => Object.keys(m).length <= 50, "at most 50 keys").optional(),
-    idempotencyKey: z.string().min(1).max(255).optional(),
+    metadata: z.record(z.string().min(1).max(40).regex(/^[^[\]]+$/, "no [ or ] (they nest form parameters)"), z.string().max(500)).refine((m) => Object.keys(m).length <= 50, "at most 50 keys").optional(),
+    idempotencyKey: z.string().regex(/^[\x21-\x7e]{1,255}$/, "1 to 255 printable ASCII characters, no spaces").optional(),
   }),
   output: stripeCustomer,
   async run(ctx, input) {
