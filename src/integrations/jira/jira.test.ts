@@ -779,3 +779,35 @@ describe("through the service: Jira's key paths", () => {
     expect(listed.connections).toEqual([]);
   });
 });
+
+describe("through the service: the actions on a Data Center connection (v2, startAt paging)", () => {
+  it("creates issues with a text description and pages a JQL search by its numeric token", async () => {
+    const h = await startHarness();
+    try {
+      const desk = (await h.sandbox("jira", "/_sandbox/credentials?form=connect", { body: { type: "datacenter" } })) as Record<string, unknown>;
+      const connected = await h.request({ method: "POST", url: "/api/integrations/jira/connections", user: "dc", body: desk });
+      expect(connected.statusCode, connected.body).toBe(201);
+      expect((connected.json() as Record<string, unknown>).authMethod).toBe("personal_access_token");
+      const run = async (action: string, input: unknown) => h.request({ method: "POST", url: `/api/integrations/jira/actions/${action}`, user: "dc", body: input });
+      for (const n of [1, 2, 3]) {
+        const created = await run("createIssue", { projectKey: "SBX", summary: `DC ${n}`, description: "plain text" });
+        expect(created.statusCode, created.body).toBe(200);
+      }
+      await h.sandbox("jira", "/_sandbox/requests", { method: "DELETE" });
+      const first = await run("searchIssues", { jql: 'project = SBX AND summary ~ "DC" ORDER BY created ASC', limit: 2 });
+      expect(first.statusCode, first.body).toBe(200);
+      const page = first.json() as { issues: { summary: string }[]; nextPageToken?: string };
+      expect(page.issues.map((i) => i.summary)).toEqual(["DC 1", "DC 2"]);
+      expect(page.nextPageToken).toBe("2");
+      expect((await h.sandboxRequests("jira")).map((r) => `${r.method} ${r.path}`)).toEqual(["POST /rest/api/2/search"]);
+      const rest = (await run("searchIssues", { jql: 'project = SBX AND summary ~ "DC" ORDER BY created ASC', nextPageToken: page.nextPageToken })).json() as { issues: { summary: string }[]; nextPageToken?: string };
+      expect(rest.issues.map((i) => i.summary)).toEqual(["DC 3"]);
+      expect(rest.nextPageToken).toBeUndefined();
+      const refused = await run("searchIssues", { jql: "project = SBX", nextPageToken: "abc" });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({ error: { field: "input.nextPageToken" } });
+    } finally {
+      await h.close();
+    }
+  });
+});
