@@ -679,6 +679,15 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     if (!issue) return jiraSend(res, 404, errorCollection([ISSUE_NOT_FOUND]));
     return jiraSend(res, 200, issueView(issue, caller, version, queryParams(request).fields));
   };
+  /** A search's JQL parsed against the site's projects and issues, or the messages of Jira's 400. */
+  const queryOf = (jql: string): ReturnType<typeof parseJql> | { messages: string[] } => {
+    try {
+      return parseJql(jql, { projectKeys: projects.map((p) => p.key), issueKeys: [...issues.values()].map((i) => i.key) });
+    } catch (error) {
+      if (error instanceof JqlError) return { messages: error.messages };
+      throw error;
+    }
+  };
   /**
    * GET/POST .../search/jql, the enhanced search: `jql`, `nextPageToken`, `maxResults`, `fields` (only `id` when
    * left out), answering `{issues, nextPageToken?, isLast}` with no total; on the last page nextPageToken is
@@ -703,13 +712,8 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     if (!Number.isInteger(maxResults) || maxResults < 0) return jiraSend(res, 400, errorCollection([`The value '${String(rawMax)}' is invalid for the parameter maxResults.`]));
     const idsOnly = fields === undefined || fields.every((f) => f === "id" || f === "key");
     const limit = Math.min(maxResults, idsOnly ? SEARCH_PAGE_MAX_IDS : SEARCH_PAGE_MAX);
-    let query;
-    try {
-      query = parseJql(jql, { projectKeys: projects.map((p) => p.key), issueKeys: [...issues.values()].map((i) => i.key) });
-    } catch (error) {
-      if (error instanceof JqlError) return jiraSend(res, 400, errorCollection(error.messages));
-      throw error;
-    }
+    const query = queryOf(jql);
+    if (!("sort" in query)) return jiraSend(res, 400, errorCollection(query.messages));
     if (!query.where) return jiraSend(res, 400, errorCollection([UNBOUNDED]));
     const fingerprint = createHash("sha256").update(jql.trim()).digest("base64url").slice(0, 16);
     let offset = 0;
@@ -763,13 +767,8 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     const maxResults = input.maxResults === undefined ? SEARCH_PAGE : Number(input.maxResults);
     if (!Number.isInteger(startAt) || startAt < 0) return jiraSend(res, 400, errorCollection([`The value '${String(input.startAt)}' is invalid for the parameter startAt.`]));
     if (!Number.isInteger(maxResults) || maxResults < 0) return jiraSend(res, 400, errorCollection([`The value '${String(input.maxResults)}' is invalid for the parameter maxResults.`]));
-    let query;
-    try {
-      query = parseJql(jql, { projectKeys: projects.map((p) => p.key), issueKeys: [...issues.values()].map((i) => i.key) });
-    } catch (error) {
-      if (error instanceof JqlError) return jiraSend(res, 400, errorCollection(error.messages));
-      throw error;
-    }
+    const query = queryOf(jql);
+    if (!("sort" in query)) return jiraSend(res, 400, errorCollection(query.messages));
     const matched = query.sort([...issues.values()].map(jqlIssue).filter(query.where ?? (() => true)));
     const fields = Array.isArray(input.fields) ? input.fields.map(String).join(",") : typeof input.fields === "string" ? input.fields : undefined;
     const page = matched.slice(startAt, startAt + Math.min(maxResults, SEARCH_PAGE_MAX));

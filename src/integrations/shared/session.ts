@@ -94,6 +94,9 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
     return retry ? base : { ...base, http: base.http.withoutRetries() };
   };
   const recordedByRefresh = new WeakMap<IntegrationError, StoredHealth>();
+  /** What an outcome means for the connection's health now (recorded by a probe, and by a call when it changed). */
+  const healthOf = (record: ConnectionRecord, error?: IntegrationError): StoredHealth =>
+    healthFromOutcome({ checkedAt: new Date(clock.now()).toISOString(), ...(error ? { error } : {}), lastKnownAuth: record.lastHealth?.auth ?? true, displayName: definition.displayName });
   const session: Session = {
     definition,
     deps,
@@ -118,12 +121,7 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
       },
     }),
     recordHealth: async (record, error) => {
-      const health = healthFromOutcome({
-        checkedAt: session.nowIso(),
-        ...(error ? { error } : {}),
-        lastKnownAuth: record.lastHealth?.auth ?? true,
-        displayName: definition.displayName,
-      });
+      const health = healthOf(record, error);
       await deps.vault.recordHealth(record.id, health);
       return health;
     },
@@ -155,7 +153,7 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
    */
   const observe = async (record: ConnectionRecord, error?: IntegrationError): Promise<void> => {
     if (error && (error.type === "schema" || isOwnBusiness(error) || recordedByRefresh.has(error) || isPermissionRefusal(error))) return;
-    const next = healthFromOutcome({ checkedAt: session.nowIso(), ...(error ? { error } : {}), lastKnownAuth: record.lastHealth?.auth ?? true, displayName: definition.displayName });
+    const next = healthOf(record, error);
     const last = record.lastHealth;
     if (last && last.status === next.status && last.auth === next.auth && last.apiReachable === next.apiReachable && last.rateLimited === next.rateLimited && last.errorType === next.errorType) return;
     await deps.vault.recordHealth(record.id, next).catch((failure: unknown) => deps.logger?.warn({ err: String(failure), connectionId: record.id }, "could not record what a call saw"));
