@@ -34,7 +34,6 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { Agent, fetch as undiciFetch } from "undici";
 import { z } from "zod";
 import { connectFieldsOf, type ConnectorEndpoints } from "./connector.js";
-import { codeChallengeS256 } from "./oauth.js";
 
 /**
  * The faults a sandbox can be told to produce. `bad-request` (a permanent
@@ -777,16 +776,4 @@ export function queryParams(request: FastifyRequest): Record<string, string> {
 }
 
 export { codeChallengeS256 as challengeOf } from "./oauth.js";
-
-/** RFC 7636 §4.1: 43 to 128 unreserved characters. */
-const PKCE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
-
-/**
- * The authorization server's PKCE check (RFC 7636 §4.6): `verifier` is well
- * formed and transforms to `challenge` by `method`. Each sandbox answers a
- * mismatch with its own provider's error.
- */
-export function verifierMatches(verifier: string | undefined, challenge: string, method: string = "S256"): boolean {
-  if (verifier === undefined || !PKCE_VERIFIER.test(verifier)) return false;
-  return (method === "S256" ? codeChallengeS256(verifier) : verifier) === challenge;
-}
+export { verifierMatches } from "./sandboxAuthorization.js";
