@@ -125,6 +125,92 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable("rate_windows").execute();
     },
   },
+  "0006_ticket_mirror": {
+    // The Jira ticket sync: each connection's copy of its issues, the change feed, the sync's own state
+    // (cursor, run in progress, last run, webhooks), received deliveries and the idempotency keys of pushes.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("ticket_sync_states")
+        .addColumn("connection_id", "text", (c) => c.primaryKey())
+        // The configuration (JSON), as PUT .../sync/config stored it; null until one is.
+        .addColumn("config", "text")
+        // The newest `updated` applied (epoch ms), and the account's time zone it is written in.
+        .addColumn("cursor_ms", "bigint")
+        .addColumn("time_zone", "text")
+        // A run in progress: its JQL and the page token after the last committed page (JSON).
+        .addColumn("run", "text")
+        .addColumn("last_run", "text")
+        .addColumn("webhooks", "text")
+        .addColumn("last_delete_scan_at", "text")
+        // The change feed's next sequence number: taken under this row's lock.
+        .addColumn("next_event_seq", "bigint", (c) => c.notNull().defaultTo(1))
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("tickets")
+        .addColumn("connection_id", "text", (c) => c.notNull())
+        .addColumn("issue_id", "text", (c) => c.notNull())
+        .addColumn("issue_key", "text", (c) => c.notNull())
+        .addColumn("project", "text")
+        .addColumn("summary", "text")
+        .addColumn("status", "text")
+        .addColumn("assignee", "text")
+        .addColumn("priority", "text")
+        .addColumn("labels", "text", (c) => c.notNull())
+        .addColumn("description_text", "text")
+        .addColumn("description_adf", "text")
+        .addColumn("created", "text")
+        .addColumn("updated", "text", (c) => c.notNull())
+        .addColumn("updated_ms", "bigint", (c) => c.notNull())
+        .addColumn("fields", "text", (c) => c.notNull())
+        .addColumn("deleted_at", "text")
+        .addColumn("mirrored_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("tickets_pk", ["connection_id", "issue_id"])
+        .execute();
+      await db.schema.createIndex("tickets_connection_key").on("tickets").columns(["connection_id", "issue_key"]).execute();
+      await db.schema.createIndex("tickets_connection_updated").on("tickets").columns(["connection_id", "updated_ms", "issue_id"]).execute();
+      await db.schema
+        .createTable("ticket_events")
+        .addColumn("connection_id", "text", (c) => c.notNull())
+        .addColumn("seq", "bigint", (c) => c.notNull())
+        .addColumn("issue_id", "text", (c) => c.notNull())
+        .addColumn("issue_key", "text", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("origin", "text", (c) => c.notNull())
+        .addColumn("changed_fields", "text", (c) => c.notNull())
+        .addColumn("updated", "text")
+        .addColumn("at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("ticket_events_pk", ["connection_id", "seq"])
+        .execute();
+      await db.schema
+        .createTable("ticket_webhook_deliveries")
+        .addColumn("identifier", "text", (c) => c.primaryKey())
+        .addColumn("connection_id", "text", (c) => c.notNull())
+        .addColumn("received_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("ticket_webhook_deliveries_received").on("ticket_webhook_deliveries").column("received_at").execute();
+      await db.schema
+        .createTable("ticket_idempotency_keys")
+        .addColumn("connection_id", "text", (c) => c.notNull())
+        .addColumn("idempotency_key", "text", (c) => c.notNull())
+        // What the first request asked (a hash): the same key with another request is refused.
+        .addColumn("request_hash", "text", (c) => c.notNull())
+        // pending while the first request runs; then its answer (status and JSON body).
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("status", "integer")
+        .addColumn("response", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("ticket_idempotency_keys_pk", ["connection_id", "idempotency_key"])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable("ticket_idempotency_keys").execute();
+      await db.schema.dropTable("ticket_webhook_deliveries").execute();
+      await db.schema.dropTable("ticket_events").execute();
+      await db.schema.dropTable("tickets").execute();
+      await db.schema.dropTable("ticket_sync_states").execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

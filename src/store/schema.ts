@@ -78,6 +78,76 @@ export interface RateWindowsTable {
   updated_at: Millis;
 }
 
+/** One Jira connection's ticket sync: configuration, cursor, the run in progress and the last, webhooks (JSON columns). */
+export interface TicketSyncStatesTable {
+  connection_id: string;
+  config: string | null;
+  cursor_ms: Millis | null;
+  time_zone: string | null;
+  run: string | null;
+  last_run: string | null;
+  webhooks: string | null;
+  last_delete_scan_at: string | null;
+  next_event_seq: ColumnType<string | number, number | undefined, number>;
+  updated_at: string;
+}
+
+/** The mirror of one Jira issue, as the last applied change left it. */
+export interface TicketsTable {
+  connection_id: string;
+  issue_id: string;
+  issue_key: string;
+  project: string | null;
+  summary: string | null;
+  status: string | null;
+  /** JSON {accountId, displayName} or null. */
+  assignee: string | null;
+  priority: string | null;
+  /** JSON array. */
+  labels: string;
+  description_text: string | null;
+  /** The description as Jira's ADF (JSON), kept so an unchanged one goes back untouched. */
+  description_adf: string | null;
+  created: string | null;
+  /** Jira's own `updated`, as it wrote it, and in epoch ms. */
+  updated: string;
+  updated_ms: Millis;
+  /** JSON of every field the sync reads, as Jira answered them. */
+  fields: string;
+  deleted_at: string | null;
+  mirrored_at: string;
+}
+
+/** The change feed: one row per applied change, numbered per connection. */
+export interface TicketEventsTable {
+  connection_id: string;
+  seq: Millis;
+  issue_id: string;
+  issue_key: string;
+  kind: string;
+  origin: string;
+  /** JSON array of field ids. */
+  changed_fields: string;
+  updated: string | null;
+  at: string;
+}
+
+export interface TicketWebhookDeliveriesTable {
+  identifier: string;
+  connection_id: string;
+  received_at: string;
+}
+
+export interface TicketIdempotencyKeysTable {
+  connection_id: string;
+  idempotency_key: string;
+  request_hash: string;
+  state: string;
+  status: number | null;
+  response: string | null;
+  created_at: string;
+}
+
 export interface Database {
   connections: ConnectionsTable;
   oauth_states_used: OAuthStatesUsedTable;
@@ -85,4 +155,9 @@ export interface Database {
   sandbox_redirect_uris: SandboxRedirectUrisTable;
   refresh_leases: RefreshLeasesTable;
   rate_windows: RateWindowsTable;
+  ticket_sync_states: TicketSyncStatesTable;
+  tickets: TicketsTable;
+  ticket_events: TicketEventsTable;
+  ticket_webhook_deliveries: TicketWebhookDeliveriesTable;
+  ticket_idempotency_keys: TicketIdempotencyKeysTable;
 }
