@@ -9,18 +9,40 @@
  *             key|issuekey = SBX-1 | key in (...) | id = 10000
  *             summary ~ "text" | summary !~ "text" | text ~ "text" (summary and description)
  *             issuetype = Bug | type in (Bug, Task) | labels = x | labels in (...)
+ *             status = "In Progress" | status in (...) | assignee = <accountId> | assignee in (...)
+ *             updated|created (>=, >, <=, <, =, !=) "2026/12/01 10:00" | "2026-12-01" | "-5d" | "-1w 2d" | "-15m"
  *             joined by AND / OR, NOT, parentheses
  *   ORDER BY  created | updated | key | id | summary, each ASC or DESC (ASC by default)
  *
  * Words are matched as Jira's text search matches them, roughly: every word
  * of the query must start a word of the field, case-insensitive (`*` at a
  * word's end is a prefix wildcard, already what this does).
+ *
+ * A date literal has minute precision and is read in the searching account's
+ * time zone (as Jira reads it), a date without a time as that day's midnight;
+ * a local minute that a clock change repeats is read as its earlier instant,
+ * one that a change skips as the instant the clocks jumped to.
  */
 
 /** What a clause can read of an issue. */
-export type JqlIssue = { id: string; key: string; projectKey: string; issueType: string; summary: string; descriptionText: string; labels: string[]; created: number; updated: number };
-/** What the site holds, for the checks Jira makes of values (a project that exists, an issue key that exists). */
-export type JqlSite = { projectKeys: readonly string[]; issueKeys: readonly string[] };
+export type JqlIssue = {
+  id: string;
+  key: string;
+  projectKey: string;
+  issueType: string;
+  summary: string;
+  descriptionText: string;
+  labels: string[];
+  created: number;
+  updated: number;
+  status?: string;
+  assigneeAccountId?: string;
+};
+/**
+ * What the site holds, for the checks Jira makes of values (a project that exists, an issue key that exists),
+ * and how the searching account reads dates: its time zone (UTC when left out) and the time now (for "-5d").
+ */
+export type JqlSite = { projectKeys: readonly string[]; issueKeys: readonly string[]; timeZone?: string; nowMs?: number };
 
 export type JqlQuery = {
   /** Undefined for a query with no restriction (only ORDER BY, or nothing). */
@@ -44,6 +66,7 @@ type Node =
   | { kind: "clause"; field: string; op: string; values: string[]; at: number };
 
 const OPERATORS = ["!=", "!~", ">=", "<=", "=", "~", ">", "<"];
+const DATE_OPS = ["=", "!=", ">", ">=", "<", "<="] as const;
 const RESERVED = new Set(["and", "or", "not", "in", "order", "by", "is", "empty", "null"]);
 const VALID_OPERATORS = "The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'.";
 /** The fields the sandbox knows, by every name JQL takes for them, and the operators each takes. */
@@ -57,6 +80,12 @@ const FIELDS: Record<string, { name: string; ops: readonly string[] }> = {
   issuetype: { name: "issuetype", ops: ["=", "!=", "in", "not in"] },
   type: { name: "issuetype", ops: ["=", "!=", "in", "not in"] },
   labels: { name: "labels", ops: ["=", "!=", "in", "not in"] },
+  status: { name: "status", ops: ["=", "!=", "in", "not in"] },
+  assignee: { name: "assignee", ops: ["=", "!=", "in", "not in"] },
+  updated: { name: "updated", ops: DATE_OPS },
+  updateddate: { name: "updated", ops: DATE_OPS },
+  created: { name: "created", ops: DATE_OPS },
+  createddate: { name: "created", ops: DATE_OPS },
 };
 const SORTABLE: Record<string, (issue: JqlIssue) => number | string> = {
   created: (i) => i.created,
@@ -200,6 +229,8 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
 
   // Jira checks every field and value before it searches; all its complaints come in one answer.
   const problems: string[] = [];
+  const zone = site.timeZone ?? "UTC";
+  const nowMs = site.nowMs ?? Date.now();
   const check = (node: Node): void => {
     if (node.kind === "not") return check(node.inner);
     if (node.kind !== "clause") {
@@ -218,6 +249,13 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
     }
     if (field.name === "project") {
       for (const v of node.values) if (!site.projectKeys.some((k) => k.toLowerCase() === v.toLowerCase())) problems.push(`The value '${v}' does not exist for the field '${node.field}'.`);
+    }
+    if (field.name === "updated" || field.name === "created") {
+      for (const v of node.values) {
+        if (dateOf(v, zone, nowMs) === undefined) {
+          problems.push(`Date value '${v}' for field '${node.field}' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.`);
+        }
+      }
     }
     if (field.name === "key" && node.field.toLowerCase() !== "id") {
       for (const v of node.values) {
@@ -252,6 +290,29 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
         return equal([issue.issueType]) === positive;
       case "labels":
         return equal(issue.labels) === positive;
+      case "status":
+        return equal(issue.status !== undefined ? [issue.status] : []) === positive;
+      case "assignee":
+        return equal(issue.assigneeAccountId !== undefined ? [issue.assigneeAccountId] : []) === positive;
+      case "updated":
+      case "created": {
+        const at = field.name === "updated" ? issue.updated : issue.created;
+        const bound = dateOf(node.values[0] as string, zone, nowMs) as number;
+        switch (node.op) {
+          case ">=":
+            return at >= bound;
+          case ">":
+            return at > bound;
+          case "<=":
+            return at <= bound;
+          case "<":
+            return at < bound;
+          case "!=":
+            return at !== bound;
+          default:
+            return at === bound;
+        }
+      }
       case "summary":
         return matchesText(issue.summary, node.values[0] as string) === positive;
       default:
@@ -275,4 +336,53 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
       });
     },
   };
+}
+
+const PERIOD_UNITS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000 };
+const DATE_LITERAL = /^(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?: (\d{1,2}):(\d{2}))?$/;
+
+/** A date value of JQL in epoch ms, read in `zone` at minute precision; undefined when Jira would refuse it. */
+function dateOf(value: string, zone: string, nowMs: number): number | undefined {
+  const trimmed = value.trim();
+  const period = /^([-+]?)((?:\d+[wdhm]\s*)+)$/.exec(trimmed);
+  if (period) {
+    let ms = 0;
+    for (const part of period[2]!.matchAll(/(\d+)([wdhm])/g)) ms += Number(part[1]) * (PERIOD_UNITS[part[2]!] as number);
+    return Math.floor((nowMs + (period[1] === "-" ? -ms : ms)) / 60_000) * 60_000;
+  }
+  const match = DATE_LITERAL.exec(trimmed);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute] = [match[1], match[2], match[3], match[4] ?? "0", match[5] ?? "0"].map(Number) as [number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59) return undefined;
+  return zonedMinute(year, month, day, hour, minute, zone);
+}
+
+const wallFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall-clock fields of an instant in `zone`, as the epoch ms of the same fields in UTC. */
+function wallOf(atMs: number, zone: string): number {
+  const parts: Record<string, number> = {};
+  let format = wallFormats.get(zone);
+  if (!format) {
+    format = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" });
+    wallFormats.set(zone, format);
+  }
+  for (const p of format.formatToParts(new Date(atMs))) if (p.type !== "literal") parts[p.type] = Number(p.value);
+  return Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!);
+}
+
+/** The instant a local minute names in `zone`: the earlier of two in a repeated hour, the jump's end in a skipped one. */
+function zonedMinute(year: number, month: number, day: number, hour: number, minute: number, zone: string): number {
+  const wall = Date.UTC(year, month - 1, day, hour, minute);
+  // Offsets lie within -12h..+14h; try each quarter hour and keep the instants whose wall clock is this one.
+  let earliest: number | undefined;
+  for (let offset = -14 * 60; offset <= 14 * 60; offset += 15) {
+    const candidate = wall - offset * 60_000;
+    if (wallOf(candidate, zone) === wall && (earliest === undefined || candidate < earliest)) earliest = candidate;
+  }
+  if (earliest !== undefined) return earliest;
+  // A skipped minute: the first instant whose wall clock is past it.
+  let t = wall - 14 * 3_600_000;
+  while (wallOf(t, zone) < wall) t += 15 * 60_000;
+  return t;
 }

@@ -164,7 +164,8 @@ export function authorizationServer<G extends object = object, K extends string 
   state: AuthorizationState<G, K, C>,
   options: AuthorizationOptions = {},
 ) {
-  const now = options.now ?? Date.now;
+  // Read at each call, so that a test's fake clock (which replaces Date.now) moves codes and tokens too.
+  const now = options.now ?? (() => Date.now());
   const codeTtlMs = options.codeTtlMs ?? DEFAULT_CODE_TTL_MS;
   const { codes, tokens, grants } = state;
 
