@@ -86,6 +86,10 @@ describe("the sandbox authorization server: codes", () => {
     expect(pkceOf(challenge, "plain", ["S256"])).toEqual({ ok: false, reason: "unsupported_method" });
     expect(pkceOf(challenge, "S512")).toEqual({ ok: false, reason: "unsupported_method" });
     expect(pkceOf("short", "S256")).toEqual({ ok: false, reason: "challenge_malformed" });
+    // Sent empty is sent.
+    expect(pkceOf("", undefined)).toEqual({ ok: false, reason: "challenge_malformed" });
+    expect(pkceOf(challenge, "")).toEqual({ ok: false, reason: "unsupported_method" });
+    expect(pkceOf(undefined, "")).toEqual({ ok: false, reason: "method_without_challenge" });
   });
 
   it("takes a verifier only when it is well formed and transforms to the challenge", () => {
@@ -147,6 +151,41 @@ describe("the sandbox authorization server: tokens", () => {
     expect(grant.revokedAs).toBe("reuse");
     expect(auth.verify("rt2")).toMatchObject({ reason: "revoked" });
     expect(auth.rotate("nope", "refresh", { graceMs: 0 })).toMatchObject({ reason: "unknown" });
+  });
+
+  it("with no grace a spent refresh token is dead to every check at once; Atlassian's reuse ends the chain's refresh tokens only", () => {
+    const { auth } = setup();
+    const grant = auth.grant({ user: "u1", scopes: [] });
+    auth.mint("rt1", "refresh", grant);
+    auth.mint("rt0", "refresh", grant);
+    auth.mint("at1", "access", grant, 60_000);
+    expect(auth.rotate("rt1", "refresh", { graceMs: 0 }).ok).toBe(true);
+    expect(auth.verify("rt1")).toMatchObject({ ok: false, reason: "revoked" });
+    expect(auth.rotate("rt1", "refresh", { graceMs: 0, onReuse: "revoke-refresh" })).toMatchObject({ ok: false, reason: "spent" });
+    expect(auth.verify("rt0")).toMatchObject({ reason: "revoked" });
+    expect(auth.verify("at1").ok).toBe(true);
+    expect(auth.isExpired(auth.find("at1")!)).toBe(false);
+  });
+
+  it("takes the provider's options at the exchange: a verifier ignored without a challenge, a refusal that burns the code, a last check of its own", () => {
+    const { auth } = setup();
+    auth.issueCode("a", { scopes: [] });
+    expect(auth.redeemCode("a", { verifier: VERIFIER }, { verifier: "when-challenged" }).ok).toBe(true);
+    auth.issueCode("b", { scopes: [] }, { redirectUri: "http://127.0.0.1/cb" });
+    expect(auth.redeemCode("b", { redirectUri: "http://127.0.0.1/x" }, { spendOnRefusal: true })).toMatchObject({ reason: "redirect_uri_mismatch" });
+    expect(auth.redeemCode("b", { redirectUri: "http://127.0.0.1/cb" })).toMatchObject({ reason: "unknown" });
+    auth.issueCode("c", { scopes: ["x"] });
+    const noSecret = (code: { data: { scopes: string[] } }) => (code.data.scopes.includes("x") ? "bad_client_secret" : undefined);
+    expect(auth.redeemCode("c", {}, { last: noSecret })).toMatchObject({ ok: false, reason: "provider_refused", refusal: "bad_client_secret" });
+    // The provider's own refusal leaves the code unspent.
+    expect(auth.redeemCode("c", {}).ok).toBe(true);
+  });
+
+  it("voids codes not yet exchanged on revoke-all", () => {
+    const { auth } = setup();
+    auth.issueCode("pending", { scopes: [] });
+    auth.revokeAll();
+    expect(auth.redeemCode("pending", {})).toMatchObject({ reason: "unknown" });
   });
 
   it("revokes a grant's tokens together, every grant but those spared, and tokens by a filter", () => {

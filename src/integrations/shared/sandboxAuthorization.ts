@@ -39,8 +39,9 @@ export type IssuedToken<G extends object = object, K extends string = string> = 
   expiresAt?: number;
   /** This token alone was revoked (its grant may live on). */
   revoked?: boolean;
-  /** A rotating refresh token: when it was first exchanged. */
+  /** A rotating refresh token: when it was first exchanged, and when its grace period ends (it is dead from then). */
   spentAt?: number;
+  retiresAt?: number;
   /** The refresh token whose exchange minted this one. */
   mintedBy?: string;
 };
@@ -101,9 +102,28 @@ export type CodeRefusal =
   | "redirect_uri_mismatch"
   | "verifier_missing"
   | "verifier_mismatch"
-  | "verifier_unexpected";
+  | "verifier_unexpected"
+  | "provider_refused";
 
-export type CodeOutcome<G extends object, C> = { ok: true; code: IssuedCode<G, C> } | { ok: false; reason: CodeRefusal; code?: IssuedCode<G, C> };
+export type CodeOutcome<G extends object, C> =
+  | { ok: true; code: IssuedCode<G, C> }
+  /** `refusal`: the provider's own word, for `provider_refused`. */
+  | { ok: false; reason: CodeRefusal; code?: IssuedCode<G, C>; refusal?: string };
+
+/** What a provider checks of an exchange beyond the standard, and what a refusal does to the code. */
+export type CodeChecks<G extends object, C> = {
+  /** `always` (default): a bound code needs the same URI again; `when-sent`: only a URI sent is compared; `never`. */
+  redirectUri?: "always" | "when-sent" | "never";
+  /** `strict` (default): a verifier for a code without a challenge is refused; `when-challenged`: it is ignored. */
+  verifier?: "strict" | "when-challenged";
+  /** The provider deletes a code whose exchange it refused, so it cannot be tried again (default: a refusal leaves it). */
+  spendOnRefusal?: boolean;
+  /**
+   * The provider's own last check, once every standard one passed and before the code is spent: a refusal
+   * word (answered as `provider_refused` with that `refusal`), or undefined to let the exchange through.
+   */
+  last?: (code: IssuedCode<G, C>) => string | undefined;
+};
 
 /** Why a token is refused: none presented, never issued, another kind than the call takes, revoked (itself or its grant), expired. */
 export type TokenRefusal = "missing" | "unknown" | "wrong_kind" | "revoked" | "expired";
@@ -111,7 +131,7 @@ export type TokenOutcome<G extends object, K extends string> =
   | { ok: true; value: string; token: IssuedToken<G, K> }
   | { ok: false; reason: TokenRefusal; token?: IssuedToken<G, K> };
 
-/** A refresh token's exchange refused: as for any token, or `spent` (a rotated-away token past its grace period). */
+/** A refresh token's exchange refused: as for any token, or `spent` (a rotated-away token presented after its grace period). */
 export type RotationRefusal = TokenRefusal | "spent";
 export type RotationOutcome<G extends object, K extends string> =
   | { ok: true; value: string; token: IssuedToken<G, K>; grant: Grant<G> }
@@ -122,9 +142,11 @@ export type RotationPolicy = {
   graceMs: number;
   /**
    * What presenting it after the grace period does besides failing: nothing
-   * (default), or revoke the whole grant (reuse detection, RFC 9700 §4.14.2).
+   * (default), revoke the whole grant (reuse detection, RFC 9700 §4.14.2), or
+   * revoke the grant's tokens of the refresh token's kind, leaving its access
+   * tokens to run out (Atlassian).
    */
-  onReuse?: "refuse" | "revoke-grant";
+  onReuse?: "refuse" | "revoke-grant" | "revoke-refresh";
   /** The access tokens the spent one minted die with it once its grace ends (Slack, Atlassian). Default false. */
   retireMinted?: boolean;
 };
@@ -147,11 +169,12 @@ export function verifierMatches(verifier: string | undefined, challenge: string,
 /**
  * The PKCE part of an authorization request. `methods` are those the
  * provider takes, the first being what a challenge without a method means
- * (RFC 7636 says `plain`; most providers assume or demand S256).
+ * (RFC 7636 says `plain`; most providers assume or demand S256). A parameter
+ * sent empty is sent: an empty challenge is malformed, an empty method unsupported.
  */
 export function pkceOf(challenge: string | undefined, method: string | undefined, methods: readonly PkceMethod[] = ["S256", "plain"]): ChallengeOutcome {
-  if (challenge === undefined || challenge === "") return method === undefined || method === "" ? { ok: true } : { ok: false, reason: "method_without_challenge" };
-  const chosen = method === undefined || method === "" ? methods[0] : method;
+  if (challenge === undefined) return method === undefined ? { ok: true } : { ok: false, reason: "method_without_challenge" };
+  const chosen = method === undefined ? methods[0] : method;
   if (chosen !== "S256" && chosen !== "plain") return { ok: false, reason: "unsupported_method" };
   if (!methods.includes(chosen)) return { ok: false, reason: "unsupported_method" };
   if (!PKCE_VERIFIER.test(challenge)) return { ok: false, reason: "challenge_malformed" };
@@ -172,7 +195,32 @@ export function authorizationServer<G extends object = object, K extends string 
   const revokeGrant = (grant: Grant<G>, reason = "revoked"): void => {
     grant.revokedAs ??= reason;
   };
-  const isLive = (token: IssuedToken<G, K>): boolean => !token.revoked && token.grant.revokedAs === undefined && (token.expiresAt === undefined || now() < token.expiresAt);
+  const retired = (token: IssuedToken<G, K>): boolean => token.revoked === true || (token.retiresAt !== undefined && now() >= token.retiresAt);
+  const isLive = (token: IssuedToken<G, K>): boolean => !retired(token) && token.grant.revokedAs === undefined && (token.expiresAt === undefined || now() < token.expiresAt);
+
+  /** The standard checks of a code's exchange, in the order of {@link CodeRefusal}; a replay revokes the code's grants. */
+  const check = (code: IssuedCode<G, C>, presented: CodePresented, checks: CodeChecks<G, C>): CodeOutcome<G, C> => {
+    if (code.clientId !== undefined && presented.clientId !== undefined && presented.clientId !== code.clientId) return { ok: false, reason: "client_mismatch", code };
+    if (code.used) {
+      for (const grant of code.grants) revokeGrant(grant, "reuse");
+      return { ok: false, reason: "reused", code };
+    }
+    if (now() >= code.expiresAt) return { ok: false, reason: "expired", code };
+    const redirectCheck = checks.redirectUri ?? "always";
+    if (code.redirectUri !== undefined && redirectCheck !== "never" && !(redirectCheck === "when-sent" && presented.redirectUri === undefined)) {
+      if (presented.redirectUri === undefined) return { ok: false, reason: "redirect_uri_missing", code };
+      if (presented.redirectUri !== code.redirectUri) return { ok: false, reason: "redirect_uri_mismatch", code };
+    }
+    if (code.pkce) {
+      if (presented.verifier === undefined || presented.verifier === "") return { ok: false, reason: "verifier_missing", code };
+      if (!verifierMatches(presented.verifier, code.pkce.challenge, code.pkce.method)) return { ok: false, reason: "verifier_mismatch", code };
+    } else if (presented.verifier !== undefined && (checks.verifier ?? "strict") === "strict") {
+      return { ok: false, reason: "verifier_unexpected", code };
+    }
+    const refusal = checks.last?.(code);
+    if (refusal !== undefined) return { ok: false, reason: "provider_refused", code, refusal };
+    return { ok: true, code };
+  };
 
   const server = {
     now,
@@ -206,28 +254,13 @@ export function authorizationServer<G extends object = object, K extends string 
      * out what the provider does not check: a redirect URI the exchange
      * may omit (`redirectUri: "when-sent"`), or none at all.
      */
-    redeemCode(value: string | undefined, presented: CodePresented, checks: { redirectUri?: "always" | "when-sent" | "never" } = {}): CodeOutcome<G, C> {
+    redeemCode(value: string | undefined, presented: CodePresented, checks: CodeChecks<G, C> = {}): CodeOutcome<G, C> {
       const code = value ? codes.get(value) : undefined;
       if (!code) return { ok: false, reason: "unknown" };
-      if (code.clientId !== undefined && presented.clientId !== undefined && presented.clientId !== code.clientId) return { ok: false, reason: "client_mismatch", code };
-      if (code.used) {
-        for (const grant of code.grants) revokeGrant(grant, "reuse");
-        return { ok: false, reason: "reused", code };
-      }
-      if (now() >= code.expiresAt) return { ok: false, reason: "expired", code };
-      const redirectCheck = checks.redirectUri ?? "always";
-      if (code.redirectUri !== undefined && redirectCheck !== "never" && !(redirectCheck === "when-sent" && presented.redirectUri === undefined)) {
-        if (presented.redirectUri === undefined) return { ok: false, reason: "redirect_uri_missing", code };
-        if (presented.redirectUri !== code.redirectUri) return { ok: false, reason: "redirect_uri_mismatch", code };
-      }
-      if (code.pkce) {
-        if (presented.verifier === undefined || presented.verifier === "") return { ok: false, reason: "verifier_missing", code };
-        if (!verifierMatches(presented.verifier, code.pkce.challenge, code.pkce.method)) return { ok: false, reason: "verifier_mismatch", code };
-      } else if (presented.verifier !== undefined) {
-        return { ok: false, reason: "verifier_unexpected", code };
-      }
-      code.used = true;
-      return { ok: true, code };
+      const outcome = check(code, presented, checks);
+      if (outcome.ok) code.used = true;
+      else if (checks.spendOnRefusal && value && outcome.reason !== "reused") codes.delete(value);
+      return outcome;
     },
 
     /** Ties a grant to the code whose exchange made it, so that a replay of the code revokes it. */
@@ -255,7 +288,7 @@ export function authorizationServer<G extends object = object, K extends string 
       const token = tokens.get(value);
       if (!token) return { ok: false, reason: "unknown" };
       if (kinds && !kinds.includes(token.kind)) return { ok: false, reason: "wrong_kind", token };
-      if (token.revoked || token.grant.revokedAs !== undefined) return { ok: false, reason: "revoked", token };
+      if (retired(token) || token.grant.revokedAs !== undefined) return { ok: false, reason: "revoked", token };
       if (token.expiresAt !== undefined && now() >= token.expiresAt) return { ok: false, reason: "expired", token };
       return { ok: true, value, token };
     },
@@ -267,16 +300,22 @@ export function authorizationServer<G extends object = object, K extends string 
      * tokens it minted go too. The sandbox mints the new pair on the grant.
      */
     rotate(value: string | undefined, kind: K, policy: RotationPolicy): RotationOutcome<G, K> {
+      const presented = value ? tokens.get(value) : undefined;
+      // A spent token presented after its grace is a reuse, whatever else became of it since.
+      if (value && presented?.kind === kind && presented.spentAt !== undefined && !presented.revoked && now() >= presented.spentAt + policy.graceMs) {
+        server.retire(value, policy);
+        if (policy.onReuse === "revoke-grant") revokeGrant(presented.grant, "reuse");
+        if (policy.onReuse === "revoke-refresh") for (const other of tokens.values()) if (other.grant === presented.grant && other.kind === kind) other.revoked = true;
+        return { ok: false, reason: "spent", token: presented };
+      }
       const checked = server.verify(value, [kind]);
       if (!checked.ok) return checked;
       const { token } = checked;
-      const at = now();
-      if (token.spentAt !== undefined && at >= token.spentAt + policy.graceMs) {
-        server.retire(checked.value, policy);
-        if (policy.onReuse === "revoke-grant") revokeGrant(token.grant, "reuse");
-        return { ok: false, reason: "spent", token };
+      if (token.spentAt === undefined) {
+        token.spentAt = now();
+        // From the end of its grace it is dead to every check, not only to the next exchange.
+        token.retiresAt = token.spentAt + policy.graceMs;
       }
-      token.spentAt ??= at;
       return { ok: true, value: checked.value, token, grant: token.grant };
     },
 
@@ -311,9 +350,13 @@ export function authorizationServer<G extends object = object, K extends string 
       for (const [value, token] of tokens) if (which(token, value)) token.revoked = true;
     },
 
-    /** The `revoke-all` fault: every grant (those `spare` picks excepted) stops working, as a password reset or an admin's "sign out everywhere" does. */
+    /**
+     * The `revoke-all` fault: every grant (those `spare` picks excepted) stops working, as a password reset or
+     * an admin's "sign out everywhere" does, and codes not yet exchanged are void (they are credentials too).
+     */
     revokeAll(reason = "revoke-all", spare?: (grant: Grant<G>) => boolean): void {
       for (const grant of grants) if (!spare?.(grant)) revokeGrant(grant, reason);
+      for (const [value, code] of codes) if (!code.used) codes.delete(value);
     },
 
     /** The grants recorded (live or not), oldest first. */
@@ -323,6 +366,11 @@ export function authorizationServer<G extends object = object, K extends string 
 
     /** Whether a token works now: not revoked, its grant not revoked, not expired. */
     isLive,
+
+    /** Whether a token is past its expiry, whatever else became of it (some providers answer that first). */
+    isExpired(token: IssuedToken<G, K>): boolean {
+      return token.expiresAt !== undefined && now() >= token.expiresAt;
+    },
 
     /** Seconds left to a token, rounded down (0 once expired); undefined for one that never expires. */
     secondsLeft(token: IssuedToken<G, K>): number | undefined {
