@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorDefinition, ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
-import type { StartedSandbox } from "./integrations/shared/sandbox.js";
+import type { StartedSandbox } from "./sandbox/kit.js";
 import { DEFAULT_JOB_SETTINGS, type JobSettings } from "./jobs/settings.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./server/limits.js";
 import { DEFAULT_PROXY_LIMITS, type ProxyLimits } from "./integrations/shared/proxy.js";

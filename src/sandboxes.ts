@@ -7,9 +7,9 @@
 import { redirectUriFor, resolveSettings } from "./config.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
-import type { SandboxStateStore, StartedSandbox } from "./integrations/shared/sandbox.js";
+import type { SandboxStateStore, StartedSandbox } from "./sandbox/kit.js";
 
-export type { SandboxStateStore, StartedSandbox } from "./integrations/shared/sandbox.js";
+export type { SandboxStateStore, StartedSandbox } from "./sandbox/kit.js";
 
 export type StartedSandboxes = {
   sandboxes: Record<ProviderId, StartedSandbox>;

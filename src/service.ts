@@ -12,7 +12,7 @@ import { ConfigError, ENCRYPTION_KEY_REQUIRED, isLive, redirectUriFor, resolveSe
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { Clock } from "./integrations/shared/http.js";
-import type { StartedSandbox } from "./integrations/shared/sandbox.js";
+import type { StartedSandbox } from "./sandbox/kit.js";
 import { startJobs } from "./jobs/index.js";
 import type { JobRunner } from "./jobs/runner.js";
 import { createMetrics } from "./metrics.js";

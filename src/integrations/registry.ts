@@ -18,7 +18,7 @@ import { jiraActions } from "./jira/actions/index.js";
 import type { ActionMap } from "./shared/action.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { RetryPolicy } from "./shared/retry.js";
-import type { SandboxOptions, StartedSandbox } from "./shared/sandbox.js";
+import type { SandboxOptions, StartedSandbox } from "../sandbox/kit.js";
 import { sentryConnector } from "./sentry/connector.js";
 import { startSentrySandbox } from "./sentry/sandbox.js";
 import { sentryActions } from "./sentry/actions/index.js";

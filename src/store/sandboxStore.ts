@@ -5,7 +5,7 @@
  * server last listened, and the state snapshot that server wrote.
  */
 import type { Kysely } from "kysely";
-import type { SandboxApp, SandboxRegistration, SandboxStateStore } from "../integrations/shared/sandbox.js";
+import type { SandboxApp, SandboxRegistration, SandboxStateStore } from "../sandbox/kit.js";
 import type { Database } from "./schema.js";
 
 export class SqlSandboxStore implements SandboxStateStore {

@@ -1,6 +1,6 @@
 /** Sandboxes a test file starts, each closed after the test that started it. */
 import { afterEach } from "vitest";
-import type { StartedSandbox } from "../integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../sandbox/kit.js";
 
 /** `start` with `defaults` under the test's options; every sandbox it started is closed after each test (once, if the test closed it). */
 export function closedAfterEach<O extends object>(start: (options: O) => Promise<StartedSandbox>, defaults: Partial<O> = {}): (options?: O) => Promise<StartedSandbox> {

@@ -3,7 +3,7 @@
  * persistence: what the service's SQL store does (registration, claim,
  * fenced snapshots), without a database.
  */
-import type { SandboxApp, SandboxRegistration, SandboxStateStore } from "../integrations/shared/sandbox.js";
+import type { SandboxApp, SandboxRegistration, SandboxStateStore } from "../sandbox/kit.js";
 
 export class MemorySandboxStore implements SandboxStateStore {
   readonly rows = new Map<string, SandboxRegistration & { state?: string; owner?: string }>();

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startSlackSandbox } from "../../src/integrations/slack/sandbox.js";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { mintUserToken } from "../../src/server/auth.js";
 import { openStore, type OpenedStore } from "../../src/store/index.js";
 import { dropSchema, newSchemaName } from "../../src/testing/databases.js";

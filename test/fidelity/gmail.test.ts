@@ -10,7 +10,7 @@ import { auth, gmail, type gmail_v1 } from "@googleapis/gmail";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../src/testing/memorySandboxStore.js";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { startGmailSandbox } from "../../src/integrations/gmail/sandbox.js";
 
 const SCOPE = "https://www.googleapis.com/auth/";

@@ -11,7 +11,7 @@ import { FilterOperatorEnum } from "@hubspot/api-client/lib/codegen/crm/contacts
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../src/testing/memorySandboxStore.js";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { startHubSpotSandbox } from "../../src/integrations/hubspot/sandbox.js";
 
 const hubspot = closedAfterEach(startHubSpotSandbox);

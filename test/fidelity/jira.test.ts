@@ -9,7 +9,7 @@
 import { HttpException, Version3Client } from "jira.js";
 import { describe, expect, it } from "vitest";
 import { startJiraSandbox } from "../../src/integrations/jira/sandbox.js";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
 
 const REDIRECT = "http://localhost:3000/api/integrations/jira/oauth/callback";

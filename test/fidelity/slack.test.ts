@@ -7,7 +7,7 @@
 import { ErrorCode, WebAPIPlatformError, WebClient, type ConversationsListResponse } from "@slack/web-api";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { startSlackSandbox } from "../../src/integrations/slack/sandbox.js";
 
 const slack = closedAfterEach(startSlackSandbox);

@@ -8,7 +8,7 @@
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { startStripeSandbox } from "../../src/integrations/stripe/sandbox.js";
 
 const stripe = closedAfterEach(startStripeSandbox);

@@ -12,7 +12,7 @@
 import { AuthenticationHandler, Client, GraphError, HTTPMessageHandler, PageIterator, TelemetryHandler, type PageCollection } from "@microsoft/microsoft-graph-client";
 import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import type { StartedSandbox } from "../../src/integrations/shared/sandbox.js";
+import type { StartedSandbox } from "../../src/sandbox/kit.js";
 import { startTeamsSandbox } from "../../src/integrations/teams/sandbox.js";
 import { closedAfterEach } from "../../src/testing/closedAfterEach.js";
 import { testCertificate } from "../../src/testing/testCertificate.js";

@@ -10,7 +10,7 @@ import { startHarness } from "../../testing/harness.js";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
-import { challengeOf } from "../shared/sandbox.js";
+import { challengeOf } from "../../sandbox/kit.js";
 import { createCodeVerifier } from "../shared/oauth.js";
 import { gmailRetryPolicy } from "./retryPolicy.js";
 import {

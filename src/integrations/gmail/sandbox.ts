@@ -37,11 +37,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
 import { MESSAGE_FORMATS, addressesOf, asSent, headerOf, matchesQuery, messageResource, parseMessage, relatedParts, sendRefusal, type MessageFormat, type StoredMessage } from "./sandboxMail.js";
+import { authorizationServer, authorizationState, pkceOf, type CodeRefusal, type Grant as KitGrant } from "../../sandbox/authorizationServer.js";
 import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  verifierMatches,
   queryParams,
   randomChars,
   restoreState,
@@ -52,12 +52,10 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
 
 /** Google's access tokens last an hour; the token response says 3599. */
 const ACCESS_TOKEN_TTL_SECONDS = 3599;
-/** Authorization codes are single use and short-lived. */
-const CODE_TTL_MS = 10 * 60 * 1000;
 /** Live refresh tokens per account per OAuth client before the oldest stops working (Google's documented limit). */
 const REFRESH_TOKEN_LIMIT = 100;
 
@@ -87,30 +85,33 @@ export type GmailSandboxOptions = SandboxOptions & {
 
 /** A Google account; its mailbox (labels and messages) is kept apart, by address. */
 type Account = { email: string; sub: string; historyId: string; grantedScopes: Set<string>; offlineConsented: boolean };
-/** One authorization: its refresh token (if offline) and every access token minted from it end together. */
-type Grant = {
-  account: Account;
-  clientId: string;
-  scopes: string[];
-  offline: boolean;
-  revoked: boolean;
-  refreshToken?: string;
-  refreshExpiresAt?: number;
-  /** The refresh token stopped working (the per-account limit pushed it out, or it expired); access tokens live on. */
-  refreshDead: boolean;
+/** One authorization of one client by one account: its refresh token (if offline) and every access token minted from it end together. */
+type Authorization = { account: Account; clientId: string; scopes: string[]; offline: boolean };
+type Grant = KitGrant<Authorization>;
+/** What a consent decided, for its code's exchange: whether that exchange hands out a refresh token too. */
+type Consent = { account: Account; scopes: string[]; offline: boolean; issueRefresh: boolean };
+
+/** How /token refuses a code (all 400): as oauth2.googleapis.com words it. */
+const CODE_REFUSALS: Readonly<Record<CodeRefusal, [error: string, description: string]>> = {
+  unknown: ["invalid_grant", "Malformed auth code."],
+  // Not reached: codes are not bound to a client, and only this app's client gets past client authentication.
+  client_mismatch: ["invalid_grant", "Bad Request"],
+  reused: ["invalid_grant", "Bad Request"],
+  expired: ["invalid_grant", "Bad Request"],
+  redirect_uri_missing: ["invalid_request", "Missing required parameter: redirect_uri"],
+  redirect_uri_mismatch: ["redirect_uri_mismatch", "Bad Request"],
+  verifier_missing: ["invalid_grant", "Missing code verifier."],
+  verifier_mismatch: ["invalid_grant", "Invalid code verifier."],
+  verifier_unexpected: ["invalid_grant", "code_verifier or verifier is not needed."],
+  // Not reached: Google makes no check of its own after the standard ones.
+  provider_refused: ["invalid_grant", "Bad Request"],
 };
-type AccessToken = { grant: Grant; expiresAt: number };
-type Code = {
-  account: Account;
-  scopes: string[];
-  redirectUri: string;
-  offline: boolean;
-  issueRefresh: boolean;
-  challenge?: { value: string; method: "S256" | "plain" };
-  expiresAt: number;
-  used: boolean;
-  grant?: Grant;
-};
+/** How the consent page refuses a code_challenge (Error 400: invalid_request). */
+const CHALLENGE_REFUSALS = {
+  unsupported_method: "Invalid code_challenge_method value.",
+  challenge_malformed: "Invalid code_challenge value.",
+  method_without_challenge: "Missing code_challenge.",
+} as const;
 
 /** A label the user made; system labels are constants. */
 type UserLabel = { id: string; name: string; messageListVisibility?: string; labelListVisibility?: string; color?: { textColor: string; backgroundColor: string } };
@@ -125,16 +126,16 @@ const credentialRequest = z.strictObject({
 export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, restored?: unknown) {
   const state = restoreState(restored, () => ({
     accounts: new Map<string, Account>(),
-    grants: [] as Grant[],
-    accessTokens: new Map<string, AccessToken>(),
-    refreshTokens: new Map<string, Grant>(),
-    codes: new Map<string, Code>(),
+    /** Codes, grants and their tokens (`access` and `refresh`). */
+    authorization: authorizationState<Authorization, "access" | "refresh", Consent>(),
     /** Each account's user labels, by its (lower-case) address. */
     mailboxes: new Map<string, Mailbox>(),
     /** The OAuth client that minted the tokens the credentials desk hands out (the user's own tool, not this app). */
     otherClientId: `${randomChars(12, "0123456789")}-${randomChars(32, "abcdefghijklmnopqrstuvwxyz0123456789")}.apps.googleusercontent.com`,
   }));
-  const { accounts, grants, accessTokens, refreshTokens, codes, mailboxes, otherClientId } = state;
+  const { accounts, mailboxes, otherClientId } = state;
+  // The clock is read at each call, so that tests moving Date move the sandbox's too.
+  const auth = authorizationServer(state.authorization, { now: () => Date.now() });
   const redirectUris = options.redirectUris ?? [];
   const accessTtl = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS;
   const refreshLimit = options.refreshTokenLimit ?? REFRESH_TOKEN_LIMIT;
@@ -160,27 +161,19 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
   /** The account signed in to the sandbox's browser, when no login_hint names another. */
   const signedIn = accountFor("user1@sandbox.autoflow.invalid");
 
-  const mintAccess = (grant: Grant): { token: string; record: AccessToken } => {
+  const mintAccess = (grant: Grant): string => {
     // Real ones are ya29.a0 followed by a couple of hundred base64url characters.
     const token = `ya29.a0${randomChars(180, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`;
-    const record = { grant, expiresAt: Date.now() + accessTtl * 1000 };
-    accessTokens.set(token, record);
-    return { token, record };
+    auth.mint(token, "access", grant, accessTtl * 1000);
+    return token;
   };
   const mintRefresh = (grant: Grant): string => {
     const token = `1//0g${randomChars(100, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`;
-    grant.refreshToken = token;
-    if (options.refreshTokenTtlSeconds !== undefined) grant.refreshExpiresAt = Date.now() + options.refreshTokenTtlSeconds * 1000;
-    refreshTokens.set(token, grant);
-    // Past the limit, the account's oldest live refresh token for this client stops working.
-    const live = grants.filter((g) => g.account === grant.account && g.clientId === grant.clientId && g.refreshToken && !g.revoked && !g.refreshDead);
-    for (const old of live.slice(0, Math.max(0, live.length - refreshLimit))) old.refreshDead = true;
+    auth.mint(token, "refresh", grant, options.refreshTokenTtlSeconds === undefined ? undefined : options.refreshTokenTtlSeconds * 1000);
+    // Past the limit, the account's oldest live refresh token for this client stops working (that token alone: its access tokens live on).
+    const live = auth.tokensWhere((t) => t.kind === "refresh" && t.grant.account === grant.account && t.grant.clientId === grant.clientId && auth.isLive(t));
+    for (const old of live.slice(0, Math.max(0, live.length - refreshLimit))) auth.revokeToken(old.value);
     return token;
-  };
-  const newGrant = (account: Account, clientId: string, scopes: string[], offline: boolean): Grant => {
-    const grant: Grant = { account, clientId, scopes, offline, revoked: false, refreshDead: false };
-    grants.push(grant);
-    return grant;
   };
 
   const json = (res: FastifyReply, status: number, body: unknown): FastifyReply =>
@@ -236,15 +229,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         `<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1</title>` +
           `<p><b>404.</b> <ins>That’s an error.</ins><p>The requested URL <code>${escapeHtml(path)}</code> was not found on this server. <ins>That’s all we know.</ins>`,
       );
-
-  const liveAccessToken = (token: string | undefined): { record?: AccessToken; why: "missing" | "unknown" | "expired" | "revoked" | "ok" } => {
-    if (!token) return { why: "missing" };
-    const record = accessTokens.get(token);
-    if (!record) return { why: "unknown" };
-    if (record.grant.revoked) return { why: "revoked" };
-    if (Date.now() >= record.expiresAt) return { why: "expired" };
-    return { record, why: "ok" };
-  };
 
   /** Normalises requested scopes (Google's spelling, no repeats) and lists those that are not Google scopes. */
   const parseScopes = (value: string): { scopes: string[]; invalid: string[] } => {
@@ -307,10 +291,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
       return false;
     }
     return true;
-  };
-
-  const revokeGrant = (grant: Grant): void => {
-    grant.revoked = true;
   };
 
   const rateLimitBody = (res: FastifyReply, fault: Fault, enforced?: RateWindow): FastifyReply => {
@@ -381,17 +361,15 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
             apiError(res, { code: 400, message: "Precondition check failed.", status: "FAILED_PRECONDITION", reason: "failedPrecondition" }),
       malformed: (res) => res.code(200).header("content-type", "application/json; charset=utf-8").send('{\n  "emailAddress": "user1@sandbox.autoflow.inv'),
     },
-    revokeAll: () => {
-      for (const grant of grants) revokeGrant(grant);
-    },
+    revokeAll: () => auth.revokeAll(),
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
       const requested = parseScopes((parsed.scopes ?? [`${SCOPE_PREFIX}gmail.readonly`]).join(" "));
       if (requested.invalid.length > 0) throw new Error(`unknown scopes: ${requested.invalid.join(", ")}`);
       const account = accountFor(parsed.email ?? `user${accounts.size + 1}@sandbox.autoflow.invalid`);
       // As if the user had minted it in their own tool (OAuth Playground, gcloud): another client, online access.
-      const { token, record } = mintAccess(newGrant(account, otherClientId, requested.scopes, false));
-      return { accessToken: token, emailAddress: account.email, scopes: requested.scopes, expiresInSeconds: Math.round((record.expiresAt - Date.now()) / 1000) };
+      const token = mintAccess(auth.grant({ account, clientId: otherClientId, scopes: requested.scopes, offline: false }));
+      return { accessToken: token, emailAddress: account.email, scopes: requested.scopes, expiresInSeconds: accessTtl };
     },
     routes(server: FastifyInstance) {
       server.get("/o/oauth2/v2/auth", async (request, res) => {
@@ -418,16 +396,10 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         if (prompts.some((p) => !["none", "consent", "select_account"].includes(p)) || (prompts.includes("none") && prompts.length > 1)) {
           return errorPage(res, 400, "invalid_request", `Invalid prompt: ${q.prompt ?? ""}`);
         }
-        let challenge: Code["challenge"];
-        if (q.code_challenge !== undefined) {
-          // Google defaults the method to plain when a challenge comes without one.
-          const method = q.code_challenge_method ?? "plain";
-          if (method !== "S256" && method !== "plain") return errorPage(res, 400, "invalid_request", "Invalid code_challenge_method value.");
-          if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(q.code_challenge)) return errorPage(res, 400, "invalid_request", "Invalid code_challenge value.");
-          challenge = { value: q.code_challenge, method };
-        } else if (q.code_challenge_method !== undefined) {
-          return errorPage(res, 400, "invalid_request", "Missing code_challenge.");
-        }
+        // Google defaults the method to plain when a challenge comes without one. A parameter sent empty counts as
+        // sent (an empty challenge is malformed, an empty method unknown), where pkceOf reads it as absent: " " keeps that.
+        const pkce = pkceOf(q.code_challenge, q.code_challenge_method, ["plain", "S256"]);
+        if (!pkce.ok) return errorPage(res, 400, "invalid_request", CHALLENGE_REFUSALS[pkce.reason]);
 
         const account = q.login_hint && z.email().safeParse(q.login_hint).success ? accountFor(q.login_hint) : signedIn;
         const target = new URL(q.redirect_uri);
@@ -454,16 +426,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         const issueRefresh = accessType === "offline" && (consentShown || !account.offlineConsented);
         if (accessType === "offline") account.offlineConsented = true;
         const code = `4/0A${randomChars(70, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}`;
-        codes.set(code, {
-          account,
-          scopes,
-          redirectUri: q.redirect_uri,
-          offline: accessType === "offline",
-          issueRefresh,
-          ...(challenge ? { challenge } : {}),
-          expiresAt: Date.now() + CODE_TTL_MS,
-          used: false,
-        });
+        auth.issueCode(code, { account, scopes, offline: accessType === "offline", issueRefresh }, { redirectUri: q.redirect_uri, pkce: pkce.pkce });
         target.searchParams.set("code", code);
         target.searchParams.set("scope", scopes.join(" "));
         target.searchParams.set("authuser", "0");
@@ -477,52 +440,32 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
         if (!p.grant_type) return oauthError(res, 400, "unsupported_grant_type", "Invalid grant_type: ");
         if (p.grant_type === "refresh_token") {
           if (!p.refresh_token) return oauthError(res, 400, "invalid_request", "Missing required parameter: refresh_token");
-          const grant = refreshTokens.get(p.refresh_token);
-          if (!grant) return oauthError(res, 400, "invalid_grant", "Bad Request");
-          if (grant.refreshExpiresAt !== undefined && Date.now() >= grant.refreshExpiresAt) grant.refreshDead = true;
-          if (grant.revoked || grant.refreshDead) return oauthError(res, 400, "invalid_grant", "Token has been expired or revoked.");
+          const refresh = auth.verify(p.refresh_token, ["refresh"]);
+          if (!refresh.ok) return oauthError(res, 400, "invalid_grant", refresh.reason === "unknown" || refresh.reason === "wrong_kind" ? "Bad Request" : "Token has been expired or revoked.");
+          const { grant } = refresh.token;
           if (grant.clientId !== app.clientId) return oauthError(res, 400, "unauthorized_client", "Unauthorized");
-          const { token } = mintAccess(grant);
-          // No refresh_token in the answer: Google keeps the one the client has.
-          return json(res, 200, tokenBody(grant, token, undefined));
+          // No refresh_token in the answer: Google keeps the one the client has (it never rotates).
+          return json(res, 200, tokenBody(grant, mintAccess(grant), undefined));
         }
         if (p.grant_type !== "authorization_code") return oauthError(res, 400, "unsupported_grant_type", `Invalid grant_type: ${p.grant_type}`);
         if (!p.code) return oauthError(res, 400, "invalid_request", "Missing required parameter: code");
-        const code = codes.get(p.code);
-        if (!code) return oauthError(res, 400, "invalid_grant", "Malformed auth code.");
-        if (code.used) {
-          // A replayed code ends what it minted (RFC 6749 §10.5).
-          if (code.grant) revokeGrant(code.grant);
-          return oauthError(res, 400, "invalid_grant", "Bad Request");
-        }
-        if (Date.now() >= code.expiresAt) return oauthError(res, 400, "invalid_grant", "Bad Request");
-        if (!p.redirect_uri) return oauthError(res, 400, "invalid_request", "Missing required parameter: redirect_uri");
-        if (p.redirect_uri !== code.redirectUri) return oauthError(res, 400, "redirect_uri_mismatch", "Bad Request");
-        if (code.challenge) {
-          if (!p.code_verifier) return oauthError(res, 400, "invalid_grant", "Missing code verifier.");
-          if (!verifierMatches(p.code_verifier, code.challenge.value, code.challenge.method)) return oauthError(res, 400, "invalid_grant", "Invalid code verifier.");
-        } else if (p.code_verifier !== undefined) {
-          return oauthError(res, 400, "invalid_grant", "code_verifier or verifier is not needed.");
-        }
-        code.used = true;
-        const grant = newGrant(code.account, app.clientId, code.scopes, code.offline);
-        code.grant = grant;
-        const { token } = mintAccess(grant);
-        return json(res, 200, tokenBody(grant, token, code.issueRefresh ? mintRefresh(grant) : undefined));
+        // Single use (a replay revokes what the code granted, RFC 6749 §10.5), ten minutes, the redirect URI again, PKCE.
+        // An empty redirect_uri is a missing one.
+        const redeemed = auth.redeemCode(p.code, { redirectUri: p.redirect_uri || undefined, verifier: p.code_verifier });
+        if (!redeemed.ok) return oauthError(res, 400, ...CODE_REFUSALS[redeemed.reason]);
+        const { account, scopes, offline, issueRefresh } = redeemed.code.data;
+        const grant = auth.grantFromCode(redeemed.code, { account, clientId: app.clientId, scopes, offline });
+        return json(res, 200, tokenBody(grant, mintAccess(grant), issueRefresh ? mintRefresh(grant) : undefined));
       });
 
       server.post("/revoke", async (request, res) => {
         const token = bodyParams(request).token ?? queryParams(request).token;
         if (!token) return oauthError(res, 400, "invalid_request", "Missing required parameter: token");
-        const grant = refreshTokens.get(token) ?? accessTokens.get(token)?.grant;
+        const revoked = auth.verify(token);
         // Google's failure body is not documented (providers.md §7): invalid_token, as seen in the field.
-        if (!grant) return oauthError(res, 400, "invalid_token", "Bad Request");
-        const access = accessTokens.get(token);
-        const refreshExpired = grant.refreshDead || (grant.refreshExpiresAt !== undefined && Date.now() >= grant.refreshExpiresAt);
-        const dead = grant.revoked || (access !== undefined ? Date.now() >= access.expiresAt : refreshExpired);
-        if (dead) return oauthError(res, 400, "invalid_token", "Token expired or revoked");
+        if (!revoked.ok) return oauthError(res, 400, "invalid_token", revoked.reason === "unknown" ? "Bad Request" : "Token expired or revoked");
         // Revoking either kind of token ends the whole grant: its refresh token and every access token from it.
-        revokeGrant(grant);
+        auth.revokeGrant(revoked.token.grant);
         // 200 is documented; the body is not (an empty object here; the connector does not read it).
         return json(res, 200, {});
       });
@@ -531,9 +474,9 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
 
       const tokenInfo = async (request: FastifyRequest, res: FastifyReply) => {
         const token = queryParams(request).access_token ?? bodyParams(request).access_token;
-        const { record } = liveAccessToken(token);
-        if (!record) return oauthError(res, 400, "invalid_token", "Invalid Value");
-        const { grant } = record;
+        const access = auth.verify(token, ["access"]);
+        if (!access.ok) return oauthError(res, 400, "invalid_token", "Invalid Value");
+        const { grant, expiresAt = 0 } = access.token;
         const identified = grant.scopes.some((s) => s === EMAIL_SCOPE || s === USERINFO_PROFILE_SCOPE || s === "openid");
         return json(res, 200, {
           azp: grant.clientId,
@@ -541,8 +484,8 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
           ...(identified ? { sub: grant.account.sub } : {}),
           scope: grant.scopes.join(" "),
           // Strings, as the live endpoint sends them.
-          exp: String(Math.floor(record.expiresAt / 1000)),
-          expires_in: String(Math.max(0, Math.floor((record.expiresAt - Date.now()) / 1000))),
+          exp: String(Math.floor(expiresAt / 1000)),
+          expires_in: String(auth.secondsLeft(access.token)),
           ...(grant.scopes.includes(EMAIL_SCOPE) ? { email: grant.account.email, email_verified: "true" } : {}),
           access_type: grant.offline ? "offline" : "online",
         });
@@ -557,8 +500,9 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
       const mailboxCaller = (request: FastifyRequest, res: FastifyReply, scopes: ReadonlySet<string>, method: string): Grant | undefined => {
         // The discovery doc allows the token as a bearer header or an access_token query parameter.
         const presented = bearerToken(request) ?? queryParams(request).access_token;
-        const { record, why } = liveAccessToken(presented);
-        if (!record) {
+        const access = auth.verify(presented, ["access"]);
+        if (!access.ok) {
+          const why = access.reason;
           // Google APIs answer with a Bearer challenge (its exact form is uncertain, providers.md §4.4).
           res.header("www-authenticate", `Bearer realm="https://accounts.google.com/"${why === "missing" ? "" : ', error="invalid_token"'}`);
           if (why === "missing") {
@@ -588,7 +532,7 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
           });
           return undefined;
         }
-        const { grant } = record;
+        const { grant } = access.token;
         if (!grant.scopes.some((s) => scopes.has(s))) {
           res.header("www-authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="${[...scopes].join(" ")}"`);
           apiError(res, {
@@ -845,8 +789,6 @@ export function gmailSandbox(options: GmailSandboxOptions, app: SandboxApp, rest
   };
   return definition;
 }
-
-/** The S256 challenge of a verifier, or null when the verifier is not RFC 7636 shaped (Google then refuses it). */
 
 /** A Google OAuth web client: `<project number>-<32 characters>.apps.googleusercontent.com` and a `GOCSPX-` secret. */
 export async function startGmailSandbox(options: GmailSandboxOptions = {}): Promise<StartedSandbox> {

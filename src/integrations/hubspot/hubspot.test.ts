@@ -9,7 +9,7 @@ import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js
 import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type Clock, type ProviderResponse } from "../shared/http.js";
 import { hubspotRetryPolicy } from "./retryPolicy.js";
-import { challengeOf } from "../shared/sandbox.js";
+import { challengeOf } from "../../sandbox/kit.js";
 import type { ConnectionRecord } from "../shared/vault.js";
 import { classifyHubSpot, hubspotConnector, hubspotGrant, INACTIVE_TOKEN, introspectionUrl, parseHubSpotToken } from "./connector.js";
 import { startHubSpotSandbox, type HubSpotSandboxOptions } from "./sandbox.js";

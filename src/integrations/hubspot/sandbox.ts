@@ -29,17 +29,19 @@
  * Behaviour (providers.md §2): access tokens last `accessTokenTtlSeconds`
  * (1800 by default); refresh tokens do not rotate (a refresh answers the
  * same one, `tokenRotation` is ignored); revoking a refresh token leaves the
- * access tokens already issued working until they expire.
+ * access tokens already issued working until they expire; a replayed code
+ * ends every token of its install. Private app tokens never expire, and the
+ * revoke endpoint does not end them.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { escapeHtml } from "../shared/html.js";
+import { authorizationServer, authorizationState, type CodeRefusal, type IssuedToken } from "../../sandbox/authorizationServer.js";
 import { parseSearch, runSearch } from "./sandboxSearch.js";
 import {
   bearerToken,
   bodyParams,
-  verifierMatches,
   queryParams,
   randomChars,
   restoreState,
@@ -48,12 +50,10 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
 
 /** HubSpot access tokens last 30 minutes (since November 2021). */
 const ACCESS_TOKEN_TTL_SECONDS = 1800;
-/** How long a code is good for is not documented; RFC 6749 §4.1.2 recommends at most ten minutes. */
-const CODE_TTL_MS = 10 * 60 * 1000;
 /** The rolling window of the burst limit, and its size (the documented floor for OAuth apps and Free/Starter private apps). */
 const WINDOW_MS = 10_000;
 const WINDOW_MAX = 100;
@@ -77,11 +77,11 @@ export type HubSpotSandboxOptions = SandboxOptions & {
 };
 
 type Portal = { id: number; domain: string; userEmail: string; userId: number };
-type AccessToken = { kind: "access"; scopes: string[]; expiresAt: number; revoked: boolean };
-type RefreshToken = { kind: "refresh"; scopes: string[]; revoked: boolean };
-type PrivateAppToken = { kind: "private_app"; scopes: string[]; revoked: boolean; appId: number };
-type Issued = AccessToken | RefreshToken | PrivateAppToken;
-type Code = { redirectUri: string; scopes: string[]; challenge?: string; expiresAt: number; used: boolean; issued: string[] };
+/** An app's install on the portal: the scopes consented to; a private app's own grant also holds its app id (its rate-limit bucket). */
+type HubGrant = { scopes: string[]; privateAppId?: number };
+/** Access tokens expire; refresh tokens never do (nor rotate); private app tokens never expire and the revoke endpoint cannot end them. */
+type TokenKind = "access" | "refresh" | "private_app";
+type Token = IssuedToken<HubGrant, TokenKind>;
 /** A CRM contact: every property as a string, the system ones (createdate, lastmodifieddate, hs_object_id) included. */
 type Contact = { id: string; properties: Record<string, string>; createdAt: string; updatedAt: string };
 
@@ -92,6 +92,26 @@ const credentialRequest = z.strictObject({
 /** RFC 6749 §5.2 codes with the legacy statuses HubSpot keeps beside them (providers.md §2.1). */
 type OAuthFailure = { error: string; description: string; legacy?: string };
 
+const invalidGrant = (description: string, legacy?: string): OAuthFailure => ({ error: "invalid_grant", description, legacy });
+const BAD_REDIRECT_URI = invalidGrant("redirect_uri does not match the one the code was issued for", "BAD_REDIRECT_URI");
+const BAD_VERIFIER = invalidGrant("code_verifier does not match the code_challenge");
+/** How the token endpoint refuses a code. Codes are not bound to a client (one app, checked before the code). */
+const CODE_REFUSED: Record<CodeRefusal, OAuthFailure> = {
+  unknown: invalidGrant("missing or unknown auth code", "BAD_AUTH_CODE"),
+  client_mismatch: invalidGrant("missing or unknown auth code", "BAD_AUTH_CODE"),
+  reused: invalidGrant("auth code has already been used", "BAD_AUTH_CODE"),
+  expired: invalidGrant("auth code is expired", "EXPIRED_AUTH_CODE"),
+  redirect_uri_missing: BAD_REDIRECT_URI,
+  redirect_uri_mismatch: BAD_REDIRECT_URI,
+  verifier_missing: BAD_VERIFIER,
+  verifier_mismatch: BAD_VERIFIER,
+  // OAuth 2.1 §4.1.3: a verifier for a code minted without a challenge is refused.
+  verifier_unexpected: invalidGrant("code_verifier given for an auth code issued without code_challenge"),
+  // Not reached: HubSpot makes no check of its own after the standard ones.
+  provider_refused: invalidGrant("missing or unknown auth code", "BAD_AUTH_CODE"),
+};
+const BAD_REFRESH_TOKEN = invalidGrant("refresh token is invalid, expired or revoked", "BAD_REFRESH_TOKEN");
+
 export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, restored?: unknown) {
   const rateLimitFault = options.rateLimitFault ?? "TEN_SECONDLY_ROLLING";
   if (!RATE_LIMIT_FAULTS.includes(rateLimitFault)) throw new Error(`rateLimitFault must be one of ${RATE_LIMIT_FAULTS.join(", ")}`);
@@ -101,29 +121,33 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
   const state = restoreState(restored, () => ({
     portal: { id: digits(8), domain: "sandbox.autoflow.invalid", userEmail: "owner@sandbox.autoflow.invalid", userId: digits(8) } as Portal,
     appId: digits(7),
-    tokens: new Map<string, Issued>(),
-    codes: new Map<string, Code>(),
+    authorization: authorizationState<HubGrant, TokenKind, { scopes: string[] }>(),
     /** The portal's contacts by id, in the order they were made (HubSpot's ids grow). */
     contacts: new Map<string, Contact>(),
     nextContactId: digits(5),
   }));
-  const { portal, appId, tokens, codes, contacts } = state;
+  const { portal, appId, contacts } = state;
+  // HubSpot does not document a code's lifetime: the kit's ten minutes (RFC 6749 §4.1.2's ceiling).
+  const auth = authorizationServer(state.authorization, { now: () => Date.now() });
   /** Request times per rate-limit bucket (the OAuth app, or one private app), for the X-HubSpot-RateLimit-* headers. */
   const windows = new Map<string, number[]>();
   const daily = new Map<string, { day: string; count: number }>();
 
   const uuid = (): string => randomUUID();
-  const mintAccess = (scopes: string[]): string => {
+  /** `narrowed`: the scopes a refresh asked for, when it named any. */
+  const mintAccess = (grant: HubGrant, narrowed?: string[]): string => {
     // Opaque, base64url-ish and long (HubSpot: allow for up to 300 characters).
     const token = `C${randomChars(1, "IJKLMNOP")}${randomChars(150, BASE64URL)}`;
-    tokens.set(token, { kind: "access", scopes, expiresAt: Date.now() + accessTtlMs, revoked: false });
+    const minted = auth.mint(token, "access", grant, accessTtlMs);
+    if (narrowed) minted.scopes = narrowed;
     return token;
   };
-  const mintRefresh = (scopes: string[]): string => {
+  const mintRefresh = (grant: HubGrant): string => {
     const token = `na1-${randomChars(4, HEX)}-${randomChars(4, HEX)}-${randomChars(4, HEX)}-${randomChars(4, HEX)}-${randomChars(12, HEX)}`;
-    tokens.set(token, { kind: "refresh", scopes, revoked: false });
+    auth.mint(token, "refresh", grant);
     return token;
   };
+  const scopesOf = (token: Token): string[] => token.scopes ?? token.grant.scopes;
 
   /** Every answer carries X-HubSpot-Correlation-Id: the body's correlationId when it has one. */
   const json = (res: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply =>
@@ -164,25 +188,24 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
   };
 
   /** Resolves the bearer token of an API call, or answers HubSpot's 401. */
-  const authenticate = (request: FastifyRequest, res: FastifyReply): { token: string; record: AccessToken | PrivateAppToken } | undefined => {
-    const token = bearerToken(request);
-    const record = token ? tokens.get(token) : undefined;
-    if (!token || !record || record.kind === "refresh" || record.revoked) {
-      unauthenticated(res, NO_CREDENTIALS, "INVALID_AUTHENTICATION");
-      return undefined;
-    }
-    if (record.kind === "access" && Date.now() >= record.expiresAt) {
-      unauthenticated(res, `The OAuth token used to make this call expired ${ago(Date.now() - record.expiresAt)} ago.`, "EXPIRED_AUTHENTICATION", {
-        context: { "expire time": [new Date(record.expiresAt).toISOString()] },
+  const authenticate = (request: FastifyRequest, res: FastifyReply): { token: Token; scopes: string[] } | undefined => {
+    const checked = auth.verify(bearerToken(request), ["access", "private_app"]);
+    if (checked.ok) return { token: checked.token, scopes: scopesOf(checked.token) };
+    const expiresAt = checked.token?.expiresAt;
+    if (checked.reason === "expired" && expiresAt !== undefined) {
+      unauthenticated(res, `The OAuth token used to make this call expired ${ago(auth.now() - expiresAt)} ago.`, "EXPIRED_AUTHENTICATION", {
+        context: { "expire time": [new Date(expiresAt).toISOString()] },
       });
-      return undefined;
+    } else {
+      unauthenticated(res, NO_CREDENTIALS, "INVALID_AUTHENTICATION");
     }
-    return { token, record };
+    return undefined;
   };
 
   /** Counts the call in its bucket and sets the rate-limit headers HubSpot sends (Daily only for private apps). */
-  const rateLimitHeaders = (res: FastifyReply, record: AccessToken | PrivateAppToken): void => {
-    const bucket = record.kind === "private_app" ? `pat:${record.appId}` : `oauth:${app.clientId}`;
+  const rateLimitHeaders = (res: FastifyReply, token: Token): void => {
+    const privateAppId = token.kind === "private_app" ? token.grant.privateAppId : undefined;
+    const bucket = privateAppId !== undefined ? `pat:${privateAppId}` : `oauth:${app.clientId}`;
     const now = Date.now();
     const recent = (windows.get(bucket) ?? []).filter((t) => now - t < WINDOW_MS);
     recent.push(now);
@@ -191,7 +214,7 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       .header("x-hubspot-ratelimit-interval-milliseconds", String(WINDOW_MS))
       .header("x-hubspot-ratelimit-max", String(WINDOW_MAX))
       .header("x-hubspot-ratelimit-remaining", String(Math.max(0, WINDOW_MAX - recent.length)));
-    if (record.kind === "private_app") {
+    if (privateAppId !== undefined) {
       // The sandbox portal's time zone is UTC, so its day is the UTC day.
       const day = new Date(now).toISOString().slice(0, 10);
       const used = daily.get(bucket)?.day === day ? (daily.get(bucket)?.count ?? 0) + 1 : 1;
@@ -232,48 +255,25 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
   /** The grant behind a token request, or the RFC 6749 failure HubSpot answers. */
   const grant = (p: Record<string, string>): { body: Record<string, unknown> } | { failure: OAuthFailure } => {
     if (p.grant_type === "authorization_code") {
-      const code = p.code ? codes.get(p.code) : undefined;
-      if (!code) return { failure: { error: "invalid_grant", description: "missing or unknown auth code", legacy: "BAD_AUTH_CODE" } };
-      if (code.used) {
-        // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
-        for (const t of code.issued) {
-          const record = tokens.get(t);
-          if (record) record.revoked = true;
-        }
-        return { failure: { error: "invalid_grant", description: "auth code has already been used", legacy: "BAD_AUTH_CODE" } };
-      }
-      if (Date.now() >= code.expiresAt) return { failure: { error: "invalid_grant", description: "auth code is expired", legacy: "EXPIRED_AUTH_CODE" } };
-      if (p.redirect_uri !== code.redirectUri) {
-        return { failure: { error: "invalid_grant", description: "redirect_uri does not match the one the code was issued for", legacy: "BAD_REDIRECT_URI" } };
-      }
-      if (code.challenge !== undefined) {
-        if (!verifierMatches(p.code_verifier, code.challenge)) {
-          return { failure: { error: "invalid_grant", description: "code_verifier does not match the code_challenge" } };
-        }
-      } else if (p.code_verifier !== undefined) {
-        // OAuth 2.1 §4.1.3: a verifier for a code minted without a challenge is refused.
-        return { failure: { error: "invalid_grant", description: "code_verifier given for an auth code issued without code_challenge" } };
-      }
-      code.used = true;
-      const accessToken = mintAccess(code.scopes);
-      const refreshToken = mintRefresh(code.scopes);
-      code.issued.push(accessToken, refreshToken);
-      return { body: tokenBody(accessToken, refreshToken, code.scopes) };
+      // The redirect URI must be named again; a replayed code also revokes what it granted (RFC 6749 §4.1.2).
+      const redeemed = auth.redeemCode(p.code, { redirectUri: p.redirect_uri, verifier: p.code_verifier });
+      if (!redeemed.ok) return { failure: CODE_REFUSED[redeemed.reason] };
+      const { scopes } = redeemed.code.data;
+      const installed = auth.grantFromCode(redeemed.code, { scopes });
+      return { body: tokenBody(mintAccess(installed), mintRefresh(installed), scopes) };
     }
     if (p.grant_type === "refresh_token") {
-      const record = p.refresh_token ? tokens.get(p.refresh_token) : undefined;
-      if (!p.refresh_token || !record || record.kind !== "refresh" || record.revoked) {
-        return { failure: { error: "invalid_grant", description: "refresh token is invalid, expired or revoked", legacy: "BAD_REFRESH_TOKEN" } };
-      }
-      let scopes = record.scopes;
-      if (p.scope !== undefined) {
-        // A narrower set may be asked for; never a wider one.
-        scopes = p.scope.split(" ").filter(Boolean);
-        const extra = scopes.filter((s) => !record.scopes.includes(s));
-        if (scopes.length === 0 || extra.length > 0) return { failure: { error: "invalid_scope", description: `scope exceeds the grant: ${extra.join(" ")}` } };
-      }
+      // Refresh tokens never expire; revoking one (or revoke-all, or its code's replay) ends it.
+      const checked = auth.verify(p.refresh_token, ["refresh"]);
+      if (!checked.ok) return { failure: BAD_REFRESH_TOKEN };
+      const installed = checked.token.grant;
       // Not rotated: the same refresh token comes back and keeps working.
-      return { body: tokenBody(mintAccess(scopes), p.refresh_token, scopes) };
+      if (p.scope === undefined) return { body: tokenBody(mintAccess(installed), checked.value, installed.scopes) };
+      // A narrower set may be asked for; never a wider one.
+      const scopes = p.scope.split(" ").filter(Boolean);
+      const extra = scopes.filter((s) => !installed.scopes.includes(s));
+      if (scopes.length === 0 || extra.length > 0) return { failure: { error: "invalid_scope", description: `scope exceeds the grant: ${extra.join(" ")}` } };
+      return { body: tokenBody(mintAccess(installed, scopes), checked.value, scopes) };
     }
     if (p.grant_type === "client_credentials") {
       return { failure: { error: "unauthorized_client", description: "client_credentials is only available to apps using the webhooks journal" } };
@@ -299,11 +299,10 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
     const client = checkClient(p);
     if (client) return oauthError(res, client, false);
     if (!p.token) return oauthError(res, { error: "invalid_request", description: "missing token" }, false);
-    const record = tokens.get(p.token);
-    // RFC 7662 §2.2: unknown, revoked, expired and other clients' tokens are all just inactive.
-    if (!record || record.revoked || record.kind === "private_app" || (record.kind === "access" && Date.now() >= record.expiresAt)) {
-      return json(res, 200, { active: false });
-    }
+    // RFC 7662 §2.2: unknown, revoked, expired and other clients' (private apps') tokens are all just inactive.
+    const checked = auth.verify(p.token, ["access", "refresh"]);
+    if (!checked.ok) return json(res, 200, { active: false });
+    const { token } = checked;
     const common = {
       active: true,
       token: p.token,
@@ -311,17 +310,17 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       user_id: portal.userId,
       client_id: app.clientId,
       app_id: appId,
-      scopes: record.scopes,
+      scopes: scopesOf(token),
       user: portal.userEmail,
       hub_domain: portal.domain,
     };
-    if (record.kind === "refresh") return json(res, 200, { ...common, token_use: "refresh_token", token_type: "refresh" });
+    if (token.kind === "refresh") return json(res, 200, { ...common, token_use: "refresh_token", token_type: "refresh" });
     return json(res, 200, {
       token_use: "access_token",
       ...common,
       signed_access_token: {
         appId,
-        expiresAt: record.expiresAt,
+        expiresAt: token.expiresAt,
         hubId: portal.id,
         hublet: "na1",
         installingUserId: portal.userId,
@@ -333,7 +332,7 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
         signature: randomChars(28, BASE64URL),
         userId: portal.userId,
       },
-      expires_in: Math.max(0, Math.floor((record.expiresAt - Date.now()) / 1000)),
+      expires_in: auth.secondsLeft(token),
       is_private_distribution: true,
       token_type: "bearer",
     });
@@ -345,19 +344,18 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
     const client = checkClient(p);
     if (client) return oauthError(res, client, false);
     if (!p.token) return oauthError(res, { error: "invalid_request", description: "missing token" }, false);
-    const record = tokens.get(p.token);
     // The token itself only: access tokens minted from a revoked refresh token keep working until they expire.
-    // An unknown token is not an error (RFC 7009 §2.2).
-    if (record && record.kind !== "private_app") record.revoked = true;
+    // An unknown token is not an error (RFC 7009 §2.2); a private app token is not ended here.
+    if (auth.find(p.token)?.kind !== "private_app") auth.revokeToken(p.token);
     return res.code(200).header("x-hubspot-correlation-id", uuid()).send();
   };
 
   const accountDetails = async (request: FastifyRequest, res: FastifyReply) => {
     const caller = authenticate(request, res);
     if (!caller) return res;
-    rateLimitHeaders(res, caller.record);
+    rateLimitHeaders(res, caller.token);
     // The account-info API asks OAuth tokens for the `oauth` scope; private app tokens need none.
-    if (caller.record.kind === "access" && !caller.record.scopes.includes("oauth")) {
+    if (caller.token.kind === "access" && !caller.scopes.includes("oauth")) {
       return apiError(res, 403, "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", {
         errors: [{ message: "One or more of the following scopes are required.", context: { requiredScopes: ["oauth"] } }],
         links: { scopes: "https://developers.hubspot.com/scopes" },
@@ -399,7 +397,7 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       const code = uuid();
       // The sandbox account has every product, so every optional scope is granted.
       const scopes = [...new Set([...required, ...optional])];
-      codes.set(code, { redirectUri: q.redirect_uri, scopes, ...(q.code_challenge ? { challenge: q.code_challenge } : {}), expiresAt: Date.now() + CODE_TTL_MS, used: false, issued: [] });
+      auth.issueCode(code, { scopes }, { redirectUri: q.redirect_uri, ...(q.code_challenge ? { pkce: { challenge: q.code_challenge, method: "S256" } } : {}) });
       target.searchParams.set("code", code);
     }
     if (q.state !== undefined) target.searchParams.set("state", q.state);
@@ -455,15 +453,14 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
         .header("x-hubspot-ratelimit-max", String(window.limit))
         .header("x-hubspot-ratelimit-remaining", String(window.remaining));
     },
-    revokeAll: () => {
-      for (const record of tokens.values()) record.revoked = true;
-    },
+    revokeAll: () => auth.revokeAll(),
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
       const scopes = parsed.scopes ?? ["crm.objects.contacts.read", "crm.objects.contacts.write"];
       const token = `pat-na1-${uuid()}`;
       const privateAppId = digits(7);
-      tokens.set(token, { kind: "private_app", scopes, revoked: false, appId: privateAppId });
+      // Each private app token is its own app's grant.
+      auth.mint(token, "private_app", auth.grant({ scopes, privateAppId }));
       return { accessToken: token, hubId: portal.id, appId: privateAppId, scopes };
     },
     routes(server: FastifyInstance) {
@@ -482,11 +479,11 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
       server.get("/account-info/v3/details", accountDetails);
       server.get("/account-info/2026-03/details", accountDetails);
       /** The API call's token, counted for the rate headers, holding one of `accepted`; otherwise HubSpot's 401 or 403 answered. */
-      const caller = (request: FastifyRequest, res: FastifyReply, accepted: string[], windowHeaders = true): AccessToken | PrivateAppToken | undefined => {
+      const caller = (request: FastifyRequest, res: FastifyReply, accepted: string[], windowHeaders = true): Token | undefined => {
         const found = authenticate(request, res);
         if (!found) return undefined;
-        if (windowHeaders) rateLimitHeaders(res, found.record);
-        if (!accepted.some((scope) => found.record.scopes.includes(scope))) {
+        if (windowHeaders) rateLimitHeaders(res, found.token);
+        if (!accepted.some((scope) => found.scopes.includes(scope))) {
           apiError(res, 403, "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", {
             errors: [{ message: "One or more of the following scopes are required.", context: { requiredScopes: accepted } }],
             links: { scopes: "https://developers.hubspot.com/scopes" },
@@ -494,7 +491,7 @@ export function hubspotSandbox(options: HubSpotSandboxOptions, app: SandboxApp, 
           });
           return undefined;
         }
-        return found.record;
+        return found.token;
       };
       /** What GET answers when no `properties` are asked for. */
       const DEFAULT_CONTACT_PROPERTIES = ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"];

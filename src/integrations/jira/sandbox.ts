@@ -37,7 +37,8 @@
  * invalidates every refresh token of the chain, so the user must consent again.
  * Refresh tokens also die after 90 days unused and 365 days after consent.
  * Access tokens already issued keep working until they expire (they are JWTs
- * the gateway checks by signature); `revoke-all` revokes them as well.
+ * the gateway checks by signature); a replayed code and `revoke-all` revoke
+ * them as well. Codes last ten minutes; there is no PKCE.
  *
  * Errors as Atlassian sends them: the token endpoint's RFC 6749 bodies (403
  * invalid_grant, 401 access_denied for bad client credentials); the gateway's
@@ -63,11 +64,10 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
+import { authorizationServer, authorizationState, type Grant, type IssuedToken } from "../../sandbox/authorizationServer.js";
 import { JqlError, parseJql, type JqlIssue } from "./sandboxJql.js";
 
-/** Codes are short-lived; RFC 6749 §4.1.2 recommends ten minutes at most. */
-const CODE_TTL_MS = 10 * 60 * 1000;
 /** 3LO access tokens live one hour (Atlassian staff, providers.md §4.1). */
 const ACCESS_TOKEN_TTL_SECONDS = 3600;
 /** A used refresh token stays good this long ("The leeway interval is 10 minutes"). */
@@ -123,18 +123,18 @@ export type JiraSandboxOptions = SandboxOptions & {
   now?: () => number;
 };
 
-/** One consent: its codes, access and refresh tokens live and die together. */
-type Grant = { scopes: string[]; consentedAt: number; revoked: boolean };
-type AccessRecord = { grant: Grant; expiresAt: number; revoked: boolean };
-type RefreshRecord = { grant: Grant; issuedAt: number; usedAt?: number };
-type CodeRecord = { grant: Grant; redirectUri: string; expiresAt: number; used: boolean; issued: string[] };
-type KeyRecord = { kind: "api_token" | "pat"; email?: string; expiresAt?: number; revoked: boolean };
+/** One 3LO consent: its code, access and refresh tokens live and die together. */
+type Consent = { scopes: string[]; consentedAt: number };
+/** Whose site credential it is: an API token's account email; a PAT's owner is the user it was made by. */
+type KeyOwner = { email?: string };
+type TokenKind = "access" | "refresh" | "api_token" | "pat";
+const isConsent = (grant: Consent | KeyOwner): grant is Consent => "scopes" in grant;
 type IssueType = { id: string; name: string; description: string; avatarId: number };
 type Project = { id: string; key: string; name: string; issueTypes: IssueType[]; issueCount: number };
 /** A Jira issue as stored: the description as ADF (what v3 speaks), times in epoch milliseconds. */
 type IssueRecord = { id: string; key: string; projectId: string; issueTypeId: string; summary: string; description: unknown; labels: string[]; created: number; updated: number };
 /** Who is calling the REST API, and so how its answers look: Cloud (through the gateway or the site) or Data Center. */
-type RestCaller = { deployment: "cloud" | "datacenter"; base: string; grant?: Grant };
+type RestCaller = { deployment: "cloud" | "datacenter"; base: string };
 
 const credentialRequest = z.strictObject({
   /** A Cloud API token (default) or a Data Center personal access token. */
@@ -177,11 +177,8 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     },
     accessKeyId: `auth.atlassian.com-ACCESS-${randomUUID()}`,
     refreshKeyId: randomChars(24, "0123456789abcdef"),
-    grants: [] as Grant[],
-    codes: new Map<string, CodeRecord>(),
-    accessTokens: new Map<string, AccessRecord>(),
-    refreshTokens: new Map<string, RefreshRecord>(),
-    keys: new Map<string, KeyRecord>(),
+    /** A code carries its consent, which is a grant from the start: a revoke-all before the exchange reaches it. */
+    authorization: authorizationState<Consent | KeyOwner, TokenKind, Grant<Consent>>(),
     /** The site's one project, as a new Jira Software site offers; issue ids count up site-wide, keys per project. */
     projects: [
       {
@@ -198,7 +195,8 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     issues: new Map<string, IssueRecord>(),
     nextIssueId: 10000,
   }));
-  const { site, user, accessKeyId, refreshKeyId, grants, codes, accessTokens, refreshTokens, keys, projects, issues } = state;
+  const { site, user, accessKeyId, refreshKeyId, projects, issues } = state;
+  const auth = authorizationServer(state.authorization, { now });
   /** This sandbox's origin, once it listens: the site URL it reports. */
   let ownOrigin: string | undefined;
   const origin = (request: FastifyRequest): string => ownOrigin ?? `http://${request.headers.host ?? "127.0.0.1"}`;
@@ -206,7 +204,7 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
   // ---- tokens that look like Atlassian's ----------------------------------
 
   /** A 3LO access token: an RS256 JWT for the gateway, with the 3LO claims. */
-  const mintAccess = (grant: Grant): string => {
+  const mintAccess = (grant: Consent): string => {
     const seconds = Math.floor(now() / 1000);
     const header = { kid: accessKeyId, alg: "RS256" };
     const payload = {
@@ -228,15 +226,15 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
       "https://id.atlassian.com/session_id": randomUUID(),
     };
     const token = `${base64url(header)}.${base64url(payload)}.${randomChars(342, B64URL)}`;
-    accessTokens.set(token, { grant, expiresAt: now() + accessTtlSeconds * 1000, revoked: false });
+    auth.mint(token, "access", grant, accessTtlSeconds * 1000);
     return token;
   };
-  /** [UNCERTAIN] the refresh token's exact form; what is seen is a long JWS as well. */
-  const mintRefresh = (grant: Grant): string => {
+  /** [UNCERTAIN] the refresh token's exact form; what is seen is a long JWS as well. It dies unused or at the chain's end, whichever is first. */
+  const mintRefresh = (grant: Consent): string => {
     const seconds = Math.floor(now() / 1000);
     const payload = { jti: randomUUID(), sub: user.accountId, nbf: seconds, iss: "https://auth.atlassian.com", iat: seconds, aud: "auth.atlassian.com", "https://id.atlassian.com/refresh_chain_id": `${app.clientId}-${user.accountId}` };
     const token = `${base64url({ kid: refreshKeyId, alg: "RS256" })}.${base64url(payload)}.${randomChars(342, B64URL)}`;
-    refreshTokens.set(token, { grant, issuedAt: now() });
+    auth.mint(token, "refresh", grant, Math.min(REFRESH_INACTIVITY_MS, grant.consentedAt + REFRESH_ABSOLUTE_MS - now()));
     return token;
   };
   /** [UNCERTAIN] codes are seen as short HS256 JWS strings. */
@@ -245,12 +243,6 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
   const mintApiToken = (): string => `ATATT3xFfGF0${randomChars(171, B64URL)}=${randomChars(8, HEX_UPPER)}`;
   /** A Data Center PAT: base64 of a 12-digit token id, a colon and 20 random bytes (44 characters). */
   const mintPat = (): string => Buffer.concat([Buffer.from(`${randomChars(12, "0123456789")}:`), randomBytes(20)]).toString("base64");
-
-  const newGrant = (scopes: string[]): Grant => {
-    const grant: Grant = { scopes, consentedAt: now(), revoked: false };
-    grants.push(grant);
-    return grant;
-  };
 
   // ---- answers -------------------------------------------------------------
 
@@ -341,14 +333,15 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     if (q._sandbox_decision === "deny") return fail("access_denied", "User did not authorize the request");
     // No PKCE at Atlassian: a code_challenge is ignored here, and so is a verifier later.
     const code = mintCode();
-    codes.set(code, { grant: newGrant(scopes), redirectUri: q.redirect_uri, expiresAt: now() + CODE_TTL_MS, used: false, issued: [] });
+    const consent: Consent = { scopes, consentedAt: now() };
+    auth.grantFromCode(auth.issueCode(code, consent, { redirectUri: q.redirect_uri }), consent);
     target.searchParams.set("code", code);
     if (q.state !== undefined) target.searchParams.set("state", q.state);
     return res.redirect(target.toString(), 302);
   };
 
   /** The token answer: a refresh token only with offline_access. */
-  const tokenAnswer = (grant: Grant): Record<string, unknown> => {
+  const tokenAnswer = (grant: Consent): Record<string, unknown> => {
     const accessToken = mintAccess(grant);
     return {
       access_token: accessToken,
@@ -361,40 +354,19 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
 
   const redeemCode = (res: FastifyReply, p: Record<string, string>): FastifyReply => {
     if (!p.code) return oauthError(res, 400, "invalid_request", "Missing required parameter: code");
-    const code = codes.get(p.code);
-    const invalid = () => oauthError(res, 403, "invalid_grant", "Invalid authorization code");
-    if (!code) return invalid();
-    if (code.used) {
-      // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
-      code.grant.revoked = true;
-      for (const token of code.issued) {
-        const access = accessTokens.get(token);
-        if (access) access.revoked = true;
-      }
-      return invalid();
-    }
-    // Expired, issued for another redirect URI, or revoked since: the same answer (Auth0's).
-    if (now() >= code.expiresAt || p.redirect_uri !== code.redirectUri || code.grant.revoked) return invalid();
-    code.used = true;
-    const body = tokenAnswer(code.grant);
-    code.issued.push(body.access_token as string);
-    return oauthSend(res, 200, body);
+    // A verifier is not looked at. A replayed code also revokes what its consent minted (RFC 6749 §4.1.2).
+    const redeemed = auth.redeemCode(p.code, { redirectUri: p.redirect_uri });
+    // Unknown, replayed, expired, issued for another redirect URI (or none named), or revoked since: the same answer (Auth0's).
+    if (!redeemed.ok || redeemed.code.data.revokedAs !== undefined) return oauthError(res, 403, "invalid_grant", "Invalid authorization code");
+    return oauthSend(res, 200, tokenAnswer(redeemed.code.data));
   };
 
   const redeemRefresh = (res: FastifyReply, p: Record<string, string>): FastifyReply => {
     if (!p.refresh_token) return oauthError(res, 400, "invalid_request", "Missing required parameter: refresh_token");
-    const record = refreshTokens.get(p.refresh_token);
-    const invalid = () => oauthError(res, 403, "invalid_grant", "Unknown or invalid refresh token.");
-    if (!record || record.grant.revoked) return invalid();
-    const t = now();
-    if (t >= record.issuedAt + REFRESH_INACTIVITY_MS || t >= record.grant.consentedAt + REFRESH_ABSOLUTE_MS) return invalid();
-    if (record.usedAt !== undefined && t - record.usedAt >= leewayMs) {
-      // Reuse after the leeway: every refresh token of the chain dies; the user must consent again.
-      record.grant.revoked = true;
-      return invalid();
-    }
-    record.usedAt ??= t;
-    return oauthSend(res, 200, tokenAnswer(record.grant));
+    // Reuse after the leeway: every refresh token of the chain dies, so the user must consent again; its access tokens live on.
+    const rotated = auth.rotate(p.refresh_token, "refresh", { graceMs: leewayMs, onReuse: "revoke-refresh" });
+    if (rotated.ok && isConsent(rotated.grant)) return oauthSend(res, 200, tokenAnswer(rotated.grant));
+    return oauthError(res, 403, "invalid_grant", "Unknown or invalid refresh token.");
   };
 
   const token = async (request: FastifyRequest, res: FastifyReply) => {
@@ -421,18 +393,15 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
   // ---- api.atlassian.com ----------------------------------------------------
 
   /** The 3LO access token of a gateway call, or the gateway's 401. */
-  const gatewayGrant = (request: FastifyRequest, res: FastifyReply): Grant | undefined => {
-    const bearer = bearerToken(request);
-    const record = bearer ? accessTokens.get(bearer) : undefined;
-    // Checked on its own: a refresh chain that died (reuse) leaves its access tokens good until they expire.
-    if (!record || record.revoked || now() >= record.expiresAt) {
-      gatewayError(res, 401, "Unauthorized");
-      return undefined;
-    }
-    return record.grant;
+  const gatewayGrant = (request: FastifyRequest, res: FastifyReply): Consent | undefined => {
+    // A refresh chain that died (reuse) leaves its access tokens good until they expire.
+    const checked = auth.verify(bearerToken(request), ["access"]);
+    if (checked.ok && isConsent(checked.token.grant)) return checked.token.grant;
+    gatewayError(res, 401, "Unauthorized");
+    return undefined;
   };
 
-  const siteScopes = (grant: Grant): string[] => grant.scopes.filter((s) => !ACCOUNT_SCOPES.has(s));
+  const siteScopes = (grant: Consent): string[] => grant.scopes.filter((s) => !ACCOUNT_SCOPES.has(s));
 
   const accessibleResources = async (request: FastifyRequest, res: FastifyReply) => {
     const grant = gatewayGrant(request, res);
@@ -464,23 +433,21 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
    */
   const siteCaller = (request: FastifyRequest, res: FastifyReply, version: string, resource: string): RestCaller | undefined => {
     const header = request.headers.authorization ?? "";
-    const t = now();
     if (/^basic /i.test(header)) {
       const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
       const colon = decoded.indexOf(":");
       const email = colon < 0 ? "" : decoded.slice(0, colon);
-      const record = colon < 0 ? undefined : keys.get(decoded.slice(colon + 1));
-      const ok = record?.kind === "api_token" && !record.revoked && record.email?.toLowerCase() === email.toLowerCase() && (record.expiresAt === undefined || t < record.expiresAt);
-      if (!ok) {
+      const checked = colon < 0 ? undefined : auth.verify(decoded.slice(colon + 1), ["api_token"]);
+      const owner = checked?.ok ? checked.token.grant : undefined;
+      // The token and the email of its account, compared as Jira does, case-insensitively.
+      if (!owner || isConsent(owner) || owner.email?.toLowerCase() !== email.toLowerCase()) {
         siteUnauthorized(res, true);
         return undefined;
       }
       return { deployment: "cloud", base: origin(request) };
     }
-    const bearer = bearerToken(request);
-    const record = bearer ? keys.get(bearer) : undefined;
     // A 3LO token is no good against the site (providers.md §4.1); only a PAT is, and only on Data Center.
-    if (!bearer || record?.kind !== "pat" || record.revoked || (record.expiresAt !== undefined && t >= record.expiresAt)) {
+    if (!auth.verify(bearerToken(request), ["pat"]).ok) {
       siteUnauthorized(res, false);
       return undefined;
     }
@@ -513,7 +480,7 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
       gatewayError(res, 401, "Unauthorized; scope does not match");
       return undefined;
     }
-    return { deployment: "cloud", base: `${origin(request)}/ex/jira/${cloudId}`, grant };
+    return { deployment: "cloud", base: `${origin(request)}/ex/jira/${cloudId}` };
   };
 
   // ---- projects and issues ----------------------------------------------------
@@ -847,24 +814,19 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
         .header("x-ratelimit-reset", minuteOf(window.resetAtMs));
       if (res.statusCode !== 429 && window.remaining < window.limit * NEAR_LIMIT_FRACTION) res.header("x-ratelimit-nearlimit", "true");
     },
-    revokeAll: () => {
-      for (const grant of grants) grant.revoked = true;
-      for (const record of accessTokens.values()) record.revoked = true;
-      for (const record of keys.values()) record.revoked = true;
-    },
+    revokeAll: () => auth.revokeAll(),
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
       const baseUrl = ownOrigin ?? "";
+      const expiry = (token: IssuedToken) => (token.expiresAt === undefined ? {} : { expiresAt: new Date(token.expiresAt).toISOString() });
       if (parsed.type === "datacenter") {
         const accessToken = mintPat();
-        const expiresAt = parsed.expiresInDays === undefined ? undefined : now() + parsed.expiresInDays * 86_400_000;
-        keys.set(accessToken, { kind: "pat", revoked: false, ...(expiresAt === undefined ? {} : { expiresAt }) });
-        return { accessToken, baseUrl, key: user.key, name: user.name, displayName: user.displayName, ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt).toISOString() }) };
+        const pat = auth.mint(accessToken, "pat", auth.grant({}), parsed.expiresInDays === undefined ? undefined : parsed.expiresInDays * 86_400_000);
+        return { accessToken, baseUrl, key: user.key, name: user.name, displayName: user.displayName, ...expiry(pat) };
       }
       const apiKey = mintApiToken();
-      const expiresAt = now() + (parsed.expiresInDays ?? API_TOKEN_MAX_DAYS) * 86_400_000;
-      keys.set(apiKey, { kind: "api_token", email: user.email, expiresAt, revoked: false });
-      return { apiKey, email: user.email, baseUrl, accountId: user.accountId, displayName: user.displayName, expiresAt: new Date(expiresAt).toISOString() };
+      const apiToken = auth.mint(apiKey, "api_token", auth.grant({ email: user.email }), (parsed.expiresInDays ?? API_TOKEN_MAX_DAYS) * 86_400_000);
+      return { apiKey, email: user.email, baseUrl, accountId: user.accountId, displayName: user.displayName, ...expiry(apiToken) };
     },
     routes(server: FastifyInstance) {
       server.get("/authorize", authorize);

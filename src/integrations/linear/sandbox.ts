@@ -38,7 +38,6 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  verifierMatches,
   queryParams,
   randomChars,
   restoreState,
@@ -49,15 +48,14 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
+import { authorizationServer, authorizationState, pkceOf, type ChallengeOutcome, type CodeRefusal } from "../../sandbox/authorizationServer.js";
 import { execute, FieldError, GraphQLSyntaxError, OperationError, parse, type GraphQLProblem, type Location } from "./sandboxGraphql.js";
 import { ARGUMENTS, INPUTS, SCHEMA, UNIONS } from "./sandboxSchema.js";
 import { connection, entityNotFound, invalidInput, views, workflowStatesOf, type IssueRecord, type Organization, type Person, type Team, type Workspace } from "./sandboxViews.js";
 
 /** Linear access tokens last 24 hours (oauth-2-0-authentication.md). */
 const ACCESS_TOKEN_TTL_SECONDS = 86_400;
-/** How long a code is good for is not documented; RFC 6749 §4.1.2 recommends at most ten minutes. */
-const CODE_TTL_MS = 10 * 60 * 1000;
 const HOUR_MS = 3_600_000;
 /** Hourly limits by kind of caller (rate-limiting.md). */
 const LIMITS = {
@@ -88,15 +86,41 @@ export type LinearSandboxOptions = SandboxOptions & {
 };
 
 type Actor = "user" | "app";
-type Grant = { scopes: string[]; actor: Actor; pkce: boolean; revoked: boolean };
-type AccessToken = { kind: "access"; grant: Grant; expiresAt: number };
-type RefreshToken = { kind: "refresh"; grant: Grant; spentAt?: number };
-type ApiKey = { kind: "api_key"; label: string; revoked: boolean };
-type Issued = AccessToken | RefreshToken | ApiKey;
-type Code = { redirectUri: string; scopes: string[]; actor: Actor; challenge?: { value: string; method: "S256" | "plain" }; expiresAt: number; used: boolean; grant?: Grant };
+/** What the consent page decided: the scopes (with `read`) and who the tokens act as. */
+type Decision = { scopes: string[]; actor: Actor };
+/** One consent; `pkce` when its code was issued under PKCE (its refresh tokens then need no client secret). */
+type Consent = Decision & { via: "oauth"; pkce: boolean };
+/** A personal API key, a grant of its own: it acts as the owner, with the owner's rights. */
+type KeyGrant = { via: "api_key"; label: string };
+type Grant = Consent | KeyGrant;
+type TokenKind = "access" | "refresh" | "api_key";
 type Caller = { kind: keyof typeof LIMITS; bucket: string; actor?: Actor };
 type Bucket = { requests: number; complexity: number; at: number };
 type OAuthFailure = { status?: number; error: string; description: string };
+
+/** Linear's answers to a code the exchange cannot use. */
+const CODE_REFUSED: Record<CodeRefusal, OAuthFailure> = {
+  unknown: { error: "invalid_grant", description: "The authorization code is invalid" },
+  // Codes are not bound to a client (the sandbox has one app): never the outcome.
+  client_mismatch: { error: "invalid_grant", description: "The authorization code is invalid" },
+  // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
+  reused: { error: "invalid_grant", description: "The authorization code has already been used" },
+  expired: { error: "invalid_grant", description: "The authorization code has expired" },
+  redirect_uri_missing: { error: "invalid_request", description: "redirect_uri is required" },
+  redirect_uri_mismatch: { error: "invalid_grant", description: "redirect_uri does not match the one used in the authorization request" },
+  verifier_missing: { error: "invalid_request", description: "code_verifier is required" },
+  verifier_mismatch: { error: "invalid_grant", description: "code_verifier does not match the code_challenge" },
+  verifier_unexpected: { error: "invalid_grant", description: "code_verifier given for an authorization code issued without code_challenge" },
+  // The one check of Linear's own: a code issued without PKCE needs the client secret.
+  provider_refused: { error: "invalid_client", description: "client_secret is required" },
+};
+const SECRET_REQUIRED = CODE_REFUSED.provider_refused;
+/** What the consent page redirects with (invalid_request) for PKCE parameters it cannot take. */
+const CHALLENGE_REFUSED: Record<Extract<ChallengeOutcome, { ok: false }>["reason"], string> = {
+  unsupported_method: "code_challenge_method must be S256 or plain",
+  challenge_malformed: "code_challenge is malformed",
+  method_without_challenge: "code_challenge_method without code_challenge",
+};
 
 const credentialRequest = z.strictObject({ label: z.string().min(1).max(100).optional() });
 
@@ -129,8 +153,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       owner: person(organization, "Sandbox Owner", "owner", "owner@sandbox.autoflow.invalid", false),
       // The user an `actor=app` token acts as.
       appUser: person(organization, "AutoFlow", "autoflow", "autoflow-app@sandbox.autoflow.invalid", true),
-      tokens: new Map<string, Issued>(),
-      codes: new Map<string, Code>(),
+      authorization: authorizationState<Grant, TokenKind, Decision>(),
       /** The workspace's one team, as a new Linear workspace has; issues count up per team (`SBX-1`, ...). */
       teams: [{ id: randomUUID(), key: "SBX", name: "Sandbox", description: null, private: false, createdAt, updatedAt: createdAt, issueCount: 0 }] as Team[],
       issues: new Map<string, IssueRecord>(),
@@ -138,7 +161,10 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       lastSyncId: 1000,
     };
   });
-  const { organization, owner, appUser, tokens, codes, teams, issues } = state;
+  const { organization, owner, appUser, teams, issues } = state;
+  // Linear does not document a code's lifetime: the kit's ten minutes (RFC 6749 §4.1.2's most). Date.now is
+  // read at each call, so that a test's fake clock moves the sandbox's.
+  const auth = authorizationServer(state.authorization, { now: () => Date.now() });
   const buckets = new Map<string, Bucket>();
 
   // ---- answers -------------------------------------------------------------------------------
@@ -178,18 +204,18 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
 
   // ---- tokens --------------------------------------------------------------------------------
 
-  const mintAccess = (grant: Grant): string => {
+  const mintAccess = (grant: Consent): string => {
     // The documented example is 64 hex characters; newer tokens carry a lin_oauth_ prefix (providers.md: unsure).
     const token = `lin_oauth_${randomChars(64, HEX)}`;
-    tokens.set(token, { kind: "access", grant, expiresAt: Date.now() + accessTtlMs });
+    auth.mint(token, "access", grant, accessTtlMs);
     return token;
   };
-  const mintRefresh = (grant: Grant): string => {
+  const mintRefresh = (grant: Consent): string => {
     const token = randomChars(64, LOWER_ALNUM);
-    tokens.set(token, { kind: "refresh", grant });
+    auth.mint(token, "refresh", grant);
     return token;
   };
-  const tokenBody = (grant: Grant) => ({
+  const tokenBody = (grant: Consent) => ({
     access_token: mintAccess(grant),
     token_type: "Bearer",
     // 86399 for a 24 h token: Linear counts the second already begun.
@@ -216,40 +242,29 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
   const grantFor = (p: Record<string, string>, client: { pkceOnly: boolean }): { body: Record<string, unknown> } | OAuthFailure => {
     switch (p.grant_type) {
       case "authorization_code": {
-        const code = p.code ? codes.get(p.code) : undefined;
-        if (!code) return { error: "invalid_grant", description: "The authorization code is invalid" };
-        if (code.used) {
-          // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
-          if (code.grant) code.grant.revoked = true;
-          return { error: "invalid_grant", description: "The authorization code has already been used" };
-        }
-        if (Date.now() >= code.expiresAt) return { error: "invalid_grant", description: "The authorization code has expired" };
-        if (!p.redirect_uri) return { error: "invalid_request", description: "redirect_uri is required" };
-        if (p.redirect_uri !== code.redirectUri) return { error: "invalid_grant", description: "redirect_uri does not match the one used in the authorization request" };
-        if (code.challenge) {
-          const verifier = p.code_verifier;
-          if (!verifier) return { error: "invalid_request", description: "code_verifier is required" };
-          if (!verifierMatches(verifier, code.challenge.value, code.challenge.method)) return { error: "invalid_grant", description: "code_verifier does not match the code_challenge" };
-        } else {
-          if (p.code_verifier !== undefined) return { error: "invalid_grant", description: "code_verifier given for an authorization code issued without code_challenge" };
-          if (client.pkceOnly) return { error: "invalid_client", description: "client_secret is required" };
-        }
-        code.used = true;
-        const grant: Grant = { scopes: code.scopes, actor: code.actor, pkce: code.challenge !== undefined, revoked: false };
-        code.grant = grant;
+        // A code issued without PKCE needs the client secret, asked for once the code itself passes.
+        const redeemed = auth.redeemCode(
+          p.code,
+          { redirectUri: p.redirect_uri || undefined, verifier: p.code_verifier },
+          { last: (code) => (client.pkceOnly && code.pkce === undefined ? "secret_required" : undefined) },
+        );
+        if (!redeemed.ok) return CODE_REFUSED[redeemed.reason];
+        const { code } = redeemed;
+        const grant: Consent = { via: "oauth", ...code.data, pkce: code.pkce !== undefined };
+        auth.grantFromCode(code, grant);
         return { body: tokenBody(grant) };
       }
       case "refresh_token": {
-        const record = p.refresh_token ? tokens.get(p.refresh_token) : undefined;
-        if (!record || record.kind !== "refresh" || record.grant.revoked) return { error: "invalid_grant", description: "The refresh token is invalid, expired or revoked" };
+        const invalid = { error: "invalid_grant", description: "The refresh token is invalid, expired or revoked" };
+        const presented = auth.verify(p.refresh_token, ["refresh"]);
+        // Linear revokes grants, never one refresh token: one revoked while its grant lives was rotated away (answered as used).
+        const rotatedAway = !presented.ok && presented.reason === "revoked" && presented.token?.grant.revokedAs === undefined;
+        const grant = presented.ok || rotatedAway ? presented.token?.grant : undefined;
+        if (grant?.via !== "oauth") return invalid;
         // Tokens minted under PKCE may be refreshed with the client_id alone (oauth-2-0-authentication.md).
-        if (client.pkceOnly && !record.grant.pkce) return { error: "invalid_client", description: "client_secret is required" };
-        const now = Date.now();
-        if (record.spentAt !== undefined && now >= record.spentAt + graceMs) {
-          return { error: "invalid_grant", description: "The refresh token has already been used" };
-        }
-        record.spentAt ??= now;
-        return { body: tokenBody(record.grant) };
+        if (client.pkceOnly && !grant.pkce) return SECRET_REQUIRED;
+        if (!auth.rotate(p.refresh_token, "refresh", { graceMs }).ok) return { error: "invalid_grant", description: "The refresh token has already been used" };
+        return { body: tokenBody(grant) };
       }
       case "client_credentials":
         // The documented answer for an app that has not turned the grant on (its only body not in RFC 6749 terms).
@@ -283,18 +298,20 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
     const refresh = access === undefined ? p.refresh_token : undefined;
     const fail = (status: number, error: string) => json(res, status, { success: false, error });
     if (access !== undefined) {
-      const record = tokens.get(access);
-      if (!record || record.kind !== "access" || Date.now() >= record.expiresAt) return fail(401, "Unable to authenticate with the provided token");
-      if (record.grant.revoked) return fail(400, "Token has already been revoked");
-      record.grant.revoked = true;
+      const checked = auth.verify(access, ["access"]);
+      // An expired token cannot authenticate, revoked or not.
+      if (!checked.ok && (checked.reason !== "revoked" || (checked.token !== undefined && auth.isExpired(checked.token)))) return fail(401, "Unable to authenticate with the provided token");
+      if (!checked.ok) return fail(400, "Token has already been revoked");
+      auth.revokeGrant(checked.token.grant);
       return json(res, 200, { success: true });
     }
     if (refresh === undefined) return fail(400, "Provide the access token (Bearer or access_token) or the refresh_token to revoke");
-    const record = tokens.get(refresh);
-    if (!record || record.kind !== "refresh") return fail(400, "Unknown refresh token");
-    if (record.grant.revoked || (record.spentAt !== undefined && Date.now() >= record.spentAt + graceMs)) return fail(400, "Token has already been revoked");
+    // Rotating says whether the token may still be exchanged (one spent past its grace is as good as revoked);
+    // spending it here changes nothing, as its grant goes next.
+    const rotated = auth.rotate(refresh, "refresh", { graceMs });
+    if (!rotated.ok) return fail(400, rotated.reason === "revoked" || rotated.reason === "spent" ? "Token has already been revoked" : "Unknown refresh token");
     // The whole grant goes: its access tokens and its refresh token.
-    record.grant.revoked = true;
+    auth.revokeGrant(rotated.grant);
     return json(res, 200, { success: true });
   };
 
@@ -320,21 +337,15 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
     const unknown = asked.filter((s) => !KNOWN_SCOPES.has(s));
     if (unknown.length > 0) return refuse("invalid_scope", `Invalid scope: ${unknown.join(",").slice(0, 100)}`);
     if (actor !== "app" && asked.some((s) => s.startsWith("app:"))) return refuse("invalid_scope", "app:assignable and app:mentionable need actor=app");
-    let challenge: Code["challenge"];
-    if (q.code_challenge !== undefined) {
-      // RFC 7636 §4.3: no method means plain, which Linear accepts beside S256.
-      const method = q.code_challenge_method ?? "plain";
-      if (method !== "S256" && method !== "plain") return refuse("invalid_request", "code_challenge_method must be S256 or plain");
-      if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(q.code_challenge)) return refuse("invalid_request", "code_challenge is malformed");
-      challenge = { value: q.code_challenge, method };
-    } else if (q.code_challenge_method !== undefined) {
-      return refuse("invalid_request", "code_challenge_method without code_challenge");
-    }
+    // RFC 7636 §4.3: no method means plain, which Linear accepts beside S256. A parameter sent empty counts as
+    // sent (an empty challenge is malformed, an empty method not one Linear takes), where pkceOf reads it as absent.
+    const pkce = pkceOf(q.code_challenge, q.code_challenge_method, ["plain", "S256"]);
+    if (!pkce.ok) return refuse("invalid_request", CHALLENGE_REFUSED[pkce.reason]);
     if (q._sandbox_decision === "deny") return refuse("access_denied", "The user denied the authorization request");
     // `read` is always granted, asked for or not.
     const scopes = [...new Set(["read", ...asked])];
     const code = randomChars(40, HEX);
-    codes.set(code, { redirectUri: q.redirect_uri, scopes, actor, ...(challenge ? { challenge } : {}), expiresAt: Date.now() + CODE_TTL_MS, used: false });
+    auth.issueCode(code, { scopes, actor }, { redirectUri: q.redirect_uri, pkce: pkce.pkce });
     return back({ code });
   };
 
@@ -342,15 +353,15 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
 
   /** Who is calling: an API key bare, an OAuth token as Bearer; anything else is unauthenticated (metered by IP). */
   const identify = (request: FastifyRequest): { caller: Caller; authenticated: boolean; scopes?: string[] } => {
-    const header = request.headers.authorization?.trim();
     const bearer = bearerToken(request);
-    const record = bearer !== undefined ? tokens.get(bearer) : header ? tokens.get(header) : undefined;
-    if (bearer !== undefined && record?.kind === "access" && !record.grant.revoked && Date.now() < record.expiresAt) {
-      const actor = record.grant.actor;
-      return { caller: { kind: "oauth", bucket: `oauth:${actor === "app" ? appUser.id : owner.id}`, actor }, authenticated: true, scopes: record.grant.scopes };
+    const presented = bearer !== undefined ? auth.verify(bearer, ["access"]) : auth.verify(request.headers.authorization?.trim(), ["api_key"]);
+    const grant = presented.ok ? presented.token.grant : undefined;
+    if (grant?.via === "oauth") {
+      const actor = grant.actor;
+      return { caller: { kind: "oauth", bucket: `oauth:${actor === "app" ? appUser.id : owner.id}`, actor }, authenticated: true, scopes: grant.scopes };
     }
     // Every API key of one user shares that user's quota (rate-limiting.md).
-    if (bearer === undefined && record?.kind === "api_key" && !record.revoked) return { caller: { kind: "api_key", bucket: `api_key:${owner.id}` }, authenticated: true };
+    if (grant) return { caller: { kind: "api_key", bucket: `api_key:${owner.id}` }, authenticated: true };
     return { caller: { kind: "unauthenticated", bucket: `ip:${request.ip}` }, authenticated: false };
   };
 
@@ -610,18 +621,13 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
         .header("x-ratelimit-requests-remaining", String(window.remaining))
         .header("x-ratelimit-requests-reset", String(window.resetAtMs));
     },
-    revokeAll: () => {
-      for (const record of tokens.values()) {
-        if (record.kind === "api_key") record.revoked = true;
-        else record.grant.revoked = true;
-      }
-    },
+    revokeAll: () => auth.revokeAll(),
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
       // Settings > Security & access > Personal API keys: lin_api_ and 40 letters and digits.
       const apiKey = `lin_api_${randomChars(40)}`;
       const label = parsed.label ?? "AutoFlow sandbox";
-      tokens.set(apiKey, { kind: "api_key", label, revoked: false });
+      auth.mint(apiKey, "api_key", auth.grant({ via: "api_key", label }));
       return { apiKey, label, viewerId: owner.id, organizationId: organization.id, urlKey: organization.urlKey };
     },
     routes(server: FastifyInstance) {

@@ -10,8 +10,9 @@
  *                                error=invalid_scope; `_sandbox_decision=deny` with error=access_denied;
  *                                `_sandbox_organization=<slug>` picks the organization (the first one otherwise)
  *   POST /oauth/token/           code exchange (client secret required, in the body or HTTP Basic but not both;
- *                                redirect URI and PKCE S256 checked; a failed check burns the code) and refresh
- *                                (both tokens rotate; the old ones stop working at once)
+ *                                codes last ten minutes; redirect URI and PKCE S256 checked, a verifier for a code
+ *                                without a challenge ignored; a failed check burns the code) and refresh (both
+ *                                tokens rotate; the old ones stop working at once)
  *   GET  /api/0/organizations/   the organizations the token reaches, with X-Sentry-Rate-Limit-* headers and
  *                                a Link header
  *   GET  /api/0/organizations/{org}/issues/            an organization's issues (`query=is:unresolved` and the
@@ -53,17 +54,15 @@ import {
   randomChars,
   restoreState,
   startSandbox,
-  verifierMatches,
   type SandboxApp,
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
+import { authorizationServer, authorizationState, type CodePresented, type Grant } from "../../sandbox/authorizationServer.js";
 
 /** OAuth access tokens expire after 30 days (apitoken.py DEFAULT_EXPIRATION). */
 const ACCESS_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
-/** Authorization codes (ApiGrant) expire after ten minutes. */
-const CODE_TTL_MS = 10 * 60 * 1000;
 /** Sentry's default per-caller limit (40 requests a second) and concurrency limit (25). */
 const RATE_LIMIT = 40;
 const RATE_WINDOW_SECONDS = 1;
@@ -150,12 +149,16 @@ type Group = {
   firstSeen: number;
   lastSeen: number;
 };
-/** An ApiToken row: an OAuth grant's pair (rotated in place by a refresh) or a user auth token. */
-type ApiTokenRecord = { kind: "oauth" | "user"; access: string; refresh?: string; scopes: string[]; organizationId?: string; expiresAt?: number };
-type OrgTokenRecord = { organizationId: string };
-/** An ApiGrant: deleted once redeemed, or once a redemption fails a check. */
-type GrantRecord = { redirectUri: string; scopes: string[]; organizationId: string; challenge?: string; expiresAt: number };
-type Caller = { kind: "api"; token: ApiTokenRecord } | { kind: "org"; token: OrgTokenRecord } | { kind: "refused"; detail: string };
+/**
+ * What a token acts with: an OAuth consent's scopes and the organization picked at consent, a user auth token's
+ * scopes (every organization of the user), or an organization auth token's org:ci on its organization.
+ */
+type SentryGrant = { scopes: string[]; organizationId?: string };
+/** An ApiToken's access and refresh values (OAuth, rotated together), a user auth token (sntryu_), an OrgAuthToken (sntrys_). */
+type TokenKind = "access" | "refresh" | "user" | "org";
+/** What an ApiGrant (the code) records of the consent. */
+type Consent = { scopes: string[]; organizationId: string };
+type Caller = { kind: "api" | "org"; grant: SentryGrant } | { kind: "refused"; detail: string };
 
 const credentialRequest = z.strictObject({
   type: z.enum(["user", "org"]).optional(),
@@ -185,20 +188,17 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
         { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-sandbox", name: "AutoFlow Sandbox", dateCreated: created },
         { id: String(randomInt(1_000_000, 9_999_999)), slug: "autoflow-labs", name: "AutoFlow Labs", dateCreated: created },
       ] as Organization[],
-      /** ApiToken rows by access token and by refresh token. */
-      accessTokens: new Map<string, ApiTokenRecord>(),
-      refreshTokens: new Map<string, ApiTokenRecord>(),
-      orgTokens: new Map<string, OrgTokenRecord>(),
-      grants: new Map<string, GrantRecord>(),
-      /** Codes already redeemed, and what they minted: a replay revokes it. */
-      redeemed: new Map<string, ApiTokenRecord>(),
+      /** ApiGrants (codes), ApiTokens, user and organization auth tokens. */
+      authorization: authorizationState<SentryGrant, TokenKind, Consent>(),
       projects: [] as Project[],
       /** Issues by id; ids count up across the whole sandbox, as Sentry's group ids do. */
       groups: new Map<string, Group>(),
       nextGroupId: 4_100_000_000 + randomInt(1_000_000),
     };
   });
-  const { user, organizations, accessTokens, refreshTokens, orgTokens, grants, redeemed, projects, groups } = state;
+  const { user, organizations, projects, groups } = state;
+  // ApiGrants expire after ten minutes: the kit's default.
+  const auth = authorizationServer(state.authorization, { now });
   // Every organization has a project with two unresolved issues to list and update (a state saved
   // before projects existed gets them on the organizations it has).
   for (const org of organizations) {
@@ -220,18 +220,6 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
   let origin = "";
   /** Fixed windows of the rate limiter, by caller. */
   const windows = new Map<string, { second: number; count: number }>();
-
-  const forget = (record: ApiTokenRecord): void => {
-    accessTokens.delete(record.access);
-    if (record.refresh) refreshTokens.delete(record.refresh);
-  };
-  const mintOAuth = (scopes: string[], organizationId: string): ApiTokenRecord => {
-    // OAuth tokens carry no prefix: 64 hex characters, and so do their refresh tokens (apitoken.py).
-    const record: ApiTokenRecord = { kind: "oauth", access: hex(32), refresh: hex(32), scopes, organizationId, expiresAt: now() + accessTtlMs };
-    accessTokens.set(record.access, record);
-    refreshTokens.set(record.refresh as string, record);
-    return record;
-  };
 
   // ---- answers -----------------------------------------------------------
 
@@ -285,13 +273,13 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     if (parts.length > 2) return { kind: "refused", detail: "Invalid token header. Token string should not contain spaces." };
     const value = parts[1] as string;
     if (value.startsWith("sntrys_")) {
-      const org = orgTokens.get(value);
-      return org ? { kind: "org", token: org } : { kind: "refused", detail: "Invalid org token" };
+      const org = auth.verify(value, ["org"]);
+      return org.ok ? { kind: "org", grant: org.token.grant } : { kind: "refused", detail: "Invalid org token" };
     }
-    const token = accessTokens.get(value);
-    if (!token) return { kind: "refused", detail: "Invalid token" };
-    if (token.expiresAt !== undefined && now() >= token.expiresAt) return { kind: "refused", detail: "Token expired" };
-    return { kind: "api", token };
+    // A refresh token is no ApiToken to the API, and a revoked one's row is gone: only a live row's expiry is told apart.
+    const checked = auth.verify(value, ["access", "user"]);
+    if (checked.ok) return { kind: "api", grant: checked.token.grant };
+    return { kind: "refused", detail: checked.reason === "expired" ? "Token expired" : "Invalid token" };
   };
 
   const serializeOrganization = (org: Organization) => ({
@@ -338,13 +326,7 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     const organization = q._sandbox_organization === undefined ? organizations[0] : organizations.find((o) => o.slug === q._sandbox_organization);
     if (!organization) return redirectTo(res, redirectUri, { error: "unauthorized_client", state: q.state });
     const code = hex(32);
-    grants.set(code, {
-      redirectUri,
-      scopes,
-      organizationId: organization.id,
-      ...(q.code_challenge ? { challenge: q.code_challenge } : {}),
-      expiresAt: now() + CODE_TTL_MS,
-    });
+    auth.issueCode(code, { scopes, organizationId: organization.id }, { redirectUri, pkce: q.code_challenge !== undefined ? { challenge: q.code_challenge, method: "S256" } : undefined });
     return redirectTo(res, redirectUri, { code, state: q.state });
   };
 
@@ -363,17 +345,28 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     return { ...(p.client_id ? { id: p.client_id } : {}), ...(p.client_secret ? { secret: p.client_secret } : {}) };
   };
 
-  const tokenAnswer = (res: FastifyReply, record: ApiTokenRecord): FastifyReply => {
-    const expiresAt = record.expiresAt as number;
+  /**
+   * The ApiGrant's check at the exchange (oauth_token.py), as the kit makes it but for two things: a verifier is
+   * checked only against a code issued with a challenge (PKCE is optional, and a verifier sent for a code without
+   * one is ignored), and a redemption failing a check deletes the ApiGrant, so the code is burnt (RFC 6749 §10.5).
+   */
+  const redeem = (value: string | undefined, presented: CodePresented) => auth.redeemCode(value, presented, { verifier: "when-challenged", spendOnRefusal: true });
+
+  /** A new ApiToken on `grant`, answered: OAuth tokens carry no prefix, 64 hex characters, and so do their refresh tokens (apitoken.py). */
+  const tokenAnswer = (res: FastifyReply, grant: Grant<SentryGrant>): FastifyReply => {
+    const access = hex(32);
+    const refresh = hex(32);
+    const minted = auth.mint(access, "access", grant, accessTtlMs);
+    auth.mint(refresh, "refresh", grant);
     return json(res.header("cache-control", NEVER_CACHE), 200, {
-      access_token: record.access,
-      refresh_token: record.refresh,
-      expires_in: Math.trunc((expiresAt - now()) / 1000),
-      expires_at: sentryTime(expiresAt),
+      access_token: access,
+      refresh_token: refresh,
+      expires_in: auth.secondsLeft(minted),
+      expires_at: sentryTime(minted.expiresAt as number),
       token_type: "Bearer",
-      scope: record.scopes.join(" "),
+      scope: grant.scopes.join(" "),
       user: { id: user.id, name: user.name, email: user.email },
-      ...(record.organizationId ? { organization_id: record.organizationId } : {}),
+      ...(grant.organizationId ? { organization_id: grant.organizationId } : {}),
     });
   };
 
@@ -390,46 +383,22 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     if (client.id !== app.clientId || client.secret !== app.clientSecret) return oauthError(res, "invalid_client", 401);
 
     if (p.grant_type === "authorization_code") {
-      const replayed = p.code ? redeemed.get(p.code) : undefined;
-      if (replayed) {
-        // The grant is gone (Sentry deletes it when redeemed); a replay also ends what it minted (RFC 6749 §4.1.2).
-        forget(replayed);
-        return oauthError(res, "invalid_grant");
-      }
-      const grant = p.code ? grants.get(p.code) : undefined;
-      if (!grant || !p.code) return oauthError(res, "invalid_grant");
-      if (now() >= grant.expiresAt) {
-        grants.delete(p.code);
-        return oauthError(res, "invalid_grant");
-      }
-      // A missing redirect_uri reads as "" and so does not match (from_grant's binding check).
-      const redirectOk = (p.redirect_uri ?? "") === grant.redirectUri;
-      const verifier = p.code_verifier;
-      const pkceOk = grant.challenge === undefined || verifierMatches(verifier, grant.challenge);
-      if (!redirectOk || !pkceOk) {
-        // RFC 6749 §10.5, as Sentry does it: a failed redemption burns the code.
-        grants.delete(p.code);
-        return oauthError(res, "invalid_grant");
-      }
-      grants.delete(p.code);
-      const record = mintOAuth(grant.scopes, grant.organizationId);
-      redeemed.set(p.code, record);
-      return tokenAnswer(res, record);
+      // Every refusal is the bare invalid_grant: a code unknown, replayed (which also ends what it minted, RFC 6749
+      // §4.1.2) or expired, a redirect URI left out or different (from_grant's binding check), a verifier missing or wrong.
+      const redeemed = redeem(p.code, { redirectUri: p.redirect_uri, verifier: p.code_verifier });
+      if (!redeemed.ok) return oauthError(res, "invalid_grant");
+      const { scopes, organizationId } = redeemed.code.data;
+      return tokenAnswer(res, auth.grantFromCode(redeemed.code, { scopes, organizationId }));
     }
     if (p.grant_type === "refresh_token") {
       if (!p.refresh_token) return oauthError(res, "invalid_request");
       // "TODO(dcramer): support scope": a scope on a refresh is refused.
       if (p.scope) return oauthError(res, "invalid_request");
-      const record = refreshTokens.get(p.refresh_token);
-      if (!record) return oauthError(res, "invalid_grant");
-      // ApiToken.refresh(): a new access token AND a new refresh token in the same row; the old ones are gone.
-      forget(record);
-      record.access = hex(32);
-      record.refresh = hex(32);
-      record.expiresAt = now() + accessTtlMs;
-      accessTokens.set(record.access, record);
-      refreshTokens.set(record.refresh, record);
-      return tokenAnswer(res, record);
+      const rotated = auth.rotate(p.refresh_token, "refresh", { graceMs: 0 });
+      if (!rotated.ok) return oauthError(res, "invalid_grant");
+      // ApiToken.refresh(): a new access token AND a new refresh token in the same row; the old ones are gone at once.
+      auth.revokeTokensWhere((t) => t.grant === rotated.grant);
+      return tokenAnswer(res, rotated.grant);
     }
     // The device and ID-JAG grants exist at Sentry; the sandbox has no device codes and trusts no identity provider.
     if (p.grant_type === "urn:ietf:params:oauth:grant-type:device_code") return oauthError(res, p.device_code ? "invalid_grant" : "invalid_request");
@@ -445,11 +414,11 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
     if (caller.kind === "org") {
       // Organization tokens (org:ci only) are answered with their organization, as providers.md §2.4 reads
       // Sentry; whether OrganizationPermission's GET scopes admit org:ci is not confirmed by its source.
-      list = organizations.filter((o) => o.id === caller.token.organizationId);
+      list = organizations.filter((o) => o.id === caller.grant.organizationId);
     } else {
-      if (!caller.token.scopes.some((s) => ORG_READ_SCOPES.includes(s))) return apiError(res, 403, PERMISSION_DENIED);
+      if (!caller.grant.scopes.some((s) => ORG_READ_SCOPES.includes(s))) return apiError(res, 403, PERMISSION_DENIED);
       // A token scoped to one organization at consent sees that one only.
-      list = caller.token.organizationId ? organizations.filter((o) => o.id === caller.token.organizationId) : organizations;
+      list = caller.grant.organizationId ? organizations.filter((o) => o.id === caller.grant.organizationId) : organizations;
     }
     const self = `${origin}/api/0/organizations/`;
     res.header(
@@ -478,7 +447,7 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
       apiError(res, 404, NOT_FOUND);
       return undefined;
     }
-    const allowed = caller.kind === "api" && (caller.token.organizationId === undefined || caller.token.organizationId === org.id) && caller.token.scopes.some((s) => accepted.includes(s));
+    const allowed = caller.kind === "api" && (caller.grant.organizationId === undefined || caller.grant.organizationId === org.id) && caller.grant.scopes.some((s) => accepted.includes(s));
     if (!allowed) {
       apiError(res, 403, PERMISSION_DENIED);
       return undefined;
@@ -751,11 +720,8 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
         .header("x-sentry-rate-limit-concurrentlimit", String(CONCURRENT_LIMIT));
     },
     revokeAll: () => {
-      accessTokens.clear();
-      refreshTokens.clear();
-      orgTokens.clear();
-      grants.clear();
-      redeemed.clear();
+      // Nothing issued before the fault works after it, a pending code included.
+      auth.revokeAll();
     },
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
@@ -767,13 +733,13 @@ export function sentrySandbox(options: SentrySandboxOptions, app: SandboxApp, re
         const payload = { iat: now() / 1000, url: origin, region_url: origin, org: organization.slug };
         const secret = randomBytes(32).toString("base64").replace(/=+$/, "");
         const value = `sntrys_${Buffer.from(JSON.stringify(payload)).toString("base64")}_${secret}`;
-        orgTokens.set(value, { organizationId: organization.id });
+        auth.mint(value, "org", auth.grant({ scopes: ["org:ci"], organizationId: organization.id }));
         return { accessToken: value, type: "org", scopes: ["org:ci"], organization: organization.slug };
       }
       if (parsed.organization !== undefined) throw new Error("user auth tokens reach every organization of the user; organization is for type org");
       const scopes = parsed.scopes ?? DEFAULT_TOKEN_SCOPES;
       const value = `sntryu_${randomChars(64, HEX)}`;
-      accessTokens.set(value, { kind: "user", access: value, scopes: [...scopes] });
+      auth.mint(value, "user", auth.grant({ scopes: [...scopes] }));
       return { accessToken: value, type: "user", scopes, userId: user.id, organizations: organizations.map((o) => o.slug) };
     },
     routes(server: FastifyInstance) {

@@ -14,7 +14,7 @@ import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
 import { buildUrl, codeChallengeS256, createCodeVerifier } from "../shared/oauth.js";
 import { sentryRetryPolicy } from "./retryPolicy.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
+import type { StartedSandbox } from "../../sandbox/kit.js";
 import { startHarness, type Harness } from "../../testing/harness.js";
 import {
   checkOrgTokenInstance,

@@ -19,7 +19,7 @@ import { slackConnector } from "../slack/connector.js";
 import { startSlackSandbox } from "../slack/sandbox.js";
 import { IntegrationError } from "./errors.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./lifecycle.js";
-import type { StartedSandbox } from "./sandbox.js";
+import type { StartedSandbox } from "../../sandbox/kit.js";
 import type { Vault } from "./vault.js";
 
 /** Past the 12-hour lifetime of the sandbox's rotating access tokens: every stored token is due. */

@@ -16,6 +16,8 @@
  *
  * Errors come as Slack sends them: HTTP 200, `{"ok":false,"error":code}` and
  * an `x-slack-failure` header; throttling as 429 with Retry-After in seconds.
+ * Codes are good for ten minutes (the kit's default), once; a replayed code
+ * revokes what its exchange granted.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
@@ -24,7 +26,6 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  verifierMatches,
   queryParams,
   randomChars,
   restoreState,
@@ -33,10 +34,15 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
+import {
+  authorizationServer,
+  authorizationState,
+  type CodeRefusal,
+  type IssuedToken,
+  type TokenRefusal,
+} from "../../sandbox/authorizationServer.js";
 
-/** Slack codes are good for ten minutes, once. */
-const CODE_TTL_MS = 10 * 60 * 1000;
 /** With rotation on, Slack access tokens always last 12 hours. */
 const ROTATING_TOKEN_TTL_SECONDS = 43_200;
 /**
@@ -55,28 +61,37 @@ export type SlackSandboxOptions = SandboxOptions & {
 };
 
 type Team = { id: string; name: string; domain: string };
-type IssuedToken = {
-  kind: "bot" | "user" | "refresh";
-  teamId: string;
-  scopes: string[];
-  userId: string;
-  botId?: string;
-  expiresAt?: number;
-  revoked: boolean;
-  /** The refresh token that minted this access token (rotation). */
-  fromRefresh?: string;
-  /** For a used refresh token: when its grace period ends. */
-  graceEndsAt?: number;
+/**
+ * What one actor of an install was granted: the bot (`botId` set, token_type
+ * "bot") or the installing user (token_type "user"), with its scopes. Its
+ * access token and, with rotation on, its refresh token share it.
+ */
+type SlackGrant = { userId: string; botId?: string; scopes: string[] };
+type TokenKind = "access" | "refresh";
+/** What the consent decided: bot scopes (`scope`) and user scopes (`user_scope`). */
+type Consent = { scopes: string[]; userScopes: string[] };
+type Caller = IssuedToken<SlackGrant, TokenKind>;
+
+/** How Slack words a refused code at oauth.v2.access. */
+const CODE_ERRORS: Readonly<Record<CodeRefusal, string>> = {
+  unknown: "invalid_code",
+  client_mismatch: "invalid_code",
+  reused: "invalid_code",
+  expired: "invalid_code",
+  redirect_uri_missing: "bad_redirect_uri",
+  redirect_uri_mismatch: "bad_redirect_uri",
+  verifier_missing: "invalid_code_verifier",
+  verifier_mismatch: "invalid_code_verifier",
+  verifier_unexpected: "invalid_code_verifier",
+  provider_refused: "bad_client_secret",
 };
-type IssuedCode = {
-  clientId: string;
-  redirectUri?: string;
-  scopes: string[];
-  userScopes: string[];
-  challenge?: string;
-  expiresAt: number;
-  used: boolean;
-  tokens: string[];
+/** How the Web API words a refused token. A refresh token is no token to it at all. */
+const TOKEN_ERRORS: Readonly<Record<TokenRefusal, string>> = {
+  missing: "not_authed",
+  unknown: "invalid_auth",
+  wrong_kind: "invalid_auth",
+  revoked: "token_revoked",
+  expired: "token_expired",
 };
 
 /** A workspace channel: who is in it and what was posted there (newest last). */
@@ -106,12 +121,11 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
     botUserId: slackId("U"),
     botId: slackId("B"),
     appId: slackId("A"),
-    tokens: new Map<string, IssuedToken>(),
-    codes: new Map<string, IssuedCode>(),
+    authorization: authorizationState<SlackGrant, TokenKind, Consent>(),
     /** The team's channels by id, seeded below once the team's members are known. */
     channels: new Map<string, Channel>(),
   }));
-  const { team, installerId, botUserId, botId, appId, tokens, codes, channels } = state;
+  const { team, installerId, botUserId, botId, appId, channels } = state;
   if (channels.size === 0) {
     // A workspace comes with #general; #random is where the app was invited too; the bot was never added to #sandbox-lab.
     const created = Math.floor(Date.now() / 1000);
@@ -123,6 +137,8 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
     seed("random", false, "A place for non-work-related flimflam.", [installerId, botUserId]);
     seed("sandbox-lab", false, "The app is not a member here (not_in_channel).", [installerId]);
   }
+  // Date.now read at each call: tests move the clock with fake timers.
+  const auth = authorizationServer(state.authorization, { now: () => Date.now() });
   const rotation = options.tokenRotation ?? false;
   const pkceEnabled = options.pkce ?? true;
   const accessTtl = options.accessTokenTtlSeconds ?? ROTATING_TOKEN_TTL_SECONDS;
@@ -130,26 +146,23 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
   const redirectUris = options.redirectUris ?? [];
   const digits = (n: number): string => randomChars(n, "0123456789");
 
-  const mintAccess = (kind: "bot" | "user", scopes: string[], fromRefresh?: string): { token: string; record: IssuedToken } => {
-    const body = kind === "bot" ? `xoxb-${digits(11)}-${digits(13)}-${randomChars(24)}` : `xoxp-${digits(11)}-${digits(11)}-${digits(13)}-${randomChars(32, "0123456789abcdef")}`;
-    const token = rotation ? `xoxe.${kind === "bot" ? "xoxb" : "xoxp"}-1-${randomChars(120)}` : body;
-    const record: IssuedToken = {
-      kind,
-      teamId: team.id,
-      scopes,
-      userId: kind === "bot" ? botUserId : installerId,
-      ...(kind === "bot" ? { botId } : {}),
-      ...(rotation ? { expiresAt: Date.now() + accessTtl * 1000 } : {}),
-      revoked: false,
-      ...(fromRefresh ? { fromRefresh } : {}),
-    };
-    tokens.set(token, record);
-    return { token, record };
+  const botGrant = (scopes: string[]): SlackGrant => ({ userId: botUserId, botId, scopes });
+  const userGrant = (scopes: string[]): SlackGrant => ({ userId: installerId, scopes });
+  /** xoxb- (bot) or xoxp- (user); with rotation, xoxe.xoxb-1- / xoxe.xoxp-1- lasting `accessTtl`. */
+  const mintAccess = (grant: SlackGrant): string => {
+    const bot = grant.botId !== undefined;
+    const value = rotation
+      ? `xoxe.${bot ? "xoxb" : "xoxp"}-1-${randomChars(120)}`
+      : bot
+        ? `xoxb-${digits(11)}-${digits(13)}-${randomChars(24)}`
+        : `xoxp-${digits(11)}-${digits(11)}-${digits(13)}-${randomChars(32, "0123456789abcdef")}`;
+    auth.mint(value, "access", grant, rotation ? accessTtl * 1000 : undefined);
+    return value;
   };
-  const mintRefresh = (scopes: string[], userId = botUserId): string => {
-    const token = `xoxe-1-${randomChars(140)}`;
-    tokens.set(token, { kind: "refresh", teamId: team.id, scopes, userId, revoked: false });
-    return token;
+  const mintRefresh = (grant: SlackGrant): string => {
+    const value = `xoxe-1-${randomChars(140)}`;
+    auth.mint(value, "refresh", grant);
+    return value;
   };
 
   const reply = (res: FastifyReply, body: Record<string, unknown>, status = 200): FastifyReply => {
@@ -172,27 +185,12 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
   /** The token a Web API call carries: bearer header, or the `token` argument. */
   const callerToken = (request: FastifyRequest): string | undefined => bearerToken(request) ?? bodyParams(request).token ?? queryParams(request).token;
 
-  /** Resolves a call's token to a live record, or answers the error Slack would. */
-  const authenticate = (request: FastifyRequest, res: FastifyReply): { token: string; record: IssuedToken } | undefined => {
-    const token = callerToken(request);
-    if (!token) {
-      fail(res, "not_authed");
-      return undefined;
-    }
-    const record = tokens.get(token);
-    if (!record || record.kind === "refresh") {
-      fail(res, "invalid_auth");
-      return undefined;
-    }
-    if (record.revoked) {
-      fail(res, "token_revoked");
-      return undefined;
-    }
-    if (record.expiresAt !== undefined && Date.now() >= record.expiresAt) {
-      fail(res, "token_expired");
-      return undefined;
-    }
-    return { token, record };
+  /** Resolves a call's token to a live access token, or answers the error Slack would. */
+  const authenticate = (request: FastifyRequest, res: FastifyReply): Caller | undefined => {
+    const checked = auth.verify(callerToken(request), ["access"]);
+    if (checked.ok) return checked.token;
+    fail(res, TOKEN_ERRORS[checked.reason]);
+    return undefined;
   };
 
   /** Client authentication for oauth.v2.access: Basic, or client_id/client_secret in the body. */
@@ -206,21 +204,13 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
     return {};
   };
 
-  /** The bot part of an oauth.v2.access answer (top level). */
-  const botGrant = (scopes: string[], fromRefresh?: string): Record<string, unknown> => ({
-    access_token: mintAccess("bot", scopes, fromRefresh).token,
-    token_type: "bot",
-    scope: scopes.join(","),
-    bot_user_id: botUserId,
-    ...(rotation ? { refresh_token: mintRefresh(scopes), expires_in: accessTtl } : {}),
-  });
-  /** The installing user's part (under authed_user), when user scopes were asked for. */
-  const userGrant = (scopes: string[], fromRefresh?: string): Record<string, unknown> => ({
-    id: installerId,
-    scope: scopes.join(","),
-    access_token: mintAccess("user", scopes, fromRefresh).token,
-    token_type: "user",
-    ...(rotation ? { refresh_token: mintRefresh(scopes, installerId), expires_in: accessTtl } : {}),
+  /** A grant's new tokens as oauth.v2.access answers them (the bot's at the top level, the user's under authed_user). */
+  const tokensOf = (grant: SlackGrant): Record<string, unknown> => ({
+    access_token: mintAccess(grant),
+    token_type: grant.botId !== undefined ? "bot" : "user",
+    scope: grant.scopes.join(","),
+    ...(grant.botId !== undefined ? { bot_user_id: grant.userId } : {}),
+    ...(rotation ? { refresh_token: mintRefresh(grant), expires_in: accessTtl } : {}),
   });
   const workspace = { team: { id: team.id, name: team.name }, enterprise: null, is_enterprise_install: false };
 
@@ -249,15 +239,12 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
       badRequest: (res) => fail(res, "invalid_arguments", { response_metadata: { messages: ["[ERROR] missing required field: channel"] } }),
       malformed: (res) => res.code(200).header("content-type", "application/json; charset=utf-8").send('{"ok":true,"url":"https://autoflow-sandbox.sla'),
     },
-    revokeAll: () => {
-      for (const record of tokens.values()) record.revoked = true;
-    },
+    revokeAll: () => auth.revokeAll(),
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
-      const kind = parsed.type ?? "bot";
       const scopes = parsed.scopes ?? ["chat:write", "channels:read", "users:read"];
-      const { token } = mintAccess(kind, scopes);
-      return { accessToken: token, teamId: team.id, teamName: team.name, scopes };
+      const accessToken = mintAccess(auth.grant(parsed.type === "user" ? userGrant(scopes) : botGrant(scopes)));
+      return { accessToken, teamId: team.id, teamName: team.name, scopes };
     },
     routes(server: FastifyInstance) {
       server.get("/oauth/v2/authorize", async (request, res) => {
@@ -281,15 +268,10 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
           target.searchParams.set("error", "access_denied");
         } else {
           const code = `${digits(11)}.${digits(13)}.${randomChars(64, "0123456789abcdef")}`;
-          codes.set(code, {
-            clientId: q.client_id,
+          // Bound to the redirect URI only when the request named one (the exchange must then name it again).
+          auth.issueCode(code, { scopes, userScopes }, {
             ...(q.redirect_uri ? { redirectUri: q.redirect_uri } : {}),
-            scopes,
-            userScopes,
-            ...(q.code_challenge ? { challenge: q.code_challenge } : {}),
-            expiresAt: Date.now() + CODE_TTL_MS,
-            used: false,
-            tokens: [],
+            pkce: q.code_challenge ? { challenge: q.code_challenge, method: "S256" } : undefined,
           });
           target.searchParams.set("code", code);
         }
@@ -301,68 +283,43 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         const params = bodyParams(request);
         const client = clientOf(request, params);
         if (client.error) return fail(res, client.error);
+        const secretSent = params.client_secret !== undefined || basicCredentials(request) !== undefined;
         const grantType = params.grant_type ?? "authorization_code";
         if (grantType === "refresh_token") {
           if (!params.refresh_token) return fail(res, "invalid_refresh_token");
           // Refreshing still needs the client secret, except for PKCE (public) apps.
-          if (!pkceEnabled && params.client_secret === undefined && basicCredentials(request) === undefined) return fail(res, "bad_client_secret");
-          const record = tokens.get(params.refresh_token);
-          if (!record || record.kind !== "refresh" || record.revoked) return fail(res, "invalid_refresh_token");
-          if (record.graceEndsAt !== undefined && Date.now() >= record.graceEndsAt) {
-            record.revoked = true;
-            return fail(res, "invalid_refresh_token");
-          }
-          // Rotation: a new pair; the used refresh token dies after the grace period.
-          record.graceEndsAt ??= Date.now() + graceMs;
-          if (graceMs === 0) record.revoked = true;
+          if (!pkceEnabled && !secretSent) return fail(res, "bad_client_secret");
+          // Rotation: a new pair; the used refresh token keeps working for the grace period.
+          const rotated = auth.rotate(params.refresh_token, "refresh", { graceMs });
+          if (!rotated.ok) return fail(res, "invalid_refresh_token");
           // A refresh answers the one token at the top level, whichever kind it is.
-          const { id: _installer, ...grant } =
-            record.userId === installerId ? userGrant(record.scopes, params.refresh_token) : { id: undefined, ...botGrant(record.scopes, params.refresh_token) };
-          return reply(res, { ok: true, app_id: appId, ...grant, ...workspace });
+          return reply(res, { ok: true, app_id: appId, ...tokensOf(rotated.grant), ...workspace });
         }
         if (grantType !== "authorization_code") return fail(res, "invalid_grant_type");
-        const code = params.code ? codes.get(params.code) : undefined;
-        if (!code || code.clientId !== app.clientId) return fail(res, "invalid_code");
-        if (code.used || Date.now() >= code.expiresAt) {
-          // A replayed code also kills what it minted (RFC 6749 §4.1.2).
-          for (const t of code.tokens) {
-            const issued = tokens.get(t);
-            if (issued) issued.revoked = true;
-          }
-          return fail(res, "invalid_code");
-        }
-        if (code.redirectUri !== undefined && params.redirect_uri !== code.redirectUri) return fail(res, "bad_redirect_uri");
-        if (code.challenge !== undefined) {
-          if (!verifierMatches(params.code_verifier, code.challenge)) return fail(res, "invalid_code_verifier");
-        } else if (params.code_verifier !== undefined) {
-          return fail(res, "invalid_code_verifier");
-        } else if (params.client_secret === undefined && basicCredentials(request) === undefined) {
-          // Without PKCE, only the client secret proves who is exchanging the code.
-          return fail(res, "bad_client_secret");
-        }
-        code.used = true;
-        const bot = code.scopes.length > 0 ? botGrant(code.scopes) : {};
-        const user = code.userScopes.length > 0 ? userGrant(code.userScopes) : { id: installerId };
-        for (const part of [bot, user]) {
-          for (const key of ["access_token", "refresh_token"]) if (typeof part[key] === "string") code.tokens.push(part[key] as string);
-        }
-        return reply(res, { ok: true, app_id: appId, ...bot, authed_user: user, ...workspace });
+        // Without PKCE, only the client secret proves who is exchanging the code.
+        const redeemed = auth.redeemCode(params.code, { redirectUri: params.redirect_uri, verifier: params.code_verifier }, { last: (code) => (!secretSent && !code.pkce ? "bad_client_secret" : undefined) });
+        if (!redeemed.ok) return fail(res, CODE_ERRORS[redeemed.reason]);
+        const { code } = redeemed;
+        const bot = code.data.scopes.length > 0 ? tokensOf(auth.grantFromCode(code, botGrant(code.data.scopes))) : {};
+        const user = code.data.userScopes.length > 0 ? tokensOf(auth.grantFromCode(code, userGrant(code.data.userScopes))) : {};
+        return reply(res, { ok: true, app_id: appId, ...bot, authed_user: { id: installerId, ...user }, ...workspace });
       });
 
       const authTest = async (request: FastifyRequest, res: FastifyReply) => {
         const caller = authenticate(request, res);
         if (!caller) return res;
-        res.header("x-oauth-scopes", caller.record.scopes.join(","));
+        res.header("x-oauth-scopes", caller.grant.scopes.join(","));
+        const expiresIn = auth.secondsLeft(caller);
         return reply(res, {
           ok: true,
           url: `https://${team.domain}.slack.com/`,
           team: team.name,
-          user: caller.record.kind === "bot" ? "autoflow_bot" : "sandbox_user",
+          user: caller.grant.botId !== undefined ? "autoflow_bot" : "sandbox_user",
           team_id: team.id,
-          user_id: caller.record.userId,
-          ...(caller.record.botId ? { bot_id: caller.record.botId } : {}),
+          user_id: caller.grant.userId,
+          ...(caller.grant.botId ? { bot_id: caller.grant.botId } : {}),
           is_enterprise_install: false,
-          ...(caller.record.expiresAt !== undefined ? { expires_in: Math.max(0, Math.floor((caller.record.expiresAt - Date.now()) / 1000)) } : {}),
+          ...(expiresIn !== undefined ? { expires_in: expiresIn } : {}),
         });
       };
       server.post("/api/auth.test", authTest);
@@ -370,12 +327,11 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
 
       server.post("/api/auth.revoke", async (request, res) => {
         const token = callerToken(request);
-        if (!token) return fail(res, "not_authed");
-        const record = tokens.get(token);
-        if (!record) return fail(res, "invalid_auth");
-        if (record.revoked) return fail(res, "token_revoked");
+        // Any token Slack issued, refresh tokens and expired ones included, may be revoked.
+        const checked = auth.verify(token);
+        if (!checked.ok && checked.reason !== "expired") return fail(res, TOKEN_ERRORS[checked.reason]);
         const dryRun = ["1", "true"].includes(bodyParams(request).test ?? queryParams(request).test ?? "");
-        if (!dryRun) record.revoked = true;
+        if (!dryRun) auth.revokeToken(token);
         return reply(res, { ok: true, revoked: !dryRun });
       });
 
@@ -392,10 +348,10 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
        * The token's granted scopes in `x-oauth-scopes` and the method's in `x-accepted-oauth-scopes`, as Slack
        * answers every call; false (after answering missing_scope) when the grant holds none of `accepted`.
        */
-      const scoped = (res: FastifyReply, caller: { record: IssuedToken }, accepted: string[], needed = accepted[0] ?? ""): boolean => {
-        res.header("x-oauth-scopes", caller.record.scopes.join(",")).header("x-accepted-oauth-scopes", accepted.join(","));
-        if (accepted.some((scope) => caller.record.scopes.includes(scope))) return true;
-        fail(res, "missing_scope", { needed, provided: caller.record.scopes.join(",") });
+      const scoped = (res: FastifyReply, caller: { grant: SlackGrant }, accepted: string[], needed = accepted[0] ?? ""): boolean => {
+        res.header("x-oauth-scopes", caller.grant.scopes.join(",")).header("x-accepted-oauth-scopes", accepted.join(","));
+        if (accepted.some((scope) => caller.grant.scopes.includes(scope))) return true;
+        fail(res, "missing_scope", { needed, provided: caller.grant.scopes.join(",") });
         return false;
       };
       /** A channel by id, or by name with or without its `#` (chat.postMessage takes both). */
@@ -406,7 +362,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         const name = value.replace(/^#/, "").toLowerCase();
         return [...channels.values()].find((c) => c.name === name);
       };
-      const channelBody = (c: Channel, caller: IssuedToken) => ({
+      const channelBody = (c: Channel, caller: SlackGrant) => ({
         id: c.id,
         name: c.name,
         is_channel: true,
@@ -507,10 +463,10 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         const hasBlocks = Array.isArray(blocks) && blocks.length > 0;
         if (text === "" && !hasBlocks && args.attachments === undefined) return fail(res, "no_text");
         if (text.length > MAX_TEXT) return fail(res, "msg_too_long");
-        const bot = caller.record.kind === "bot";
+        const { userId, botId: bot, scopes } = caller.grant;
         // chat:write.public lets a bot post in a public channel it was never added to.
-        if (!channel.members.includes(caller.record.userId) && !(bot && caller.record.scopes.includes("chat:write.public"))) return fail(res, "not_in_channel");
-        const message: PostedMessage = { ts: nextTs(channel), user: caller.record.userId, text, ...(bot && caller.record.botId ? { botId: caller.record.botId } : {}), ...(hasBlocks ? { blocks: blocks as unknown[] } : {}) };
+        if (!channel.members.includes(userId) && !(bot && scopes.includes("chat:write.public"))) return fail(res, "not_in_channel");
+        const message: PostedMessage = { ts: nextTs(channel), user: userId, text, ...(bot ? { botId: bot } : {}), ...(hasBlocks ? { blocks: blocks as unknown[] } : {}) };
         channel.messages.push(message);
         return reply(res, { ok: true, channel: channel.id, ts: message.ts, message: messageBody(message) });
       };
@@ -525,13 +481,13 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         const types = (stringArg(args, "types") ?? "public_channel").split(",").map((t) => t.trim()).filter(Boolean);
         if (types.some((t) => !(t in LIST_SCOPES))) return fail(res, "invalid_types");
         const needed = [...new Set(types.map((t) => LIST_SCOPES[t] as string))];
-        const missing = needed.filter((scope) => !caller.record.scopes.includes(scope));
+        const missing = needed.filter((scope) => !caller.grant.scopes.includes(scope));
         res.header("x-accepted-oauth-scopes", needed.join(","));
         if (missing.length > 0) {
-          res.header("x-oauth-scopes", caller.record.scopes.join(","));
-          return fail(res, "missing_scope", { needed: missing.join(","), provided: caller.record.scopes.join(",") });
+          res.header("x-oauth-scopes", caller.grant.scopes.join(","));
+          return fail(res, "missing_scope", { needed: missing.join(","), provided: caller.grant.scopes.join(",") });
         }
-        res.header("x-oauth-scopes", caller.record.scopes.join(","));
+        res.header("x-oauth-scopes", caller.grant.scopes.join(","));
         const limit = limitOf(args, 100, 1000);
         if (limit === undefined) return fail(res, "invalid_limit");
         const cursor = cursorOf(args, "team:");
@@ -542,7 +498,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         if (start < 0) return fail(res, "invalid_cursor");
         const page = listed.slice(start, start + limit);
         const next = listed[start + limit];
-        return reply(res, { ok: true, channels: page.map((c) => channelBody(c, caller.record)), response_metadata: { next_cursor: next ? cursorFor("team:", next.id) : "" } });
+        return reply(res, { ok: true, channels: page.map((c) => channelBody(c, caller.grant)), response_metadata: { next_cursor: next ? cursorFor("team:", next.id) : "" } });
       };
       server.get("/api/conversations.list", conversationsList);
       server.post("/api/conversations.list", conversationsList);
@@ -554,7 +510,7 @@ export function slackSandbox(options: SlackSandboxOptions, app: SandboxApp, rest
         const args = argsOf(request);
         const channel = channelOf(stringArg(args, "channel"));
         if (!channel || stringArg(args, "channel") !== channel.id) return fail(res, "channel_not_found");
-        if (!channel.members.includes(caller.record.userId)) return fail(res, "not_in_channel");
+        if (!channel.members.includes(caller.grant.userId)) return fail(res, "not_in_channel");
         const limit = limitOf(args, 100, 999);
         if (limit === undefined) return fail(res, "invalid_limit");
         const cursor = cursorOf(args, "next_ts:");

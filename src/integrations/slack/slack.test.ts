@@ -9,7 +9,7 @@ import type { Tier1ErrorType } from "../shared/contract.js";
 import { IntegrationError } from "../shared/errors.js";
 import type { ProviderResponse } from "../shared/http.js";
 import { codeChallengeS256, createCodeVerifier } from "../shared/oauth.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
+import type { StartedSandbox } from "../../sandbox/kit.js";
 import { classifySlack, parseSlackToken, parseSlackTokenResponse } from "./connector.js";
 import { startSlackSandbox } from "./sandbox.js";
 

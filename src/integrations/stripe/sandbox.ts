@@ -6,8 +6,10 @@
  *   GET  /oauth/authorize     consent, auto-approved: 302 to redirect_uri?code=ac_...&scope&state
  *                             (JSON error, no redirect, for a bad request; `_sandbox_decision=deny`
  *                             redirects with error=access_denied, as a user's refusal does)
- *   POST /oauth/token         code exchange and refresh, authenticated with the platform's secret key
- *   POST /oauth/deauthorize   disconnects a connected account: {"stripe_user_id": ...}
+ *   POST /oauth/token         code exchange (single use, five minutes; a replay revokes the connection) and
+ *                             refresh (a new access key, the old one revoked; the refresh token stays),
+ *                             authenticated with the platform's secret key
+ *   POST /oauth/deauthorize   disconnects a connected account, revoking its keys: {"stripe_user_id": ...}
  *   GET  /v1/account          the account that owns the key
  *   POST /v1/customers        creates a customer (form body, metadata[key]=value); a read_only Connect token gets 403
  *   GET  /v1/customers/{id}   one customer of the key's account (404 resource_missing)
@@ -32,15 +34,21 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
+import { authorizationServer, authorizationState, type Grant, type IssuedToken } from "../../sandbox/authorizationServer.js";
 
-/** Authorization codes are single use and expire after 5 minutes. */
-const CODE_TTL_MS = 5 * 60 * 1000;
+/** Stripe's authorization codes expire after five minutes. */
+const STRIPE_CODE_TTL_MS = 5 * 60 * 1000;
 const DEFAULT_VERSION = "2026-07-29.dahlia";
 
 type Account = { id: string; email: string; name: string; created: number };
-type Key = { accountId: string; kind: "secret" | "restricted" | "oauth"; revoked: boolean; canReadAccount: boolean; scope?: string; code?: string };
-type Code = { accountId: string; scope: string; redirectUri: string; expiresAt: number; used: boolean; issued: string[] };
+type Scope = "read_write" | "read_only";
+/** What a key may do: the account it acts on, and for Connect the scope granted (an API key is its own grant). */
+type Access = { accountId: string; canReadAccount: boolean; scope?: Scope };
+/** API keys (`secret` and `restricted` an account's own, `oauth` a Connect access token) and Connect refresh tokens. */
+type TokenKind = "secret" | "restricted" | "oauth" | "refresh";
+type Key = IssuedToken<Access, TokenKind>;
+const API_KEYS: readonly TokenKind[] = ["secret", "restricted", "oauth"];
 type Stored = { fingerprint: string; status: number; body: string };
 /** A customer of one account (the key's, or the connected account's). */
 type Customer = {
@@ -64,9 +72,8 @@ const credentialRequest = z.strictObject({
 export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored?: unknown) {
   const state = restoreState(restored, () => ({
     accounts: new Map<string, Account>(),
-    keys: new Map<string, Key>(),
-    codes: new Map<string, Code>(),
-    refreshTokens: new Map<string, { accountId: string; scope: string; revoked: boolean }>(),
+    authorization: authorizationState<Access, TokenKind, { accountId: string; scope: Scope }>(),
+    /** The accounts connected to the platform: a code's exchange connects one, a replay of it or a deauthorize ends that. */
     connected: new Set<string>(),
     idempotency: new Map<string, Stored>(),
     /** The platform account (the Connect application's own), made once. */
@@ -74,7 +81,9 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
     /** Every account's customers by id, oldest first. */
     customers: new Map<string, Customer>(),
   }));
-  const { accounts, keys, codes, refreshTokens, connected, idempotency, customers } = state;
+  const { accounts, connected, idempotency, customers } = state;
+  // Date.now read at each call, as the rest of the sandbox reads it (a test's fake clock moves codes too).
+  const auth = authorizationServer(state.authorization, { codeTtlMs: STRIPE_CODE_TTL_MS, now: () => Date.now() });
   const redirectUris = options.redirectUris ?? [];
 
   const newAccount = (): Account => {
@@ -84,13 +93,12 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
     accounts.set(id, account);
     return account;
   };
-  if (!accounts.has(state.platformId)) {
-    state.platformId = newAccount().id;
-    keys.set(app.clientSecret, { accountId: state.platformId, kind: "secret", revoked: false, canReadAccount: true });
-  }
-  const mintKey = (accountId: string, kind: Key["kind"], extra: Partial<Key> = {}): string => {
+  if (!accounts.has(state.platformId)) state.platformId = newAccount().id;
+  if (!auth.find(app.clientSecret)) auth.mint(app.clientSecret, "secret", auth.grant({ accountId: state.platformId, canReadAccount: true }));
+  /** An API key of `grant`: `rk_test_...` restricted, `sk_test_...` otherwise (a Connect access token too). */
+  const mintKey = (grant: Grant<Access>, kind: "secret" | "restricted" | "oauth", mintedBy?: string): string => {
     const key = `${kind === "restricted" ? "rk" : "sk"}_test_51${randomChars(97)}`;
-    keys.set(key, { accountId, kind, revoked: false, canReadAccount: true, ...extra });
+    auth.mint(key, kind, grant, undefined, mintedBy);
     return key;
   };
 
@@ -130,12 +138,15 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
       apiError(res, 401, { message: NO_KEY, type: "invalid_request_error" });
       return undefined;
     }
-    const record = keys.get(key);
-    if (!record) {
+    const checked = auth.verify(key, API_KEYS);
+    if (checked.ok) return checked.token;
+    if (!checked.token || checked.reason === "wrong_kind") {
       apiError(res, 401, { message: `Invalid API Key provided: ${maskKey(key)}`, type: "invalid_request_error" });
       return undefined;
     }
-    if (record.revoked) {
+    // A replayed code revokes the keys its exchange issued; a key refreshed since is refused for the connection the replay ended (apiKey).
+    const refreshedBeforeReplay = checked.token.grant.revokedAs === "reuse" && !checked.token.revoked && checked.token.mintedBy !== undefined;
+    if (!refreshedBeforeReplay) {
       apiError(res, 401, {
         code: "api_key_expired",
         doc_url: "https://stripe.com/docs/error-codes/api-key-expired",
@@ -144,7 +155,7 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
       });
       return undefined;
     }
-    return record;
+    return checked.token;
   };
 
   /** The platform's secret key on a Connect OAuth call, or Stripe's invalid_client. */
@@ -226,15 +237,13 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
         });
       },
     },
-    revokeAll: () => {
-      for (const [key, record] of keys) if (key !== app.clientSecret) record.revoked = true;
-      for (const token of refreshTokens.values()) token.revoked = true;
-    },
+    // Every key and refresh token but the platform's own secret key; connections stay (a deauthorize still answers).
+    revokeAll: () => auth.revokeTokensWhere((_token, value) => value !== app.clientSecret),
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});
       const owner = newAccount();
       const kind = parsed.type ?? "secret";
-      const apiKey = mintKey(owner.id, kind, { canReadAccount: kind === "secret" || parsed.canReadAccount !== false });
+      const apiKey = mintKey(auth.grant({ accountId: owner.id, canReadAccount: kind === "secret" || parsed.canReadAccount !== false }), kind);
       return { apiKey, accountId: owner.id, livemode: false };
     },
     routes(server: FastifyInstance) {
@@ -284,7 +293,7 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
         } else {
           const owner = newAccount();
           const code = `ac_${randomChars(32)}`;
-          codes.set(code, { accountId: owner.id, scope, redirectUri, expiresAt: Date.now() + CODE_TTL_MS, used: false, issued: [] });
+          auth.issueCode(code, { accountId: owner.id, scope });
           target.searchParams.set("code", code);
           target.searchParams.set("scope", scope);
         }
@@ -298,36 +307,34 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
         if (!p.grant_type) return oauthError(res, 400, "invalid_request", "No grant type specified");
         if (p.grant_type === "authorization_code") {
           if (!p.code) return oauthError(res, 400, "invalid_request", "No authorization code provided");
-          const code = codes.get(p.code);
-          if (!code) return oauthError(res, 400, "invalid_grant", `Authorization code does not exist: ${p.code}`);
-          if (code.used) {
-            // "Consuming an authorization code more than once revokes the account connection."
-            connected.delete(code.accountId);
-            for (const issued of code.issued) {
-              const k = keys.get(issued);
-              if (k) k.revoked = true;
-              const r = refreshTokens.get(issued);
-              if (r) r.revoked = true;
+          // The exchange names neither the redirect URI nor a PKCE verifier: Stripe checks neither.
+          const redeemed = auth.redeemCode(p.code, {});
+          if (!redeemed.ok) {
+            if (redeemed.reason === "reused") {
+              // "Consuming an authorization code more than once revokes the account connection."
+              if (redeemed.code) connected.delete(redeemed.code.data.accountId);
+              return oauthError(res, 400, "invalid_grant", "This authorization code has already been used. All tokens issued with this code have been revoked.");
             }
-            return oauthError(res, 400, "invalid_grant", "This authorization code has already been used. All tokens issued with this code have been revoked.");
+            if (redeemed.reason === "expired") return oauthError(res, 400, "invalid_grant", `Authorization code expired: ${p.code}`);
+            return oauthError(res, 400, "invalid_grant", `Authorization code does not exist: ${p.code}`);
           }
-          if (Date.now() >= code.expiresAt) return oauthError(res, 400, "invalid_grant", `Authorization code expired: ${p.code}`);
-          code.used = true;
-          connected.add(code.accountId);
-          const accessToken = mintKey(code.accountId, "oauth", { scope: code.scope, code: p.code });
+          connected.add(redeemed.code.data.accountId);
+          const grant = auth.grantFromCode(redeemed.code, { ...redeemed.code.data, canReadAccount: true });
+          const accessToken = mintKey(grant, "oauth");
           const refreshToken = `rt_${randomChars(40)}`;
-          refreshTokens.set(refreshToken, { accountId: code.accountId, scope: code.scope, revoked: false });
-          code.issued.push(accessToken, refreshToken);
-          return send(res, 200, tokenBody(accessToken, refreshToken, code.accountId, code.scope));
+          auth.mint(refreshToken, "refresh", grant);
+          return send(res, 200, tokenBody(accessToken, refreshToken, grant));
         }
         if (p.grant_type === "refresh_token") {
           if (!p.refresh_token) return oauthError(res, 400, "invalid_request", "No refresh token provided");
-          const token = refreshTokens.get(p.refresh_token);
-          if (!token || token.revoked || !connected.has(token.accountId)) return oauthError(res, 400, "invalid_grant", `Refresh token does not exist: ${p.refresh_token}`);
+          // A disconnected account's refresh tokens are revoked with it (deauthorize, a replayed code).
+          const refresh = auth.verify(p.refresh_token, ["refresh"]);
+          if (!refresh.ok) return oauthError(res, 400, "invalid_grant", `Refresh token does not exist: ${p.refresh_token}`);
+          const { grant } = refresh.token;
           // A refresh revokes existing access tokens of the same scope and mode; the refresh token stays.
-          for (const k of keys.values()) if (k.kind === "oauth" && k.accountId === token.accountId && k.scope === token.scope) k.revoked = true;
-          const accessToken = mintKey(token.accountId, "oauth", { scope: token.scope });
-          return send(res, 200, tokenBody(accessToken, p.refresh_token, token.accountId, token.scope));
+          auth.revokeTokensWhere((t) => t.kind === "oauth" && t.grant.accountId === grant.accountId && t.grant.scope === grant.scope);
+          const accessToken = mintKey(grant, "oauth", p.refresh_token);
+          return send(res, 200, tokenBody(accessToken, p.refresh_token, grant));
         }
         return oauthError(res, 400, "unsupported_grant_type", `Unsupported grant type: ${p.grant_type}`);
       });
@@ -339,21 +346,29 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
         if (p.client_id !== app.clientId || !connected.has(p.stripe_user_id)) {
           return oauthError(res, 401, "invalid_client", `This application is not connected to stripe account ${p.stripe_user_id}, or that account does not exist.`);
         }
-        connected.delete(p.stripe_user_id);
-        for (const k of keys.values()) if (k.kind === "oauth" && k.accountId === p.stripe_user_id) k.revoked = true;
-        for (const r of refreshTokens.values()) if (r.accountId === p.stripe_user_id) r.revoked = true;
+        const accountId = p.stripe_user_id;
+        connected.delete(accountId);
+        auth.revokeTokensWhere((t) => t.grant.accountId === accountId && (t.kind === "oauth" || t.kind === "refresh"));
         return send(res, 200, { stripe_user_id: p.stripe_user_id });
       });
 
-      server.get("/v1/account", async (request, res) => {
+      /** The key of an API call, or Stripe's refusal: none, unknown, expired, or a connection the account ended. */
+      const apiKey = (request: FastifyRequest, res: FastifyReply): Access | undefined => {
         const key = authenticate(request, res);
-        if (!key) return res;
-        if (key.kind === "oauth" && !connected.has(key.accountId)) {
-          return apiError(res, 401, {
-            message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have access to account '${key.accountId}' (or that account does not exist). Application access may have been revoked.`,
+        if (!key) return undefined;
+        if (key.kind === "oauth" && !connected.has(key.grant.accountId)) {
+          apiError(res, 401, {
+            message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have access to account '${key.grant.accountId}' (or that account does not exist). Application access may have been revoked.`,
             type: "invalid_request_error",
           });
+          return undefined;
         }
+        return key.grant;
+      };
+
+      server.get("/v1/account", async (request, res) => {
+        const key = apiKey(request, res);
+        if (!key) return res;
         if (!key.canReadAccount) {
           return apiError(res, 403, {
             message: `The provided key '${maskKey(presentedKey(request, false) ?? "")}' does not have the required permissions for this endpoint on account '${key.accountId}'. Having the 'rak_accounts_read' permission would allow this request to continue.`,
@@ -362,20 +377,6 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
         }
         return send(res, 200, account(accounts.get(key.accountId) as Account));
       });
-
-      /** The key of an API call, refused as /v1/account refuses it: unknown, expired, or a connection the account ended. */
-      const apiKey = (request: FastifyRequest, res: FastifyReply): Key | undefined => {
-        const key = authenticate(request, res);
-        if (!key) return undefined;
-        if (key.kind === "oauth" && !connected.has(key.accountId)) {
-          apiError(res, 401, {
-            message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have access to account '${key.accountId}' (or that account does not exist). Application access may have been revoked.`,
-            type: "invalid_request_error",
-          });
-          return undefined;
-        }
-        return key;
-      };
       const invalidParam = (res: FastifyReply, param: string, message: string, code?: string): FastifyReply =>
         apiError(res, 400, { ...(code ? { code, doc_url: `https://stripe.com/docs/error-codes/${code.replace(/_/g, "-")}` } : {}), message, param, type: "invalid_request_error" });
       const noSuchCustomer = (res: FastifyReply, status: 400 | 404, id: string, param: string): FastifyReply =>
@@ -416,7 +417,7 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
         const key = apiKey(request, res);
         if (!key) return res;
         // A Connect token granted read_only may read, not write.
-        if (key.kind === "oauth" && key.scope === "read_only") {
+        if (key.scope === "read_only") {
           return apiError(res, 403, {
             message: `The provided key '${maskKey(bearerToken(request) ?? "")}' does not have the required permissions for this endpoint on account '${key.accountId}'. Having the 'rak_customer_write' permission would allow this request to continue.`,
             type: "invalid_request_error",
@@ -517,7 +518,7 @@ export function stripeSandbox(options: SandboxOptions, app: SandboxApp, restored
   };
   return definition;
 
-  function tokenBody(accessToken: string, refreshToken: string, accountId: string, scope: string) {
+  function tokenBody(accessToken: string, refreshToken: string, { accountId, scope }: Access) {
     return {
       access_token: accessToken,
       livemode: false,

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
+import type { StartedSandbox } from "../../sandbox/kit.js";
 import { startStripeSandbox } from "./sandbox.js";
 
 type Json = Record<string, unknown>;

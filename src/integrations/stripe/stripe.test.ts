@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Tier1ErrorType } from "../shared/contract.js";
 import { IntegrationError } from "../shared/errors.js";
 import type { ProviderResponse } from "../shared/http.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
+import type { StartedSandbox } from "../../sandbox/kit.js";
 import { STRIPE_API_VERSION, classifyStripe, parseStripeKey, parseStripeTokenResponse, stripeRequest } from "./connector.js";
 import { startStripeSandbox } from "./sandbox.js";
 

@@ -37,7 +37,6 @@ import {
   basicCredentials,
   bearerToken,
   bodyParams,
-  verifierMatches,
   queryParams,
   randomChars,
   restoreState,
@@ -46,10 +45,9 @@ import {
   type SandboxDefinition,
   type SandboxOptions,
   type StartedSandbox,
-} from "../shared/sandbox.js";
+} from "../../sandbox/kit.js";
+import { authorizationServer, authorizationState, pkceOf, type Grant as GrantOf } from "../../sandbox/authorizationServer.js";
 
-/** Authorization codes live about ten minutes (v2-oauth2-auth-code-flow.md). */
-const CODE_TTL_MS = 10 * 60 * 1000;
 /** Access tokens get a random lifetime of 60 to 90 minutes (access-tokens.md, via providers.md §3.1). */
 const ACCESS_TTL_MIN_SECONDS = 3600;
 const ACCESS_TTL_MAX_SECONDS = 5400;
@@ -91,11 +89,10 @@ export type TeamsSandboxOptions = SandboxOptions & {
   now?: () => number;
 };
 
-/** One consent: the codes, access and refresh tokens it produced live and die together. */
-type Grant = { scopes: string[]; oidc: string[]; offline: boolean; issuedAt: number; revoked?: "reuse" | "sessions" };
-type AccessRecord = { grant: Grant; expiresAt: number };
-type RefreshRecord = { grant: Grant; issuedAt: number; expiresAt: number };
-type CodeRecord = { grant: Grant; redirectUri: string; challenge?: string; method: "S256" | "plain"; expiresAt: number; used: boolean };
+/** One consent: its code, access and refresh tokens live and die together, revoked as `sessions` (revoke-all) or `reuse` (a replayed code). */
+type Consent = { scopes: string[]; oidc: string[]; offline: boolean; issuedAt: number };
+type Grant = GrantOf<Consent>;
+type TokenKind = "access" | "refresh";
 
 /** What a Graph read answers, before it is sent on its own or inside a batch. */
 type GraphAnswer = { status: number; headers: Record<string, string>; body: unknown };
@@ -151,18 +148,18 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
         { id: randomUUID(), displayName: "Release Train", description: "Ship dates and incident follow-ups." },
       ],
       keyId: randomChars(27, B64URL),
-      grants: [] as Grant[],
-      codes: new Map<string, CodeRecord>(),
-      accessTokens: new Map<string, AccessRecord>(),
-      refreshTokens: new Map<string, RefreshRecord>(),
+      /** Each code's data is the grant its consent made. */
+      authorization: authorizationState<Consent, TokenKind, Grant>(),
       /** When revoke-all last ran: Microsoft's TokensValidFrom for the user. */
       tokensValidFrom: undefined as number | undefined,
       channels: [] as Channel[],
       messages: new Map<string, ChannelMessage>(),
     };
   });
-  const { tenant, user, teams, keyId, grants, codes, accessTokens, refreshTokens } = state;
+  const { tenant, user, teams, keyId } = state;
   const now = options.now ?? Date.now;
+  // Codes live about ten minutes, the kit's default (v2-oauth2-auth-code-flow.md).
+  const auth = authorizationServer(state.authorization, { now });
   const redirectUris = options.redirectUris ?? [];
   const refreshTtlSeconds = options.refreshTokenTtlSeconds ?? REFRESH_INACTIVITY_SECONDS;
   // Channels and messages live in the state too; a state saved before they existed gets each team's channels now.
@@ -180,11 +177,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
   const knownTenant = (segment: string): boolean => [...WELL_KNOWN_TENANTS, tenant.id, tenant.domain].includes(segment.toLowerCase());
   const accessTtl = (): number => options.accessTokenTtlSeconds ?? randomInt(ACCESS_TTL_MIN_SECONDS, ACCESS_TTL_MAX_SECONDS + 1);
 
-  const newGrant = (scopes: string[], oidc: string[], offline: boolean): Grant => {
-    const grant: Grant = { scopes, oidc, offline, issuedAt: now() };
-    grants.push(grant);
-    return grant;
-  };
+  const newGrant = (scopes: string[], oidc: string[], offline: boolean): Grant => auth.grant({ scopes, oidc, offline, issuedAt: now() });
 
   // ---- tokens that look like Microsoft's ---------------------------------
 
@@ -226,13 +219,12 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
       xms_tcdt: seconds - 86_400 * 400,
     };
     const token = `${base64url(header)}.${base64url(payload)}.${randomChars(342, B64URL)}`;
-    accessTokens.set(token, { grant, expiresAt: now() + ttlSeconds * 1000 });
+    auth.mint(token, "access", grant, ttlSeconds * 1000);
     return token;
   };
   const mintRefresh = (grant: Grant): string => {
     const token = `1.A${randomChars(1000, B64URL)}`;
-    const issuedAt = now();
-    refreshTokens.set(token, { grant, issuedAt, expiresAt: issuedAt + refreshTtlSeconds * 1000 });
+    auth.mint(token, "refresh", grant, refreshTtlSeconds * 1000);
     return token;
   };
   /** An id_token when openid was asked for: v2.0, audience the app. */
@@ -374,13 +366,12 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
     if (requested.length === 0) return fail("invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
     const invalid = requested.find((s) => !OIDC_SCOPES.includes(s.toLowerCase()) && s.toLowerCase() !== "offline_access" && !GRAPH_SCOPE.test(s));
     if (invalid !== undefined) return fail("invalid_scope", 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${invalid} is not valid.`);
-    let method: "S256" | "plain" = "plain";
-    if (q.code_challenge_method !== undefined) {
-      if (q.code_challenge === undefined) return fail("invalid_request", 900144, "The request body must contain the following parameter: 'code_challenge'.");
-      if (q.code_challenge_method !== "S256" && q.code_challenge_method !== "plain") return fail("invalid_request", 90100, "The 'code_challenge_method' parameter is empty or not valid.");
-      method = q.code_challenge_method;
-    }
-    if (q.code_challenge !== undefined && !(method === "S256" ? /^[A-Za-z0-9_-]{43}$/ : /^[A-Za-z0-9\-._~]{43,128}$/).test(q.code_challenge)) {
+    // PKCE is S256 or plain, plain when no method is named; an empty parameter counts as sent (and invalid).
+    const pkce = pkceOf(q.code_challenge, q.code_challenge_method, ["plain", "S256"]);
+    if (!pkce.ok && pkce.reason === "method_without_challenge") return fail("invalid_request", 900144, "The request body must contain the following parameter: 'code_challenge'.");
+    if (!pkce.ok && pkce.reason === "unsupported_method") return fail("invalid_request", 90100, "The 'code_challenge_method' parameter is empty or not valid.");
+    // An S256 challenge is a SHA-256 in base64url: exactly 43 characters.
+    if (!pkce.ok || (pkce.pkce?.method === "S256" && !/^[A-Za-z0-9_-]{43}$/.test(pkce.pkce.challenge))) {
       return fail("invalid_request", 501491, "Invalid size of Code_Challenge parameter.");
     }
     if (q._sandbox_decision === "deny") return fail("access_denied", 65004, "User declined to consent to access the app.");
@@ -392,7 +383,8 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
       requested.some((s) => s.toLowerCase() === "offline_access"),
     );
     const code = `1.A${randomChars(760, B64URL)}`;
-    codes.set(code, { grant, redirectUri, ...(q.code_challenge ? { challenge: q.code_challenge } : {}), method, expiresAt: now() + CODE_TTL_MS, used: false });
+    // At Microsoft the consent is the grant, made when the user consents: a revoke-all before the exchange covers it.
+    auth.issueCode(code, grant, { redirectUri, pkce: pkce.pkce, grant });
     return answer(res, redirectUri, mode, { code, state: q.state, session_state: randomUUID() });
   };
 
@@ -409,37 +401,40 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
   const expiredGrant = (res: FastifyReply) =>
     sts(res, 400, "invalid_grant", 70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
 
+
   const redeemCode = (res: FastifyReply, p: Record<string, string>): FastifyReply => {
     if (!p.code) return missing(res, "code");
-    const code = codes.get(p.code);
-    if (!code) return sts(res, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
-    if (code.used) {
-      // A replayed code also revokes what it minted (RFC 6749 §4.1.2).
-      code.grant.revoked = "reuse";
-      return sts(res, 400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
+    // Microsoft ignores a code_verifier sent for a code issued without a challenge, and checks the scope asked for last.
+    const redeemed = auth.redeemCode(
+      p.code,
+      { redirectUri: p.redirect_uri || undefined, verifier: p.code_verifier },
+      { verifier: "when-challenged", last: (code) => (scopeRefused(code.data, p.scope) ? "scope_refused" : undefined) },
+    );
+    if (redeemed.ok) return stsSend(res, 200, tokenAnswer(redeemed.code.data));
+    switch (redeemed.reason) {
+      // A replay also revokes what the code minted (RFC 6749 §4.1.2): the kit has done so.
+      case "reused": return sts(res, 400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
+      case "expired": return expiredGrant(res);
+      case "redirect_uri_missing": return missing(res, "redirect_uri");
+      case "redirect_uri_mismatch":
+        if (!redirectUris.includes(p.redirect_uri ?? "")) return sts(res, 400, "invalid_client", 50011, `The reply URL specified in the request does not match the reply URLs configured for the application: '${app.clientId}'.`);
+        // [UNCERTAIN] Microsoft's wording for a registered URI other than the authorize leg's.
+        return sts(res, 400, "invalid_grant", 70000, "The provided value for the 'redirect_uri' is not valid. The value must exactly match the redirect URI used to obtain the authorization code.");
+      case "verifier_missing":
+      case "verifier_mismatch": return sts(res, 400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+      case "provider_refused": return notConsented(res);
+      // Unknown (codes are bound to no client: client_id is checked first, and a stray verifier is ignored).
+      default: return sts(res, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
     }
-    if (now() >= code.expiresAt) return expiredGrant(res);
-    if (!p.redirect_uri) return missing(res, "redirect_uri");
-    if (!redirectUris.includes(p.redirect_uri)) {
-      return sts(res, 400, "invalid_client", 50011, `The reply URL specified in the request does not match the reply URLs configured for the application: '${app.clientId}'.`);
-    }
-    if (p.redirect_uri !== code.redirectUri) {
-      // [UNCERTAIN] Microsoft's wording for a registered URI other than the authorize leg's.
-      return sts(res, 400, "invalid_grant", 70000, "The provided value for the 'redirect_uri' is not valid. The value must exactly match the redirect URI used to obtain the authorization code.");
-    }
-    if (code.challenge !== undefined) {
-      if (!verifierMatches(p.code_verifier, code.challenge, code.method)) return sts(res, 400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
-    }
-    if (scopeRefused(code.grant, p.scope)) return notConsented(res);
-    code.used = true;
-    return stsSend(res, 200, tokenAnswer(code.grant));
   };
 
   const redeemRefresh = (res: FastifyReply, p: Record<string, string>): FastifyReply => {
     if (!p.refresh_token) return missing(res, "refresh_token");
-    const record = refreshTokens.get(p.refresh_token);
-    if (!record) return sts(res, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
-    if (record.grant.revoked === "sessions") {
+    // A new refresh token comes with every answer; the presented one is not revoked (v2-oauth2-auth-code-flow.md).
+    const rotated = auth.rotate(p.refresh_token, "refresh", { graceMs: Number.POSITIVE_INFINITY });
+    if (rotated.ok) return scopeRefused(rotated.grant, p.scope) ? notConsented(res) : stsSend(res, 200, tokenAnswer(rotated.grant));
+    const record = rotated.token;
+    if (rotated.reason === "revoked" && record?.grant.revokedAs === "sessions") {
       return sts(
         res,
         400,
@@ -448,14 +443,14 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
         `The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '${new Date(record.grant.issuedAt).toISOString()}' and the TokensValidFrom date (before which tokens are not valid) for this user is '${new Date(state.tokensValidFrom ?? now()).toISOString()}'.`,
       );
     }
-    if (record.grant.revoked === "reuse") return expiredGrant(res);
-    if (now() >= record.expiresAt) {
+    if (rotated.reason === "revoked") return expiredGrant(res);
+    if (rotated.reason === "expired" && record) {
       const days = (refreshTtlSeconds / 86_400).toFixed(2);
-      return sts(res, 400, "invalid_grant", 700082, `The refresh token has expired due to inactivity. The token was issued on '${new Date(record.issuedAt).toISOString()}' and was inactive for ${days} days.`);
+      const issuedAt = (record.expiresAt ?? now()) - refreshTtlSeconds * 1000;
+      return sts(res, 400, "invalid_grant", 700082, `The refresh token has expired due to inactivity. The token was issued on '${new Date(issuedAt).toISOString()}' and was inactive for ${days} days.`);
     }
-    if (scopeRefused(record.grant, p.scope)) return notConsented(res);
-    // A new refresh token comes with every answer; the presented one is not revoked (v2-oauth2-auth-code-flow.md).
-    return stsSend(res, 200, tokenAnswer(record.grant));
+    // Unknown, or an access token.
+    return sts(res, 400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
   };
 
   const token = (request: FastifyRequest, res: FastifyReply): FastifyReply => {
@@ -500,24 +495,27 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
   const unauthorized = (ctx: GraphContext, message: string, extra = ""): GraphAnswer =>
     graphError(ctx, 401, "InvalidAuthenticationToken", message, { "WWW-Authenticate": challengeHeader + extra });
 
+
   /** The bearer token's grant, or Graph's 401. */
   const authenticate = (ctx: GraphContext, token: string | undefined): { grant: Grant } | GraphAnswer => {
     if (!token) return unauthorized(ctx, "Access token is empty.");
     if (!token.includes(".")) return unauthorized(ctx, "CompactToken parsing failed with error code: 80049217");
-    const record = accessTokens.get(token);
-    if (!record) return unauthorized(ctx, "Access token validation failure.");
-    if (now() >= record.expiresAt) return unauthorized(ctx, "Access token has expired or is not yet valid.");
-    if (record.grant.revoked) {
-      // Graph rejects a revoked session at once for CAE sessions, with a claims challenge; a token
-      // outside CAE may keep working at Microsoft until it expires. The sandbox always rejects.
-      const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor((state.tokensValidFrom ?? now()) / 1000)) } } })).toString("base64");
-      return unauthorized(
-        ctx,
-        "Continuous access evaluation resulted in claims challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
-        `, error="insufficient_claims", claims="${claims}"`,
-      );
+    const checked = auth.verify(token, ["access"]);
+    if (checked.ok) return { grant: checked.token.grant };
+    // Graph tells an expired token before a revoked one.
+    if (checked.reason === "expired" || (checked.reason === "revoked" && checked.token && auth.isExpired(checked.token))) {
+      return unauthorized(ctx, "Access token has expired or is not yet valid.");
     }
-    return { grant: record.grant };
+    // Unknown, or a refresh token.
+    if (checked.reason !== "revoked") return unauthorized(ctx, "Access token validation failure.");
+    // Graph rejects a revoked session at once for CAE sessions, with a claims challenge; a token
+    // outside CAE may keep working at Microsoft until it expires. The sandbox always rejects.
+    const claims = Buffer.from(JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor((state.tokensValidFrom ?? now()) / 1000)) } } })).toString("base64");
+    return unauthorized(
+      ctx,
+      "Continuous access evaluation resulted in claims challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
+      `, error="insufficient_claims", claims="${claims}"`,
+    );
   };
 
   /** `$select` on one resource: the chosen properties, or Graph's 400 for an unknown one. */
@@ -774,7 +772,7 @@ export function teamsSandbox(options: TeamsSandboxOptions, app: SandboxApp, rest
     revokeAll: () => {
       // As revokeSignInSessions: every refresh token of the user, and (CAE) every access token.
       state.tokensValidFrom = now();
-      for (const grant of grants) grant.revoked = "sessions";
+      auth.revokeAll("sessions");
     },
     issueCredential: (body) => {
       const parsed = credentialRequest.parse(body ?? {});

@@ -12,7 +12,7 @@ import { IntegrationError } from "../shared/errors.js";
 import { ProviderHttp, type ProviderResponse } from "../shared/http.js";
 import { buildUrl, codeChallengeS256, createCodeVerifier } from "../shared/oauth.js";
 import { teamsRetryPolicy } from "./retryPolicy.js";
-import type { StartedSandbox } from "../shared/sandbox.js";
+import type { StartedSandbox } from "../../sandbox/kit.js";
 import { classifyTeams, parseTeamsIdentity, parseTeamsToken, teamsConnector } from "./connector.js";
 import { startTeamsSandbox, type TeamsSandboxOptions } from "./sandbox.js";
 

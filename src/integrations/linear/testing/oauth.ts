@@ -1,5 +1,5 @@
 /** A Linear sandbox's access token for `scope` (comma-separated, as Linear takes it), through its consent page and code exchange with PKCE. */
-import { challengeOf, type StartedSandbox } from "../../shared/sandbox.js";
+import { challengeOf, type StartedSandbox } from "../../../sandbox/kit.js";
 
 export const LINEAR_TEST_REDIRECT_URI = "http://localhost:3000/api/integrations/linear/oauth/callback";
 const VERIFIER = "v".repeat(43);

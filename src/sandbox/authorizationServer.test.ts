@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import * as devalue from "devalue";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { codeChallengeS256 } from "./oauth.js";
-import { authorizationServer, authorizationState, DEFAULT_CODE_TTL_MS, pkceOf, verifierMatches, type AuthorizationState } from "./sandboxAuthorization.js";
+import { codeChallengeS256 } from "../integrations/shared/oauth.js";
+import { authorizationServer, authorizationState, DEFAULT_CODE_TTL_MS, pkceOf, verifierMatches, type AuthorizationState } from "./authorizationServer.js";
 
 type G = { user: string; scopes: string[] };
 type K = "access" | "refresh" | "api_key";

@@ -8,26 +8,26 @@
  * inside one, so no window boundary falls between the six calls.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGmailSandbox } from "../gmail/sandbox.js";
-import { gmailRateLimit } from "../gmail/rateLimit.js";
-import { startHubSpotSandbox } from "../hubspot/sandbox.js";
-import { hubspotRateLimit } from "../hubspot/rateLimit.js";
-import { startJiraSandbox } from "../jira/sandbox.js";
-import { jiraRateLimit } from "../jira/rateLimit.js";
-import { WHO_AM_I_OPERATION, WHO_AM_I_QUERY } from "../linear/connector.js";
-import { startLinearSandbox } from "../linear/sandbox.js";
-import { linearRateLimit } from "../linear/rateLimit.js";
-import { startSentrySandbox } from "../sentry/sandbox.js";
-import { sentryRateLimit } from "../sentry/rateLimit.js";
-import { startSlackSandbox } from "../slack/sandbox.js";
-import { slackRateLimit } from "../slack/rateLimit.js";
-import { STRIPE_API_VERSION } from "../stripe/connector.js";
-import { startStripeSandbox } from "../stripe/sandbox.js";
-import { stripeRateLimit } from "../stripe/rateLimit.js";
-import { startTeamsSandbox } from "../teams/sandbox.js";
-import { teamsRateLimit } from "../teams/rateLimit.js";
-import type { RateLimitReader, RateSignal } from "./rateSignal.js";
-import type { SandboxOptions, StartedSandbox } from "./sandbox.js";
+import { startGmailSandbox } from "../integrations/gmail/sandbox.js";
+import { gmailRateLimit } from "../integrations/gmail/rateLimit.js";
+import { startHubSpotSandbox } from "../integrations/hubspot/sandbox.js";
+import { hubspotRateLimit } from "../integrations/hubspot/rateLimit.js";
+import { startJiraSandbox } from "../integrations/jira/sandbox.js";
+import { jiraRateLimit } from "../integrations/jira/rateLimit.js";
+import { WHO_AM_I_OPERATION, WHO_AM_I_QUERY } from "../integrations/linear/connector.js";
+import { startLinearSandbox } from "../integrations/linear/sandbox.js";
+import { linearRateLimit } from "../integrations/linear/rateLimit.js";
+import { startSentrySandbox } from "../integrations/sentry/sandbox.js";
+import { sentryRateLimit } from "../integrations/sentry/rateLimit.js";
+import { startSlackSandbox } from "../integrations/slack/sandbox.js";
+import { slackRateLimit } from "../integrations/slack/rateLimit.js";
+import { STRIPE_API_VERSION } from "../integrations/stripe/connector.js";
+import { startStripeSandbox } from "../integrations/stripe/sandbox.js";
+import { stripeRateLimit } from "../integrations/stripe/rateLimit.js";
+import { startTeamsSandbox } from "../integrations/teams/sandbox.js";
+import { teamsRateLimit } from "../integrations/teams/rateLimit.js";
+import type { RateLimitReader, RateSignal } from "../integrations/shared/rateSignal.js";
+import type { SandboxOptions, StartedSandbox } from "./kit.js";
 
 type Json = Record<string, unknown>;
 type WhoAmI = { method: "GET" | "POST"; path: string; headers: Record<string, string>; body?: string };

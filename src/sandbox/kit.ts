@@ -1,8 +1,10 @@
 /**
  * What every sandbox provider shares: its own HTTP server on loopback, the
- * request log, fault injection and the credentials desk, all under
- * `/_sandbox/`. A connector's `sandbox.ts` adds only the provider's real
- * paths, bodies and errors.
+ * request log, fault injection, enforced rates, the credentials desk (all
+ * under `/_sandbox/`) and the state persisted in the service's store; beside
+ * it, `authorizationServer.ts`, the one authorization server they all run
+ * (codes, PKCE, expiry, rotation, revocation). A connector's `sandbox.ts`
+ * declares only its provider: real paths, token shapes, error bodies, headers.
  *
  *   POST   /_sandbox/faults       {"fault": ..., "times"?, "retryAfterSeconds"?, "delayMs"?, "path"?}
  *                                  fault: rate-limit | server-error | revoke-all | delay | disconnect | malformed | bad-request
@@ -33,7 +35,7 @@ import formbody from "@fastify/formbody";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { Agent, fetch as undiciFetch } from "undici";
 import { z } from "zod";
-import { connectFieldsOf, type ConnectorEndpoints } from "./connector.js";
+import { connectFieldsOf, type ConnectorEndpoints } from "../integrations/shared/connector.js";
 
 /**
  * The faults a sandbox can be told to produce. `bad-request` (a permanent
@@ -775,5 +777,4 @@ export function queryParams(request: FastifyRequest): Record<string, string> {
   return out;
 }
 
-export { codeChallengeS256 as challengeOf } from "./oauth.js";
-export { verifierMatches } from "./sandboxAuthorization.js";
+export { codeChallengeS256 as challengeOf } from "../integrations/shared/oauth.js";

@@ -17,7 +17,7 @@
  * in the sandbox's persisted state, so a restart or another instance on the
  * same store sees the same codes and tokens.
  */
-import { codeChallengeS256 } from "./oauth.js";
+import { codeChallengeS256 } from "../integrations/shared/oauth.js";
 
 /** Every provider but Stripe keeps codes for ten minutes (Stripe: five); none takes one twice. */
 export const DEFAULT_CODE_TTL_MS = 10 * 60 * 1000;
@@ -44,6 +44,8 @@ export type IssuedToken<G extends object = object, K extends string = string> = 
   retiresAt?: number;
   /** The refresh token whose exchange minted this one. */
   mintedBy?: string;
+  /** This token's scopes, where narrower than its grant's (a refresh that asked for fewer). */
+  scopes?: string[];
 };
 
 export type IssuedCode<G extends object = object, C = unknown> = {
@@ -232,8 +234,12 @@ export function authorizationServer<G extends object = object, K extends string 
       return grant;
     },
 
-    /** Records `value` as a code of `data`, bound to what the authorization request named. */
-    issueCode(value: string, data: C, binding: { clientId?: string; redirectUri?: string; pkce?: Pkce | undefined } = {}): IssuedCode<G, C> {
+    /**
+     * Records `value` as a code of `data`, bound to what the authorization request named. `grant`: a grant
+     * the consent itself made (where a revoke-all between consent and exchange must cover it), which a
+     * replay of the code revokes as it does those its exchange makes.
+     */
+    issueCode(value: string, data: C, binding: { clientId?: string; redirectUri?: string; pkce?: Pkce | undefined; grant?: Grant<G> } = {}): IssuedCode<G, C> {
       const code: IssuedCode<G, C> = {
         data,
         ...(binding.clientId !== undefined ? { clientId: binding.clientId } : {}),
@@ -241,7 +247,7 @@ export function authorizationServer<G extends object = object, K extends string 
         ...(binding.pkce ? { pkce: binding.pkce } : {}),
         expiresAt: now() + codeTtlMs,
         used: false,
-        grants: [],
+        grants: binding.grant ? [binding.grant] : [],
       };
       codes.set(value, code);
       return code;

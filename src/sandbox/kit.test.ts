@@ -8,10 +8,10 @@
 import { createServer, type Server } from "node:http";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort } from "../../testing/processes.js";
-import { testCertificate } from "../../testing/testCertificate.js";
-import { startSlackSandbox } from "../slack/sandbox.js";
-import type { SandboxApp, SandboxRegistration, SandboxStateStore, StartedSandbox } from "./sandbox.js";
+import { freePort } from "../testing/processes.js";
+import { testCertificate } from "../testing/testCertificate.js";
+import { startSlackSandbox } from "../integrations/slack/sandbox.js";
+import type { SandboxApp, SandboxRegistration, SandboxStateStore, StartedSandbox } from "./kit.js";
 
 /** A store in memory that counts its writes. */
 class MemoryStore implements SandboxStateStore {
