@@ -13,7 +13,9 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/regist
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { Clock } from "./integrations/shared/http.js";
 import type { StartedSandbox } from "./sandbox/kit.js";
+import { createTicketSync, type TicketSync } from "./integrations/jira/sync/ticketSync.js";
 import { startJobs } from "./jobs/index.js";
+import { SqlTicketMirror } from "./store/ticketMirror.js";
 import type { JobRunner } from "./jobs/runner.js";
 import { createMetrics } from "./metrics.js";
 import { connectorsById, createIntegrations, type Integrations } from "./sdk.js";
@@ -31,6 +33,8 @@ export type Service = {
   integrations: Integrations;
   sandboxes: Partial<Record<ProviderId, StartedSandbox>>;
   store: OpenedStore;
+  /** The Jira ticket sync (its routes are the server's; the scheduler runs `runDue`). */
+  ticketSync: TicketSync;
   /** Every provider account's rate budget, as the pacer keeps it (in memory on SQLite, shared on PostgreSQL). */
   rateWindows: RateWindowStore;
   /** The pacer of every provider call (none with AUTOFLOW_PACING=off). */
@@ -126,8 +130,10 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       ...(options.clock ? { clock: options.clock } : {}),
       fetch: options.fetch ?? pools.fetch,
     });
+    const ticketSync = createTicketSync({ jira: integrations.jira, mirror: new SqlTicketMirror(store.db), apiUrl: settings.jira.endpoints.apiUrl ?? "" });
     const app = await buildServer({
       connectors: connectorsById(integrations),
+      ticketSync,
       verifyUser: createUserVerifier({
         ...(jwtSecret ? { secret: jwtSecret } : {}),
         ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
@@ -153,6 +159,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
         connectors: connectorsById(integrations),
         settings: config.jobSettings,
         logger,
+        ticketSync,
         // pg-boss keeps its tables in a schema of its own, beside ours.
         ...("postgres" in location ? { postgres: { url: location.postgres.url, schema: `${location.postgres.schema ?? "autoflow"}_jobs` } } : {}),
       });
@@ -168,6 +175,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       sandboxes,
       store,
       rateWindows,
+      ticketSync,
       ...(pacer ? { pacer } : {}),
       ...(jwtSecret ? { jwtSecret } : {}),
       ...(jobs ? { jobs } : {}),

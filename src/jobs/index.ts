@@ -14,6 +14,10 @@ export { DEFAULT_JOB_SETTINGS, type JobSettings } from "./settings.js";
 export const REFRESH_AHEAD_JOB = "refresh-ahead";
 export const HEALTH_SWEEP_JOB = "health-sweep";
 export const REVOKE_PENDING_JOB = "revoke-pending";
+/** Pulls every configured Jira ticket sync whose interval has passed (each connection keeps its own interval). */
+export const TICKET_SYNC_JOB = "ticket-sync";
+/** The ticket-sync tick: connections are due by their own intervals (five minutes by default), checked every minute. */
+const TICKET_SYNC_EVERY_MINUTES = 1;
 /** Minutes between retries of owed revocations: a provider outage is usually over by then. */
 const REVOKE_PENDING_EVERY_MINUTES = 15;
 
@@ -24,6 +28,8 @@ export async function startJobs(input: {
   /** PostgreSQL for pg-boss; timers when unset (SQLite, one instance). */
   postgres?: { url: string; schema: string };
   logger?: Logger;
+  /** The Jira ticket sync's tick: pulls what is due (once across instances on pg-boss). */
+  ticketSync?: { runDue(): Promise<Array<{ outcome: "ran" | "failed" | "skipped" }>> };
 }): Promise<JobRunner> {
   const runner: JobRunner = input.postgres
     ? await PgBossRunner.start({ connectionString: input.postgres.url, schema: input.postgres.schema, ...(input.logger ? { logger: input.logger } : {}) })
@@ -35,6 +41,13 @@ export async function startJobs(input: {
   );
   await runner.schedule(HEALTH_SWEEP_JOB, settings.healthSweepEveryMinutes, () => healthSweep(deps));
   await runner.schedule(REVOKE_PENDING_JOB, REVOKE_PENDING_EVERY_MINUTES, () => revokePending(deps));
+  const { ticketSync } = input;
+  if (ticketSync) {
+    await runner.schedule(TICKET_SYNC_JOB, TICKET_SYNC_EVERY_MINUTES, async () => {
+      const outcomes = await ticketSync.runDue();
+      return { ran: outcomes.filter((o) => o.outcome === "ran").length, failed: outcomes.filter((o) => o.outcome === "failed").length, skipped: outcomes.filter((o) => o.outcome === "skipped").length };
+    });
+  }
   input.logger?.info({ runner: runner.kind, ...settings }, "background jobs scheduled");
   return runner;
 }

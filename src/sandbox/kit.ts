@@ -6,7 +6,7 @@
  * (codes, PKCE, expiry, rotation, revocation). A connector's `sandbox.ts`
  * declares only its provider: real paths, token shapes, error bodies, headers.
  *
- *   POST   /_sandbox/faults       {"fault": ..., "times"?, "retryAfterSeconds"?, "delayMs"?, "path"?}
+ *   POST   /_sandbox/faults       {"fault": ..., "times"?, "retryAfterSeconds"?, "delayMs"?, "path"?, "skip"?}
  *                                  fault: rate-limit | server-error | revoke-all | delay | disconnect | malformed | bad-request
  *   DELETE /_sandbox/faults       clear every pending fault
  *   GET    /_sandbox/requests     [{method, path, time, status}], oldest first
@@ -54,6 +54,8 @@ const faultSchema = z.strictObject({
   delayMs: z.int().nonnegative().max(600_000).optional(),
   /** Only requests to this path (exact, without query); every provider path but the consent page when left out. */
   path: z.string().startsWith("/").max(512).optional(),
+  /** Let this many matching requests through first (a failure on a run's second page, say). */
+  skip: z.int().positive().max(1_000_000).optional(),
 });
 export type Fault = z.infer<typeof faultSchema>;
 
@@ -720,6 +722,11 @@ function takeFault(faults: Fault[], path: string): Fault | undefined {
   const index = faults.findIndex((f) => f.path === undefined || f.path === path);
   if (index < 0) return undefined;
   const fault = faults[index] as Fault;
+  if (fault.skip !== undefined) {
+    fault.skip -= 1;
+    if (fault.skip <= 0) delete fault.skip;
+    return undefined;
+  }
   if (fault.times !== undefined) {
     fault.times -= 1;
     if (fault.times <= 0) faults.splice(index, 1);

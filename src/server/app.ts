@@ -14,6 +14,8 @@ import { errorBody, ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./err
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
+import { registerTicketSyncRoutes } from "./ticketSyncRoutes.js";
+import type { TicketSync } from "../integrations/jira/sync/ticketSync.js";
 
 
 export type ServerDeps = {
@@ -25,6 +27,8 @@ export type ServerDeps = {
   metrics?: Registry;
   limits?: Partial<ServerLimits>;
   proxyLimits?: ProxyLimits;
+  /** The Jira ticket sync, whose routes are served when it is given. */
+  ticketSync?: TicketSync;
 };
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -155,5 +159,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
 
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
+  if (deps.ticketSync) registerTicketSyncRoutes(app, deps.ticketSync);
   return app;
 }

@@ -17,7 +17,9 @@ export const DATABASE_UNAVAILABLE = "database_unavailable";
 export const ROUTE_NOT_FOUND = "route_not_found";
 
 /** SDK codes that are "not found" rather than "bad request". */
-const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION]);
+/** A ticket the Jira sync's mirror does not hold. */
+export const TICKET_NOT_FOUND = "ticket_not_found";
+const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION, TICKET_NOT_FOUND]);
 
 /** Fastify's own codes for what the caller sent wrong, and the status each deserves. */
 const FASTIFY_STATUSES: Readonly<Record<string, number>> = {

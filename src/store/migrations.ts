@@ -132,6 +132,8 @@ const migrations: Record<string, Migration> = {
       await db.schema
         .createTable("ticket_sync_states")
         .addColumn("connection_id", "text", (c) => c.primaryKey())
+        // Whose connection it is, for the scheduler's runs (no request names the user then).
+        .addColumn("user_id", "text")
         // The configuration (JSON), as PUT .../sync/config stored it; null until one is.
         .addColumn("config", "text")
         // The newest `updated` applied (epoch ms), and the account's time zone it is written in.

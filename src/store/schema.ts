@@ -81,6 +81,7 @@ export interface RateWindowsTable {
 /** One Jira connection's ticket sync: configuration, cursor, the run in progress and the last, webhooks (JSON columns). */
 export interface TicketSyncStatesTable {
   connection_id: string;
+  user_id: string | null;
   config: string | null;
   cursor_ms: Millis | null;
   time_zone: string | null;

@@ -34,6 +34,8 @@ export type ApplyOutcome = { created: number; updated: number; unchanged: number
 
 /** The sync's own record of a connection (JSON columns read back). */
 export type TicketSyncState = {
+  connectionId: string;
+  userId: string | null;
   config: unknown;
   cursorMs: number | null;
   timeZone: string | null;
@@ -42,7 +44,7 @@ export type TicketSyncState = {
   webhooks: unknown;
   lastDeleteScanAt: string | null;
 };
-export type TicketSyncStatePatch = Partial<{ [K in keyof TicketSyncState]: TicketSyncState[K] }>;
+export type TicketSyncStatePatch = Partial<{ [K in Exclude<keyof TicketSyncState, "connectionId">]: TicketSyncState[K] }>;
 
 export type TicketFilter = {
   project?: string;
@@ -103,6 +105,20 @@ function ticketOfRow(row: Selectable<TicketsTable>): MirroredTicket {
   };
 }
 
+function stateOfRow(row: Selectable<Database["ticket_sync_states"]>): TicketSyncState {
+  return {
+    connectionId: row.connection_id,
+    userId: row.user_id,
+    config: parsed(row.config),
+    cursorMs: row.cursor_ms === null ? null : Number(row.cursor_ms),
+    timeZone: row.time_zone,
+    run: parsed(row.run),
+    lastRun: parsed(row.last_run),
+    webhooks: parsed(row.webhooks),
+    lastDeleteScanAt: row.last_delete_scan_at,
+  };
+}
+
 export class SqlTicketMirror {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -112,7 +128,12 @@ export class SqlTicketMirror {
    * the same or an older one is left as it is. A deleted issue that comes
    * back (moved into scope again) is live again.
    */
-  async apply(connectionId: string, tickets: readonly Ticket[], origin: TicketOrigin, progress?: TicketSyncStatePatch): Promise<ApplyOutcome> {
+  async apply(
+    connectionId: string,
+    tickets: readonly Ticket[],
+    origin: TicketOrigin,
+    progress?: TicketSyncStatePatch | ((outcome: ApplyOutcome) => TicketSyncStatePatch),
+  ): Promise<ApplyOutcome> {
     return this.db.transaction().execute(async (tx) => {
       await this.ensureState(tx, connectionId);
       const outcome: ApplyOutcome = { created: 0, updated: 0, unchanged: 0, stale: 0, events: [] };
@@ -153,7 +174,7 @@ export class SqlTicketMirror {
         pending.push({ issueId: t.id, key: t.key, kind: "updated", origin, changedFields: changed, updated: t.updated, at: now });
       }
       outcome.events = await this.appendEvents(tx, connectionId, pending);
-      if (progress) await this.patchState(tx, connectionId, progress);
+      if (progress) await this.patchState(tx, connectionId, typeof progress === "function" ? progress(outcome) : progress);
       return outcome;
     });
   }
@@ -238,15 +259,13 @@ export class SqlTicketMirror {
   async state(connectionId: string): Promise<TicketSyncState | undefined> {
     const row = await this.db.selectFrom("ticket_sync_states").selectAll().where("connection_id", "=", connectionId).executeTakeFirst();
     if (!row) return undefined;
-    return {
-      config: parsed(row.config),
-      cursorMs: row.cursor_ms === null ? null : Number(row.cursor_ms),
-      timeZone: row.time_zone,
-      run: parsed(row.run),
-      lastRun: parsed(row.last_run),
-      webhooks: parsed(row.webhooks),
-      lastDeleteScanAt: row.last_delete_scan_at,
-    };
+    return stateOfRow(row);
+  }
+
+  /** Every connection whose sync has a configuration, for the scheduler. */
+  async configured(): Promise<TicketSyncState[]> {
+    const rows = await this.db.selectFrom("ticket_sync_states").selectAll().where("config", "is not", null).orderBy("connection_id").execute();
+    return rows.map(stateOfRow);
   }
 
   async saveState(connectionId: string, patch: TicketSyncStatePatch): Promise<void> {
@@ -268,13 +287,14 @@ export class SqlTicketMirror {
   private async ensureState(tx: Transaction<Database>, connectionId: string): Promise<void> {
     await tx
       .insertInto("ticket_sync_states")
-      .values({ connection_id: connectionId, config: null, cursor_ms: null, time_zone: null, run: null, last_run: null, webhooks: null, last_delete_scan_at: null, updated_at: new Date().toISOString() })
+      .values({ connection_id: connectionId, user_id: null, config: null, cursor_ms: null, time_zone: null, run: null, last_run: null, webhooks: null, last_delete_scan_at: null, updated_at: new Date().toISOString() })
       .onConflict((oc) => oc.column("connection_id").doNothing())
       .execute();
   }
 
   private async patchState(tx: Transaction<Database>, connectionId: string, patch: TicketSyncStatePatch): Promise<void> {
     const set: Record<string, unknown> = { updated_at: new Date().toISOString() };
+    if ("userId" in patch) set.user_id = patch.userId ?? null;
     if ("config" in patch) set.config = patch.config === null || patch.config === undefined ? null : json(patch.config);
     if ("cursorMs" in patch) set.cursor_ms = patch.cursorMs ?? null;
     if ("timeZone" in patch) set.time_zone = patch.timeZone ?? null;

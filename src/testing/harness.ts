@@ -58,7 +58,7 @@ export type Harness = {
   /** Every response body the harness saw, for leak checks. */
   responses: string[];
   token(userId: string): Promise<string>;
-  request(input: { method: "GET" | "POST" | "DELETE"; url: string; user?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  request(input: { method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"; url: string; user?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
   sandboxUrl(provider: ProviderId): string;
   /** POSTs to the provider sandbox's control plane. */
   sandbox(provider: ProviderId, path: string, init?: { method?: string; body?: unknown }): Promise<unknown>;

@@ -13,12 +13,13 @@ import { connectionRevoked, ErrorCodes, IntegrationError } from "./errors.js";
 import type { ProviderResponse } from "./http.js";
 import type { Session } from "./session.js";
 import { checkUserId } from "./userId.js";
+import type { ConnectionRecord } from "./vault.js";
 
 /** What an action sees of the connection it runs with. */
 export type ActionContext = {
   provider: string;
   /** The connection's public fields (team, account, site...). */
-  connection: { id: string; authMethod: string; metadata: Readonly<Record<string, unknown>> };
+  connection: { id: string; authMethod: string; metadata: Readonly<Record<string, unknown>>; scopes?: readonly string[] };
   /** One call through the session: refreshed, authorized, bound, classified, retried, paced. */
   call(call: ApiCall): Promise<ProviderResponse>;
   /** One call whose JSON answer must have `schema`'s shape (else an upstream error naming what is off). */
@@ -98,17 +99,24 @@ export async function runAction(
   if (record.revokedAt) throw connectionRevoked(session.provider, session.name, record.id);
   const missing = missingScope({ provider: session.provider, name: session.name }, name, action, record.scopes);
   if (missing) throw missing;
-  const call = (apiCall: ApiCall) => session.call(record, { ...apiCall, operation: `${name}: ${apiCall.operation ?? `${apiCall.method} ${apiCall.path ?? apiCall.url ?? ""}`}` });
-  const ctx: ActionContext = {
-    provider: session.provider,
-    connection: { id: record.id, authMethod: record.authMethod, metadata: record.metadata },
-    call,
-    read: async (apiCall, schema) => parseAnswer(session, name, (await call(apiCall)).json, schema),
-  };
-  const result = await action.run(ctx, input.data);
+  const result = await action.run(connectionContext(session, record, name), input.data);
   const output = action.output.safeParse(result);
   if (!output.success) throw unparsable(session, name, output.error);
   return output.data;
+}
+
+/**
+ * What a caller of a stored connection works through (an action, the Jira sync): every call through the
+ * session, named `<label>: <operation>` in logs and messages, answers checked by shape under that label.
+ */
+export function connectionContext(session: Session, record: ConnectionRecord, label: string): ActionContext {
+  const call = (apiCall: ApiCall) => session.call(record, { ...apiCall, operation: `${label}: ${apiCall.operation ?? `${apiCall.method} ${apiCall.path ?? apiCall.url ?? ""}`}` });
+  return {
+    provider: session.provider,
+    connection: { id: record.id, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes },
+    call,
+    read: async (apiCall, schema) => parseAnswer(session, label, (await call(apiCall)).json, schema),
+  };
 }
 
 /** The code of the refusal of an action whose scopes the connection does not hold. */

@@ -12,9 +12,11 @@
  *   proxy.ts        request: one authenticated call relative to the connection's API base
  *   action.ts       actions: the connector's typed operations, each in its folder's actions/
  */
-import { runAction, type ActionMap, type ActionRunners } from "./action.js";
+import { connectionContext, runAction, type ActionContext, type ActionMap, type ActionRunners } from "./action.js";
 import { beginOAuth, completeOAuth, completeOAuthCallback, connectApiKey, returnToOf } from "./connect.js";
-import { listConnections, type ConnectionPublic } from "./connections.js";
+import { listConnections, pickConnection, type ConnectionPublic } from "./connections.js";
+import { connectionRevoked } from "./errors.js";
+import { checkUserId } from "./userId.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import type { Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { disconnectWithReport, retryRevocation, type DisconnectReport, type ProviderRevocation } from "./disconnect.js";
@@ -80,6 +82,12 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
    * provider's answer as it gave it, or an IntegrationError.
    */
   request(userId: string, input: ProxyInput): Promise<ProxyAnswer>;
+  /**
+   * Calls through one active connection of the user (the newest, or the one named), for work that
+   * spans many calls (the Jira ticket sync): each refreshed, authorized, paced and classified as an
+   * action's are, named `<label>: ...`. Throws as an action does for a connection that is not there or revoked.
+   */
+  contextFor(userId: string, label: string, options?: { connectionId?: string }): Promise<ActionContext & { userId: string }>;
 }
 
 export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth, TActions extends ActionMap = ActionMap>(
@@ -108,6 +116,12 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     disconnect: async (userId, credentialId) => (await disconnectWithReport(session, userId, credentialId)) !== undefined,
     retryRevocation: (record) => retryRevocation(session, record),
     request: (userId, input) => proxyRequest(session, userId, input, deps.proxyLimits ?? DEFAULT_PROXY_LIMITS),
+    async contextFor(userId, label, options) {
+      checkUserId(userId, session.provider);
+      const record = await pickConnection(session, userId, options?.connectionId);
+      if (record.revokedAt) throw connectionRevoked(session.provider, session.name, record.id);
+      return { ...connectionContext(session, record, label), userId };
+    },
     async refreshConnection(record) {
       const { tokens } = session;
       if (!tokens.canRefresh(record)) return "skipped";

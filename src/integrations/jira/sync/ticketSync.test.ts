@@ -1,0 +1,153 @@
+/**
+ * The Jira ticket sync over HTTP, against the Jira sandbox: configuration
+ * refused field by field, a pull into the mirror with its change feed, a
+ * second pull that applies nothing twice, a run that fails on its second page
+ * and resumes from it, and an auth failure that stops the sync.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PROVIDER_IDS } from "../../registry.js";
+import { cookieHeader, startHarness, type Harness } from "../../../testing/harness.js";
+
+type Json = Record<string, unknown>;
+const USER = "sync-user";
+const API = "/api/integrations/jira";
+/** What a two-way sync needs of a 3LO grant. */
+const SYNC_SCOPES = ["read:jira-user", "read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access"];
+const providers = (jiraScopes: string[]) => ({ ...Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])), jira: { scopes: jiraScopes } });
+
+async function connectJira(h: Harness): Promise<string> {
+  const start = await h.request({ method: "POST", url: `${API}/oauth/start`, user: USER });
+  const consent = await fetch((start.json() as Json).authUrl as string, { redirect: "manual" });
+  const callback = new URL(consent.headers.get("location") as string);
+  const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(start.headers["set-cookie"]) } });
+  expect(page.statusCode, page.body).toBe(200);
+  const list = await h.request({ method: "GET", url: `${API}/connections`, user: USER });
+  return ((list.json() as { connections: Json[] }).connections[0] as Json).id as string;
+}
+
+describe("Jira ticket sync over HTTP", () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness({ config: { providers: providers(SYNC_SCOPES) as never } });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+  const call = (method: "GET" | "POST" | "PUT" | "DELETE", url: string, body?: unknown) => h.request({ method, url, user: USER, ...(body === undefined ? {} : { body }) });
+  const put = (body: unknown) => call("PUT", `${API}/sync/config`, body);
+  const create = async (summary: string) => {
+    const res = await call("POST", `${API}/actions/createIssue`, { projectKey: "SBX", summary, description: `About ${summary}` });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json() as Json;
+  };
+
+  it("refuses a configuration field by field, and a run before one is stored", async () => {
+    await connectJira(h);
+    const run = await call("POST", `${API}/sync`);
+    expect(run.statusCode).toBe(400);
+    expect(run.json()).toMatchObject({ error: { type: "schema", field: "config" } });
+    const cases: Array<[unknown, string]> = [
+      [{}, "config.projects"],
+      [{ projects: ["SBX"], jql: "project = SBX" }, "config.projects"],
+      [{ projects: ["sbx"] }, "config.projects.0"],
+      [{ jql: "project = SBX ORDER BY created" }, "config.jql"],
+      [{ projects: ["SBX"], direction: "sideways" }, "config.direction"],
+      [{ projects: ["SBX"], conflicts: { default: "maybe" } }, "config.conflicts.default"],
+      [{ projects: ["SBX"], site: "no-such-site" }, "site"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await put(body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect((res.json() as { error: Json }).error.field, JSON.stringify(body)).toBe(field);
+    }
+    const ok = await put({ projects: ["SBX"] });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json()).toMatchObject({ config: { projects: ["SBX"], direction: "both", conflicts: { default: "reject" } }, sites: [{ id: expect.any(String) }] });
+    // The one site of the grant is chosen and kept by id.
+    expect(((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site).toBe((ok.json() as { sites: Json[] }).sites[0]?.id);
+  });
+
+  it("pulls the project into the mirror and its feed, and a second pull applies nothing twice", async () => {
+    await connectJira(h);
+    for (const n of [1, 2, 3]) await create(`Issue ${n}`);
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    const first = await call("POST", `${API}/sync`);
+    expect(first.statusCode, first.body).toBe(200);
+    expect((first.json() as { run: Json }).run).toMatchObject({ trigger: "manual", counts: { pages: 1, created: 3, updated: 0 }, deleteScan: true });
+
+    const listed = (await call("GET", `${API}/tickets?limit=2`)).json() as { tickets: Json[]; nextCursor?: string };
+    expect(listed.tickets).toHaveLength(2);
+    const rest = (await call("GET", `${API}/tickets?limit=2&cursor=${listed.nextCursor as string}`)).json() as { tickets: Json[] };
+    expect([...listed.tickets, ...rest.tickets].map((t) => t.key).sort()).toEqual(["SBX-1", "SBX-2", "SBX-3"]);
+    const one = (await call("GET", `${API}/tickets/SBX-2`)).json() as { ticket: Json };
+    expect(one.ticket).toMatchObject({ key: "SBX-2", project: "SBX", summary: "Issue 2", descriptionText: "About Issue 2", deletedAt: null });
+    expect(one.ticket.descriptionAdf).toMatchObject({ type: "doc", version: 1 });
+    expect((await call("GET", `${API}/tickets/SBX-99`)).statusCode).toBe(404);
+    expect((await call("GET", `${API}/tickets?cursor=nonsense`)).json()).toMatchObject({ error: { field: "cursor" } });
+
+    const feed = (await call("GET", `${API}/tickets/events?after=0`)).json() as { events: Json[]; next: number };
+    expect(feed.events.map((e) => [e.kind, e.key])).toEqual([
+      ["created", "SBX-1"],
+      ["created", "SBX-2"],
+      ["created", "SBX-3"],
+    ]);
+
+    // The cursor overlaps the last pull: the same changes come back and none is applied again.
+    const second = await call("POST", `${API}/sync`);
+    expect((second.json() as { run: Json }).run).toMatchObject({ counts: { created: 0, updated: 0, unchanged: 3 } });
+    expect(((await call("GET", `${API}/tickets/events?after=${feed.next}`)).json() as { events: Json[] }).events).toEqual([]);
+    const status = (await call("GET", `${API}/sync`)).json() as Json;
+    expect(status).toMatchObject({ running: false, resumeFrom: null, cursor: { timeZone: expect.any(String), jqlFrom: expect.stringMatching(/^\d{4}\/\d\d\/\d\d \d\d:\d\d$/) }, lastRun: { counts: { unchanged: 3 } } });
+  });
+
+  it("resumes a run from its last committed page after it failed on the next", async () => {
+    const connectionId = await connectJira(h);
+    for (let n = 1; n <= 105; n++) await create(`Issue ${n}`);
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    const cloudId = ((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site as string;
+    const searchPath = `/ex/jira/${cloudId}/rest/api/3/search/jql`;
+    // The first page passes; the second fails past the retry budget.
+    await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "server-error", path: searchPath, skip: 1, times: 10 } });
+    const failed = await call("POST", `${API}/sync?connectionId=${connectionId}`);
+    expect(failed.statusCode).toBeGreaterThanOrEqual(500);
+    const status = (await call("GET", `${API}/sync`)).json() as Json;
+    expect(status).toMatchObject({ resumeFrom: { pagesDone: 1 }, lastRun: { errorType: "upstream", counts: { pages: 1, created: 100 } }, cursor: null });
+    expect(((await call("GET", `${API}/tickets?limit=1000`)).json() as { tickets: Json[] }).tickets).toHaveLength(100);
+
+    await h.sandbox("jira", "/_sandbox/faults", { method: "DELETE" });
+    await h.sandbox("jira", "/_sandbox/requests", { method: "DELETE" });
+    const resumed = await call("POST", `${API}/sync`);
+    expect(resumed.statusCode, resumed.body).toBe(200);
+    // Counts include the first attempt's committed page; only the second page was read again.
+    expect((resumed.json() as { run: Json }).run).toMatchObject({ counts: { pages: 2, created: 105 } });
+    const searches = (await h.sandboxRequests("jira")).filter((r) => r.path === searchPath);
+    // One search for the second page, then the delete scan's id-only pass.
+    expect(searches).toHaveLength(2);
+    const feed = (await call("GET", `${API}/tickets/events?after=0&limit=1000`)).json() as { events: Json[] };
+    expect(feed.events).toHaveLength(105);
+    expect(new Set(feed.events.map((e) => e.key)).size).toBe(105);
+  });
+
+  it("refuses a sync the grant's scopes cannot run, naming the scope", async () => {
+    await h.close();
+    h = await startHarness({ config: { providers: providers(["read:jira-user", "read:jira-work", "offline_access"]) as never } });
+    await connectJira(h);
+    const both = await put({ projects: ["SBX"] });
+    expect(both.statusCode).toBe(424);
+    expect(both.json()).toMatchObject({ error: { type: "auth", code: "missing_scope", message: expect.stringContaining("write:jira-work") } });
+    expect((await put({ projects: ["SBX"], direction: "pull" })).statusCode).toBe(200);
+  });
+
+  it("stops at an auth failure, marks it, and the scheduler leaves it for the user", async () => {
+    await connectJira(h);
+    await create("Issue 1");
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "revoke-all" } });
+    const failed = await call("POST", `${API}/sync`);
+    expect(failed.statusCode).toBe(424);
+    expect(((await call("GET", `${API}/sync`)).json() as Json).lastRun).toMatchObject({ errorType: "auth" });
+    expect(await h.service.ticketSync.runDue()).toEqual([{ connectionId: expect.any(String), outcome: "skipped" }]);
+    const health = (await call("GET", `${API}/health`)).json() as Json;
+    expect(health).toMatchObject({ status: "down" });
+  });
+});

@@ -1,0 +1,353 @@
+/**
+ * The Jira ticket sync of one service: configuration per connection, pull
+ * runs into the ticket mirror, the delete scan, and what the routes read
+ * back (status, tickets, the change feed).
+ *
+ * A pull reads the configured scope with the enhanced search, ordered by
+ * `updated`, from the cursor less the overlap written in the account's time
+ * zone; each page is applied and the run's position committed in one
+ * transaction, so a run that dies resumes from its last committed page and
+ * nothing is applied twice (the mirror takes a change once by `(id,
+ * updated)`). The cursor moves only when a run reaches its last page. Every
+ * call goes through the connection's session: refreshed, paced, retried
+ * within the Jira budget, classified; an auth error stops the run and the
+ * session marks the connection's health down.
+ */
+import { z } from "zod";
+import { missingScope, type ActionContext } from "../../shared/action.js";
+import { IntegrationError, invalidInput } from "../../shared/errors.js";
+import type { ConnectorLifecycle } from "../../shared/lifecycle.js";
+import type { SqlTicketMirror, TicketEvent, TicketFilter, TicketSyncState } from "../../../store/ticketMirror.js";
+import { scopeJql, syncConfigSchema, type SyncConfig } from "./config.js";
+import { accessibleSites, accountTimeZone, getIssue, searchPage, type JiraSite, type JiraTarget } from "./jiraApi.js";
+import { cursorLiteral, updatedSince } from "./jqlDate.js";
+import { MIRRORED_FIELDS, ticketOf, type Ticket } from "./ticket.js";
+
+/** Issues per search page: Jira's most for named fields. */
+const PAGE_SIZE = 100;
+/** Ids per page of the delete scan: Jira allows up to 5,000 when only ids are asked for. */
+const ID_PAGE_SIZE = 5000;
+
+export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number };
+export type RunRecord = {
+  trigger: "manual" | "schedule";
+  startedAt: string;
+  finishedAt?: string;
+  counts: RunCounts;
+  deleteScan: boolean;
+  error?: string;
+  errorType?: string;
+};
+
+/** A run in progress, as committed with its last page: enough to resume it. */
+const progressSchema = z.strictObject({
+  scope: z.string(),
+  jql: z.string(),
+  next: z.string().optional(),
+  startedAt: z.string(),
+  maxUpdatedMs: z.number().nullable(),
+  counts: z.strictObject({ pages: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), stale: z.number(), deleted: z.number() }),
+});
+type Progress = z.infer<typeof progressSchema>;
+
+const zeroCounts = (): RunCounts => ({ pages: 0, created: 0, updated: 0, unchanged: 0, stale: 0, deleted: 0 });
+
+export type TicketSyncDeps = {
+  jira: ConnectorLifecycle;
+  mirror: SqlTicketMirror;
+  /** The Atlassian API origin (accessible-resources and the gateway). */
+  apiUrl: string;
+  now?: () => number;
+};
+
+export type SyncStatus = {
+  connectionId: string;
+  config: SyncConfig | null;
+  cursor: { updatedMs: number; updated: string; jqlFrom: string | null; timeZone: string | null } | null;
+  running: boolean;
+  /** Where an interrupted run resumes. */
+  resumeFrom: { jql: string; pagesDone: number } | null;
+  lastRun: RunRecord | null;
+  lastDeleteScanAt: string | null;
+};
+
+export function createTicketSync(deps: TicketSyncDeps) {
+  const now = deps.now ?? (() => Date.now());
+  const { mirror } = deps;
+  /** One run per connection at a time in this process; a second request joins the first. */
+  const running = new Map<string, Promise<RunRecord>>();
+
+  const contextOf = (userId: string, connectionId: string | undefined) => deps.jira.contextFor(userId, "ticket sync", connectionId ? { connectionId } : {});
+
+  const configOf = (state: TicketSyncState | undefined): SyncConfig | null => {
+    if (!state?.config) return null;
+    const parsed = syncConfigSchema.safeParse(state.config);
+    return parsed.success ? parsed.data : null;
+  };
+
+  /** Where the connection's calls go for this configuration; for OAuth, the configured site of the grant's. */
+  const targetFor = async (ctx: ActionContext, config: Pick<SyncConfig, "site">): Promise<{ target: JiraTarget; sites: JiraSite[] }> => {
+    const { authMethod } = ctx.connection;
+    if (authMethod === "personal_access_token") return { target: { version: "2" }, sites: [] };
+    if (authMethod !== "oauth2") return { target: { version: "3" }, sites: [] };
+    const sites = await accessibleSites(ctx, deps.apiUrl);
+    const chosen = config.site === undefined ? (sites.length === 1 ? sites[0] : undefined) : sites.find((s) => s.id === config.site || s.url.replace(/\/+$/, "") === config.site?.replace(/\/+$/, ""));
+    if (!chosen) {
+      const listed = sites.map((s) => `${s.id} (${s.url})`).join(", ") || "none";
+      throw invalidInput(
+        "site",
+        config.site === undefined ? `this grant reaches ${sites.length} Jira sites; choose one: ${listed}` : `${JSON.stringify(config.site)} is not a Jira site this grant reaches: ${listed}`,
+        "jira",
+      );
+    }
+    return { target: { version: "3", base: `${deps.apiUrl}/ex/jira/${encodeURIComponent(chosen.id)}` }, sites };
+  };
+
+  const fieldsOf = (config: SyncConfig): string[] => [...new Set([...MIRRORED_FIELDS, ...config.fields])];
+
+  /** Reads changed issues from the cursor (or resumes the interrupted run), committing page by page. */
+  const pull = async (ctx: ActionContext, target: JiraTarget, config: SyncConfig, state: TicketSyncState | undefined, counts: RunCounts, startedAt: string): Promise<void> => {
+    const connectionId = ctx.connection.id;
+    const timeZone = await accountTimeZone(ctx, target);
+    const scope = scopeJql(config);
+    const fresh = (): Progress => ({
+      scope,
+      jql: `${scope}${state?.cursorMs != null ? ` AND ${updatedSince(state.cursorMs, timeZone, config.overlapSeconds * 1000)}` : ""} ORDER BY updated ASC, key ASC`,
+      startedAt,
+      maxUpdatedMs: null,
+      counts: zeroCounts(),
+    });
+    const saved = progressSchema.safeParse(state?.run);
+    // An interrupted run of the same scope resumes where its last committed page ended.
+    let progress = saved.success && saved.data.scope === scope ? saved.data : fresh();
+    for (const key of Object.keys(counts) as (keyof RunCounts)[]) counts[key] += progress.counts[key];
+    for (;;) {
+      let page;
+      try {
+        page = await searchPage(ctx, target, { jql: progress.jql, fields: fieldsOf(config), maxResults: PAGE_SIZE, ...(progress.next ? { next: progress.next } : {}) });
+      } catch (error) {
+        // A page token that expired (seven days) or a cursor literal Jira now refuses: start over from the cursor once.
+        if (progress.next && error instanceof IntegrationError && error.type === "schema") {
+          progress = fresh();
+          continue;
+        }
+        throw error;
+      }
+      const tickets: Ticket[] = page.issues.map(ticketOf);
+      let maxUpdatedMs = progress.maxUpdatedMs;
+      for (const t of tickets) if (maxUpdatedMs === null || t.updatedMs > maxUpdatedMs) maxUpdatedMs = t.updatedMs;
+      const before = progress;
+      const next = page.next;
+      let after: Progress = before;
+      // The page and the run's new position (its counts included) commit together; the cursor moves at the last page.
+      const outcome = await mirror.apply(connectionId, tickets, "jira", (applied) => {
+        const pageCounts = {
+          ...before.counts,
+          pages: before.counts.pages + 1,
+          created: before.counts.created + applied.created,
+          updated: before.counts.updated + applied.updated,
+          unchanged: before.counts.unchanged + applied.unchanged,
+          stale: before.counts.stale + applied.stale,
+        };
+        after = { ...before, maxUpdatedMs, counts: pageCounts, ...(next ? { next } : {}) };
+        if (next) return { run: after, timeZone };
+        const cursorMs = maxUpdatedMs === null ? (state?.cursorMs ?? null) : Math.max(maxUpdatedMs, state?.cursorMs ?? maxUpdatedMs);
+        return { run: null, cursorMs, timeZone };
+      });
+      counts.pages += 1;
+      counts.created += outcome.created;
+      counts.updated += outcome.updated;
+      counts.unchanged += outcome.unchanged;
+      counts.stale += outcome.stale;
+      if (!next) return;
+      progress = after;
+    }
+  };
+
+  /**
+   * The id-only scan of the configured scope: a live mirrored issue the scan
+   * does not list is fetched by id (GET is consistent where search lags); the
+   * ones Jira no longer has are marked deleted, the others (moved out of
+   * scope, or lagging) are applied as Jira now holds them.
+   */
+  const deleteScan = async (ctx: ActionContext, target: JiraTarget, config: SyncConfig, counts: RunCounts): Promise<void> => {
+    const connectionId = ctx.connection.id;
+    const seen = new Set<string>();
+    let next: string | undefined;
+    do {
+      const page = await searchPage(ctx, target, { jql: `${scopeJql(config)} ORDER BY key ASC`, fields: ["id"], maxResults: ID_PAGE_SIZE, ...(next ? { next } : {}) });
+      for (const issue of page.issues) seen.add(issue.id);
+      next = page.next;
+    } while (next);
+    const missing = (await mirror.liveIds(connectionId)).filter((id) => !seen.has(id));
+    const gone: string[] = [];
+    const present: Ticket[] = [];
+    for (const id of missing) {
+      const issue = await getIssue(ctx, target, id, fieldsOf(config));
+      if (issue) present.push(ticketOf(issue));
+      else gone.push(id);
+    }
+    if (present.length > 0) {
+      const outcome = await mirror.apply(connectionId, present, "jira");
+      counts.updated += outcome.updated;
+      counts.created += outcome.created;
+    }
+    const events = await mirror.markDeleted(connectionId, gone, "jira", { lastDeleteScanAt: new Date(now()).toISOString() });
+    counts.deleted += events.length;
+  };
+
+  const runOnce = async (userId: string, connectionId: string | undefined, options: { trigger: RunRecord["trigger"]; deleteScan?: boolean }): Promise<RunRecord> => {
+    const ctx = await contextOf(userId, connectionId);
+    const id = ctx.connection.id;
+    const state = await mirror.state(id);
+    const config = configOf(state);
+    if (!config) throw invalidInput("config", "this connection's ticket sync has no configuration yet: PUT /api/integrations/jira/sync/config first", "jira");
+    if (config.direction === "push") throw invalidInput("config.direction", "this connection's sync pushes only (direction push): it does not pull", "jira");
+    const record: RunRecord = { trigger: options.trigger, startedAt: new Date(now()).toISOString(), counts: zeroCounts(), deleteScan: false };
+    try {
+      const { target } = await targetFor(ctx, config);
+      await pull(ctx, target, config, state, record.counts, record.startedAt);
+      const scanDue = options.deleteScan ?? (state?.lastDeleteScanAt == null || now() - Date.parse(state.lastDeleteScanAt) >= config.deleteScanIntervalSeconds * 1000);
+      if (scanDue) {
+        record.deleteScan = true;
+        await deleteScan(ctx, target, config, record.counts);
+      }
+      record.finishedAt = new Date(now()).toISOString();
+      await mirror.saveState(id, { lastRun: record });
+      return record;
+    } catch (error) {
+      record.finishedAt = new Date(now()).toISOString();
+      record.error = error instanceof Error ? error.message : String(error);
+      record.errorType = error instanceof IntegrationError ? error.type : "upstream";
+      await mirror.saveState(id, { lastRun: record });
+      throw error;
+    }
+  };
+
+  const connectionIdOf = async (userId: string, connectionId: string | undefined): Promise<string> => (await contextOf(userId, connectionId)).connection.id;
+
+  return {
+    /** Stores a connection's configuration, checked (its site against the grant's) before it is kept. */
+    async configure(userId: string, input: unknown, options: { connectionId?: string } = {}): Promise<{ connectionId: string; config: SyncConfig; sites: JiraSite[] }> {
+      const parsed = syncConfigSchema.safeParse(input);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = ["config", ...(issue?.path ?? []).map(String)].join(".");
+        throw invalidInput(field, `${issue?.message ?? "invalid"}`, "jira");
+      }
+      const ctx = await contextOf(userId, options.connectionId);
+      // An OAuth grant names its scopes: a sync it cannot run is refused now, not at its first run.
+      const granted = ctx.connection.scopes ?? [];
+      const needed = [["read:jira-work"], ...(parsed.data.direction === "pull" ? [] : [["write:jira-work"]])];
+      for (const scopes of needed) {
+        const missing = missingScope({ provider: "jira", name: "Jira" }, `the ticket sync (direction ${parsed.data.direction})`, { scopes }, granted);
+        if (missing) throw missing;
+      }
+      const { sites, target } = await targetFor(ctx, parsed.data);
+      const site = target.base ? sites.find((s) => target.base?.endsWith(`/${encodeURIComponent(s.id)}`)) : undefined;
+      const config: SyncConfig = { ...parsed.data, ...(site ? { site: site.id } : {}) };
+      const before = configOf(await mirror.state(ctx.connection.id));
+      // A new scope or site starts the cursor over: what the old one mirrored stays until the delete scan sees it gone.
+      const rescope = before !== null && (before.site !== config.site || scopeJql(before) !== scopeJql(config));
+      await mirror.saveState(ctx.connection.id, { userId, config, ...(rescope ? { cursorMs: null, run: null, lastDeleteScanAt: null } : {}) });
+      return { connectionId: ctx.connection.id, config, sites };
+    },
+
+    async config(userId: string, options: { connectionId?: string } = {}): Promise<{ connectionId: string; config: SyncConfig | null; sites: JiraSite[] }> {
+      const ctx = await contextOf(userId, options.connectionId);
+      const config = configOf(await mirror.state(ctx.connection.id));
+      const sites = ctx.connection.authMethod === "oauth2" ? await accessibleSites(ctx, deps.apiUrl) : [];
+      return { connectionId: ctx.connection.id, config, sites };
+    },
+
+    /** Runs a pull now (and the delete scan when due, or when asked); a run already under way is joined. */
+    async run(userId: string, options: { connectionId?: string; deleteScan?: boolean; trigger?: RunRecord["trigger"] } = {}): Promise<RunRecord> {
+      const id = await connectionIdOf(userId, options.connectionId);
+      const under = running.get(id);
+      if (under) return under;
+      const run = runOnce(userId, id, { trigger: options.trigger ?? "manual", ...(options.deleteScan !== undefined ? { deleteScan: options.deleteScan } : {}) }).finally(() => running.delete(id));
+      running.set(id, run);
+      return run;
+    },
+
+    async status(userId: string, options: { connectionId?: string } = {}): Promise<SyncStatus> {
+      const id = await connectionIdOf(userId, options.connectionId);
+      const state = await mirror.state(id);
+      const config = configOf(state);
+      const progress = progressSchema.safeParse(state?.run);
+      const cursorMs = state?.cursorMs ?? null;
+      return {
+        connectionId: id,
+        config,
+        cursor:
+          cursorMs === null
+            ? null
+            : {
+                updatedMs: cursorMs,
+                updated: new Date(cursorMs).toISOString(),
+                jqlFrom: state?.timeZone && config ? cursorLiteral(cursorMs, state.timeZone, config.overlapSeconds * 1000) : null,
+                timeZone: state?.timeZone ?? null,
+              },
+        running: running.has(id),
+        resumeFrom: progress.success ? { jql: progress.data.jql, pagesDone: progress.data.counts.pages } : null,
+        lastRun: (state?.lastRun as RunRecord | null) ?? null,
+        lastDeleteScanAt: state?.lastDeleteScanAt ?? null,
+      };
+    },
+
+    async tickets(userId: string, filter: Omit<TicketFilter, "limit"> & { limit?: number }, options: { connectionId?: string } = {}) {
+      const id = await connectionIdOf(userId, options.connectionId);
+      const limit = filter.limit ?? 100;
+      const tickets = await mirror.list(id, { ...filter, limit });
+      const last = tickets.length === limit ? tickets[tickets.length - 1] : undefined;
+      return { connectionId: id, tickets, ...(last ? { nextCursor: Buffer.from(JSON.stringify({ u: last.updatedMs, i: last.id })).toString("base64url") } : {}) };
+    },
+
+    async ticket(userId: string, idOrKey: string, options: { connectionId?: string } = {}) {
+      const id = await connectionIdOf(userId, options.connectionId);
+      return mirror.get(id, idOrKey);
+    },
+
+    async events(userId: string, after: number, limit: number, options: { connectionId?: string } = {}): Promise<{ connectionId: string; events: TicketEvent[]; next: number }> {
+      const id = await connectionIdOf(userId, options.connectionId);
+      const events = await mirror.events(id, after, limit);
+      return { connectionId: id, events, next: events.length > 0 ? (events[events.length - 1] as TicketEvent).seq : after };
+    },
+
+    /** The scheduler's tick: a run for every configured pulling connection whose interval has passed, one after another. */
+    async runDue(): Promise<Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" }>> {
+      const out: Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" }> = [];
+      for (const state of await mirror.configured()) {
+        const config = configOf(state);
+        const last = state.lastRun as RunRecord | null;
+        const resuming = progressSchema.safeParse(state.run).success;
+        const due = !last || resuming || now() - Date.parse(last.startedAt) >= (config?.intervalSeconds ?? 300) * 1000;
+        // An auth failure waits for the user (a reconnect, or a run they ask for): retrying would fail the same way.
+        if (!config || config.direction === "push" || !state.userId || !due || last?.errorType === "auth") {
+          out.push({ connectionId: state.connectionId, outcome: "skipped" });
+          continue;
+        }
+        try {
+          await this.run(state.userId, { connectionId: state.connectionId, trigger: "schedule" });
+          out.push({ connectionId: state.connectionId, outcome: "ran" });
+        } catch {
+          out.push({ connectionId: state.connectionId, outcome: "failed" });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+export type TicketSync = ReturnType<typeof createTicketSync>;
+
+/** A tickets listing cursor (from `nextCursor`), or a 400 naming it. */
+export function parseTicketCursor(cursor: string | undefined): { updatedMs: number; id: string } | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const parsed = z.strictObject({ u: z.number(), i: z.string() }).parse(JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")));
+    return { updatedMs: parsed.u, id: parsed.i };
+  } catch {
+    throw invalidInput("cursor", "not a cursor this listing answered (pass nextCursor as it came)", "jira");
+  }
+}

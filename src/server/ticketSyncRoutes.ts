@@ -1,0 +1,92 @@
+/**
+ * The Jira ticket sync over HTTP: the configuration, runs and their status,
+ * the ticket mirror and its change feed. Every route takes the user's JWT and
+ * works on the user's newest Jira connection, or the one `connectionId` names.
+ *
+ *   PUT  /api/integrations/jira/sync/config     store the configuration (checked, its site against the grant's)
+ *   GET  /api/integrations/jira/sync/config     the configuration and the sites the grant reaches
+ *   POST /api/integrations/jira/sync            run a pull now ({"deleteScan": true} scans for deletes too)
+ *   GET  /api/integrations/jira/sync            cursor, run in progress, last run, last delete scan
+ *   GET  /api/integrations/jira/tickets         the mirror: filters, `limit`, `cursor` (nextCursor)
+ *   GET  /api/integrations/jira/tickets/events  the change feed after `after` (a seq), oldest first
+ *   GET  /api/integrations/jira/tickets/:key    one ticket by key or id
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { IntegrationError } from "../integrations/shared/errors.js";
+import { parseTicketCursor, type TicketSync } from "../integrations/jira/sync/ticketSync.js";
+import { TICKET_NOT_FOUND } from "./errors.js";
+import { connectionQuery, parseInput } from "./schemas.js";
+
+const runBody = z.strictObject({ deleteScan: z.boolean().optional() }).optional();
+const flag = z.enum(["true", "false"], { error: 'must be "true" or "false"' });
+const ticketsQuery = connectionQuery.extend({
+  project: z.string().min(1).max(64).optional(),
+  status: z.string().min(1).max(255).optional(),
+  assignee: z.string().min(1).max(128).optional(),
+  label: z.string().min(1).max(255).optional(),
+  includeDeleted: flag.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  cursor: z.string().min(1).max(512).optional(),
+});
+const eventsQuery = connectionQuery.extend({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+const keyParams = z.object({ key: z.string().regex(/^(?:[A-Z][A-Z0-9_]*-\d+|\d+)$/, "must be an issue key (SBX-12) or id") });
+
+export function registerTicketSyncRoutes(app: FastifyInstance, sync: TicketSync): void {
+  const authed = { config: { auth: true } };
+  const userOf = (request: FastifyRequest): string => {
+    if (!request.userId) throw new Error("authenticate hook did not run");
+    return request.userId;
+  };
+  const optionsOf = (query: { connectionId?: string | undefined }) => (query.connectionId ? { connectionId: query.connectionId } : {});
+
+  app.put("/api/integrations/jira/sync/config", authed, async (request) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    return sync.configure(userOf(request), request.body ?? {}, optionsOf(query));
+  });
+  app.get("/api/integrations/jira/sync/config", authed, async (request) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    return sync.config(userOf(request), optionsOf(query));
+  });
+  app.post("/api/integrations/jira/sync", authed, async (request) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    const body = parseInput(runBody, request.body, "body");
+    const run = await sync.run(userOf(request), { ...optionsOf(query), ...(body?.deleteScan !== undefined ? { deleteScan: body.deleteScan } : {}) });
+    return { run };
+  });
+  app.get("/api/integrations/jira/sync", authed, async (request) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    return sync.status(userOf(request), optionsOf(query));
+  });
+  app.get("/api/integrations/jira/tickets", authed, async (request) => {
+    const query = parseInput(ticketsQuery, request.query, "query");
+    const after = parseTicketCursor(query.cursor);
+    return sync.tickets(
+      userOf(request),
+      {
+        ...(query.project ? { project: query.project } : {}),
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.assignee ? { assigneeAccountId: query.assignee } : {}),
+        ...(query.label ? { label: query.label } : {}),
+        includeDeleted: query.includeDeleted === "true",
+        ...(query.limit ? { limit: query.limit } : {}),
+        ...(after ? { after } : {}),
+      },
+      optionsOf(query),
+    );
+  });
+  app.get("/api/integrations/jira/tickets/events", authed, async (request) => {
+    const query = parseInput(eventsQuery, request.query, "query");
+    return sync.events(userOf(request), query.after, query.limit, optionsOf(query));
+  });
+  app.get<{ Params: { key: string } }>("/api/integrations/jira/tickets/:key", authed, async (request) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    const { key } = parseInput(keyParams, request.params, "params");
+    const ticket = await sync.ticket(userOf(request), key, optionsOf(query));
+    if (!ticket) throw new IntegrationError({ type: "schema", code: TICKET_NOT_FOUND, field: "key", provider: "jira", message: `no ticket ${key} in this connection's mirror` });
+    return { ticket };
+  });
+}
