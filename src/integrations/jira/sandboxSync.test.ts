@@ -337,6 +337,7 @@ describe("Jira sandbox sync: dynamic webhooks", () => {
     await k.call("POST", `${api.base}/issue`, api.authorization, { fields: { project: { key: "SBX" }, summary: "Second", issuetype: { name: "Task" } } });
     await k.call("DELETE", `${api.base}/issue/SBX-2`, api.authorization);
     log = await k.control("GET", "/deliveries?waitMs=5000");
+    expect(log.body.pending).toBe(0);
     expect(hook.received.slice(3).map((r) => [r.body.webhookEvent, (r.body.issue as Json).key])).toEqual([
       ["jira:issue_created", "SBX-2"],
       ["jira:issue_deleted", "SBX-2"],
