@@ -78,7 +78,7 @@ describe("Jira sandbox sync: the account's time zone", () => {
     clock.ms += 60_000;
     await k.call("PUT", `${api.base}/issue/SBX-1`, api.authorization, { fields: { summary: "Later" } });
     const changelog = await k.call("GET", `${api.base}/issue/SBX-1/changelog`, api.authorization);
-    expect((changelog.body.values as Json[])[0]).toMatchObject({ created: "2026-12-01T23:31:00.000+1400" });
+    expect(((changelog.body as Json).values as Json[])[0]).toMatchObject({ created: "2026-12-01T23:31:00.000+1400" });
     // 23:30 local is 09:30 UTC: the literal is read in the account's zone.
     const found = await k.search(api, { jql: 'project = SBX AND created >= "2026-12-01 23:30"' });
     expect(found.body.issues).toHaveLength(1);
@@ -235,7 +235,7 @@ describe("Jira sandbox sync: the control plane and several sites", () => {
     const patched = await k.control("PATCH", "/issues/SBX-1", { fields: { summary: "Renamed", status: "Done" } });
     expect(patched.body).toMatchObject({ id: "10000", key: "SBX-1", changelogId: "10000" });
     const changelog = await k.call("GET", `${api.base}/issue/SBX-1/changelog`, api.authorization);
-    expect((changelog.body.values as Json[])[0]).toMatchObject({ author: { displayName: "Avery Colleague" } });
+    expect(((changelog.body as Json).values as Json[])[0]).toMatchObject({ author: { displayName: "Avery Colleague" } });
     expect((await k.control("DELETE", "/issues/SBX-2", {})).body).toEqual({ id: "10001", key: "SBX-2", deleted: true });
     expect((await k.call("GET", `${api.base}/issue/SBX-2`, api.authorization)).status).toBe(404);
     expect((await k.control("POST", "/issues", { count: 0 })).body).toEqual({ error: expect.stringMatching(/^count: /) });
