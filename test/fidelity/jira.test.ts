@@ -4,7 +4,10 @@
  * through the gateway (`/ex/jira/{cloudId}`). Who-am-I, then every call of
  * the ticket actions: create an issue, find it with the enhanced search
  * (GET and POST, paged by nextPageToken), read it; and Jira's errors as the
- * client surfaces them (an HttpException carrying the ErrorCollection).
+ * client surfaces them (an HttpException carrying the ErrorCollection);
+ * and what a two-way sync calls: the search paged over the fields it reads,
+ * editIssue, doTransition, addComment, deleteIssue, and the dynamic webhooks
+ * (register, list, refresh, delete).
  */
 import { HttpException, Version3Client } from "jira.js";
 import { describe, expect, it } from "vitest";
@@ -123,5 +126,54 @@ describe("jira.js against the Jira sandbox", () => {
     // A 3LO token without read:jira-work: the gateway's own shape, not an ErrorCollection.
     const writer = await oauthClient(sandbox, ["write:jira-work"]);
     expect(await failure(writer.issueSearch.searchForIssuesUsingJqlEnhancedSearch({ jql: "project = SBX" }))).toEqual({ status: 401, data: { code: 401, message: "Unauthorized; scope does not match" } });
+  });
+
+  it("does what a two-way sync does: a search paged over its fields, edit, transition, comment, delete, dynamic webhooks", async () => {
+    const sandbox = await start({ timeZone: "Pacific/Kiritimati" });
+    const client = await oauthClient(sandbox, ["read:jira-user", "read:jira-work", "write:jira-work", "manage:jira-webhook"]);
+    await post(`${sandbox.url}/_sandbox/jira/issues`, { count: 120, fields: { summary: "Seeded {n}" } });
+
+    const seen: string[] = [];
+    let nextPageToken: string | undefined;
+    do {
+      const page = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({
+        jql: "project = SBX ORDER BY updated ASC, key ASC",
+        fields: ["summary", "description", "status", "assignee", "priority", "labels", "updated", "created"],
+        expand: "changelog",
+        maxResults: 100,
+        ...(nextPageToken ? { nextPageToken } : {}),
+      });
+      for (const issue of page.issues ?? []) {
+        seen.push(issue.key as string);
+        expect(issue.fields.updated).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+1400$/);
+        expect(issue.fields.status).toMatchObject({ name: "To Do" });
+        expect(issue.changelog).toMatchObject({ histories: [] });
+      }
+      nextPageToken = page.nextPageToken;
+    } while (nextPageToken);
+    expect(seen).toHaveLength(120);
+
+    await client.issues.editIssue({ issueIdOrKey: "SBX-1", fields: { summary: "Edited by the sync", labels: ["synced"] } });
+    await client.issues.doTransition({ issueIdOrKey: "SBX-1", transition: { id: "21" } });
+    const comment = await client.issueComments.addComment({ issueIdOrKey: "SBX-1", comment: "From the sync" });
+    expect(comment).toMatchObject({ id: expect.any(String), body: { type: "doc", content: [{ content: [{ text: "From the sync" }] }] } });
+    const issue = await client.issues.getIssue({ issueIdOrKey: "SBX-1", fields: ["summary", "labels", "status"] });
+    expect(issue.fields).toMatchObject({ summary: "Edited by the sync", labels: ["synced"], status: { name: "In Progress" } });
+    const changelog = await client.issues.getChangeLogs({ issueIdOrKey: "SBX-1" });
+    expect(changelog.values?.map((entry) => entry.items?.map((item) => item.field))).toEqual([["summary", "labels"], ["status"]]);
+    const refused = await failure(client.issues.doTransition({ issueIdOrKey: "SBX-1", transition: { id: "99" } }));
+    expect(refused).toEqual({ status: 400, data: { errorMessages: ["Transition id '99' is not valid for this issue."], errors: {} } });
+    await client.issues.deleteIssue({ issueIdOrKey: "SBX-1" });
+    expect((await failure(client.issues.getIssue({ issueIdOrKey: "SBX-1" }))).status).toBe(404);
+
+    const registered = await client.webhooks.registerDynamicWebhooks({ url: "http://127.0.0.1:9/jira/hook", webhooks: [{ events: ["jira:issue_updated"], jqlFilter: "project = SBX", fieldIdsFilter: ["summary"] }] });
+    const id = registered.webhookRegistrationResult?.[0]?.createdWebhookId as number;
+    expect(id).toEqual(expect.any(Number));
+    const listed = await client.webhooks.getDynamicWebhooksForApp();
+    expect(listed).toMatchObject({ total: 1, isLast: true, values: [{ id, jqlFilter: "project = SBX", events: ["jira:issue_updated"] }] });
+    const refreshed = await client.webhooks.refreshWebhooks({ webhookIds: [id] });
+    expect(refreshed.expirationDate).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    await client.webhooks.deleteWebhookById({ webhookIds: [id] });
+    expect((await client.webhooks.getDynamicWebhooksForApp()).total).toBe(0);
   });
 });

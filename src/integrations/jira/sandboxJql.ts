@@ -37,12 +37,23 @@ export type JqlIssue = {
   updated: number;
   status?: string;
   assigneeAccountId?: string;
+  reporterAccountId?: string;
 };
 /**
  * What the site holds, for the checks Jira makes of values (a project that exists, an issue key that exists),
  * and how the searching account reads dates: its time zone (UTC when left out) and the time now (for "-5d").
  */
-export type JqlSite = { projectKeys: readonly string[]; issueKeys: readonly string[]; timeZone?: string; nowMs?: number };
+export type JqlSite = {
+  projectKeys: readonly string[];
+  issueKeys: readonly string[];
+  timeZone?: string;
+  nowMs?: number;
+  /**
+   * The subset a dynamic webhook's jqlFilter may use: issueKey, project, issuetype, status, assignee and reporter
+   * with =, !=, IN and NOT IN, no ORDER BY, and issue keys that need not exist yet.
+   */
+  webhookFilter?: boolean;
+};
 
 export type JqlQuery = {
   /** Undefined for a query with no restriction (only ORDER BY, or nothing). */
@@ -82,6 +93,7 @@ const FIELDS: Record<string, { name: string; ops: readonly string[] }> = {
   labels: { name: "labels", ops: ["=", "!=", "in", "not in"] },
   status: { name: "status", ops: ["=", "!=", "in", "not in"] },
   assignee: { name: "assignee", ops: ["=", "!=", "in", "not in"] },
+  reporter: { name: "reporter", ops: ["=", "!=", "in", "not in"] },
   updated: { name: "updated", ops: DATE_OPS },
   updateddate: { name: "updated", ops: DATE_OPS },
   created: { name: "created", ops: DATE_OPS },
@@ -231,6 +243,7 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
   const problems: string[] = [];
   const zone = site.timeZone ?? "UTC";
   const nowMs = site.nowMs ?? Date.now();
+  const WEBHOOK_FIELDS = new Set(["key", "project", "issuetype", "status", "assignee", "reporter"]);
   const check = (node: Node): void => {
     if (node.kind === "not") return check(node.inner);
     if (node.kind !== "clause") {
@@ -241,6 +254,10 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
     const field = FIELDS[node.field.toLowerCase()];
     if (!field) {
       problems.push(`Field '${node.field}' does not exist or you do not have permission to view it.`);
+      return;
+    }
+    if (site.webhookFilter && (!WEBHOOK_FIELDS.has(field.name) || node.field.toLowerCase() === "id")) {
+      problems.push(`The field '${node.field}' is not supported in a webhook's JQL filter.`);
       return;
     }
     if (!field.ops.includes(node.op)) {
@@ -260,14 +277,25 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
     if (field.name === "key" && node.field.toLowerCase() !== "id") {
       for (const v of node.values) {
         if (!ISSUE_KEY.test(v) && !/^\d+$/.test(v)) problems.push(`The issue key '${v}' for field '${node.field}' is invalid.`);
-        else if (ISSUE_KEY.test(v) && !site.issueKeys.some((k) => k.toLowerCase() === v.toLowerCase())) problems.push(`An issue with key '${v}' does not exist for field '${node.field}'.`);
+        else if (!site.webhookFilter && ISSUE_KEY.test(v) && !site.issueKeys.some((k) => k.toLowerCase() === v.toLowerCase())) problems.push(`An issue with key '${v}' does not exist for field '${node.field}'.`);
       }
     }
   };
   if (tree) check(tree);
+  if (site.webhookFilter && order.length > 0) problems.push("ORDER BY is not supported in a webhook's JQL filter.");
   for (const o of order) if (!SORTABLE[o.field.toLowerCase()]) problems.push(`Not able to sort using field '${o.field}'.`);
   if (problems.length > 0) throw new JqlError(problems);
 
+  // A date literal is read once a query, not once an issue (a search may run through thousands).
+  const bounds = new Map<string, number>();
+  const boundOf = (text: string): number => {
+    let bound = bounds.get(text);
+    if (bound === undefined) {
+      bound = dateOf(text, zone, nowMs) as number;
+      bounds.set(text, bound);
+    }
+    return bound;
+  };
   const wordsOf = (text: string): string[] => text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
   const matchesText = (haystack: string, needle: string): boolean => {
     const words = wordsOf(haystack);
@@ -294,10 +322,12 @@ export function parseJql(jql: string, site: JqlSite): JqlQuery {
         return equal(issue.status !== undefined ? [issue.status] : []) === positive;
       case "assignee":
         return equal(issue.assigneeAccountId !== undefined ? [issue.assigneeAccountId] : []) === positive;
+      case "reporter":
+        return equal(issue.reporterAccountId !== undefined ? [issue.reporterAccountId] : []) === positive;
       case "updated":
       case "created": {
         const at = field.name === "updated" ? issue.updated : issue.created;
-        const bound = dateOf(node.values[0] as string, zone, nowMs) as number;
+        const bound = boundOf(node.values[0] as string);
         switch (node.op) {
           case ">=":
             return at >= bound;
