@@ -227,6 +227,9 @@ export function createTicketSync(deps: TicketSyncDeps) {
   const connectionIdOf = async (userId: string, connectionId: string | undefined): Promise<string> => (await contextOf(userId, connectionId)).connection.id;
 
   return {
+    /** What the push and webhook parts of the sync share with the pull: how a connection's calls are made and targeted. */
+    internals: { contextOf, targetFor, configOf, fieldsOf, mirror, now },
+
     /** Stores a connection's configuration, checked (its site against the grant's) before it is kept. */
     async configure(userId: string, input: unknown, options: { connectionId?: string } = {}): Promise<{ connectionId: string; config: SyncConfig; sites: JiraSite[] }> {
       const parsed = syncConfigSchema.safeParse(input);
