@@ -14,6 +14,7 @@ import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { Clock } from "./integrations/shared/http.js";
 import type { StartedSandbox } from "./sandbox/kit.js";
 import { createTicketSync, type TicketSync } from "./integrations/jira/sync/ticketSync.js";
+import { createTicketPush } from "./integrations/jira/sync/push.js";
 import { startJobs } from "./jobs/index.js";
 import { SqlTicketMirror } from "./store/ticketMirror.js";
 import type { JobRunner } from "./jobs/runner.js";
@@ -134,6 +135,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     const app = await buildServer({
       connectors: connectorsById(integrations),
       ticketSync,
+      ticketPush: createTicketPush(ticketSync, store.db),
       verifyUser: createUserVerifier({
         ...(jwtSecret ? { secret: jwtSecret } : {}),
         ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),

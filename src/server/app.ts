@@ -16,6 +16,7 @@ import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
 import { registerTicketSyncRoutes } from "./ticketSyncRoutes.js";
 import type { TicketSync } from "../integrations/jira/sync/ticketSync.js";
+import type { TicketPush } from "../integrations/jira/sync/push.js";
 
 
 export type ServerDeps = {
@@ -29,6 +30,8 @@ export type ServerDeps = {
   proxyLimits?: ProxyLimits;
   /** The Jira ticket sync, whose routes are served when it is given. */
   ticketSync?: TicketSync;
+  /** Its push side (AutoFlow's writes to Jira), served with it. */
+  ticketPush?: TicketPush;
 };
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -159,6 +162,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
 
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
-  if (deps.ticketSync) registerTicketSyncRoutes(app, deps.ticketSync);
+  if (deps.ticketSync) registerTicketSyncRoutes(app, deps.ticketSync, deps.ticketPush);
   return app;
 }

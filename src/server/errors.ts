@@ -19,6 +19,9 @@ export const ROUTE_NOT_FOUND = "route_not_found";
 /** SDK codes that are "not found" rather than "bad request". */
 /** A ticket the Jira sync's mirror does not hold. */
 export const TICKET_NOT_FOUND = "ticket_not_found";
+/** A push whose fields changed in Jira too, refused by the conflict policy (409, with both versions). */
+export const TICKET_CONFLICT = "conflict";
+export const IDEMPOTENCY_OUTCOME_UNKNOWN = "idempotency_outcome_unknown";
 const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION, TICKET_NOT_FOUND]);
 
 /** Fastify's own codes for what the caller sent wrong, and the status each deserves. */
@@ -48,6 +51,8 @@ export function statusOf(error: IntegrationError): number {
   if (error.code === RESPONSE_TOO_LARGE) return 502;
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
   if (error.code === REFRESH_LOCK_TIMEOUT) return 503;
+  // A write whose Idempotency-Key is held by a first attempt still running, or whose outcome is unknown: not again.
+  if (error.code === IDEMPOTENCY_OUTCOME_UNKNOWN) return 409;
   switch (error.type) {
     case "schema":
       // Our own validation refused what the caller sent (400, naming the field); or the provider

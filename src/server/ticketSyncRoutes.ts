@@ -10,12 +10,17 @@
  *   GET  /api/integrations/jira/tickets         the mirror: filters, `limit`, `cursor` (nextCursor)
  *   GET  /api/integrations/jira/tickets/events  the change feed after `after` (a seq), oldest first
  *   GET  /api/integrations/jira/tickets/:key    one ticket by key or id
+ *   POST  /api/integrations/jira/tickets                      create an issue (Idempotency-Key)
+ *   PATCH /api/integrations/jira/tickets/:key                 update the fields named ({fields, baseUpdated?}); 409 with both versions on a conflict
+ *   POST  /api/integrations/jira/tickets/:key/transitions     move to a status by name
+ *   POST  /api/integrations/jira/tickets/:key/comments        comment (plain text)
  */
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import { parseTicketCursor, type TicketSync } from "../integrations/jira/sync/ticketSync.js";
-import { TICKET_NOT_FOUND } from "./errors.js";
+import { TicketConflict, type PushAnswer, type TicketPush } from "../integrations/jira/sync/push.js";
+import { errorBody, TICKET_NOT_FOUND } from "./errors.js";
 import { connectionQuery, parseInput } from "./schemas.js";
 
 const runBody = z.strictObject({ deleteScan: z.boolean().optional() }).optional();
@@ -35,7 +40,7 @@ const eventsQuery = connectionQuery.extend({
 });
 const keyParams = z.object({ key: z.string().regex(/^(?:[A-Z][A-Z0-9_]*-\d+|\d+)$/, "must be an issue key (SBX-12) or id") });
 
-export function registerTicketSyncRoutes(app: FastifyInstance, sync: TicketSync): void {
+export function registerTicketSyncRoutes(app: FastifyInstance, sync: TicketSync, push?: TicketPush): void {
   const authed = { config: { auth: true } };
   const userOf = (request: FastifyRequest): string => {
     if (!request.userId) throw new Error("authenticate hook did not run");
@@ -88,5 +93,45 @@ export function registerTicketSyncRoutes(app: FastifyInstance, sync: TicketSync)
     const ticket = await sync.ticket(userOf(request), key, optionsOf(query));
     if (!ticket) throw new IntegrationError({ type: "schema", code: TICKET_NOT_FOUND, field: "key", provider: "jira", message: `no ticket ${key} in this connection's mirror` });
     return { ticket };
+  });
+
+  if (!push) return;
+  const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {
+    const value = request.headers["idempotency-key"];
+    if (Array.isArray(value)) throw new IntegrationError({ type: "schema", code: "invalid_input", field: "Idempotency-Key", provider: "jira", message: "Idempotency-Key: send one" });
+    return value;
+  };
+  const writeOptions = (request: FastifyRequest, query: { connectionId?: string | undefined }) => {
+    const key = idempotencyKeyOf(request);
+    return { ...optionsOf(query), ...(key !== undefined ? { idempotencyKey: key } : {}) };
+  };
+  const answer = (reply: FastifyReply, result: PushAnswer) => {
+    if (result.replayed) reply.header("idempotent-replayed", "true");
+    return reply.code(result.status).send(result.body);
+  };
+  app.post("/api/integrations/jira/tickets", authed, async (request, reply) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    return answer(reply, await push.create(userOf(request), request.body, writeOptions(request, query)));
+  });
+  app.patch<{ Params: { key: string } }>("/api/integrations/jira/tickets/:key", authed, async (request, reply) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    const { key } = parseInput(keyParams, request.params, "params");
+    try {
+      return answer(reply, await push.update(userOf(request), key, request.body, writeOptions(request, query)));
+    } catch (error) {
+      // Both versions of each field changed on both sides, beside the one error body.
+      if (error instanceof TicketConflict) return reply.code(409).header("cache-control", "no-store").send({ ...errorBody(error), conflicts: error.conflicts, jiraUpdated: error.jiraUpdated });
+      throw error;
+    }
+  });
+  app.post<{ Params: { key: string } }>("/api/integrations/jira/tickets/:key/transitions", authed, async (request, reply) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    const { key } = parseInput(keyParams, request.params, "params");
+    return answer(reply, await push.transition(userOf(request), key, request.body, writeOptions(request, query)));
+  });
+  app.post<{ Params: { key: string } }>("/api/integrations/jira/tickets/:key/comments", authed, async (request, reply) => {
+    const query = parseInput(connectionQuery, request.query, "query");
+    const { key } = parseInput(keyParams, request.params, "params");
+    return answer(reply, await push.comment(userOf(request), key, request.body, writeOptions(request, query)));
   });
 }

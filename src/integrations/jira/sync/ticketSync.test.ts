@@ -5,30 +5,15 @@
  * and resumes from it, and an auth failure that stops the sync.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PROVIDER_IDS } from "../../registry.js";
-import { cookieHeader, startHarness, type Harness } from "../../../testing/harness.js";
+import type { Harness } from "../../../testing/harness.js";
+import { connectJira, JIRA_API as API, startSyncHarness, SYNC_USER as USER } from "../../../testing/jiraSync.js";
 
 type Json = Record<string, unknown>;
-const USER = "sync-user";
-const API = "/api/integrations/jira";
-/** What a two-way sync needs of a 3LO grant. */
-const SYNC_SCOPES = ["read:jira-user", "read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access"];
-const providers = (jiraScopes: string[]) => ({ ...Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])), jira: { scopes: jiraScopes } });
-
-async function connectJira(h: Harness): Promise<string> {
-  const start = await h.request({ method: "POST", url: `${API}/oauth/start`, user: USER });
-  const consent = await fetch((start.json() as Json).authUrl as string, { redirect: "manual" });
-  const callback = new URL(consent.headers.get("location") as string);
-  const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(start.headers["set-cookie"]) } });
-  expect(page.statusCode, page.body).toBe(200);
-  const list = await h.request({ method: "GET", url: `${API}/connections`, user: USER });
-  return ((list.json() as { connections: Json[] }).connections[0] as Json).id as string;
-}
 
 describe("Jira ticket sync over HTTP", () => {
   let h: Harness;
   beforeEach(async () => {
-    h = await startHarness({ config: { providers: providers(SYNC_SCOPES) as never } });
+    h = await startSyncHarness();
   });
   afterEach(async () => {
     await h.close();
@@ -130,7 +115,7 @@ describe("Jira ticket sync over HTTP", () => {
 
   it("refuses a sync the grant's scopes cannot run, naming the scope", async () => {
     await h.close();
-    h = await startHarness({ config: { providers: providers(["read:jira-user", "read:jira-work", "offline_access"]) as never } });
+    h = await startSyncHarness({}, ["read:jira-user", "read:jira-work", "offline_access"]);
     await connectJira(h);
     const both = await put({ projects: ["SBX"] });
     expect(both.statusCode).toBe(424);
