@@ -61,6 +61,8 @@ export type ServiceOptions = {
    * false: they use the running sandboxes and leave them be.
    */
   sandboxStandby?: boolean;
+  /** False: the sandboxes keep their state in memory only (tests of thousands of sandbox writes that need no restart). */
+  sandboxPersistence?: boolean;
 };
 
 export async function startService(config: ServiceConfig, options: ServiceOptions): Promise<Service> {
@@ -87,7 +89,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
           ...options.sandboxOptions?.[id],
           port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,
           redirectUris: [redirectUriFor(config.publicUrl, id)],
-          persistence: store.sandboxes,
+          ...(options.sandboxPersistence === false ? {} : { persistence: store.sandboxes }),
           standby: options.sandboxStandby ?? true,
           log: (level, message) => logger[level]({ provider: id }, message),
         });

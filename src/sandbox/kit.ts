@@ -203,6 +203,11 @@ export type SandboxDefinition = {
    * that send no window headers.
    */
   rateLimitHeaders?(reply: FastifyReply, window: RateWindow): void;
+  /**
+   * Requests other than GET that change nothing (a search sent as POST): their answers leave without a
+   * snapshot of the state. A GET changes nothing unless it is a browser path (the consent page issues codes).
+   */
+  readOnly?(method: string, path: string): boolean;
 };
 
 /** Builds a sandbox's definition for its app, from a restored state when there is one. */
@@ -541,11 +546,18 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
       return payload;
     });
   }
+  /** What cannot have changed the state: a GET or HEAD off the consent page, or what the provider declares a read. */
+  const readsOnly = (request: FastifyRequest): boolean => {
+    const path = pathOf(request);
+    if (request.method === "GET" || request.method === "HEAD") return !definition.browserPaths.includes(path);
+    return definition.readOnly?.(request.method, path) ?? false;
+  };
   if (saver) {
     // What a request changed is stored before its answer leaves: an acknowledged grant survives a crash.
+    // Snapshotting the whole state costs in proportion to it, so reads are not snapshotted.
     // A write the store refuses (another process claimed the sandbox) turns the answer into a 503.
     app.addHook("onSend", async (request, reply, payload) => {
-      if (lost || (request.method === "GET" && pathOf(request).startsWith("/_sandbox/"))) return payload;
+      if (lost || readsOnly(request)) return payload;
       if (await saver.flush()) return payload;
       loseIt();
       reply.code(503).header("connection", "close").header("content-type", "application/json; charset=utf-8");

@@ -102,6 +102,8 @@ export async function startHarness(
     database?: TestDatabase;
     /** Collects every log line, written at debug level through the service's own (redacting) logger. */
     logLines?: string[];
+    /** False: sandboxes in memory only, for tests of thousands of sandbox writes that restart nothing. */
+    sandboxPersistence?: boolean;
   } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), "autoflow-test-"));
@@ -118,6 +120,7 @@ export async function startHarness(
       : createLogger("silent"),
     clock,
     ...(options.sandboxOptions ? { sandboxOptions: options.sandboxOptions } : {}),
+    ...(options.sandboxPersistence === false ? { sandboxPersistence: false } : {}),
   });
   const responses: string[] = [];
   const tokens = new Map<string, string>();

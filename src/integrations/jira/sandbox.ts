@@ -554,6 +554,8 @@ export function jiraSandbox(options: JiraSandboxOptions, app: SandboxApp, restor
     provider: "jira",
     state,
     browserPaths: ["/authorize"],
+    // The enhanced search (and the old one's 410) is a POST that changes nothing.
+    readOnly: (method, path) => method === "POST" && /\/rest\/api\/[23]\/search(?:\/jql)?$/.test(path),
     endpoints: (url) => {
       ownOrigin = url;
       return { authorizeUrl: `${url}/authorize`, tokenUrl: `${url}/oauth/token`, apiUrl: url };
