@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
 import { registerTicketSyncRoutes } from "./ticketSyncRoutes.js";
+import { registerTicketWebhookRoutes } from "./ticketWebhookRoutes.js";
 import type { TicketSync } from "../integrations/jira/sync/ticketSync.js";
 
 
@@ -159,6 +160,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
 
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
-  if (deps.ticketSync) registerTicketSyncRoutes(app, deps.ticketSync);
+  if (deps.ticketSync) {
+    registerTicketSyncRoutes(app, deps.ticketSync);
+    await registerTicketWebhookRoutes(app, deps.ticketSync);
+  }
   return app;
 }
