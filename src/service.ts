@@ -133,7 +133,18 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       ...(options.clock ? { clock: options.clock } : {}),
       fetch: options.fetch ?? pools.fetch,
     });
-    const ticketSync = createTicketSync({ jira: integrations.jira, mirror: new SqlTicketMirror(store.db), apiUrl: settings.jira.endpoints.apiUrl ?? "" });
+    const ticketSync = createTicketSync({
+      jira: integrations.jira,
+      mirror: new SqlTicketMirror(store.db),
+      apiUrl: settings.jira.endpoints.apiUrl ?? "",
+      // Jira delivers to the public URL; admin webhooks are checked with the operator's secret.
+      webhooks: {
+        publicUrl: config.publicUrl,
+        db: store.db,
+        ...(config.jiraWebhookSecret ? { adminSecret: config.jiraWebhookSecret } : {}),
+        ...(options.clock ? { now: clockNow(options.clock) } : {}),
+      },
+    });
     const app = await buildServer({
       connectors: connectorsById(integrations),
       ticketSync,
@@ -193,6 +204,9 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     throw error;
   }
 }
+
+/** A clock's time as a function (the Jira webhooks' JWT times and expiries read it). */
+const clockNow = (clock: Clock) => () => clock.now();
 
 /** Where the vault lives: PostgreSQL when DATABASE_URL is set, SQLite in the data folder otherwise. */
 export function storeLocation(

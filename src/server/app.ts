@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
 import { registerTicketSyncRoutes } from "./ticketSyncRoutes.js";
+import { registerTicketWebhookRoutes } from "./ticketWebhookRoutes.js";
 import type { TicketSync } from "../integrations/jira/sync/ticketSync.js";
 import type { TicketPush } from "../integrations/jira/sync/push.js";
 
@@ -162,6 +163,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
 
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
-  if (deps.ticketSync) registerTicketSyncRoutes(app, deps.ticketSync, deps.ticketPush);
+  if (deps.ticketSync) {
+    registerTicketSyncRoutes(app, deps.ticketSync, deps.ticketPush);
+    await registerTicketWebhookRoutes(app, deps.ticketSync);
+  }
   return app;
 }

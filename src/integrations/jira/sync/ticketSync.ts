@@ -22,6 +22,7 @@ import { scopeJql, syncConfigSchema, type SyncConfig } from "./config.js";
 import { accessibleSites, accountTimeZone, getIssue, searchPage, type JiraSite, type JiraTarget } from "./jiraApi.js";
 import { cursorLiteral, updatedSince } from "./jqlDate.js";
 import { MIRRORED_FIELDS, ticketOf, type Ticket } from "./ticket.js";
+import { createTicketWebhooks, type TicketWebhookOptions, type WebhookState } from "./webhooks.js";
 
 /** Issues per search page: Jira's most for named fields. */
 const PAGE_SIZE = 100;
@@ -58,6 +59,8 @@ export type TicketSyncDeps = {
   /** The Atlassian API origin (accessible-resources and the gateway). */
   apiUrl: string;
   now?: () => number;
+  /** Where Jira delivers webhooks and how admin ones are checked (webhooks.ts); none are registered without. */
+  webhooks?: TicketWebhookOptions;
 };
 
 export type SyncStatus = {
@@ -69,6 +72,8 @@ export type SyncStatus = {
   resumeFrom: { jql: string; pagesDone: number } | null;
   lastRun: RunRecord | null;
   lastDeleteScanAt: string | null;
+  /** The dynamic webhook registration (ids, site, expiry), or what to set up for an admin webhook. */
+  webhooks: WebhookState | null;
 };
 
 export function createTicketSync(deps: TicketSyncDeps) {
@@ -226,12 +231,17 @@ export function createTicketSync(deps: TicketSyncDeps) {
 
   const connectionIdOf = async (userId: string, connectionId: string | undefined): Promise<string> => (await contextOf(userId, connectionId)).connection.id;
 
+  const internals = { contextOf, targetFor, configOf, fieldsOf, mirror, now };
+  const webhooks = createTicketWebhooks(internals, deps.jira, deps.webhooks);
+
   return {
     /** What the push and webhook parts of the sync share with the pull: how a connection's calls are made and targeted. */
-    internals: { contextOf, targetFor, configOf, fieldsOf, mirror, now },
+    internals,
+    /** Deliveries received (`receive`), registrations made and refreshed. */
+    webhooks,
 
     /** Stores a connection's configuration, checked (its site against the grant's) before it is kept. */
-    async configure(userId: string, input: unknown, options: { connectionId?: string } = {}): Promise<{ connectionId: string; config: SyncConfig; sites: JiraSite[] }> {
+    async configure(userId: string, input: unknown, options: { connectionId?: string } = {}): Promise<{ connectionId: string; config: SyncConfig; sites: JiraSite[]; webhooks: WebhookState | null }> {
       const parsed = syncConfigSchema.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -253,7 +263,9 @@ export function createTicketSync(deps: TicketSyncDeps) {
       // A new scope or site starts the cursor over: what the old one mirrored stays until the delete scan sees it gone.
       const rescope = before !== null && (before.site !== config.site || scopeJql(before) !== scopeJql(config));
       await mirror.saveState(ctx.connection.id, { userId, config, ...(rescope ? { cursorMs: null, run: null, lastDeleteScanAt: null } : {}) });
-      return { connectionId: ctx.connection.id, config, sites };
+      // The old webhook registration is replaced by one for this configuration (never fails the configure: its state says what went wrong).
+      const hooks = await webhooks.configured(ctx, config, { target, sites });
+      return { connectionId: ctx.connection.id, config, sites, webhooks: hooks };
     },
 
     async config(userId: string, options: { connectionId?: string } = {}): Promise<{ connectionId: string; config: SyncConfig | null; sites: JiraSite[] }> {
@@ -295,6 +307,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
         resumeFrom: progress.success ? { jql: progress.data.jql, pagesDone: progress.data.counts.pages } : null,
         lastRun: (state?.lastRun as RunRecord | null) ?? null,
         lastDeleteScanAt: state?.lastDeleteScanAt ?? null,
+        webhooks: webhooks.statusOf(state),
       };
     },
 
@@ -320,6 +333,8 @@ export function createTicketSync(deps: TicketSyncDeps) {
     /** The scheduler's tick: a run for every configured pulling connection whose interval has passed, one after another. */
     async runDue(): Promise<Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" }>> {
       const out: Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" }> = [];
+      // Webhook registrations refreshed well before they lapse (a failure there is in their state, and polling goes on).
+      await webhooks.tick().catch(() => undefined);
       for (const state of await mirror.configured()) {
         const config = configOf(state);
         const last = state.lastRun as RunRecord | null;
