@@ -93,7 +93,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // JSON only, parsed by us so that an empty body means "no body" (clients
   // often send Content-Type without one) and a malformed one is a clear 400.
   app.removeContentTypeParser(["application/json", "text/plain"]);
-  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: "string" }, (_request, body, done) => {
+  // Parameters (charset=utf-8) are allowed after the media type, as RFC 9110 §8.3 has them.
+  app.addContentTypeParser(/^application\/([\w.+-]+\+)?json\s*(;|$)/i, { parseAs: "string" }, (_request, body, done) => {
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.trim() === "") return done(null, undefined);
     try {

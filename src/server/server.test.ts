@@ -136,6 +136,15 @@ describe("bad input", () => {
     expect(res.statusCode).toBe(415);
   });
 
+  it("takes JSON with a charset parameter, and refuses a media type that only begins like JSON", async () => {
+    const ok = await post("/api/integrations/slack/oauth/start", "{}", { "content-type": "application/json; charset=utf-8" });
+    expect(ok.statusCode, ok.body).toBe(200);
+    const problem = await post("/api/integrations/slack/oauth/start", "{}", { "content-type": "application/problem+json;charset=UTF-8" });
+    expect(problem.statusCode, problem.body).toBe(200);
+    const lookalike = await post("/api/integrations/slack/oauth/start", "{}", { "content-type": "application/jsonx" });
+    expect(lookalike.statusCode).toBe(415);
+  });
+
   it("treats an empty JSON body as no body", async () => {
     const res = await post("/api/integrations/slack/oauth/start", "", { "content-type": "application/json" });
     expect(res.statusCode).toBe(200);
