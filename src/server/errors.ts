@@ -52,7 +52,7 @@ export function statusOf(error: IntegrationError): number {
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
   if (error.code === REFRESH_LOCK_TIMEOUT) return 503;
   // A write whose Idempotency-Key is held by a first attempt still running, or whose outcome is unknown: not again.
-  if (error.code === IDEMPOTENCY_OUTCOME_UNKNOWN) return 409;
+  if (error.code === IDEMPOTENCY_OUTCOME_UNKNOWN || error.code === "sync_running") return 409;
   switch (error.type) {
     case "schema":
       // Our own validation refused what the caller sent (400, naming the field); or the provider

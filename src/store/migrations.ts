@@ -146,6 +146,9 @@ const migrations: Record<string, Migration> = {
         .addColumn("last_delete_scan_at", "text")
         // The change feed's next sequence number: taken under this row's lock.
         .addColumn("next_event_seq", "bigint", (c) => c.notNull().defaultTo(1))
+        // Which instance runs this connection's sync, until when (epoch ms): one run at a time across instances.
+        .addColumn("lease_owner", "text")
+        .addColumn("lease_until", "bigint")
         .addColumn("updated_at", "text", (c) => c.notNull())
         .execute();
       await db.schema

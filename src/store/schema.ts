@@ -90,6 +90,8 @@ export interface TicketSyncStatesTable {
   webhooks: string | null;
   last_delete_scan_at: string | null;
   next_event_seq: ColumnType<string | number, number | undefined, number>;
+  lease_owner: string | null;
+  lease_until: Millis | null;
   updated_at: string;
 }
 

@@ -133,6 +133,27 @@ describe.each(testDatabases())("ticket mirror on %s", (database) => {
     expect((await mirror.events(connection, 45, 3)).map((e) => e.seq)).toEqual([46, 47, 48]);
   });
 
+  it("lends a run's lease to one instance at a time, until it lapses", async () => {
+    const [a, b] = [new SqlTicketMirror(stores[0]!.db), new SqlTicketMirror(stores[stores.length - 1]!.db)];
+    expect(await a.takeLease(connection, "instance-a", 1000, 61_000)).toBe(true);
+    expect(await b.takeLease(connection, "instance-b", 2000, 62_000)).toBe(false);
+    // The holder renews; after the lease lapses another may take it.
+    expect(await a.takeLease(connection, "instance-a", 3000, 63_000)).toBe(true);
+    expect(await b.takeLease(connection, "instance-b", 63_001, 123_001)).toBe(true);
+    await a.releaseLease(connection, "instance-a");
+    expect(await a.takeLease(connection, "instance-a", 63_002, 123_002)).toBe(false);
+    await b.releaseLease(connection, "instance-b");
+    expect(await a.takeLease(connection, "instance-a", 63_003, 123_003)).toBe(true);
+  });
+
+  it("names the issues one origin changed lately, newest first", async () => {
+    await mirror.apply(connection, [issue(1, T0), issue(2, T0)], "jira");
+    await mirror.apply(connection, [issue(3, T0)], "autoflow");
+    await mirror.apply(connection, [issue(1, T0 + 1)], "autoflow");
+    expect(await mirror.recentlyChanged(connection, "autoflow", "2000-01-01T00:00:00.000Z", 50)).toEqual(["10001", "10003"]);
+    expect(await mirror.recentlyChanged(connection, "autoflow", "2999-01-01T00:00:00.000Z", 50)).toEqual([]);
+  });
+
   it("keeps the sync state and forgets a connection whole", async () => {
     await mirror.saveState(connection, { config: { direction: "both" }, timeZone: "Pacific/Kiritimati", lastRun: { counts: { created: 1 } } });
     await mirror.apply(connection, [issue(1, T0)], "jira");

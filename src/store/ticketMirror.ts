@@ -275,6 +275,39 @@ export class SqlTicketMirror {
     });
   }
 
+  /**
+   * Takes the connection's run lease for `owner` until `untilMs` (epoch ms) when it is free, lapsed or
+   * already `owner`'s: one run at a time across instances. False when another holds it.
+   */
+  async takeLease(connectionId: string, owner: string, nowMs: number, untilMs: number): Promise<boolean> {
+    await this.db.transaction().execute((tx) => this.ensureState(tx, connectionId));
+    const taken = await this.db
+      .updateTable("ticket_sync_states")
+      .set({ lease_owner: owner, lease_until: untilMs })
+      .where("connection_id", "=", connectionId)
+      .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", nowMs)]))
+      .executeTakeFirst();
+    return taken.numUpdatedRows > 0n;
+  }
+
+  async releaseLease(connectionId: string, owner: string): Promise<void> {
+    await this.db.updateTable("ticket_sync_states").set({ lease_owner: null, lease_until: null }).where("connection_id", "=", connectionId).where("lease_owner", "=", owner).execute();
+  }
+
+  /** The ids of issues `origin` changed since `sinceIso`, newest first (a pull names AutoFlow's recent writes to a lagging search). */
+  async recentlyChanged(connectionId: string, origin: TicketOrigin, sinceIso: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("ticket_events")
+      .select("issue_id")
+      .where("connection_id", "=", connectionId)
+      .where("origin", "=", origin)
+      .where("at", ">=", sinceIso)
+      .orderBy("seq", "desc")
+      .limit(limit * 4)
+      .execute();
+    return [...new Set(rows.map((r) => r.issue_id))].slice(0, limit);
+  }
+
   /** Removes a connection's mirror, feed and state (its disconnect). */
   async forget(connectionId: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {

@@ -51,7 +51,11 @@ export async function accountTimeZone(ctx: ActionContext, target: JiraTarget): P
 }
 
 /** One page of a search: Cloud's enhanced search by `nextPageToken`, Data Center's by `startAt` (its token is the next offset). */
-export async function searchPage(ctx: ActionContext, target: JiraTarget, query: { jql: string; fields: readonly string[]; maxResults: number; next?: string }): Promise<SearchPage> {
+export async function searchPage(
+  ctx: ActionContext,
+  target: JiraTarget,
+  query: { jql: string; fields: readonly string[]; maxResults: number; next?: string; reconcileIssues?: readonly string[] },
+): Promise<SearchPage> {
   if (target.version === "3") {
     const page = await ctx.read(
       {
@@ -59,7 +63,14 @@ export async function searchPage(ctx: ActionContext, target: JiraTarget, query: 
         method: "POST",
         ...path(target, "/search/jql"),
         idempotent: true,
-        json: { jql: query.jql, fields: query.fields, maxResults: query.maxResults, ...(query.next ? { nextPageToken: query.next } : {}) },
+        json: {
+          jql: query.jql,
+          fields: query.fields,
+          maxResults: query.maxResults,
+          ...(query.next ? { nextPageToken: query.next } : {}),
+          // Read-after-write: issues named here are answered as written even while the search lags (at most 50).
+          ...(query.reconcileIssues && query.reconcileIssues.length > 0 ? { reconcileIssues: query.reconcileIssues.slice(0, 50).map(Number) } : {}),
+        },
       },
       cloudPage,
     );

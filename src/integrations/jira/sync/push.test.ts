@@ -65,6 +65,14 @@ describe("Jira ticket sync: pushes", () => {
     expect((await events()).length).toBe(before);
   });
 
+  it("names its own writes to a lagging search, so a pull reads them as written", async () => {
+    await configure();
+    await h.sandbox("jira", "/_sandbox/jira/search-lag", { method: "PUT", body: { ms: 600_000 } });
+    expect((await call("POST", `${API}/tickets`, { summary: "Just written" })).statusCode).toBe(201);
+    // The search lags ten minutes; the pull names SBX-1 (reconcileIssues), meets it, and applies nothing.
+    expect(await pull()).toMatchObject({ counts: { created: 0, updated: 0, unchanged: 1 } });
+  });
+
   it("refuses bad input field by field, and a sync that only pulls", async () => {
     await configure();
     const cases: Array<[string, unknown, string]> = [

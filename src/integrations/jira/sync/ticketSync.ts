@@ -13,6 +13,7 @@
  * within the Jira budget, classified; an auth error stops the run and the
  * session marks the connection's health down.
  */
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { missingScope, type ActionContext } from "../../shared/action.js";
 import { IntegrationError, invalidInput } from "../../shared/errors.js";
@@ -28,6 +29,10 @@ import { createTicketWebhooks, type TicketWebhookOptions, type WebhookState } fr
 const PAGE_SIZE = 100;
 /** Ids per page of the delete scan: Jira allows up to 5,000 when only ids are asked for. */
 const ID_PAGE_SIZE = 5000;
+/** How far back AutoFlow's own writes are named to the search (reconcileIssues), past any search lag seen. */
+const RECONCILE_WINDOW_MS = 10 * 60_000;
+/** How long a run's lease lasts without renewal (each page renews it): a dead instance's run is taken over after it. */
+const LEASE_MS = 2 * 60_000;
 
 export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number };
 export type RunRecord = {
@@ -81,6 +86,11 @@ export function createTicketSync(deps: TicketSyncDeps) {
   const { mirror } = deps;
   /** One run per connection at a time in this process; a second request joins the first. */
   const running = new Map<string, Promise<RunRecord>>();
+  /** This instance, as the holder of run leases (one run per connection across instances). */
+  const leaseOwner = randomBytes(9).toString("base64url");
+  const renew = async (connectionId: string): Promise<void> => {
+    if (!(await mirror.takeLease(connectionId, leaseOwner, now(), now() + LEASE_MS))) throw syncRunning();
+  };
 
   const contextOf = (userId: string, connectionId: string | undefined) => deps.jira.contextFor(userId, "ticket sync", connectionId ? { connectionId } : {});
 
@@ -126,10 +136,13 @@ export function createTicketSync(deps: TicketSyncDeps) {
     // An interrupted run of the same scope resumes where its last committed page ended.
     let progress = saved.success && saved.data.scope === scope ? saved.data : fresh();
     for (const key of Object.keys(counts) as (keyof RunCounts)[]) counts[key] += progress.counts[key];
+    // The sync's own recent writes, named so that a lagging search still answers them as written.
+    const reconcileIssues = target.version === "3" ? await mirror.recentlyChanged(connectionId, "autoflow", new Date(now() - RECONCILE_WINDOW_MS).toISOString(), 50) : [];
     for (;;) {
+      await renew(connectionId);
       let page;
       try {
-        page = await searchPage(ctx, target, { jql: progress.jql, fields: fieldsOf(config), maxResults: PAGE_SIZE, ...(progress.next ? { next: progress.next } : {}) });
+        page = await searchPage(ctx, target, { jql: progress.jql, fields: fieldsOf(config), maxResults: PAGE_SIZE, reconcileIssues, ...(progress.next ? { next: progress.next } : {}) });
       } catch (error) {
         // A page token that expired (seven days) or a cursor literal Jira now refuses: start over from the cursor once.
         if (progress.next && error instanceof IntegrationError && error.type === "schema") {
@@ -180,6 +193,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
     const seen = new Set<string>();
     let next: string | undefined;
     do {
+      await renew(connectionId);
       const page = await searchPage(ctx, target, { jql: `${scopeJql(config)} ORDER BY key ASC`, fields: ["id"], maxResults: ID_PAGE_SIZE, ...(next ? { next } : {}) });
       for (const issue of page.issues) seen.add(issue.id);
       next = page.next;
@@ -209,6 +223,8 @@ export function createTicketSync(deps: TicketSyncDeps) {
     if (!config) throw invalidInput("config", "this connection's ticket sync has no configuration yet: PUT /api/integrations/jira/sync/config first", "jira");
     if (config.direction === "push") throw invalidInput("config.direction", "this connection's sync pushes only (direction push): it does not pull", "jira");
     const record: RunRecord = { trigger: options.trigger, startedAt: new Date(now()).toISOString(), counts: zeroCounts(), deleteScan: false };
+    // Another instance running this connection's sync: not a second run beside it (and not a failure to record).
+    await renew(id);
     try {
       const { target } = await targetFor(ctx, config);
       await pull(ctx, target, config, state, record.counts, record.startedAt);
@@ -221,11 +237,14 @@ export function createTicketSync(deps: TicketSyncDeps) {
       await mirror.saveState(id, { lastRun: record });
       return record;
     } catch (error) {
+      if (error instanceof IntegrationError && error.code === SYNC_RUNNING) throw error;
       record.finishedAt = new Date(now()).toISOString();
       record.error = error instanceof Error ? error.message : String(error);
       record.errorType = error instanceof IntegrationError ? error.type : "upstream";
       await mirror.saveState(id, { lastRun: record });
       throw error;
+    } finally {
+      await mirror.releaseLease(id, leaseOwner);
     }
   };
 
@@ -358,6 +377,12 @@ export function createTicketSync(deps: TicketSyncDeps) {
 }
 
 export type TicketSync = ReturnType<typeof createTicketSync>;
+
+/** The code of a run refused because another instance is running this connection's sync (409). */
+export const SYNC_RUNNING = "sync_running";
+function syncRunning(): IntegrationError {
+  return new IntegrationError({ type: "schema", code: SYNC_RUNNING, provider: "jira", message: "another instance is running this connection's sync; its run answers for it (see GET /api/integrations/jira/sync)" });
+}
 
 /** A tickets listing cursor (from `nextCursor`), or a 400 naming it. */
 export function parseTicketCursor(cursor: string | undefined): { updatedMs: number; id: string } | undefined {
