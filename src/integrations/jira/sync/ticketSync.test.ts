@@ -123,6 +123,23 @@ describe("Jira ticket sync over HTTP", () => {
     expect((await put({ projects: ["SBX"], direction: "pull" })).statusCode).toBe(200);
   });
 
+  it("pulls through a Cloud API token and a Data Center personal access token too (v3 by token, v2 by offset)", async () => {
+    await h.sandbox("jira", "/_sandbox/jira/issues", { body: { count: 130, fields: { summary: "Seeded {n}" } } });
+    for (const type of [undefined, "datacenter"]) {
+      const credential = (await h.sandbox("jira", "/_sandbox/credentials?form=connect", { body: type ? { type } : {} })) as Json;
+      const made = await call("POST", `${API}/connections`, credential);
+      expect(made.statusCode, made.body).toBe(201);
+      const id = (made.json() as Json).id as string;
+      const configured = await call("PUT", `${API}/sync/config?connectionId=${id}`, { projects: ["SBX"] });
+      expect(configured.statusCode, configured.body).toBe(200);
+      const run = await call("POST", `${API}/sync?connectionId=${id}`);
+      expect(run.statusCode, run.body).toBe(200);
+      expect((run.json() as { run: Json }).run, String(type)).toMatchObject({ counts: { pages: 2, created: 130 } });
+      const again = await call("POST", `${API}/sync?connectionId=${id}`);
+      expect((again.json() as { run: Json }).run).toMatchObject({ counts: { created: 0, updated: 0 } });
+    }
+  });
+
   it("stops at an auth failure, marks it, and the scheduler leaves it for the user", async () => {
     await connectJira(h);
     await create("Issue 1");
