@@ -33,6 +33,7 @@ const ID_PAGE_SIZE = 5000;
 const RECONCILE_WINDOW_MS = 10 * 60_000;
 /** How long a run's lease lasts without renewal (each page renews it): a dead instance's run is taken over after it. */
 const LEASE_MS = 2 * 60_000;
+const MINUTE_MS = 60_000;
 
 export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number };
 export type RunRecord = {
@@ -154,9 +155,9 @@ export function createTicketSync(deps: TicketSyncDeps) {
       const tickets: Ticket[] = page.issues.map(ticketOf);
       let maxUpdatedMs = progress.maxUpdatedMs;
       for (const t of tickets) if (maxUpdatedMs === null || t.updatedMs > maxUpdatedMs) maxUpdatedMs = t.updatedMs;
-      const before = progress;
-      const next = page.next;
-      let after: Progress = before;
+      const { next: _token, ...before } = progress;
+      const next = page.next ? continuation(progress, scope, tickets, timeZone, page.next) : undefined;
+      let after: Progress = progress;
       // The page and the run's new position (its counts included) commit together; the cursor moves at the last page.
       const outcome = await mirror.apply(connectionId, tickets, "jira", (applied) => {
         const pageCounts = {
@@ -167,7 +168,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
           unchanged: before.counts.unchanged + applied.unchanged,
           stale: before.counts.stale + applied.stale,
         };
-        after = { ...before, maxUpdatedMs, counts: pageCounts, ...(next ? { next } : {}) };
+        after = { ...before, maxUpdatedMs, counts: pageCounts, ...next };
         if (next) return { run: after, timeZone };
         const cursorMs = maxUpdatedMs === null ? (state?.cursorMs ?? null) : Math.max(maxUpdatedMs, state?.cursorMs ?? maxUpdatedMs);
         return { run: null, cursorMs, timeZone };
@@ -180,6 +181,26 @@ export function createTicketSync(deps: TicketSyncDeps) {
       if (!next) return;
       progress = after;
     }
+  };
+
+  /**
+   * Where a run reads on after a page that is not its last. A page whose
+   * issues end in a later minute than they began is followed by a new search
+   * from the minute of its newest issue: a page token is an offset into the
+   * order, which a change made meanwhile shifts (an issue of an earlier page
+   * that changes moves behind the rest, one that is deleted leaves a gap, and
+   * an issue not read yet slips in front of the offset, never to be read).
+   * The new search reads that minute again, de-duplicated; a page within one
+   * minute (its issues changed together) can only go on by the token.
+   */
+  const continuation = (progress: Progress, scope: string, tickets: readonly Ticket[], timeZone: string, token: string): Pick<Progress, "jql" | "next"> => {
+    if (tickets.length > 0) {
+      const times = tickets.map((t) => t.updatedMs);
+      const [oldest, newest] = [Math.min(...times), Math.max(...times)];
+      const jql = `${scope} AND ${updatedSince(newest, timeZone, 0)} ORDER BY updated ASC, key ASC`;
+      if (Math.floor(oldest / MINUTE_MS) < Math.floor(newest / MINUTE_MS) && jql !== progress.jql) return { jql };
+    }
+    return { jql: progress.jql, next: token };
   };
 
   /**
