@@ -277,17 +277,26 @@ export class SqlTicketMirror {
 
   /**
    * Takes the connection's run lease for `owner` until `untilMs` (epoch ms) when it is free, lapsed or
-   * already `owner`'s: one run at a time across instances. False when another holds it.
+   * already `owner`'s: one run at a time across instances. False when another holds it. `replacing`
+   * names a holder known to be gone, whose lease is taken as if it had lapsed (and only while it holds it).
    */
-  async takeLease(connectionId: string, owner: string, nowMs: number, untilMs: number): Promise<boolean> {
+  async takeLease(connectionId: string, owner: string, nowMs: number, untilMs: number, replacing?: string): Promise<boolean> {
     await this.db.transaction().execute((tx) => this.ensureState(tx, connectionId));
     const taken = await this.db
       .updateTable("ticket_sync_states")
       .set({ lease_owner: owner, lease_until: untilMs })
       .where("connection_id", "=", connectionId)
-      .where((eb) => eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", nowMs)]))
+      .where((eb) =>
+        eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", nowMs), ...(replacing === undefined ? [] : [eb("lease_owner", "=", replacing)])]),
+      )
       .executeTakeFirst();
     return taken.numUpdatedRows > 0n;
+  }
+
+  /** Who holds the connection's run lease (lapsed or not), if anyone. */
+  async leaseHolder(connectionId: string): Promise<string | null> {
+    const row = await this.db.selectFrom("ticket_sync_states").select("lease_owner").where("connection_id", "=", connectionId).executeTakeFirst();
+    return row?.lease_owner ?? null;
   }
 
   async releaseLease(connectionId: string, owner: string): Promise<void> {

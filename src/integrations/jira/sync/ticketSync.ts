@@ -14,6 +14,8 @@
  * session marks the connection's health down.
  */
 import { randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { hostname } from "node:os";
 import { z } from "zod";
 import { missingScope, type ActionContext } from "../../shared/action.js";
 import { IntegrationError, invalidInput } from "../../shared/errors.js";
@@ -88,9 +90,13 @@ export function createTicketSync(deps: TicketSyncDeps) {
   /** One run per connection at a time in this process; a second request joins the first. */
   const running = new Map<string, Promise<RunRecord>>();
   /** This instance, as the holder of run leases (one run per connection across instances). */
-  const leaseOwner = randomBytes(9).toString("base64url");
+  const leaseOwner = `${processTag}${randomBytes(9).toString("base64url")}`;
   const renew = async (connectionId: string): Promise<void> => {
-    if (!(await mirror.takeLease(connectionId, leaseOwner, now(), now() + LEASE_MS))) throw syncRunning();
+    if (await mirror.takeLease(connectionId, leaseOwner, now(), now() + LEASE_MS)) return;
+    // A process of this machine that died holding it (kill -9, a crash) runs nothing: its lease is not waited out.
+    const holder = await mirror.leaseHolder(connectionId);
+    if (holder !== null && isGoneProcess(holder) && (await mirror.takeLease(connectionId, leaseOwner, now(), now() + LEASE_MS, holder))) return;
+    throw syncRunning();
   };
 
   const contextOf = (userId: string, connectionId: string | undefined) => deps.jira.contextFor(userId, "ticket sync", connectionId ? { connectionId } : {});
@@ -398,6 +404,33 @@ export function createTicketSync(deps: TicketSyncDeps) {
 }
 
 export type TicketSync = ReturnType<typeof createTicketSync>;
+
+/**
+ * This process as a lease holder's prefix: `host/pid namespace/pid/` (a pid names a process only within its
+ * namespace: containers on one host share its name), `-` for the namespace where there are none (macOS,
+ * Windows); no prefix on a Linux whose namespace cannot be read.
+ */
+const processTag = ((): string => {
+  try {
+    return `${hostname()}/${process.platform === "linux" ? readlinkSync("/proc/self/ns/pid") : "-"}/${process.pid}/`;
+  } catch {
+    return "";
+  }
+})();
+
+/** Whether a lease holder is a process of this host and pid namespace that no longer runs (never this one). */
+function isGoneProcess(holder: string): boolean {
+  const [host, namespace, pid] = holder.split("/");
+  const [ownHost, ownNamespace] = processTag.split("/");
+  if (processTag === "" || host !== ownHost || namespace !== ownNamespace || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
 
 /** The code of a run refused because another instance is running this connection's sync (409). */
 export const SYNC_RUNNING = "sync_running";
