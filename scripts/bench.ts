@@ -17,7 +17,21 @@
  *   `node dist/cli.js serve` (the floor), measured alternately in this run;
  *   the target is a ratio of at most 1.5.
  *
+ * - Jira sync: a full pull of 10,000 seeded sandbox issues through the
+ *   service (POST /api/integrations/jira/sync, into an empty mirror, no
+ *   delete scan) beside plain `fetch` paging of the same search/jql (the same
+ *   JQL, fields, page size and nextPageToken, the issues parsed and dropped)
+ *   against the same sandbox, alternating, three of each: the median time,
+ *   the peak growth of the heap and of the RSS over the start of each run
+ *   (sampled every 5 ms, after a GC; the RSS's is noisy, as a process keeps
+ *   what it once took), and the ratios. The service runs in
+ *   this process, the sandbox in a `serve` process of its own on the same
+ *   data folder: the memory is the pull's or the client's alone, the time
+ *   includes the sandbox's answers (the same for both).
+ *
  * Prints one JSON line of results at the end, so runs can be compared.
+ * `npm run bench -- <section>...` runs only the sections named (micro, http,
+ * pacing, startup, jira-sync).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -26,14 +40,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { Bench } from "tinybench";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { loadConfig } from "../src/config.js";
+import { scopeJql } from "../src/integrations/jira/sync/config.js";
+import { PAGE_SIZE } from "../src/integrations/jira/sync/ticketSync.js";
+import { connectWithOAuth } from "../src/testing/connectAll.js";
 import { openState, sealState } from "../src/integrations/shared/oauth.js";
 import { classifyOAuthError } from "../src/integrations/shared/standardOAuth.js";
 import { createLogger } from "../src/server/logging.js";
 import { mintUserToken } from "../src/server/auth.js";
-import { startService } from "../src/service.js";
+import { startService, type Service } from "../src/service.js";
 import { Keyring } from "../src/store/keyring.js";
-import { freePort, freePortBlock, ROOT } from "../src/testing/processes.js";
+import { freePort, freePortBlock, ROOT, startInstance, stopInstance } from "../src/testing/processes.js";
 import { startInstancePair } from "../src/testing/instancePair.js";
 import { PACED_CALLER_ENV, runPacedCalls } from "../src/testing/pacedCalls.js";
 import pg from "pg";
@@ -169,5 +188,143 @@ async function pacing(): Promise<Record<string, number>> {
   return results;
 }
 
-const results = { node: process.version, ...(await micro()), ...(await http()), ...(await pacing()), ...(await startup()) };
+setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
+
+/** The peak growth of the heap and the RSS while `work` runs, sampled every 5 ms from a collected start, and its time. */
+async function measured<T>(work: () => Promise<T>): Promise<{ ms: number; heapMb: number; rssMb: number; value: T }> {
+  collectGarbage();
+  const start = process.memoryUsage();
+  let heap = start.heapUsed;
+  let rss = start.rss;
+  const sample = (): void => {
+    const now = process.memoryUsage();
+    heap = Math.max(heap, now.heapUsed);
+    rss = Math.max(rss, now.rss);
+  };
+  const timer = setInterval(sample, 5);
+  const began = performance.now();
+  try {
+    const value = await work();
+    const ms = performance.now() - began;
+    sample();
+    return { ms, heapMb: (heap - start.heapUsed) / 2 ** 20, rssMb: (rss - start.rss) / 2 ** 20, value };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function jiraSync(): Promise<Record<string, number>> {
+  const issues = 10_000;
+  const rounds = 3;
+  const dataDir = mkdtempSync(join(tmpdir(), "autoflow-bench-sync-"));
+  const env = {
+    AUTOFLOW_DATA_DIR: dataDir,
+    AUTOFLOW_JWT_SECRET: randomBytes(32).toString("hex"),
+    AUTOFLOW_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
+    AUTOFLOW_PUBLIC_URL: "http://localhost:3000",
+    AUTOFLOW_RATE_LIMIT_PER_MINUTE: "1000000",
+    AUTOFLOW_JOBS: "off",
+    AUTOFLOW_LOG_LEVEL: "warn",
+  };
+  // The sandboxes are served by a process of their own (a `serve` on the same data folder, otherwise idle), so that
+  // what this process measures is the pull's work, or the plain client's, without the sandbox's.
+  const hostEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete hostEnv.DATABASE_URL;
+  const host = await startInstance(hostEnv, await freePort());
+  let service: Service | undefined;
+  try {
+    service = await startService({ ...loadConfig({ ...env, PORT: "0", AUTOFLOW_LOG_LEVEL: "silent" }), jobs: false }, { logger: createLogger("silent"), listen: true });
+    const jira = service.sandboxes.jira;
+    const base = service.url;
+    if (!jira || !base) throw new Error("no Jira sandbox, or the service does not listen");
+    if (jira.role() !== "remote") throw new Error("the Jira sandbox is served by this process, not by the host process");
+    const json = async (url: string, init: RequestInit = {}): Promise<Record<string, unknown>> => {
+      const res = await fetch(url, init);
+      if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url} answered ${res.status}: ${await res.text()}`);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    const post = (url: string, body: unknown, headers: Record<string, string> = {}) => json(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+    await post(`${jira.url}/_sandbox/jira/issues`, { count: issues, fields: { summary: "Bench issue {n}", description: "A seeded issue to pull, with a line of text." } });
+
+    // One user a pull, so that each pull fills an empty mirror.
+    const users: { bearer: string; config: Parameters<typeof service.ticketSync.internals.fieldsOf>[0] }[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const bearer = `Bearer ${await mintUserToken(service.jwtSecret as string, `bench-sync-${i}`)}`;
+      await connectWithOAuth("jira", bearer.slice(7), base);
+      const stored = await json(`${base}/api/integrations/jira/sync/config`, { method: "PUT", headers: { authorization: bearer, "content-type": "application/json" }, body: JSON.stringify({ projects: ["SBX"], direction: "pull" }) });
+      users.push({ bearer, config: stored.config as (typeof users)[number]["config"] });
+    }
+    // The plain client's own grant, at the same sandbox and site.
+    const start = await json(`${base}/api/integrations/jira/oauth/start`, { method: "POST", headers: { authorization: users[0]?.bearer as string } });
+    const authUrl = new URL(start.authUrl as string);
+    const redirectUri = authUrl.searchParams.get("redirect_uri") as string;
+    const code = new URL((await fetch(authUrl, { redirect: "manual" })).headers.get("location") as string).searchParams.get("code");
+    const grant = await post(jira.endpoints.tokenUrl, { grant_type: "authorization_code", client_id: jira.clientId, client_secret: jira.clientSecret, code, redirect_uri: redirectUri });
+    const authorization = `Bearer ${grant.access_token as string}`;
+    const resources = (await (await fetch(`${jira.endpoints.apiUrl}/oauth/token/accessible-resources`, { headers: { authorization } })).json()) as { id: string }[];
+    const searchUrl = `${jira.endpoints.apiUrl}/ex/jira/${resources[0]?.id}/rest/api/3/search/jql`;
+    const syncConfig = users[0]?.config as (typeof users)[number]["config"];
+    const query = { jql: `${scopeJql(syncConfig)} ORDER BY updated ASC, key ASC`, fields: service.ticketSync.internals.fieldsOf(syncConfig), maxResults: PAGE_SIZE };
+
+    const plain = async (): Promise<number> => {
+      let read = 0;
+      let token: string | undefined;
+      do {
+        const page = (await post(searchUrl, { ...query, ...(token ? { nextPageToken: token } : {}) }, { authorization })) as { issues: unknown[]; nextPageToken?: string; isLast?: boolean };
+        read += page.issues.length;
+        token = page.isLast === false ? page.nextPageToken : undefined;
+      } while (token);
+      return read;
+    };
+    const pull = async (bearer: string): Promise<number> => {
+      const { run } = (await post(`${base}/api/integrations/jira/sync`, { deleteScan: false }, { authorization: bearer })) as { run: { counts: { created: number } } };
+      return run.counts.created;
+    };
+    const fetches: Awaited<ReturnType<typeof measured>>[] = [];
+    const pulls: Awaited<ReturnType<typeof measured>>[] = [];
+    for (const user of users) {
+      const f = await measured(plain);
+      if (f.value !== issues) throw new Error(`plain paging read ${String(f.value)} issues of ${issues}`);
+      fetches.push(f);
+      const p = await measured(() => pull(user.bearer));
+      if (p.value !== issues) throw new Error(`the pull created ${String(p.value)} tickets of ${issues}`);
+      pulls.push(p);
+    }
+    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+    const of = (runs: typeof pulls) => ({ ms: median(runs.map((r) => r.ms)), heapMb: median(runs.map((r) => r.heapMb)), rssMb: median(runs.map((r) => r.rssMb)) });
+    const [f, p] = [of(fetches), of(pulls)];
+    const line = (name: string, r: typeof f) => `${name.padEnd(28)} ${Math.round(r.ms)} ms median of ${rounds}, peak heap +${r.heapMb.toFixed(1)} MB, peak RSS +${r.rssMb.toFixed(1)} MB\n`;
+    process.stdout.write(
+      line(`jira sync: pull ${issues.toLocaleString("en")}`, p) +
+        line("jira sync: plain fetch paging", f) +
+        `${"jira sync: ratio".padEnd(28)} ${(p.ms / f.ms).toFixed(2)}x the time (${p.ms >= f.ms ? "+" : ""}${Math.round(p.ms - f.ms)} ms), ${(p.heapMb / f.heapMb).toFixed(2)}x the peak heap growth (${(issues / (p.ms / 1000)).toFixed(0)} issues/s pulled)\n`,
+    );
+    return {
+      "jira sync pull ms": Math.round(p.ms),
+      "jira sync pull peak heap MB": Number(p.heapMb.toFixed(1)),
+      "jira sync pull peak rss MB": Number(p.rssMb.toFixed(1)),
+      "jira sync fetch ms": Math.round(f.ms),
+      "jira sync fetch peak heap MB": Number(f.heapMb.toFixed(1)),
+      "jira sync fetch peak rss MB": Number(f.rssMb.toFixed(1)),
+      "jira sync time ratio": Number((p.ms / f.ms).toFixed(2)),
+      "jira sync heap ratio": Number((p.heapMb / f.heapMb).toFixed(2)),
+    };
+  } finally {
+    await service?.close();
+    await stopInstance(host);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const sections: Record<string, () => Promise<Record<string, number>>> = { micro, http, pacing, "jira-sync": jiraSync, startup };
+const asked = process.argv.slice(2);
+const unknown = asked.filter((name) => !(name in sections));
+if (unknown.length > 0) {
+  process.stderr.write(`no bench section ${unknown.join(", ")}: the sections are ${Object.keys(sections).join(", ")}\n`);
+  process.exit(2);
+}
+const results: Record<string, number | string> = { node: process.version };
+for (const [name, section] of Object.entries(sections)) if (asked.length === 0 || asked.includes(name)) Object.assign(results, await section());
 process.stdout.write(`${JSON.stringify(results)}\n`);

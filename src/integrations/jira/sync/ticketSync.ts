@@ -28,7 +28,7 @@ import { MIRRORED_FIELDS, ticketOf, type Ticket } from "./ticket.js";
 import { createTicketWebhooks, type TicketWebhookOptions, type WebhookState } from "./webhooks.js";
 
 /** Issues per search page: Jira's most for named fields. */
-const PAGE_SIZE = 100;
+export const PAGE_SIZE = 100;
 /** Ids per page of the delete scan: Jira allows up to 5,000 when only ids are asked for. */
 const ID_PAGE_SIZE = 5000;
 /** How far back AutoFlow's own writes are named to the search (reconcileIssues), past any search lag seen. */
