@@ -151,10 +151,12 @@ export class SqlTicketMirror {
         const rows = await tx.selectFrom("tickets").selectAll().where("connection_id", "=", connectionId).where("issue_id", "in", ids.slice(i, i + 500)).execute();
         for (const row of rows) existing.set(row.issue_id, row);
       }
+      // New issues are written a hundred rows a statement (a statement each made the pull of a new project mostly SQL overhead).
+      const inserts: Insertable<TicketsTable>[] = [];
       for (const t of newest.values()) {
         const before = existing.get(t.id);
         if (!before) {
-          await tx.insertInto("tickets").values(rowOf(connectionId, t, now)).execute();
+          inserts.push(rowOf(connectionId, t, now));
           outcome.created += 1;
           pending.push({ issueId: t.id, key: t.key, kind: "created", origin, changedFields: Object.keys(t.fields).filter((k) => k !== "updated").sort(), updated: t.updated, at: now });
           continue;
@@ -173,6 +175,7 @@ export class SqlTicketMirror {
         outcome.updated += 1;
         pending.push({ issueId: t.id, key: t.key, kind: "updated", origin, changedFields: changed, updated: t.updated, at: now });
       }
+      for (let i = 0; i < inserts.length; i += 100) await tx.insertInto("tickets").values(inserts.slice(i, i + 100)).execute();
       outcome.events = await this.appendEvents(tx, connectionId, pending);
       if (progress) await this.patchState(tx, connectionId, typeof progress === "function" ? progress(outcome) : progress);
       return outcome;
