@@ -284,16 +284,20 @@ export class SqlTicketMirror {
    * names a holder known to be gone, whose lease is taken as if it had lapsed (and only while it holds it).
    */
   async takeLease(connectionId: string, owner: string, nowMs: number, untilMs: number, replacing?: string): Promise<boolean> {
+    const take = () =>
+      this.db
+        .updateTable("ticket_sync_states")
+        .set({ lease_owner: owner, lease_until: untilMs })
+        .where("connection_id", "=", connectionId)
+        .where((eb) =>
+          eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", nowMs), ...(replacing === undefined ? [] : [eb("lease_owner", "=", replacing)])]),
+        )
+        .executeTakeFirst();
+    // One statement per renewal (each page of a run renews); the state row is made only when there is none yet.
+    if ((await take()).numUpdatedRows > 0n) return true;
+    if (await this.state(connectionId)) return false;
     await this.db.transaction().execute((tx) => this.ensureState(tx, connectionId));
-    const taken = await this.db
-      .updateTable("ticket_sync_states")
-      .set({ lease_owner: owner, lease_until: untilMs })
-      .where("connection_id", "=", connectionId)
-      .where((eb) =>
-        eb.or([eb("lease_owner", "is", null), eb("lease_owner", "=", owner), eb("lease_until", "<", nowMs), ...(replacing === undefined ? [] : [eb("lease_owner", "=", replacing)])]),
-      )
-      .executeTakeFirst();
-    return taken.numUpdatedRows > 0n;
+    return (await take()).numUpdatedRows > 0n;
   }
 
   /** Who holds the connection's run lease (lapsed or not), if anyone. */
