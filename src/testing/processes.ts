@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 /**
  * Service processes for end-to-end tests: free ports, starting
  * `src/cli.ts serve` (or any command) in a process group of its own, and
@@ -42,6 +43,26 @@ export async function freePortBlock(count: number): Promise<number> {
 }
 
 export type Instance = { child: ChildProcess; base: string; output: () => string };
+
+/**
+ * The environment of a `serve` process on SQLite in `dataDir`, sandbox mode, listening on `port`: its own
+ * secrets, a free block of sandbox ports, jobs off, quiet logs. A process started again with the same
+ * environment meets the same data and the same sandbox ports.
+ */
+export async function sqliteServeEnv(dataDir: string, port: number, jwtSecret: string): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AUTOFLOW_DATA_DIR: dataDir,
+    AUTOFLOW_JWT_SECRET: jwtSecret,
+    AUTOFLOW_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    AUTOFLOW_PUBLIC_URL: `http://localhost:${port}`,
+    AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
+    AUTOFLOW_LOG_LEVEL: "warn",
+    AUTOFLOW_JOBS: "off",
+  };
+  delete env.DATABASE_URL;
+  return env;
+}
 
 /** Every process started, so that none outlives the file even if its start-up failed halfway. */
 const children: ChildProcess[] = [];

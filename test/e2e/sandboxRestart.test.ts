@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintUserToken } from "../../src/server/auth.js";
 import { allOk, apiOf, checkAll, connectAll, sandboxUrls, type MadeConnection } from "../../src/testing/connectAll.js";
-import { freePort, freePortBlock, killStartedInstances, ROOT, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
+import { freePort, freePortBlock, killStartedInstances, ROOT, sqliteServeEnv, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
 
 const run = promisify(execFile);
 
@@ -33,16 +33,7 @@ describe("sandbox mode across a restart and beside a CLI command (SQLite)", () =
 
   beforeAll(async () => {
     port = await freePort();
-    env = {
-      ...process.env,
-      AUTOFLOW_DATA_DIR: dataDir,
-      AUTOFLOW_JWT_SECRET: jwtSecret,
-      AUTOFLOW_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      AUTOFLOW_PUBLIC_URL: `http://localhost:${port}`,
-      AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
-      AUTOFLOW_LOG_LEVEL: "warn",
-      AUTOFLOW_JOBS: "off",
-    };
+    env = await sqliteServeEnv(dataDir, port, jwtSecret);
     service = await startInstance(env, port);
     token = await mintUserToken(jwtSecret, "alice");
     connections = await connectAll(service.base, token);

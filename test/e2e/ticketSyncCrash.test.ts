@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { mintUserToken } from "../../src/server/auth.js";
 import { apiOf, connectWithOAuth, sandboxUrls } from "../../src/testing/connectAll.js";
-import { freePort, freePortBlock, killStartedInstances, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
+import { freePort, killStartedInstances, sqliteServeEnv, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
 
 type Json = Record<string, unknown>;
 const ISSUES = 3_000;
@@ -34,17 +34,7 @@ describe("the ticket sync killed with SIGKILL in the middle of a page (SQLite)",
   it("resumes after the crash from its last committed page: every issue mirrored, each one `created` event", async () => {
     const port = await freePort();
     const jwtSecret = randomBytes(32).toString("base64url");
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      AUTOFLOW_DATA_DIR: dataDir,
-      AUTOFLOW_JWT_SECRET: jwtSecret,
-      AUTOFLOW_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      AUTOFLOW_PUBLIC_URL: `http://localhost:${port}`,
-      AUTOFLOW_SANDBOX_BASE_PORT: String(await freePortBlock(8)),
-      AUTOFLOW_LOG_LEVEL: "warn",
-      AUTOFLOW_JOBS: "off",
-    };
-    delete env.DATABASE_URL;
+    const env = await sqliteServeEnv(dataDir, port, jwtSecret);
     service = await startInstance(env, port);
     const token = await mintUserToken(jwtSecret, "alice");
     let api = apiOf(service.base, token);

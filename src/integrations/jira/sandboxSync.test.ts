@@ -12,9 +12,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
 import { startJiraSandbox, type JiraSandboxOptions } from "./sandbox.js";
+import { JIRA_SANDBOX_REDIRECT as REDIRECT, jiraSandboxClient } from "./testing/sandboxClient.js";
 
 type Json = Record<string, unknown>;
-const REDIRECT = "http://localhost:3000/api/integrations/jira/oauth/callback";
 const ADF = (text: string) => ({ type: "doc", version: 1, content: [{ type: "paragraph", content: [{ type: "text", text }] }] });
 const ALL_SCOPES = ["read:jira-user", "read:jira-work", "write:jira-work", "manage:jira-webhook"];
 
@@ -22,21 +22,10 @@ const start = closedAfterEach(startJiraSandbox, { redirectUris: [REDIRECT] });
 
 async function jira(options: JiraSandboxOptions = {}) {
   const sandbox = await start(options);
-  const call = async (method: string, url: string, authorization: string, body?: unknown) => {
-    const res = await fetch(url, { method, headers: { authorization, connection: "close", ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json & Json[] };
-  };
+  const { call, consent } = jiraSandboxClient(sandbox);
   const oauth = async (scopes: string[] = ALL_SCOPES, siteIndex = 0) => {
-    const authorize = new URL(sandbox.endpoints.authorizeUrl);
-    const params = { audience: "api.atlassian.com", client_id: sandbox.clientId, scope: scopes.join(" "), redirect_uri: REDIRECT, state: "s", response_type: "code", prompt: "consent" };
-    for (const [k, v] of Object.entries(params)) authorize.searchParams.set(k, v);
-    const code = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location") as string).searchParams.get("code") as string;
-    const token = await call("POST", sandbox.endpoints.tokenUrl, "", { grant_type: "authorization_code", client_id: sandbox.clientId, client_secret: sandbox.clientSecret, code, redirect_uri: REDIRECT });
-    const authorization = `Bearer ${token.body.access_token as string}`;
-    const resources = await call("GET", `${sandbox.endpoints.apiUrl}/oauth/token/accessible-resources`, authorization);
-    const cloudId = (resources.body[siteIndex] as Json).id as string;
-    return { authorization, cloudId, resources: resources.body, base: `${sandbox.endpoints.apiUrl}/ex/jira/${cloudId}/rest/api/3` };
+    const { authorization, cloudId, resources, gateway } = await consent(scopes, siteIndex);
+    return { authorization, cloudId, resources, base: `${gateway}/rest/api/3` };
   };
   const control = (method: string, path: string, body?: unknown) => call(method, `${sandbox.url}/_sandbox/jira${path}`, "", body);
   const search = (api: { authorization: string; base: string }, body: Json) => call("POST", `${api.base}/search/jql`, api.authorization, body);

@@ -9,9 +9,9 @@ import { describe, expect, it } from "vitest";
 import { closedAfterEach } from "../../testing/closedAfterEach.js";
 import { MemorySandboxStore } from "../../testing/memorySandboxStore.js";
 import { startJiraSandbox, type JiraSandboxOptions } from "./sandbox.js";
+import { JIRA_SANDBOX_REDIRECT as REDIRECT, jiraSandboxClient } from "./testing/sandboxClient.js";
 
 type Json = Record<string, unknown>;
-const REDIRECT = "http://localhost:3000/api/integrations/jira/oauth/callback";
 const JIRA_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$/;
 const ADF = { type: "doc", version: 1, content: [{ type: "paragraph", content: [{ type: "text", text: "Steps to reproduce" }] }] };
 
@@ -19,21 +19,11 @@ const start = closedAfterEach(startJiraSandbox, { redirectUris: [REDIRECT] });
 
 async function jira(options: JiraSandboxOptions = {}) {
   const sandbox = await start(options);
-  const call = async (method: string, url: string, authorization: string, body?: unknown) => {
-    const res = await fetch(url, { method, headers: { authorization, connection: "close", ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Json & Json[] };
-  };
+  const { call, consent } = jiraSandboxClient(sandbox);
   /** A 3LO consent and code exchange for `scopes`: the Bearer header and the gateway base of the site. */
   const oauth = async (scopes: string[]) => {
-    const authorize = new URL(sandbox.endpoints.authorizeUrl);
-    const params = { audience: "api.atlassian.com", client_id: sandbox.clientId, scope: scopes.join(" "), redirect_uri: REDIRECT, state: "s", response_type: "code", prompt: "consent" };
-    for (const [k, v] of Object.entries(params)) authorize.searchParams.set(k, v);
-    const code = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location") as string).searchParams.get("code") as string;
-    const token = await call("POST", sandbox.endpoints.tokenUrl, "", { grant_type: "authorization_code", client_id: sandbox.clientId, client_secret: sandbox.clientSecret, code, redirect_uri: REDIRECT });
-    const authorization = `Bearer ${token.body.access_token as string}`;
-    const resources = await call("GET", `${sandbox.endpoints.apiUrl}/oauth/token/accessible-resources`, authorization);
-    return { authorization, base: `${sandbox.endpoints.apiUrl}/ex/jira/${(resources.body[0] as Json).id as string}` };
+    const { authorization, gateway } = await consent(scopes);
+    return { authorization, base: gateway };
   };
   const desk = async (body: Json = {}) => (await call("POST", `${sandbox.url}/_sandbox/credentials`, "", body)).body;
   const apiToken = async () => {
