@@ -81,8 +81,21 @@ describe("Jira ticket sync over HTTP", () => {
     const second = await call("POST", `${API}/sync`);
     expect((second.json() as { run: Json }).run).toMatchObject({ counts: { created: 0, updated: 0, unchanged: 3 } });
     expect(((await call("GET", `${API}/tickets/events?after=${feed.next}`)).json() as { events: Json[] }).events).toEqual([]);
+    // The scheduler's tick: not due again until the interval (300 s by default) has passed since the last run.
+    expect(await h.service.ticketSync.runDue()).toEqual([{ connectionId: expect.any(String), outcome: "skipped" }]);
     const status = (await call("GET", `${API}/sync`)).json() as Json;
     expect(status).toMatchObject({ running: false, resumeFrom: null, cursor: { timeZone: expect.any(String), jqlFrom: expect.stringMatching(/^\d{4}\/\d\d\/\d\d \d\d:\d\d$/) }, lastRun: { counts: { unchanged: 3 } } });
+  });
+
+  it("runs a configured sync from the scheduler's tick, through the ticket-sync job", async () => {
+    await h.close();
+    h = await startSyncHarness({ config: { jobs: true } });
+    await connectJira(h);
+    await create("Scheduled");
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 1, failed: 0, skipped: 0 });
+    expect(((await call("GET", `${API}/sync`)).json() as Json).lastRun).toMatchObject({ trigger: "schedule", counts: { created: 1 } });
+    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 0, failed: 0, skipped: 1 });
   });
 
   it("resumes a run from its last committed page after it failed on the next", async () => {
