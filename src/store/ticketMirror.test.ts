@@ -96,7 +96,10 @@ describe.each(testDatabases())("ticket mirror on %s", (database) => {
     expect((await mirror.get(connection, "SBX-2"))?.deletedAt).not.toBeNull();
     expect((await mirror.list(connection, { limit: 10 })).map((t) => t.key)).toEqual(["SBX-1"]);
     expect(await mirror.list(connection, { limit: 10, includeDeleted: true })).toHaveLength(3);
-    const back = await mirror.apply(connection, [issue(2, T0)], "jira");
+    // A stale answer of the same version (a lagging search) does not bring it back; a newer one does.
+    expect(await mirror.apply(connection, [issue(2, T0)], "jira")).toMatchObject({ unchanged: 1, updated: 0 });
+    expect((await mirror.get(connection, "SBX-2"))?.deletedAt).not.toBeNull();
+    const back = await mirror.apply(connection, [issue(2, T0 + 1)], "jira");
     expect(back).toMatchObject({ updated: 1 });
     expect((await mirror.get(connection, "SBX-2"))?.deletedAt).toBeNull();
   });
@@ -121,6 +124,20 @@ describe.each(testDatabases())("ticket mirror on %s", (database) => {
     expect(await mirror.list(connection, { limit: 50, project: "SBX", status: "To Do" })).toHaveLength(12);
     expect(await mirror.list(connection, { limit: 50, status: "Done" })).toHaveLength(0);
     expect(await mirror.list("another", { limit: 50 })).toHaveLength(0);
+  });
+
+  it("applies two versions of one issue sent at once by two instances in order: the newer stays, one event each", async () => {
+    const [a, b] = [new SqlTicketMirror(stores[0]!.db), new SqlTicketMirror(stores[stores.length - 1]!.db)];
+    for (let round = 0; round < 10; round++) {
+      const older = issue(100 + round, T0 + 1000, { summary: "older" });
+      const newer = issue(100 + round, T0 + 3000, { summary: "newer" });
+      await Promise.all([a.apply(connection, [older], "jira"), b.apply(connection, [newer], "webhook")]);
+      expect((await mirror.get(connection, older.id))?.summary).toBe("newer");
+    }
+    const events = await mirror.events(connection, 0, 1000);
+    // Each round: a created, and an updated only when the older came first.
+    expect(events.filter((e) => e.kind === "created")).toHaveLength(10);
+    expect(new Set(events.map((e) => `${e.issueId}|${e.updated}`)).size).toBe(events.length);
   });
 
   it("numbers the feed without gaps or repeats when instances apply at once", async () => {

@@ -135,7 +135,7 @@ export class SqlTicketMirror {
     progress?: TicketSyncStatePatch | ((outcome: ApplyOutcome) => TicketSyncStatePatch),
   ): Promise<ApplyOutcome> {
     return this.db.transaction().execute(async (tx) => {
-      await this.ensureState(tx, connectionId);
+      await this.lockConnection(tx, connectionId);
       const outcome: ApplyOutcome = { created: 0, updated: 0, unchanged: 0, stale: 0, events: [] };
       const now = new Date().toISOString();
       const pending: Array<Omit<TicketEvent, "seq">> = [];
@@ -166,12 +166,13 @@ export class SqlTicketMirror {
           outcome.stale += 1;
           continue;
         }
-        if (t.updatedMs === beforeMs && before.deleted_at === null) {
+        // The same version again (an overlap, a lagging search still showing a deleted issue): nothing to apply.
+        if (t.updatedMs === beforeMs) {
           outcome.unchanged += 1;
           continue;
         }
         const changed = changedFields(parsed(before.fields) as Record<string, unknown>, t.fields);
-        await tx.updateTable("tickets").set(rowOf(connectionId, t, now)).where("connection_id", "=", connectionId).where("issue_id", "=", t.id).execute();
+        await tx.updateTable("tickets").set(rowOf(connectionId, t, now)).where("connection_id", "=", connectionId).where("issue_id", "=", t.id).where("updated_ms", "<", t.updatedMs).execute();
         outcome.updated += 1;
         pending.push({ issueId: t.id, key: t.key, kind: "updated", origin, changedFields: changed, updated: t.updated, at: now });
       }
@@ -185,7 +186,7 @@ export class SqlTicketMirror {
   /** Marks issues gone from Jira as deleted (once each), with an event each; answers the events. */
   async markDeleted(connectionId: string, issueIds: readonly string[], origin: TicketOrigin, progress?: TicketSyncStatePatch): Promise<TicketEvent[]> {
     return this.db.transaction().execute(async (tx) => {
-      await this.ensureState(tx, connectionId);
+      await this.lockConnection(tx, connectionId);
       const now = new Date().toISOString();
       const pending: Array<Omit<TicketEvent, "seq">> = [];
       for (let i = 0; i < issueIds.length; i += 500) {
@@ -331,6 +332,16 @@ export class SqlTicketMirror {
         await tx.deleteFrom(table).where("connection_id", "=", connectionId).execute();
       }
     });
+  }
+
+  /**
+   * Serializes the writers of one connection's mirror (a pull page, a webhook, a push's read-back): the state
+   * row's lock is taken before any ticket is read, so two of them never both read an issue as absent or as
+   * the older version. (SQLite has one writer at a time anyway.)
+   */
+  private async lockConnection(tx: Transaction<Database>, connectionId: string): Promise<void> {
+    await this.ensureState(tx, connectionId);
+    await tx.updateTable("ticket_sync_states").set({ updated_at: new Date().toISOString() }).where("connection_id", "=", connectionId).execute();
   }
 
   private async ensureState(tx: Transaction<Database>, connectionId: string): Promise<void> {
