@@ -65,6 +65,27 @@ describe("Jira ticket sync: pushes", () => {
     expect((await events()).length).toBe(before);
   });
 
+  it("answers a retry after a failed read-back from the issue already written, never writing it twice", async () => {
+    await configure();
+    const cloudId = ((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site as string;
+    // Jira takes the create; the read-back of the new issue (id 10000) is refused once.
+    await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "bad-request", path: `/ex/jira/${cloudId}/rest/api/3/issue/10000`, times: 1 } });
+    const first = await call("POST", `${API}/tickets`, { summary: "Once" }, { "idempotency-key": "k1" });
+    expect(first.statusCode).toBeGreaterThanOrEqual(400);
+    const retry = await call("POST", `${API}/tickets`, { summary: "Once" }, { "idempotency-key": "k1" });
+    expect(retry.statusCode, retry.body).toBe(201);
+    expect(retry.json()).toMatchObject({ ticket: { key: "SBX-1", summary: "Once" } });
+    const creates = (await h.sandboxRequests("jira")).filter((r) => r.method === "POST" && r.path.endsWith("/rest/api/3/issue"));
+    expect(creates).toHaveLength(1);
+    // A 5xx to the create itself may have acted: the key is held, and a retry is told so rather than writing again.
+    await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "server-error", path: `/ex/jira/${cloudId}/rest/api/3/issue`, times: 5 } });
+    expect((await call("POST", `${API}/tickets`, { summary: "Maybe" }, { "idempotency-key": "k2" })).statusCode).toBeGreaterThanOrEqual(500);
+    await h.sandbox("jira", "/_sandbox/faults", { method: "DELETE" });
+    const told = await call("POST", `${API}/tickets`, { summary: "Maybe" }, { "idempotency-key": "k2" });
+    expect(told.statusCode).toBe(409);
+    expect(told.json()).toMatchObject({ error: { code: "idempotency_outcome_unknown" } });
+  });
+
   it("names its own writes to a lagging search, so a pull reads them as written", async () => {
     await configure();
     await h.sandbox("jira", "/_sandbox/jira/search-lag", { method: "PUT", body: { ms: 600_000 } });

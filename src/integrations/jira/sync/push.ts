@@ -65,6 +65,11 @@ export const commentSchema = z.strictObject({ body: z.string().min(1).max(32_000
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** How long a retry waits for the first request with its key to finish. */
 const IN_FLIGHT_WAIT_MS = 30_000;
+/** A first attempt still "pending" after this long died before it wrote down how it went. */
+const ABANDONED_AFTER_MS = 5 * 60_000;
+
+/** What a write left: the answer's status and body (the ticket read back is added to it) and the issue it touched. */
+type Written = { status: number; idOrKey: string; body: Record<string, unknown>; ticket?: MirroredTicket };
 
 /** A field changed both in Jira and in the push, refused by the policy: both versions. */
 export type FieldConflict = { field: string; jira: unknown; autoflow: unknown };
@@ -148,16 +153,28 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
   };
 
   /**
-   * Runs `perform` once per idempotency key: a retry gets the first answer
-   * again; one that arrives while the first runs waits for it; the same key
-   * with another request is refused. A failure Jira certainly did not act on
-   * frees the key; one whose outcome is unknown (the connection broke after
-   * sending) keeps it, so a retry is told rather than writing twice.
+   * Runs a write once per idempotency key. The write's answer is kept the
+   * moment Jira has taken it ("written", with the issue it touched), before
+   * the read-back: a retry then only reads the issue back, whatever failed
+   * after the write. A retry that arrives while the first runs waits for it;
+   * the same key with another request is refused. A write Jira certainly did
+   * not act on (a refusal, a throttle) frees the key; one whose outcome is
+   * unknown (the connection broke, a 5xx to a write that may have acted, a
+   * first attempt that died) keeps it, and a retry is told rather than
+   * writing twice.
    */
-  const idempotent = async (connectionId: string, key: string | undefined, request: unknown, perform: () => Promise<PushAnswer>): Promise<PushAnswer> => {
-    if (key === undefined) return perform();
+  const idempotent = async (connectionId: string, key: string | undefined, request: unknown, write: () => Promise<Written>, finish: (idOrKey: string) => Promise<MirroredTicket>): Promise<PushAnswer> => {
+    const complete = async (written: Written): Promise<PushAnswer> => ({ status: written.status, body: { ...written.body, ticket: written.ticket ?? (await finish(written.idOrKey)) } });
+    if (key === undefined) return complete(await write());
     if (!IDEMPOTENCY_KEY.test(key)) throw invalidInput("Idempotency-Key", "1 to 255 printable ASCII characters without spaces", "jira");
     const hash = createHash("sha256").update(JSON.stringify(request)).digest("base64url");
+    const row = () => db.selectFrom("ticket_idempotency_keys").selectAll().where("connection_id", "=", connectionId).where("idempotency_key", "=", key).executeTakeFirst();
+    const set = (values: { state: string; status?: number | null; response?: string | null }) =>
+      db.updateTable("ticket_idempotency_keys").set(values).where("connection_id", "=", connectionId).where("idempotency_key", "=", key).execute();
+    const done = async (answer: PushAnswer): Promise<PushAnswer> => {
+      await set({ state: "done", status: answer.status, response: JSON.stringify(answer.body) });
+      return answer;
+    };
     const inserted = await db
       .insertInto("ticket_idempotency_keys")
       .values({ connection_id: connectionId, idempotency_key: key, request_hash: hash, state: "pending", status: null, response: null, created_at: new Date(now()).toISOString() })
@@ -166,39 +183,36 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
     if (inserted.numInsertedOrUpdatedRows === 0n) {
       const until = Date.now() + IN_FLIGHT_WAIT_MS;
       for (;;) {
-        const row = await db.selectFrom("ticket_idempotency_keys").selectAll().where("connection_id", "=", connectionId).where("idempotency_key", "=", key).executeTakeFirst();
-        if (!row) return idempotent(connectionId, key, request, perform);
-        if (row.request_hash !== hash) throw invalidInput("Idempotency-Key", "this key was used with a different request; use a new key for a new request", "jira");
-        if (row.state === "done") return { status: row.status ?? 200, body: JSON.parse(row.response ?? "{}") as Record<string, unknown>, replayed: true };
-        if (row.state === "unknown" || Date.now() >= until) {
+        const held = await row();
+        if (!held) return idempotent(connectionId, key, request, write, finish);
+        if (held.request_hash !== hash) throw invalidInput("Idempotency-Key", "this key was used with a different request; use a new key for a new request", "jira");
+        if (held.state === "done") return { status: held.status ?? 200, body: JSON.parse(held.response ?? "{}") as Record<string, unknown>, replayed: true };
+        // Jira took the write; what failed came after it: read the issue back, and answer as the first would have.
+        if (held.state === "written") return { ...(await done(await complete(JSON.parse(held.response ?? "{}") as Written))), replayed: true };
+        const abandoned = held.state === "pending" && now() - Date.parse(held.created_at) > ABANDONED_AFTER_MS;
+        if (held.state === "unknown" || abandoned || Date.now() >= until) {
           throw new IntegrationError({
             type: "upstream",
             code: "idempotency_outcome_unknown",
             provider: "jira",
-            message: `the first request with this Idempotency-Key ${row.state === "unknown" ? "lost its connection after it was sent" : "is still running"}; check the mirror (GET /api/integrations/jira/tickets) before writing again`,
+            message: `the first request with this Idempotency-Key ${held.state === "pending" && !abandoned ? "is still running" : "may or may not have reached Jira"}; check the mirror (GET /api/integrations/jira/tickets) before writing again`,
           });
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
+    let written: Written;
     try {
-      const answer = await perform();
-      await db
-        .updateTable("ticket_idempotency_keys")
-        .set({ state: "done", status: answer.status, response: JSON.stringify(answer.body) })
-        .where("connection_id", "=", connectionId)
-        .where("idempotency_key", "=", key)
-        .execute();
-      return answer;
+      written = await write();
     } catch (error) {
-      const unknownOutcome = error instanceof IntegrationError && (error.type === "network" || (error.type === "upstream" && error.status === undefined));
-      if (unknownOutcome) {
-        await db.updateTable("ticket_idempotency_keys").set({ state: "unknown" }).where("connection_id", "=", connectionId).where("idempotency_key", "=", key).execute();
-      } else {
-        await db.deleteFrom("ticket_idempotency_keys").where("connection_id", "=", connectionId).where("idempotency_key", "=", key).execute();
-      }
+      // A refusal or a throttle of the write itself: Jira did not act, the key is free again. Anything else may have acted.
+      const refused = error instanceof IntegrationError && (error.type === "schema" || error.type === "auth" || error.type === "rate-limit");
+      if (refused) await db.deleteFrom("ticket_idempotency_keys").where("connection_id", "=", connectionId).where("idempotency_key", "=", key).execute();
+      else await set({ state: "unknown" });
       throw error;
     }
+    await set({ state: "written", response: JSON.stringify({ ...written, ticket: undefined }) });
+    return done(await complete(written));
   };
 
   return {
@@ -212,9 +226,8 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
         const body: Record<string, unknown> = { project: { key: project }, issuetype: { name: fields.issueType }, summary: fields.summary };
         for (const field of ["description", "labels", "priority", "assignee"] as const) if (fields[field] !== undefined) body[FIELD_IDS[field]] = jiraValue(target, fields, field);
         const created = await ctx.read({ operation: "POST /issue", method: "POST", ...path(target, "/issue"), json: { fields: body } }, z.looseObject({ id: z.string(), key: z.string() }));
-        const ticket = await readBack(ctx, target, config, created.id);
-        return { status: 201, body: { ticket } };
-      });
+        return { status: 201, idOrKey: created.id, body: {} };
+      }, (idOrKey) => readBack(ctx, target, config, idOrKey));
     },
 
     async update(userId: string, key: string, input: unknown, options: { connectionId?: string; idempotencyKey?: string } = {}): Promise<PushAnswer> {
@@ -255,17 +268,15 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
           await mirror.apply(ctx.connection.id, [current], "jira");
           throw new TicketConflict(key, conflicts, current.updated);
         }
-        let ticket: MirroredTicket;
-        if (Object.keys(send).length > 0) {
-          await ctx.call({ operation: "PUT /issue", method: "PUT", ...path(target, `/issue/${encodeURIComponent(mirrored.id)}`), json: { fields: send }, expectJson: false });
-          ticket = await readBack(ctx, target, config, mirrored.id);
-        } else {
+        const body = { sent: Object.keys(send).sort(), kept };
+        if (Object.keys(send).length === 0) {
           // Nothing differs from Jira's copy: nothing is sent, and the mirror catches up with what Jira holds.
           await mirror.apply(ctx.connection.id, [current], "jira");
-          ticket = (await mirror.get(ctx.connection.id, mirrored.id)) as MirroredTicket;
+          return { status: 200, idOrKey: mirrored.id, body, ticket: (await mirror.get(ctx.connection.id, mirrored.id)) as MirroredTicket };
         }
-        return { status: 200, body: { ticket, sent: Object.keys(send).sort(), kept } };
-      });
+        await ctx.call({ operation: "PUT /issue", method: "PUT", ...path(target, `/issue/${encodeURIComponent(mirrored.id)}`), json: { fields: send }, expectJson: false });
+        return { status: 200, idOrKey: mirrored.id, body };
+      }, (idOrKey) => readBack(ctx, target, config, idOrKey));
     },
 
     async transition(userId: string, key: string, input: unknown, options: { connectionId?: string; idempotencyKey?: string } = {}): Promise<PushAnswer> {
@@ -283,8 +294,8 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
           throw invalidInput("status", `${key} cannot move to ${JSON.stringify(status)} from where it is; its transitions lead to: ${names}`, "jira");
         }
         await ctx.call({ operation: "POST /transitions", method: "POST", ...path(target, `/issue/${encodeURIComponent(key)}/transitions`), json: { transition: { id: chosen.id } }, expectJson: false });
-        return { status: 200, body: { ticket: await readBack(ctx, target, config, key) } };
-      });
+        return { status: 200, idOrKey: key, body: {} };
+      }, (idOrKey) => readBack(ctx, target, config, idOrKey));
     },
 
     async comment(userId: string, key: string, input: unknown, options: { connectionId?: string; idempotencyKey?: string } = {}): Promise<PushAnswer> {
@@ -295,9 +306,8 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
           { operation: "POST /comment", method: "POST", ...path(target, `/issue/${encodeURIComponent(key)}/comment`), json: { body: target.version === "3" ? textToAdf(body) : body } },
           z.looseObject({ id: z.string(), created: z.string().optional() }),
         );
-        const ticket = await readBack(ctx, target, config, key);
-        return { status: 201, body: { comment: { id: comment.id, ...(comment.created ? { created: comment.created } : {}) }, ticket } };
-      });
+        return { status: 201, idOrKey: key, body: { comment: { id: comment.id, ...(comment.created ? { created: comment.created } : {}) } } };
+      }, (idOrKey) => readBack(ctx, target, config, idOrKey));
     },
   };
 }
