@@ -138,6 +138,8 @@ const migrations: Record<string, Migration> = {
         .addColumn("config", "text")
         // The newest `updated` applied (epoch ms), and the account's time zone it is written in.
         .addColumn("cursor_ms", "bigint")
+        // What the cursor was read over (site, scope, fields): a cursor of another scope is no cursor.
+        .addColumn("cursor_scope", "text")
         .addColumn("time_zone", "text")
         // A run in progress: its JQL and the page token after the last committed page (JSON).
         .addColumn("run", "text")

@@ -84,6 +84,7 @@ export interface TicketSyncStatesTable {
   user_id: string | null;
   config: string | null;
   cursor_ms: Millis | null;
+  cursor_scope: string | null;
   time_zone: string | null;
   run: string | null;
   last_run: string | null;

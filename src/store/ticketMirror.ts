@@ -38,6 +38,8 @@ export type TicketSyncState = {
   userId: string | null;
   config: unknown;
   cursorMs: number | null;
+  /** What the cursor was read over; a cursor is good only for the same. */
+  cursorScope: string | null;
   timeZone: string | null;
   run: unknown;
   lastRun: unknown;
@@ -111,6 +113,7 @@ function stateOfRow(row: Selectable<Database["ticket_sync_states"]>): TicketSync
     userId: row.user_id,
     config: parsed(row.config),
     cursorMs: row.cursor_ms === null ? null : Number(row.cursor_ms),
+    cursorScope: row.cursor_scope,
     timeZone: row.time_zone,
     run: parsed(row.run),
     lastRun: parsed(row.last_run),
@@ -133,6 +136,7 @@ export class SqlTicketMirror {
     tickets: readonly Ticket[],
     origin: TicketOrigin,
     progress?: TicketSyncStatePatch | ((outcome: ApplyOutcome) => TicketSyncStatePatch),
+    options: { refresh?: boolean } = {},
   ): Promise<ApplyOutcome> {
     return this.db.transaction().execute(async (tx) => {
       await this.lockConnection(tx, connectionId);
@@ -166,13 +170,14 @@ export class SqlTicketMirror {
           outcome.stale += 1;
           continue;
         }
-        // The same version again (an overlap, a lagging search still showing a deleted issue): nothing to apply.
-        if (t.updatedMs === beforeMs) {
+        const changed = changedFields(parsed(before.fields) as Record<string, unknown>, t.fields);
+        // The same version again (an overlap, a lagging search still showing a deleted issue): nothing to apply,
+        // unless a refresh brings fields the mirror did not read before (the configuration named more).
+        if (t.updatedMs === beforeMs && !(options.refresh && before.deleted_at === null && changed.length > 0)) {
           outcome.unchanged += 1;
           continue;
         }
-        const changed = changedFields(parsed(before.fields) as Record<string, unknown>, t.fields);
-        await tx.updateTable("tickets").set(rowOf(connectionId, t, now)).where("connection_id", "=", connectionId).where("issue_id", "=", t.id).where("updated_ms", "<", t.updatedMs).execute();
+        await tx.updateTable("tickets").set(rowOf(connectionId, t, now)).where("connection_id", "=", connectionId).where("issue_id", "=", t.id).where("updated_ms", "<=", t.updatedMs).execute();
         outcome.updated += 1;
         pending.push({ issueId: t.id, key: t.key, kind: "updated", origin, changedFields: changed, updated: t.updated, at: now });
       }
@@ -347,7 +352,7 @@ export class SqlTicketMirror {
   private async ensureState(tx: Transaction<Database>, connectionId: string): Promise<void> {
     await tx
       .insertInto("ticket_sync_states")
-      .values({ connection_id: connectionId, user_id: null, config: null, cursor_ms: null, time_zone: null, run: null, last_run: null, webhooks: null, last_delete_scan_at: null, updated_at: new Date().toISOString() })
+      .values({ connection_id: connectionId, user_id: null, config: null, cursor_ms: null, cursor_scope: null, time_zone: null, run: null, last_run: null, webhooks: null, last_delete_scan_at: null, updated_at: new Date().toISOString() })
       .onConflict((oc) => oc.column("connection_id").doNothing())
       .execute();
   }
@@ -357,6 +362,7 @@ export class SqlTicketMirror {
     if ("userId" in patch) set.user_id = patch.userId ?? null;
     if ("config" in patch) set.config = patch.config === null || patch.config === undefined ? null : json(patch.config);
     if ("cursorMs" in patch) set.cursor_ms = patch.cursorMs ?? null;
+    if ("cursorScope" in patch) set.cursor_scope = patch.cursorScope ?? null;
     if ("timeZone" in patch) set.time_zone = patch.timeZone ?? null;
     if ("run" in patch) set.run = patch.run === null || patch.run === undefined ? null : json(patch.run);
     if ("lastRun" in patch) set.last_run = patch.lastRun === null || patch.lastRun === undefined ? null : json(patch.lastRun);

@@ -87,6 +87,26 @@ describe("Jira ticket sync over HTTP", () => {
     expect(status).toMatchObject({ running: false, resumeFrom: null, cursor: { timeZone: expect.any(String), jqlFrom: expect.stringMatching(/^\d{4}\/\d\d\/\d\d \d\d:\d\d$/) }, lastRun: { counts: { unchanged: 3 } } });
   });
 
+  it("keeps no cursor of an old scope: a configuration changed during a run starts the next afresh, and new fields fill in", async () => {
+    await connectJira(h);
+    for (const n of [1, 2, 3]) await create(`Issue ${n}`);
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    const cloudId = ((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site as string;
+    await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "delay", delayMs: 800, times: 1, path: `/ex/jira/${cloudId}/rest/api/3/search/jql` } });
+    const running = call("POST", `${API}/sync`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Whether this lands before the run's last page or after it, the run's cursor is of the old scope.
+    expect((await put({ jql: "project = SBX AND labels = seed", fields: ["reporter"] })).statusCode).toBe(200);
+    expect((await running).statusCode).toBe(200);
+    expect(((await call("GET", `${API}/sync`)).json() as Json).cursor).toBeNull();
+    expect(((await call("GET", `${API}/tickets/SBX-1`)).json() as { ticket: Json }).ticket.fields).not.toHaveProperty("reporter");
+    await put({ projects: ["SBX"], fields: ["reporter"] });
+    // A pull from no cursor re-reads everything and fills in the field the mirror did not hold, one event each.
+    expect(((await call("POST", `${API}/sync`)).json() as { run: Json }).run).toMatchObject({ counts: { created: 0, updated: 3 } });
+    expect(((await call("GET", `${API}/tickets/SBX-1`)).json() as { ticket: Json }).ticket.fields).toHaveProperty("reporter");
+    expect(((await call("POST", `${API}/sync`)).json() as { run: Json }).run).toMatchObject({ counts: { created: 0, updated: 0 } });
+  });
+
   it("runs a configured sync from the scheduler's tick, through the ticket-sync job", async () => {
     await h.close();
     h = await startSyncHarness({ config: { jobs: true } });

@@ -126,22 +126,29 @@ export function createTicketSync(deps: TicketSyncDeps) {
   };
 
   const fieldsOf = (config: SyncConfig): string[] => [...new Set([...MIRRORED_FIELDS, ...config.fields])];
+  /** What a cursor is read over: the site, the scope and the fields. */
+  const scopeKeyOf = (config: SyncConfig): string => JSON.stringify({ site: config.site ?? null, scope: scopeJql(config), fields: fieldsOf(config) });
 
   /** Reads changed issues from the cursor (or resumes the interrupted run), committing page by page. */
   const pull = async (ctx: ActionContext, target: JiraTarget, config: SyncConfig, state: TicketSyncState | undefined, counts: RunCounts, startedAt: string): Promise<void> => {
     const connectionId = ctx.connection.id;
     const timeZone = await accountTimeZone(ctx, target);
     const scope = scopeJql(config);
+    // The cursor is good only for what it was read over: another site, scope or set of fields starts afresh.
+    const scopeKey = scopeKeyOf(config);
+    const cursorMs = state?.cursorScope === scopeKey ? state.cursorMs : null;
+    // A pull from no cursor also fills in fields the mirror did not read before, for issues Jira did not change.
+    const refresh = cursorMs === null;
     const fresh = (): Progress => ({
-      scope,
-      jql: `${scope}${state?.cursorMs != null ? ` AND ${updatedSince(state.cursorMs, timeZone, config.overlapSeconds * 1000)}` : ""} ORDER BY updated ASC, key ASC`,
+      scope: scopeKey,
+      jql: `${scope}${cursorMs != null ? ` AND ${updatedSince(cursorMs, timeZone, config.overlapSeconds * 1000)}` : ""} ORDER BY updated ASC, key ASC`,
       startedAt,
       maxUpdatedMs: null,
       counts: zeroCounts(),
     });
     const saved = progressSchema.safeParse(state?.run);
     // An interrupted run of the same scope resumes where its last committed page ended.
-    let progress = saved.success && saved.data.scope === scope ? saved.data : fresh();
+    let progress = saved.success && saved.data.scope === scopeKey ? saved.data : fresh();
     for (const key of Object.keys(counts) as (keyof RunCounts)[]) counts[key] += progress.counts[key];
     // The sync's own recent writes, named so that a lagging search still answers them as written.
     const reconcileIssues = target.version === "3" ? await mirror.recentlyChanged(connectionId, "autoflow", new Date(now() - RECONCILE_WINDOW_MS).toISOString(), 50) : [];
@@ -176,9 +183,9 @@ export function createTicketSync(deps: TicketSyncDeps) {
         };
         after = { ...before, maxUpdatedMs, counts: pageCounts, ...next };
         if (next) return { run: after, timeZone };
-        const cursorMs = maxUpdatedMs === null ? (state?.cursorMs ?? null) : Math.max(maxUpdatedMs, state?.cursorMs ?? maxUpdatedMs);
-        return { run: null, cursorMs, timeZone };
-      });
+        const nextCursor = maxUpdatedMs === null ? cursorMs : Math.max(maxUpdatedMs, cursorMs ?? maxUpdatedMs);
+        return { run: null, cursorMs: nextCursor, cursorScope: scopeKey, timeZone };
+      }, { refresh });
       counts.pages += 1;
       counts.created += outcome.created;
       counts.updated += outcome.updated;
@@ -336,7 +343,8 @@ export function createTicketSync(deps: TicketSyncDeps) {
       const state = await mirror.state(id);
       const config = configOf(state);
       const progress = progressSchema.safeParse(state?.run);
-      const cursorMs = state?.cursorMs ?? null;
+      // A cursor read over another scope (the configuration changed since) is no cursor: the next run starts afresh.
+      const cursorMs = config && state?.cursorScope === scopeKeyOf(config) ? state.cursorMs : null;
       return {
         connectionId: id,
         config,
