@@ -29,7 +29,7 @@ export async function startJobs(input: {
   postgres?: { url: string; schema: string };
   logger?: Logger;
   /** The Jira ticket sync's tick: pulls what is due (once across instances on pg-boss). */
-  ticketSync?: { runDue(): Promise<Array<{ outcome: "ran" | "failed" | "skipped" }>> };
+  ticketSync?: { runDue(): Promise<Array<{ outcome: "ran" | "failed" | "skipped" | "forgotten" }>> };
 }): Promise<JobRunner> {
   const runner: JobRunner = input.postgres
     ? await PgBossRunner.start({ connectionString: input.postgres.url, schema: input.postgres.schema, ...(input.logger ? { logger: input.logger } : {}) })
@@ -45,7 +45,9 @@ export async function startJobs(input: {
   if (ticketSync) {
     await runner.schedule(TICKET_SYNC_JOB, TICKET_SYNC_EVERY_MINUTES, async () => {
       const outcomes = await ticketSync.runDue();
-      return { ran: outcomes.filter((o) => o.outcome === "ran").length, failed: outcomes.filter((o) => o.outcome === "failed").length, skipped: outcomes.filter((o) => o.outcome === "skipped").length };
+      const count = (outcome: string) => outcomes.filter((o) => o.outcome === outcome).length;
+      // forgotten: syncs of connections disconnected since, whose mirrors were removed.
+      return { ran: count("ran"), failed: count("failed"), skipped: count("skipped"), forgotten: count("forgotten") };
     });
   }
   input.logger?.info({ runner: runner.kind, ...settings }, "background jobs scheduled");

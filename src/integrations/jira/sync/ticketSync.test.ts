@@ -113,9 +113,17 @@ describe("Jira ticket sync over HTTP", () => {
     await connectJira(h);
     await create("Scheduled");
     expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
-    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 1, failed: 0, skipped: 0 });
+    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 1, failed: 0, skipped: 0, forgotten: 0 });
     expect(((await call("GET", `${API}/sync`)).json() as Json).lastRun).toMatchObject({ trigger: "schedule", counts: { created: 1 } });
-    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 0, failed: 0, skipped: 1 });
+    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 0, failed: 0, skipped: 1, forgotten: 0 });
+    // Disconnected: the next due tick removes its mirror and feed, and asks no more.
+    const id = ((await call("GET", `${API}/sync`)).json() as Json).connectionId as string;
+    expect((await h.request({ method: "DELETE", url: `${API}/connections/${id}`, user: USER })).statusCode).toBe(200);
+    // Due again (as after its interval), so the tick tries it.
+    await h.service.ticketSync.internals.mirror.saveState(id, { lastRun: null });
+    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 0, failed: 0, skipped: 0, forgotten: 1 });
+    expect(await h.service.ticketSync.internals.mirror.state(id)).toBeUndefined();
+    expect(await h.service.jobs?.runNow("ticket-sync")).toEqual({ ran: 0, failed: 0, skipped: 0, forgotten: 0 });
   });
 
   it("resumes a run from its last committed page after it failed on the next", async () => {

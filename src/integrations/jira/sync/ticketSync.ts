@@ -18,7 +18,7 @@ import { readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { missingScope, type ActionContext } from "../../shared/action.js";
-import { IntegrationError, invalidInput } from "../../shared/errors.js";
+import { ErrorCodes, IntegrationError, invalidInput } from "../../shared/errors.js";
 import type { ConnectorLifecycle } from "../../shared/lifecycle.js";
 import type { SqlTicketMirror, TicketEvent, TicketFilter, TicketSyncState } from "../../../store/ticketMirror.js";
 import { scopeJql, syncConfigSchema, type SyncConfig } from "./config.js";
@@ -37,7 +37,7 @@ const RECONCILE_WINDOW_MS = 10 * 60_000;
 const LEASE_MS = 2 * 60_000;
 const MINUTE_MS = 60_000;
 
-export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number };
+export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number; unreadable: number };
 export type RunRecord = {
   trigger: "manual" | "schedule";
   startedAt: string;
@@ -55,11 +55,11 @@ const progressSchema = z.strictObject({
   next: z.string().optional(),
   startedAt: z.string(),
   maxUpdatedMs: z.number().nullable(),
-  counts: z.strictObject({ pages: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), stale: z.number(), deleted: z.number() }),
+  counts: z.strictObject({ pages: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), stale: z.number(), deleted: z.number(), unreadable: z.number().default(0) }),
 });
 type Progress = z.infer<typeof progressSchema>;
 
-const zeroCounts = (): RunCounts => ({ pages: 0, created: 0, updated: 0, unchanged: 0, stale: 0, deleted: 0 });
+const zeroCounts = (): RunCounts => ({ pages: 0, created: 0, updated: 0, unchanged: 0, stale: 0, deleted: 0, unreadable: 0 });
 
 export type TicketSyncDeps = {
   jira: ConnectorLifecycle;
@@ -165,7 +165,16 @@ export function createTicketSync(deps: TicketSyncDeps) {
         }
         throw error;
       }
-      const tickets: Ticket[] = page.issues.map(ticketOf);
+      // An issue Jira answered without a readable key or `updated` is counted and passed over, not a reason
+      // to stop the sync on this page for good (the next page and the next runs go on).
+      const tickets: Ticket[] = [];
+      for (const issue of page.issues) {
+        try {
+          tickets.push(ticketOf(issue));
+        } catch {
+          counts.unreadable += 1;
+        }
+      }
       let maxUpdatedMs = progress.maxUpdatedMs;
       for (const t of tickets) if (maxUpdatedMs === null || t.updatedMs > maxUpdatedMs) maxUpdatedMs = t.updatedMs;
       const { next: _token, ...before } = progress;
@@ -385,8 +394,8 @@ export function createTicketSync(deps: TicketSyncDeps) {
     },
 
     /** The scheduler's tick: a run for every configured pulling connection whose interval has passed, one after another. */
-    async runDue(): Promise<Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" }>> {
-      const out: Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" }> = [];
+    async runDue(): Promise<Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" | "forgotten" }>> {
+      const out: Array<{ connectionId: string; outcome: "ran" | "failed" | "skipped" | "forgotten" }> = [];
       // Webhook registrations refreshed well before they lapse (a failure there is in their state, and polling goes on).
       await webhooks.tick().catch(() => undefined);
       for (const state of await mirror.configured()) {
@@ -402,8 +411,11 @@ export function createTicketSync(deps: TicketSyncDeps) {
         try {
           await this.run(state.userId, { connectionId: state.connectionId, trigger: "schedule" });
           out.push({ connectionId: state.connectionId, outcome: "ran" });
-        } catch {
-          out.push({ connectionId: state.connectionId, outcome: "failed" });
+        } catch (error) {
+          // A connection disconnected (or gone) since: its mirror and feed go with it, and the tick stops asking.
+          const gone = error instanceof IntegrationError && (error.code === ErrorCodes.CONNECTION_NOT_FOUND || error.code === ErrorCodes.CONNECTION_REVOKED);
+          if (gone) await mirror.forget(state.connectionId);
+          out.push({ connectionId: state.connectionId, outcome: gone ? "forgotten" : "failed" });
         }
       }
       return out;
