@@ -11,8 +11,8 @@ describe("Jira webhook senders", () => {
   it("takes a dynamic webhook's JWT signed with the client secret, and its claims", async () => {
     const token = await jwt({ iss: "jira", iat: NOW / 1000, exp: NOW / 1000 + 300 });
     expect(await verifyDynamicWebhook(`Bearer ${token}`, SECRET, NOW)).toMatchObject({ ok: true, via: "jwt", claims: { iss: "jira" } });
-    // Without time claims the signature alone proves the sender.
-    expect((await verifyDynamicWebhook(`bearer ${await jwt({})}`, SECRET, NOW)).ok).toBe(true);
+    // Issued a minute ago with no end: taken for ten minutes.
+    expect((await verifyDynamicWebhook(`bearer ${await jwt({ iat: NOW / 1000 - 60 })}`, SECRET, NOW)).ok).toBe(true);
   });
 
   it("refuses a missing, malformed, wrongly signed, unsigned, expired or future JWT, saying which", async () => {
@@ -26,6 +26,9 @@ describe("Jira webhook senders", () => {
       [`Bearer ${await jwt({ nbf: NOW / 1000 + 120 })}`, "not_yet_valid"],
       [`Bearer ${await jwt({ iat: NOW / 1000 + 120 })}`, "not_yet_valid"],
       [`Bearer ${await jwt({}, SECRET, "HS512")}`, "malformed"],
+      // The body is not signed: a token that never runs out would let anyone post bodies with it.
+      [`Bearer ${await jwt({})}`, "untimed"],
+      [`Bearer ${await jwt({ iat: NOW / 1000 - 700 })}`, "expired"],
     ];
     for (const [header, reason] of cases) expect(await verifyDynamicWebhook(header, SECRET, NOW), String(header)).toMatchObject({ ok: false, reason });
   });

@@ -7,16 +7,20 @@
  * refused, whatever it says.
  *
  * Atlassian does not document the JWT's claims (providers.md §4.7): the
- * signature is what proves the sender, and the time claims are enforced
- * when present (`exp`, `nbf`, and an `iat` not in the future), with a
- * minute of leeway for the clocks.
+ * signature is what proves the sender. The JWT does not sign the body, so a
+ * token must also be short-lived: one with neither `exp` nor `iat` is
+ * refused, one with `iat` only counts for ten minutes, and `exp`, `nbf` and
+ * an `iat` not in the future are enforced, with a minute of leeway for the
+ * clocks.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
 
 const CLOCK_TOLERANCE_SECONDS = 60;
+/** How long a token that says when it was issued but not when it ends is taken. */
+const MAX_AGE_SECONDS = 600;
 
-export type WebhookRefusal = "missing" | "malformed" | "bad_signature" | "expired" | "not_yet_valid";
+export type WebhookRefusal = "missing" | "malformed" | "bad_signature" | "expired" | "not_yet_valid" | "untimed";
 export type WebhookProof = { ok: true; via: "jwt"; claims: JWTPayload } | { ok: true; via: "hmac" } | { ok: false; reason: WebhookRefusal; detail: string };
 
 /** Checks a dynamic webhook's bearer JWT against the app's client secret. */
@@ -32,6 +36,10 @@ export async function verifyDynamicWebhook(authorization: string | undefined, cl
     });
     if (payload.iat !== undefined && payload.iat * 1000 > nowMs + CLOCK_TOLERANCE_SECONDS * 1000) {
       return { ok: false, reason: "not_yet_valid", detail: "the JWT was issued in the future (iat)" };
+    }
+    if (payload.exp === undefined && payload.iat === undefined) return { ok: false, reason: "untimed", detail: "the JWT says neither when it was issued (iat) nor when it ends (exp)" };
+    if (payload.exp === undefined && payload.iat !== undefined && nowMs > (payload.iat + MAX_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000) {
+      return { ok: false, reason: "expired", detail: `the JWT was issued more than ${MAX_AGE_SECONDS / 60} minutes ago (iat) and says no end (exp)` };
     }
     return { ok: true, via: "jwt", claims: payload };
   } catch (error) {
