@@ -228,8 +228,9 @@ export function createTicketSync(deps: TicketSyncDeps) {
   /**
    * The id-only scan of the configured scope: a live mirrored issue the scan
    * does not list is fetched by id (GET is consistent where search lags); the
-   * ones Jira no longer has are marked deleted, the others (moved out of
-   * scope, or lagging) are applied as Jira now holds them.
+   * ones Jira no longer has, or that moved to a project the sync does not
+   * cover, are marked deleted; the others (lagging, or out of a JQL scope
+   * only Jira can evaluate) are applied as Jira now holds them.
    */
   const deleteScan = async (ctx: ActionContext, target: JiraTarget, config: SyncConfig, counts: RunCounts): Promise<void> => {
     const connectionId = ctx.connection.id;
@@ -243,17 +244,31 @@ export function createTicketSync(deps: TicketSyncDeps) {
     } while (next);
     const missing = (await mirror.liveIds(connectionId)).filter((id) => !seen.has(id));
     const gone: string[] = [];
-    const present: Ticket[] = [];
-    for (const id of missing) {
-      const issue = await getIssue(ctx, target, id, fieldsOf(config));
-      if (issue) present.push(ticketOf(issue));
-      else gone.push(id);
-    }
-    if (present.length > 0) {
+    let present: Ticket[] = [];
+    const applyPresent = async (): Promise<void> => {
+      if (present.length === 0) return;
       const outcome = await mirror.apply(connectionId, present, "jira");
       counts.updated += outcome.updated;
       counts.created += outcome.created;
+      present = [];
+    };
+    for (const [index, id] of missing.entries()) {
+      if (index % PAGE_SIZE === 0) await renew(connectionId);
+      const issue = await getIssue(ctx, target, id, fieldsOf(config));
+      let ticket: Ticket | undefined;
+      try {
+        ticket = issue ? ticketOf(issue) : undefined;
+      } catch {
+        counts.unreadable += 1;
+        continue;
+      }
+      // Gone from Jira, or (a projects scope) moved to a project the sync does not cover: out of the mirror.
+      // Under a JQL scope only Jira can tell; the issue is kept as it now is (the search may just lag).
+      if (!ticket || (config.projects && ticket.project !== null && !config.projects.includes(ticket.project))) gone.push(id);
+      else present.push(ticket);
+      if (present.length >= PAGE_SIZE * 5) await applyPresent();
     }
+    await applyPresent();
     const events = await mirror.markDeleted(connectionId, gone, "jira", { lastDeleteScanAt: new Date(now()).toISOString() });
     counts.deleted += events.length;
   };

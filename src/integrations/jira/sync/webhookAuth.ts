@@ -60,6 +60,14 @@ export function verifyHubSignature(rawBody: Buffer, header: string | undefined, 
   return timingSafeEqual(expected, given) ? { ok: true, via: "hmac" } : { ok: false, reason: "bad_signature", detail: "X-Hub-Signature does not match the body under the webhook's secret" };
 }
 
+/**
+ * The key one connection's admin webhook is signed with: derived from the operator's secret and the
+ * connection, so that a Jira admin given one connection's key cannot sign deliveries for another.
+ */
+export function adminWebhookKey(operatorSecret: string, connectionId: string): string {
+  return createHmac("sha256", operatorSecret).update(`autoflow-jira-admin-webhook:${connectionId}`).digest("base64url");
+}
+
 /** The X-Hub-Signature value for a body (what a sender, the sandbox's, writes). */
 export function hubSignatureOf(rawBody: Buffer | string, secret: string): string {
   return `sha256=${createHmac("sha256", secret).update(rawBody).digest("hex")}`;

@@ -16,6 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../../config.js";
 import { PROVIDER_IDS } from "../../registry.js";
 import { cookieHeader, startHarness, type Harness } from "../../../testing/harness.js";
+import { adminWebhookKey } from "./webhookAuth.js";
 import { expirationMs, webhookFilterProblem } from "./webhooks.js";
 
 type Json = Record<string, unknown>;
@@ -200,7 +201,9 @@ describe("Jira ticket sync webhooks", () => {
     const seconds = Math.floor(Date.now() / 1000);
     const jwt = (secret: string, claims: Json = { context: { cloudId: hooks.site.id } }) =>
       new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt(seconds).setExpirationTime(seconds + 300).sign(new TextEncoder().encode(secret));
-    const hmac = (secret: string, body: Buffer = genuine.body) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+    /** An admin webhook's signature: under `secret` itself, or under a connection's key derived from it. */
+    const hmac = (secret: string, body: Buffer = genuine.body, forConnection: string | null = connectionId) =>
+      `sha256=${createHmac("sha256", forConnection === null ? secret : adminWebhookKey(secret, forConnection)).update(body).digest("hex")}`;
     const appSecret = h.service.integrations.jira.settings.clientSecret;
     const withIds = (ids: number[]) => Buffer.from(JSON.stringify({ ...(JSON.parse(genuine.body.toString("utf8")) as Json), matchedWebhookIds: ids }));
     const refusals: Array<[string, Parameters<typeof deliver>[2], number, string]> = [
@@ -212,7 +215,10 @@ describe("Jira ticket sync webhooks", () => {
       ["an HMAC of another body", { url: `${HOOKS}?connectionId=${connectionId}`, headers: { authorization: undefined, "x-hub-signature": hmac(ADMIN_SECRET, Buffer.from("{}")) } }, 401, "webhook_unverified"],
       ["a malformed HMAC", { url: `${HOOKS}?connectionId=${connectionId}`, headers: { authorization: undefined, "x-hub-signature": "sha256=abc" } }, 401, "webhook_unverified"],
       ["an HMAC without its connection", { headers: { authorization: undefined, "x-hub-signature": hmac(ADMIN_SECRET) } }, 403, "webhook_unattributable"],
-      ["an HMAC for an unknown connection", { url: `${HOOKS}?connectionId=00000000-0000-4000-8000-000000000000`, headers: { authorization: undefined, "x-hub-signature": hmac(ADMIN_SECRET) } }, 404, "connection_not_found"],
+      ["an HMAC for an unknown connection", { url: `${HOOKS}?connectionId=00000000-0000-4000-8000-000000000000`, headers: { authorization: undefined, "x-hub-signature": hmac(ADMIN_SECRET, genuine.body, "00000000-0000-4000-8000-000000000000") } }, 404, "connection_not_found"],
+      // One connection's key does not sign for another (a tenant's Jira admin cannot reach another's sync).
+      ["an HMAC under another connection's key", { url: `${HOOKS}?connectionId=${connectionId}`, headers: { authorization: undefined, "x-hub-signature": hmac(ADMIN_SECRET, genuine.body, "conn_someone-else") } }, 401, "webhook_unverified"],
+      ["an HMAC under the operator's secret itself", { url: `${HOOKS}?connectionId=${connectionId}`, headers: { authorization: undefined, "x-hub-signature": hmac(ADMIN_SECRET, genuine.body, null) } }, 401, "webhook_unverified"],
       ["a webhook id no connection registered", { body: withIds([424242]), headers: { authorization: `Bearer ${await jwt(appSecret)}` } }, 403, "webhook_unattributable"],
       ["another site's cloud id", { headers: { authorization: `Bearer ${await jwt(appSecret, { context: { cloudId: "00000000-0000-4000-8000-000000000000" } })}` } }, 403, "webhook_unattributable"],
     ];
@@ -302,7 +308,7 @@ describe("Jira ticket sync webhooks", () => {
     expect((await call("POST", `${API}/sync`)).statusCode).toBe(200);
   });
 
-  it("takes an API-token connection's admin webhook under the operator's secret, by its connectionId", async () => {
+  it("takes an API-token connection's admin webhook under its own key (derived from the operator's secret), by its connectionId", async () => {
     const desk = (await h.sandbox("jira", "/_sandbox/credentials?form=connect", { body: {} })) as Json;
     const connected = await h.request({ method: "POST", url: `${API}/connections`, user: USER, body: desk });
     expect(connected.statusCode, connected.body).toBe(201);
@@ -319,17 +325,20 @@ describe("Jira ticket sync webhooks", () => {
     expect(await deliveries()).toEqual([]);
     const body = Buffer.from(JSON.stringify({ timestamp: Date.now(), webhookEvent: "jira:issue_updated", issue: { id: issueId, key: "SBX-1" } }));
     const admin: Captured = { url: `${HOOKS}?connectionId=${connectionId}`, headers: { "content-type": "application/json", "x-atlassian-webhook-identifier": "admin-1" }, body };
-    const refused = await deliver(h, admin, { headers: { "x-hub-signature": `sha256=${createHmac("sha256", "not-the-operators-secret").update(body).digest("hex")}` } });
+    const refused = await deliver(h, admin, { headers: { "x-hub-signature": `sha256=${createHmac("sha256", adminWebhookKey("not-the-operators-secret", connectionId)).update(body).digest("hex")}` } });
     expect(refused.statusCode).toBe(401);
     expect(await ticket("SBX-1")).toMatchObject({ summary: "Issue 1" });
-    const res = await deliver(h, admin, { headers: { "x-hub-signature": `sha256=${createHmac("sha256", ADMIN_SECRET).update(body).digest("hex")}` } });
+    // The connection's own key, as GET .../sync shows it to its owner.
+    const key = ((await status()).webhooks as Json).secret as string;
+    expect(key).toBe(adminWebhookKey(ADMIN_SECRET, connectionId));
+    const res = await deliver(h, admin, { headers: { "x-hub-signature": `sha256=${createHmac("sha256", key).update(body).digest("hex")}` } });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ received: true, duplicate: false, via: "hmac", outcomes: ["updated"] });
     expect(await ticket("SBX-1")).toMatchObject({ summary: "Changed in Jira" });
 
     // A delete event is checked against Jira: the issue is still there, so nothing is deleted.
     const claimed = Buffer.from(JSON.stringify({ webhookEvent: "jira:issue_deleted", issue: { id: issueId } }));
-    const gone = await deliver(h, { ...admin, body: claimed }, { headers: { "x-atlassian-webhook-identifier": "admin-2", "x-hub-signature": `sha256=${createHmac("sha256", ADMIN_SECRET).update(claimed).digest("hex")}` } });
+    const gone = await deliver(h, { ...admin, body: claimed }, { headers: { "x-atlassian-webhook-identifier": "admin-2", "x-hub-signature": `sha256=${createHmac("sha256", key).update(claimed).digest("hex")}` } });
     expect(gone.json()).toMatchObject({ outcomes: ["unchanged"] });
     expect((await ticket("SBX-1")).deletedAt).toBeNull();
   });

@@ -40,7 +40,7 @@ import type { Database } from "../../../store/schema.js";
 import { scopeJql, type SyncConfig } from "./config.js";
 import { getIssue, type JiraSite, type JiraTarget } from "./jiraApi.js";
 import { ticketOf } from "./ticket.js";
-import { verifyDynamicWebhook, verifyHubSignature, type WebhookProof } from "./webhookAuth.js";
+import { adminWebhookKey, verifyDynamicWebhook, verifyHubSignature, type WebhookProof } from "./webhookAuth.js";
 
 /** Where Jira delivers, below the service's public URL. */
 export const WEBHOOK_PATH = "/api/integrations/jira/webhooks";
@@ -112,6 +112,8 @@ export type WebhookState =
       /** The URL an admin webhook of this connection is given (System → WebHooks), with the secret below. */
       url: string;
       secretConfigured: boolean;
+      /** The key this connection's admin webhook signs with (X-Hub-Signature): its own, derived from the operator's secret. */
+      secret?: string;
       note: string;
     };
 type DynamicState = Extract<WebhookState, { kind: "dynamic" }>;
@@ -424,8 +426,9 @@ export function createTicketWebhooks(internals: TicketSyncInternals, jira: Pick<
         kind: "admin",
         url: `${url ?? WEBHOOK_PATH}?connectionId=${encodeURIComponent(connectionId)}`,
         secretConfigured: options?.adminSecret !== undefined,
+        ...(options?.adminSecret ? { secret: adminWebhookKey(options.adminSecret, connectionId) } : {}),
         note: options?.adminSecret
-          ? "dynamic webhooks are for OAuth apps: a Jira admin may add a webhook with this URL and the secret of AUTOFLOW_JIRA_WEBHOOK_SECRET; polling runs regardless"
+          ? "dynamic webhooks are for OAuth apps: a Jira admin may add a webhook with this URL and this connection's secret; polling runs regardless"
           : "dynamic webhooks are for OAuth apps, and admin webhooks need AUTOFLOW_JIRA_WEBHOOK_SECRET: changes arrive by polling only",
       };
     } else if (config.direction === "push") next = null;
@@ -493,7 +496,9 @@ export function createTicketWebhooks(internals: TicketSyncInternals, jira: Pick<
       let proof: WebhookProof;
       if (signature !== undefined) {
         if (!options?.adminSecret) throw unverified("x-hub-signature", "an admin webhook (X-Hub-Signature) cannot be checked: this service has no AUTOFLOW_JIRA_WEBHOOK_SECRET");
-        proof = verifyHubSignature(input.rawBody, signature, options.adminSecret);
+        if (!input.connectionId) throw unattributable("connectionId", "an admin webhook names its connection in its URL (?connectionId=)");
+        // Each connection's own key: one connection's Jira admin cannot sign deliveries for another's.
+        proof = verifyHubSignature(input.rawBody, signature, adminWebhookKey(options.adminSecret, input.connectionId));
       } else {
         proof = await verifyDynamicWebhook(header(input.headers, "authorization"), jira.settings.clientSecret, now());
       }
