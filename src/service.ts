@@ -144,7 +144,9 @@ export async function startService(config: ServiceConfig, options: ServiceOption
         ...(config.jiraWebhookSecret ? { adminSecret: config.jiraWebhookSecret } : {}),
         ...(options.clock ? { now: clockNow(options.clock) } : {}),
       },
+      onRun: metrics.onSyncRun,
     });
+    metrics.syncLag(() => ticketSync.lags());
     const app = await buildServer({
       connectors: connectorsById(integrations),
       ticketSync,
@@ -157,6 +159,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       }),
       logger,
       metrics: metrics.registry,
+      observeRequest: metrics.onRequest,
+      ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
       limits: config.limits,
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       readiness: async () => {

@@ -2,6 +2,7 @@
  * The Fastify application: body limits, the JSON parser, the one error
  * body, the v1 routes, liveness and metrics.
  */
+import { timingSafeEqual } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -27,6 +28,10 @@ export type ServerDeps = {
   /** Database reachable and migrated; `/readyz` answers 503 otherwise. */
   readiness?: () => Promise<{ ready: boolean; detail?: string }>;
   metrics?: Registry;
+  /** Counts each answered request by its route's pattern. */
+  observeRequest?: (route: string, method: string, status: number, durationMs: number) => void;
+  /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
+  metricsToken?: string;
   limits?: Partial<ServerLimits>;
   proxyLimits?: ProxyLimits;
   /** The Jira ticket sync, whose routes are served when it is given. */
@@ -158,9 +163,23 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const readiness = deps.readiness ? await deps.readiness().catch((e: unknown) => ({ ready: false, detail: String(e) })) : { ready: true };
     return reply.code(readiness.ready ? 200 : 503).send({ status: readiness.ready ? "ready" : "not_ready", ...(readiness.detail ? { detail: readiness.detail } : {}) });
   });
+  if (deps.observeRequest) {
+    const observe = deps.observeRequest;
+    // The route's pattern, never the URL (which names connections and keys); unmatched requests share one label.
+    app.addHook("onResponse", async (request, reply) => observe(request.routeOptions.url ?? "unmatched", request.method, reply.statusCode, reply.elapsedTime));
+  }
   if (deps.metrics) {
     const registry = deps.metrics;
-    app.get("/metrics", { config: { rateLimit: false } }, async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+    const expected = deps.metricsToken === undefined ? undefined : Buffer.from(`Bearer ${deps.metricsToken}`);
+    app.get("/metrics", { config: { rateLimit: false } }, async (request, reply) => {
+      if (expected) {
+        const given = Buffer.from(request.headers.authorization ?? "");
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          return reply.code(401).header("www-authenticate", 'Bearer realm="metrics"').send({ error: { type: "auth", code: "metrics_token", message: "/metrics takes Authorization: Bearer <AUTOFLOW_METRICS_TOKEN>", retryable: false } });
+        }
+      }
+      return reply.header("content-type", registry.contentType).send(await registry.metrics());
+    });
   }
 
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });

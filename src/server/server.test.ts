@@ -5,6 +5,7 @@
 import { connect } from "node:net";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../config.js";
 import { PROVIDER_IDS } from "../integrations/registry.js";
 import { startHarness, TEST_JWT_SECRET, type Harness } from "../testing/harness.js";
 
@@ -222,10 +223,34 @@ describe("operations", () => {
     expect(ready.statusCode).toBe(200);
   });
 
-  it("exports provider call metrics", async () => {
+  it("exports provider call metrics, and the API's requests by route pattern (never the raw URL) and status", async () => {
+    await h.request({ method: "GET", url: "/api/integrations", user: "alice" });
+    await h.request({ method: "GET", url: "/api/integrations/slack/health?connectionId=conn_nope", user: "alice" });
+    await h.request({ method: "GET", url: "/api/nothing/here", user: "alice" });
     const res = await h.service.app.inject({ method: "GET", url: "/metrics" });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain("autoflow_provider_attempts_total");
+    expect(res.body).toMatch(/autoflow_http_requests_total\{route="\/api\/integrations",method="GET",status="200"\} [1-9]/);
+    expect(res.body).toMatch(/autoflow_http_requests_total\{route="\/api\/integrations\/:provider\/health",method="GET",status="404"\} [1-9]/);
+    expect(res.body).toMatch(/autoflow_http_requests_total\{route="unmatched",method="GET",status="404"\} [1-9]/);
+    expect(res.body).not.toContain("conn_nope");
+    expect(res.body).toContain("autoflow_http_request_duration_seconds_bucket");
+  });
+
+  it("keeps /metrics behind AUTOFLOW_METRICS_TOKEN when one is set", async () => {
+    const guarded = await startHarness({ config: { metricsToken: "scraper-token-0123456789" } });
+    try {
+      const without = await guarded.service.app.inject({ method: "GET", url: "/metrics" });
+      expect(without.statusCode).toBe(401);
+      expect(without.body).not.toContain("autoflow_");
+      expect((await guarded.service.app.inject({ method: "GET", url: "/metrics", headers: { authorization: "Bearer wrong-token-0123456789" } })).statusCode).toBe(401);
+      const right = await guarded.service.app.inject({ method: "GET", url: "/metrics", headers: { authorization: "Bearer scraper-token-0123456789" } });
+      expect(right.statusCode).toBe(200);
+      expect(right.body).toContain("autoflow_provider_attempts_total");
+    } finally {
+      await guarded.close();
+    }
+    expect(() => loadConfig({ AUTOFLOW_METRICS_TOKEN: "short" })).toThrow(/AUTOFLOW_METRICS_TOKEN.*16 characters/);
   });
 });
 

@@ -81,6 +81,11 @@ describe("Jira ticket sync over HTTP", () => {
     const second = await call("POST", `${API}/sync`);
     expect((second.json() as { run: Json }).run).toMatchObject({ counts: { created: 0, updated: 0, unchanged: 3 } });
     expect(((await call("GET", `${API}/tickets/events?after=${feed.next}`)).json() as { events: Json[] }).events).toEqual([]);
+    // Metrics: the runs by trigger and outcome, the issues by what was done with them, the cursor's lag.
+    const metrics = (await h.service.app.inject({ method: "GET", url: "/metrics" })).body;
+    expect(metrics).toMatch(/autoflow_ticket_sync_runs_total\{trigger="manual",outcome="ok"\} 2/);
+    expect(metrics).toMatch(/autoflow_ticket_sync_issues_total\{kind="created"\} 3/);
+    expect(metrics).toMatch(/autoflow_ticket_sync_lag_seconds \d/);
     // The scheduler's tick: not due again until the interval (300 s by default) has passed since the last run.
     expect(await h.service.ticketSync.runDue()).toEqual([{ connectionId: expect.any(String), outcome: "skipped" }]);
     const status = (await call("GET", `${API}/sync`)).json() as Json;

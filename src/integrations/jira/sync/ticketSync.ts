@@ -69,6 +69,8 @@ export type TicketSyncDeps = {
   now?: () => number;
   /** Where Jira delivers webhooks and how admin ones are checked (webhooks.ts); none are registered without. */
   webhooks?: TicketWebhookOptions;
+  /** Told of every finished run, succeeded or failed (metrics). */
+  onRun?: (record: RunRecord) => void;
 };
 
 export type SyncStatus = {
@@ -293,6 +295,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
       }
       record.finishedAt = new Date(now()).toISOString();
       await mirror.saveState(id, { lastRun: record });
+      deps.onRun?.(record);
       return record;
     } catch (error) {
       if (error instanceof IntegrationError && error.code === SYNC_RUNNING) throw error;
@@ -300,6 +303,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
       record.error = error instanceof Error ? error.message : String(error);
       record.errorType = error instanceof IntegrationError ? error.type : "upstream";
       await mirror.saveState(id, { lastRun: record });
+      deps.onRun?.(record);
       throw error;
     } finally {
       await mirror.releaseLease(id, leaseOwner);
@@ -406,6 +410,16 @@ export function createTicketSync(deps: TicketSyncDeps) {
       const id = await connectionIdOf(userId, options.connectionId);
       const events = await mirror.events(id, after, limit);
       return { connectionId: id, events, next: events.length > 0 ? (events[events.length - 1] as TicketEvent).seq : after };
+    },
+
+    /** How far behind now each configured sync's cursor is (a sync with no cursor yet is not listed). */
+    async lags(): Promise<Array<{ connectionId: string; lagSeconds: number }>> {
+      const out: Array<{ connectionId: string; lagSeconds: number }> = [];
+      for (const state of await mirror.configured()) {
+        const config = configOf(state);
+        if (config && state.cursorMs !== null && state.cursorScope === scopeKeyOf(config)) out.push({ connectionId: state.connectionId, lagSeconds: Math.max(0, (now() - state.cursorMs) / 1000) });
+      }
+      return out;
     },
 
     /** The scheduler's tick: a run for every configured pulling connection whose interval has passed, one after another. */
