@@ -27,6 +27,11 @@ export async function openPostgres(options: PostgresOptions): Promise<Kysely<Dat
     await client.connect();
     try {
       await client.query(`create schema if not exists "${schema}"`);
+    } catch (error) {
+      // Two instances starting together both create it: "if not exists" is not safe against a concurrent
+      // create, which loses with a unique violation (or duplicate_schema). The schema is there either way.
+      const code = (error as { code?: unknown }).code;
+      if (code !== "23505" && code !== "42P06") throw error;
     } finally {
       await client.end();
     }
