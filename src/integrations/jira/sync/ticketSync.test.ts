@@ -98,8 +98,11 @@ describe("Jira ticket sync over HTTP", () => {
     expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
     const cloudId = ((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site as string;
     await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "delay", delayMs: 800, times: 1, path: `/ex/jira/${cloudId}/rest/api/3/search/jql` } });
+    await h.sandbox("jira", "/_sandbox/requests", { method: "DELETE" });
     const running = call("POST", `${API}/sync`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Once the run's search has reached the sandbox (where it is held), the configuration changes under it.
+    const searchPath = `/ex/jira/${cloudId}/rest/api/3/search/jql`;
+    while (!(await h.sandboxRequests("jira")).some((r) => r.path === searchPath)) await new Promise((resolve) => setImmediate(resolve));
     // Whether this lands before the run's last page or after it, the run's cursor is of the old scope.
     expect((await put({ jql: "project = SBX AND labels = seed", fields: ["reporter"] })).statusCode).toBe(200);
     expect((await running).statusCode).toBe(200);
