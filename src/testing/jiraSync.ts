@@ -5,6 +5,8 @@ import { cookieHeader, startHarness, type Harness } from "./harness.js";
 
 export const SYNC_USER = "sync-user";
 export const JIRA_API = "/api/integrations/jira";
+/** What a pull-only sync needs of a 3LO grant. */
+export const PULL_SCOPES = ["read:jira-user", "read:jira-work", "offline_access"];
 /** What a two-way sync needs of a 3LO grant. */
 export const SYNC_SCOPES = ["read:jira-user", "read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access"];
 

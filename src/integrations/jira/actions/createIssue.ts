@@ -1,21 +1,10 @@
 /** Jira `POST /rest/api/{3|2}/issue`: an issue in a project; a plain-text description becomes ADF (v3) or stays text (v2). */
 import { z } from "zod";
 import { defineAction } from "../../shared/action.js";
+import { textToAdf } from "../sync/adf.js";
 import { apiVersionOf } from "./issue.js";
 
 const created = z.looseObject({ id: z.string(), key: z.string(), self: z.string() });
-
-/** Plain text as an Atlassian Document: a paragraph per paragraph, hard breaks within. */
-export function adfOf(text: string): unknown {
-  return {
-    type: "doc",
-    version: 1,
-    content: text.split(/\n{2,}/).map((paragraph) => ({
-      type: "paragraph",
-      content: paragraph.split("\n").flatMap((line, i) => [...(i > 0 ? [{ type: "hardBreak" }] : []), ...(line ? [{ type: "text", text: line }] : [])]),
-    })),
-  };
-}
 
 export const createIssue = defineAction({
   description: "Creates an issue in a project (by key), of an issue type (by name, Task by default), with a plain-text description.",
@@ -33,7 +22,7 @@ export const createIssue = defineAction({
       project: { key: input.projectKey },
       summary: input.summary,
       issuetype: { name: input.issueType },
-      ...(input.description !== undefined ? { description: v === "3" ? adfOf(input.description) : input.description } : {}),
+      ...(input.description !== undefined ? { description: v === "3" ? textToAdf(input.description) : input.description } : {}),
       ...(input.labels ? { labels: input.labels } : {}),
     };
     const issue = await ctx.read({ method: "POST", path: `/rest/api/${v}/issue`, json: { fields } }, created);

@@ -35,7 +35,8 @@ const changelogPage = z.looseObject({
 export type JiraIssueJson = z.infer<typeof issueShape>;
 export type SearchPage = { issues: JiraIssueJson[]; next?: string };
 
-const path = (target: JiraTarget, rest: string): Pick<ApiCall, "path" | "url"> =>
+/** Where a REST path of the target goes: an absolute gateway URL, or a path on the connection's own base. */
+export const path = (target: JiraTarget, rest: string): Pick<ApiCall, "path" | "url"> =>
   target.base !== undefined ? { url: `${target.base}/rest/api/${target.version}${rest}` } : { path: `/rest/api/${target.version}${rest}` };
 
 /** The Jira sites an OAuth grant reaches (accessible-resources), those with Jira scopes. */

@@ -8,13 +8,12 @@ import { spawn } from "node:child_process";
 import { readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PROVIDER_IDS } from "../../registry.js";
-import { cookieHeader, startHarness, type Harness } from "../../../testing/harness.js";
+import type { Harness } from "../../../testing/harness.js";
+import { connectJira, PULL_SCOPES, startSyncHarness } from "../../../testing/jiraSync.js";
 
 type Json = Record<string, unknown>;
 const USER = "lease-user";
 const API = "/api/integrations/jira";
-const providers = { ...Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])), jira: { scopes: ["read:jira-user", "read:jira-work", "offline_access"] } };
 
 /** A node process that sleeps until killed, and its pid. */
 function sleeper() {
@@ -27,11 +26,8 @@ describe("the ticket sync's run lease after a crash", () => {
   let h: Harness;
   let connectionId: string;
   beforeEach(async () => {
-    h = await startHarness({ config: { providers: providers as never } });
-    const start = await h.request({ method: "POST", url: `${API}/oauth/start`, user: USER });
-    const consent = await fetch((start.json() as Json).authUrl as string, { redirect: "manual" });
-    const callback = new URL(consent.headers.get("location") as string);
-    expect((await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(start.headers["set-cookie"]) } })).statusCode).toBe(200);
+    h = await startSyncHarness({}, PULL_SCOPES);
+    await connectJira(h, USER);
     const configured = await h.request({ method: "PUT", url: `${API}/sync/config`, user: USER, body: { projects: ["SBX"], direction: "pull" } });
     expect(configured.statusCode, configured.body).toBe(200);
     connectionId = (configured.json() as { connectionId: string }).connectionId;

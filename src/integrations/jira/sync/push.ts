@@ -25,7 +25,7 @@ import type { Kysely } from "kysely";
 import type { MirroredTicket } from "../../../store/ticketMirror.js";
 import { adfToText, textToAdf } from "./adf.js";
 import { policyFor, type SyncConfig } from "./config.js";
-import { fieldsChangedSince, getIssue, type JiraTarget } from "./jiraApi.js";
+import { fieldsChangedSince, getIssue, path, type JiraTarget } from "./jiraApi.js";
 import { parseJiraTime } from "./jqlDate.js";
 import { ticketOf, type Ticket } from "./ticket.js";
 import type { TicketSync } from "./ticketSync.js";
@@ -142,7 +142,6 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
     return { ctx, config, target };
   };
 
-  const path = (target: JiraTarget, rest: string) => (target.base !== undefined ? { url: `${target.base}/rest/api/${target.version}${rest}` } : { path: `/rest/api/${target.version}${rest}` });
 
   /** Reads the issue back and applies it to the mirror as AutoFlow's change. */
   const readBack = async (ctx: ActionContext, target: JiraTarget, config: SyncConfig, idOrKey: string): Promise<MirroredTicket> => {

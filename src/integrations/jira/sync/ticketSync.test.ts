@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Harness } from "../../../testing/harness.js";
-import { connectJira, JIRA_API as API, startSyncHarness, SYNC_USER as USER } from "../../../testing/jiraSync.js";
+import { connectJira, JIRA_API as API, PULL_SCOPES, startSyncHarness, SYNC_USER as USER } from "../../../testing/jiraSync.js";
 
 type Json = Record<string, unknown>;
 
@@ -164,7 +164,7 @@ describe("Jira ticket sync over HTTP", () => {
 
   it("refuses a sync the grant's scopes cannot run, naming the scope", async () => {
     await h.close();
-    h = await startSyncHarness({}, ["read:jira-user", "read:jira-work", "offline_access"]);
+    h = await startSyncHarness({}, PULL_SCOPES);
     await connectJira(h);
     const both = await put({ projects: ["SBX"] });
     expect(both.statusCode).toBe(424);

@@ -35,6 +35,8 @@ const ID_PAGE_SIZE = 5000;
 const RECONCILE_WINDOW_MS = 10 * 60_000;
 /** How long a run's lease lasts without renewal (each page renews it): a dead instance's run is taken over after it. */
 const LEASE_MS = 2 * 60_000;
+/** How long the sites a grant reaches are taken as read (a site dropped from the grant meanwhile fails its calls anyway). */
+const SITES_TTL_MS = 5 * 60_000;
 const MINUTE_MS = 60_000;
 
 export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number; unreadable: number };
@@ -110,11 +112,21 @@ export function createTicketSync(deps: TicketSyncDeps) {
   };
 
   /** Where the connection's calls go for this configuration; for OAuth, the configured site of the grant's. */
-  const targetFor = async (ctx: ActionContext, config: Pick<SyncConfig, "site">): Promise<{ target: JiraTarget; sites: JiraSite[] }> => {
+  /** The sites each grant reaches, as read lately: a run, a push and a webhook delivery need not each ask again. */
+  const sitesRead = new Map<string, { sites: JiraSite[]; atMs: number }>();
+  const sitesOf = async (ctx: ActionContext, fresh: boolean): Promise<JiraSite[]> => {
+    const known = sitesRead.get(ctx.connection.id);
+    if (!fresh && known && now() - known.atMs < SITES_TTL_MS) return known.sites;
+    const sites = await accessibleSites(ctx, deps.apiUrl);
+    sitesRead.set(ctx.connection.id, { sites, atMs: now() });
+    return sites;
+  };
+  /** `fresh`: ask Jira now (a configuration being stored), not what was read in the last minutes. */
+  const targetFor = async (ctx: ActionContext, config: Pick<SyncConfig, "site">, fresh = false): Promise<{ target: JiraTarget; sites: JiraSite[] }> => {
     const { authMethod } = ctx.connection;
     if (authMethod === "personal_access_token") return { target: { version: "2" }, sites: [] };
     if (authMethod !== "oauth2") return { target: { version: "3" }, sites: [] };
-    const sites = await accessibleSites(ctx, deps.apiUrl);
+    const sites = await sitesOf(ctx, fresh);
     const chosen = config.site === undefined ? (sites.length === 1 ? sites[0] : undefined) : sites.find((s) => s.id === config.site || s.url.replace(/\/+$/, "") === config.site?.replace(/\/+$/, ""));
     if (!chosen) {
       const listed = sites.map((s) => `${s.id} (${s.url})`).join(", ") || "none";
@@ -337,7 +349,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
         const missing = missingScope({ provider: "jira", name: "Jira" }, `the ticket sync (direction ${parsed.data.direction})`, { scopes }, granted);
         if (missing) throw missing;
       }
-      const { sites, target } = await targetFor(ctx, parsed.data);
+      const { sites, target } = await targetFor(ctx, parsed.data, true);
       const site = target.base ? sites.find((s) => target.base?.endsWith(`/${encodeURIComponent(s.id)}`)) : undefined;
       const config: SyncConfig = { ...parsed.data, ...(site ? { site: site.id } : {}) };
       const before = configOf(await mirror.state(ctx.connection.id));

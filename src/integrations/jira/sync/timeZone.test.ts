@@ -11,8 +11,8 @@
  * near real time so that the grant's tokens stay good.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { PROVIDER_IDS } from "../../registry.js";
-import { cookieHeader, startHarness, type Harness } from "../../../testing/harness.js";
+import type { Harness } from "../../../testing/harness.js";
+import { connectJira, PULL_SCOPES, startSyncHarness } from "../../../testing/jiraSync.js";
 import { parseJiraTime } from "./jqlDate.js";
 
 type Json = Record<string, unknown>;
@@ -20,7 +20,6 @@ type Event = { seq: number; kind: string; key: string; updated: string | null };
 const USER = "tz-user";
 const API = "/api/integrations/jira";
 const MINUTE = 60_000;
-const providers = { ...Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])), jira: { scopes: ["read:jira-user", "read:jira-work", "offline_access"] } };
 
 const ZONES = [
   { timeZone: "Pacific/Kiritimati", offsetMs: 14 * 60 * MINUTE, suffix: "+1400" },
@@ -52,12 +51,8 @@ describe.each(ZONES)("the pull with the account in $timeZone", ({ timeZone, offs
     // Ten minutes in the past, on a minute boundary: the cases below move the clock within the next ten.
     clock.ms = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE;
     const minuteStart = clock.ms;
-    h = await startHarness({ config: { providers: providers as never }, sandboxOptions: { jira: { timeZone, now: () => clock.ms } } });
-    const begin = await call("POST", `${API}/oauth/start`);
-    const consent = await fetch((begin.json() as Json).authUrl as string, { redirect: "manual" });
-    const callback = new URL(consent.headers.get("location") as string);
-    const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(begin.headers["set-cookie"]) } });
-    expect(page.statusCode, page.body).toBe(200);
+    h = await startSyncHarness({ sandboxOptions: { jira: { timeZone, now: () => clock.ms } } }, PULL_SCOPES);
+    await connectJira(h, USER);
     // The tightest overlap there is: a minute.
     const configured = await call("PUT", `${API}/sync/config`, { projects: ["SBX"], direction: "pull", overlapSeconds: 60 });
     expect(configured.statusCode, configured.body).toBe(200);

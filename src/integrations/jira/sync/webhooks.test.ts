@@ -14,8 +14,8 @@ import { createServer, type Server } from "node:http";
 import { SignJWT } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../../config.js";
-import { PROVIDER_IDS } from "../../registry.js";
-import { cookieHeader, startHarness, type Harness } from "../../../testing/harness.js";
+import type { Harness } from "../../../testing/harness.js";
+import { connectJira as connectAs, startSyncHarness } from "../../../testing/jiraSync.js";
 import { adminWebhookKey } from "./webhookAuth.js";
 import { expirationMs, webhookFilterProblem } from "./webhooks.js";
 
@@ -25,8 +25,6 @@ const API = "/api/integrations/jira";
 const HOOKS = `${API}/webhooks`;
 const DAY = 86_400_000;
 const ADMIN_SECRET = "admin-webhook-secret-0123456789";
-const SYNC_SCOPES = ["read:jira-user", "read:jira-work", "write:jira-work", "manage:jira-webhook", "offline_access"];
-const providers = { ...Object.fromEntries(PROVIDER_IDS.map((id) => [id, {}])), jira: { scopes: SYNC_SCOPES } };
 
 type Captured = { url: string; headers: Record<string, string>; body: Buffer };
 
@@ -77,15 +75,8 @@ function deliver(h: Harness, d: Captured, change: { headers?: Record<string, str
   return h.service.app.inject({ method: "POST", url: change.url ?? d.url, headers, payload: change.body ?? d.body });
 }
 
-async function connectJira(h: Harness, user = USER): Promise<string> {
-  const start = await h.request({ method: "POST", url: `${API}/oauth/start`, user });
-  const consent = await fetch((start.json() as Json).authUrl as string, { redirect: "manual" });
-  const callback = new URL(consent.headers.get("location") as string);
-  const page = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(start.headers["set-cookie"]) } });
-  expect(page.statusCode, page.body).toBe(200);
-  const list = await h.request({ method: "GET", url: `${API}/connections`, user });
-  return ((list.json() as { connections: Json[] }).connections[0] as Json).id as string;
-}
+/** Connects Jira for this file's user (or another). */
+const connectJira = (h: Harness, user = USER): Promise<string> => connectAs(h, user);
 
 describe("Jira ticket sync webhooks", () => {
   let h: Harness;
@@ -95,8 +86,8 @@ describe("Jira ticket sync webhooks", () => {
   beforeEach(async () => {
     shiftMs = 0;
     relay = await startRelay();
-    h = await startHarness({
-      config: { providers: providers as never, publicUrl: relay.url, jiraWebhookSecret: ADMIN_SECRET },
+    h = await startSyncHarness({
+      config: { publicUrl: relay.url, jiraWebhookSecret: ADMIN_SECRET },
       sandboxOptions: { jira: { now: () => Date.now() + shiftMs, webhookRetryDelaysMs: [] } },
     });
     relay.target = h;
