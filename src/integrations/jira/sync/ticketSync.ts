@@ -14,12 +14,11 @@
  * session marks the connection's health down.
  */
 import { randomBytes } from "node:crypto";
-import { readlinkSync } from "node:fs";
-import { hostname } from "node:os";
 import { z } from "zod";
 import { missingScope, type ActionContext } from "../../shared/action.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../../shared/errors.js";
 import type { ConnectorLifecycle } from "../../shared/lifecycle.js";
+import { isGoneProcess, processTag } from "../../../store/leaseHolder.js";
 import type { SqlTicketMirror, TicketEvent, TicketFilter, TicketSyncState } from "../../../store/ticketMirror.js";
 import { scopeJql, syncConfigSchema, type SyncConfig } from "./config.js";
 import { accessibleSites, accountTimeZone, getIssue, searchPage, type JiraSite, type JiraTarget } from "./jiraApi.js";
@@ -465,33 +464,6 @@ export function createTicketSync(deps: TicketSyncDeps) {
 }
 
 export type TicketSync = ReturnType<typeof createTicketSync>;
-
-/**
- * This process as a lease holder's prefix: `host/pid namespace/pid/` (a pid names a process only within its
- * namespace: containers on one host share its name), `-` for the namespace where there are none (macOS,
- * Windows); no prefix on a Linux whose namespace cannot be read.
- */
-const processTag = ((): string => {
-  try {
-    return `${hostname()}/${process.platform === "linux" ? readlinkSync("/proc/self/ns/pid") : "-"}/${process.pid}/`;
-  } catch {
-    return "";
-  }
-})();
-
-/** Whether a lease holder is a process of this host and pid namespace that no longer runs (never this one). */
-function isGoneProcess(holder: string): boolean {
-  const [host, namespace, pid] = holder.split("/");
-  const [ownHost, ownNamespace] = processTag.split("/");
-  if (processTag === "" || host !== ownHost || namespace !== ownNamespace || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
-}
 
 /** The code of a run refused because another instance is running this connection's sync (409). */
 export const SYNC_RUNNING = "sync_running";
