@@ -1,15 +1,24 @@
 /**
- * Prometheus metrics: provider calls (fed by the provider HTTP client), the
- * HTTP API's requests by route and status, and the Jira ticket sync's runs,
- * issues and lag.
+ * Prometheus metrics: provider calls (fed by the provider HTTP client), their
+ * retries and their waits for the account's rate budget, token refreshes,
+ * connections by health status, the HTTP API's requests by route and status,
+ * and the Jira ticket sync's runs, issues and lag.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { AttemptRecord } from "./integrations/shared/http.js";
 import type { RunRecord } from "./integrations/jira/sync/ticketSync.js";
+import type { RefreshRecord } from "./integrations/shared/tokens.js";
+import type { HealthCount } from "./store/operations.js";
 
 export type ProviderMetrics = {
   registry: Registry;
   onAttempt(record: AttemptRecord): void;
+  /** One wait for an account's rate budget: granted after `waitedMs`, or rejected (the call was not sent). */
+  onPacing(provider: string, outcome: "granted" | "rejected", waitedMs: number): void;
+  /** One token refresh that reached the provider. */
+  onRefresh(record: RefreshRecord): void;
+  /** The connections by health status, read at each scrape. */
+  connectionHealth(read: () => Promise<HealthCount[]>): void;
   /** One answered API request: the route's pattern (never the raw URL, which names ids), method, status, duration. */
   onRequest(route: string, method: string, status: number, durationMs: number): void;
   /** One finished ticket-sync run. */
@@ -33,6 +42,45 @@ export function createMetrics(): ProviderMetrics {
     labelNames: ["provider", "outcome"] as const,
     buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
+  });
+  const retries = new Counter({
+    name: "autoflow_provider_retries_total",
+    help: "Provider attempts that were retried, by provider, operation and the error type that caused the retry",
+    labelNames: ["provider", "operation", "error_type"] as const,
+    registers: [registry],
+  });
+  const retryWait = new Counter({
+    name: "autoflow_provider_retry_wait_seconds_total",
+    help: "Time spent sleeping before retries (backoff or the provider's Retry-After), by provider",
+    labelNames: ["provider"] as const,
+    registers: [registry],
+  });
+  const pacingWait = new Histogram({
+    name: "autoflow_provider_pacing_wait_seconds",
+    help: "How long a call waited for its account's rate budget, by provider and outcome (granted, or rejected past its deadline and not sent)",
+    labelNames: ["provider", "outcome"] as const,
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const refreshes = new Counter({
+    name: "autoflow_token_refreshes_total",
+    help: "Token refreshes that reached the provider, by provider and outcome (refreshed; rejected: the user must reconnect; failed: transient) and error type",
+    labelNames: ["provider", "outcome", "error_type"] as const,
+    registers: [registry],
+  });
+  let healthReader: (() => Promise<HealthCount[]>) | undefined;
+  new Gauge({
+    name: "autoflow_connections",
+    help: "Active connections by provider and last recorded health status (unchecked: never probed)",
+    labelNames: ["provider", "status"] as const,
+    registers: [registry],
+    async collect() {
+      const counts = healthReader ? await healthReader().catch(() => undefined) : [];
+      // A failed read leaves the last values rather than reporting every connection gone.
+      if (counts === undefined) return;
+      this.reset();
+      for (const c of counts) this.set({ provider: c.provider, status: c.status }, c.count);
+    },
   });
   const requests = new Counter({
     name: "autoflow_http_requests_total",
@@ -75,6 +123,19 @@ export function createMetrics(): ProviderMetrics {
       const outcome = record.errorType ?? "ok";
       attempts.inc({ provider: record.provider, operation: record.operation, outcome, retried: record.retryDelayMs === undefined ? "no" : "yes" });
       duration.observe({ provider: record.provider, outcome }, record.durationMs / 1000);
+      if (record.retryDelayMs !== undefined) {
+        retries.inc({ provider: record.provider, operation: record.operation, error_type: record.errorType ?? "unknown" });
+        retryWait.inc({ provider: record.provider }, record.retryDelayMs / 1000);
+      }
+    },
+    onPacing(provider, outcome, waitedMs) {
+      pacingWait.observe({ provider, outcome }, waitedMs / 1000);
+    },
+    onRefresh(record) {
+      refreshes.inc({ provider: record.provider, outcome: record.outcome, error_type: record.errorType ?? "none" });
+    },
+    connectionHealth(read) {
+      healthReader = read;
     },
     onRequest(route, method, status, durationMs) {
       requests.inc({ route, method, status: String(status) });

@@ -18,6 +18,7 @@ import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
 import { MemoryRateWindows, Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
 import type { ProxyLimits } from "./integrations/shared/proxy.js";
+import type { RefreshRecord } from "./integrations/shared/tokens.js";
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
 import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
 import type { StripeConnectionPublic, StripeHealth } from "./integrations/stripe/connector.js";
@@ -37,6 +38,8 @@ export type IntegrationsOptions = {
   fetch?: typeof fetch;
   logger?: Logger;
   onAttempt?: (record: AttemptRecord) => void;
+  /** Every token refresh that reached a provider, by outcome (metrics). */
+  onRefresh?: (record: RefreshRecord) => void;
   /** Origins that user-supplied base URLs may name beyond public https (the operator's and the sandboxes'). */
   baseUrlAllowlist?: readonly string[];
   /** Resolves host names for the base-URL guard (DNS by default; tests stub it). */
@@ -93,6 +96,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.logger ? { logger: options.logger.child({ provider: id }) } : {}),
       ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}),
+      ...(options.onRefresh ? { onRefresh: options.onRefresh } : {}),
       baseUrlPolicy,
       guardedFetch,
       returnUrlAllowlist: options.oauthReturnUrls ?? [],

@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { ConfigError, ENCRYPTION_KEY_REQUIRED, isLive, redirectUriFor, resolveSettings, type ServiceConfig } from "./config.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
-import type { Clock } from "./integrations/shared/http.js";
+import type { Clock, ProviderPacer } from "./integrations/shared/http.js";
 import type { StartedSandbox } from "./sandbox/kit.js";
 import { createTicketSync, type TicketSync } from "./integrations/jira/sync/ticketSync.js";
 import { createTicketPush } from "./integrations/jira/sync/push.js";
@@ -124,12 +124,13 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       providerTimeoutMs: config.providerTimeoutMs,
       logger,
       onAttempt: metrics.onAttempt,
+      onRefresh: metrics.onRefresh,
       // The operator's allow-list, plus the sandboxes' own origins (loopback, for offline use) and nothing else.
       baseUrlAllowlist: [...config.baseUrlAllowlist, ...Object.values(sandboxes).map((s) => s.url)],
       oauthReturnUrls: config.oauthReturnUrls,
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       // On PostgreSQL every instance spends one budget per account; on SQLite (one process) it is kept in memory.
-      pacing: pacer ?? false,
+      pacing: pacer ? timedPacer(pacer, metrics.onPacing) : false,
       ...(options.clock ? { clock: options.clock } : {}),
       fetch: options.fetch ?? pools.fetch,
     });
@@ -147,6 +148,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       onRun: metrics.onSyncRun,
     });
     metrics.syncLag(() => ticketSync.lags());
+    metrics.connectionHealth(() => store.operations.healthCounts());
     const app = await buildServer({
       connectors: connectorsById(integrations),
       ticketSync,
@@ -207,6 +209,24 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     throw error;
   }
+}
+
+/** The pacer, with each wait for a budget timed for the metrics (a key starts with its provider's id). */
+function timedPacer(pacer: Pacer, onPacing: (provider: string, outcome: "granted" | "rejected", waitedMs: number) => void): ProviderPacer {
+  return {
+    acquire: async (key, deadlineMs) => {
+      const started = performance.now();
+      const provider = key.slice(0, Math.max(0, key.indexOf(":"))) || key;
+      try {
+        await pacer.acquire(key, deadlineMs);
+        onPacing(provider, "granted", performance.now() - started);
+      } catch (error) {
+        onPacing(provider, "rejected", performance.now() - started);
+        throw error;
+      }
+    },
+    observe: (key, signal) => pacer.observe(key, signal),
+  };
 }
 
 /** A clock's time as a function (the Jira webhooks' JWT times and expiries read it). */

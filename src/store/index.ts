@@ -1,4 +1,5 @@
 /** Opens the vault the configuration names (SQLite by default, PostgreSQL with a URL), migrated and ready. */
+import { SqlOperations } from "./operations.js";
 import { sql, type Kysely } from "kysely";
 import { MemoryRateWindows, type RateWindowStore } from "../integrations/shared/pacing.js";
 import { Keyring } from "./keyring.js";
@@ -61,6 +62,8 @@ export type OpenedStore = {
   vault: SqlVault;
   /** Where the sandboxes keep what they issued. */
   sandboxes: SqlSandboxStore;
+  /** What the operator view and the metrics read across every user. */
+  operations: SqlOperations;
   keyring: Keyring;
   dialect: StoreDialect;
   /** PostgreSQL schema the store lives in (undefined on SQLite). */
@@ -93,7 +96,7 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   }
   // One vault for both databases: its refresh lock (a lease row) works across processes as it is.
   const vault = new SqlVault(db, keyring);
-  return { db, vault, sandboxes: new SqlSandboxStore(db), keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
+  return { db, vault, sandboxes: new SqlSandboxStore(db), operations: new SqlOperations(db, dialect), keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
 }
 
 /**

@@ -15,7 +15,7 @@ import { IntegrationError, isPermissionRefusal } from "./errors.js";
 import { healthFromOutcome } from "./healthEnvelope.js";
 import { ProviderHttp, systemClock, type AttemptRecord, type Clock, type ProviderPacer, type ProviderResponse } from "./http.js";
 import type { ProxyLimits } from "./proxyLimits.js";
-import { isOwnBusiness, TokenKeeper } from "./tokens.js";
+import { isOwnBusiness, TokenKeeper, type RefreshRecord } from "./tokens.js";
 import type { ConnectionRecord, Sealer, StoredHealth, Vault } from "./vault.js";
 
 export type LifecycleDeps = {
@@ -29,6 +29,8 @@ export type LifecycleDeps = {
   fetch?: typeof fetch;
   logger?: Pick<Logger, "debug" | "info" | "warn" | "error">;
   onAttempt?: (record: AttemptRecord) => void;
+  /** Every refresh that reached the provider, by outcome (metrics). */
+  onRefresh?: (record: RefreshRecord) => void;
   /** How user-supplied base URLs are checked (allow-list, resolver); required by connectors that take one. */
   baseUrlPolicy?: BaseUrlPolicy;
   /** The fetch for user-supplied base URLs, guarded at connect time (see guardedFetch.ts). */
@@ -114,6 +116,7 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
       vault: deps.vault,
       ctx,
       clock,
+      ...(deps.onRefresh ? { onRefresh: deps.onRefresh } : {}),
       recordOutcome: async (record, error) => {
         const health = await session.recordHealth(record, error);
         if (error) recordedByRefresh.set(error, health);

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
 import { testDatabases, type TestDatabase } from "../../testing/databases.js";
 import { cookieHeader, startHarness, type Harness } from "../../testing/harness.js";
+import { metricSum } from "../../testing/metrics.js";
 import type { Tier1ErrorType } from "./contract.js";
 import { connectFieldsOf } from "./connector.js";
 import { escapeHtml } from "./html.js";
@@ -725,6 +726,26 @@ describe.each(CASES)("Tier 1 contract: $provider on $database", ({ provider, dat
     });
   });
 
+  it("counts what this suite did in /metrics: calls by outcome, retries, pacing waits, connections by health, API requests", async () => {
+    const body = (await h.service.app.inject({ method: "GET", url: "/metrics" })).body;
+    const calls = (labels: Record<string, string>) => metricSum(body, "autoflow_provider_attempts_total", { provider, ...labels });
+    expect(calls({ outcome: "ok" })).toBeGreaterThan(0);
+    // Every error type the faults above produced was counted as itself.
+    for (const type of ["rate-limit", "upstream", "network", "schema", "auth"]) expect(calls({ outcome: type }), type).toBeGreaterThan(0);
+    expect(metricSum(body, "autoflow_provider_retries_total", { provider, error_type: "upstream" })).toBeGreaterThan(0);
+    expect(metricSum(body, "autoflow_provider_retry_wait_seconds_total", { provider })).toBeGreaterThan(0);
+    expect(metricSum(body, "autoflow_provider_attempt_duration_seconds_count", { provider })).toBe(
+      metricSum(body, "autoflow_provider_attempts_total", { provider }),
+    );
+    expect(metricSum(body, "autoflow_provider_pacing_wait_seconds_count", { provider, outcome: "granted" })).toBeGreaterThan(0);
+    // The gauge agrees with the vault: every active connection of this provider, by its last health.
+    const active = await h.service.store.operations.healthCounts();
+    const mine = active.filter((c) => c.provider === provider);
+    expect(mine.reduce((n, c) => n + c.count, 0)).toBeGreaterThan(0);
+    for (const c of mine) expect(metricSum(body, "autoflow_connections", { provider, status: c.status }), c.status).toBe(c.count);
+    expect(metricSum(body, "autoflow_http_requests_total", { route: "/api/integrations/:provider/test", method: "POST", status: "200" })).toBeGreaterThan(0);
+  });
+
   it("never returns a raw token, code, verifier or key in any response", () => {
     expect(secrets.size).toBeGreaterThan(3);
     const leaks = [...secrets].filter((s) => s.length >= 8 && h.responses.some((body) => body.includes(s)));
@@ -854,6 +875,16 @@ describe.each(EXPIRING_CASES)("Tier 1 contract, token refresh: $provider on $dat
     await h.sandbox(provider, "/_sandbox/faults", { method: "DELETE" });
     const ok = await afterExpiry(async () => (await h.request({ method: "GET", url: `${base}/health`, user: "transient" })).json() as Json);
     expect(ok).toMatchObject({ status: "ok", tokenRefreshStatus: "healthy" });
+  });
+
+  it("counts the refreshes above in /metrics by outcome", async () => {
+    const body = (await h.service.app.inject({ method: "GET", url: "/metrics" })).body;
+    const refreshed = (outcome: string, errorType?: string) =>
+      metricSum(body, "autoflow_token_refreshes_total", { provider, outcome, ...(errorType ? { error_type: errorType } : {}) });
+    expect(refreshed("refreshed")).toBeGreaterThanOrEqual(3);
+    expect(refreshed("rejected", "auth")).toBeGreaterThan(0);
+    // The 503s were retried inside one refresh: counted once, as the failure it ended in.
+    expect(refreshed("failed", "upstream")).toBe(1);
   });
 });
 

@@ -26,7 +26,17 @@ export type TokenKeeperDeps = {
   clock: Clock;
   /** Records a health outcome for the connection (the lifecycle's). */
   recordOutcome(record: ConnectionRecord, error?: IntegrationError): Promise<unknown>;
+  /** Told of every refresh that reached the provider, for metrics; never throws into the refresh. */
+  onRefresh?: (record: RefreshRecord) => void;
 };
+
+/**
+ * One refresh that reached the provider's token endpoint:
+ *   refreshed  a new access token is stored
+ *   rejected   the provider refused the grant for good; the user must connect again
+ *   failed     a transient failure (throttled, unreachable, 5xx) after the retries; the old token stays
+ */
+export type RefreshRecord = { provider: string; outcome: "refreshed" | "rejected" | "failed"; errorType?: IntegrationError["type"] };
 
 /** The code of the error raised when a connection's refresh has failed for good. */
 export const REFRESH_FAILED = "token_refresh_failed";
@@ -135,8 +145,10 @@ export class TokenKeeper {
     let grant: TokenGrant;
     try {
       grant = await definition.refreshToken(ctx, refreshToken);
+      this.told({ provider: current.provider, outcome: "refreshed" });
     } catch (error) {
       if (!(error instanceof IntegrationError)) throw error;
+      this.told({ provider: current.provider, outcome: error.type === "auth" ? "rejected" : "failed", errorType: error.type });
       if (error.type === "auth") {
         // The grant is gone (revoked, expired, reused): only the user can fix that.
         await vault.setTokenRefreshStatus(current.id, "failed");
@@ -179,6 +191,14 @@ export class TokenKeeper {
       throw connectionRevoked(current.provider, definition.displayName, current.id);
     }
     return stored;
+  }
+
+  private told(record: RefreshRecord): void {
+    try {
+      this.deps.onRefresh?.(record);
+    } catch {
+      // A metrics hook's failure is not the refresh's.
+    }
   }
 
   private isRejection(error: IntegrationError): boolean {
