@@ -20,4 +20,14 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
+  {
+    // The page's scripts run in the browser, as they are (no build step).
+    files: ["src/server/page/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        ["window", "document", "location", "history", "sessionStorage", "fetch", "atob", "BroadcastChannel", "Node", "setInterval", "clearInterval", "URLSearchParams"].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

@@ -8,7 +8,7 @@
  * src/, not a compile. Plain JavaScript: it runs before anything is compiled.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -25,10 +25,14 @@ function sources(dir = join(root, "src")) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (entry.name !== "testing") found.push(...sources(path));
-    } else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) found.push(path);
+    } else if ((entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) || isPageAsset(path)) found.push(path);
   }
   return found;
 }
+
+/** The page's static files (src/server/page/), copied beside the compiled server as they are. */
+const pageFolder = join(root, "src", "server", "page");
+const isPageAsset = (path) => dirname(path) === pageFolder;
 
 const listOf = (files) => files.map((f) => relative(root, f)).sort().join("\n");
 
@@ -62,6 +66,7 @@ export function build() {
   rmSync(dist, { recursive: true, force: true });
   const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
   if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+  cpSync(pageFolder, join(dist, "server", "page"), { recursive: true });
   writeFileSync(stamp, `${listOf(files)}\n`);
   utimesSync(stamp, began, began);
 }

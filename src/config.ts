@@ -66,6 +66,8 @@ export type ServiceConfig = {
   jiraWebhookSecret?: string;
   /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
   metricsToken?: string;
+  /** The operator view's bearer token (/admin, /api/operator/*); the view is off without one. */
+  operatorToken?: string;
   /** Background jobs (refresh-ahead, health sweeps): on for `serve` unless AUTOFLOW_JOBS=off. */
   jobs: boolean;
   jobSettings: JobSettings;
@@ -122,6 +124,7 @@ const baseSchema = z.object({
   AUTOFLOW_PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(DEFAULT_PROXY_LIMITS.maxResponseBytes),
   AUTOFLOW_JOBS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
   AUTOFLOW_METRICS_TOKEN: optionalString.pipe(z.string().min(16, "must be at least 16 characters (a bearer token the scraper sends)").optional()),
+  AUTOFLOW_OPERATOR_TOKEN: optionalString.pipe(z.string().min(32, "must be at least 32 characters (the operator view's bearer token; e.g. openssl rand -hex 32)").optional()),
   AUTOFLOW_JIRA_WEBHOOK_SECRET: optionalString.pipe(z.string().min(16, "must be at least 16 characters (the secret given to the Jira admin webhook)").optional()),
   AUTOFLOW_PACING: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("on"),
   AUTOFLOW_SANDBOX_RATE_LIMIT: optionalString.pipe(
@@ -227,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     proxyLimits: { maxRequestBytes: b.AUTOFLOW_PROXY_MAX_REQUEST_BYTES, maxResponseBytes: b.AUTOFLOW_PROXY_MAX_RESPONSE_BYTES },
     ...(b.AUTOFLOW_JIRA_WEBHOOK_SECRET ? { jiraWebhookSecret: b.AUTOFLOW_JIRA_WEBHOOK_SECRET } : {}),
     ...(b.AUTOFLOW_METRICS_TOKEN ? { metricsToken: b.AUTOFLOW_METRICS_TOKEN } : {}),
+    ...(b.AUTOFLOW_OPERATOR_TOKEN ? { operatorToken: b.AUTOFLOW_OPERATOR_TOKEN } : {}),
     jobs: b.AUTOFLOW_JOBS === "on",
     pacing: b.AUTOFLOW_PACING === "on",
     ...(b.AUTOFLOW_SANDBOX_RATE_LIMIT ? { sandboxRateLimit: parseRate(b.AUTOFLOW_SANDBOX_RATE_LIMIT) } : {}),

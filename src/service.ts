@@ -22,10 +22,15 @@ import { createMetrics } from "./metrics.js";
 import { connectorsById, createIntegrations, type Integrations } from "./sdk.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
 import { buildServer } from "./server/app.js";
-import { createUserVerifier } from "./server/auth.js";
+import { createUserVerifier, mintUserToken } from "./server/auth.js";
+import { PAGE_RETURN_PATH } from "./server/pageRoutes.js";
 import { loadKeyring, MissingEncryptionKeysError, openStore, pendingMigrations, ping, rateWindowsFor, type OpenedStore } from "./store/index.js";
 
 export const SQLITE_FILE = "autoflow.db";
+
+/** Who the page signs in as, in sandbox mode, without a JWT of one's own; and for how long. */
+export const LOCAL_USER = "local";
+const LOCAL_TOKEN_SECONDS = 8 * 3600;
 
 export type Service = {
   app: FastifyInstance;
@@ -127,7 +132,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       onRefresh: metrics.onRefresh,
       // The operator's allow-list, plus the sandboxes' own origins (loopback, for offline use) and nothing else.
       baseUrlAllowlist: [...config.baseUrlAllowlist, ...Object.values(sandboxes).map((s) => s.url)],
-      oauthReturnUrls: config.oauthReturnUrls,
+      // The operator's list, and the page's own return page (it tells the page the outcome and closes).
+      oauthReturnUrls: [...config.oauthReturnUrls, `${config.publicUrl}${PAGE_RETURN_PATH}`],
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       // On PostgreSQL every instance spends one budget per account; on SQLite (one process) it is kept in memory.
       pacing: pacer ? timedPacer(pacer, metrics.onPacing) : false,
@@ -160,6 +166,14 @@ export async function startService(config: ServiceConfig, options: ServiceOption
         ...(config.jwtAudience ? { audience: config.jwtAudience } : {}),
       }),
       logger,
+      page: {
+        operatorView: config.operatorToken !== undefined,
+        // Signing in without a JWT of one's own only where nothing real can be reached: every connector on its sandbox.
+        ...(jwtSecret && PROVIDER_IDS.every((id) => settings[id].mode === "sandbox")
+          ? { localSignIn: { userId: LOCAL_USER, mint: () => mintUserToken(jwtSecret, LOCAL_USER, LOCAL_TOKEN_SECONDS) } }
+          : {}),
+      },
+      operator: { operations: store.operations, ...(config.operatorToken ? { token: config.operatorToken } : {}) },
       metrics: metrics.registry,
       observeRequest: metrics.onRequest,
       ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),

@@ -2,7 +2,6 @@
  * The Fastify application: body limits, the JSON parser, the one error
  * body, the v1 routes, liveness and metrics.
  */
-import { timingSafeEqual } from "node:crypto";
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -10,11 +9,13 @@ import type { Registry } from "prom-client";
 import type { ProviderId } from "../integrations/registry.js";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
-import type { UserVerifier } from "./auth.js";
+import { staticBearer, type UserVerifier } from "./auth.js";
 import { errorBody, ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
+import { registerOperatorRoutes, type OperatorDeps } from "./operatorRoutes.js";
+import { registerPageRoutes, type PageDeps } from "./pageRoutes.js";
 import { registerTicketSyncRoutes } from "./ticketSyncRoutes.js";
 import { registerTicketWebhookRoutes } from "./ticketWebhookRoutes.js";
 import type { TicketSync } from "../integrations/jira/sync/ticketSync.js";
@@ -34,6 +35,10 @@ export type ServerDeps = {
   metricsToken?: string;
   limits?: Partial<ServerLimits>;
   proxyLimits?: ProxyLimits;
+  /** The connect and health page and the operator view's page (served when given). */
+  page?: PageDeps;
+  /** The operator view's route (served when given; answers 404 until a token is configured). */
+  operator?: Omit<OperatorDeps, "connectors">;
   /** The Jira ticket sync, whose routes are served when it is given. */
   ticketSync?: TicketSync;
   /** Its push side (AutoFlow's writes to Jira), served with it. */
@@ -170,11 +175,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   }
   if (deps.metrics) {
     const registry = deps.metrics;
-    const expected = deps.metricsToken === undefined ? undefined : Buffer.from(`Bearer ${deps.metricsToken}`);
+    const allowed = deps.metricsToken === undefined ? undefined : staticBearer(deps.metricsToken);
     app.get("/metrics", { config: { rateLimit: false } }, async (request, reply) => {
-      if (expected) {
-        const given = Buffer.from(request.headers.authorization ?? "");
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      if (allowed) {
+        if (!allowed(request.headers.authorization)) {
           return reply.code(401).header("www-authenticate", 'Bearer realm="metrics"').send({ error: { type: "auth", code: "metrics_token", message: "/metrics takes Authorization: Bearer <AUTOFLOW_METRICS_TOKEN>", retryable: false } });
         }
       }
@@ -182,6 +186,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     });
   }
 
+  if (deps.page) registerPageRoutes(app, deps.page);
+  if (deps.operator) registerOperatorRoutes(app, { connectors: deps.connectors, ...deps.operator });
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
   if (deps.ticketSync) {
     registerTicketSyncRoutes(app, deps.ticketSync, deps.ticketPush);

@@ -11,6 +11,7 @@
  * HS256 token "signed" with a JWKS public key (algorithm confusion) fails,
  * and `alg: none` or anything else is refused before any key is touched.
  */
+import { timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyOptions } from "jose";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import { isValidUserId, USER_ID_RULE } from "../integrations/shared/userId.js";
@@ -117,6 +118,18 @@ function reasonOf(error: unknown): string {
 
 export function unauthenticated(message: string): IntegrationError {
   return new IntegrationError({ type: "auth", code: UNAUTHENTICATED, message });
+}
+
+/**
+ * A check of `Authorization: Bearer <token>` against one configured token (the metrics scraper's, the
+ * operator's), in constant time. Never a user JWT: those are verified by {@link createUserVerifier}.
+ */
+export function staticBearer(token: string): (authorization: string | undefined) => boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (authorization) => {
+    const given = Buffer.from(authorization ?? "");
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
 }
 
 /** Mints a user token (for `autoflow-integrations token` and tests). */

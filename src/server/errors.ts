@@ -22,7 +22,13 @@ export const TICKET_NOT_FOUND = "ticket_not_found";
 /** A push whose fields changed in Jira too, refused by the conflict policy (409, with both versions). */
 export const TICKET_CONFLICT = "conflict";
 export const IDEMPOTENCY_OUTCOME_UNKNOWN = "idempotency_outcome_unknown";
-const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION, TICKET_NOT_FOUND]);
+/** Signing in as the local user was asked for where it is not offered (a live connector, or not from loopback). */
+export const LOCAL_SIGN_IN_OFF = "local_sign_in_off";
+
+/** The operator view was asked for with no AUTOFLOW_OPERATOR_TOKEN configured: it is not there. */
+export const OPERATOR_VIEW_OFF = "operator_view_off";
+
+const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION, TICKET_NOT_FOUND, OPERATOR_VIEW_OFF]);
 
 /** Fastify's own codes for what the caller sent wrong, and the status each deserves. */
 const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
@@ -48,6 +54,7 @@ export function statusOf(error: IntegrationError): number {
   if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
   // The caller's body past the bound is 413 Content Too Large; the provider's answer past it, a bad gateway answer.
   if (error.code === PROXY_BODY_TOO_LARGE) return 413;
+  if (error.code === LOCAL_SIGN_IN_OFF) return 403;
   if (error.code === RESPONSE_TOO_LARGE) return 502;
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
   if (error.code === REFRESH_LOCK_TIMEOUT) return 503;

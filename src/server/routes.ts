@@ -77,6 +77,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         pkce: definition.pkce,
         // Whether POST .../connections takes a baseUrl (a self-hosted or per-site instance), so a UI knows to ask.
         acceptsBaseUrl: definition.acceptsBaseUrl ?? false,
+        // Whether it takes the account's email with the key (Jira Cloud API tokens).
+        acceptsEmail: definition.acceptsEmail ?? false,
+        // The connection fields that name the account (a workspace, a site, an email), first found first shown.
+        accountLabel: definition.accountLabel ?? definition.requiredMetadata,
         scopes: settings.scopes,
         mode: settings.mode,
         ...(settings.sandboxUrl ? { sandboxUrl: settings.sandboxUrl } : {}),
@@ -86,6 +90,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       };
     }),
   }));
+
+  // The signed-in user's connections at every connector, with the health last recorded for each: no provider call.
+  app.get("/api/integrations/connections", authed, async (request) => {
+    const userId = userOf(request);
+    const lists = await Promise.all(PROVIDER_IDS.map(async (id) => (await deps.connectors[id].recordedHealth(userId)).map((entry) => ({ provider: id, ...entry }))));
+    return { connections: lists.flat() };
+  });
 
   // Called by the user's browser: the flow is bound to it by a cookie only the callback sees (RFC 9700 §4.5).
   app.post<{ Params: ProviderParams }>("/api/integrations/:provider/oauth/start", authed, async (request, reply) => {

@@ -463,6 +463,7 @@ export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
   requiredMetadata: ["siteUrl", "accountId"],
   accountLabel: ["siteName", "siteUrl"],
   acceptsBaseUrl: true,
+  acceptsEmail: true,
   retryPolicy: jiraRetryPolicy,
   rateLimit: jiraRateLimit,
   classify: classifyJira,

@@ -197,6 +197,8 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
    * binds the credential to it for good.
    */
   readonly acceptsBaseUrl?: boolean;
+  /** Whether `connectApiKey` takes the account's `email` with the key (Jira Cloud API tokens, sent as Basic email:token). */
+  readonly acceptsEmail?: boolean;
   /** Origins beyond the configured endpoints that this connector's credentials may be sent to (regional hosts). */
   extraOrigins?(settings: ConnectorSettings): readonly string[];
   readonly retryPolicy: RetryPolicy;

@@ -2,7 +2,7 @@
  * The `testConnection` and `health` hooks: a who-am-I through the session,
  * what it saw recorded as the connection's health, the v1 envelope answered.
  */
-import { pickConnection, publicMetadata } from "./connections.js";
+import { pickConnection, publicMetadata, toPublic, type ConnectionPublic } from "./connections.js";
 import { connectionRevoked, ErrorCodes, IntegrationError } from "./errors.js";
 import { toEnvelope, type ConnectionHealth } from "./healthEnvelope.js";
 import type { Session } from "./session.js";
@@ -73,4 +73,16 @@ export async function health(session: Session, userId: string, options?: { conne
   // A refresh may have changed the token, its expiry or its refresh status: report what is stored now.
   const current = await session.deps.vault.findConnection({ userId, provider, id: record.id });
   return envelopeOf(outcome, current ?? record);
+}
+
+/** `recordedHealth`: each active connection of the user with its last recorded envelope, from the store alone. */
+export async function recordedHealth(session: Session, userId: string): Promise<Array<{ connection: ConnectionPublic; health: ConnectionHealth | null }>> {
+  checkUserId(userId, session.provider);
+  const records = await session.deps.vault.listConnections({ userId, provider: session.provider });
+  return records.map((record) => ({
+    connection: toPublic(record),
+    health: record.lastHealth
+      ? toEnvelope({ health: record.lastHealth, authMethod: record.authMethod, tokenRefreshStatus: record.tokenRefreshStatus, metadata: publicMetadata(record) })
+      : null,
+  }));
 }

@@ -20,7 +20,7 @@ import { checkUserId } from "./userId.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import type { Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { disconnectWithReport, retryRevocation, type DisconnectReport, type ProviderRevocation } from "./disconnect.js";
-import { health, testConnection, type ConnectionHealth } from "./health.js";
+import { health, recordedHealth, testConnection, type ConnectionHealth } from "./health.js";
 import { DEFAULT_PROXY_LIMITS, proxyRequest, type ProxyAnswer, type ProxyInput } from "./proxy.js";
 import { createSession, type LifecycleDeps } from "./session.js";
 import type { ConnectionRecord } from "./vault.js";
@@ -67,6 +67,11 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   listConnections(userId: string, options?: { includeRevoked?: boolean }): Promise<TPublic[]>;
   testConnection(userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>>;
   health(userId: string, options?: { connectionId?: string }): Promise<THealth>;
+  /**
+   * The user's active connections, each with the health last recorded for it (by a test, a probe, a
+   * refresh or the health sweep; null before the first), read from the store: no provider call.
+   */
+  recordedHealth(userId: string): Promise<Array<{ connection: TPublic; health: THealth | null }>>;
   disconnectWithReport(userId: string, credentialId: string): Promise<DisconnectReport | undefined>;
   /**
    * Background refresh of one connection (the refresh-ahead job): once for
@@ -112,6 +117,7 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     listConnections: (userId, options) => listConnections(session, userId, options),
     testConnection: (userId, options) => testConnection(session, userId, options),
     health: (userId, options) => health(session, userId, options),
+    recordedHealth: (userId) => recordedHealth(session, userId),
     disconnectWithReport: (userId, credentialId) => disconnectWithReport(session, userId, credentialId),
     disconnect: async (userId, credentialId) => (await disconnectWithReport(session, userId, credentialId)) !== undefined,
     retryRevocation: (record) => retryRevocation(session, record),
