@@ -23,6 +23,15 @@ const REQUIRED = process.env.AUTOFLOW_TEST_REQUIRE_BROWSER === "1";
 if (!CHROMIUM && REQUIRED) throw new Error("AUTOFLOW_TEST_REQUIRE_BROWSER=1 but no Chromium was found (apt-get install -y chromium, or set AUTOFLOW_CHROMIUM)");
 if (!CHROMIUM) process.stderr.write("connectPage.test.ts: no Chromium here (apt-get install -y chromium); the browser test did not run\n");
 
+/** The few browser globals the functions run in the page use (this file is compiled without the DOM library; casts are erased). */
+type InPage = {
+  document: {
+    activeElement: { id?: string } | null;
+    querySelectorAll(selector: string): ArrayLike<{ id: string; labels?: ArrayLike<unknown> | null; getAttribute(name: string): string | null }>;
+  };
+  sessionStorage: { getItem(key: string): string | null };
+};
+
 const OPERATOR_TOKEN = "operator-token-0123456789abcdef0123456789";
 const SCREENSHOT = join(ROOT, "test-results", "connect-page.png");
 
@@ -66,7 +75,7 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
   async function tabTo(target: Locator): Promise<void> {
     const handle = await target.elementHandle();
     for (let i = 0; i < 150; i++) {
-      if (await page.evaluate((el) => document.activeElement === el, handle)) return;
+      if (await page.evaluate((el) => (globalThis as unknown as InPage).document.activeElement === el, handle)) return;
       await page.keyboard.press("Tab");
     }
     throw new Error(`could not reach ${target.toString()} with Tab`);
@@ -84,7 +93,7 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
   const row = (provider: string) => page.locator(`#connections tbody tr[data-provider="${provider}"]`);
   const sandboxUrl = async (provider: string) => {
     const catalogue = (await page.evaluate(async () => {
-      const token = sessionStorage.getItem("autoflow.userToken");
+      const token = (globalThis as unknown as InPage).sessionStorage.getItem("autoflow.userToken");
       return (await fetch("/api/integrations", { headers: { authorization: `Bearer ${token}` } })).json();
     })) as { providers: Array<{ id: string; sandboxUrl?: string }> };
     return catalogue.providers.find((p) => p.id === provider)?.sandboxUrl as string;
@@ -110,7 +119,9 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
     }
     // Every form control has a label a screen reader reads out.
     const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll("input, select, textarea")].filter((e) => (e as HTMLInputElement).labels?.length === 0 && !e.getAttribute("aria-label")).map((e) => e.id),
+      Array.from((globalThis as unknown as InPage).document.querySelectorAll("input, select, textarea"))
+        .filter((e) => e.labels?.length === 0 && !e.getAttribute("aria-label"))
+        .map((e) => e.id),
     );
     expect(unlabelled).toEqual([]);
   });
@@ -154,7 +165,7 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
   it("runs actions: Slack's listConversations, then postMessage to the channel it listed", async () => {
     await press(row("slack").getByRole("button", { name: /^Run an action with Slack/ }));
     // The form opened with focus on the action picker; typing a name picks it (listConversations' input is all defaults).
-    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe("action-name");
+    await expect.poll(() => page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.id)).toBe("action-name");
     await page.keyboard.type("listConversations");
     expect(await page.locator("#action-name").inputValue()).toBe("listConversations");
     await press(page.getByRole("button", { name: "Run", exact: true }));
@@ -191,7 +202,7 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
       await admin.goto("/admin");
       const tabToIn = async (target: Locator) => {
         const handle = await target.elementHandle();
-        for (let i = 0; i < 50 && !(await admin.evaluate((el) => document.activeElement === el, handle)); i++) await admin.keyboard.press("Tab");
+        for (let i = 0; i < 50 && !(await admin.evaluate((el) => (globalThis as unknown as InPage).document.activeElement === el, handle)); i++) await admin.keyboard.press("Tab");
       };
       await tabToIn(admin.locator("#operator-token"));
       await admin.keyboard.type(OPERATOR_TOKEN);
