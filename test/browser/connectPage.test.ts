@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mintUserToken } from "../../src/server/auth.js";
 import { freePort, killStartedInstances, ROOT, sqliteServeEnv, startInstance, stopInstance, type Instance } from "../../src/testing/processes.js";
 
 /** Debian's Chromium: the wrapper script's binary, or what AUTOFLOW_CHROMIUM names. */
@@ -32,6 +33,7 @@ type InPage = {
   sessionStorage: { getItem(key: string): string | null };
 };
 
+const JWT_SECRET = "browser-test-secret-0123456789abcdef";
 const OPERATOR_TOKEN = "operator-token-0123456789abcdef0123456789";
 const SCREENSHOT = join(ROOT, "test-results", "connect-page.png");
 
@@ -46,7 +48,7 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "autoflow-browser-"));
     const port = await freePort();
-    const env = { ...(await sqliteServeEnv(dataDir, port, "browser-test-secret-0123456789abcdef")), AUTOFLOW_OPERATOR_TOKEN: OPERATOR_TOKEN };
+    const env = { ...(await sqliteServeEnv(dataDir, port, JWT_SECRET)), AUTOFLOW_OPERATOR_TOKEN: OPERATOR_TOKEN };
     instance = await startInstance(env, port);
     browser = await chromium.launch({
       executablePath: CHROMIUM as string,
@@ -223,6 +225,19 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
     await expect.poll(() => notice().textContent()).toMatch(/Jira connection conn_\S+ is disconnected \(revocation at Jira: /);
     await expect.poll(() => row("jira").count()).toBe(0);
     expect(await row("slack").count()).toBe(1);
+  });
+
+  it("signs out, refuses a token it cannot verify, and signs in with a pasted JWT, by keyboard", async () => {
+    await press(page.getByRole("button", { name: "Sign out" }));
+    await expect.poll(() => page.locator("#signin").isVisible()).toBe(true);
+    await typeInto(page.getByLabel("User JWT"), "not.a.token");
+    await press(page.getByRole("button", { name: "Sign in", exact: true }));
+    await expect.poll(() => page.locator("#problem").textContent()).toMatch(/That token was not accepted/);
+    await typeInto(page.getByLabel("User JWT"), await mintUserToken(JWT_SECRET, "local"));
+    await press(page.getByRole("button", { name: "Sign in", exact: true }));
+    // The same user: the Slack connection made above is listed again.
+    await expect.poll(() => row("slack").count()).toBe(1);
+    expect(await page.locator("#who").textContent()).toContain("local");
   });
 
   it("met no Content Security Policy violation and fetched nothing from another origin", () => {
