@@ -18,7 +18,8 @@ export { SqlVault, type RewrapReport } from "./sqlVault.js";
 export { SqlSandboxStore } from "./sandboxStore.js";
 export { PgRateWindows } from "./pgRateWindows.js";
 
-export type StoreDialect = "sqlite" | "postgres";
+export type { StoreDialect } from "./schema.js";
+import type { StoreDialect } from "./schema.js";
 
 /**
  * The store holds data keys wrapped under keys this instance does not have:

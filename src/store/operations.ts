@@ -5,8 +5,7 @@
  * secrets: the columns selected here never include a ciphertext.
  */
 import { sql, type Kysely } from "kysely";
-import type { Database } from "./schema.js";
-import type { StoreDialect } from "./index.js";
+import type { Database, StoreDialect } from "./schema.js";
 
 export type HealthStatusLabel = "ok" | "degraded" | "down" | "unchecked";
 

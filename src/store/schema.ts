@@ -1,6 +1,9 @@
 /** Table types for Kysely. Timestamps are ISO-8601 UTC strings in both dialects. */
 import type { ColumnType, Generated } from "kysely";
 
+/** Which database the store runs on. */
+export type StoreDialect = "sqlite" | "postgres";
+
 export interface ConnectionsTable {
   id: string;
   user_id: string;
