@@ -25,7 +25,9 @@ async function main(argv: string[]): Promise<number> {
     io.out(`${USAGE}\n`);
     return 2;
   }
-  return runCommand(buildProgram(io, { stdoutTty: process.stdout.isTTY === true, stderrTty: process.stderr.isTTY === true }), argv, io);
+  // Colour and the progress bar are for a person at a terminal; a pipe or a file gets plain text.
+  const terminal = { colour: process.stdout.isTTY === true && !process.env.NO_COLOR, progress: process.stderr.isTTY === true };
+  return runCommand(buildProgram(io, terminal), argv, io);
 }
 
 main(process.argv.slice(2)).then(

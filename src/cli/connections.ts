@@ -35,7 +35,7 @@ export type ListedConnection = {
   revokedAt?: string;
 };
 
-export async function listConnections(options: ListOptions, io: CommandIo, terminal: { stdoutTty: boolean }): Promise<number> {
+export async function listConnections(options: ListOptions, io: CommandIo, terminal: { colour: boolean }): Promise<number> {
   const config = loadConfig(io.env);
   const location = storeLocation(config);
   // A read-only command: a mistyped AUTOFLOW_DATA_DIR is said, not answered with a new, empty database.
@@ -64,7 +64,7 @@ export async function listConnections(options: ListOptions, io: CommandIo, termi
       afterId = page[page.length - 1]?.id;
     }
     if (options.json) io.out(`${JSON.stringify({ total: listed.length, connections: listed }, null, 2)}\n`);
-    else io.out(`${table(listed, options.includeRevoked === true, terminal.stdoutTty)}\n`);
+    else io.out(`${table(listed, options.includeRevoked === true, terminal.colour)}\n`);
     return 0;
   } finally {
     await store.close();

@@ -18,6 +18,7 @@ import { loadConfig } from "../config.js";
 import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import type { HealthEnvelope } from "../integrations/shared/healthEnvelope.js";
+import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { ConnectionRecord } from "../integrations/shared/vault.js";
 import { forEachLimited } from "../jobs/sweeps.js";
 import { connectorsById } from "../sdk.js";
@@ -44,7 +45,8 @@ export type HealthEntry = {
 
 export type HealthTotals = { connections: number; ok: number; degraded: number; down: number; failed: number };
 
-export type HealthTerminal = { stdoutTty: boolean; stderrTty: boolean; progressStream?: NodeJS.WritableStream };
+/** `colour`: stdout is a terminal (and NO_COLOR unset); `progress`: stderr is a terminal, where the progress bar goes. */
+export type HealthTerminal = { colour: boolean; progress: boolean; progressStream?: NodeJS.WritableStream };
 
 export async function health(options: HealthOptions, io: CommandIo, terminal: HealthTerminal): Promise<number> {
   if (!options.all && (options.user === undefined || options.provider === undefined)) {
@@ -56,32 +58,45 @@ export async function health(options: HealthOptions, io: CommandIo, terminal: He
   const service = await startService(config, { logger: stderrLogger(config.logLevel), sandboxStandby: false });
   try {
     const records = await activeConnections(service.store.vault, options);
-    const connectors = connectorsById(service.integrations);
-    const entries: HealthEntry[] = [];
-    const bar = !options.json && terminal.stderrTty ? new SingleBar({ stream: terminal.progressStream ?? process.stderr, format: "probing {bar} {value}/{total} connections", hideCursor: true }) : undefined;
+    const bar = !options.json && terminal.progress ? new SingleBar({ stream: terminal.progressStream ?? process.stderr, format: "probing {bar} {value}/{total} connections", hideCursor: true }) : undefined;
     bar?.start(records.length, 0);
-    await forEachLimited(records, options.concurrency ?? config.jobSettings.concurrency, async (record) => {
-      const entry: HealthEntry = { provider: record.provider, userId: record.userId, connectionId: record.id };
-      try {
-        const connector = connectors[record.provider as ProviderId];
-        if (!connector) throw new Error(`no connector for provider ${JSON.stringify(record.provider)}`);
-        entry.health = (await connector.health(record.userId, { connectionId: record.id })) as HealthEnvelope;
-      } catch (error) {
-        entry.error =
-          error instanceof IntegrationError ? { type: error.type, message: error.message } : { message: error instanceof Error ? error.message : String(error) };
-      }
-      entries.push(entry);
-      bar?.increment();
-    });
+    const entries = await probeAll(records, connectorsById(service.integrations), options.concurrency ?? config.jobSettings.concurrency, () => bar?.increment());
     bar?.stop();
     entries.sort(byProviderUserConnection);
     const totals = totalsOf(entries);
     if (options.json) io.out(`${JSON.stringify({ totals, connections: entries }, null, 2)}\n`);
-    else io.out(`${report(entries, totals, terminal.stdoutTty)}\n`);
-    return totals.down > 0 || totals.failed > 0 ? 1 : totals.degraded > 0 ? 3 : 0;
+    else io.out(`${healthReport(entries, terminal.colour)}\n`);
+    return exitCodeOf(totals);
   } finally {
     await service.close();
   }
+}
+
+/**
+ * Probes each connection with its connector's `health` hook, at most
+ * `concurrency` at once, in any order; one entry per record whatever
+ * happens: the envelope, or the error a probe threw instead.
+ */
+export async function probeAll(
+  records: readonly ConnectionRecord[],
+  connectors: Partial<Record<string, Pick<ConnectorLifecycle, "health">>>,
+  concurrency: number,
+  onProbed: () => void = () => undefined,
+): Promise<HealthEntry[]> {
+  const entries: HealthEntry[] = [];
+  await forEachLimited(records, concurrency, async (record) => {
+    const entry: HealthEntry = { provider: record.provider, userId: record.userId, connectionId: record.id };
+    try {
+      const connector = connectors[record.provider];
+      if (!connector) throw new Error(`no connector for provider ${JSON.stringify(record.provider)}`);
+      entry.health = (await connector.health(record.userId, { connectionId: record.id })) as HealthEnvelope;
+    } catch (error) {
+      entry.error = error instanceof IntegrationError ? { type: error.type, message: error.message } : { message: error instanceof Error ? error.message : String(error) };
+    }
+    entries.push(entry);
+    onProbed();
+  });
+  return entries;
 }
 
 /** Every active connection the options name, page by page through the vault (by id). */
@@ -105,14 +120,21 @@ function byProviderUserConnection(a: HealthEntry, b: HealthEntry): number {
   return providerIndex(a.provider) - providerIndex(b.provider) || a.userId.localeCompare(b.userId) || a.connectionId.localeCompare(b.connectionId);
 }
 
+/** 1 when a connection is down or its probe failed, 3 when some are degraded and none worse, 0 when all are ok. */
+export function exitCodeOf(totals: HealthTotals): number {
+  return totals.down > 0 || totals.failed > 0 ? 1 : totals.degraded > 0 ? 3 : 0;
+}
+
 export function totalsOf(entries: readonly HealthEntry[]): HealthTotals {
   const totals: HealthTotals = { connections: entries.length, ok: 0, degraded: 0, down: 0, failed: 0 };
   for (const entry of entries) totals[entry.health?.status ?? "failed"]++;
   return totals;
 }
 
-function report(entries: readonly HealthEntry[], totals: HealthTotals, tty: boolean): string {
+/** The table and the summary line; colour only when `tty`. */
+export function healthReport(entries: readonly HealthEntry[], tty: boolean): string {
   if (entries.length === 0) return "no active connections";
+  const totals = totalsOf(entries);
   const head = ["provider", "user", "connection", "status", "checked at", "auth method", "token refresh", "error type", "message"];
   const rows = entries.map((e) =>
     e.health

@@ -20,7 +20,7 @@ const STATUS_COLOURS = { ok: "green", degraded: "yellow", down: "red", unchecked
 /** A health status, coloured on a terminal. */
 export function paintStatus(status: string, tty: boolean): string {
   const colour = STATUS_COLOURS[status as keyof typeof STATUS_COLOURS];
-  return tty && colour ? styleText(colour, status) : status;
+  return tty && colour ? styleText(colour, status, { validateStream: false }) : status;
 }
 
 /** Longest message shown in a table cell; --json carries it whole. */
