@@ -58,7 +58,7 @@ export async function health(options: HealthOptions, io: CommandIo, terminal: He
   const service = await startService(config, { logger: stderrLogger(config.logLevel), sandboxStandby: false });
   try {
     const records = await activeConnections(service.store.vault, options);
-    const bar = !options.json && terminal.progress ? new SingleBar({ stream: terminal.progressStream ?? process.stderr, format: "probing {bar} {value}/{total} connections", hideCursor: true }) : undefined;
+    const bar = !options.json && terminal.progress && records.length > 0 ? new SingleBar({ stream: terminal.progressStream ?? process.stderr, format: "probing {bar} {value}/{total} connections", hideCursor: true }) : undefined;
     bar?.start(records.length, 0);
     const entries = await probeAll(records, connectorsById(service.integrations), options.concurrency ?? config.jobSettings.concurrency, () => bar?.increment());
     bar?.stop();
