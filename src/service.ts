@@ -8,8 +8,8 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
-import { ConfigError, ENCRYPTION_KEY_REQUIRED, isLive, redirectUriFor, resolveSettings, type ServiceConfig } from "./config.js";
-import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import { ConfigError, ENCRYPTION_KEY_REQUIRED, resolveSettings, type ServiceConfig } from "./config.js";
+import { PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { Clock, ProviderPacer } from "./integrations/shared/http.js";
 import type { StartedSandbox } from "./sandbox/kit.js";
@@ -21,6 +21,7 @@ import type { JobRunner } from "./jobs/runner.js";
 import { createMetrics } from "./metrics.js";
 import { connectorsById, createIntegrations, type Integrations } from "./sdk.js";
 import { loadOrCreateJwtSecret } from "./secrets.js";
+import { startServiceSandboxes } from "./serviceSandboxes.js";
 import { buildServer } from "./server/app.js";
 import { createUserVerifier, mintUserToken } from "./server/auth.js";
 import { PAGE_RETURN_PATH } from "./server/pageRoutes.js";
@@ -84,24 +85,18 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   try {
     // With a JWKS and no shared secret, user tokens are asymmetric only: no local secret is made.
     const jwtSecret = config.jwtSecret ?? (config.jwksUrl ? undefined : createLocalJwtSecret(config.dataDir, logger));
-    const sandboxes: Partial<Record<ProviderId, StartedSandbox>> = {};
+    const started = await startServiceSandboxes(config, {
+      logger,
+      ...(options.sandboxOptions ? { sandboxOptions: options.sandboxOptions } : {}),
+      standby: options.sandboxStandby ?? true,
+      ...(options.sandboxPersistence === false ? {} : { persistence: store.sandboxes }),
+    });
+    // Before the store closes: a sandbox writes its last state on the way out.
+    cleanups.unshift(() => started.close());
+    const { sandboxes } = started;
     const settings = {} as Record<ProviderId, ConnectorSettings>;
-    for (const [index, id] of PROVIDER_IDS.entries()) {
+    for (const id of PROVIDER_IDS) {
       const providerConfig = config.providers[id];
-      if (!isLive(providerConfig)) {
-        const sandbox = await CONNECTORS[id].startSandbox({
-          ...(config.sandboxRateLimit ? { rateLimit: config.sandboxRateLimit } : {}),
-          ...options.sandboxOptions?.[id],
-          port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,
-          redirectUris: [redirectUriFor(config.publicUrl, id)],
-          ...(options.sandboxPersistence === false ? {} : { persistence: store.sandboxes }),
-          standby: options.sandboxStandby ?? true,
-          log: (level, message) => logger[level]({ provider: id }, message),
-        });
-        // Before the store closes: a sandbox writes its last state on the way out.
-        cleanups.unshift(() => sandbox.close());
-        sandboxes[id] = sandbox;
-      }
       const sandbox = sandboxes[id];
       settings[id] = resolveSettings({ provider: id, config: providerConfig, publicUrl: config.publicUrl, ...(sandbox ? { sandbox } : {}) });
       logger.info(

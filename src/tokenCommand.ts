@@ -6,7 +6,8 @@
  * ./data from the folder it runs in). It never makes a secret of its own: a
  * token signed with a secret the service does not hold is only ever a 401.
  */
-import { parseArgs } from "node:util";
+import { Command } from "commander";
+import { onRun, refuseExtra, runCommand, UsageError, type CommandIo } from "./cli/command.js";
 import { loadConfig } from "./config.js";
 import { JWT_SECRET_FILE, loadOrCreateJwtSecret } from "./secrets.js";
 import { isValidUserId, mintUserToken, USER_ID_RULE } from "./server/auth.js";
@@ -16,31 +17,38 @@ export const DEFAULT_TOKEN_SECONDS = 24 * 3600;
 /** 30 days at most: a token copied into a script or a chat must not stay good for longer. */
 export const MAX_TOKEN_SECONDS = 30 * 24 * 3600;
 
-export type CommandIo = {
-  env: NodeJS.ProcessEnv;
-  out(text: string): void;
-  err(text: string): void;
-  /** The CLI's usage, printed after a mistake in the flags. */
-  usage: string;
-};
+export type { CommandIo } from "./cli/command.js";
 
-/** Runs the command; answers the exit code: 0 minted, 1 nothing to sign with, 2 bad flags. */
+/** The `token` command, for the CLI's program (its mistakes are thrown as {@link UsageError}). */
+export function tokenProgram(io: CommandIo): Command {
+  const command = new Command("token")
+    .description("print a user JWT the local service accepts")
+    .option("--user <id>", "the user id (the token's sub)")
+    .option("--expires-in <seconds>", `lifetime in seconds (default ${DEFAULT_TOKEN_SECONDS}, at most ${MAX_TOKEN_SECONDS})`)
+    .allowExcessArguments();
+  return onRun<{ user?: string; expiresIn?: string }>(command, async (values, self) => {
+    refuseExtra(self, (extra) => `Unexpected argument '${extra[0] ?? ""}'`);
+    if (values.user === undefined) throw new UsageError("--user is required");
+    // The very rule the service holds a token's sub to: a token it would refuse is never minted.
+    if (!isValidUserId(values.user)) throw new UsageError(`--user must be ${USER_ID_RULE}`);
+    const expiresIn = parseSeconds(values.expiresIn);
+    if (expiresIn === undefined) throw new UsageError(`--expires-in must be a whole number of seconds from 1 to ${MAX_TOKEN_SECONDS} (30 days)`);
+    return mint(values.user, expiresIn, io);
+  });
+}
+
+/** Runs the command on `args` (those after `token`); answers the exit code: 0 minted, 1 nothing to sign with, 2 bad flags. */
 export async function tokenCommand(args: string[], io: CommandIo): Promise<number> {
-  const refuse = (message: string): number => {
-    io.err(`${message}\n${io.usage}\n`);
-    return 2;
-  };
-  let values: { user?: string; "expires-in"?: string };
   try {
-    ({ values } = parseArgs({ args, options: { user: { type: "string" }, "expires-in": { type: "string" } }, strict: true, allowPositionals: false }));
+    return await runCommand(tokenProgram(io), args, io);
   } catch (error) {
-    return refuse(error instanceof Error ? error.message : String(error));
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`${error.message}\n${io.usage}\n`);
+    return 2;
   }
-  if (values.user === undefined) return refuse("--user is required");
-  // The very rule the service holds a token's sub to: a token it would refuse is never minted.
-  if (!isValidUserId(values.user)) return refuse(`--user must be ${USER_ID_RULE}`);
-  const expiresIn = parseSeconds(values["expires-in"]);
-  if (expiresIn === undefined) return refuse(`--expires-in must be a whole number of seconds from 1 to ${MAX_TOKEN_SECONDS} (30 days)`);
+}
+
+async function mint(user: string, expiresIn: number, io: CommandIo): Promise<number> {
 
   const config = loadConfig(io.env);
   let secret = config.jwtSecret;
@@ -68,7 +76,7 @@ export async function tokenCommand(args: string[], io: CommandIo): Promise<numbe
     }
     secret = local.secret;
   }
-  io.out(`${await mintUserToken(secret, values.user, expiresIn)}\n`);
+  io.out(`${await mintUserToken(secret, user, expiresIn)}\n`);
   return 0;
 }
 

@@ -110,6 +110,23 @@ describe.each(testDatabases())("vault on %s", (database) => {
       await store.vault.markRevoked({ userId: "alice", provider: "slack", id: record.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
       expect((await store.vault.findConnection({ userId: "alice", provider: "slack", id: record.id }))?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
     });
+
+    it("browses every user's connections by id, narrowed by user and provider, revoked ones only when asked", async () => {
+      const a = await store.vault.createConnection(newConnection());
+      const b = await store.vault.createConnection(newConnection({ userId: "bob" }));
+      const c = await store.vault.createConnection(newConnection({ provider: "stripe", authMethod: "apiKey" }));
+      const gone = await store.vault.createConnection(newConnection({ userId: "bob" }));
+      await store.vault.markRevoked({ userId: "bob", provider: "slack", id: gone.id, revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+      const ids = async (query: Parameters<SqlVault["browseConnections"]>[0]) => (await store.vault.browseConnections(query)).map((r) => r.id);
+      const byId = (...records: { id: string }[]) => records.map((r) => r.id).sort();
+      expect(await ids({ limit: 10 })).toEqual(byId(a, b, c));
+      expect(await ids({ limit: 10, includeRevoked: true })).toEqual(byId(a, b, c, gone));
+      expect(await ids({ limit: 10, userId: "bob", includeRevoked: true })).toEqual(byId(b, gone));
+      expect(await ids({ limit: 10, provider: "stripe" })).toEqual([c.id]);
+      const [first, second] = byId(a, b, c, gone);
+      expect(await ids({ limit: 1, includeRevoked: true })).toEqual([first]);
+      expect(await ids({ limit: 1, includeRevoked: true, afterId: first as string })).toEqual([second]);
+    });
   });
 
   describe("SqlVault: secrets at rest", () => {

@@ -254,6 +254,22 @@ export class SqlVault implements Vault {
     return rows.map(toRecord);
   }
 
+  /**
+   * Connections of any user for an operator's listing (the CLI's `connections
+   * list`): by id, after `afterId`, at most `limit`, narrowed to a user and a
+   * provider when given; disconnected ones only when asked for. Not part of
+   * the lifecycle's Vault: no connector lists across users.
+   */
+  async browseConnections(query: { afterId?: string; limit: number; userId?: string; provider?: string; includeRevoked?: boolean }): Promise<ConnectionRecord[]> {
+    let q = this.db.selectFrom("connections").selectAll();
+    if (!query.includeRevoked) q = q.where("revoked_at", "is", null);
+    if (query.afterId !== undefined) q = q.where("id", ">", query.afterId);
+    if (query.userId !== undefined) q = q.where("user_id", "=", query.userId);
+    if (query.provider !== undefined) q = q.where("provider", "=", query.provider);
+    const rows = await q.orderBy("id").limit(query.limit).execute();
+    return rows.map(toRecord);
+  }
+
   async consumeOAuthState(input: { stateHash: string; provider: string; expiresAt: string }): Promise<boolean> {
     const now = this.now().toISOString();
     if (++this.consumedSinceSweep >= STATE_SWEEP_EVERY) {
