@@ -26,7 +26,7 @@ export default tseslint.config(
     languageOptions: {
       sourceType: "module",
       globals: Object.fromEntries(
-        ["window", "document", "location", "history", "sessionStorage", "fetch", "atob", "BroadcastChannel", "Node", "setInterval", "clearInterval", "URLSearchParams"].map((name) => [name, "readonly"]),
+        ["window", "document", "location", "history", "sessionStorage", "fetch", "atob", "BroadcastChannel", "Node", "setInterval", "clearInterval", "URLSearchParams", "URL"].map((name) => [name, "readonly"]),
       ),
     },
   },

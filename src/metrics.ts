@@ -27,7 +27,20 @@ export type ProviderMetrics = {
   syncLag(read: () => Promise<Array<{ lagSeconds: number }>>): void;
 };
 
-export function createMetrics(): ProviderMetrics {
+/**
+ * An operation as a label: a named one as it is (`auth.test`, `createIssue: issues.create`); one named by its
+ * method and path (a proxied call, an unnamed action call) by its method only, since the path is the caller's
+ * and would make a series per id; never longer than 80 characters.
+ */
+export function operationLabel(operation: string): string {
+  const unnamed = /^((?:proxy |[^:/]{1,60}: )?)(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \//.exec(operation);
+  if (unnamed) return `${unnamed[1]}${unnamed[2]}`;
+  return operation.slice(0, 80);
+}
+
+const HEALTH_STATUSES = ["ok", "degraded", "down", "unchecked"] as const;
+
+export function createMetrics(providers: readonly string[] = []): ProviderMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const attempts = new Counter({
@@ -68,6 +81,12 @@ export function createMetrics(): ProviderMetrics {
     labelNames: ["provider", "outcome", "error_type"] as const,
     registers: [registry],
   });
+  const collectErrors = new Counter({
+    name: "autoflow_metrics_collect_errors_total",
+    help: "Reads behind a gauge that failed at a scrape (the gauge then shows no series rather than stale ones), by gauge",
+    labelNames: ["gauge"] as const,
+    registers: [registry],
+  });
   let healthReader: (() => Promise<HealthCount[]>) | undefined;
   new Gauge({
     name: "autoflow_connections",
@@ -75,10 +94,16 @@ export function createMetrics(): ProviderMetrics {
     labelNames: ["provider", "status"] as const,
     registers: [registry],
     async collect() {
-      const counts = healthReader ? await healthReader().catch(() => undefined) : [];
-      // A failed read leaves the last values rather than reporting every connection gone.
-      if (counts === undefined) return;
       this.reset();
+      if (!healthReader) return;
+      const counts = await healthReader().catch(() => undefined);
+      // A failed read shows no series (and counts the failure): stale numbers would hide an outage.
+      if (counts === undefined) {
+        collectErrors.inc({ gauge: "autoflow_connections" });
+        return;
+      }
+      // Every connector and status has a series, zero when none is there, so a count falling to 0 reads as 0.
+      for (const provider of providers) for (const status of HEALTH_STATUSES) this.set({ provider, status }, 0);
       for (const c of counts) this.set({ provider: c.provider, status: c.status }, c.count);
     },
   });
@@ -113,7 +138,12 @@ export function createMetrics(): ProviderMetrics {
     help: "How far behind now the furthest-behind configured ticket sync's cursor is",
     registers: [registry],
     async collect() {
-      const lags = lagReader ? await lagReader().catch(() => []) : [];
+      const lags = lagReader
+        ? await lagReader().catch(() => {
+            collectErrors.inc({ gauge: "autoflow_ticket_sync_lag_seconds" });
+            return [];
+          })
+        : [];
       this.set(lags.length === 0 ? 0 : Math.max(...lags.map((l) => l.lagSeconds)));
     },
   });
@@ -121,10 +151,11 @@ export function createMetrics(): ProviderMetrics {
     registry,
     onAttempt(record) {
       const outcome = record.errorType ?? "ok";
-      attempts.inc({ provider: record.provider, operation: record.operation, outcome, retried: record.retryDelayMs === undefined ? "no" : "yes" });
+      const operation = operationLabel(record.operation);
+      attempts.inc({ provider: record.provider, operation, outcome, retried: record.retryDelayMs === undefined ? "no" : "yes" });
       duration.observe({ provider: record.provider, outcome }, record.durationMs / 1000);
       if (record.retryDelayMs !== undefined) {
-        retries.inc({ provider: record.provider, operation: record.operation, error_type: record.errorType ?? "unknown" });
+        retries.inc({ provider: record.provider, operation, error_type: record.errorType ?? "unknown" });
         retryWait.inc({ provider: record.provider }, record.retryDelayMs / 1000);
       }
     },

@@ -104,7 +104,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
         `${id} connector ready`,
       );
     }
-    const metrics = createMetrics();
+    const metrics = createMetrics(PROVIDER_IDS);
     const rateWindows = rateWindowsFor(store);
     // Keep-alive pools per provider origin, closed after the server stops taking requests.
     const pools = createPooledFetch();
@@ -163,8 +163,11 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       logger,
       page: {
         operatorView: config.operatorToken !== undefined,
-        // Signing in without a JWT of one's own only where nothing real can be reached: every connector on its sandbox.
-        ...(jwtSecret && PROVIDER_IDS.every((id) => settings[id].mode === "sandbox")
+        publicUrl: config.publicUrl,
+        // Signing in without a JWT of one's own only where nothing real can be reached (every connector on its
+        // sandbox) and the secret is this service's own (generated in its data folder): never with a secret
+        // other services may share (AUTOFLOW_JWT_SECRET), a JWKS, or an issuer or audience to honour.
+        ...(jwtSecret && !config.jwtSecret && !config.jwtIssuer && !config.jwtAudience && PROVIDER_IDS.every((id) => settings[id].mode === "sandbox")
           ? { localSignIn: { userId: LOCAL_USER, mint: () => mintUserToken(jwtSecret, LOCAL_USER, LOCAL_TOKEN_SECONDS) } }
           : {}),
       },

@@ -11,7 +11,7 @@
  * HS256 token "signed" with a JWKS public key (algorithm confusion) fails,
  * and `alg: none` or anything else is refused before any key is touched.
  */
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyOptions } from "jose";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import { isValidUserId, USER_ID_RULE } from "../integrations/shared/userId.js";
@@ -125,10 +125,12 @@ export function unauthenticated(message: string): IntegrationError {
  * operator's), in constant time. Never a user JWT: those are verified by {@link createUserVerifier}.
  */
 export function staticBearer(token: string): (authorization: string | undefined) => boolean {
-  const expected = Buffer.from(`Bearer ${token}`);
+  // Digests compared, so neither the token's length nor its bytes show in the time taken.
+  const expected = createHash("sha256").update(token).digest();
   return (authorization) => {
-    const given = Buffer.from(authorization ?? "");
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    const match = /^Bearer[ ]+(\S+)$/i.exec((authorization ?? "").trim());
+    const given = createHash("sha256").update(match?.[1] ?? "").digest();
+    return timingSafeEqual(given, expected) && match !== null;
   };
 }
 

@@ -7,8 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceConfig } from "../config.js";
 import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
+import { testDatabases } from "../testing/databases.js";
 import { startHarness, type Harness } from "../testing/harness.js";
 
+/** What the page's own fetch of /ui/local-token carries, served at http://localhost:3000. */
+const PAGE_HEADERS = { host: "localhost:3000", origin: "http://localhost:3000", "sec-fetch-site": "same-origin" };
 const OPERATOR_TOKEN = "operator-token-for-tests-0123456789abcdef";
 type Json = Record<string, unknown>;
 
@@ -52,6 +55,8 @@ describe("the operator view", () => {
     const nearMiss = await h.service.app.inject({ method: "GET", url: "/api/operator/overview", headers: { authorization: `Bearer ${OPERATOR_TOKEN.slice(0, -1)}x` } });
     expect(nearMiss.statusCode).toBe(401);
     expect((await overview()).statusCode).toBe(200);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    expect((await h.service.app.inject({ method: "GET", url: "/api/operator/overview", headers: { authorization: `bearer ${OPERATOR_TOKEN}` } })).statusCode).toBe(200);
   });
 
   it("is off (404 saying how to turn it on) without a configured token", async () => {
@@ -65,7 +70,10 @@ describe("the operator view", () => {
     }
   });
 
-  it("counts connections by connector and status and lists the down ones, refresh failures and owed revocations", async () => {
+  it.each(testDatabases())("counts connections by connector and status and lists the down ones, refresh failures and owed revocations, on %s", async (database) => {
+    const outer = h;
+    h = await startHarness({ database, config: { operatorToken: OPERATOR_TOKEN } });
+    try {
     const healthy = await connectKey("slack", "op-ok");
     expect((await h.request({ method: "POST", url: `/api/integrations/slack/test?connectionId=${healthy}`, user: "op-ok" })).statusCode).toBe(200);
     const broken = await connectKey("linear", "op-down");
@@ -111,11 +119,22 @@ describe("the operator view", () => {
     const metrics = (await h.service.app.inject({ method: "GET", url: "/metrics" })).body;
     expect(metrics).toMatch(/autoflow_connections\{provider="linear",status="down"\} 1/);
     expect(metrics).toMatch(/autoflow_connections\{provider="stripe",status="unchecked"\} 1/);
+    // A connector with nothing in a status reads 0, not a missing series.
+    expect(metrics).toMatch(/autoflow_connections\{provider="teams",status="down"\} 0/);
+    // The lists are bounded by ?limit.
+    const second = await connectKey("linear", "op-down-2");
+    await h.sandbox("linear", "/_sandbox/faults", { body: { fault: "revoke-all" } });
+    expect((await h.request({ method: "POST", url: `/api/integrations/linear/test?connectionId=${second}`, user: "op-down-2" })).statusCode).toBe(424);
+    await h.sandbox("linear", "/_sandbox/faults", { method: "DELETE" });
+    expect(((await overview()).json() as { down: Json[] }).down).toHaveLength(2);
+    expect(((await overview("?limit=1")).json() as { down: Json[] }).down).toHaveLength(1);
+    } finally {
+      await h.close();
+      h = outer;
+    }
   });
 
-  it("bounds its lists, and says what is wrong with a bad limit", async () => {
-    const one = (await overview("?limit=1")).json() as { down: Json[] };
-    expect(one.down.length).toBeLessThanOrEqual(1);
+  it("says what is wrong with a bad limit", async () => {
     const bad = await overview("?limit=0");
     expect(bad.statusCode).toBe(400);
     expect((bad.json() as { error: Json }).error).toMatchObject({ field: "limit", message: expect.stringMatching(/at least 1/) as unknown });
@@ -160,26 +179,53 @@ describe("the page's routes", () => {
     }
   });
 
-  it("mints a token for the local user when every connector is a sandbox, and it works", async () => {
-    expect((await h.service.app.inject({ method: "GET", url: "/ui/config" })).json()).toEqual({ localSignIn: { userId: "local" }, operatorView: true });
-    const minted = (await h.service.app.inject({ method: "POST", url: "/ui/local-token" })).json() as { token: string; userId: string };
-    expect(minted.userId).toBe("local");
-    const listed = await h.service.app.inject({ method: "GET", url: "/api/integrations/connections", headers: { authorization: `Bearer ${minted.token}` } });
-    expect(listed.statusCode).toBe(200);
+  it("does not offer local sign-in with a configured AUTOFLOW_JWT_SECRET (one other services may share)", async () => {
+    expect((await h.service.app.inject({ method: "GET", url: "/ui/config" })).json()).toMatchObject({ localSignIn: null, operatorView: true });
+    expect((await h.service.app.inject({ method: "POST", url: "/ui/local-token", headers: PAGE_HEADERS })).statusCode).toBe(403);
   });
 
-  it("refuses to mint one from another address than loopback", async () => {
-    const res = await h.service.app.inject({ method: "POST", url: "/ui/local-token", remoteAddress: "192.0.2.10" });
-    expect(res.statusCode).toBe(403);
-    expect((res.json() as { error: Json }).error).toMatchObject({ code: "local_sign_in_off", message: expect.stringMatching(/loopback/) as unknown });
+  describe("with the service's own secret and every connector a sandbox", () => {
+    let own: Harness;
+    beforeAll(async () => {
+      own = await startHarness({ config: { jwtSecret: undefined } });
+    });
+    afterAll(async () => {
+      await own?.close();
+    });
+    const mint = (headers: Record<string, string>, remoteAddress?: string) =>
+      own.service.app.inject({ method: "POST", url: "/ui/local-token", headers, ...(remoteAddress ? { remoteAddress } : {}) });
+
+    it("mints a token for the local user to the page on this machine, and it works", async () => {
+      expect((await own.service.app.inject({ method: "GET", url: "/ui/config" })).json()).toMatchObject({ localSignIn: { userId: "local" }, operatorView: false });
+      const res = await mint(PAGE_HEADERS);
+      expect(res.statusCode, res.body).toBe(200);
+      const minted = res.json() as { token: string; userId: string };
+      expect(minted.userId).toBe("local");
+      const listed = await own.service.app.inject({ method: "GET", url: "/api/integrations/connections", headers: { authorization: `Bearer ${minted.token}` } });
+      expect(listed.statusCode).toBe(200);
+    });
+
+    it.each([
+      ["another address than loopback", PAGE_HEADERS, "192.0.2.10", /loopback/],
+      ["a forwarded request (a proxy on this machine)", { ...PAGE_HEADERS, "x-forwarded-for": "192.0.2.10" }, undefined, /proxy/],
+      ["a rebound DNS name as Host", { host: "attacker.example:3000", origin: "http://attacker.example:3000" }, undefined, /host/],
+      ["another page's Origin", { ...PAGE_HEADERS, origin: "http://evil.example" }, undefined, /Origin/],
+      ["no Origin (not a page's fetch)", { host: "localhost:3000" }, undefined, /Origin/],
+      ["a cross-site fetch", { ...PAGE_HEADERS, "sec-fetch-site": "cross-site" }, undefined, /same-origin/],
+    ])("refuses %s", async (_what, headers, remoteAddress, reason) => {
+      const res = await mint(headers, remoteAddress);
+      expect(res.statusCode).toBe(403);
+      expect((res.json() as { error: Json }).error).toMatchObject({ code: "local_sign_in_off", message: expect.stringMatching(reason) as unknown });
+      expect(res.body).not.toMatch(/"token"/);
+    });
   });
 
   it("offers no local sign-in when a connector is live", async () => {
     const providers = Object.fromEntries(PROVIDER_IDS.map((id) => [id, id === "slack" ? { clientId: "live-client", clientSecret: "live-secret" } : {}]));
-    const live = await startHarness({ config: { providers: providers as ServiceConfig["providers"] } });
+    const live = await startHarness({ config: { jwtSecret: undefined, providers: providers as ServiceConfig["providers"] } });
     try {
       expect((await live.service.app.inject({ method: "GET", url: "/ui/config" })).json()).toMatchObject({ localSignIn: null, operatorView: false });
-      const res = await live.service.app.inject({ method: "POST", url: "/ui/local-token" });
+      const res = await live.service.app.inject({ method: "POST", url: "/ui/local-token", headers: PAGE_HEADERS });
       expect(res.statusCode).toBe(403);
       expect(res.body).not.toMatch(/"token"/);
     } finally {

@@ -6,14 +6,14 @@
  * the same API every client uses, with the user's JWT or the operator token.
  *
  * Signing in as the local user is offered only when every connector runs on
- * its sandbox and the service holds an HS256 secret, and is answered only to
- * loopback callers: a token minted by a button is for trying the service,
- * never for a deployment with real accounts.
+ * its sandbox and the HS256 secret is the service's own, and is answered only
+ * to the page itself on this machine (see `notLocal`): a token minted by a
+ * button is for trying the service, never for a deployment with real accounts.
  */
 import { readFileSync } from "node:fs";
 import { BlockList, isIPv4 } from "node:net";
 import { fileURLToPath } from "node:url";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import { LOCAL_SIGN_IN_OFF } from "./errors.js";
 
@@ -61,7 +61,33 @@ function isLoopbackPeer(address: string): boolean {
   return LOOPBACK.check(address, isIPv4(address) ? "ipv4" : "ipv6");
 }
 
+/** Host names that mean this machine, as a browser on it writes them. */
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * Why a request for a local token is not the page on this machine asking, or undefined when it is: the peer is
+ * loopback and nothing forwarded it (a proxy on this machine would make every caller look local); the Host
+ * names this machine or the service's public host (a rebound DNS name does not); and the browser says the
+ * page of that very origin sent it (Origin, and Sec-Fetch-Site when sent).
+ */
+function notLocal(request: FastifyRequest, publicHost: string): string | undefined {
+  if (!isLoopbackPeer(request.socket.remoteAddress ?? "")) return "it is answered only on this machine (loopback)";
+  if (request.headers.forwarded !== undefined || request.headers["x-forwarded-for"] !== undefined) return "it is not answered through a proxy";
+  const host = request.headers.host ?? "";
+  const hostname = host.replace(/:\d+$/, "").toLowerCase();
+  if (!LOOPBACK_HOSTS.has(hostname) && host.toLowerCase() !== publicHost) return `it is not answered for the host ${JSON.stringify(host.slice(0, 100))}`;
+  const origin = request.headers.origin;
+  if (origin === undefined || !["http://", "https://"].some((scheme) => origin.toLowerCase() === `${scheme}${host.toLowerCase()}`)) {
+    return "it is answered only to the page of this origin (the Origin header must be this service's)";
+  }
+  const site = request.headers["sec-fetch-site"];
+  if (site !== undefined && site !== "same-origin") return "it is answered only to a same-origin request";
+  return undefined;
+}
+
 export type PageDeps = {
+  /** The service's public address: its host is one the local sign-in answers for, and the page is told it. */
+  publicUrl: string;
   /** Mints a token for the local user; set only when signing in without one is allowed (every connector on its sandbox). */
   localSignIn?: { userId: string; mint(): Promise<string> };
   /** Whether the operator view has a token configured (the admin page says how to turn it on otherwise). */
@@ -70,6 +96,7 @@ export type PageDeps = {
 
 export function registerPageRoutes(app: FastifyInstance, deps: PageDeps): void {
   const folder = fileURLToPath(new URL("./page/", import.meta.url));
+  const publicHost = new URL(deps.publicUrl).host.toLowerCase();
   // Read once at start: a few kilobytes, and a missing file fails the start rather than a request.
   for (const [path, asset] of Object.entries(ASSETS)) {
     const body = readFileSync(folder + asset.file);
@@ -79,7 +106,7 @@ export function registerPageRoutes(app: FastifyInstance, deps: PageDeps): void {
   // What the page needs to know before anyone signs in. Nothing secret.
   app.get("/ui/config", async (_request, reply) => {
     reply.headers(PAGE_HEADERS).header("cache-control", "no-store");
-    return { localSignIn: deps.localSignIn ? { userId: deps.localSignIn.userId } : null, operatorView: deps.operatorView };
+    return { localSignIn: deps.localSignIn ? { userId: deps.localSignIn.userId } : null, operatorView: deps.operatorView, publicUrl: deps.publicUrl };
   });
 
   app.post("/ui/local-token", async (request, reply) => {
@@ -91,9 +118,8 @@ export function registerPageRoutes(app: FastifyInstance, deps: PageDeps): void {
         message: "signing in as the local user is offered only when every connector runs on its sandbox; paste a user JWT instead",
       });
     }
-    if (!isLoopbackPeer(request.socket.remoteAddress ?? "")) {
-      throw new IntegrationError({ type: "auth", code: LOCAL_SIGN_IN_OFF, message: "signing in as the local user is answered only on this machine (loopback); paste a user JWT instead" });
-    }
+    const why = notLocal(request, publicHost);
+    if (why) throw new IntegrationError({ type: "auth", code: LOCAL_SIGN_IN_OFF, message: `signing in as the local user: ${why}; paste a user JWT instead` });
     return { token: await deps.localSignIn.mint(), userId: deps.localSignIn.userId };
   });
 }

@@ -145,9 +145,11 @@ export class TokenKeeper {
     let grant: TokenGrant;
     try {
       grant = await definition.refreshToken(ctx, refreshToken);
-      this.told({ provider: current.provider, outcome: "refreshed" });
     } catch (error) {
-      if (!(error instanceof IntegrationError)) throw error;
+      if (!(error instanceof IntegrationError)) {
+        this.told({ provider: current.provider, outcome: "failed" });
+        throw error;
+      }
       this.told({ provider: current.provider, outcome: error.type === "auth" ? "rejected" : "failed", errorType: error.type });
       if (error.type === "auth") {
         // The grant is gone (revoked, expired, reused): only the user can fix that.
@@ -179,7 +181,11 @@ export class TokenKeeper {
         : { accessTokenExpiresAt: new Date(now + grant.expiresInSeconds * 1000).toISOString(), accessTokenIssuedAt: new Date(now).toISOString() }),
       tokenRefreshStatus: "healthy",
     });
-    if (updated) return updated;
+    // Counted once stored (a grant revoked below, its connection gone meanwhile, was not a refresh that took).
+    if (updated) {
+      this.told({ provider: current.provider, outcome: "refreshed" });
+      return updated;
+    }
     // Lost a race with another writer: what is stored now is newer than what this read.
     const stored = await vault.findConnection({ userId: current.userId, provider: current.provider, id: current.id });
     if (!stored || stored.revokedAt) {
@@ -190,6 +196,7 @@ export class TokenKeeper {
         .catch(() => undefined);
       throw connectionRevoked(current.provider, definition.displayName, current.id);
     }
+    this.told({ provider: current.provider, outcome: "refreshed" });
     return stored;
   }
 

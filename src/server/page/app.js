@@ -13,7 +13,11 @@ let catalogue = new Map();
 /** The connections table's rows by connection id: kept, not rebuilt, so focus stays where the keyboard left it. */
 const rows = new Map();
 let pollTimer;
+/** The refresh under way, and whether another was asked for meanwhile (it then runs after, with what is current). */
 let refreshing;
+let refreshAgain = false;
+/** Set when a refresh failed, so the next success clears what it said. */
+let refreshFailed = false;
 /** The connection the action form runs with. */
 let actionTarget;
 
@@ -22,11 +26,28 @@ const $ = (id) => document.getElementById(id);
 if (location.pathname === RETURN_PATH) finishFlow();
 else start().catch((error) => complain(error.message));
 
+/**
+ * The outcome the callback put in the address, kept only when every part has the shape the service gives it
+ * (anyone can link to this page with made-up words; those are dropped, never shown).
+ */
+function outcomeOf(params) {
+  const outcome = {
+    integration: params.get("integration"),
+    status: params.get("status"),
+    connectionId: params.get("connectionId"),
+    error: params.get("error"),
+  };
+  if (!/^[a-z]{2,20}$/.test(outcome.integration ?? "")) return undefined;
+  if (outcome.status === "connected" && /^conn_[A-Za-z0-9_-]{1,64}$/.test(outcome.connectionId ?? "")) return { integration: outcome.integration, status: "connected", connectionId: outcome.connectionId };
+  if (outcome.status === "error" && /^[a-z][a-z0-9_.-]{0,63}$/.test(outcome.error ?? "")) return { integration: outcome.integration, status: "error", error: outcome.error };
+  return undefined;
+}
+
 /** In the popup the OAuth callback returned to: tell the page the outcome and close; otherwise go back to the page. */
 function finishFlow() {
   const params = new URLSearchParams(location.search);
-  const outcome = Object.fromEntries(["integration", "status", "connectionId", "error"].map((k) => [k, params.get(k)]));
-  if (window.opener) {
+  const outcome = outcomeOf(params);
+  if (window.opener && outcome) {
     new BroadcastChannel(CHANNEL).postMessage(outcome);
     say(`${outcome.integration}: ${outcome.status === "connected" ? "connected" : `not connected (${outcome.error})`}. You can close this window.`);
     window.close();
@@ -36,17 +57,13 @@ function finishFlow() {
 }
 
 async function start() {
-  const config = await callApi(undefined, "GET", "/ui/config");
-  if (config.localSignIn) {
-    $("local-signin").hidden = false;
-    $("local-button").textContent = `Sign in as the local user (${config.localSignIn.userId})`;
-    $("local-button").addEventListener("click", (event) =>
-      busy(event.currentTarget, async () => {
-        const minted = await callApi(undefined, "POST", "/ui/local-token");
-        await signIn(minted.token);
-      }),
-    );
-  }
+  // Handlers first, before anything is awaited: a form submitted meanwhile must never fall back to the browser's own submit.
+  $("local-button").addEventListener("click", (event) =>
+    busy(event.currentTarget, async () => {
+      const minted = await callApi(undefined, "POST", "/ui/local-token");
+      await signIn(minted.token);
+    }),
+  );
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("token").value.trim();
@@ -60,16 +77,29 @@ async function start() {
   $("action-name").addEventListener("change", fillActionInput);
   $("action-close").addEventListener("click", closeActionForm);
   new BroadcastChannel(CHANNEL).addEventListener("message", (event) => {
-    tellOutcome(event.data);
+    // Only when signed in, and only in the shape the service gives.
+    const outcome = event.data && outcomeOf(new URLSearchParams(event.data));
+    if (!token || !outcome) return;
+    tellOutcome(outcome);
     void refresh();
   });
-  // Back from a redirect (no popup): the outcome is in the address; said once, then cleared from it.
-  const params = new URLSearchParams(location.search);
-  if (params.has("integration")) {
-    tellOutcome(Object.fromEntries(params));
-    history.replaceState(null, "", "/");
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) void refresh();
+  });
+  // Back from a redirect (no popup): the outcome is in the address; said once it is known to be well-formed, then cleared.
+  const returned = outcomeOf(new URLSearchParams(location.search));
+  if (location.search !== "") history.replaceState(null, "", "/");
+  // The page's configuration; without it the page still takes a pasted token.
+  const config = await callApi(undefined, "GET", "/ui/config").catch(() => undefined);
+  if (config?.localSignIn) {
+    $("local-signin").hidden = false;
+    $("local-button").textContent = `Sign in as the local user (${config.localSignIn.userId})`;
+  }
+  if (config?.publicUrl && new URL(config.publicUrl).origin !== location.origin) {
+    complain(`This page is open at ${location.origin}, but the service's public address is ${new URL(config.publicUrl).origin}: OAuth flows return there. Open ${config.publicUrl}/ instead.`);
   }
   if (token) await signIn(token);
+  if (returned) tellOutcome(returned);
 }
 
 function tellOutcome(outcome) {
@@ -112,7 +142,10 @@ async function signIn(candidate) {
   renderConnectors();
   await refresh();
   clearInterval(pollTimer);
-  pollTimer = setInterval(() => void refresh(), POLL_MS);
+  // A hidden tab is not polled; it catches up when shown (visibilitychange).
+  pollTimer = setInterval(() => {
+    if (!document.hidden) void refresh();
+  }, POLL_MS);
   $("connections-title").focus();
 }
 
@@ -120,12 +153,14 @@ function signOut() {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   clearInterval(pollTimer);
+  refreshAgain = false;
   for (const row of rows.values()) row.tr.remove();
   rows.clear();
   $("who").replaceChildren();
   $("signin").hidden = false;
   for (const id of ["connections-section", "connectors-section", "action-section"]) $(id).hidden = true;
   $("token").value = "";
+  $("token").focus();
 }
 
 function renderConnectors() {
@@ -195,22 +230,44 @@ async function connectOAuth(provider) {
   }
 }
 
-/** Reads every connection with its recorded health; overlapping calls share one. */
+/**
+ * Reads every connection with its recorded health. A call while one is under way waits for it and then for
+ * one more read (the first may have been sent before the change the caller made); an answer for a token
+ * that is no longer the signed-in one is dropped.
+ */
 function refresh() {
   if (!token) return Promise.resolve();
-  refreshing ??= (async () => {
-    try {
-      const { connections } = await callApi(token, "GET", "/api/integrations/connections");
-      renderConnections(connections);
-      $("updated").replaceChildren("Last updated ", timeOf(new Date().toISOString()), ".");
-    } catch (error) {
-      if (error.status === 401) {
-        signOut();
-        complain(`Signed out: ${error.message}`);
-      } else complain(`Could not update the connections: ${error.message}`);
-    } finally {
-      refreshing = undefined;
-    }
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    do {
+      refreshAgain = false;
+      const asked = token;
+      if (!asked) break;
+      try {
+        const { connections } = await callApi(asked, "GET", "/api/integrations/connections");
+        if (token !== asked) break;
+        renderConnections(connections);
+        $("updated").replaceChildren("Last updated ", timeOf(new Date().toISOString()), ".");
+        if (refreshFailed) {
+          refreshFailed = false;
+          $("problem").textContent = "";
+        }
+      } catch (error) {
+        if (token !== asked) break;
+        if (error.status === 401) {
+          signOut();
+          complain(`Signed out: ${error.message}`);
+          break;
+        }
+        // Said once, not on every poll while it lasts.
+        if (!refreshFailed) complain(`Could not update the connections: ${error.message}`);
+        refreshFailed = true;
+      }
+    } while (refreshAgain);
+    refreshing = undefined;
   })();
   return refreshing;
 }
@@ -238,6 +295,7 @@ function renderConnections(entries) {
     rows.delete(id);
   }
   $("no-connections").hidden = entries.length > 0;
+  $("connections").hidden = entries.length === 0;
 }
 
 function newRow(entry) {
@@ -299,6 +357,8 @@ async function disconnect(target) {
   say(`${target.name} connection ${target.connectionId} is disconnected (revocation at ${target.name}: ${report.revocation}${report.note ? `; ${report.note}` : ""}).`);
   if (actionTarget?.connectionId === target.connectionId) closeActionForm();
   await refresh();
+  // The row that had focus is gone: focus goes to the list's heading, not to the page's start.
+  $("connections-title").focus();
 }
 
 function openActionForm(target) {
@@ -314,7 +374,7 @@ function openActionForm(target) {
 
 function closeActionForm() {
   $("action-section").hidden = true;
-  const back = actionTarget && rows.get(actionTarget.connectionId)?.tr.querySelector("button");
+  const back = actionTarget && rows.get(actionTarget.connectionId)?.tr.querySelector('button[aria-label^="Run an action"]');
   actionTarget = undefined;
   back?.focus();
 }
