@@ -4,12 +4,12 @@
  * connectors because it lives once, in shared/; a connector's own test only
  * covers its quirks.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../registry.js";
 import { testDatabases, type TestDatabase } from "../../testing/databases.js";
 import { cookieHeader, startHarness, type Harness } from "../../testing/harness.js";
 import { metricSum } from "../../testing/metrics.js";
-import type { Tier1ErrorType } from "./contract.js";
+import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1ErrorType, Tier1OAuthStartResult } from "./contract.js";
 import { connectFieldsOf } from "./connector.js";
 import { escapeHtml } from "./html.js";
 import { WRITE_CASES, type ProxiedAnswer, type ProxyStep } from "../../testing/proxyCases.js";
@@ -23,6 +23,72 @@ type ErrorBody = { error: { type: Tier1ErrorType; message: string; retryable: bo
  * What a sandbox's credentials desk hands out that POST .../connections takes:
  * the key or token, and for per-site providers the instance and the account's email.
  */
+/*
+ * The seed's types, transcribed as it prints them (its `interface X<...> { ... } & TMetadata`, not valid
+ * TypeScript, written as the alias it means). contract.ts must equal them exactly: a widened union, a field
+ * made optional or required, an extra or a missing field fails the type check (npm run typecheck, .ci/run).
+ */
+type SeedErrorType = "auth" | "rate-limit" | "schema" | "network" | "upstream";
+type SeedOAuthStartResult = {
+  authUrl: string;
+  state: string;
+  expiresInSeconds: number;
+  codeVerifier?: string;
+};
+interface SeedConnectorLifecycle<CredentialPublic, Health> {
+  beginOAuth(userId: string): SeedOAuthStartResult;
+  completeOAuth(params: { code: string; state: string }): Promise<CredentialPublic>;
+  connectApiKey(params: { userId: string; apiKey?: string; accessToken?: string }): Promise<CredentialPublic>;
+  listConnections(userId: string): Promise<CredentialPublic[]> | CredentialPublic[];
+  testConnection(userId: string): Promise<Record<string, string | undefined>>;
+  health(userId: string): Promise<Health>;
+  disconnect(userId: string, credentialId: string): Promise<boolean> | boolean;
+}
+type SeedConnectionPublic<TAuthMethod extends string, TMetadata> = {
+  id: string;
+  userId: string;
+  authMethod: TAuthMethod;
+  tokenMasked: string;
+  createdAt: string;
+  revokedAt?: string;
+} & TMetadata;
+type SeedConnectionHealth<TAuthMethod extends string, TMetadata> = {
+  status: "ok" | "degraded" | "down";
+  checkedAt: string;
+  authMethod?: TAuthMethod;
+  tokenRefreshStatus?: "not_applicable" | "healthy" | "failed";
+  details: {
+    auth: boolean;
+    apiReachable: boolean;
+    rateLimited: boolean;
+    errorType?: "auth" | "rate-limit" | "schema" | "network" | "upstream";
+    message?: string;
+  };
+} & TMetadata;
+
+/** The eight Tier 1 connectors the seed names (Microsoft Teams as `teams`). */
+const SEED_TIER1 = ["gmail", "hubspot", "jira", "linear", "sentry", "slack", "stripe", "teams"];
+
+describe("the v1 contract, as the seed has it", () => {
+  it("holds contract.ts to the seed's types exactly", () => {
+    type Method = "oauth2" | "api_key";
+    type Meta = { teamId: string; scopes: string[] };
+    expectTypeOf<Tier1ErrorType>().toEqualTypeOf<SeedErrorType>();
+    expectTypeOf<Tier1OAuthStartResult>().toEqualTypeOf<SeedOAuthStartResult>();
+    expectTypeOf<Tier1ConnectionPublic<Method, Meta>>().toEqualTypeOf<SeedConnectionPublic<Method, Meta>>();
+    expectTypeOf<Tier1ConnectionHealth<Method, Meta>>().toEqualTypeOf<SeedConnectionHealth<Method, Meta>>();
+    expectTypeOf<Tier1ConnectionHealth<Method, Meta>["details"]>().toEqualTypeOf<SeedConnectionHealth<Method, Meta>["details"]>();
+    type Public = SeedConnectionPublic<Method, Meta>;
+    type Health = SeedConnectionHealth<Method, Meta>;
+    expectTypeOf<Tier1ConnectorLifecycle<Public, Health>>().toEqualTypeOf<SeedConnectorLifecycle<Public, Health>>();
+  });
+
+  it("registers the eight Tier 1 connectors (removing one fails here, not just shrinks the suite)", () => {
+    expect([...PROVIDER_IDS].sort()).toEqual(SEED_TIER1);
+    expect(Object.keys(CONNECTORS).sort()).toEqual(SEED_TIER1);
+  });
+});
+
 const connectBodyOf = (credential: Json): Json => connectFieldsOf(credential);
 
 const OTHER_USER = "bob";
