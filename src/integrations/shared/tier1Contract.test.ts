@@ -87,6 +87,48 @@ describe("the v1 contract, as the seed has it", () => {
     expect([...PROVIDER_IDS].sort()).toEqual(SEED_TIER1);
     expect(Object.keys(CONNECTORS).sort()).toEqual(SEED_TIER1);
   });
+
+  describe.each(testDatabases())("the seed's two HTTP examples, on %s", (database) => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await startHarness({ database });
+    });
+    afterAll(async () => {
+      await h?.close();
+    });
+
+    it("POST /api/integrations/slack/oauth/start answers the seed's four fields", async () => {
+      const res = await h.request({ method: "POST", url: "/api/integrations/slack/oauth/start", user: "seed" });
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as Record<string, unknown>;
+      expect(Object.keys(body).sort()).toEqual(["authUrl", "codeVerifier", "expiresInSeconds", "state"]);
+      expect(body).toMatchObject({ expiresInSeconds: 600, state: expect.stringMatching(/^slack_/) as unknown, codeVerifier: expect.any(String) as unknown });
+      expect(new URL(body.authUrl as string).pathname).toBe("/oauth/v2/authorize");
+    });
+
+    it("GET /api/integrations/stripe/health, throttled, answers the seed's degraded envelope", async () => {
+      const started = await h.request({ method: "POST", url: "/api/integrations/stripe/oauth/start", user: "seed" });
+      const consent = await fetch((started.json() as { authUrl: string }).authUrl, { redirect: "manual" });
+      const callback = new URL(consent.headers.get("location") as string);
+      const done = await h.request({ method: "GET", url: callback.pathname + callback.search, headers: { cookie: cookieHeader(started.headers["set-cookie"]) } });
+      expect(done.statusCode, done.body).toBe(200);
+      await h.sandbox("stripe", "/_sandbox/faults", { body: { fault: "rate-limit" } });
+      try {
+        const res = await h.request({ method: "GET", url: "/api/integrations/stripe/health", user: "seed" });
+        expect(res.statusCode).toBe(200);
+        const health = res.json() as Record<string, unknown>;
+        expect(health).toMatchObject({
+          status: "degraded",
+          authMethod: "oauth2",
+          accountId: expect.stringMatching(/^acct_/) as unknown,
+          details: { auth: true, apiReachable: true, rateLimited: true, errorType: "rate-limit", message: "Stripe API rate limit exceeded" },
+        });
+        expect(new Date(health.checkedAt as string).toISOString()).toBe(health.checkedAt);
+      } finally {
+        await h.sandbox("stripe", "/_sandbox/faults", { method: "DELETE" });
+      }
+    });
+  });
 });
 
 const connectBodyOf = (credential: Json): Json => connectFieldsOf(credential);
