@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { AttemptRecord } from "./integrations/shared/http.js";
 import type { RunRecord } from "./integrations/jira/sync/ticketSync.js";
 import type { RefreshRecord } from "./integrations/shared/tokens.js";
-import type { HealthCount } from "./store/operations.js";
+import { HEALTH_STATUS_LABELS, type HealthCount } from "./store/operations.js";
 
 export type ProviderMetrics = {
   registry: Registry;
@@ -38,7 +38,6 @@ export function operationLabel(operation: string): string {
   return operation.slice(0, 80);
 }
 
-const HEALTH_STATUSES = ["ok", "degraded", "down", "unchecked"] as const;
 
 export function createMetrics(providers: readonly string[] = []): ProviderMetrics {
   const registry = new Registry();
@@ -103,7 +102,7 @@ export function createMetrics(providers: readonly string[] = []): ProviderMetric
         return;
       }
       // Every connector and status has a series, zero when none is there, so a count falling to 0 reads as 0.
-      for (const provider of providers) for (const status of HEALTH_STATUSES) this.set({ provider, status }, 0);
+      for (const provider of providers) for (const status of HEALTH_STATUS_LABELS) this.set({ provider, status }, 0);
       for (const c of counts) this.set({ provider: c.provider, status: c.status }, c.count);
     },
   });

@@ -9,16 +9,30 @@ import { loadConfig } from "../config.js";
 import type { ProviderId } from "../integrations/registry.js";
 import type { ConnectionRecord } from "../integrations/shared/vault.js";
 import { storeLocation } from "../service.js";
-import { loadKeyring, openStore } from "../store/index.js";
+import { loadKeyring, openStore, type SqlVault } from "../store/index.js";
 import type { CommandIo } from "./command.js";
 import { paintStatus, renderTable } from "./output.js";
-import { HEALTH_STATUSES } from "./usage.js";
+import { HEALTH_STATUS_LABELS } from "../store/operations.js";
 
-export const LIST_STATUSES = [...HEALTH_STATUSES, "unchecked"] as const;
+export const LIST_STATUSES = HEALTH_STATUS_LABELS;
 export type ListStatus = (typeof LIST_STATUSES)[number];
 
 /** Rows read from the vault per page. */
 const PAGE_SIZE = 500;
+
+/** Every connection the query names, of every user, page by page through the vault (by id). */
+export async function* browseAll(
+  vault: Pick<SqlVault, "browseConnections">,
+  query: { userId?: string; provider?: string; includeRevoked?: boolean },
+): AsyncGenerator<ConnectionRecord> {
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await vault.browseConnections({ ...query, limit: PAGE_SIZE, ...(afterId ? { afterId } : {}) });
+    yield* page;
+    if (page.length < PAGE_SIZE) return;
+    afterId = page[page.length - 1]?.id;
+  }
+}
 
 export type ListOptions = { user?: string; provider?: ProviderId; status?: ListStatus; includeRevoked?: boolean; json?: boolean };
 
@@ -47,21 +61,9 @@ export async function listConnections(options: ListOptions, io: CommandIo, termi
   const store = await openStore({ ...location, keys });
   try {
     const listed: ListedConnection[] = [];
-    let afterId: string | undefined;
-    for (;;) {
-      const page = await store.vault.browseConnections({
-        limit: PAGE_SIZE,
-        ...(afterId ? { afterId } : {}),
-        ...(options.user === undefined ? {} : { userId: options.user }),
-        ...(options.provider ? { provider: options.provider } : {}),
-        includeRevoked: options.includeRevoked === true,
-      });
-      for (const record of page) {
-        const entry = listedOf(record);
-        if (options.status === undefined || entry.health.status === options.status) listed.push(entry);
-      }
-      if (page.length < PAGE_SIZE) break;
-      afterId = page[page.length - 1]?.id;
+    for await (const record of browseAll(store.vault, { ...(options.user === undefined ? {} : { userId: options.user }), ...(options.provider ? { provider: options.provider } : {}), includeRevoked: options.includeRevoked === true })) {
+      const entry = listedOf(record);
+      if (options.status === undefined || entry.health.status === options.status) listed.push(entry);
     }
     if (options.json) io.out(`${JSON.stringify({ total: listed.length, connections: listed }, null, 2)}\n`);
     else io.out(`${table(listed, options.includeRevoked === true, terminal.colour)}\n`);

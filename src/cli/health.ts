@@ -23,11 +23,11 @@ import type { ConnectionRecord } from "../integrations/shared/vault.js";
 import { forEachLimited } from "../jobs/sweeps.js";
 import { connectorsById } from "../sdk.js";
 import { startService } from "../service.js";
+import type { SqlVault } from "../store/index.js";
+import { browseAll } from "./connections.js";
 import { UsageError, type CommandIo } from "./command.js";
 import { paintStatus, renderTable, stderrLogger } from "./output.js";
 
-/** Connections read from the vault per page. */
-const PAGE_SIZE = 200;
 /** At most this many probes at once: beyond it a run only queues at the providers' rate limits. */
 export const MAX_CONCURRENCY = 64;
 
@@ -99,16 +99,11 @@ export async function probeAll(
   return entries;
 }
 
-/** Every active connection the options name, page by page through the vault (by id). */
-async function activeConnections(vault: { scanConnections(query: { afterId?: string; limit: number; provider?: string }): Promise<ConnectionRecord[]> }, options: HealthOptions) {
+/** Every active connection the options name (the user and provider filtered by the database). */
+async function activeConnections(vault: Pick<SqlVault, "browseConnections">, options: HealthOptions): Promise<ConnectionRecord[]> {
   const records: ConnectionRecord[] = [];
-  let afterId: string | undefined;
-  for (;;) {
-    const page = await vault.scanConnections({ limit: PAGE_SIZE, ...(afterId ? { afterId } : {}), ...(options.provider ? { provider: options.provider } : {}) });
-    records.push(...page.filter((r) => options.user === undefined || r.userId === options.user));
-    if (page.length < PAGE_SIZE) return records;
-    afterId = page[page.length - 1]?.id;
-  }
+  for await (const record of browseAll(vault, { ...(options.user === undefined ? {} : { userId: options.user }), ...(options.provider ? { provider: options.provider } : {}) })) records.push(record);
+  return records;
 }
 
 const providerIndex = (provider: string): number => {

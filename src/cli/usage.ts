@@ -1,8 +1,6 @@
 /** The CLI's usage: what `--help` prints and what follows every mistake in the arguments. */
 import { PROVIDER_IDS } from "../integrations/registry.js";
 
-export const HEALTH_STATUSES = ["ok", "degraded", "down"] as const;
-
 export const USAGE = `usage:
   autoflow-integrations serve
   autoflow-integrations token --user <id> [--expires-in <seconds, default 86400, at most 2592000>]

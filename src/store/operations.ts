@@ -7,7 +7,9 @@
 import { sql, type Kysely } from "kysely";
 import type { Database, StoreDialect } from "./schema.js";
 
-export type HealthStatusLabel = "ok" | "degraded" | "down" | "unchecked";
+/** A connection's last recorded health status, or `unchecked` before its first probe: the labels every report uses. */
+export const HEALTH_STATUS_LABELS = ["ok", "degraded", "down", "unchecked"] as const;
+export type HealthStatusLabel = (typeof HEALTH_STATUS_LABELS)[number];
 
 /** Active connections of one provider in one health status. */
 export type HealthCount = { provider: string; status: HealthStatusLabel; count: number };
@@ -38,7 +40,7 @@ export type TicketSyncRow = {
   updatedAt: string;
 };
 
-const STATUSES: readonly HealthStatusLabel[] = ["ok", "degraded", "down", "unchecked"];
+const STATUSES: readonly string[] = HEALTH_STATUS_LABELS;
 
 export class SqlOperations {
   constructor(

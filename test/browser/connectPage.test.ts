@@ -88,11 +88,11 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
   });
 
   /** Tabs from wherever focus is until `target` has it (at most 150 presses): reachable by keyboard, or the test fails. */
-  async function tabTo(target: Locator): Promise<void> {
+  async function tabTo(target: Locator, on: Page = page): Promise<void> {
     const handle = await target.elementHandle();
     for (let i = 0; i < 150; i++) {
-      if (await page.evaluate((el) => (globalThis as unknown as InPage).document.activeElement === el, handle)) return;
-      await page.keyboard.press("Tab");
+      if (await on.evaluate((el) => (globalThis as unknown as InPage).document.activeElement === el, handle)) return;
+      await on.keyboard.press("Tab");
     }
     throw new Error(`could not reach ${target.toString()} with Tab`);
   }
@@ -216,15 +216,7 @@ describe.runIf(CHROMIUM)("the connect and health page, in Chromium, by keyboard"
     const admin = await page.context().newPage();
     try {
       await admin.goto("/admin");
-      const tabToIn = async (target: Locator) => {
-        const handle = await target.elementHandle();
-        for (let i = 0; i < 50; i++) {
-          if (await admin.evaluate((el) => (globalThis as unknown as InPage).document.activeElement === el, handle)) return;
-          await admin.keyboard.press("Tab");
-        }
-        throw new Error(`could not reach ${target.toString()} with Tab`);
-      };
-      await tabToIn(admin.locator("#operator-token"));
+      await tabTo(admin.locator("#operator-token"), admin);
       await admin.keyboard.type(OPERATOR_TOKEN);
       await admin.keyboard.press("Enter");
       await poll(() => admin.locator("#overview").isVisible()).toBe(true);
