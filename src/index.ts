@@ -1,5 +1,16 @@
 /** Public API of the package: the SDK, the contract types, and the pieces to host it. */
-export { createIntegrations, connectorsById, DEFAULT_PROVIDER_TIMEOUT_MS, type Integrations, type IntegrationsOptions } from "./sdk.js";
+export {
+  createIntegrations,
+  connectorsById,
+  DEFAULT_PROVIDER_TIMEOUT_MS,
+  type ConnectionHealthOf,
+  type ConnectionPublicOf,
+  type Integrations,
+  type IntegrationsOptions,
+  type LifecycleOf,
+} from "./sdk.js";
+// Each connector's named types (SlackConnectionPublic, SlackHealth, ...), listed beside the registry.
+export type * from "./integrations/connectorTypes.js";
 export type {
   Tier1ConnectionHealth,
   Tier1ConnectionPublic,
@@ -15,14 +26,6 @@ export type { ActionDescription, ActionMap, ActionRunners } from "./integrations
 export { MemoryRateWindows, Pacer, PacingTimeoutError, type RateWindowStore } from "./integrations/shared/pacing.js";
 export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";
 export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/shared/connector.js";
-export type { SlackConnectionPublic, SlackHealth, SlackAuthMethod } from "./integrations/slack/connector.js";
-export type { HubSpotConnectionPublic, HubSpotHealth, HubSpotAuthMethod } from "./integrations/hubspot/connector.js";
-export type { StripeConnectionPublic, StripeHealth, StripeAuthMethod } from "./integrations/stripe/connector.js";
-export type { GmailConnectionPublic, GmailHealth, GmailAuthMethod } from "./integrations/gmail/connector.js";
-export type { LinearConnectionPublic, LinearHealth, LinearAuthMethod } from "./integrations/linear/connector.js";
-export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata } from "./integrations/teams/connector.js";
-export type { JiraConnectionPublic, JiraHealth, JiraAuthMethod, JiraMetadata, JiraRestBase } from "./integrations/jira/connector.js";
-export type { SentryConnectionPublic, SentryHealth, SentryAuthMethod, SentryMetadata } from "./integrations/sentry/connector.js";
 export { CONNECTORS, PROVIDER_IDS, RETRY_POLICIES, type ProviderId } from "./integrations/registry.js";
 export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
 export { startService, type Service } from "./service.js";

@@ -7,22 +7,15 @@ import { lookup } from "node:dns/promises";
 import type { Logger } from "pino";
 import type { Resolver } from "./integrations/shared/baseUrl.js";
 import { createGuardedFetch } from "./integrations/shared/guardedFetch.js";
-import type { HubSpotConnectionPublic, HubSpotHealth } from "./integrations/hubspot/connector.js";
-import type { LinearConnectionPublic, LinearHealth } from "./integrations/linear/connector.js";
-import type { JiraConnectionPublic, JiraHealth } from "./integrations/jira/connector.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
-import type { GmailConnectionPublic, GmailHealth } from "./integrations/gmail/connector.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock, ProviderPacer } from "./integrations/shared/http.js";
-import type { SentryConnectionPublic, SentryHealth } from "./integrations/sentry/connector.js";
 import { createConnectorLifecycle, type ConnectorLifecycle } from "./integrations/shared/lifecycle.js";
+import type { ConnectionHealthOf as ConnectionHealthOfDefinition, ConnectionPublicOf as ConnectionPublicOfDefinition } from "./integrations/shared/publicShapes.js";
 import { MemoryRateWindows, Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
 import type { ProxyLimits } from "./integrations/shared/proxy.js";
 import type { RefreshRecord } from "./integrations/shared/tokens.js";
 import type { Sealer, Vault } from "./integrations/shared/vault.js";
-import type { SlackConnectionPublic, SlackHealth } from "./integrations/slack/connector.js";
-import type { StripeConnectionPublic, StripeHealth } from "./integrations/stripe/connector.js";
-import type { TeamsConnectionPublic, TeamsHealth } from "./integrations/teams/connector.js";
 
 /** Default bound on one provider request. */
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 10_000;
@@ -58,17 +51,21 @@ export type IntegrationsOptions = {
   pacing?: boolean | ProviderPacer;
 };
 
-/** Each connector's lifecycle, typed with its public connection, its health and its actions. */
-export type Integrations = {
-  slack: ConnectorLifecycle<SlackConnectionPublic, SlackHealth, (typeof CONNECTORS)["slack"]["actions"]>;
-  hubspot: ConnectorLifecycle<HubSpotConnectionPublic, HubSpotHealth, (typeof CONNECTORS)["hubspot"]["actions"]>;
-  stripe: ConnectorLifecycle<StripeConnectionPublic, StripeHealth, (typeof CONNECTORS)["stripe"]["actions"]>;
-  gmail: ConnectorLifecycle<GmailConnectionPublic, GmailHealth, (typeof CONNECTORS)["gmail"]["actions"]>;
-  linear: ConnectorLifecycle<LinearConnectionPublic, LinearHealth, (typeof CONNECTORS)["linear"]["actions"]>;
-  teams: ConnectorLifecycle<TeamsConnectionPublic, TeamsHealth, (typeof CONNECTORS)["teams"]["actions"]>;
-  jira: ConnectorLifecycle<JiraConnectionPublic, JiraHealth, (typeof CONNECTORS)["jira"]["actions"]>;
-  sentry: ConnectorLifecycle<SentryConnectionPublic, SentryHealth, (typeof CONNECTORS)["sentry"]["actions"]>;
-};
+type Registered = typeof CONNECTORS;
+
+/** A registered connector's public connection (`ConnectionPublicOf<"slack">` is `SlackConnectionPublic`). */
+export type ConnectionPublicOf<P extends ProviderId> = ConnectionPublicOfDefinition<Registered[P]["definition"]>;
+/** A registered connector's health envelope. */
+export type ConnectionHealthOf<P extends ProviderId> = ConnectionHealthOfDefinition<Registered[P]["definition"]>;
+
+/**
+ * Each connector's lifecycle, typed with its public connection, its health and its actions, all
+ * read from the registry: a connector added there is here with its types, with no edit.
+ */
+export type Integrations = { [P in ProviderId]: LifecycleOf<P> };
+
+/** One connector's lifecycle, typed from its registry entry. */
+export type LifecycleOf<P extends ProviderId> = ConnectorLifecycle<ConnectionPublicOf<P>, ConnectionHealthOf<P>, Registered[P]["actions"]>;
 
 export function createIntegrations(options: IntegrationsOptions): Integrations {
   const allowlist = options.baseUrlAllowlist ?? [];
@@ -85,8 +82,8 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
           ...(options.clock ? { clock: options.clock } : {}),
           onError: (error, key) => options.logger?.warn({ err: String(error), key }, "rate budget store failed; calls go unpaced for a moment"),
         });
-  const build = <TPublic, THealth, I extends ProviderId>(id: I) =>
-    createConnectorLifecycle<TPublic, THealth, (typeof CONNECTORS)[I]["actions"]>(CONNECTORS[id].definition, {
+  const build = <P extends ProviderId>(id: P): LifecycleOf<P> =>
+    createConnectorLifecycle<Registered[P]["definition"], Registered[P]["actions"]>(CONNECTORS[id].definition, {
       vault: options.vault,
       sealer: options.sealer,
       settings: options.settings[id],
@@ -103,16 +100,9 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       ...(options.proxyLimits ? { proxyLimits: options.proxyLimits } : {}),
       ...(pacer ? { pacer } : {}),
     }, CONNECTORS[id].actions);
-  return {
-    slack: build<SlackConnectionPublic, SlackHealth, "slack">("slack"),
-    hubspot: build<HubSpotConnectionPublic, HubSpotHealth, "hubspot">("hubspot"),
-    stripe: build<StripeConnectionPublic, StripeHealth, "stripe">("stripe"),
-    gmail: build<GmailConnectionPublic, GmailHealth, "gmail">("gmail"),
-    linear: build<LinearConnectionPublic, LinearHealth, "linear">("linear"),
-    teams: build<TeamsConnectionPublic, TeamsHealth, "teams">("teams"),
-    jira: build<JiraConnectionPublic, JiraHealth, "jira">("jira"),
-    sentry: build<SentryConnectionPublic, SentryHealth, "sentry">("sentry"),
-  };
+  // Every id of the registry, each built with its own types (build's signature); the object's
+  // key set is PROVIDER_IDS, which is the registry's.
+  return Object.fromEntries(PROVIDER_IDS.map((id) => [id, build(id)])) as Integrations;
 }
 
 /** Every address `hostname` resolves to (A and AAAA), as the guard must see them all. */
@@ -123,5 +113,5 @@ async function resolveAll(hostname: string): Promise<string[]> {
 
 /** The connectors of `integrations` by id, for code that serves any of them. */
 export function connectorsById(integrations: Integrations): Record<ProviderId, ConnectorLifecycle> {
-  return integrations as unknown as Record<ProviderId, ConnectorLifecycle>;
+  return integrations;
 }

@@ -38,7 +38,7 @@ async function storedUnchecked(provider: ProviderId, userId: string): Promise<st
     accessToken: `sk_test_${"x".repeat(24)}`,
     tokenMasked: "sk_t****xxxx",
     scopes: [],
-    metadata: { accountId: "acct_unchecked" },
+    metadata: { accountId: "acct_unchecked", livemode: false },
     tokenRefreshStatus: "not_applicable",
     createdAt: new Date().toISOString(),
   });
@@ -149,7 +149,7 @@ describe("the signed-in user's connections with their recorded health", () => {
     const fresh = await storedUnchecked("stripe", "dash");
     await h.sandbox("sentry", "/_sandbox/requests", { method: "DELETE" });
     const res = await h.request({ method: "GET", url: "/api/integrations/connections", user: "dash" });
-    expect(res.statusCode).toBe(200);
+    expect(res.statusCode, res.body).toBe(200);
     const { connections } = res.json() as { connections: Array<{ provider: string; connection: Json; health: Json | null }> };
     expect(connections.map((c) => [c.provider, c.connection.id])).toEqual([
       ["stripe", fresh],

@@ -24,7 +24,8 @@ import { gmailRateLimit } from "./rateLimit.js";
 import { gmailRetryPolicy } from "./retryPolicy.js";
 
 export type GmailAuthMethod = "oauth2" | "access_token";
-export type GmailMetadata = { scopes: string[]; emailAddress: string };
+export const gmailMetadataSchema = z.object({ scopes: z.array(z.string()), emailAddress: z.string() });
+export type GmailMetadata = z.infer<typeof gmailMetadataSchema>;
 export type GmailConnectionPublic = Tier1ConnectionPublic<GmailAuthMethod, GmailMetadata>;
 export type GmailHealth = Tier1ConnectionHealth<GmailAuthMethod, Partial<GmailMetadata>>;
 
@@ -311,7 +312,8 @@ export const GOOGLE_ENDPOINTS = {
   apiUrl: "https://gmail.googleapis.com",
 } as const;
 
-export const gmailConnector: ConnectorDefinition<GmailAuthMethod> = {
+export const gmailConnector: ConnectorDefinition<GmailAuthMethod, typeof gmailMetadataSchema> = {
+  metadataSchema: gmailMetadataSchema,
   id: "gmail",
   displayName: DISPLAY_NAME,
   authMethods: ["oauth2", "access_token"],

@@ -41,7 +41,8 @@ import { hubspotRateLimit } from "./rateLimit.js";
 import { hubspotRetryPolicy } from "./retryPolicy.js";
 
 export type HubSpotAuthMethod = "oauth2" | "private_app_token";
-export type HubSpotMetadata = { scopes: string[]; hubId: number; hubDomain?: string };
+export const hubspotMetadataSchema = z.object({ scopes: z.array(z.string()), hubId: z.number(), hubDomain: z.string().optional() });
+export type HubSpotMetadata = z.infer<typeof hubspotMetadataSchema>;
 export type HubSpotConnectionPublic = Tier1ConnectionPublic<HubSpotAuthMethod, HubSpotMetadata>;
 export type HubSpotHealth = Tier1ConnectionHealth<HubSpotAuthMethod, Partial<HubSpotMetadata>>;
 
@@ -316,7 +317,8 @@ async function introspect(send: CallSender, settings: ConnectorSettings, accessT
   return parsed.data;
 }
 
-export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod> = {
+export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod, typeof hubspotMetadataSchema> = {
+  metadataSchema: hubspotMetadataSchema,
   id: "hubspot",
   displayName: "HubSpot",
   authMethods: ["oauth2", "private_app_token"],

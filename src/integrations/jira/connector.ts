@@ -61,7 +61,8 @@ export type JiraAuthMethod = "oauth2" | "api_token" | "personal_access_token";
  * (accessible-resources tells them); `email` is the Atlassian account an API
  * token belongs to (Basic auth needs it on every call).
  */
-export type JiraMetadata = { scopes: string[]; siteUrl: string; cloudId?: string; siteName?: string; accountId: string; email?: string };
+export const jiraMetadataSchema = z.object({ scopes: z.array(z.string()), siteUrl: z.string(), cloudId: z.string().optional(), siteName: z.string().optional(), accountId: z.string(), email: z.string().optional() });
+export type JiraMetadata = z.infer<typeof jiraMetadataSchema>;
 export type JiraConnectionPublic = Tier1ConnectionPublic<JiraAuthMethod, JiraMetadata>;
 export type JiraHealth = Tier1ConnectionHealth<JiraAuthMethod, Partial<JiraMetadata>>;
 
@@ -444,7 +445,8 @@ async function oauthSite(send: CallSender, settings: ConnectorSettings): Promise
   return { cloudId: site.id, siteUrl: site.url.replace(/\/+$/, ""), ...(site.name ? { siteName: site.name } : {}), jiraSites: sites.length };
 }
 
-export const jiraConnector: ConnectorDefinition<JiraAuthMethod> = {
+export const jiraConnector: ConnectorDefinition<JiraAuthMethod, typeof jiraMetadataSchema> = {
+  metadataSchema: jiraMetadataSchema,
   id: PROVIDER,
   displayName: DISPLAY_NAME,
   authMethods: ["oauth2", "api_token", "personal_access_token"],

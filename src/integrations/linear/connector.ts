@@ -40,7 +40,8 @@ import { linearRateLimit } from "./rateLimit.js";
 import { linearRetryPolicy } from "./retryPolicy.js";
 
 export type LinearAuthMethod = "oauth2" | "api_key";
-export type LinearMetadata = { scopes: string[]; organizationId: string; organizationName?: string; urlKey?: string };
+export const linearMetadataSchema = z.object({ scopes: z.array(z.string()), organizationId: z.string(), organizationName: z.string().optional(), urlKey: z.string().optional() });
+export type LinearMetadata = z.infer<typeof linearMetadataSchema>;
 export type LinearConnectionPublic = Tier1ConnectionPublic<LinearAuthMethod, LinearMetadata>;
 export type LinearHealth = Tier1ConnectionHealth<LinearAuthMethod, Partial<LinearMetadata>>;
 
@@ -301,7 +302,8 @@ function unparsable(what: string): IntegrationError {
   return new IntegrationError({ type: "upstream", provider: "linear", code: ErrorCodes.UNPARSABLE_RESPONSE, message: `Linear's ${what} answer is not the documented shape` });
 }
 
-export const linearConnector: ConnectorDefinition<LinearAuthMethod> = {
+export const linearConnector: ConnectorDefinition<LinearAuthMethod, typeof linearMetadataSchema> = {
+  metadataSchema: linearMetadataSchema,
   id: "linear",
   displayName: "Linear",
   authMethods: ["oauth2", "api_key"],

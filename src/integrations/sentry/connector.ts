@@ -45,7 +45,8 @@ import { sentryRetryPolicy } from "./retryPolicy.js";
  */
 export type SentryAuthMethod = "oauth2" | "auth_token" | "org_auth_token";
 /** `baseUrl`: the Sentry instance the credential belongs to; `organizationSlug` when it reaches exactly one organization. */
-export type SentryMetadata = { scopes: string[]; baseUrl: string; organizationSlug?: string };
+export const sentryMetadataSchema = z.object({ scopes: z.array(z.string()), baseUrl: z.string(), organizationSlug: z.string().optional() });
+export type SentryMetadata = z.infer<typeof sentryMetadataSchema>;
 export type SentryConnectionPublic = Tier1ConnectionPublic<SentryAuthMethod, SentryMetadata>;
 export type SentryHealth = Tier1ConnectionHealth<SentryAuthMethod, Partial<SentryMetadata>>;
 
@@ -338,7 +339,8 @@ export function sentryGrant(grant: StandardGrant, nowMs: number = Date.now()): T
 
 const SENTRY_ORIGIN = "https://sentry.io";
 
-export const sentryConnector: ConnectorDefinition<SentryAuthMethod> = {
+export const sentryConnector: ConnectorDefinition<SentryAuthMethod, typeof sentryMetadataSchema> = {
+  metadataSchema: sentryMetadataSchema,
   id: PROVIDER,
   displayName: DISPLAY_NAME,
   authMethods: ["oauth2", "auth_token", "org_auth_token"],

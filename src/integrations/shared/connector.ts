@@ -5,6 +5,7 @@
  * Everything else (state, PKCE, storage, retries, health) is the shared
  * lifecycle's, proven once for all connectors by the contract suite.
  */
+import type { z } from "zod";
 import type { IntegrationError } from "./errors.js";
 import type { HttpMethod, ProviderHttp, ProviderResponse, ResponseClassifier } from "./http.js";
 import type { RateLimitReader } from "./rateSignal.js";
@@ -165,7 +166,10 @@ export type GrantDescription = {
 /** What a connector's revoke call achieved; a failure is thrown instead. */
 export type RevokeOutcome = "revoked" | "not_supported";
 
-export interface ConnectorDefinition<TAuthMethod extends string = string> {
+/** The public metadata of a connector's connections, as its zod object: the one source of their fields (types, checks, OpenAPI). */
+export type MetadataSchema = z.ZodObject<z.ZodRawShape>;
+
+export interface ConnectorDefinition<TAuthMethod extends string = string, TMetadata extends MetadataSchema = MetadataSchema> {
   /** Lower-case id used in URLs and configuration (`slack`). */
   readonly id: string;
   readonly displayName: string;
@@ -187,6 +191,12 @@ export interface ConnectorDefinition<TAuthMethod extends string = string> {
   readonly issuers?: readonly string[];
   readonly pkce: boolean;
   readonly defaultScopes: readonly string[];
+  /**
+   * The connection's public metadata beside the contract's fields (scopes, the account's ids and
+   * names): what `listConnections` answers and health carries (partially). Its required keys
+   * must include `requiredMetadata`.
+   */
+  readonly metadataSchema: TMetadata;
   /** Public metadata keys that must be present for a connection to be stored. */
   readonly requiredMetadata: readonly string[];
   /** Metadata keys that name the account to a person (the first one present wins); `requiredMetadata` when left out. */

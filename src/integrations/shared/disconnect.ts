@@ -13,8 +13,8 @@ import type { ConnectionRecord, ProviderRevocation } from "./vault.js";
 
 export type { ProviderRevocation } from "./vault.js";
 
-export type DisconnectReport = {
-  connection: ConnectionPublic;
+export type DisconnectReport<TPublic = ConnectionPublic> = {
+  connection: TPublic;
   revocation: ProviderRevocation;
   note?: string;
 };

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { openStore, type OpenedStore } from "../../store/index.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import { IntegrationError } from "./errors.js";
@@ -46,6 +47,7 @@ const definition = (overrides: Partial<ConnectorDefinition> = {}): ConnectorDefi
   liveEndpoints: settings.endpoints,
   pkce: false,
   defaultScopes: ["read"],
+  metadataSchema: z.object({ scopes: z.array(z.string()), accountId: z.string(), baseUrl: z.string().optional() }),
   requiredMetadata: ["accountId"],
   acceptsBaseUrl: true,
   retryPolicy: { attempts: 1, baseDelayMs: 1, capDelayMs: 1, budgetMs: 10, maxRetryAfterMs: 1, rationale: "" },

@@ -18,6 +18,7 @@ import { listConnections, pickConnection, type ConnectionPublic } from "./connec
 import { connectionRevoked } from "./errors.js";
 import { checkUserId } from "./userId.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
+import { connectionSchemaOf, healthSchemaOf, type ConnectionHealthOf, type ConnectionPublicOf } from "./publicShapes.js";
 import type { Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { disconnectWithReport, retryRevocation, type DisconnectReport, type ProviderRevocation } from "./disconnect.js";
 import { health, recordedHealth, testConnection, type ConnectionHealth } from "./health.js";
@@ -72,7 +73,7 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
    * refresh or the health sweep; null before the first), read from the store: no provider call.
    */
   recordedHealth(userId: string): Promise<Array<{ connection: TPublic; health: THealth | null }>>;
-  disconnectWithReport(userId: string, credentialId: string): Promise<DisconnectReport | undefined>;
+  disconnectWithReport(userId: string, credentialId: string): Promise<DisconnectReport<TPublic> | undefined>;
   /**
    * Background refresh of one connection (the refresh-ahead job): once for
    * all callers and instances; "skipped" when there is nothing to refresh or
@@ -95,14 +96,23 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   contextFor(userId: string, label: string, options?: { connectionId?: string }): Promise<ActionContext & { userId: string }>;
 }
 
-export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = ConnectionHealth, TActions extends ActionMap = ActionMap>(
-  definition: ConnectorDefinition,
+/**
+ * Every answer that carries a public shape is read through the connector's schema of it
+ * (publicShapes.ts): what callers get is what the types, the OpenAPI document and the client say.
+ */
+export function createConnectorLifecycle<D extends ConnectorDefinition, TActions extends ActionMap = ActionMap>(
+  definition: D,
   deps: LifecycleDeps,
   actionMap: TActions = {} as TActions,
-): ConnectorLifecycle<TPublic, THealth, TActions> {
+): ConnectorLifecycle<ConnectionPublicOf<D>, ConnectionHealthOf<D>, TActions> {
+  type TPublic = ConnectionPublicOf<D>;
   const session = createSession(definition, deps);
+  const connectionSchema = connectionSchemaOf(definition);
+  const healthSchema = healthSchemaOf(definition);
+  const publicOf = (connection: ConnectionPublic): TPublic => connectionSchema.parse(connection);
+  const reportOf = (report: DisconnectReport | undefined): DisconnectReport<TPublic> | undefined => report && { ...report, connection: publicOf(report.connection) };
   const run = (userId: string, name: string, input: unknown, options?: { connectionId?: string }) => runAction(session, actionMap, userId, name, input, options);
-  const lifecycle: ConnectorLifecycle<ConnectionPublic, ConnectionHealth, TActions> = {
+  return {
     id: definition.id,
     definition,
     settings: deps.settings,
@@ -111,14 +121,15 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
     runAction: run,
     beginOAuth: (userId, options) => beginOAuth(session, userId, options),
     returnToOf: (state) => returnToOf(session, state),
-    completeOAuth: (params) => completeOAuth(session, params),
-    completeOAuthCallback: (query, options) => completeOAuthCallback(session, query, options),
-    connectApiKey: (params) => connectApiKey(session, params),
-    listConnections: (userId, options) => listConnections(session, userId, options),
+    completeOAuth: async (params) => publicOf(await completeOAuth(session, params)),
+    completeOAuthCallback: async (query, options) => publicOf(await completeOAuthCallback(session, query, options)),
+    connectApiKey: async (params) => publicOf(await connectApiKey(session, params)),
+    listConnections: async (userId, options) => (await listConnections(session, userId, options)).map(publicOf),
     testConnection: (userId, options) => testConnection(session, userId, options),
-    health: (userId, options) => health(session, userId, options),
-    recordedHealth: (userId) => recordedHealth(session, userId),
-    disconnectWithReport: (userId, credentialId) => disconnectWithReport(session, userId, credentialId),
+    health: async (userId, options) => healthSchema.parse(await health(session, userId, options)),
+    recordedHealth: async (userId) =>
+      (await recordedHealth(session, userId)).map((entry) => ({ connection: publicOf(entry.connection), health: entry.health && healthSchema.parse(entry.health) })),
+    disconnectWithReport: async (userId, credentialId) => reportOf(await disconnectWithReport(session, userId, credentialId)),
     disconnect: async (userId, credentialId) => (await disconnectWithReport(session, userId, credentialId)) !== undefined,
     retryRevocation: (record) => retryRevocation(session, record),
     request: (userId, input) => proxyRequest(session, userId, input, deps.proxyLimits ?? DEFAULT_PROXY_LIMITS),
@@ -136,5 +147,4 @@ export function createConnectorLifecycle<TPublic = ConnectionPublic, THealth = C
       return after.version !== before ? "refreshed" : "skipped";
     },
   };
-  return lifecycle as unknown as ConnectorLifecycle<TPublic, THealth, TActions>;
 }

@@ -11,6 +11,10 @@ import { cookieHeader, startHarness, type Harness } from "../../testing/harness.
 import { metricSum } from "../../testing/metrics.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1ErrorType, Tier1OAuthStartResult } from "./contract.js";
 import { connectFieldsOf } from "./connector.js";
+import { buildConnectionSchema, buildHealthSchema } from "./publicShapes.js";
+import type { ConnectionHealthOf, ConnectionPublicOf } from "../../sdk.js";
+import type { SlackConnectionPublic, SlackHealth } from "../connectorTypes.js";
+import type { z } from "zod";
 import { escapeHtml } from "./html.js";
 import { WRITE_CASES, type ProxiedAnswer, type ProxyStep } from "../../testing/proxyCases.js";
 import { ACTION_CASES } from "../../testing/actionCases.js";
@@ -81,6 +85,44 @@ describe("the v1 contract, as the seed has it", () => {
     type Public = SeedConnectionPublic<Method, Meta>;
     type Health = SeedConnectionHealth<Method, Meta>;
     expectTypeOf<Tier1ConnectorLifecycle<Public, Health>>().toEqualTypeOf<SeedConnectorLifecycle<Public, Health>>();
+  });
+
+  it("holds each connector's response schemas to its contract types (what the lifecycle parses its answers with)", () => {
+    type Def<P extends ProviderId> = (typeof CONNECTORS)[P]["definition"];
+    type AuthOf<P extends ProviderId> = Def<P>["authMethods"][number];
+    type MetaSchemaOf<P extends ProviderId> = Def<P>["metadataSchema"];
+    type ShapeOf<P extends ProviderId> = MetaSchemaOf<P>["shape"];
+    type SchemaPublic<P extends ProviderId> = z.output<ReturnType<typeof buildConnectionSchema<AuthOf<P>, ShapeOf<P>>>>;
+    type SchemaHealth<P extends ProviderId> = z.output<ReturnType<typeof buildHealthSchema<AuthOf<P>, ShapeOf<P>>>>;
+    type ContractPublic<P extends ProviderId> = Tier1ConnectionPublic<AuthOf<P>, z.output<MetaSchemaOf<P>>>;
+    type ContractHealth<P extends ProviderId> = Tier1ConnectionHealth<AuthOf<P>, Partial<z.output<MetaSchemaOf<P>>>>;
+    expectTypeOf<SchemaPublic<"slack">>().branded.toEqualTypeOf<ContractPublic<"slack">>();
+    expectTypeOf<SchemaPublic<"hubspot">>().branded.toEqualTypeOf<ContractPublic<"hubspot">>();
+    expectTypeOf<SchemaPublic<"stripe">>().branded.toEqualTypeOf<ContractPublic<"stripe">>();
+    expectTypeOf<SchemaPublic<"gmail">>().branded.toEqualTypeOf<ContractPublic<"gmail">>();
+    expectTypeOf<SchemaPublic<"linear">>().branded.toEqualTypeOf<ContractPublic<"linear">>();
+    expectTypeOf<SchemaPublic<"teams">>().branded.toEqualTypeOf<ContractPublic<"teams">>();
+    expectTypeOf<SchemaPublic<"jira">>().branded.toEqualTypeOf<ContractPublic<"jira">>();
+    expectTypeOf<SchemaPublic<"sentry">>().branded.toEqualTypeOf<ContractPublic<"sentry">>();
+    expectTypeOf<SchemaHealth<"slack">>().branded.toEqualTypeOf<ContractHealth<"slack">>();
+    expectTypeOf<SchemaHealth<"hubspot">>().branded.toEqualTypeOf<ContractHealth<"hubspot">>();
+    expectTypeOf<SchemaHealth<"stripe">>().branded.toEqualTypeOf<ContractHealth<"stripe">>();
+    expectTypeOf<SchemaHealth<"gmail">>().branded.toEqualTypeOf<ContractHealth<"gmail">>();
+    expectTypeOf<SchemaHealth<"linear">>().branded.toEqualTypeOf<ContractHealth<"linear">>();
+    expectTypeOf<SchemaHealth<"teams">>().branded.toEqualTypeOf<ContractHealth<"teams">>();
+    expectTypeOf<SchemaHealth<"jira">>().branded.toEqualTypeOf<ContractHealth<"jira">>();
+    expectTypeOf<SchemaHealth<"sentry">>().branded.toEqualTypeOf<ContractHealth<"sentry">>();
+    // (branded: the contract's types are intersections, the schemas' flat objects; .branded compares them field by field.)
+    // The SDK's per-provider types are those, and the named ones index.ts exports are the same.
+    expectTypeOf<ConnectionPublicOf<"slack">>().toEqualTypeOf<SlackConnectionPublic>();
+    expectTypeOf<ConnectionHealthOf<"slack">>().toEqualTypeOf<SlackHealth>();
+    expectTypeOf<ConnectionPublicOf<"jira">>().branded.toEqualTypeOf<ContractPublic<"jira">>();
+    expectTypeOf<ConnectionHealthOf<"sentry">>().branded.toEqualTypeOf<ContractHealth<"sentry">>();
+    // Each connector's answers go through its schema: an undeclared field is not answered.
+    for (const id of PROVIDER_IDS) {
+      const definition = CONNECTORS[id].definition;
+      expect(definition.requiredMetadata.every((key) => key in definition.metadataSchema.shape), id).toBe(true);
+    }
   });
 
   it("registers the eight Tier 1 connectors (removing one fails here, not just shrinks the suite)", () => {

@@ -15,7 +15,8 @@ import { slackRateLimit } from "./rateLimit.js";
 import { slackRetryPolicy } from "./retryPolicy.js";
 
 export type SlackAuthMethod = "oauth2" | "bot_token" | "user_token";
-export type SlackMetadata = { scopes: string[]; teamId: string; teamName?: string };
+export const slackMetadataSchema = z.object({ scopes: z.array(z.string()), teamId: z.string(), teamName: z.string().optional() });
+export type SlackMetadata = z.infer<typeof slackMetadataSchema>;
 export type SlackConnectionPublic = Tier1ConnectionPublic<SlackAuthMethod, SlackMetadata>;
 export type SlackHealth = Tier1ConnectionHealth<SlackAuthMethod, Partial<SlackMetadata>>;
 
@@ -198,7 +199,8 @@ async function tokenCall(ctx: ConnectorContext, operation: string, form: Record<
   return parseSlackTokenResponse(response.json);
 }
 
-export const slackConnector: ConnectorDefinition<SlackAuthMethod> = {
+export const slackConnector: ConnectorDefinition<SlackAuthMethod, typeof slackMetadataSchema> = {
+  metadataSchema: slackMetadataSchema,
   id: "slack",
   displayName: "Slack",
   authMethods: ["oauth2", "bot_token", "user_token"],

@@ -18,7 +18,8 @@ import { stripeRateLimit } from "./rateLimit.js";
 import { stripeRetryPolicy } from "./retryPolicy.js";
 
 export type StripeAuthMethod = "oauth2" | "api_key";
-export type StripeMetadata = { scopes: string[]; accountId: string; accountName?: string; accountEmail?: string; livemode: boolean };
+export const stripeMetadataSchema = z.object({ scopes: z.array(z.string()), accountId: z.string(), accountName: z.string().optional(), accountEmail: z.string().optional(), livemode: z.boolean() });
+export type StripeMetadata = z.infer<typeof stripeMetadataSchema>;
 export type StripeConnectionPublic = Tier1ConnectionPublic<StripeAuthMethod, StripeMetadata>;
 export type StripeHealth = Tier1ConnectionHealth<StripeAuthMethod, Partial<StripeMetadata>>;
 
@@ -181,7 +182,8 @@ async function tokenCall(ctx: ConnectorContext, operation: string, form: Record<
   return parseStripeTokenResponse(response.json);
 }
 
-export const stripeConnector: ConnectorDefinition<StripeAuthMethod> = {
+export const stripeConnector: ConnectorDefinition<StripeAuthMethod, typeof stripeMetadataSchema> = {
+  metadataSchema: stripeMetadataSchema,
   id: "stripe",
   displayName: "Stripe",
   authMethods: ["oauth2", "api_key"],

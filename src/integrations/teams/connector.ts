@@ -26,7 +26,8 @@ import { teamsRateLimit } from "./rateLimit.js";
 import { teamsRetryPolicy } from "./retryPolicy.js";
 
 export type TeamsAuthMethod = "oauth2" | "access_token";
-export type TeamsMetadata = { scopes: string[]; tenantId: string; userPrincipalName: string; displayName?: string };
+export const teamsMetadataSchema = z.object({ scopes: z.array(z.string()), tenantId: z.string(), userPrincipalName: z.string(), displayName: z.string().optional() });
+export type TeamsMetadata = z.infer<typeof teamsMetadataSchema>;
 export type TeamsConnectionPublic = Tier1ConnectionPublic<TeamsAuthMethod, TeamsMetadata>;
 export type TeamsHealth = Tier1ConnectionHealth<TeamsAuthMethod, Partial<TeamsMetadata>>;
 
@@ -296,7 +297,8 @@ function toGrant(standard: StandardGrant): TokenGrant {
   };
 }
 
-export const teamsConnector: ConnectorDefinition<TeamsAuthMethod> = {
+export const teamsConnector: ConnectorDefinition<TeamsAuthMethod, typeof teamsMetadataSchema> = {
+  metadataSchema: teamsMetadataSchema,
   id: PROVIDER,
   displayName: DISPLAY_NAME,
   authMethods: ["oauth2", "access_token"],
