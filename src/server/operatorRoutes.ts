@@ -6,13 +6,13 @@
  * never a user JWT; without one configured the view is off.
  */
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
 import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { HealthStatusLabel, SqlOperations } from "../store/operations.js";
 import { staticBearer, unauthenticated } from "./auth.js";
 import { OPERATOR_VIEW_OFF } from "./errors.js";
+import { overviewQuery } from "../api/requests.js";
 import { parseInput } from "./schemas.js";
 
 export type OperatorDeps = {
@@ -21,11 +21,6 @@ export type OperatorDeps = {
   /** Unset: the routes answer 404 saying how to turn the view on. */
   token?: string;
 };
-
-const overviewQuery = z.strictObject({
-  /** How many rows each list holds at most (newest first). */
-  limit: z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(500, "must be at most 500").default(50),
-});
 
 export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorDeps): void {
   const allowed = deps.token === undefined ? undefined : staticBearer(deps.token);

@@ -14,7 +14,8 @@ import type { UserVerifier } from "./auth.js";
 import { bindingFromCookies, clearBindingCookie, setBindingCookie } from "./bindingCookie.js";
 import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
 import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
-import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, listQuery, parseInput, startBody } from "./schemas.js";
+import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, listQuery, startBody } from "../api/requests.js";
+import { parseInput } from "./schemas.js";
 
 export type RouteDeps = {
   connectors: Record<ProviderId, ConnectorLifecycle>;

@@ -16,29 +16,12 @@
  *   POST  /api/integrations/jira/tickets/:key/comments        comment (plain text)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { z } from "zod";
 import { IntegrationError } from "../integrations/shared/errors.js";
 import { parseTicketCursor, type TicketSync } from "../integrations/jira/sync/ticketSync.js";
 import { TicketConflict, type PushAnswer, type TicketPush } from "../integrations/jira/sync/push.js";
 import { errorBody, TICKET_NOT_FOUND } from "./errors.js";
-import { connectionQuery, parseInput } from "./schemas.js";
-
-const runBody = z.strictObject({ deleteScan: z.boolean().optional() }).optional();
-const flag = z.enum(["true", "false"], { error: 'must be "true" or "false"' });
-const ticketsQuery = connectionQuery.extend({
-  project: z.string().min(1).max(64).optional(),
-  status: z.string().min(1).max(255).optional(),
-  assignee: z.string().min(1).max(128).optional(),
-  label: z.string().min(1).max(255).optional(),
-  includeDeleted: flag.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-  cursor: z.string().min(1).max(512).optional(),
-});
-const eventsQuery = connectionQuery.extend({
-  after: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
-const keyParams = z.object({ key: z.string().regex(/^(?:[A-Z][A-Z0-9_]*-\d+|\d+)$/, "must be an issue key (SBX-12) or id") });
+import { connectionQuery, eventsQuery, keyParams, runBody, ticketsQuery } from "../api/requests.js";
+import { parseInput } from "./schemas.js";
 
 export function registerTicketSyncRoutes(app: FastifyInstance, sync: TicketSync, push?: TicketPush): void {
   const authed = { config: { auth: true } };

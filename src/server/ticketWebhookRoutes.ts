@@ -15,7 +15,8 @@ import { webhookRefusalStatus, WEBHOOK_PATH } from "../integrations/jira/sync/we
 import type { TicketSync } from "../integrations/jira/sync/ticketSync.js";
 import type { IntegrationError } from "../integrations/shared/errors.js";
 import { sendError } from "./errors.js";
-import { connectionQuery, parseInput } from "./schemas.js";
+import { connectionQuery } from "../api/requests.js";
+import { parseInput } from "./schemas.js";
 
 export async function registerTicketWebhookRoutes(app: FastifyInstance, sync: TicketSync): Promise<void> {
   await app.register(async (scope) => {
