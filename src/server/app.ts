@@ -10,7 +10,7 @@ import type { ProviderId } from "../integrations/registry.js";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import { staticBearer, type UserVerifier } from "./auth.js";
-import { errorBody, ROUTE_NOT_FOUND, sendError, toIntegrationError } from "./errors.js";
+import { errorBody, sendError, toIntegrationError } from "./errors.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
@@ -141,7 +141,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       reply,
       new IntegrationError({
         type: "schema",
-        code: ROUTE_NOT_FOUND,
+        code: ErrorCodes.ROUTE_NOT_FOUND,
         message: `no route ${request.method} ${request.url.split("?")[0]?.slice(0, 200)}; see GET /api/integrations`,
       }),
     ),
@@ -157,7 +157,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     errorResponseBuilder: (_request, context) =>
       new IntegrationError({
         type: "rate-limit",
-        code: "too_many_requests",
+        code: ErrorCodes.TOO_MANY_REQUESTS,
         retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
         message: `too many requests: at most ${context.max} a minute; retry after ${Math.max(1, Math.ceil(context.ttl / 1000))}s`,
       }),
@@ -179,7 +179,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     app.get("/metrics", { config: { rateLimit: false } }, async (request, reply) => {
       if (allowed) {
         if (!allowed(request.headers.authorization)) {
-          return reply.code(401).header("www-authenticate", 'Bearer realm="metrics"').send({ error: { type: "auth", code: "metrics_token", message: "/metrics takes Authorization: Bearer <AUTOFLOW_METRICS_TOKEN>", retryable: false } });
+          return reply.code(401).header("www-authenticate", 'Bearer realm="metrics"').send({ error: { type: "auth", code: ErrorCodes.METRICS_TOKEN, message: "/metrics takes Authorization: Bearer <AUTOFLOW_METRICS_TOKEN>", retryable: false } });
         }
       }
       return reply.header("content-type", registry.contentType).send(await registry.metrics());

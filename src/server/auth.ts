@@ -12,8 +12,8 @@
  * and `alg: none` or anything else is refused before any key is touched.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyOptions } from "jose";
-import { IntegrationError } from "../integrations/shared/errors.js";
 import { isValidUserId, USER_ID_RULE } from "../integrations/shared/userId.js";
 
 export { isValidUserId, MAX_USER_ID_LENGTH, USER_ID_RULE } from "../integrations/shared/userId.js";
@@ -30,7 +30,6 @@ export const CLOCK_TOLERANCE_SECONDS = 60;
 const JWKS_TIMEOUT_MS = 5_000;
 const JWKS_CACHE_MS = 10 * 60_000;
 
-export const UNAUTHENTICATED = "unauthenticated";
 
 
 export type UserVerifier = (authorization: string | undefined) => Promise<{ userId: string }>;
@@ -117,7 +116,7 @@ function reasonOf(error: unknown): string {
 }
 
 export function unauthenticated(message: string): IntegrationError {
-  return new IntegrationError({ type: "auth", code: UNAUTHENTICATED, message });
+  return new IntegrationError({ type: "auth", code: ErrorCodes.UNAUTHENTICATED, message });
 }
 
 /**

@@ -5,9 +5,7 @@
  */
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
-import { REFRESH_LOCK_TIMEOUT } from "../integrations/shared/tokens.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../integrations/shared/errors.js";
-import { UNAUTHENTICATED } from "./auth.js";
 import { errorBody, sendError, statusOf } from "./errors.js";
 
 describe("statusOf", () => {
@@ -27,7 +25,7 @@ describe("statusOf", () => {
   });
 
   it("keeps the other types where they were", () => {
-    expect(statusOf(new IntegrationError({ type: "auth", code: UNAUTHENTICATED, message: "no token" }))).toBe(401);
+    expect(statusOf(new IntegrationError({ type: "auth", code: ErrorCodes.UNAUTHENTICATED, message: "no token" }))).toBe(401);
     expect(statusOf(new IntegrationError({ type: "auth", status: 401, provider: "slack", message: "invalid_auth" }))).toBe(424);
     expect(statusOf(new IntegrationError({ type: "rate-limit", status: 429, provider: "slack", message: "slow down" }))).toBe(429);
     expect(statusOf(new IntegrationError({ type: "upstream", status: 500, provider: "slack", message: "down" }))).toBe(502);
@@ -36,13 +34,13 @@ describe("statusOf", () => {
   });
 
   it("answers a refresh lock wait that ran out with 503 and Retry-After: the service is busy, not the provider", async () => {
-    const error = new IntegrationError({ type: "upstream", code: REFRESH_LOCK_TIMEOUT, retryAfterSeconds: 1, provider: "slack", message: "another instance is refreshing" });
+    const error = new IntegrationError({ type: "upstream", code: ErrorCodes.REFRESH_LOCK_TIMEOUT, retryAfterSeconds: 1, provider: "slack", message: "another instance is refreshing" });
     expect(statusOf(error)).toBe(503);
     const app = Fastify();
     app.get("/", (_request, reply) => sendError(reply, error));
     const response = await app.inject({ method: "GET", url: "/" });
     expect(response.statusCode).toBe(503);
     expect(response.headers["retry-after"]).toBe("1");
-    expect(response.json()).toMatchObject({ error: { type: "upstream", code: REFRESH_LOCK_TIMEOUT, retryable: true } });
+    expect(response.json()).toMatchObject({ error: { type: "upstream", code: ErrorCodes.REFRESH_LOCK_TIMEOUT, retryable: true } });
   });
 });

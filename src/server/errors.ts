@@ -6,29 +6,16 @@
 import type { FastifyReply } from "fastify";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { isDatabaseUnavailable } from "../store/errors.js";
-import { UNAUTHENTICATED } from "./auth.js";
-import { REFRESH_LOCK_TIMEOUT } from "../integrations/shared/tokens.js";
-import { RESPONSE_TOO_LARGE } from "../integrations/shared/http.js";
-import { PROXY_BODY_TOO_LARGE } from "../integrations/shared/proxy.js";
-import { UNKNOWN_ACTION } from "../integrations/shared/action.js";
 
-export const UNKNOWN_PROVIDER = "unknown_provider";
-export const DATABASE_UNAVAILABLE = "database_unavailable";
-export const ROUTE_NOT_FOUND = "route_not_found";
-
-/** SDK codes that are "not found" rather than "bad request". */
-/** A ticket the Jira sync's mirror does not hold. */
-export const TICKET_NOT_FOUND = "ticket_not_found";
-/** A push whose fields changed in Jira too, refused by the conflict policy (409, with both versions). */
-export const TICKET_CONFLICT = "conflict";
-export const IDEMPOTENCY_OUTCOME_UNKNOWN = "idempotency_outcome_unknown";
-/** Signing in as the local user was asked for where it is not offered (a live connector, or not from loopback). */
-export const LOCAL_SIGN_IN_OFF = "local_sign_in_off";
-
-/** The operator view was asked for with no AUTOFLOW_OPERATOR_TOKEN configured: it is not there. */
-export const OPERATOR_VIEW_OFF = "operator_view_off";
-
-const NOT_FOUND_CODES = new Set<string>([ErrorCodes.CONNECTION_NOT_FOUND, ErrorCodes.NO_ACTIVE_CONNECTION, UNKNOWN_PROVIDER, ROUTE_NOT_FOUND, UNKNOWN_ACTION, TICKET_NOT_FOUND, OPERATOR_VIEW_OFF]);
+const NOT_FOUND_CODES = new Set<string>([
+  ErrorCodes.CONNECTION_NOT_FOUND,
+  ErrorCodes.NO_ACTIVE_CONNECTION,
+  ErrorCodes.UNKNOWN_PROVIDER,
+  ErrorCodes.ROUTE_NOT_FOUND,
+  ErrorCodes.UNKNOWN_ACTION,
+  ErrorCodes.TICKET_NOT_FOUND,
+  ErrorCodes.OPERATOR_VIEW_OFF,
+]);
 
 /** Fastify's own codes for what the caller sent wrong, and the status each deserves. */
 const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
@@ -49,17 +36,16 @@ const FASTIFY_STATUSES: Readonly<Record<string, number>> = {
  */
 export const PROVIDER_REFUSED_STATUS = 422;
 
-
 export function statusOf(error: IntegrationError): number {
   if (error.code && NOT_FOUND_CODES.has(error.code)) return 404;
   // The caller's body past the bound is 413 Content Too Large; the provider's answer past it, a bad gateway answer.
-  if (error.code === PROXY_BODY_TOO_LARGE) return 413;
-  if (error.code === LOCAL_SIGN_IN_OFF) return 403;
-  if (error.code === RESPONSE_TOO_LARGE) return 502;
+  if (error.code === ErrorCodes.PROXY_BODY_TOO_LARGE) return 413;
+  if (error.code === ErrorCodes.LOCAL_SIGN_IN_OFF) return 403;
+  if (error.code === ErrorCodes.RESPONSE_TOO_LARGE) return 502;
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
-  if (error.code === REFRESH_LOCK_TIMEOUT) return 503;
+  if (error.code === ErrorCodes.REFRESH_LOCK_TIMEOUT) return 503;
   // A write whose Idempotency-Key is held by a first attempt still running, or whose outcome is unknown: not again.
-  if (error.code === IDEMPOTENCY_OUTCOME_UNKNOWN || error.code === "sync_running") return 409;
+  if (error.code === ErrorCodes.IDEMPOTENCY_OUTCOME_UNKNOWN || error.code === ErrorCodes.SYNC_RUNNING) return 409;
   switch (error.type) {
     case "schema":
       // Our own validation refused what the caller sent (400, naming the field); or the provider
@@ -67,7 +53,7 @@ export function statusOf(error: IntegrationError): number {
       return error.status === undefined ? 400 : PROVIDER_REFUSED_STATUS;
     case "auth":
       // Our own check of the caller's token is 401; a provider refusing the stored credential is 424.
-      return error.code === UNAUTHENTICATED ? 401 : 424;
+      return error.code === ErrorCodes.UNAUTHENTICATED ? 401 : 424;
     case "rate-limit":
       return 429;
     case "network":
@@ -118,12 +104,12 @@ export function toIntegrationError(error: unknown): { error: IntegrationError; s
   }
   if (isDatabaseUnavailable(error)) {
     return {
-      error: new IntegrationError({ type: "upstream", code: DATABASE_UNAVAILABLE, retryAfterSeconds: 1, message: "the database is unavailable right now; retry shortly" }),
+      error: new IntegrationError({ type: "upstream", code: ErrorCodes.DATABASE_UNAVAILABLE, retryAfterSeconds: 1, message: "the database is unavailable right now; retry shortly" }),
       status: 503,
       unexpected: false,
     };
   }
-  return { error: new IntegrationError({ type: "upstream", code: "internal_error", message: "internal error; it has been logged" }), status: 500, unexpected: true };
+  return { error: new IntegrationError({ type: "upstream", code: ErrorCodes.INTERNAL_ERROR, message: "internal error; it has been logged" }), status: 500, unexpected: true };
 }
 
 function describeFastifyError(code: string | undefined, message: string | undefined): string {

@@ -6,12 +6,11 @@
  * never a user JWT; without one configured the view is off.
  */
 import type { FastifyInstance } from "fastify";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
-import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { HealthStatusLabel, SqlOperations } from "../store/operations.js";
 import { staticBearer, unauthenticated } from "./auth.js";
-import { OPERATOR_VIEW_OFF } from "./errors.js";
 import { overviewQuery } from "../api/requests.js";
 import { parseInput } from "./schemas.js";
 
@@ -28,7 +27,7 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorDeps)
     if (!allowed) {
       throw new IntegrationError({
         type: "schema",
-        code: OPERATOR_VIEW_OFF,
+        code: ErrorCodes.OPERATOR_VIEW_OFF,
         message: "the operator view is off: set AUTOFLOW_OPERATOR_TOKEN (at least 32 characters) and send it as Authorization: Bearer <token>",
       });
     }

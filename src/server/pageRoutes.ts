@@ -11,11 +11,10 @@
  * button is for trying the service, never for a deployment with real accounts.
  */
 import { readFileSync } from "node:fs";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { BlockList, isIPv4 } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { IntegrationError } from "../integrations/shared/errors.js";
-import { LOCAL_SIGN_IN_OFF } from "./errors.js";
 
 /** Where the callback sends a browser that began a flow from the page (it reports the outcome and closes). */
 export const PAGE_RETURN_PATH = "/oauth/done";
@@ -114,12 +113,12 @@ export function registerPageRoutes(app: FastifyInstance, deps: PageDeps): void {
     if (!deps.localSignIn) {
       throw new IntegrationError({
         type: "auth",
-        code: LOCAL_SIGN_IN_OFF,
+        code: ErrorCodes.LOCAL_SIGN_IN_OFF,
         message: "signing in as the local user is offered only when every connector runs on its sandbox; paste a user JWT instead",
       });
     }
     const why = notLocal(request, publicHost);
-    if (why) throw new IntegrationError({ type: "auth", code: LOCAL_SIGN_IN_OFF, message: `signing in as the local user: ${why}; paste a user JWT instead` });
+    if (why) throw new IntegrationError({ type: "auth", code: ErrorCodes.LOCAL_SIGN_IN_OFF, message: `signing in as the local user: ${why}; paste a user JWT instead` });
     return { token: await deps.localSignIn.mint(), userId: deps.localSignIn.userId };
   });
 }

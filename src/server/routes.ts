@@ -4,15 +4,15 @@
  * body through the app's error handler.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { isProviderId, PROVIDER_IDS, type ProviderId } from "../integrations/registry.js";
-import { IntegrationError } from "../integrations/shared/errors.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import { describeActions, type ActionDescription } from "../integrations/shared/action.js";
 import { createBrowserBinding } from "../integrations/shared/oauth.js";
 import { CONNECTION_ID_HEADER, DEFAULT_PROXY_LIMITS, ERROR_TYPE_HEADER, proxyInputSchema, type ProxyLimits } from "../integrations/shared/proxy.js";
 import type { UserVerifier } from "./auth.js";
 import { bindingFromCookies, clearBindingCookie, setBindingCookie } from "./bindingCookie.js";
-import { sendError, toIntegrationError, UNKNOWN_PROVIDER } from "./errors.js";
+import { sendError, toIntegrationError } from "./errors.js";
 import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
 import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, listQuery, startBody } from "../api/requests.js";
 import { parseInput } from "./schemas.js";
@@ -48,7 +48,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (!isProviderId(provider)) {
       throw new IntegrationError({
         type: "schema",
-        code: UNKNOWN_PROVIDER,
+        code: ErrorCodes.UNKNOWN_PROVIDER,
         field: "provider",
         message: `unknown provider ${JSON.stringify(provider.slice(0, 64))}; known providers: ${PROVIDER_IDS.join(", ")}`,
       });
@@ -227,7 +227,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         reply,
         new IntegrationError({
           type: "schema",
-          code: "connection_not_found",
+          code: ErrorCodes.CONNECTION_NOT_FOUND,
           field: "id",
           provider: connector.id,
           message: `no ${connector.id} connection ${JSON.stringify(id)} for this user`,

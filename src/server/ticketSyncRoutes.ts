@@ -16,10 +16,10 @@
  *   POST  /api/integrations/jira/tickets/:key/comments        comment (plain text)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { IntegrationError } from "../integrations/shared/errors.js";
+import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { parseTicketCursor, type TicketSync } from "../integrations/jira/sync/ticketSync.js";
 import { TicketConflict, type PushAnswer, type TicketPush } from "../integrations/jira/sync/push.js";
-import { errorBody, TICKET_NOT_FOUND } from "./errors.js";
+import { errorBody } from "./errors.js";
 import { connectionQuery, eventsQuery, keyParams, runBody, ticketsQuery } from "../api/requests.js";
 import { parseInput } from "./schemas.js";
 
@@ -74,14 +74,14 @@ export function registerTicketSyncRoutes(app: FastifyInstance, sync: TicketSync,
     const query = parseInput(connectionQuery, request.query, "query");
     const { key } = parseInput(keyParams, request.params, "params");
     const ticket = await sync.ticket(userOf(request), key, optionsOf(query));
-    if (!ticket) throw new IntegrationError({ type: "schema", code: TICKET_NOT_FOUND, field: "key", provider: "jira", message: `no ticket ${key} in this connection's mirror` });
+    if (!ticket) throw new IntegrationError({ type: "schema", code: ErrorCodes.TICKET_NOT_FOUND, field: "key", provider: "jira", message: `no ticket ${key} in this connection's mirror` });
     return { ticket };
   });
 
   if (!push) return;
   const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {
     const value = request.headers["idempotency-key"];
-    if (Array.isArray(value)) throw new IntegrationError({ type: "schema", code: "invalid_input", field: "Idempotency-Key", provider: "jira", message: "Idempotency-Key: send one" });
+    if (Array.isArray(value)) throw new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "Idempotency-Key", provider: "jira", message: "Idempotency-Key: send one" });
     return value;
   };
   const writeOptions = (request: FastifyRequest, query: { connectionId?: string | undefined }) => {

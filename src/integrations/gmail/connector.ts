@@ -285,7 +285,7 @@ async function identifyWithoutProfile(send: CallSender, settings: ConnectorSetti
   if (emailAddress === undefined) {
     throw new IntegrationError({
       type: "auth",
-      code: "email_address_unavailable",
+      code: ErrorCodes.EMAIL_ADDRESS_UNAVAILABLE,
       status: 403,
       provider: "gmail",
       message:

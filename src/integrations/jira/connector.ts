@@ -119,7 +119,7 @@ export function jiraAuthorization(authMethod: string, token: string, metadata: R
 }
 
 function missingSetup(what: string): IntegrationError {
-  return new IntegrationError({ type: "schema", code: "connection_incomplete", provider: PROVIDER, message: `${what}; connect again` });
+  return new IntegrationError({ type: "schema", code: ErrorCodes.CONNECTION_INCOMPLETE, provider: PROVIDER, message: `${what}; connect again` });
 }
 
 // ---------------------------------------------------------------------------

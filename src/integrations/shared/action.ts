@@ -61,7 +61,6 @@ export type ActionRunners<A extends ActionMap> = {
 /** What `GET /api/integrations` says of each action. */
 export type ActionDescription = { name: string; description: string; scopes?: readonly string[]; input: unknown; output: unknown };
 
-export const UNKNOWN_ACTION = "unknown_action";
 
 export function describeActions(actions: ActionMap): ActionDescription[] {
   return Object.entries(actions).map(([name, action]) => ({
@@ -87,7 +86,7 @@ export async function runAction(
   if (!action) {
     throw new IntegrationError({
       type: "schema",
-      code: UNKNOWN_ACTION,
+      code: ErrorCodes.UNKNOWN_ACTION,
       field: "action",
       provider: session.provider,
       message: `${session.name} has no action ${JSON.stringify(name.slice(0, 64))}; its actions: ${Object.keys(actions).join(", ") || "none"}`,
@@ -119,15 +118,13 @@ export function connectionContext(session: Session, record: ConnectionRecord, la
   };
 }
 
-/** The code of the refusal of an action whose scopes the connection does not hold. */
-export const MISSING_SCOPE = "missing_scope";
 
 /** The refusal of an action the connection's scopes cannot run, or undefined when they can (or are not known). */
 export function missingScope(connector: { provider: string; name: string }, actionName: string, action: Pick<Action, "scopes">, granted: readonly string[]): IntegrationError | undefined {
   if (!action.scopes || granted.length === 0 || action.scopes.some((scope) => granted.includes(scope))) return undefined;
   return new IntegrationError({
     type: "auth",
-    code: MISSING_SCOPE,
+    code: ErrorCodes.MISSING_SCOPE,
     provider: connector.provider,
     message:
       `${actionName} needs one of the scopes ${action.scopes.join(", ")}; this ${connector.name} connection was granted ${granted.join(", ")}. ` +

@@ -124,7 +124,7 @@ export type BaseUrlPolicy = {
 };
 
 function refuse(provider: string, field: string, why: string): IntegrationError {
-  return new IntegrationError({ type: "schema", code: "base_url_refused", field, provider, message: `${field} is refused: ${why}` });
+  return new IntegrationError({ type: "schema", code: ErrorCodes.BASE_URL_REFUSED, field, provider, message: `${field} is refused: ${why}` });
 }
 
 /**

@@ -1,6 +1,9 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { TIER1_ERROR_TYPES, type Tier1ErrorType } from "./contract.js";
-import { ErrorCodes, IntegrationError, invalidInput, isIntegrationError, isRetryableType } from "./errors.js";
+import { ERROR_CODES, ErrorCodes, IntegrationError, invalidInput, isIntegrationError, isRetryableType } from "./errors.js";
 
 describe("IntegrationError.retryable", () => {
   const expected: Record<Tier1ErrorType, boolean> = {
@@ -56,5 +59,24 @@ describe("invalidInput", () => {
 
   it("names the field even when the message mentions it later", () => {
     expect(invalidInput("state", "the state is too long").message).toMatch(/^state: /);
+  });
+});
+
+describe("the one list of error codes", () => {
+  it("is where every code the service raises is written: no code string literal in the shared layer, the server or the sync", () => {
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const folders = ["integrations/shared", "server", "integrations/jira/sync", "store", "jobs", "cli"];
+    const offenders: string[] = [];
+    for (const folder of folders) {
+      for (const file of readdirSync(join(root, folder), { recursive: true, encoding: "utf8" })) {
+        if (!file.endsWith(".ts") || file.endsWith(".test.ts") || file === "errors.ts") continue;
+        const text = readFileSync(join(root, folder, file), "utf8");
+        // ("custom" is zod's issue code, not ours.)
+        for (const match of text.matchAll(/\bcode: "([a-z_]+)"/g)) if (match[1] !== "custom") offenders.push(`${folder}/${file}: ${match[1]}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+    expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
+    expect(ERROR_CODES).toContain("unknown_provider");
   });
 });

@@ -15,8 +15,11 @@ export function isRetryableType(type: Tier1ErrorType): boolean {
 }
 
 /**
- * Codes the SDK itself raises (provider codes are kept verbatim instead).
- * The HTTP layer maps a few of them to a status of their own.
+ * Every code the SDK and the service raise themselves: one closed list, the
+ * `code` of an error body is one of these or, for an error a provider
+ * answered (it names the provider and its `providerStatus`), the provider's
+ * own code verbatim (`invalid_auth`, `rate_limit`), or a transport's errno
+ * (`ECONNREFUSED`). The HTTP layer maps some of them to a status of their own.
  */
 export const ErrorCodes = {
   /** A request field is missing, of the wrong type, or malformed. */
@@ -52,7 +55,67 @@ export const ErrorCodes = {
   TRANSPORT: "transport",
   /** The pacer would have had the call wait for the account's rate budget past the call's deadline; nothing was sent. */
   PACING_TIMEOUT: "pacing_timeout",
+  /** The caller's own token (a user JWT, the operator's or the metrics token) is missing or refused: 401. */
+  UNAUTHENTICATED: "unauthenticated",
+  /** The path names no registered connector: 404. */
+  UNKNOWN_PROVIDER: "unknown_provider",
+  /** The database cannot be reached right now: 503, retry shortly. */
+  DATABASE_UNAVAILABLE: "database_unavailable",
+  /** No route has this method and path: 404. */
+  ROUTE_NOT_FOUND: "route_not_found",
+  /** A ticket the Jira sync's mirror does not hold: 404. */
+  TICKET_NOT_FOUND: "ticket_not_found",
+  /** A push whose fields changed in Jira too, refused by the conflict policy (409, with both versions). */
+  TICKET_CONFLICT: "conflict",
+  /** A write under this Idempotency-Key is running, or its outcome is unknown: 409, not written again. */
+  IDEMPOTENCY_OUTCOME_UNKNOWN: "idempotency_outcome_unknown",
+  /** Signing in as the local user was asked for where it is not offered (a live connector, or not from this machine's page): 403. */
+  LOCAL_SIGN_IN_OFF: "local_sign_in_off",
+  /** The operator view was asked for with no AUTOFLOW_OPERATOR_TOKEN configured: 404. */
+  OPERATOR_VIEW_OFF: "operator_view_off",
+  /** The provider refused to refresh the token for good: connect again. */
+  REFRESH_FAILED: "token_refresh_failed",
+  /** Another instance is refreshing this connection's token and has not finished: 503, retry shortly. */
+  REFRESH_LOCK_TIMEOUT: "refresh_lock_timeout",
+  /** The connector has no action of this name: 404. */
+  UNKNOWN_ACTION: "unknown_action",
+  /** The connection's grant lacks a scope the action needs. */
+  MISSING_SCOPE: "missing_scope",
+  /** The provider's answer passed the bound on its size: 502. */
+  RESPONSE_TOO_LARGE: "response_too_large",
+  /** A proxied call's body passed the bound: 413. */
+  PROXY_BODY_TOO_LARGE: "body_too_large",
+  /** Another instance is running this connection's Jira sync: 409. */
+  SYNC_RUNNING: "sync_running",
+  /** A Jira webhook delivery that does not prove itself (JWT or X-Hub-Signature): 401. */
+  WEBHOOK_UNVERIFIED: "webhook_unverified",
+  /** A verified Jira webhook delivery that names no connection of ours: 403. */
+  WEBHOOK_UNATTRIBUTABLE: "webhook_unattributable",
+  /** Something unexpected failed in the service; it has been logged: 500. */
+  INTERNAL_ERROR: "internal_error",
+  /** The caller passed the service's own per-user request limit: 429. */
+  TOO_MANY_REQUESTS: "too_many_requests",
+  /** /metrics was asked for without the metrics token: 401. */
+  METRICS_TOKEN: "metrics_token",
+  /** A base URL (or where a call would go) is refused by the guard: not public https, or not allowed. */
+  BASE_URL_REFUSED: "base_url_refused",
+  /** A call would send a credential to an origin not among the connector's own. */
+  ORIGIN_NOT_ALLOWED: "origin_not_allowed",
+  /** The provider answered a call with a redirect, which is never followed with a credential. */
+  UNEXPECTED_REDIRECT: "unexpected_redirect",
+  /** A stored connection lacks what its calls need (connect again). */
+  CONNECTION_INCOMPLETE: "connection_incomplete",
+  /** Jira no longer has an issue right after writing it. */
+  ISSUE_VANISHED: "issue_vanished",
+  /** Gmail's grant does not tell the account's address. */
+  EMAIL_ADDRESS_UNAVAILABLE: "email_address_unavailable",
 } as const;
+
+/** One of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** {@link ErrorCodes} as a list (the OpenAPI document's enum of our own codes). */
+export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCodes);
 
 export type IntegrationErrorInit = {
   type: Tier1ErrorType;

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { ErrorCodes, IntegrationError } from "./errors.js";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { IntegrationError } from "./errors.js";
-import { answerOf, ProviderHttp, RESPONSE_TOO_LARGE, scrub, type AttemptRecord, type Clock, type ProviderPacer, type ProviderRequest, type ResponseClassifier } from "./http.js";
+import { answerOf, ProviderHttp, scrub, type AttemptRecord, type Clock, type ProviderPacer, type ProviderRequest, type ResponseClassifier } from "./http.js";
 import { maskSecret } from "./mask.js";
 import type { RetryPolicy } from "./retry.js";
 
@@ -512,7 +512,7 @@ describe("pacing, bodies and answers", () => {
     expect(Buffer.from(echoed.bytes as Uint8Array).toString("utf8")).toBe("a,b\n1,2");
     expect(server.requests[0]?.headers["content-type"]).toBe("text/csv");
     const error = await failure(http.send({ ...get(`${server.url}/big`), expectJson: false, maxResponseBytes: 1_000 }));
-    expect(error).toMatchObject({ type: "schema", code: RESPONSE_TOO_LARGE });
+    expect(error).toMatchObject({ type: "schema", code: ErrorCodes.RESPONSE_TOO_LARGE });
   });
 
   it("hands a redirect or a 304 back as an answer when asked (never followed), and fails it otherwise", async () => {

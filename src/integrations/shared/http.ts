@@ -58,8 +58,6 @@ export function answeredOperation(error: IntegrationError): string | undefined {
   return answers.get(error)?.operation;
 }
 
-/** The code of the error raised when an answer passes the request's `maxResponseBytes`. */
-export const RESPONSE_TOO_LARGE = "response_too_large";
 
 /** A connector's verdict on a response: null when it is a success. */
 export type ErrorVerdict = Omit<IntegrationErrorInit, "provider" | "cause">;
@@ -236,7 +234,7 @@ export class ProviderHttp {
       return {
         error: this.error(request, {
           type: "schema",
-          code: "origin_not_allowed",
+          code: ErrorCodes.ORIGIN_NOT_ALLOWED,
           providerRetryHint: false,
           message: `refused to send ${request.operation} to ${origin ?? "an invalid URL"}: this credential belongs to ${this.options.allowedOrigins.join(", ")}`,
         }),
@@ -260,7 +258,7 @@ export class ProviderHttp {
       return {
         error: this.error(request, {
           type: "schema",
-          code: RESPONSE_TOO_LARGE,
+          code: ErrorCodes.RESPONSE_TOO_LARGE,
           providerRetryHint: false,
           message: `${this.options.displayName} answered ${request.operation} with more than ${request.maxResponseBytes} bytes, the largest answer taken; ask for less (a page, fewer fields)`,
         }),
@@ -285,7 +283,7 @@ export class ProviderHttp {
       return this.error(request, {
         type: "upstream",
         status: response.status,
-        code: "unexpected_redirect",
+        code: ErrorCodes.UNEXPECTED_REDIRECT,
         // Asking again gets the same redirect.
         providerRetryHint: false,
         message: `${name} answered ${request.operation} with a redirect (${response.status}), which is not followed`,
@@ -313,7 +311,7 @@ export class ProviderHttp {
     const refused = refusedAddress(cause);
     if (refused) {
       // The connect-time guard refused a non-public address: a policy decision, not a flaky network.
-      return this.error(request, { type: "schema", code: "base_url_refused", providerRetryHint: false, message: refused, cause });
+      return this.error(request, { type: "schema", code: ErrorCodes.BASE_URL_REFUSED, providerRetryHint: false, message: refused, cause });
     }
     const timedOut = cause instanceof Error && (cause.name === "TimeoutError" || cause.name === "AbortError");
     const code = transportCode(cause);

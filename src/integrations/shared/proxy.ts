@@ -38,8 +38,6 @@ export const MAX_PROXY_HEADERS = 50;
 
 export const PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const satisfies readonly HttpMethod[];
 
-/** The code of a proxied body past `maxRequestBytes`. */
-export const PROXY_BODY_TOO_LARGE = "body_too_large";
 
 /** The header carrying the connector's error type on a provider's refusal passed through. */
 export const ERROR_TYPE_HEADER = "x-autoflow-error-type";
@@ -203,7 +201,7 @@ export function toProxyCall(input: ProxyInput, session: Session, limits: ProxyLi
     if (size > limits.maxRequestBytes) {
       throw new IntegrationError({
         type: "schema",
-        code: PROXY_BODY_TOO_LARGE,
+        code: ErrorCodes.PROXY_BODY_TOO_LARGE,
         field: "body",
         provider,
         status: 413,

@@ -11,7 +11,7 @@ import { cookieHeader, startHarness, type Harness } from "../../testing/harness.
 import { metricSum } from "../../testing/metrics.js";
 import type { Tier1ConnectionHealth, Tier1ConnectionPublic, Tier1ConnectorLifecycle, Tier1ErrorType, Tier1OAuthStartResult } from "./contract.js";
 import { connectFieldsOf } from "./connector.js";
-import { buildConnectionSchema, buildHealthSchema } from "./publicShapes.js";
+import type { buildConnectionSchema, buildHealthSchema } from "./publicShapes.js";
 import type { ConnectionHealthOf, ConnectionPublicOf } from "../../sdk.js";
 import type { SlackConnectionPublic, SlackHealth } from "../connectorTypes.js";
 import type { z } from "zod";

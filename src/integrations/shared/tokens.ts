@@ -12,8 +12,8 @@
  * gone.
  */
 import type { ConnectorContext, ConnectorDefinition, TokenGrant } from "./connector.js";
+import { connectionRevoked, ErrorCodes, IntegrationError } from "./errors.js";
 import type { Clock } from "./http.js";
-import { connectionRevoked, IntegrationError } from "./errors.js";
 import { maskSecret } from "./mask.js";
 import { refreshDue, SingleFlight } from "./refresh.js";
 import { RETRY_BUDGET_MARGIN_MS } from "./retry.js";
@@ -38,14 +38,10 @@ export type TokenKeeperDeps = {
  */
 export type RefreshRecord = { provider: string; outcome: "refreshed" | "rejected" | "failed"; errorType?: IntegrationError["type"] };
 
-/** The code of the error raised when a connection's refresh has failed for good. */
-export const REFRESH_FAILED = "token_refresh_failed";
-/** The code of the (retryable) error raised when another caller held the refresh lock for the whole wait. */
-export const REFRESH_LOCK_TIMEOUT = "refresh_lock_timeout";
 
 /** An error about this service's own state (another instance still refreshing), not the connection's: health does not record it. */
 export function isOwnBusiness(error: IntegrationError): boolean {
-  return error.code === REFRESH_LOCK_TIMEOUT;
+  return error.code === ErrorCodes.REFRESH_LOCK_TIMEOUT;
 }
 
 /**
@@ -122,7 +118,7 @@ export class TokenKeeper {
       if (!(error instanceof RefreshLockTimeoutError) || error.connectionId !== record.id) throw error;
       throw new IntegrationError({
         type: "upstream",
-        code: REFRESH_LOCK_TIMEOUT,
+        code: ErrorCodes.REFRESH_LOCK_TIMEOUT,
         provider: record.provider,
         retryAfterSeconds: 1,
         message: `another request has been refreshing or disconnecting this ${definition.displayName} connection for ${Math.round(error.waitedMs / 1000)} s; retry shortly`,
@@ -156,7 +152,7 @@ export class TokenKeeper {
         await vault.setTokenRefreshStatus(current.id, "failed");
         const failed = new IntegrationError({
           type: "auth",
-          code: error.code ?? REFRESH_FAILED,
+          code: error.code ?? ErrorCodes.REFRESH_FAILED,
           status: error.status,
           provider: current.provider,
           message: `${definition.displayName} refused to refresh the token (${error.code ?? "auth"}); the user must connect again`,
@@ -216,7 +212,7 @@ export class TokenKeeper {
   private refreshFailed(record: ConnectionRecord): IntegrationError {
     return new IntegrationError({
       type: "auth",
-      code: REFRESH_FAILED,
+      code: ErrorCodes.REFRESH_FAILED,
       provider: record.provider,
       message: `the ${this.deps.definition.displayName} token could not be refreshed; the user must connect again`,
     });

@@ -17,9 +17,9 @@
  * a retry with the same key gets it again, never a second issue.
  */
 import { createHash } from "node:crypto";
+import { ErrorCodes, IntegrationError, invalidInput } from "../../shared/errors.js";
 import { z } from "zod";
 import type { ActionContext } from "../../shared/action.js";
-import { IntegrationError, invalidInput } from "../../shared/errors.js";
 import type { Database } from "../../../store/schema.js";
 import type { Kysely } from "kysely";
 import type { MirroredTicket } from "../../../store/ticketMirror.js";
@@ -81,7 +81,7 @@ export class TicketConflict extends IntegrationError {
   ) {
     super({
       type: "schema",
-      code: "conflict",
+      code: ErrorCodes.TICKET_CONFLICT,
       provider: "jira",
       field: `fields.${conflicts[0]?.field ?? ""}`,
       message: `${key} changed in Jira since the edit's base (now updated ${jiraUpdated}): ${conflicts.map((c) => c.field).join(", ")} changed on both sides; nothing was sent`,
@@ -146,7 +146,7 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
   /** Reads the issue back and applies it to the mirror as AutoFlow's change. */
   const readBack = async (ctx: ActionContext, target: JiraTarget, config: SyncConfig, idOrKey: string): Promise<MirroredTicket> => {
     const issue = await getIssue(ctx, target, idOrKey, fieldsOf(config));
-    if (!issue) throw new IntegrationError({ type: "upstream", code: "issue_vanished", provider: "jira", message: `Jira no longer has ${idOrKey} right after writing it` });
+    if (!issue) throw new IntegrationError({ type: "upstream", code: ErrorCodes.ISSUE_VANISHED, provider: "jira", message: `Jira no longer has ${idOrKey} right after writing it` });
     await mirror.apply(ctx.connection.id, [ticketOf(issue)], "autoflow");
     return (await mirror.get(ctx.connection.id, issue.id)) as MirroredTicket;
   };
@@ -192,7 +192,7 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
         if (held.state === "unknown" || abandoned || Date.now() >= until) {
           throw new IntegrationError({
             type: "upstream",
-            code: "idempotency_outcome_unknown",
+            code: ErrorCodes.IDEMPOTENCY_OUTCOME_UNKNOWN,
             provider: "jira",
             message: `the first request with this Idempotency-Key ${held.state === "pending" && !abandoned ? "is still running" : "may or may not have reached Jira"}; check the mirror (GET /api/integrations/jira/tickets) before writing again`,
           });
@@ -233,14 +233,14 @@ export function createTicketPush(sync: TicketSync, db: Kysely<Database>) {
       const { fields, baseUpdated } = parseBody(updateTicketSchema, input);
       const { ctx, config, target } = await open(userId, options.connectionId);
       const mirrored = await mirror.get(ctx.connection.id, key);
-      if (!mirrored || mirrored.deletedAt) throw new IntegrationError({ type: "schema", code: "ticket_not_found", field: "key", provider: "jira", message: `no ticket ${key} in this connection's mirror` });
+      if (!mirrored || mirrored.deletedAt) throw new IntegrationError({ type: "schema", code: ErrorCodes.TICKET_NOT_FOUND, field: "key", provider: "jira", message: `no ticket ${key} in this connection's mirror` });
       const baseMs = baseUpdated === undefined ? mirrored.updatedMs : (parseJiraTime(baseUpdated) ?? Date.parse(baseUpdated));
       if (!Number.isFinite(baseMs)) throw invalidInput("baseUpdated", "a time as Jira writes it (2024-01-01T10:00:00.000+0000) or ISO 8601", "jira");
       return idempotent(ctx.connection.id, options.idempotencyKey, { op: "update", key, fields, baseUpdated }, async () => {
         const issue = await getIssue(ctx, target, mirrored.id, fieldsOf(config));
         if (!issue) {
           await mirror.markDeleted(ctx.connection.id, [mirrored.id], "jira");
-          throw new IntegrationError({ type: "schema", code: "ticket_not_found", field: "key", provider: "jira", message: `${key} was deleted in Jira; the mirror now says so` });
+          throw new IntegrationError({ type: "schema", code: ErrorCodes.TICKET_NOT_FOUND, field: "key", provider: "jira", message: `${key} was deleted in Jira; the mirror now says so` });
         }
         const current = ticketOf(issue);
         const changedInJira = current.updatedMs > baseMs ? await fieldsChangedSince(ctx, target, mirrored.id, baseMs, parseJiraTime) : new Set<string>();

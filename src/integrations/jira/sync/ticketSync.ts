@@ -309,7 +309,7 @@ export function createTicketSync(deps: TicketSyncDeps) {
       deps.onRun?.(record);
       return record;
     } catch (error) {
-      if (error instanceof IntegrationError && error.code === SYNC_RUNNING) throw error;
+      if (error instanceof IntegrationError && error.code === ErrorCodes.SYNC_RUNNING) throw error;
       record.finishedAt = new Date(now()).toISOString();
       record.error = error instanceof Error ? error.message : String(error);
       record.errorType = error instanceof IntegrationError ? error.type : "upstream";
@@ -465,10 +465,8 @@ export function createTicketSync(deps: TicketSyncDeps) {
 
 export type TicketSync = ReturnType<typeof createTicketSync>;
 
-/** The code of a run refused because another instance is running this connection's sync (409). */
-export const SYNC_RUNNING = "sync_running";
 function syncRunning(): IntegrationError {
-  return new IntegrationError({ type: "schema", code: SYNC_RUNNING, provider: "jira", message: "another instance is running this connection's sync; its run answers for it (see GET /api/integrations/jira/sync)" });
+  return new IntegrationError({ type: "schema", code: ErrorCodes.SYNC_RUNNING, provider: "jira", message: "another instance is running this connection's sync; its run answers for it (see GET /api/integrations/jira/sync)" });
 }
 
 /** A tickets listing cursor (from `nextCursor`), or a 400 naming it. */

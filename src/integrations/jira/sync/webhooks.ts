@@ -45,10 +45,6 @@ import { adminWebhookKey, verifyDynamicWebhook, verifyHubSignature, type Webhook
 /** Where Jira delivers, below the service's public URL. */
 export const WEBHOOK_PATH = "/api/integrations/jira/webhooks";
 export const WEBHOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"] as const;
-/** A delivery that proves no sender: 401. */
-export const WEBHOOK_UNVERIFIED = "webhook_unverified";
-/** A verified delivery that belongs to no connection of this service: 403. */
-export const WEBHOOK_UNATTRIBUTABLE = "webhook_unattributable";
 
 const DAY_MS = 86_400_000;
 /** Jira's lifetime of a dynamic webhook, from its registration or last refresh. */
@@ -253,8 +249,8 @@ export type DeliveryAnswer = { received: true; duplicate: boolean; via?: "jwt" |
 /** The HTTP status of a refused delivery (the route sends it in the one error body), undefined for any other error. */
 export function webhookRefusalStatus(error: unknown): number | undefined {
   if (!(error instanceof IntegrationError)) return undefined;
-  if (error.code === WEBHOOK_UNVERIFIED) return 401;
-  if (error.code === WEBHOOK_UNATTRIBUTABLE) return 403;
+  if (error.code === ErrorCodes.WEBHOOK_UNVERIFIED) return 401;
+  if (error.code === ErrorCodes.WEBHOOK_UNATTRIBUTABLE) return 403;
   return undefined;
 }
 
@@ -271,8 +267,8 @@ const originOf = (url: string | undefined): string | undefined => {
   }
 };
 const unverified = (field: "authorization" | "x-hub-signature", message: string) =>
-  new IntegrationError({ type: "auth", code: WEBHOOK_UNVERIFIED, provider: "jira", field, message: `webhook refused: ${message}` });
-const unattributable = (field: string, message: string) => new IntegrationError({ type: "auth", code: WEBHOOK_UNATTRIBUTABLE, provider: "jira", field, message: `webhook refused: ${message}` });
+  new IntegrationError({ type: "auth", code: ErrorCodes.WEBHOOK_UNVERIFIED, provider: "jira", field, message: `webhook refused: ${message}` });
+const unattributable = (field: string, message: string) => new IntegrationError({ type: "auth", code: ErrorCodes.WEBHOOK_UNATTRIBUTABLE, provider: "jira", field, message: `webhook refused: ${message}` });
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export function createTicketWebhooks(internals: TicketSyncInternals, jira: Pick<ConnectorLifecycle, "settings">, options: TicketWebhookOptions | undefined) {
