@@ -1,4 +1,9 @@
-/** Public API of the package: the SDK, the contract types, and the pieces to host it. */
+/**
+ * Public API of the package: the SDK, the contract types and the store. It
+ * loads no HTTP server, no sandbox and only the database driver a store asks
+ * for; the service is `autoflow-integrations/server`, the sandboxes
+ * `autoflow-integrations/sandboxes` (test/e2e/entries.test.ts holds it to that).
+ */
 export { createIntegrations, connectorsById, DEFAULT_PROVIDER_TIMEOUT_MS, type Integrations, type IntegrationsOptions } from "./sdk.js";
 export type {
   Tier1ConnectionHealth,
@@ -24,6 +29,5 @@ export type { TeamsConnectionPublic, TeamsHealth, TeamsAuthMethod, TeamsMetadata
 export type { JiraConnectionPublic, JiraHealth, JiraAuthMethod, JiraMetadata, JiraRestBase } from "./integrations/jira/connector.js";
 export type { SentryConnectionPublic, SentryHealth, SentryAuthMethod, SentryMetadata } from "./integrations/sentry/connector.js";
 export { CONNECTORS, PROVIDER_IDS, RETRY_POLICIES, type ProviderId } from "./integrations/registry.js";
-export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
-export { startService, type Service } from "./service.js";
+export { resolveSettings } from "./config.js";
 export { openStore, Keyring, SqlVault, PgRateWindows, rateWindowsFor } from "./store/index.js";
