@@ -1,4 +1,9 @@
-/** Public API of the package: the SDK, the contract types, and the pieces to host it. */
+/**
+ * Public API of the package: the SDK, the contract types and the store. It
+ * loads no HTTP server, no sandbox and only the database driver a store asks
+ * for; the service is `autoflow-integrations/server`, the sandboxes
+ * `autoflow-integrations/sandboxes` (test/e2e/entries.test.ts holds it to that).
+ */
 export {
   createIntegrations,
   connectorsById,
@@ -18,7 +23,7 @@ export type {
   Tier1ErrorType,
   Tier1OAuthStartResult,
 } from "./integrations/shared/contract.js";
-export { IntegrationError, ErrorCodes, isRetryableType } from "./integrations/shared/errors.js";
+export { IntegrationError, ErrorCodes, ERROR_CODES, isRetryableType, type ErrorCode } from "./integrations/shared/errors.js";
 export { createBrowserBinding } from "./integrations/shared/oauth.js";
 export type { RetryPolicy } from "./integrations/shared/retry.js";
 export type { ConnectorLifecycle, DisconnectReport, ProxyAnswer, ProxyInput } from "./integrations/shared/lifecycle.js";
@@ -27,6 +32,5 @@ export { MemoryRateWindows, Pacer, PacingTimeoutError, type RateWindowStore } fr
 export type { Vault, Sealer, ConnectionRecord } from "./integrations/shared/vault.js";
 export type { ConnectorSettings, ConnectorEndpoints } from "./integrations/shared/connector.js";
 export { CONNECTORS, PROVIDER_IDS, RETRY_POLICIES, type ProviderId } from "./integrations/registry.js";
-export { loadConfig, resolveSettings, type ServiceConfig } from "./config.js";
-export { startService, type Service } from "./service.js";
+export { resolveSettings } from "./config.js";
 export { openStore, Keyring, SqlVault, PgRateWindows, rateWindowsFor } from "./store/index.js";

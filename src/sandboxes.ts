@@ -5,7 +5,8 @@
  * sandbox connectors; this entry is for SDK users who want all eight local.
  */
 import { redirectUriFor, resolveSettings } from "./config.js";
-import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import { PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import { startSandboxOf } from "./integrations/sandboxRegistry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { SandboxStateStore, StartedSandbox } from "./sandbox/kit.js";
 
@@ -32,7 +33,7 @@ export async function startSandboxes(options: {
   const settings = {} as Record<ProviderId, ConnectorSettings>;
   try {
     for (const [index, id] of PROVIDER_IDS.entries()) {
-      const sandbox = await CONNECTORS[id].startSandbox({
+      const sandbox = await startSandboxOf(id, {
         port: options.basePort === undefined ? 0 : options.basePort + index,
         redirectUris: [redirectUriFor(options.publicUrl, id)],
         ...(options.persistence ? { persistence: options.persistence } : {}),

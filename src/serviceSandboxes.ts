@@ -8,7 +8,8 @@
  */
 import type { Logger } from "pino";
 import { isLive, redirectUriFor, type ServiceConfig } from "./config.js";
-import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import { PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
+import { startSandboxOf } from "./integrations/sandboxRegistry.js";
 import type { SandboxStateStore, StartedSandbox } from "./sandbox/kit.js";
 
 export type ServiceSandboxOptions = {
@@ -37,7 +38,7 @@ export async function startServiceSandboxes(config: ServiceConfig, options: Serv
   try {
     for (const [index, id] of PROVIDER_IDS.entries()) {
       if (isLive(config.providers[id])) continue;
-      const sandbox = await CONNECTORS[id].startSandbox({
+      const sandbox = await startSandboxOf(id, {
         ...(config.sandboxRateLimit ? { rateLimit: config.sandboxRateLimit } : {}),
         ...options.sandboxOptions?.[id],
         port: config.sandboxBasePort === 0 ? 0 : config.sandboxBasePort + index,

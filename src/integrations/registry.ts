@@ -1,53 +1,46 @@
 /**
  * The connectors by id. It sits above `shared/` and the connector folders so
  * that `shared/` never imports a provider. Adding a connector is one entry
- * here (its retry row lives in its own folder).
+ * here (its retry row lives in its own folder) and one in sandboxRegistry.ts,
+ * which the type check asks for. The sandboxes are not here: they are
+ * Fastify servers, and the SDK entry (src/index.ts), which reads this
+ * registry, must load no HTTP server.
  */
 import { gmailConnector } from "./gmail/connector.js";
-import { startGmailSandbox } from "./gmail/sandbox.js";
 import { gmailActions } from "./gmail/actions/index.js";
 import { hubspotConnector } from "./hubspot/connector.js";
-import { startHubSpotSandbox } from "./hubspot/sandbox.js";
 import { hubspotActions } from "./hubspot/actions/index.js";
 import { linearConnector } from "./linear/connector.js";
-import { startLinearSandbox } from "./linear/sandbox.js";
 import { linearActions } from "./linear/actions/index.js";
 import { jiraConnector } from "./jira/connector.js";
-import { startJiraSandbox } from "./jira/sandbox.js";
 import { jiraActions } from "./jira/actions/index.js";
 import type { ActionMap } from "./shared/action.js";
 import type { ConnectorDefinition } from "./shared/connector.js";
 import type { RetryPolicy } from "./shared/retry.js";
-import type { SandboxOptions, StartedSandbox } from "../sandbox/kit.js";
 import { sentryConnector } from "./sentry/connector.js";
-import { startSentrySandbox } from "./sentry/sandbox.js";
 import { sentryActions } from "./sentry/actions/index.js";
 import { slackConnector } from "./slack/connector.js";
-import { startSlackSandbox } from "./slack/sandbox.js";
 import { slackActions } from "./slack/actions/index.js";
 import { stripeConnector } from "./stripe/connector.js";
-import { startStripeSandbox } from "./stripe/sandbox.js";
 import { stripeActions } from "./stripe/actions/index.js";
 import { teamsConnector } from "./teams/connector.js";
-import { startTeamsSandbox } from "./teams/sandbox.js";
 import { teamsActions } from "./teams/actions/index.js";
 
 export type RegisteredConnector = {
   definition: ConnectorDefinition;
-  startSandbox(options: SandboxOptions): Promise<StartedSandbox>;
   /** The connector's typed operations (`<provider>/actions/`). */
   actions: ActionMap;
 };
 
 export const CONNECTORS = {
-  slack: { definition: slackConnector, startSandbox: startSlackSandbox, actions: slackActions },
-  hubspot: { definition: hubspotConnector, startSandbox: startHubSpotSandbox, actions: hubspotActions },
-  stripe: { definition: stripeConnector, startSandbox: startStripeSandbox, actions: stripeActions },
-  gmail: { definition: gmailConnector, startSandbox: startGmailSandbox, actions: gmailActions },
-  linear: { definition: linearConnector, startSandbox: startLinearSandbox, actions: linearActions },
-  teams: { definition: teamsConnector, startSandbox: startTeamsSandbox, actions: teamsActions },
-  jira: { definition: jiraConnector, startSandbox: startJiraSandbox, actions: jiraActions },
-  sentry: { definition: sentryConnector, startSandbox: startSentrySandbox, actions: sentryActions },
+  slack: { definition: slackConnector, actions: slackActions },
+  hubspot: { definition: hubspotConnector, actions: hubspotActions },
+  stripe: { definition: stripeConnector, actions: stripeActions },
+  gmail: { definition: gmailConnector, actions: gmailActions },
+  linear: { definition: linearConnector, actions: linearActions },
+  teams: { definition: teamsConnector, actions: teamsActions },
+  jira: { definition: jiraConnector, actions: jiraActions },
+  sentry: { definition: sentryConnector, actions: sentryActions },
 } as const satisfies Record<string, RegisteredConnector>;
 
 export type ProviderId = keyof typeof CONNECTORS;

@@ -1,9 +1,11 @@
-/** Starts the background jobs on the runner that fits the store: pg-boss on PostgreSQL, timers on SQLite. */
+/**
+ * Starts the background jobs on the runner that fits the store: pg-boss on
+ * PostgreSQL, timers on SQLite. pg-boss is loaded only when it runs them.
+ */
 import type { Logger } from "pino";
 import type { ProviderId } from "../integrations/registry.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { Vault } from "../integrations/shared/vault.js";
-import { PgBossRunner } from "./pgBossRunner.js";
 import type { JobRunner } from "./runner.js";
 import { healthSweep, refreshAhead, revokePending } from "./sweeps.js";
 import type { JobSettings } from "./settings.js";
@@ -21,6 +23,11 @@ const TICKET_SYNC_EVERY_MINUTES = 1;
 /** Minutes between retries of owed revocations: a provider outage is usually over by then. */
 const REVOKE_PENDING_EVERY_MINUTES = 15;
 
+async function startPgBoss(postgres: { url: string; schema: string }, logger: Logger | undefined): Promise<JobRunner> {
+  const { PgBossRunner } = await import("./pgBossRunner.js");
+  return PgBossRunner.start({ connectionString: postgres.url, schema: postgres.schema, ...(logger ? { logger } : {}) });
+}
+
 export async function startJobs(input: {
   vault: Vault;
   connectors: Record<ProviderId, ConnectorLifecycle>;
@@ -31,9 +38,7 @@ export async function startJobs(input: {
   /** The Jira ticket sync's tick: pulls what is due (once across instances on pg-boss). */
   ticketSync?: { runDue(): Promise<Array<{ outcome: "ran" | "failed" | "skipped" | "forgotten" }>> };
 }): Promise<JobRunner> {
-  const runner: JobRunner = input.postgres
-    ? await PgBossRunner.start({ connectionString: input.postgres.url, schema: input.postgres.schema, ...(input.logger ? { logger: input.logger } : {}) })
-    : new TimerRunner(input.logger);
+  const runner: JobRunner = input.postgres ? await startPgBoss(input.postgres, input.logger) : new TimerRunner(input.logger);
   const { settings } = input;
   const deps = { vault: input.vault, connectors: input.connectors, concurrency: settings.concurrency };
   await runner.schedule(REFRESH_AHEAD_JOB, settings.refreshAheadEveryMinutes, () =>

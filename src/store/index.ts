@@ -1,12 +1,16 @@
-/** Opens the vault the configuration names (SQLite by default, PostgreSQL with a URL), migrated and ready. */
+/**
+ * Opens the vault the configuration names (SQLite by default, PostgreSQL with
+ * a URL), migrated and ready. Each driver is loaded when a store asks for it
+ * (`openDatabase`): the SDK entry re-exports this module, and an application
+ * on SQLite should not load pg, nor one on PostgreSQL better-sqlite3.
+ */
 import { SqlOperations } from "./operations.js";
 import { sql, type Kysely } from "kysely";
 import { MemoryRateWindows, type RateWindowStore } from "../integrations/shared/pacing.js";
 import { Keyring } from "./keyring.js";
 import { MIGRATION_NAMES, migrateToLatest, pendingMigrations } from "./migrations.js";
-import { openPostgres } from "./postgres.js";
+import type { PostgresOptions } from "./postgres.js";
 import type { Database } from "./schema.js";
-import { openSqlite } from "./sqlite.js";
 import { SqlSandboxStore } from "./sandboxStore.js";
 import { SqlVault } from "./sqlVault.js";
 import { PgRateWindows } from "./pgRateWindows.js";
@@ -72,6 +76,19 @@ export type OpenedStore = {
   close(): Promise<void>;
 };
 
+/** Where a store lives: a SQLite file (or ":memory:"), or a PostgreSQL database. */
+export type DatabaseLocation = { sqlitePath: string } | { postgres: PostgresOptions };
+
+/** Opens the database of `location` (not migrated), loading only the driver it needs. */
+export async function openDatabase(location: DatabaseLocation): Promise<Kysely<Database>> {
+  if ("postgres" in location) {
+    const { openPostgres } = await import("./postgres.js");
+    return openPostgres(location.postgres);
+  }
+  const { openSqlite } = await import("./sqlite.js");
+  return openSqlite(location.sqlitePath);
+}
+
 export type StoreOptions = {
   keys: Buffer[];
   /** Apply pending migrations on open (the default); `migrate` does it explicitly otherwise. */
@@ -81,7 +98,7 @@ export type StoreOptions = {
 export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   const keyring = new Keyring(options.keys);
   const dialect: StoreDialect = options.postgres ? "postgres" : "sqlite";
-  const db = options.postgres ? await openPostgres(options.postgres) : openSqlite(options.sqlitePath as string);
+  const db = await openDatabase(options.postgres ? { postgres: options.postgres } : { sqlitePath: options.sqlitePath as string });
   const schema = options.postgres ? (options.postgres.schema ?? "public") : undefined;
   try {
     if (options.migrate !== false) await migrateToLatest(db as Kysely<unknown>, schema);
