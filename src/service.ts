@@ -152,6 +152,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     metrics.connectionHealth(() => store.operations.healthCounts());
     const app = await buildServer({
       connectors: connectorsById(integrations),
+      // Development and tests (vitest.config.ts sets it): every answer is held to its schema.
+      checkResponses: process.env.AUTOFLOW_CHECK_RESPONSES === "1",
       ticketSync,
       ticketPush: createTicketPush(ticketSync, store.db),
       verifyUser: createUserVerifier({

@@ -14,6 +14,8 @@ import { errorBody, sendError, toIntegrationError } from "./errors.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
+import { registerApiDocsRoutes } from "./apiDocsRoutes.js";
+import { registerResponseCheck } from "./responseCheck.js";
 import { registerOperatorRoutes, type OperatorDeps } from "./operatorRoutes.js";
 import { registerPageRoutes, type PageDeps } from "./pageRoutes.js";
 import { registerTicketSyncRoutes } from "./ticketSyncRoutes.js";
@@ -39,11 +41,19 @@ export type ServerDeps = {
   page?: PageDeps;
   /** The operator view's route (served when given; answers 404 until a token is configured). */
   operator?: Omit<OperatorDeps, "connectors">;
+  /** Check every answer against its schema before it is sent (src/api/schemas.ts): development and tests. */
+  checkResponses?: boolean;
   /** The Jira ticket sync, whose routes are served when it is given. */
   ticketSync?: TicketSync;
   /** Its push side (AutoFlow's writes to Jira), served with it. */
   ticketPush?: TicketPush;
 };
+
+/** Every route each app serves, as "METHOD /pattern" (HEAD routes Fastify adds for GETs left out). */
+const SERVED = new WeakMap<FastifyInstance, Set<string>>();
+export function servedRoutes(app: FastifyInstance): ReadonlySet<string> {
+  return SERVED.get(app) ?? new Set();
+}
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -90,6 +100,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       const message = error.code === "FST_ERR_BAD_URL" ? "the URL does not decode: fix its percent-encoding" : error.message;
       void sendError(reply, new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "url", message }), 400);
     },
+  });
+
+  const served = new Set<string>();
+  SERVED.set(app, served);
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) if (method !== "HEAD") served.add(`${method} ${route.url}`);
   });
 
   // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request without Host (HTTP/1.0 needs none).
@@ -186,6 +202,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     });
   }
 
+  if (deps.checkResponses) registerResponseCheck(app);
+  registerApiDocsRoutes(app);
   if (deps.page) registerPageRoutes(app, deps.page);
   if (deps.operator) registerOperatorRoutes(app, { connectors: deps.connectors, ...deps.operator });
   registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });

@@ -30,7 +30,7 @@ export const PAGE_CSP = [
   "base-uri 'none'",
 ].join("; ");
 
-const PAGE_HEADERS: Readonly<Record<string, string>> = {
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   "content-security-policy": PAGE_CSP,
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
