@@ -87,11 +87,13 @@ const PROVIDER_ERRORS = {
   503: error("The provider could not be reached (network), or another instance holds the token refresh"),
 } as const;
 const BAD_INPUT = { 400: error("A request field is missing, unknown or malformed; the error names it") } as const;
-const JSON_OK = (schema: z.ZodType, description: string, status = 200): Record<number, ApiResponse> => ({ [status]: { description, schema } });
+/** A 200 (or a 201 of a creation) with a JSON body of this schema. */
+const ok = <T extends z.ZodType>(schema: T, description: string) => ({ 200: { description, schema } });
+const created = <T extends z.ZodType>(schema: T, description: string) => ({ 201: { description, schema } });
 
 export const OPERATION_SCHEMAS = {
-  listProviders: { responses: { ...JSON_OK(providersSchema, "Every connector"), ...USER_ERRORS } },
-  listAllConnections: { responses: { ...JSON_OK(connectionsOverviewSchema, "The user's active connections, each with its last recorded health (null before the first)"), ...USER_ERRORS } },
+  listProviders: { responses: { ...ok(providersSchema, "Every connector"), ...USER_ERRORS } },
+  listAllConnections: { responses: { ...ok(connectionsOverviewSchema, "The user's active connections, each with its last recorded health (null before the first)"), ...USER_ERRORS } },
   startOAuth: {
     params: providerParams,
     body: startBody,
@@ -106,7 +108,7 @@ export const OPERATION_SCHEMAS = {
     params: providerParams,
     body: completeBody,
     bodyRequired: true,
-    responses: { ...JSON_OK(connectionSchema, "Connected", 201), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
+    responses: { ...created(connectionSchema, "Connected"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
   },
   oauthCallback: {
     params: providerParams,
@@ -124,25 +126,25 @@ export const OPERATION_SCHEMAS = {
     params: providerParams,
     body: connectBody,
     bodyRequired: true,
-    responses: { ...JSON_OK(connectionSchema, "Connected", 201), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
+    responses: { ...created(connectionSchema, "Connected"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
   },
-  listConnections: { params: providerParams, query: listQuery, responses: { ...JSON_OK(connectionListSchema, "The user's connections, newest first"), ...BAD_INPUT, ...USER_ERRORS, 404: error("Unknown provider") } },
+  listConnections: { params: providerParams, query: listQuery, responses: { ...ok(connectionListSchema, "The user's connections, newest first"), ...BAD_INPUT, ...USER_ERRORS, 404: error("Unknown provider") } },
   testConnection: {
     params: providerParams,
     query: connectionQuery,
     body: emptyBody,
-    responses: { ...JSON_OK(testResultSchema, "The credential works"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
+    responses: { ...ok(testResultSchema, "The credential works"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
   },
   health: {
     params: providerParams,
     query: connectionQuery,
-    responses: { ...JSON_OK(healthSchema, "The v1 health envelope (ok, degraded or down: a failed probe is an answer, not an error)"), ...BAD_INPUT, ...USER_ERRORS, 404: error("Unknown provider or connection") },
+    responses: { ...ok(healthSchema, "The v1 health envelope (ok, degraded or down: a failed probe is an answer, not an error)"), ...BAD_INPUT, ...USER_ERRORS, 404: error("Unknown provider or connection") },
   },
   runAction: {
     params: actionParams,
     query: connectionQuery,
     body: z.record(z.string(), z.unknown()).describe("The action's input (its JSON Schema is in the catalogue)"),
-    responses: { ...JSON_OK(z.record(z.string(), z.unknown()).describe("The action's output"), "The action's output, checked against its schema"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 429: error("The provider throttled the call, or the service's own limit") },
+    responses: { ...ok(z.record(z.string(), z.unknown()).describe("The action's output"), "The action's output, checked against its schema"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 429: error("The provider throttled the call, or the service's own limit") },
   },
   proxy: {
     params: providerParams,
@@ -156,25 +158,25 @@ export const OPERATION_SCHEMAS = {
       413: error("The body passed the proxy's bound"),
     },
   },
-  disconnect: { params: providerConnectionParams, responses: { ...JSON_OK(disconnectSchema, "Disconnected (again, for a connection already revoked), with how the revocation went"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No such connection for this user") } },
+  disconnect: { params: providerConnectionParams, responses: { ...ok(disconnectSchema, "Disconnected (again, for a connection already revoked), with how the revocation went"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No such connection for this user") } },
   putSyncConfig: {
     query: connectionQuery,
     body: syncConfigSchema,
     bodyRequired: true,
-    responses: { ...JSON_OK(syncConfigAnswerSchema, "Stored, with the sites the grant reaches and the webhook registration"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
+    responses: { ...ok(syncConfigAnswerSchema, "Stored, with the sites the grant reaches and the webhook registration"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS },
   },
-  getSyncConfig: { query: connectionQuery, responses: { ...JSON_OK(syncConfigReadSchema, "The configuration (null before one is stored)"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS } },
-  runSync: { query: connectionQuery, body: runBody, responses: { ...JSON_OK(syncRunSchema, "The run, finished"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("Another instance is running this connection's sync") } },
-  syncStatus: { query: connectionQuery, responses: { ...JSON_OK(syncStatusSchema, "The sync's state"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No Jira connection") } },
-  listTickets: { query: ticketsQuery, responses: { ...JSON_OK(ticketListSchema, "A page of the mirror"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No Jira connection") } },
-  ticketEvents: { query: eventsQuery, responses: { ...JSON_OK(ticketEventsSchema, "The change feed after `after`"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No Jira connection") } },
-  getTicket: { params: keyParams, query: connectionQuery, responses: { ...JSON_OK(ticketAnswerSchema, "The ticket"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No such ticket in the mirror") } },
+  getSyncConfig: { query: connectionQuery, responses: { ...ok(syncConfigReadSchema, "The configuration (null before one is stored)"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS } },
+  runSync: { query: connectionQuery, body: runBody, responses: { ...ok(syncRunSchema, "The run, finished"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("Another instance is running this connection's sync") } },
+  syncStatus: { query: connectionQuery, responses: { ...ok(syncStatusSchema, "The sync's state"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No Jira connection") } },
+  listTickets: { query: ticketsQuery, responses: { ...ok(ticketListSchema, "A page of the mirror"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No Jira connection") } },
+  ticketEvents: { query: eventsQuery, responses: { ...ok(ticketEventsSchema, "The change feed after `after`"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No Jira connection") } },
+  getTicket: { params: keyParams, query: connectionQuery, responses: { ...ok(ticketAnswerSchema, "The ticket"), ...BAD_INPUT, ...USER_ERRORS, 404: error("No such ticket in the mirror") } },
   createTicket: {
     query: connectionQuery,
     body: createTicketSchema,
     bodyRequired: true,
     headers: { "idempotency-key": "1 to 255 printable characters: a retry with the same key and body answers the first answer (Idempotent-Replayed: true)" },
-    responses: { ...JSON_OK(ticketAnswerSchema, "Created in Jira and mirrored", 201), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
+    responses: { ...created(ticketAnswerSchema, "Created in Jira and mirrored"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
   },
   updateTicket: {
     params: keyParams,
@@ -183,7 +185,7 @@ export const OPERATION_SCHEMAS = {
     bodyRequired: true,
     headers: { "idempotency-key": "As for create" },
     responses: {
-      ...JSON_OK(ticketAnswerSchema, "Updated in Jira and mirrored"),
+      ...ok(ticketAnswerSchema, "Updated in Jira and mirrored"),
       ...BAD_INPUT,
       ...USER_ERRORS,
       ...PROVIDER_ERRORS,
@@ -196,7 +198,7 @@ export const OPERATION_SCHEMAS = {
     body: transitionSchema,
     bodyRequired: true,
     headers: { "idempotency-key": "As for create" },
-    responses: { ...JSON_OK(ticketAnswerSchema, "Moved"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
+    responses: { ...ok(ticketAnswerSchema, "Moved"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
   },
   commentTicket: {
     params: keyParams,
@@ -204,7 +206,7 @@ export const OPERATION_SCHEMAS = {
     body: commentSchema,
     bodyRequired: true,
     headers: { "idempotency-key": "As for create" },
-    responses: { ...JSON_OK(commentAnswerSchema, "Commented", 201), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
+    responses: { ...created(commentAnswerSchema, "Commented"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
   },
   jiraWebhook: {
     query: connectionQuery,
@@ -212,7 +214,7 @@ export const OPERATION_SCHEMAS = {
     bodyRequired: true,
     headers: { authorization: "A dynamic webhook's JWT (HS256, the app's client secret)", "x-hub-signature": "An admin webhook's HMAC-SHA256 of the body" },
     responses: {
-      ...JSON_OK(webhookAnswerSchema, "Received (a duplicate is acknowledged and not applied again)"),
+      ...ok(webhookAnswerSchema, "Received (a duplicate is acknowledged and not applied again)"),
       400: error("Not a webhook event"),
       401: error("The delivery does not prove itself"),
       403: error("A verified delivery that names no connection of ours"),
@@ -222,20 +224,20 @@ export const OPERATION_SCHEMAS = {
   operatorOverview: {
     query: overviewQuery,
     responses: {
-      ...JSON_OK(operatorOverviewSchema, "The overview; each list newest first, at most `limit`"),
+      ...ok(operatorOverviewSchema, "The overview; each list newest first, at most `limit`"),
       ...BAD_INPUT,
       401: error("No operator token, or another one (user tokens are not accepted)"),
       404: error("The operator view is off: AUTOFLOW_OPERATOR_TOKEN is not set"),
     },
   },
-  liveness: { responses: JSON_OK(livenessSchema, "Up") },
-  readiness: { responses: { ...JSON_OK(readinessSchema, "Ready"), 503: { description: "Not ready (the database)", schema: readinessSchema } } },
+  liveness: { responses: ok(livenessSchema, "Up") },
+  readiness: { responses: { ...ok(readinessSchema, "Ready"), 503: { description: "Not ready (the database)", schema: readinessSchema } } },
   metrics: { responses: { 200: { description: "Prometheus text exposition", contentType: "text/plain" }, 401: error("AUTOFLOW_METRICS_TOKEN is set and was not sent") } },
   openApi: { responses: { 200: { description: "The OpenAPI 3.1 document", contentType: "application/json" } } },
   apiDocs: { responses: { 200: { description: "The API reference page", contentType: "text/html" } } },
-  pageConfig: { responses: JSON_OK(pageConfigSchema, "The page's settings") },
+  pageConfig: { responses: ok(pageConfigSchema, "The page's settings") },
   localToken: {
-    responses: { ...JSON_OK(localTokenSchema, "A token for the local user"), 403: error("Not offered here: a live connector, a configured secret, or a request not from this machine's page") },
+    responses: { ...ok(localTokenSchema, "A token for the local user"), 403: error("Not offered here: a live connector, a configured secret, or a request not from this machine's page") },
   },
 } as const satisfies Record<OperationId, OperationSchemas>;
 

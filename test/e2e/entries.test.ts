@@ -81,6 +81,15 @@ describe("package entries, from the sources", () => {
     expectService(await probe(pathToFileURL(join(ROOT, "src", "server.ts")).href, "import", source), "ts", "src");
   }, 60_000);
 
+  it("autoflow-integrations/client loads the route table and the error class only: no zod, no connector, no server", async () => {
+    const loaded = await probe(pathToFileURL(join(ROOT, "src", "client", "index.ts")).href, "import", source);
+    expect(loaded.own).toContain("src/client/index.ts");
+    expect(loaded.own).toContain("src/api/routes.ts");
+    // (tsx and esbuild load the sources; nothing else of node_modules is loaded.)
+    expect([...loaded.packages].filter((name) => name !== "tsx" && name !== "esbuild")).toEqual([]);
+    expect(loaded.own.filter((path) => path.startsWith("src/integrations/") && path !== "src/integrations/shared/errors.ts")).toEqual([]);
+  });
+
   it("the SDK opens a SQLite store, and only then loads better-sqlite3, never pg", async () => {
     const loaded = await probe(sdk, "sqlite", source);
     expect(loaded.outcome).toBe("opened sqlite");
@@ -125,7 +134,7 @@ describe("package entries, built and imported by name", () => {
 
   it("every entry of package.json's exports is built, with its types", () => {
     const { exports } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> };
-    expect(Object.keys(exports).sort()).toEqual([".", "./sandboxes", "./server"]);
+    expect(Object.keys(exports).sort()).toEqual([".", "./client", "./sandboxes", "./server"]);
     for (const target of Object.values(exports)) {
       expect(existsSync(join(dir, target.default)), target.default).toBe(true);
       expect(existsSync(join(dir, target.types)), target.types).toBe(true);
