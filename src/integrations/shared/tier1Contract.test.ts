@@ -16,6 +16,8 @@ import type { ConnectionHealthOf, ConnectionPublicOf } from "../../sdk.js";
 import type { SlackConnectionPublic, SlackHealth } from "../connectorTypes.js";
 import type { z } from "zod";
 import { escapeHtml } from "./html.js";
+import { AutoFlowClient } from "../../client/index.js";
+import { injectFetch } from "../../testing/injectFetch.js";
 import { WRITE_CASES, type ProxiedAnswer, type ProxyStep } from "../../testing/proxyCases.js";
 import { ACTION_CASES } from "../../testing/actionCases.js";
 import type { ActionMap } from "./action.js";
@@ -132,20 +134,21 @@ describe("the v1 contract, as the seed has it", () => {
 
   describe.each(testDatabases())("the seed's two HTTP examples, on %s", (database) => {
     let h: Harness;
+    // The seed's examples through the typed client (autoflow-integrations/client), as an AutoFlow service would call.
+    let client: AutoFlowClient;
     beforeAll(async () => {
       h = await startHarness({ database });
+      client = new AutoFlowClient({ baseUrl: "http://127.0.0.1:3000", token: () => h.token("seed"), fetch: injectFetch(h.service.app) });
     });
     afterAll(async () => {
       await h?.close();
     });
 
     it("POST /api/integrations/slack/oauth/start answers the seed's four fields", async () => {
-      const res = await h.request({ method: "POST", url: "/api/integrations/slack/oauth/start", user: "seed" });
-      expect(res.statusCode).toBe(200);
-      const body = res.json() as Record<string, unknown>;
+      const body = await client.startOAuth("slack");
       expect(Object.keys(body).sort()).toEqual(["authUrl", "codeVerifier", "expiresInSeconds", "state"]);
       expect(body).toMatchObject({ expiresInSeconds: 600, state: expect.stringMatching(/^slack_/) as unknown, codeVerifier: expect.any(String) as unknown });
-      expect(new URL(body.authUrl as string).pathname).toBe("/oauth/v2/authorize");
+      expect(new URL(body.authUrl).pathname).toBe("/oauth/v2/authorize");
     });
 
     it("GET /api/integrations/stripe/health, throttled, answers the seed's degraded envelope", async () => {
@@ -156,16 +159,14 @@ describe("the v1 contract, as the seed has it", () => {
       expect(done.statusCode, done.body).toBe(200);
       await h.sandbox("stripe", "/_sandbox/faults", { body: { fault: "rate-limit" } });
       try {
-        const res = await h.request({ method: "GET", url: "/api/integrations/stripe/health", user: "seed" });
-        expect(res.statusCode).toBe(200);
-        const health = res.json() as Record<string, unknown>;
+        const health = await client.health("stripe");
         expect(health).toMatchObject({
           status: "degraded",
           authMethod: "oauth2",
           accountId: expect.stringMatching(/^acct_/) as unknown,
           details: { auth: true, apiReachable: true, rateLimited: true, errorType: "rate-limit", message: "Stripe API rate limit exceeded" },
         });
-        expect(new Date(health.checkedAt as string).toISOString()).toBe(health.checkedAt);
+        expect(new Date(health.checkedAt).toISOString()).toBe(health.checkedAt);
       } finally {
         await h.sandbox("stripe", "/_sandbox/faults", { method: "DELETE" });
       }
