@@ -10,6 +10,7 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../integrations/regis
 import { ERROR_CODES } from "../integrations/shared/errors.js";
 import { connectionSchemaOf, errorTypeSchema, healthSchemaOf } from "../integrations/shared/publicShapes.js";
 import { syncConfigSchema } from "../integrations/jira/sync/config.js";
+import { siteSchema } from "../integrations/jira/sync/jiraApi.js";
 
 const iso = z.string().describe("ISO-8601");
 
@@ -105,7 +106,6 @@ export const disconnectSchema = z.object({
 
 // --- the Jira ticket sync
 
-const siteSchema = z.object({ id: z.string(), url: z.string(), name: z.string().optional(), scopes: z.array(z.string()).optional() });
 /** The webhook registration or what to set up for an admin webhook (webhooks.ts). */
 const webhookStateSchema = z.union([
   z.object({
