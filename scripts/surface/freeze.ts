@@ -22,6 +22,13 @@ import { flattenReport } from "./tsSurface.js";
 
 export const ACCEPTED_FILE = `${API_FOLDER}/accepted.json`;
 
+/**
+ * The escape hatch until src/api/openapi.ts is merged: while true, a missing
+ * generator skips the OpenAPI half of the check, saying so, instead of
+ * failing it. Set it to false once the generator is in.
+ */
+export const SKIP_OPENAPI_WITHOUT_GENERATOR = true;
+
 export type Accepted = {
   /** package.json's version when the checked-in surface was accepted (`api:update` last ran). */
   version: string;
@@ -47,6 +54,8 @@ const lf = (text: string): string => text.replaceAll("\r\n", "\n");
 export type FreezeOptions = {
   /** Reports already generated from `root`'s current sources (generated here when left out). */
   reports?: GeneratedReports;
+  /** The OpenAPI document already generated from `root`'s current sources (generated here by src/api/openapi.ts when left out). */
+  openApiDocument?: unknown;
 };
 
 type Write = { file: string; text: string } | { file: string; remove: true };
@@ -71,7 +80,7 @@ export async function compareSurfaces(root: string, options: FreezeOptions = {})
   const writes: Write[] = [];
 
   // The generator runs in a child process: start it first, so it runs while the declarations compile here.
-  const openApi = openApiHalf(root, notes, writes);
+  const openApi = openApiHalf(root, notes, writes, options);
   openApi.catch(() => undefined);
 
   const reports = options.reports ?? generateReports(root, entries);
@@ -115,10 +124,12 @@ export async function compareSurfaces(root: string, options: FreezeOptions = {})
   return { acceptedVersion, currentVersion: pkg.version, surfaces, notes, writes };
 }
 
-async function openApiHalf(root: string, notes: string[], writes: Write[]): Promise<SurfaceComparison | undefined> {
-  // Until src/api/openapi.ts is merged, the OpenAPI half is skipped; delete this one line to make a missing generator fail the check.
-  if (!existsSync(join(root, OPENAPI_GENERATOR))) return void notes.push(`OpenAPI: SKIPPED, ${OPENAPI_GENERATOR} does not exist yet (nothing generates ${OPENAPI_DOCUMENT})`);
-  const generated = JSON.parse(JSON.stringify(await generateOpenApiDocument(root))) as unknown;
+async function openApiHalf(root: string, notes: string[], writes: Write[], options: FreezeOptions): Promise<SurfaceComparison | undefined> {
+  if (!("openApiDocument" in options) && !existsSync(join(root, OPENAPI_GENERATOR))) {
+    if (SKIP_OPENAPI_WITHOUT_GENERATOR) return void notes.push(`OpenAPI: SKIPPED, ${OPENAPI_GENERATOR} does not exist yet (nothing generates ${OPENAPI_DOCUMENT})`);
+    throw new Error(`${OPENAPI_GENERATOR} does not exist: the OpenAPI half of the freeze generates ${OPENAPI_DOCUMENT} with its buildOpenApiDocument()`);
+  }
+  const generated = JSON.parse(JSON.stringify("openApiDocument" in options ? options.openApiDocument : await generateOpenApiDocument(root))) as unknown;
   const checkedIn = readCheckedInOpenApi(root);
   const generatedPaths = flattenOpenApi(generated);
   const acceptedPaths = checkedIn ? flattenOpenApi(checkedIn.document) : [];

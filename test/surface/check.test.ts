@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ROOT } from "../../src/testing/processes.js";
-import { apiCheck, apiUpdate, describeResult, halves, readAccepted } from "../../scripts/surface/freeze.js";
+import { apiCheck, apiUpdate, describeResult, halves, readAccepted, SKIP_OPENAPI_WITHOUT_GENERATOR } from "../../scripts/surface/freeze.js";
 import { OPENAPI_DOCUMENT, OPENAPI_GENERATOR } from "../../scripts/surface/openApiSource.js";
 
 const report = (code: string): string =>
@@ -24,13 +24,22 @@ let root: string;
 const pkg = (version: string, exports: Record<string, unknown> = { ".": { types: "./dist/index.d.ts" } }): void =>
   writeFileSync(join(root, "package.json"), `${JSON.stringify({ name: "pkg", version, type: "module", exports }, null, 2)}\n`);
 const read = (file: string): string => readFileSync(join(root, file), "utf8");
-const reports = (entries: Record<string, string>): { reports: Map<string, string> } => ({ reports: new Map(Object.entries(entries)) });
+/** The TypeScript cases hand in a small OpenAPI document too (checked in as it is), so they hold with or without the escape hatch. */
+const OPENAPI = { openapi: "3.1.0", info: { title: "pkg", version: "1" }, paths: {} };
+const reports = (entries: Record<string, string>): { reports: Map<string, string>; openApiDocument: unknown } => ({
+  reports: new Map(Object.entries(entries)),
+  openApiDocument: OPENAPI,
+});
+/** Reports only: the OpenAPI half runs src/api/openapi.ts, if there is one. */
+const reportsOnly = (entries: Record<string, string>): { reports: Map<string, string> } => ({ reports: new Map(Object.entries(entries)) });
 
 beforeEach(async () => {
   root = mkdtempSync(join(tmpdir(), "api-check-"));
   mkdirSync(join(root, "api"));
   pkg("1.2.0");
   writeFileSync(join(root, "api", "pkg.api.md"), V1);
+  mkdirSync(join(root, "docs", "integrations"), { recursive: true });
+  writeFileSync(join(root, OPENAPI_DOCUMENT), `${JSON.stringify(OPENAPI, null, 2)}\n`);
   writeFileSync(join(root, "api", "accepted.json"), `${JSON.stringify({ version: "1.0.0", reports: { ".": "pkg.api.md" } }, null, 2)}\n`);
   expect((await apiCheck(root, reports({ ".": V1 }))).ok).toBe(true);
 });
@@ -122,8 +131,12 @@ describe("the OpenAPI half", () => {
   /** The stub generator serves whatever generated.json holds. */
   const generates = (doc: unknown): void => writeFileSync(join(root, "src", "api", "generated.json"), JSON.stringify(doc));
 
-  it("is skipped, saying so, only while src/api/openapi.ts does not exist", async () => {
-    const result = await apiCheck(root, reports({ ".": V1 }));
+  it("without src/api/openapi.ts: skipped, saying so, while the escape hatch is on; a failure once it is off", async () => {
+    if (!SKIP_OPENAPI_WITHOUT_GENERATOR) {
+      await expect(apiCheck(root, reportsOnly({ ".": V1 }))).rejects.toThrow(`${OPENAPI_GENERATOR} does not exist`);
+      return;
+    }
+    const result = await apiCheck(root, reportsOnly({ ".": V1 }));
     expect(result.state.notes).toContain(`OpenAPI: SKIPPED, ${OPENAPI_GENERATOR} does not exist yet (nothing generates ${OPENAPI_DOCUMENT})`);
     expect(halves(result).openapi).toBe("skipped");
   });
@@ -131,40 +144,40 @@ describe("the OpenAPI half", () => {
   it("fails on drift and on a removed enum value without a major bump; update writes the document", async () => {
     symlinkSync(join(ROOT, "node_modules"), join(root, "node_modules"), "dir");
     mkdirSync(join(root, "src", "api"), { recursive: true });
-    mkdirSync(join(root, "docs", "integrations"), { recursive: true });
+    rmSync(join(root, OPENAPI_DOCUMENT));
     writeFileSync(
       join(root, OPENAPI_GENERATOR),
       `import { readFileSync } from "node:fs";\nexport function buildOpenApiDocument(): Record<string, unknown> {\n  return JSON.parse(readFileSync(new URL("./generated.json", import.meta.url), "utf8"));\n}\n`,
     );
     generates(document(["ok", "degraded", "down"]));
 
-    const first = await apiCheck(root, reports({ ".": V1 }));
+    const first = await apiCheck(root, reportsOnly({ ".": V1 }));
     expect(first.problems).toEqual([expect.stringMatching(/^OpenAPI: docs\/integrations\/openapi\.json is not checked in/)]);
-    expect((await apiUpdate(root, reports({ ".": V1 }))).written).toEqual([OPENAPI_DOCUMENT, "api/accepted.json"]);
+    expect((await apiUpdate(root, reportsOnly({ ".": V1 }))).written).toEqual([OPENAPI_DOCUMENT, "api/accepted.json"]);
     expect(JSON.parse(read(OPENAPI_DOCUMENT))).toEqual(document(["ok", "degraded", "down"]));
-    const clean = await apiCheck(root, reports({ ".": V1 }));
+    const clean = await apiCheck(root, reportsOnly({ ".": V1 }));
     expect(clean.ok).toBe(true);
     expect(halves(clean).openapi).toEqual({ ok: true, problems: [] });
 
     // Same document, other formatting: not drift.
     writeFileSync(join(root, OPENAPI_DOCUMENT), JSON.stringify(document(["ok", "degraded", "down"])));
-    expect((await apiCheck(root, reports({ ".": V1 }))).ok).toBe(true);
+    expect((await apiCheck(root, reportsOnly({ ".": V1 }))).ok).toBe(true);
 
     generates(document(["ok", "degraded"]));
-    const removed = await apiCheck(root, reports({ ".": V1 }));
+    const removed = await apiCheck(root, reportsOnly({ ".": V1 }));
     expect(removed.ok).toBe(false);
     expect(removed.problems).toContain('  OpenAPI: GET /health response 200 application/json $.status: "down" removed');
     expect(halves(removed).typescript.ok).toBe(true);
-    expect((await apiUpdate(root, reports({ ".": V1 }))).ok).toBe(false);
+    expect((await apiUpdate(root, reportsOnly({ ".": V1 }))).ok).toBe(false);
 
     pkg("2.0.0");
-    expect((await apiUpdate(root, reports({ ".": V1 }))).ok).toBe(true);
-    expect((await apiCheck(root, reports({ ".": V1 }))).ok).toBe(true);
+    expect((await apiUpdate(root, reportsOnly({ ".": V1 }))).ok).toBe(true);
+    expect((await apiCheck(root, reportsOnly({ ".": V1 }))).ok).toBe(true);
 
     // An added value: drift until updated, no bump needed.
     generates(document(["ok", "degraded", "paused"]));
-    expect((await apiCheck(root, reports({ ".": V1 }))).problems).toEqual([expect.stringMatching(/^OpenAPI: .* differs from the generated one \(1 path added, 0 removed\)/)]);
-    expect((await apiUpdate(root, reports({ ".": V1 }))).ok).toBe(true);
-    expect((await apiCheck(root, reports({ ".": V1 }))).ok).toBe(true);
+    expect((await apiCheck(root, reportsOnly({ ".": V1 }))).problems).toEqual([expect.stringMatching(/^OpenAPI: .* differs from the generated one \(1 path added, 0 removed\)/)]);
+    expect((await apiUpdate(root, reportsOnly({ ".": V1 }))).ok).toBe(true);
+    expect((await apiCheck(root, reportsOnly({ ".": V1 }))).ok).toBe(true);
   }, 60_000);
 });
