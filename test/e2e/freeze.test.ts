@@ -5,11 +5,13 @@
  * change passes without one once the report is updated, and the same holds
  * for the OpenAPI document.
  *
- * To keep it quick, each case compiles its sources once, in this process
- * (declarations only, API Extractor called through its API), and hands the
- * reports to check and update, whose other inputs (package.json's version,
- * the files in api/) are what change between the calls; the rename case also
- * runs `npm run api:check` itself, as CI does, alongside.
+ * To keep it quick, each case generates its surfaces once per state of its
+ * sources: the reports in this process (declarations only, API Extractor
+ * called through its API), the OpenAPI document with the generator in a
+ * child process. It hands them to check and update, whose other inputs
+ * (package.json's version, the files in api/ and the checked-in document)
+ * are what change between the calls. The rename case also runs
+ * `npm run api:check` itself, as CI does, alongside.
  */
 import { execFile, execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -18,9 +20,9 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../src/testing/processes.js";
 import { generateReports } from "../../scripts/surface/apiReport.js";
-import { apiCheck, apiUpdate, readAccepted } from "../../scripts/surface/freeze.js";
+import { apiCheck, apiUpdate, readAccepted, type FreezeOptions } from "../../scripts/surface/freeze.js";
 import { flattenOpenApi } from "../../scripts/surface/openApiSurface.js";
-import { OPENAPI_DOCUMENT, OPENAPI_GENERATOR } from "../../scripts/surface/openApiSource.js";
+import { generateOpenApiDocument, OPENAPI_DOCUMENT, OPENAPI_GENERATOR } from "../../scripts/surface/openApiSource.js";
 
 const CONTRACT = "src/integrations/shared/contract.ts";
 const MAIN_REPORT = "api/autoflow-integrations.api.md";
@@ -58,6 +60,18 @@ function raiseMajor(dir: string): string {
   return raised;
 }
 
+/**
+ * The surfaces `dir`'s sources generate, once: the reports, and the OpenAPI
+ * document when there is a generator (in its child process, while the
+ * declarations compile here). Check and update take them as given.
+ */
+async function generate(dir: string): Promise<FreezeOptions> {
+  const openApi = existsSync(join(dir, OPENAPI_GENERATOR)) ? generateOpenApiDocument(dir) : undefined;
+  openApi?.catch(() => undefined);
+  const reports = generateReports(dir);
+  return openApi ? { reports, openApiDocument: await openApi } : { reports };
+}
+
 /** Runs an npm script in `dir`, resolving with its exit code and output whether it fails or not. */
 function npmRun(dir: string, script: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -77,12 +91,12 @@ describe("the v1 freeze", () => {
 
     // The CLI, as CI runs it, in a child process while the same sources compile here.
     const cli = npmRun(dir, "api:check");
-    const reports = generateReports(dir);
+    const generated = await generate(dir);
 
-    const check = await apiCheck(dir, { reports });
+    const check = await apiCheck(dir, generated);
     expect(check.ok).toBe(false);
     expect(check.problems).toContain(`  ${removal}`);
-    const refused = await apiUpdate(dir, { reports });
+    const refused = await apiUpdate(dir, generated);
     expect(refused.ok).toBe(false);
     expect(refused.problems).toContain(`  ${removal}`);
     expect(refused.written).toEqual([]);
@@ -93,33 +107,33 @@ describe("the v1 freeze", () => {
     expect(stderr).toContain(removal);
 
     const raised = raiseMajor(dir);
-    const updated = await apiUpdate(dir, { reports });
+    const updated = await apiUpdate(dir, generated);
     expect(updated.problems).toEqual([]);
     expect(updated.written).toEqual(expect.arrayContaining([MAIN_REPORT, "api/accepted.json"]));
     expect(readAccepted(dir)?.version).toBe(raised);
     expect(readFileSync(join(dir, MAIN_REPORT), "utf8")).toMatch(/^\s+checkedOn: string;$/m);
-    expect(await apiCheck(dir, { reports })).toMatchObject({ ok: true, problems: [] });
+    expect(await apiCheck(dir, generated)).toMatchObject({ ok: true, problems: [] });
   }, 240_000);
 
   it("(b) adding an optional field passes without a major bump once the report is updated, and fails while it is stale", async () => {
     const dir = scratchCopy();
     const before = version(dir);
     edit(dir, CONTRACT, "  checkedAt: string; // ISO-8601\n", "  checkedAt: string; // ISO-8601\n  region?: string;\n");
-    const reports = generateReports(dir);
+    const generated = await generate(dir);
 
-    const stale = await apiCheck(dir, { reports });
+    const stale = await apiCheck(dir, generated);
     expect(stale.ok).toBe(false);
     expect(stale.problems).toEqual([expect.stringMatching(/^autoflow-integrations: api\/autoflow-integrations\.api\.md differs from the generated one \(\d+ paths? added, 0 removed\): run npm run api:update/)]);
     const main = stale.state.surfaces.find((s) => s.name === "autoflow-integrations");
     expect(main?.added).toContain("Tier1ConnectionHealth.region");
     expect(stale.state.surfaces.flatMap((s) => s.removed)).toEqual([]);
 
-    const updated = await apiUpdate(dir, { reports });
+    const updated = await apiUpdate(dir, generated);
     expect(updated.problems).toEqual([]);
     expect(version(dir)).toBe(before);
     expect(readAccepted(dir)?.version).toBe(before);
     expect(readFileSync(join(dir, MAIN_REPORT), "utf8")).toMatch(/^\s+region\?: string;$/m);
-    expect(await apiCheck(dir, { reports })).toMatchObject({ ok: true, problems: [] });
+    expect(await apiCheck(dir, generated)).toMatchObject({ ok: true, problems: [] });
   }, 240_000);
 
   it("(c) removing an enum value from an OpenAPI response fails the same way", async () => {
@@ -129,7 +143,7 @@ describe("the v1 freeze", () => {
       `${OPENAPI_GENERATOR} (buildOpenApiDocument) is not in this branch yet: this case runs once the OpenAPI generator is merged`,
     ).toBe(true);
     const reports = generateReports(dir);
-    expect(await apiCheck(dir, { reports }), "the copy starts with the checked-in surface current").toMatchObject({ ok: true, problems: [] });
+    expect(await apiCheck(dir, { reports }), "the copy starts with the checked-in surface current (the generator run by the check)").toMatchObject({ ok: true, problems: [] });
 
     // An enum value of a response, from the checked-in document: the health status's "down" when there is one.
     const responseValues = flattenOpenApi(JSON.parse(readFileSync(join(dir, OPENAPI_DOCUMENT), "utf8"))).filter((p) =>
@@ -163,17 +177,19 @@ describe("the v1 freeze", () => {
       ].join("\n"),
     );
 
-    const check = await apiCheck(dir, { reports });
+    // The wrapped generator, run once (the sources do not change again below).
+    const generated: FreezeOptions = { reports, openApiDocument: await generateOpenApiDocument(dir) };
+    const check = await apiCheck(dir, generated);
     expect(check.ok).toBe(false);
     expect(check.problems).toContain(`  OpenAPI: ${path} removed`);
-    const refused = await apiUpdate(dir, { reports });
+    const refused = await apiUpdate(dir, generated);
     expect(refused.ok).toBe(false);
     expect(refused.problems).toContain(`  OpenAPI: ${path} removed`);
 
     raiseMajor(dir);
-    const updated = await apiUpdate(dir, { reports });
+    const updated = await apiUpdate(dir, generated);
     expect(updated.problems).toEqual([]);
     expect(updated.written).toContain(OPENAPI_DOCUMENT);
-    expect(await apiCheck(dir, { reports })).toMatchObject({ ok: true, problems: [] });
+    expect(await apiCheck(dir, generated)).toMatchObject({ ok: true, problems: [] });
   }, 240_000);
 });
