@@ -160,6 +160,13 @@ function analysisOptions(root: string): Record<string, unknown> {
   return options;
 }
 
+/** The same, as compiler options: how the surface flattener (tsSurface.ts) reads the reports' declarations. */
+export function analysisCompilerOptions(root: string): ts.CompilerOptions {
+  const { options, errors } = ts.convertCompilerOptionsFromJson(analysisOptions(root), root);
+  if (errors.length > 0) throw new Error(ts.formatDiagnostics(errors, formatHost));
+  return options;
+}
+
 export type GeneratedReports = Map<string, string>;
 
 /**

@@ -14,11 +14,11 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { API_FOLDER, generateReports, readPackageJson, reportEntries, type GeneratedReports, type ReportEntry } from "./apiReport.js";
+import { analysisCompilerOptions, API_FOLDER, generateReports, readPackageJson, reportEntries, type GeneratedReports, type ReportEntry } from "./apiReport.js";
 import { flattenOpenApi } from "./openApiSurface.js";
 import { formatOpenApi, generateOpenApiDocument, OPENAPI_DOCUMENT, OPENAPI_GENERATOR, readCheckedInOpenApi } from "./openApiSource.js";
 import { checkVerdict, majorOf, removedPaths, updateVerdict, type SurfaceComparison, type Verdict } from "./rule.js";
-import { flattenReport } from "./tsSurface.js";
+import { flattenReportGroups } from "./tsSurface.js";
 
 export const ACCEPTED_FILE = `${API_FOLDER}/accepted.json`;
 
@@ -54,6 +54,8 @@ const lf = (text: string): string => text.replaceAll("\r\n", "\n");
 export type FreezeOptions = {
   /** Reports already generated from `root`'s current sources (generated here when left out). */
   reports?: GeneratedReports;
+  /** List every removed path (`--all`), not only the topmost of each removed subtree. */
+  all?: boolean;
   /** The OpenAPI document already generated from `root`'s current sources (generated here by src/api/openapi.ts when left out). */
   openApiDocument?: unknown;
 };
@@ -87,34 +89,42 @@ export async function compareSurfaces(root: string, options: FreezeOptions = {})
   const surfaces: SurfaceComparison[] = [];
   const acceptedReports = accepted?.reports ?? {};
   const current = new Map<string, ReportEntry>(entries.map((e) => [e.entry, e]));
+  type Pending = { entry: string; e: ReportEntry | undefined; checkedInFile: string; checkedIn: string | undefined; accepted: boolean; generated: string | undefined };
+  const pending: Pending[] = [];
   for (const entry of [...new Set([...Object.keys(acceptedReports), ...current.keys()])].sort()) {
     const e = current.get(entry);
     const checkedInFile = `${API_FOLDER}/${acceptedReports[entry] ?? e?.reportFile}`;
     const checkedIn = existsSync(join(root, checkedInFile)) ? lf(readFileSync(join(root, checkedInFile), "utf8")) : undefined;
-    const acceptedPaths = checkedIn !== undefined && entry in acceptedReports ? flattenReport(checkedIn) : [];
-    if (!e) {
+    const generated = e ? reports.get(entry) : undefined;
+    if (e && generated === undefined) throw new Error(`no report was generated for ${e.specifier}`);
+    pending.push({ entry, e, checkedInFile, checkedIn, accepted: checkedIn !== undefined && entry in acceptedReports, generated });
+  }
+  // One compiler program reads every report; the accepted and the generated one of an entry are flattened as a pair.
+  const groups = pending.map((p) => [...(p.accepted ? [p.checkedIn as string] : []), ...(p.generated !== undefined ? [p.generated] : [])]);
+  const flattened = flattenReportGroups(groups, { root, compilerOptions: analysisCompilerOptions(root) });
+  pending.forEach((p, i) => {
+    const group = flattened[i] ?? [];
+    const acceptedPaths = p.accepted ? (group[0] ?? []) : [];
+    const generatedPaths = p.generated !== undefined ? (group[p.accepted ? 1 : 0] ?? []) : [];
+    if (!p.e) {
       // An entry accepted before and gone from package.json exports: all of it is removed.
-      surfaces.push({ name: `${pkg.name}${entry === "." ? "" : entry.slice(1)}`, file: checkedInFile, upToDate: false, missing: false, removed: acceptedPaths, added: [] });
-      writes.push({ file: checkedInFile, remove: true });
-      continue;
+      surfaces.push({ name: `${pkg.name}${p.entry === "." ? "" : p.entry.slice(1)}`, file: p.checkedInFile, upToDate: false, missing: false, removed: acceptedPaths, added: [] });
+      writes.push({ file: p.checkedInFile, remove: true });
+      return;
     }
-    const generated = reports.get(entry);
-    if (generated === undefined) throw new Error(`no report was generated for ${e.specifier}`);
-    const generatedPaths = flattenReport(generated);
-    const file = `${API_FOLDER}/${e.reportFile}`;
-    const upToDate = checkedIn === generated && file === checkedInFile && entry in acceptedReports;
+    const file = `${API_FOLDER}/${p.e.reportFile}`;
     surfaces.push({
-      name: e.specifier,
+      name: p.e.specifier,
       file,
-      upToDate,
-      missing: checkedIn === undefined,
+      upToDate: p.checkedIn === p.generated && file === p.checkedInFile && p.accepted,
+      missing: p.checkedIn === undefined,
       removed: removedPaths(acceptedPaths, generatedPaths),
       added: removedPaths(generatedPaths, acceptedPaths),
     });
-    notes.push(`${e.specifier}: ${generatedPaths.length} paths (${file})`);
-    if (checkedIn !== generated || file !== checkedInFile) writes.push({ file, text: generated });
-    if (file !== checkedInFile && checkedIn !== undefined) writes.push({ file: checkedInFile, remove: true });
-  }
+    notes.push(`${p.e.specifier}: ${generatedPaths.length} paths (${file})`);
+    if (p.checkedIn !== p.generated || file !== p.checkedInFile) writes.push({ file, text: p.generated as string });
+    if (file !== p.checkedInFile && p.checkedIn !== undefined) writes.push({ file: p.checkedInFile, remove: true });
+  });
 
   const openApiSurface = await openApi;
   if (openApiSurface) surfaces.push(openApiSurface);
@@ -158,7 +168,7 @@ function unacceptedMajor(state: FreezeState): string[] {
 /** `npm run api:check`. */
 export async function apiCheck(root: string, options: FreezeOptions = {}): Promise<FreezeResult> {
   const state = await compareSurfaces(root, options);
-  const verdict = checkVerdict(state.surfaces, state.acceptedVersion, state.currentVersion);
+  const verdict = checkVerdict(state.surfaces, state.acceptedVersion, state.currentVersion, options.all);
   const problems = [...verdict.problems, ...unacceptedMajor(state)];
   return { ok: problems.length === 0, problems, state, written: [] };
 }
@@ -166,7 +176,7 @@ export async function apiCheck(root: string, options: FreezeOptions = {}): Promi
 /** `npm run api:update`: writes the generated surfaces and the accepted version, unless that would accept a removal without a major version bump. */
 export async function apiUpdate(root: string, options: FreezeOptions = {}): Promise<FreezeResult> {
   const state = await compareSurfaces(root, options);
-  const verdict = updateVerdict(state.surfaces, state.acceptedVersion, state.currentVersion);
+  const verdict = updateVerdict(state.surfaces, state.acceptedVersion, state.currentVersion, options.all);
   if (!verdict.ok) return { ...verdict, state, written: [] };
   mkdirSync(join(root, API_FOLDER), { recursive: true });
   for (const write of state.writes) {

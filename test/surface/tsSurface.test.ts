@@ -1,7 +1,7 @@
 /** The TypeScript surface flattener (scripts/surface/tsSurface.ts) on small declaration fixtures. */
 import { describe, expect, it } from "vitest";
 import { removedPaths } from "../../scripts/surface/rule.js";
-import { flattenDeclarations, flattenReport, reportCode } from "../../scripts/surface/tsSurface.js";
+import { flattenDeclarationGroups, flattenDeclarations, flattenReport, reportCode } from "../../scripts/surface/tsSurface.js";
 
 const HEALTH = `
 export type Tier1ConnectionHealth<TAuthMethod extends string, TMetadata> = {
@@ -157,6 +157,42 @@ describe("flattenDeclarations", () => {
       ]),
     );
     expect(paths).not.toContain("REGISTRY");
+  });
+});
+
+describe("paths follow what types mean", () => {
+  it("a field is the same path whether declared in a literal or inferred through a mapped type (as z.infer does)", () => {
+    const literal = `export type Meta = { teamId: string; region?: "eu" | "us" };`;
+    const inferred = `
+      declare const schema: { teamId: () => string; region: () => "eu" | "us" };
+      type Infer<T> = { [K in keyof T]: T[K] extends () => infer R ? R : never };
+      export type Meta = Partial<Pick<Infer<typeof schema>, "region">> & Omit<Infer<typeof schema>, "region">;
+    `;
+    expect(flattenDeclarations(inferred)).toEqual(flattenDeclarations(literal));
+    expect(flattenDeclarations(literal)).toEqual(["Meta", "Meta.region", 'Meta.region: "eu"', 'Meta.region: "us"', "Meta.teamId"]);
+  });
+
+  it("exporting a type that was internal adds its paths and takes none away from where it is used", () => {
+    const before = `type Sandbox = { url: string }; export type Started = { sandbox: Sandbox };`;
+    const after = `export type Sandbox = { url: string }; export type Started = { sandbox: Sandbox };`;
+    // On its own, a surface stops at its own exports...
+    expect(flattenDeclarations(after)).not.toContain("Started.sandbox.url");
+    // ...compared with one that did not export it, it does not.
+    const [[accepted, generated] = []] = flattenDeclarationGroups([[before, after]]);
+    expect(removedPaths(accepted ?? [], generated ?? [])).toEqual([]);
+    expect(removedPaths(generated ?? [], accepted ?? [])).toEqual(["Sandbox", "Sandbox.url"]);
+  });
+
+  it("a type parameter with a default is read as its default, as a generic written without arguments means it", () => {
+    const plain = flattenDeclarations(`type Conn = { id: string }; export type Report = { connection: Conn; note?: string };`);
+    const generic = flattenDeclarations(`type Conn = { id: string }; export type Report<T = Conn> = { connection: T; note?: string };`);
+    expect(generic).toEqual(plain);
+    expect(flattenDeclarations(`export type Box<T> = { value: T };`)).toEqual(["Box", "Box.value"]);
+  });
+
+  it("a union is read through even when an exported alias equals it", () => {
+    const paths = flattenDeclarations(`export type Status = "ok" | "down"; export type Health = { status: "ok" | "down"; level?: Status };`);
+    expect(paths).toEqual(expect.arrayContaining(['Health.status: "down"', 'Health.level: "ok"', 'Status: "down"']));
   });
 });
 
