@@ -42,9 +42,43 @@ export function majorRaised(acceptedVersion: string, currentVersion: string): bo
 
 export type Verdict = { ok: boolean; problems: string[] };
 
-/** One line per removal: `autoflow-integrations: Tier1ConnectionHealth.checkedAt removed`. */
-export function removalLines(surfaces: readonly SurfaceComparison[]): string[] {
-  return surfaces.flatMap((s) => s.removed.map((path) => `${s.name}: ${path} removed`));
+/** Where a path continues into a deeper one: `.field`, `(#0)`, `()`, `[]`, `<0>`, `: "value"`, ` = "value"`. */
+const CHILD_START = /^(?:[.([<:]| =)/;
+
+/** Removed paths with the ones under another removed path folded into it: `CONNECTORS.slack.startSandbox` stands for its parameters. */
+export function collapseRemovals(paths: readonly string[]): { path: string; under: number }[] {
+  const sorted = [...new Set(paths)].sort();
+  const removed = new Set(sorted);
+  const top: { path: string; under: number }[] = [];
+  const index = new Map<string, { path: string; under: number }>();
+  for (const path of sorted) {
+    let parent: string | undefined;
+    for (let i = 1; i < path.length && parent === undefined; i += 1) {
+      if (CHILD_START.test(path.slice(i)) && removed.has(path.slice(0, i)) && index.has(path.slice(0, i))) parent = path.slice(0, i);
+    }
+    const entry = parent === undefined ? undefined : index.get(parent);
+    if (entry) {
+      entry.under += 1;
+      index.set(path, entry);
+    } else {
+      const own = { path, under: 0 };
+      top.push(own);
+      index.set(path, own);
+    }
+  }
+  return top;
+}
+
+/**
+ * One line per removal: `autoflow-integrations: Tier1ConnectionHealth.checkedAt removed`; with `all` false, a
+ * removal under another removed path is counted on that one's line instead.
+ */
+export function removalLines(surfaces: readonly SurfaceComparison[], all = true): string[] {
+  return surfaces.flatMap((s) =>
+    all
+      ? s.removed.map((path) => `${s.name}: ${path} removed`)
+      : collapseRemovals(s.removed).map(({ path, under }) => `${s.name}: ${path} removed${under > 0 ? ` (and ${under} path${under === 1 ? "" : "s"} under it)` : ""}`),
+  );
 }
 
 function versionProblems(acceptedVersion: string, currentVersion: string): string[] {
@@ -54,19 +88,22 @@ function versionProblems(acceptedVersion: string, currentVersion: string): strin
   return [];
 }
 
-function removalProblem(surfaces: readonly SurfaceComparison[], acceptedVersion: string, currentVersion: string): string[] {
-  const lines = removalLines(surfaces);
-  if (lines.length === 0 || majorRaised(acceptedVersion, currentVersion)) return [];
+function removalProblem(surfaces: readonly SurfaceComparison[], acceptedVersion: string, currentVersion: string, all: boolean): string[] {
+  const count = surfaces.reduce((n, s) => n + s.removed.length, 0);
+  if (count === 0 || majorRaised(acceptedVersion, currentVersion)) return [];
   return [
-    `${lines.length} removal${lines.length === 1 ? "" : "s"} from the surface accepted at ${acceptedVersion}, and package.json's major version (${currentVersion}) was not raised:`,
-    ...lines.map((line) => `  ${line}`),
+    `${count} path${count === 1 ? "" : "s"} removed from the surface accepted at ${acceptedVersion}, and package.json's major version (${currentVersion}) was not raised:`,
+    ...removalLines(surfaces, all).map((line) => `  ${line}`),
     `A removal or rename breaks v1: keep the old name beside the new one, or raise the major version and write the migration notes (docs/integrations/MIGRATIONS.md).`,
   ];
 }
 
-/** `api:check`: the checked-in surfaces equal the generated ones, and nothing was removed unless the major version was raised. */
-export function checkVerdict(surfaces: readonly SurfaceComparison[], acceptedVersion: string, currentVersion: string): Verdict {
-  const problems = [...versionProblems(acceptedVersion, currentVersion), ...removalProblem(surfaces, acceptedVersion, currentVersion)];
+/**
+ * `api:check`: the checked-in surfaces equal the generated ones, and nothing was removed unless the major version was
+ * raised. `all`: list every removed path, not only the topmost of each removed subtree.
+ */
+export function checkVerdict(surfaces: readonly SurfaceComparison[], acceptedVersion: string, currentVersion: string, all = false): Verdict {
+  const problems = [...versionProblems(acceptedVersion, currentVersion), ...removalProblem(surfaces, acceptedVersion, currentVersion, all)];
   for (const s of surfaces) {
     if (s.upToDate) continue;
     const counts = `${s.added.length} path${s.added.length === 1 ? "" : "s"} added, ${s.removed.length} removed`;
@@ -80,7 +117,7 @@ export function checkVerdict(surfaces: readonly SurfaceComparison[], acceptedVer
 }
 
 /** `api:update`: refuses removals without a major version bump (and a version below the accepted one). */
-export function updateVerdict(surfaces: readonly SurfaceComparison[], acceptedVersion: string, currentVersion: string): Verdict {
-  const problems = [...versionProblems(acceptedVersion, currentVersion), ...removalProblem(surfaces, acceptedVersion, currentVersion)];
+export function updateVerdict(surfaces: readonly SurfaceComparison[], acceptedVersion: string, currentVersion: string, all = false): Verdict {
+  const problems = [...versionProblems(acceptedVersion, currentVersion), ...removalProblem(surfaces, acceptedVersion, currentVersion, all)];
   return { ok: problems.length === 0, problems };
 }

@@ -1,7 +1,7 @@
 /** The compatibility rule (scripts/surface/rule.ts) and the entries read from package.json (scripts/surface/apiReport.ts). */
 import { describe, expect, it } from "vitest";
 import { reportEntries, reportFileFor, typesOf } from "../../scripts/surface/apiReport.js";
-import { checkVerdict, majorOf, majorRaised, removedPaths, updateVerdict, type SurfaceComparison } from "../../scripts/surface/rule.js";
+import { checkVerdict, collapseRemovals, majorOf, majorRaised, removalLines, removedPaths, updateVerdict, type SurfaceComparison } from "../../scripts/surface/rule.js";
 
 const surface = (over: Partial<SurfaceComparison>): SurfaceComparison => ({
   name: "autoflow-integrations",
@@ -32,6 +32,31 @@ describe("versions", () => {
 describe("removedPaths", () => {
   it("is what the accepted surface has and the generated one lacks, sorted", () => {
     expect(removedPaths(["b", "a", "c"], ["c", "d"])).toEqual(["a", "b"]);
+  });
+});
+
+describe("collapseRemovals", () => {
+  it("folds a removed path's removed descendants into it, and nothing else", () => {
+    expect(
+      collapseRemovals([
+        "CONNECTORS.slack.startSandbox",
+        "CONNECTORS.slack.startSandbox(#0)",
+        "CONNECTORS.slack.startSandbox(#0).port",
+        "CONNECTORS.slack.startSandbox()",
+        "CONNECTORS.slack.startSandboxes",
+        'Health.status: "down"',
+        "Level.Low",
+        'Level.Low = "low"',
+      ]),
+    ).toEqual([
+      { path: "CONNECTORS.slack.startSandbox", under: 3 },
+      { path: "CONNECTORS.slack.startSandboxes", under: 0 },
+      { path: 'Health.status: "down"', under: 0 },
+      { path: "Level.Low", under: 1 },
+    ]);
+    const surfaces = [surface({ removed: ["A.b", "A.b.c", "A.d"] })];
+    expect(removalLines(surfaces, false)).toEqual(["autoflow-integrations: A.b removed (and 1 path under it)", "autoflow-integrations: A.d removed"]);
+    expect(removalLines(surfaces)).toHaveLength(3);
   });
 });
 
