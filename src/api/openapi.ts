@@ -141,7 +141,7 @@ export function buildOpenApiDocument(): Json {
     ],
     paths,
     components: {
-      schemas: Object.fromEntries(Object.entries(writer.components).sort(([a], [b]) => a.localeCompare(b))),
+      schemas: Object.fromEntries(Object.entries(writer.components).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
       securitySchemes: {
         userJwt: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "A user JWT (HS256 secret, or a JWKS), whose sub is the user" },
         operatorToken: { type: "http", scheme: "bearer", description: "AUTOFLOW_OPERATOR_TOKEN" },

@@ -127,7 +127,8 @@ const webhookStateSchema = z.union([
   }),
   z.object({ kind: z.literal("admin"), url: z.string(), secretConfigured: z.boolean(), secret: z.string().optional(), note: z.string() }),
 ]);
-const counts = z.object({ pages: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), stale: z.number(), deleted: z.number(), unreadable: z.number() });
+// `unreadable` is left out of runs recorded before it was counted.
+const counts = z.object({ pages: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), stale: z.number(), deleted: z.number(), unreadable: z.number().optional() });
 export const runRecordSchema = z
   .object({
     trigger: z.enum(["manual", "schedule"]),
@@ -192,6 +193,8 @@ export const ticketEventsSchema = z.object({
   next: z.number().describe("The seq to ask after next"),
 });
 export const ticketAnswerSchema = z.object({ ticket: ticketSchema });
+/** An update: the fields sent to Jira, and those where Jira's value was kept by the conflict policy. */
+export const ticketUpdateSchema = ticketAnswerSchema.extend({ sent: z.array(z.string()), kept: z.array(z.string()) });
 export const commentAnswerSchema = z.object({ ticket: ticketSchema, comment: z.object({ id: z.string(), created: z.string().optional() }) });
 export const webhookAnswerSchema = z.object({
   received: z.literal(true),

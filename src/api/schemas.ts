@@ -48,6 +48,7 @@ import {
   ticketAnswerSchema,
   ticketEventsSchema,
   ticketListSchema,
+  ticketUpdateSchema,
   webhookAnswerSchema,
 } from "./responses.js";
 import type { OperationId } from "./routes.js";
@@ -77,6 +78,7 @@ const error = (description: string): ApiResponse => ({ description, schema: erro
 const USER_ERRORS = {
   401: error("No user JWT, or one that does not verify (WWW-Authenticate: Bearer)"),
   429: error("Past the service's per-user request limit (Retry-After)"),
+  503: error("The database is unavailable right now (Retry-After)"),
 } as const;
 /** The provider-facing failures of the contract's taxonomy, as statuses. */
 const PROVIDER_ERRORS = {
@@ -117,9 +119,13 @@ export const OPERATION_SCHEMAS = {
       200: { description: "An HTML page saying the account is connected", contentType: "text/html" },
       303: { description: "Back to the flow's returnTo with integration, status (connected or error) and connectionId or error", headers: { location: "The returnTo address" } },
       400: { description: "An HTML page: the user declined, or the callback is malformed", contentType: "text/html" },
-      404: { description: "An HTML page: unknown provider", contentType: "text/html" },
+      404: error("Unknown provider"),
+      422: { description: "An HTML page: the provider refused the exchange for good", contentType: "text/html" },
       424: { description: "An HTML page: the provider refused the exchange", contentType: "text/html" },
+      429: { description: "An HTML page: the provider throttled the exchange", contentType: "text/html" },
+      500: { description: "An HTML page: something unexpected failed (logged)", contentType: "text/html" },
       502: { description: "An HTML page: the provider failed", contentType: "text/html" },
+      503: { description: "An HTML page: the provider could not be reached", contentType: "text/html" },
     },
   },
   connect: {
@@ -185,7 +191,7 @@ export const OPERATION_SCHEMAS = {
     bodyRequired: true,
     headers: { "idempotency-key": "As for create" },
     responses: {
-      ...ok(ticketAnswerSchema, "Updated in Jira and mirrored"),
+      ...ok(ticketUpdateSchema, "Updated in Jira and mirrored"),
       ...BAD_INPUT,
       ...USER_ERRORS,
       ...PROVIDER_ERRORS,

@@ -73,12 +73,22 @@ describe("the typed client", () => {
     expect((await operator.operatorOverview({ limit: 5 })).connectors).toHaveLength(8);
   });
 
+  it("answers a ticket update with what was sent and kept, typed", async () => {
+    type Update = Awaited<ReturnType<typeof client.call<"updateTicket">>>;
+    expectTypeOf<Update["sent"]>().toEqualTypeOf<string[]>();
+    expectTypeOf<Update["kept"]>().toEqualTypeOf<string[]>();
+  });
+
   it("says so when the service cannot be reached, or answers something that is not the error body", async () => {
     const down = new AutoFlowClient({ baseUrl: "http://127.0.0.1:1", token: "x" });
     expect(await down.call("liveness").catch((e: unknown) => e)).toMatchObject({ type: "network", code: "transport" });
     const proxyPage = new AutoFlowClient({ baseUrl: "http://127.0.0.1:3000", token: "x", fetch: (async () => new Response("<html>bad gateway</html>", { status: 502 })) as typeof fetch });
     expect(await proxyPage.call("liveness").catch((e: unknown) => e)).toMatchObject({ type: "upstream", httpStatus: 502, message: expect.stringMatching(/without the error body/) as unknown });
     expect(() => new AutoFlowClient({ baseUrl: "ftp://example" })).toThrow(/http or https/);
+    expect(() => new AutoFlowClient({ baseUrl: "http://127.0.0.1:3000/base?x=1" })).toThrow(/no query or fragment/);
     await expect(client.call("disconnect", { params: { provider: "stripe", id: "" } })).rejects.toThrow(/path parameter id/);
+    // A dot segment would be resolved away into another route: never sent.
+    await expect(client.disconnect("stripe", "..")).rejects.toThrow(/cannot be "\.\."/);
+    await expect(client.call("getTicket", { params: { key: "." } })).rejects.toThrow(/cannot be "\."/);
   });
 });

@@ -24,8 +24,7 @@ export type OutputOf<O extends OperationId> = {
 }[SuccessStatus];
 
 /** What an operation takes: its path parameters, query, body and headers, typed from its schemas. */
-export type InputOf<O extends OperationId> = {
-  params?: Field<O, "params">;
+export type InputOf<O extends OperationId> = (Schemas[O] extends { params: z.ZodType } ? { params: Field<O, "params"> } : { params?: never }) & {
   query?: Field<O, "query">;
   body?: Field<O, "body">;
   headers?: Record<string, string>;
@@ -74,13 +73,14 @@ export class AutoFlowClient {
   constructor(private readonly options: ClientOptions) {
     const base = new URL(options.baseUrl);
     if (base.protocol !== "http:" && base.protocol !== "https:") throw new TypeError(`baseUrl must be an http or https URL, not ${JSON.stringify(options.baseUrl)}`);
+    if (base.search || base.hash) throw new TypeError(`baseUrl takes no query or fragment (the client adds each route's own): ${JSON.stringify(options.baseUrl)}`);
     this.base = base.href.replace(/\/+$/, "");
     this.fetchImpl = options.fetch ?? fetch;
   }
 
   /** Any operation by id, typed from its schemas: `call("health", { params: { provider: "slack" } })`. */
-  async call<O extends OperationId>(operation: O, input: InputOf<O> = {}): Promise<OutputOf<O>> {
-    return (await this.json(operation, input as RequestParts)) as OutputOf<O>;
+  async call<O extends OperationId>(operation: O, ...input: Schemas[O] extends { params: z.ZodType } ? [InputOf<O>] : [InputOf<O>?]): Promise<OutputOf<O>> {
+    return (await this.json(operation, (input[0] ?? {}) as RequestParts)) as OutputOf<O>;
   }
 
   // The per-connector methods below answer with their provider's own shape: the route's schema is
@@ -143,6 +143,8 @@ export class AutoFlowClient {
     const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
       const value = params[name];
       if (typeof value !== "string" || value === "") throw new TypeError(`${operation}: the path parameter ${name} is missing`);
+      // "." and ".." would name another route once the URL is resolved; no id or key is either.
+      if (value === "." || value === "..") throw new TypeError(`${operation}: the path parameter ${name} cannot be ${JSON.stringify(value)}`);
       return encodeURIComponent(value);
     });
     const url = new URL(this.base + path);

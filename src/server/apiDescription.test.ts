@@ -49,6 +49,11 @@ describe("the route table", () => {
     expect(checkAnswer(health, "GET", 418, "application/json", "{}")).toMatch(/error/);
     expect(checkAnswer(health, "GET", 201, "application/json", ok)).toMatch(/do not list/);
     expect(checkAnswer("/api/integrations/:provider/proxy", "POST", 200, "text/plain", "anything")).toBeUndefined();
+    // An error of ours carries a code of the one list; a provider's carries the provider's own.
+    const error = (fields: Record<string, unknown>) => JSON.stringify({ error: { type: "schema", message: "x", retryable: false, ...fields } });
+    expect(checkAnswer(health, "GET", 400, "application/json", error({ code: "invalid_input" }))).toBeUndefined();
+    expect(checkAnswer(health, "GET", 400, "application/json", error({ code: "made_up" }))).toMatch(/not in ErrorCodes/);
+    expect(checkAnswer(health, "GET", 422, "application/json", error({ code: "channel_not_found", provider: "slack", providerStatus: 200 }))).toBeUndefined();
   });
 });
 

@@ -41,6 +41,7 @@ export function statusOf(error: IntegrationError): number {
   // The caller's body past the bound is 413 Content Too Large; the provider's answer past it, a bad gateway answer.
   if (error.code === ErrorCodes.PROXY_BODY_TOO_LARGE) return 413;
   if (error.code === ErrorCodes.LOCAL_SIGN_IN_OFF) return 403;
+  if (error.code === ErrorCodes.INTERNAL_ERROR) return 500;
   if (error.code === ErrorCodes.RESPONSE_TOO_LARGE) return 502;
   // Another instance is refreshing this connection's token and has not finished: we are busy, the provider is not at fault.
   if (error.code === ErrorCodes.REFRESH_LOCK_TIMEOUT) return 503;
@@ -97,7 +98,8 @@ export function toIntegrationError(error: unknown): { error: IntegrationError; s
   const status = known ?? (typeof fastify.statusCode === "number" && fastify.statusCode >= 400 && fastify.statusCode < 500 ? fastify.statusCode : undefined);
   if (status !== undefined) {
     return {
-      error: new IntegrationError({ type: "schema", code: fastify.code ?? ErrorCodes.INVALID_INPUT, field: "body", message: describeFastifyError(fastify.code, fastify.message) }),
+      // Fastify's codes we know are in ErrorCodes; any other of its refusals is an invalid input.
+      error: new IntegrationError({ type: "schema", code: known !== undefined && fastify.code ? fastify.code : ErrorCodes.INVALID_INPUT, field: "body", message: describeFastifyError(fastify.code, fastify.message) }),
       status,
       unexpected: false,
     };

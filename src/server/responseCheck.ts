@@ -10,7 +10,8 @@ import type { z } from "zod";
 import { API_ROUTES, fastifyPath, type OperationId } from "../api/routes.js";
 import { OPERATION_SCHEMAS, type ApiResponse, type OperationSchemas } from "../api/schemas.js";
 import { errorBodySchema } from "../api/responses.js";
-import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
+import { ERROR_CODES, ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
+import { describeIssues } from "../integrations/shared/publicShapes.js";
 
 /** Each served route pattern (Fastify's) and method, with its operation's schemas. */
 const BY_ROUTE = new Map<string, OperationSchemas>(
@@ -43,23 +44,15 @@ function checkJson(schema: z.ZodType, body: string, where: string): string | und
     return `${where}: the body is not JSON`;
   }
   const parsed = schema.safeParse(value);
-  if (parsed.success) return undefined;
-  return `${where}: ${describe(parsed.error.issues)}`;
+  if (parsed.success) return ownCode(value, where);
+  return `${where}: ${describeIssues(parsed.error.issues)}`;
 }
 
-/** The issues, a union's by its nearest option (the one with the fewest), each with its path. */
-function describe(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): string {
-  return issues
-    .slice(0, 5)
-    .map((issue) => {
-      const path = [...prefix, ...issue.path];
-      if (issue.code === "invalid_union" && issue.errors.length > 0) {
-        const nearest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
-        return describe(nearest, path);
-      }
-      return `${path.map(String).join(".") || "body"}: ${issue.message}`;
-    })
-    .join("; ");
+/** An error body's code is one of ours unless the error is a provider's (then its code is the provider's own). */
+function ownCode(value: unknown, where: string): string | undefined {
+  const error = (value as { error?: { code?: unknown; provider?: unknown } } | null)?.error;
+  if (!error || typeof error.code !== "string" || error.provider !== undefined) return undefined;
+  return (ERROR_CODES as readonly string[]).includes(error.code) ? undefined : `${where}: error code ${JSON.stringify(error.code)} is not in ErrorCodes`;
 }
 
 export function registerResponseCheck(app: FastifyInstance): void {

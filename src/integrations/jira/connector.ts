@@ -81,7 +81,7 @@ export const JiraErrorCodes = {
   /** Basic logins locked behind a CAPTCHA after failures (X-Seraph-LoginReason: AUTHENTICATION_DENIED). */
   CAPTCHA_REQUIRED: "captcha_required",
   /** The OAuth grant reaches no Jira site (the user picked none, or the app was removed from it). */
-  NO_JIRA_SITE: "no_jira_site",
+  NO_JIRA_SITE: ErrorCodes.NO_JIRA_SITE,
 } as const;
 
 // ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import type { Tier1OAuthStartResult } from "./contract.js";
 import { checkBaseUrl } from "./baseUrl.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "./errors.js";
 import { maskSecret } from "./mask.js";
+import { describeIssues } from "./publicShapes.js";
 import {
   buildUrl,
   checkCompletion,
@@ -145,6 +146,16 @@ async function storeConnection(session: Session, input: {
       code: ErrorCodes.UNPARSABLE_RESPONSE,
       provider,
       message: `${name} did not tell us ${missing.join(", ")} for this credential`,
+    });
+  }
+  // What the connection will answer must be what its schema says (publicShapes.ts): checked before it is stored.
+  const described = definition.metadataSchema.safeParse({ scopes: input.scopes, ...input.metadata });
+  if (!described.success) {
+    throw new IntegrationError({
+      type: "upstream",
+      code: ErrorCodes.UNPARSABLE_RESPONSE,
+      provider,
+      message: `what ${name} told us of this credential does not fit its connection: ${describeIssues(described.error.issues)}`,
     });
   }
   const now = clock.now();

@@ -55,6 +55,21 @@ export const ErrorCodes = {
   TRANSPORT: "transport",
   /** The pacer would have had the call wait for the account's rate budget past the call's deadline; nothing was sent. */
   PACING_TIMEOUT: "pacing_timeout",
+  /** The OAuth grant reaches no Jira site (the user picked none, or the app was removed from it). */
+  NO_JIRA_SITE: "no_jira_site",
+  /** The request body is past the service's bound: 413 (Fastify's code, kept). */
+  FST_ERR_CTP_BODY_TOO_LARGE: "FST_ERR_CTP_BODY_TOO_LARGE",
+  /** The request's Content-Type is not JSON: 415. */
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_TYPE: "FST_ERR_CTP_INVALID_TYPE",
+  /** The Content-Length does not match the body: 400. */
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "FST_ERR_CTP_INVALID_CONTENT_LENGTH",
+  /** Content-Type JSON with an empty body: 400. */
+  FST_ERR_CTP_EMPTY_JSON_BODY: "FST_ERR_CTP_EMPTY_JSON_BODY",
+  /** The body is not valid JSON: 400. */
+  FST_ERR_CTP_INVALID_JSON_BODY: "FST_ERR_CTP_INVALID_JSON_BODY",
+  /** An empty Content-Type: 400. */
+  FST_ERR_CTP_EMPTY_TYPE: "FST_ERR_CTP_EMPTY_TYPE",
   /** The caller's own token (a user JWT, the operator's or the metrics token) is missing or refused: 401. */
   UNAUTHENTICATED: "unauthenticated",
   /** The path names no registered connector: 404. */

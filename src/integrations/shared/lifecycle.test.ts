@@ -14,6 +14,7 @@ import { IntegrationError } from "./errors.js";
 import { createConnectorLifecycle } from "./lifecycle.js";
 import { createBrowserBinding, sealState } from "./oauth.js";
 import { RefreshLockTimeoutError, type RefreshLockOptions, type Vault } from "./vault.js";
+import type { LifecycleDeps } from "./session.js";
 
 type Call = { method: string; url: string };
 
@@ -79,7 +80,7 @@ afterEach(async () => {
   await store.close();
 });
 
-function lifecycleWith(def: ConnectorDefinition, fetchStub: typeof fetch, options: { resolve?: () => Promise<string[]>; vault?: Vault } = {}) {
+function lifecycleWith(def: ConnectorDefinition, fetchStub: typeof fetch, options: { resolve?: () => Promise<string[]>; vault?: Vault; logger?: LifecycleDeps["logger"] } = {}) {
   const resolve = options.resolve ?? (async () => ["93.184.215.14"]);
   return createConnectorLifecycle(def, {
     vault: options.vault ?? store.vault,
@@ -90,8 +91,37 @@ function lifecycleWith(def: ConnectorDefinition, fetchStub: typeof fetch, option
     fetch: fetchStub,
     guardedFetch: fetchStub,
     baseUrlPolicy: { allowlist: [], resolve },
+    ...(options.logger ? { logger: options.logger } : {}),
   });
 }
+
+describe("answers read through the connector's public schema", () => {
+  it("refuses to store metadata its schema refuses, naming the field", async () => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: 42 } }));
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub);
+    const error = await lifecycle.connectApiKey({ userId: "alice", apiKey: "k" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ type: "upstream", code: "unparsable_response", provider: "acme" });
+    expect((error as Error).message).toMatch(/accountId: .*string/);
+    expect(await lifecycle.listConnections("alice")).toEqual([]);
+  });
+
+  it("drops what the schema does not describe, and answers a stored record it refuses as stored (logged), never failing the list or a disconnect", async () => {
+    const errors: unknown[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (object: unknown) => void errors.push(object) };
+    const provider = stubProvider(() => ({ status: 200, body: {} }));
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub, { logger });
+    const base = { userId: "alice", provider: "acme", authMethod: "api_key", accessToken: "acme_key_1234567890", tokenMasked: "acme****7890", scopes: [], tokenRefreshStatus: "not_applicable" as const };
+    const good = await store.vault.createConnection({ ...base, metadata: { accountId: "acct-1", internalNote: "not public" }, createdAt: new Date(Date.now() - 1000).toISOString() });
+    const old = await store.vault.createConnection({ ...base, metadata: {}, createdAt: new Date().toISOString() });
+    const listed = (await lifecycle.listConnections("alice")) as Array<Record<string, unknown>>;
+    expect(listed.map((c) => c.id)).toEqual([old.id, good.id]);
+    expect(listed[1]).not.toHaveProperty("internalNote");
+    expect(listed[0]).toMatchObject({ id: old.id, authMethod: "api_key" });
+    expect(errors).toEqual([expect.objectContaining({ connectionId: old.id, problem: expect.stringMatching(/accountId/) as unknown })]);
+    const report = await lifecycle.disconnectWithReport("alice", old.id);
+    expect(report?.connection).toMatchObject({ id: old.id, revokedAt: expect.any(String) as unknown });
+  });
+});
 
 describe("a grant that cannot be stored", () => {
   it("is revoked at the provider, and the error says so", async () => {

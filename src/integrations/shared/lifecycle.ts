@@ -18,7 +18,7 @@ import { listConnections, pickConnection, type ConnectionPublic } from "./connec
 import { connectionRevoked } from "./errors.js";
 import { checkUserId } from "./userId.js";
 import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
-import { connectionSchemaOf, healthSchemaOf, type ConnectionHealthOf, type ConnectionPublicOf } from "./publicShapes.js";
+import { connectionSchemaOf, healthSchemaOf, readPublic, type ConnectionHealthOf, type ConnectionPublicOf } from "./publicShapes.js";
 import type { Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { disconnectWithReport, retryRevocation, type DisconnectReport, type ProviderRevocation } from "./disconnect.js";
 import { health, recordedHealth, testConnection, type ConnectionHealth } from "./health.js";
@@ -109,7 +109,10 @@ export function createConnectorLifecycle<D extends ConnectorDefinition, TActions
   const session = createSession(definition, deps);
   const connectionSchema = connectionSchemaOf(definition);
   const healthSchema = healthSchemaOf(definition);
-  const publicOf = (connection: ConnectionPublic): TPublic => connectionSchema.parse(connection);
+  const mismatch = (what: string, id: string | undefined) => (problem: string) =>
+    deps.logger?.error({ connectionId: id, problem }, `a stored ${definition.id} ${what} does not match its public schema; answered as stored`);
+  const publicOf = (connection: ConnectionPublic): TPublic => readPublic(connectionSchema, connection, mismatch("connection", connection.id));
+  const healthOf = (envelope: ConnectionHealth, id?: string) => readPublic(healthSchema, envelope, mismatch("health envelope", id));
   const reportOf = (report: DisconnectReport | undefined): DisconnectReport<TPublic> | undefined => report && { ...report, connection: publicOf(report.connection) };
   const run = (userId: string, name: string, input: unknown, options?: { connectionId?: string }) => runAction(session, actionMap, userId, name, input, options);
   return {
@@ -126,9 +129,9 @@ export function createConnectorLifecycle<D extends ConnectorDefinition, TActions
     connectApiKey: async (params) => publicOf(await connectApiKey(session, params)),
     listConnections: async (userId, options) => (await listConnections(session, userId, options)).map(publicOf),
     testConnection: (userId, options) => testConnection(session, userId, options),
-    health: async (userId, options) => healthSchema.parse(await health(session, userId, options)),
+    health: async (userId, options) => healthOf(await health(session, userId, options), options?.connectionId),
     recordedHealth: async (userId) =>
-      (await recordedHealth(session, userId)).map((entry) => ({ connection: publicOf(entry.connection), health: entry.health && healthSchema.parse(entry.health) })),
+      (await recordedHealth(session, userId)).map((entry) => ({ connection: publicOf(entry.connection), health: entry.health && healthOf(entry.health, entry.connection.id) })),
     disconnectWithReport: async (userId, credentialId) => reportOf(await disconnectWithReport(session, userId, credentialId)),
     disconnect: async (userId, credentialId) => (await disconnectWithReport(session, userId, credentialId)) !== undefined,
     retryRevocation: (record) => retryRevocation(session, record),

@@ -68,6 +68,35 @@ function shapesOf(definition: ConnectorDefinition): { connection: z.ZodType; hea
 // TypeScript cannot follow a zod schema's output type through a generic definition; the contract
 // suite holds z.output of buildConnectionSchema / buildHealthSchema, per connector, equal to these.
 
+/** Where a schema refuses a value, in a few words: each issue by its path (a union's by its nearest option). */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): string {
+  return issues
+    .slice(0, 5)
+    .map((issue) => {
+      const path = [...prefix, ...issue.path];
+      if (issue.code === "invalid_union" && issue.errors.length > 0) {
+        const nearest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+        return describeIssues(nearest, path);
+      }
+      return `${path.map(String).join(".") || "value"}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+/**
+ * `value` read through its public schema. What the schema does not describe
+ * is dropped; a stored record it refuses (written before a field existed, or
+ * edited by hand) is told to `onMismatch` and answered as stored, rather than
+ * failing a user's whole list or a disconnect that already happened. New
+ * records cannot be so: connect refuses metadata its schema refuses.
+ */
+export function readPublic<T>(schema: z.ZodType<T>, value: unknown, onMismatch: (problem: string) => void): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  onMismatch(describeIssues(parsed.error.issues));
+  return value as T;
+}
+
 /** The zod schema of a connector's public connection (built once per definition). */
 export function connectionSchemaOf<D extends ConnectorDefinition>(definition: D): z.ZodType<ConnectionPublicOf<D>> {
   return shapesOf(definition).connection as z.ZodType<ConnectionPublicOf<D>>;
