@@ -12,7 +12,7 @@
  * later removal in that major would pass unnoticed).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { analysisCompilerOptions, API_FOLDER, generateReports, readPackageJson, reportEntries, type GeneratedReports, type ReportEntry } from "./apiReport.js";
 import { flattenOpenApi } from "./openApiSurface.js";
@@ -173,7 +173,10 @@ export async function apiUpdate(root: string, options: FreezeOptions = {}): Prom
   mkdirSync(join(root, API_FOLDER), { recursive: true });
   for (const write of state.writes) {
     if ("remove" in write) rmSync(join(root, write.file), { force: true });
-    else writeFileSync(join(root, write.file), write.text);
+    else {
+      mkdirSync(dirname(join(root, write.file)), { recursive: true });
+      writeFileSync(join(root, write.file), write.text);
+    }
   }
   return { ...verdict, state, written: state.writes.map((w) => ("remove" in w ? `${w.file} (removed)` : w.file)) };
 }
