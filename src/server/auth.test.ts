@@ -143,3 +143,42 @@ describe("the sub claim", () => {
     await expect(hs256(`Bearer ${await signed(sub)}`)).resolves.toEqual({ userId: sub });
   });
 });
+
+describe("verified tokens are kept", () => {
+  const SECRET = "s".repeat(48);
+  const T0 = Date.parse("2026-06-01T12:00:00Z");
+  const hs = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(SECRET));
+
+  it("checks a token's signature once, then answers from the kept result until a minute has passed", async () => {
+    let clock = T0;
+    let checks = 0;
+    const verify = createUserVerifier({ secret: SECRET, now: () => clock, onSignatureCheck: () => void checks++ });
+    const token = await hs({ sub: "ada", exp: Math.floor(T0 / 1000) + 3600 });
+    for (let i = 0; i < 20; i++) expect(await verify(`Bearer ${token}`)).toEqual({ userId: "ada" });
+    expect(checks).toBe(1);
+    clock = T0 + 61_000;
+    expect(await verify(`Bearer ${token}`)).toEqual({ userId: "ada" });
+    expect(checks).toBe(2);
+    // Another token is its own entry; a tampered one is never taken for the kept one.
+    const other = await hs({ sub: "bob", exp: Math.floor(T0 / 1000) + 3600 });
+    expect(await verify(`Bearer ${other}`)).toEqual({ userId: "bob" });
+    await expect(verify(`Bearer ${token.slice(0, -2)}xx`)).rejects.toThrow(IntegrationError);
+    expect(checks).toBe(4);
+  });
+
+  it("never keeps an answer past the token's exp: it is checked again, and refused once expired beyond the skew", async () => {
+    let clock = T0;
+    let checks = 0;
+    const verify = createUserVerifier({ secret: SECRET, now: () => clock, onSignatureCheck: () => void checks++ });
+    const token = await hs({ sub: "ada", exp: Math.floor(T0 / 1000) + 10 });
+    expect(await verify(`Bearer ${token}`)).toEqual({ userId: "ada" });
+    clock = T0 + 11_000;
+    expect(await verify(`Bearer ${token}`)).toEqual({ userId: "ada" }); // within the minute of skew, checked again
+    expect(checks).toBe(2);
+    clock = T0 + 75_000;
+    await expect(verify(`Bearer ${token}`)).rejects.toThrow(/expired/);
+    // A refusal is never kept: the next try is checked again (and refused again).
+    await expect(verify(`Bearer ${token}`)).rejects.toThrow(/expired/);
+    expect(checks).toBe(4);
+  });
+});

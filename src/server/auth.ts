@@ -34,6 +34,14 @@ const JWKS_CACHE_MS = 10 * 60_000;
 
 export type UserVerifier = (authorization: string | undefined) => Promise<{ userId: string }>;
 
+/**
+ * How long a verified token is taken as verified without checking it again: never past its `exp`,
+ * and never longer than this, so a key removed from the JWKS stops its tokens within a minute.
+ */
+export const VERIFIED_TOKEN_TTL_MS = 60_000;
+/** How many verified tokens are kept (the least recently verified dropped first). */
+export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+
 export type UserAuthConfig = {
   /** HS256 shared secret; HS256 tokens are refused without one. */
   secret?: string;
@@ -41,9 +49,33 @@ export type UserAuthConfig = {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** The clock (tests); the system's by default. */
+  now?: () => number;
+  /** Told each time a token's signature is checked, rather than a kept answer used (tests, metrics). */
+  onSignatureCheck?: () => void;
 };
 
 export function createUserVerifier(config: UserAuthConfig): UserVerifier {
+  const now = config.now ?? Date.now;
+  // A dashboard sends the same token with every request: its signature is checked once, then the
+  // answer is kept, by the token's SHA-256 (not the token), until it expires or a minute passes.
+  const verified = new Map<string, { userId: string; until: number }>();
+  const verify = uncachedVerifier(config, now);
+  return async (authorization) => {
+    const token = bearerOf(authorization);
+    const key = createHash("sha256").update(token).digest("base64url");
+    const kept = verified.get(key);
+    if (kept && kept.until > now()) return { userId: kept.userId };
+    if (kept) verified.delete(key);
+    config.onSignatureCheck?.();
+    const { userId, expiresAtMs } = await verify(token);
+    verified.set(key, { userId, until: Math.min(expiresAtMs, now() + VERIFIED_TOKEN_TTL_MS) });
+    if (verified.size > VERIFIED_TOKEN_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
+    return { userId };
+  };
+}
+
+function uncachedVerifier(config: UserAuthConfig, now: () => number): (token: string) => Promise<{ userId: string; expiresAtMs: number }> {
   if (!config.secret && !config.jwksUrl) throw new Error("user tokens need AUTOFLOW_JWT_SECRET or AUTOFLOW_JWKS_URL");
   const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
   const jwks = config.jwksUrl
@@ -55,8 +87,8 @@ export function createUserVerifier(config: UserAuthConfig): UserVerifier {
     ...(config.issuer ? { issuer: config.issuer } : {}),
     ...(config.audience ? { audience: config.audience } : {}),
   };
-  return async (authorization) => {
-    const token = bearerOf(authorization);
+  return async (token) => {
+    const currentDate = new Date(now());
     try {
       let alg: unknown;
       try {
@@ -67,15 +99,16 @@ export function createUserVerifier(config: UserAuthConfig): UserVerifier {
       let payload;
       if ((SYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg)) {
         if (!secret) throw unauthenticated(`the token's algorithm is not allowed here; use ${ASYMMETRIC_ALGORITHMS.join(", ")}`);
-        ({ payload } = await jwtVerify(token, secret, { ...common, algorithms: [...SYMMETRIC_ALGORITHMS] }));
+        ({ payload } = await jwtVerify(token, secret, { ...common, currentDate, algorithms: [...SYMMETRIC_ALGORITHMS] }));
       } else if ((ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg)) {
         if (!jwks) throw unauthenticated(`the token's algorithm is not allowed here; use ${SYMMETRIC_ALGORITHMS.join(", ")}`);
-        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: [...ASYMMETRIC_ALGORITHMS] }));
+        ({ payload } = await jwtVerify(token, jwks, { ...common, currentDate, algorithms: [...ASYMMETRIC_ALGORITHMS] }));
       } else {
         throw unauthenticated(`the token's algorithm ${JSON.stringify(String(alg).slice(0, 20))} is not allowed; use one of ${ALLOWED_ALGORITHMS.join(", ")}`);
       }
       if (!isValidUserId(payload.sub)) throw unauthenticated(`the token's sub claim must be ${USER_ID_RULE}`);
-      return { userId: payload.sub };
+      // exp is required (requiredClaims); the clock tolerance is not extended to the kept answer.
+      return { userId: payload.sub, expiresAtMs: (payload.exp as number) * 1000 };
     } catch (error) {
       if (error instanceof IntegrationError) throw error;
       throw unauthenticated(reasonOf(error));
