@@ -35,10 +35,9 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
 import { Bench } from "tinybench";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -56,6 +55,10 @@ import { freePort, freePortBlock, ROOT, startInstance, stopInstance } from "../s
 import { startInstancePair } from "../src/testing/instancePair.js";
 import { PACED_CALLER_ENV, runPacedCalls } from "../src/testing/pacedCalls.js";
 import pg from "pg";
+import type { Figure } from "./bench/compare.js";
+import { httpApi } from "./bench/httpApi.js";
+import { machine, renderDoc, renderTable } from "./bench/report.js";
+import { sdkOverhead } from "./bench/sdkOverhead.js";
 
 const keyring = new Keyring([randomBytes(32)]);
 const dataKey = Keyring.newDataKey();
@@ -80,35 +83,6 @@ async function micro(): Promise<Record<string, number>> {
     const ops = task.result?.state === "completed" ? Math.round(task.result.throughput.mean) : 0;
     results[task.name] = ops;
     process.stdout.write(`${task.name.padEnd(28)} ${ops.toLocaleString("en")} ops/s\n`);
-  }
-  return results;
-}
-
-async function http(): Promise<Record<string, number>> {
-  const dataDir = mkdtempSync(join(tmpdir(), "autoflow-bench-"));
-  const config = { ...loadConfig({ AUTOFLOW_DATA_DIR: dataDir, AUTOFLOW_JWT_SECRET: randomBytes(32).toString("hex"), AUTOFLOW_LOG_LEVEL: "silent", PORT: "0", AUTOFLOW_SANDBOX_BASE_PORT: "0", AUTOFLOW_RATE_LIMIT_PER_MINUTE: "1000000" }), jobs: false };
-  const service = await startService(config, { logger: createLogger("silent"), listen: true });
-  const results: Record<string, number> = {};
-  try {
-    const bearer = `Bearer ${await mintUserToken(service.jwtSecret as string, "bench")}`;
-    const desk = (await (await fetch(`${service.sandboxes.stripe?.url}/_sandbox/credentials`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as { apiKey: string };
-    await fetch(`${service.url}/api/integrations/stripe/connections`, {
-      method: "POST",
-      headers: { authorization: bearer, "content-type": "application/json" },
-      body: JSON.stringify({ apiKey: desk.apiKey }),
-    });
-    for (const [name, path] of [
-      ["GET connections (vault read)", "/api/integrations/stripe/connections"],
-      ["GET health (provider probe)", "/api/integrations/stripe/health"],
-    ] as const) {
-      const run = await autocannon({ url: `${service.url}${path}`, headers: { authorization: bearer }, connections: 10, duration: 5 });
-      results[`${name} req/s`] = Math.round(run.requests.average);
-      results[`${name} p99 ms`] = run.latency.p99;
-      process.stdout.write(`${name.padEnd(28)} ${Math.round(run.requests.average).toLocaleString("en")} req/s, p99 ${run.latency.p99} ms, ${run.non2xx} non-2xx\n`);
-    }
-  } finally {
-    await service.close();
-    rmSync(dataDir, { recursive: true, force: true });
   }
   return results;
 }
@@ -318,13 +292,25 @@ async function jiraSync(): Promise<Record<string, number>> {
   }
 }
 
-const sections: Record<string, () => Promise<Record<string, number>>> = { micro, http, pacing, "jira-sync": jiraSync, startup };
+const sections: Record<string, () => Promise<Figure[] | Record<string, number>>> = { sdk: sdkOverhead, http: httpApi, micro, pacing, "jira-sync": jiraSync, startup };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((name) => !(name in sections));
 if (unknown.length > 0) {
   process.stderr.write(`no bench section ${unknown.join(", ")}: the sections are ${Object.keys(sections).join(", ")}\n`);
   process.exit(2);
 }
-const results: Record<string, number | string> = { node: process.version };
-for (const [name, section] of Object.entries(sections)) if (asked.length === 0 || asked.includes(name)) Object.assign(results, await section());
-process.stdout.write(`${JSON.stringify(results)}\n`);
+const figures: Figure[] = [];
+const values: Record<string, number> = {};
+for (const [name, section] of Object.entries(sections)) {
+  if (asked.length > 0 && !asked.includes(name)) continue;
+  const got = await section();
+  if (Array.isArray(got)) {
+    figures.push(...got);
+    process.stdout.write(renderTable(got));
+  } else Object.assign(values, got);
+}
+const results = { date: new Date().toISOString(), machine: machine(), sections: asked.length > 0 ? asked : Object.keys(sections), figures, values };
+mkdirSync(join(ROOT, "bench"), { recursive: true });
+writeFileSync(join(ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(ROOT, "docs", "benchmarks.md"), renderDoc(results));
+process.stdout.write(`wrote bench/results.json and docs/benchmarks.md\n`);

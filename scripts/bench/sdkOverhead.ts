@@ -1,0 +1,76 @@
+/**
+ * SDK overhead: sequential who-am-I calls through the SDK (testConnection)
+ * and through its proxy (`request`), over plain `fetch` to the same sandbox
+ * and over the provider's official SDK pointed at it, for Stripe and Slack.
+ * Mean milliseconds a call, the median of the rounds.
+ */
+import { randomBytes } from "node:crypto";
+import { WebClient } from "@slack/web-api";
+import Stripe from "stripe";
+import { createIntegrations, openStore } from "../../src/index.js";
+import { startSandboxes } from "../../src/sandboxes.js";
+import { figure, interleaved, type Figure } from "./compare.js";
+
+const CALLS = 2_000;
+
+async function timed(calls: number, call: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < calls; i++) await call();
+  return (performance.now() - started) / calls;
+}
+
+export async function sdkOverhead(): Promise<Figure[]> {
+  const store = await openStore({ sqlitePath: ":memory:", keys: [randomBytes(32)] });
+  const local = await startSandboxes({ publicUrl: "http://localhost:3000" });
+  try {
+    const integrations = createIntegrations({ vault: store.vault, sealer: store.keyring, settings: local.settings, baseUrlAllowlist: local.baseUrlAllowlist });
+    const desk = async (provider: "stripe" | "slack") =>
+      (await (await fetch(`${local.sandboxes[provider].url}/_sandbox/credentials?form=connect`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Record<string, string>;
+    const stripeKey = await desk("stripe");
+    const slackKey = await desk("slack");
+    await integrations.stripe.connectApiKey({ userId: "bench", ...stripeKey });
+    await integrations.slack.connectApiKey({ userId: "bench", ...slackKey });
+    const stripeToken = (stripeKey.apiKey ?? stripeKey.accessToken) as string;
+    const slackToken = (slackKey.accessToken ?? slackKey.apiKey) as string;
+    const stripeUrl = new URL(local.sandboxes.stripe.url);
+    const stripe = new Stripe(stripeToken, { host: stripeUrl.hostname, port: Number(stripeUrl.port), protocol: "http", maxNetworkRetries: 0, telemetry: false });
+    const slack = new WebClient(slackToken, { slackApiUrl: `${local.sandboxes.slack.url}/api/`, retryConfig: { retries: 0 } });
+    const fetchStripe = async () => {
+      const res = await fetch(`${local.sandboxes.stripe.url}/v1/account`, { headers: { authorization: `Bearer ${stripeToken}` } });
+      await res.json();
+    };
+    const fetchSlack = async () => {
+      const res = await fetch(`${local.sandboxes.slack.url}/api/auth.test`, { method: "POST", headers: { authorization: `Bearer ${slackToken}` } });
+      await res.json();
+    };
+    const perRound = Math.ceil(CALLS / 4);
+    const cases = {
+      stripeFetch: () => timed(perRound, fetchStripe),
+      stripeSdk: () => timed(perRound, () => integrations.stripe.testConnection("bench")),
+      stripeProxy: () => timed(perRound, () => integrations.stripe.request("bench", { method: "GET", path: "/v1/account" })),
+      stripeOfficial: () => timed(perRound, () => stripe.accounts.retrieveCurrent()),
+      slackFetch: () => timed(perRound, fetchSlack),
+      slackSdk: () => timed(perRound, () => integrations.slack.testConnection("bench")),
+      slackProxy: () => timed(perRound, () => integrations.slack.request("bench", { method: "POST", path: "/auth.test" })),
+      slackOfficial: () => timed(perRound, () => slack.auth.test()),
+    };
+    // Four rounds of a quarter each: CALLS sequential calls of every kind in all.
+    const measured = await interleaved(cases, (ms) => ms, { rounds: 4 });
+    const ms = (key: keyof typeof cases) => Number(measured[key].median.toFixed(3));
+    const out: Figure[] = [];
+    for (const [provider, official] of [["stripe", "stripe-node"], ["slack", "@slack/web-api"]] as const) {
+      const base = { name: `plain fetch to the ${provider} sandbox`, value: ms(`${provider}Fetch`) };
+      out.push(figure({ section: "sdk", name: `${provider}: plain fetch`, value: base.value, unit: "ms/call" }));
+      out.push(figure({ section: "sdk", name: `${provider}: ${official}`, value: ms(`${provider}Official`), unit: "ms/call", baseline: base, better: "lower" }));
+      const officialRatio = ms(`${provider}Official`) / base.value;
+      for (const [kind, label] of [["Sdk", "SDK testConnection"], ["Proxy", "SDK request (proxy)"]] as const) {
+        const f = figure({ section: "sdk", name: `${provider}: ${label}`, value: ms(`${provider}${kind}`), unit: "ms/call", baseline: base, better: "lower", limit: 1.1, target: "≤ 1.10x, below the official SDK" });
+        out.push({ ...f, met: (f.met ?? false) && (f.ratio ?? Infinity) < officialRatio });
+      }
+    }
+    return out;
+  } finally {
+    await local.close();
+    await store.close();
+  }
+}
