@@ -218,6 +218,24 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable("ticket_sync_states").execute();
     },
   },
+  "0007_scan_indexes": {
+    // The owed-revocation scan reads the few disconnected connections still owed a revocation out
+    // of every connection: an index that holds only those (partial: the conditions are the scan's
+    // own, written as it writes them), in the scan's id order. scanIndexes.test.ts checks the plans.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("connections_revocation_owed")
+        .on("connections")
+        .column("id")
+        .where(sql.ref("revoked_at"), "is not", null)
+        .where(sql.ref("provider_revoked_at"), "is", null)
+        .where(sql.ref("access_token_enc"), "is not", null)
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex("connections_revocation_owed").execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {
