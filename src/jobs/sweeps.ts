@@ -31,13 +31,15 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, task
   await Promise.all(workers);
 }
 
-async function* pages(vault: Vault, query: Omit<Parameters<Vault["scanConnections"]>[0], "afterId" | "limit">): AsyncGenerator<ConnectionRecord[]> {
-  let afterId: string | undefined;
+async function* pages(vault: Vault, query: Omit<Parameters<Vault["scanConnections"]>[0], "afterId" | "afterExpiresAt" | "limit">): AsyncGenerator<ConnectionRecord[]> {
+  let after: { afterId: string; afterExpiresAt?: string } | undefined;
   for (;;) {
-    const page = await vault.scanConnections({ ...query, limit: PAGE_SIZE, ...(afterId ? { afterId } : {}) });
+    const page = await vault.scanConnections({ ...query, limit: PAGE_SIZE, ...after });
     if (page.length === 0) return;
     yield page;
-    afterId = page[page.length - 1]?.id;
+    const last = page[page.length - 1] as ConnectionRecord;
+    // A refresh-ahead scan runs in expiry order; the others by id.
+    after = query.dueForRefresh ? { afterId: last.id, afterExpiresAt: last.accessTokenExpiresAt as string } : { afterId: last.id };
     if (page.length < PAGE_SIZE) return;
   }
 }

@@ -219,10 +219,17 @@ const migrations: Record<string, Migration> = {
     },
   },
   "0007_scan_indexes": {
-    // The owed-revocation scan reads the few disconnected connections still owed a revocation out
-    // of every connection: an index that holds only those (partial: the conditions are the scan's
-    // own, written as it writes them), in the scan's id order. scanIndexes.test.ts checks the plans.
+    // The jobs' scans read the few rows due out of every connection: each has an index holding only
+    // those (partial: the conditions are the scans' own, written as they write them), in the scan's
+    // order (the refresh-ahead scan's expiry then id). scanIndexes.test.ts checks both planners.
     async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("connections_refresh_due")
+        .on("connections")
+        .columns(["access_token_expires_at", "id"])
+        .where(sql.ref("revoked_at"), "is", null)
+        .where(sql.ref("refresh_token_enc"), "is not", null)
+        .execute();
       await db.schema
         .createIndex("connections_revocation_owed")
         .on("connections")
@@ -234,6 +241,7 @@ const migrations: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.dropIndex("connections_revocation_owed").execute();
+      await db.schema.dropIndex("connections_refresh_due").execute();
     },
   },
 };

@@ -1,9 +1,9 @@
 /**
- * The owed-revocation scan reads what is owed through an index that holds
- * only that, not the whole table, on SQLite and PostgreSQL, as each planner
- * says it runs it (EXPLAIN). (The refresh-ahead scan pages by id, which
- * SQLite's planner serves from the primary key whatever else is indexed: it
- * needs paging in expiry order first; issue 15.)
+ * The jobs' scans read what is due through an index that holds only that,
+ * not the whole table: the refresh-ahead scan (in expiry order) and the
+ * owed-revocation scan, on SQLite and PostgreSQL, as each planner says it
+ * runs them (EXPLAIN), and the refresh-ahead scan pages through every due
+ * connection once.
  */
 import { randomBytes } from "node:crypto";
 import { sql, type Compilable } from "kysely";
@@ -41,6 +41,58 @@ describe.each(testDatabases())("the scans' indexes on %s", (database) => {
     return JSON.stringify(rows.rows);
   };
   const db = () => store.db;
+
+  it("reads the refresh-ahead scan through connections_refresh_due, first page and next", async () => {
+    const dueForRefresh = { expiresBefore: "2026-01-01T00:10:00.000Z", issuedBefore: "2026-01-01T00:00:00.000Z" };
+    const scan = (after?: { expiresAt: string; id: string }) => {
+      let q = db()
+        .selectFrom("connections")
+        .selectAll()
+        .where("revoked_at", "is", null)
+        .where("refresh_token_enc", "is not", null)
+        .where("token_refresh_status", "=", "healthy")
+        .where("access_token_expires_at", "<", dueForRefresh.expiresBefore)
+        .where("access_token_issued_at", "<", dueForRefresh.issuedBefore);
+      if (after) q = q.where((eb) => eb(eb.refTuple("access_token_expires_at", "id"), ">", eb.tuple(after.expiresAt, after.id)));
+      return q.orderBy("access_token_expires_at").orderBy("id").limit(100);
+    };
+    expect(await plan(scan())).toContain("connections_refresh_due");
+    expect(await plan(scan({ expiresAt: "2026-01-01T00:05:00.000Z", id: "conn_m" }))).toContain("connections_refresh_due");
+  });
+
+  it("pages the refresh-ahead scan in expiry order, every due connection once", async () => {
+    const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString();
+    const made: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const record = await store.vault.createConnection({
+        userId: `u${i}`,
+        provider: "slack",
+        authMethod: "oauth2",
+        accessToken: `xoxe.xoxp-${"a".repeat(20)}${i}`,
+        refreshToken: `xoxe-1-${"r".repeat(20)}${i}`,
+        tokenMasked: "xoxe****",
+        scopes: [],
+        metadata: { teamId: "T1" },
+        accessTokenExpiresAt: at(i % 3),
+        accessTokenIssuedAt: at(-120),
+        tokenRefreshStatus: "healthy",
+        createdAt: at(-120),
+      });
+      made.push(record.id);
+    }
+    const seen: string[] = [];
+    let after: { afterId: string; afterExpiresAt: string } | undefined;
+    for (;;) {
+      const page = await store.vault.scanConnections({ limit: 3, dueForRefresh: { expiresBefore: at(10), issuedBefore: at(0) }, ...after });
+      seen.push(...page.map((r) => r.id));
+      const last = page.at(-1);
+      if (!last || page.length < 3) break;
+      after = { afterId: last.id, afterExpiresAt: last.accessTokenExpiresAt as string };
+    }
+    expect([...seen].sort()).toEqual([...made].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    await expect(store.vault.scanConnections({ limit: 3, dueForRefresh: { expiresBefore: at(10), issuedBefore: at(0) }, afterId: "conn_x" })).rejects.toThrow(/afterExpiresAt/);
+  });
 
   it("reads the owed-revocation scan through connections_revocation_owed", async () => {
     const owed = db()

@@ -228,6 +228,7 @@ export class SqlVault implements Vault {
 
   async scanConnections(query: {
     afterId?: string;
+    afterExpiresAt?: string;
     limit: number;
     provider?: string;
     dueForRefresh?: { expiresBefore: string; issuedBefore: string };
@@ -241,15 +242,23 @@ export class SqlVault implements Vault {
           .where("provider_revoked_at", "is", null)
           .where("access_token_enc", "is not", null)
       : this.db.selectFrom("connections").selectAll().where("revoked_at", "is", null);
-    if (query.afterId !== undefined) q = q.where("id", ">", query.afterId);
     if (query.provider !== undefined) q = q.where("provider", "=", query.provider);
     if (query.dueForRefresh) {
+      // In expiry order, through connections_refresh_due: the few due, not every connection.
       q = q
         .where("refresh_token_enc", "is not", null)
         .where("token_refresh_status", "=", "healthy")
         .where("access_token_expires_at", "<", query.dueForRefresh.expiresBefore)
         .where("access_token_issued_at", "<", query.dueForRefresh.issuedBefore);
+      if (query.afterId !== undefined) {
+        if (query.afterExpiresAt === undefined) throw new TypeError("a refresh-ahead scan continues after an expiry and an id: give afterExpiresAt with afterId");
+        const after = { expiresAt: query.afterExpiresAt, id: query.afterId };
+        q = q.where((eb) => eb(eb.refTuple("access_token_expires_at", "id"), ">", eb.tuple(after.expiresAt, after.id)));
+      }
+      const rows = await q.orderBy("access_token_expires_at").orderBy("id").limit(query.limit).execute();
+      return rows.map(toRecord);
     }
+    if (query.afterId !== undefined) q = q.where("id", ">", query.afterId);
     const rows = await q.orderBy("id").limit(query.limit).execute();
     return rows.map(toRecord);
   }

@@ -147,6 +147,11 @@ export interface Vault {
    */
   scanConnections(query: {
     afterId?: string;
+    /**
+     * With `dueForRefresh`, the scan runs in expiry order (soonest first, then by id): a page
+     * continues after the last one's expiry and id, both given.
+     */
+    afterExpiresAt?: string;
     limit: number;
     provider?: string;
     dueForRefresh?: { expiresBefore: string; issuedBefore: string };
