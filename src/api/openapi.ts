@@ -13,7 +13,7 @@ import { API_ROUTES, type ApiRoute, type OperationId, type RouteAuth } from "./r
 import { OPERATION_SCHEMAS, type ApiResponse, type OperationSchemas } from "./schemas.js";
 import { errorBodySchema } from "./responses.js";
 
-export const OPENAPI_PATH = "docs/integrations/openapi.json";
+export { OPENAPI_PATH } from "./routes.js";
 
 type Json = Record<string, unknown>;
 

@@ -33,6 +33,8 @@ export const errorBodySchema = z
   })
   .meta({ id: "ErrorBody", title: "Error body" });
 
+export type ErrorBody = z.output<typeof errorBodySchema>;
+
 /** A 409 of a Jira push refused by the conflict policy: both versions of each field, beside the error. */
 export const conflictBodySchema = errorBodySchema
   .extend({

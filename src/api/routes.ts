@@ -55,6 +55,9 @@ export const API_ROUTES = {
 
 export type OperationId = keyof typeof API_ROUTES;
 
+/** Where the OpenAPI document built from these routes is checked in (relative to the package root). */
+export const OPENAPI_PATH = "docs/integrations/openapi.json";
+
 /** `/api/integrations/{provider}/health` as Fastify writes it: `/api/integrations/:provider/health`. */
 export function fastifyPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ":$1");

@@ -89,6 +89,8 @@ const PROVIDER_ERRORS = {
   503: error("The provider could not be reached (network), or another instance holds the token refresh"),
 } as const;
 const BAD_INPUT = { 400: error("A request field is missing, unknown or malformed; the error names it") } as const;
+/** What a write to Jira may answer besides its outcome: under an Idempotency-Key, a 409 while its first attempt runs. */
+const TICKET_WRITE_ERRORS = { ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") } as const;
 /** A 200 (or a 201 of a creation) with a JSON body of this schema. */
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ 200: { description, schema } });
 const created = <T extends z.ZodType>(schema: T, description: string) => ({ 201: { description, schema } });
@@ -182,7 +184,7 @@ export const OPERATION_SCHEMAS = {
     body: createTicketSchema,
     bodyRequired: true,
     headers: { "idempotency-key": "1 to 255 printable characters: a retry with the same key and body answers the first answer (Idempotent-Replayed: true)" },
-    responses: { ...created(ticketAnswerSchema, "Created in Jira and mirrored"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
+    responses: { ...created(ticketAnswerSchema, "Created in Jira and mirrored"), ...TICKET_WRITE_ERRORS },
   },
   updateTicket: {
     params: keyParams,
@@ -204,7 +206,7 @@ export const OPERATION_SCHEMAS = {
     body: transitionSchema,
     bodyRequired: true,
     headers: { "idempotency-key": "As for create" },
-    responses: { ...ok(ticketAnswerSchema, "Moved"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
+    responses: { ...ok(ticketAnswerSchema, "Moved"), ...TICKET_WRITE_ERRORS },
   },
   commentTicket: {
     params: keyParams,
@@ -212,7 +214,7 @@ export const OPERATION_SCHEMAS = {
     body: commentSchema,
     bodyRequired: true,
     headers: { "idempotency-key": "As for create" },
-    responses: { ...created(commentAnswerSchema, "Commented"), ...BAD_INPUT, ...USER_ERRORS, ...PROVIDER_ERRORS, 409: error("The key's first attempt is running, or its outcome is unknown") },
+    responses: { ...created(commentAnswerSchema, "Commented"), ...TICKET_WRITE_ERRORS },
   },
   jiraWebhook: {
     query: connectionQuery,

@@ -8,7 +8,7 @@
  */
 import type { z } from "zod";
 import { ErrorCodes, IntegrationError, type IntegrationErrorInit } from "../integrations/shared/errors.js";
-import type { Tier1ErrorType } from "../integrations/shared/contract.js";
+import { TIER1_ERROR_TYPES, type Tier1ErrorType } from "../integrations/shared/contract.js";
 import type { ProviderId } from "../integrations/registry.js";
 import type { CONNECTORS } from "../integrations/registry.js";
 import type { ConnectionHealthOf, ConnectionPublicOf } from "../sdk.js";
@@ -64,7 +64,6 @@ export type ProxyResponse = { status: number; headers: Headers; body: Uint8Array
 /** A request's parts, once typed by its operation. */
 type RequestParts = { params?: object; query?: object; body?: unknown; headers?: Record<string, string> };
 
-const TYPES: readonly string[] = ["auth", "rate-limit", "schema", "network", "upstream"];
 
 export class AutoFlowClient {
   private readonly base: string;
@@ -125,7 +124,7 @@ export class AutoFlowClient {
       headers: response.headers,
       body: new Uint8Array(await response.arrayBuffer()),
       connectionId: response.headers.get("x-autoflow-connection-id"),
-      errorType: errorType && TYPES.includes(errorType) ? (errorType as Tier1ErrorType) : null,
+      errorType: errorType && (TIER1_ERROR_TYPES as readonly string[]).includes(errorType) ? (errorType as Tier1ErrorType) : null,
     };
   }
   operatorOverview(query?: InputOf<"operatorOverview">["query"]) {
@@ -190,7 +189,7 @@ async function errorOf(response: Response, what: string): Promise<ApiError> {
   }
   const error = (body as { error?: Record<string, unknown> } | null)?.error;
   const retryAfter = Number(response.headers.get("retry-after"));
-  if (error && typeof error.type === "string" && TYPES.includes(error.type) && typeof error.message === "string") {
+  if (error && typeof error.type === "string" && (TIER1_ERROR_TYPES as readonly string[]).includes(error.type) && typeof error.message === "string") {
     return new ApiError({
       type: error.type as Tier1ErrorType,
       message: error.message,

@@ -195,7 +195,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     app.get("/metrics", { config: { rateLimit: false } }, async (request, reply) => {
       if (allowed) {
         if (!allowed(request.headers.authorization)) {
-          return reply.code(401).header("www-authenticate", 'Bearer realm="metrics"').send({ error: { type: "auth", code: ErrorCodes.METRICS_TOKEN, message: "/metrics takes Authorization: Bearer <AUTOFLOW_METRICS_TOKEN>", retryable: false } });
+          return reply.code(401).header("www-authenticate", 'Bearer realm="metrics"').send(errorBody(new IntegrationError({ type: "auth", code: ErrorCodes.METRICS_TOKEN, message: "/metrics takes Authorization: Bearer <AUTOFLOW_METRICS_TOKEN>" })));
         }
       }
       return reply.header("content-type", registry.contentType).send(await registry.metrics());

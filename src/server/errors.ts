@@ -6,6 +6,7 @@
 import type { FastifyReply } from "fastify";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { isDatabaseUnavailable } from "../store/errors.js";
+import type { ErrorBody } from "../api/responses.js";
 
 const NOT_FOUND_CODES = new Set<string>([
   ErrorCodes.CONNECTION_NOT_FOUND,
@@ -64,7 +65,8 @@ export function statusOf(error: IntegrationError): number {
   }
 }
 
-export function errorBody(error: IntegrationError): { error: Record<string, unknown> } {
+/** The body, typed by its schema (src/api/responses.ts), which the OpenAPI document and the client read. */
+export function errorBody(error: IntegrationError): ErrorBody {
   return {
     error: {
       type: error.type,
