@@ -8,7 +8,8 @@ import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/regist
 import type { ConnectorDefinition, ConnectorEndpoints, ConnectorSettings } from "./integrations/shared/connector.js";
 import type { StartedSandbox } from "./sandbox/kit.js";
 import { DEFAULT_JOB_SETTINGS, type JobSettings } from "./jobs/settings.js";
-import { DEFAULT_LIMITS, type ServerLimits } from "./server/limits.js";
+import { DEFAULT_HEALTH_MAX_AGE_SECONDS, DEFAULT_LIMITS, type ServerLimits } from "./server/limits.js";
+import { MAX_HEALTH_AGE_SECONDS } from "./api/requests.js";
 import { DEFAULT_PROXY_LIMITS, type ProxyLimits } from "./integrations/shared/proxy.js";
 
 export type ProviderConfig = {
@@ -58,6 +59,8 @@ export type ServiceConfig = {
   limits: ServerLimits;
   /** Bounds on proxied calls' bodies (`AUTOFLOW_PROXY_MAX_REQUEST_BYTES`, `AUTOFLOW_PROXY_MAX_RESPONSE_BYTES`). */
   proxyLimits?: ProxyLimits;
+  /** GET .../health answers the envelope recorded within this many seconds (`AUTOFLOW_HEALTH_MAX_AGE_SECONDS`, 30); 0 probes every time. */
+  healthMaxAgeSeconds?: number;
   /** Calls wait their turn in each provider account's rate budget, unless AUTOFLOW_PACING=off. */
   pacing?: boolean;
   /** The rate every sandbox enforces with its provider's headers (`AUTOFLOW_SANDBOX_RATE_LIMIT=50/1s`); none when unset. */
@@ -136,6 +139,7 @@ const baseSchema = z.object({
   AUTOFLOW_REFRESH_AHEAD_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.refreshAheadEveryMinutes),
   AUTOFLOW_REFRESH_AHEAD_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(DEFAULT_JOB_SETTINGS.refreshAheadWindowMinutes),
   AUTOFLOW_IDLE_REFRESH_HOURS: z.coerce.number().min(0).max(720).default(DEFAULT_JOB_SETTINGS.idleRefreshHours),
+  AUTOFLOW_HEALTH_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(MAX_HEALTH_AGE_SECONDS).default(DEFAULT_HEALTH_MAX_AGE_SECONDS),
   AUTOFLOW_HEALTH_SWEEP_MINUTES: z.coerce.number().int().min(1).max(59).default(DEFAULT_JOB_SETTINGS.healthSweepEveryMinutes),
   AUTOFLOW_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(DEFAULT_JOB_SETTINGS.concurrency),
   AUTOFLOW_DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
@@ -233,6 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig 
     ...(b.AUTOFLOW_OPERATOR_TOKEN ? { operatorToken: b.AUTOFLOW_OPERATOR_TOKEN } : {}),
     jobs: b.AUTOFLOW_JOBS === "on",
     pacing: b.AUTOFLOW_PACING === "on",
+    healthMaxAgeSeconds: b.AUTOFLOW_HEALTH_MAX_AGE_SECONDS,
     ...(b.AUTOFLOW_SANDBOX_RATE_LIMIT ? { sandboxRateLimit: parseRate(b.AUTOFLOW_SANDBOX_RATE_LIMIT) } : {}),
     jobSettings: {
       refreshAheadEveryMinutes: b.AUTOFLOW_REFRESH_AHEAD_MINUTES,

@@ -179,6 +179,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
       limits: config.limits,
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
+      ...(config.healthMaxAgeSeconds !== undefined ? { healthMaxAgeSeconds: config.healthMaxAgeSeconds } : {}),
+      ...(options.clock ? { now: clockNow(options.clock) } : {}),
       readiness: async () => {
         await ping(store.db as Kysely<unknown>);
         const pending = await pendingMigrations(store.db as Kysely<unknown>, store.schema);

@@ -46,6 +46,14 @@ const connectionId = z.string().regex(CONNECTION_ID_PATTERN, "must be a connecti
 
 export const connectionQuery = z.strictObject({ connectionId: connectionId.optional() });
 
+/** The longest a stored health envelope may be answered for (a day); 0 asks for a probe now. */
+export const MAX_HEALTH_AGE_SECONDS = 86_400;
+
+/** GET .../health: `maxAge` in seconds, as HTTP's own Cache-Control max-age; the service's default when absent. */
+export const healthQuery = connectionQuery.extend({
+  maxAge: z.coerce.number().int().min(0).max(MAX_HEALTH_AGE_SECONDS).optional().describe("Answer the last recorded envelope when younger than this many seconds; 0 probes now"),
+});
+
 /** DELETE .../connections/:id: every malformed id is the one error about the field `id`. */
 export const connectionParams = z.object({ id: connectionId });
 

@@ -17,6 +17,7 @@ import {
   connectionQuery,
   emptyBody,
   eventsQuery,
+  healthQuery,
   keyParams,
   listQuery,
   overviewQuery,
@@ -145,7 +146,7 @@ export const OPERATION_SCHEMAS = {
   },
   health: {
     params: providerParams,
-    query: connectionQuery,
+    query: healthQuery,
     responses: { ...ok(healthSchema, "The v1 health envelope (ok, degraded or down: a failed probe is an answer, not an error)"), ...BAD_INPUT, ...USER_ERRORS, 404: error("Unknown provider or connection") },
   },
   runAction: {

@@ -37,6 +37,10 @@ export type ServerDeps = {
   metricsToken?: string;
   limits?: Partial<ServerLimits>;
   proxyLimits?: ProxyLimits;
+  /** GET .../health answers a stored envelope younger than this many seconds (see RouteDeps). */
+  healthMaxAgeSeconds?: number;
+  /** The connectors' clock (health's Age header is read on it). */
+  now?: () => number;
   /** The connect and health page and the operator view's page (served when given). */
   page?: PageDeps;
   /** The operator view's route (served when given; answers 404 until a token is configured). */
@@ -206,7 +210,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerApiDocsRoutes(app);
   if (deps.page) registerPageRoutes(app, deps.page);
   if (deps.operator) registerOperatorRoutes(app, { connectors: deps.connectors, ...deps.operator });
-  registerRoutes(app, { connectors: deps.connectors, verifyUser: deps.verifyUser, ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}) });
+  registerRoutes(app, {
+    connectors: deps.connectors,
+    verifyUser: deps.verifyUser,
+    ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}),
+    ...(deps.healthMaxAgeSeconds !== undefined ? { healthMaxAgeSeconds: deps.healthMaxAgeSeconds } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   if (deps.ticketSync) {
     registerTicketSyncRoutes(app, deps.ticketSync, deps.ticketPush);
     await registerTicketWebhookRoutes(app, deps.ticketSync);

@@ -11,6 +11,9 @@ export type ServerLimits = {
   requestsPerMinute: number;
 };
 
+/** Dashboards poll health: within this many seconds of the last check, the stored envelope is the answer. */
+export const DEFAULT_HEALTH_MAX_AGE_SECONDS = 30;
+
 export const DEFAULT_LIMITS: ServerLimits = {
   bodyLimit: DEFAULT_BODY_LIMIT,
   // Node's own default: generous for a bearer token and ordinary headers.

@@ -14,7 +14,8 @@ import type { UserVerifier } from "./auth.js";
 import { bindingFromCookies, clearBindingCookie, setBindingCookie } from "./bindingCookie.js";
 import { sendError, toIntegrationError } from "./errors.js";
 import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
-import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, listQuery, startBody } from "../api/requests.js";
+import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, healthQuery, listQuery, startBody } from "../api/requests.js";
+import { DEFAULT_HEALTH_MAX_AGE_SECONDS } from "./limits.js";
 import { parseInput } from "./schemas.js";
 
 export type RouteDeps = {
@@ -22,6 +23,13 @@ export type RouteDeps = {
   verifyUser: UserVerifier;
   /** Bounds on proxied calls (the route's own body limit leaves room for the JSON around the body). */
   proxyLimits?: ProxyLimits;
+  /**
+   * GET .../health answers the envelope last recorded when it is younger than this (seconds), unless the
+   * request's `maxAge` says otherwise; 0 probes on every request. {@link DEFAULT_HEALTH_MAX_AGE_SECONDS} by default.
+   */
+  healthMaxAgeSeconds?: number;
+  /** The clock health's age is read on (the connectors'; the system's by default). */
+  now?: () => number;
 };
 
 declare module "fastify" {
@@ -193,10 +201,16 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return connector.testConnection(userOf(request), query.connectionId ? { connectionId: query.connectionId } : {});
   });
 
-  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/health", authed, async (request) => {
+  const healthMaxAgeSeconds = deps.healthMaxAgeSeconds ?? DEFAULT_HEALTH_MAX_AGE_SECONDS;
+  const now = deps.now ?? Date.now;
+  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/health", authed, async (request, reply) => {
     const connector = connectorOf(request);
-    const query = parseInput(connectionQuery, request.query, "query");
-    return connector.health(userOf(request), query.connectionId ? { connectionId: query.connectionId } : {});
+    const query = parseInput(healthQuery, request.query, "query");
+    const maxAgeMs = 1000 * (query.maxAge ?? healthMaxAgeSeconds);
+    const envelope = await connector.health(userOf(request), { ...(query.connectionId ? { connectionId: query.connectionId } : {}), maxAgeMs });
+    // RFC 9111 §5.1: how old the answer is, in seconds (0 for a probe just made).
+    reply.header("age", String(Math.max(0, Math.floor((now() - Date.parse(envelope.checkedAt)) / 1000))));
+    return envelope;
   });
 
   app.post<{ Params: ProviderParams & { action: string } }>("/api/integrations/:provider/actions/:action", authed, async (request) => {

@@ -87,6 +87,8 @@ export function testServiceConfig(overrides: Partial<ServiceConfig> & { dataDir:
     baseUrlAllowlist: [],
     oauthReturnUrls: [],
     limits: DEFAULT_LIMITS,
+    // Tests ask what a probe sees now; the stored answer within a max age is tested on its own (healthAge.test.ts).
+    healthMaxAgeSeconds: 0,
     jobs: false,
     jobSettings: DEFAULT_JOB_SETTINGS,
     ...overrides,

@@ -32,8 +32,11 @@ export async function testConnection(session: Session, userId: string, options?:
   }
 }
 
-/** `health`: one attempt, reported as the v1 envelope and recorded. */
-export async function health(session: Session, userId: string, options?: { connectionId?: string }): Promise<ConnectionHealth> {
+/**
+ * `health`: one attempt, reported as the v1 envelope and recorded; or, given `maxAgeMs`, the envelope
+ * recorded last when it is younger than that (by a probe, a call, a refresh or the sweep): no call.
+ */
+export async function health(session: Session, userId: string, options?: { connectionId?: string; maxAgeMs?: number }): Promise<ConnectionHealth> {
   checkUserId(userId, session.provider);
   const { provider } = session;
   let record: ConnectionRecord;
@@ -60,6 +63,12 @@ export async function health(session: Session, userId: string, options?: { conne
       errorType: "auth",
       message: `this ${session.name} connection was disconnected at ${record.revokedAt}; connect again`,
     });
+  }
+  const stored = record.lastHealth;
+  if (stored && options?.maxAgeMs !== undefined && options.maxAgeMs > 0) {
+    const age = session.clock.now() - Date.parse(stored.checkedAt);
+    // A checkedAt ahead of this clock (another instance's) counts as fresh only within the same bound.
+    if (Math.abs(age) < options.maxAgeMs) return envelopeOf(stored);
   }
   let outcome: StoredHealth;
   try {

@@ -67,7 +67,11 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   completeOAuthCallback(query: URLSearchParams, options?: { browserBinding?: string }): Promise<TPublic>;
   listConnections(userId: string, options?: { includeRevoked?: boolean }): Promise<TPublic[]>;
   testConnection(userId: string, options?: { connectionId?: string }): Promise<Record<string, string | undefined>>;
-  health(userId: string, options?: { connectionId?: string }): Promise<THealth>;
+  /**
+   * One probe, reported as the v1 envelope and recorded. `maxAgeMs`: the envelope last recorded is
+   * answered instead when it is younger than this (a dashboard's poll), with no provider call.
+   */
+  health(userId: string, options?: { connectionId?: string; maxAgeMs?: number }): Promise<THealth>;
   /**
    * The user's active connections, each with the health last recorded for it (by a test, a probe, a
    * refresh or the health sweep; null before the first), read from the store: no provider call.
