@@ -119,6 +119,7 @@ export function createMetrics(providers: readonly string[] = []): ProviderMetric
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [registry],
   });
+  const requestSeries = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
   const syncRuns = new Counter({
     name: "autoflow_ticket_sync_runs_total",
     help: "Jira ticket-sync runs by trigger and outcome (ok, or the error type that stopped them)",
@@ -168,8 +169,12 @@ export function createMetrics(providers: readonly string[] = []): ProviderMetric
       healthReader = read;
     },
     onRequest(route, method, status, durationMs) {
-      requests.inc({ route, method, status: String(status) });
-      requestDuration.observe({ route }, durationMs / 1000);
+      // Each series' child kept, so an answer costs no label lookup (routes, methods and statuses are few).
+      const key = `${method} ${status} ${route}`;
+      let series = requestSeries.get(key);
+      if (!series) requestSeries.set(key, (series = { count: requests.labels({ route, method, status: String(status) }), duration: requestDuration.labels({ route }) }));
+      series.count.inc();
+      series.duration.observe(durationMs / 1000);
     },
     onSyncRun(record) {
       syncRuns.inc({ trigger: record.trigger, outcome: record.errorType ?? "ok" });

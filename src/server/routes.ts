@@ -68,10 +68,15 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return request.userId;
   };
   // Authenticated before anything else runs (the per-user rate limit needs to know who is asking).
-  app.addHook("onRequest", async (request) => {
-    if (request.routeOptions.config?.auth) {
-      request.userId = (await deps.verifyUser(request.headers.authorization)).userId;
-    }
+  app.addHook("onRequest", (request, _reply, done) => {
+    if (!request.routeOptions.config?.auth) return done();
+    deps.verifyUser(request.headers.authorization).then(
+      (user) => {
+        request.userId = user.userId;
+        done();
+      },
+      (error: unknown) => done(error as Error),
+    );
   });
   const authed = { config: { auth: true } };
 

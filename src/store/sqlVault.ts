@@ -22,6 +22,7 @@ import type {
 } from "../integrations/shared/vault.js";
 import { RefreshLockTimeoutError } from "../integrations/shared/vault.js";
 import { Keyring } from "./keyring.js";
+import { preparedQuery } from "./preparedQuery.js";
 import type { ConnectionsTable, Database } from "./schema.js";
 
 /** A waiter for a refresh lock polls first after about this long, doubling up to the cap: a refresh usually takes one provider round trip. */
@@ -36,11 +37,15 @@ const STATE_SWEEP_EVERY = 100;
 export class SqlVault implements Vault {
   private consumedSinceSweep = 0;
 
+  private readonly hot: ReturnType<typeof hotQueries>;
+
   constructor(
     readonly db: Kysely<Database>,
     private readonly keyring: Keyring,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.hot = hotQueries(db);
+  }
 
   async createConnection(input: NewConnection): Promise<ConnectionRecord> {
     const id = `conn_${randomBytes(16).toString("base64url")}`;
@@ -72,33 +77,17 @@ export class SqlVault implements Vault {
   }
 
   async listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]> {
-    let q = this.db
-      .selectFrom("connections")
-      .selectAll()
-      .where("user_id", "=", query.userId)
-      .where("provider", "=", query.provider);
-    if (!query.includeRevoked) q = q.where("revoked_at", "is", null);
-    const rows = await q.orderBy("created_at", "desc").orderBy("id", "desc").execute();
+    const rows = await (query.includeRevoked ? this.hot.listAll : this.hot.listActive)({ userId: query.userId, provider: query.provider });
     return rows.map(toRecord);
   }
 
   async findConnection(query: ConnectionQuery & { id: string }): Promise<ConnectionRecord | undefined> {
-    const row = await this.db
-      .selectFrom("connections")
-      .selectAll()
-      .where("id", "=", query.id)
-      .where("user_id", "=", query.userId)
-      .where("provider", "=", query.provider)
-      .executeTakeFirst();
+    const [row] = await this.hot.findOne({ id: query.id, userId: query.userId, provider: query.provider });
     return row ? toRecord(row) : undefined;
   }
 
   async readSecrets(connection: ConnectionRecord): Promise<ConnectionSecrets> {
-    const row = await this.db
-      .selectFrom("connections")
-      .select(["data_key_wrapped", "access_token_enc", "refresh_token_enc"])
-      .where("id", "=", connection.id)
-      .executeTakeFirst();
+    const [row] = await this.hot.secretsOf({ id: connection.id });
     if (!row?.access_token_enc || !row.data_key_wrapped) throw new Error(`connection ${connection.id} holds no token`);
     const dataKey = this.keyring.unwrapDataKey(row.data_key_wrapped, dataKeyAad(connection.id));
     const secrets: ConnectionSecrets = { accessToken: open(dataKey, connection.id, "access_token", row.access_token_enc) };
@@ -223,7 +212,7 @@ export class SqlVault implements Vault {
   async recordHealth(id: string, health: StoredHealth): Promise<void> {
     // Health is an observation, not a token write: it does not bump the version,
     // so it never makes a concurrent refresh's compare-and-swap fail.
-    await this.db.updateTable("connections").set({ last_health: JSON.stringify(health) }).where("id", "=", id).execute();
+    await this.hot.healthWrite({ id, health: JSON.stringify(health) });
   }
 
   async scanConnections(query: {
@@ -358,6 +347,27 @@ function seal(dataKey: Buffer, id: string, column: string, plaintext: string): s
 
 function open(dataKey: Buffer, id: string, column: string, ciphertext: string): string {
   return Keyring.openWithDataKey(dataKey, ciphertext, `connection:${id}:${column}`);
+}
+
+/** The queries every request runs, compiled once (preparedQuery.ts). */
+function hotQueries(db: Kysely<Database>) {
+  return {
+    listActive: preparedQuery(db, ["userId", "provider"], (p) =>
+    db.selectFrom("connections").selectAll().where("user_id", "=", p("userId")).where("provider", "=", p("provider")).where("revoked_at", "is", null).orderBy("created_at", "desc").orderBy("id", "desc"),
+    ),
+    listAll: preparedQuery(db, ["userId", "provider"], (p) =>
+    db.selectFrom("connections").selectAll().where("user_id", "=", p("userId")).where("provider", "=", p("provider")).orderBy("created_at", "desc").orderBy("id", "desc"),
+    ),
+    findOne: preparedQuery(db, ["id", "userId", "provider"], (p) =>
+    db.selectFrom("connections").selectAll().where("id", "=", p("id")).where("user_id", "=", p("userId")).where("provider", "=", p("provider")),
+    ),
+    secretsOf: preparedQuery(db, ["id"], (p) =>
+    db.selectFrom("connections").select(["data_key_wrapped", "access_token_enc", "refresh_token_enc"]).where("id", "=", p("id")),
+    ),
+    healthWrite: preparedQuery(db, ["id", "health"], (p) =>
+    db.updateTable("connections").set({ last_health: p("health") }).where("id", "=", p("id")),
+    ),
+  };
 }
 
 function toRecord(row: Selectable<ConnectionsTable>): ConnectionRecord {

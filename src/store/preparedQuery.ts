@@ -1,0 +1,38 @@
+/**
+ * A query Kysely builds and compiles once, then runs with each call's
+ * values. Building and compiling a query costs more than SQLite takes to
+ * answer it on the paths every request takes (listing a user's
+ * connections, reading a token, recording health), and the SQL of those is
+ * the same every time: only its values change.
+ *
+ * The query is built with a mark in place of each named value; the marks
+ * are found among the compiled parameters, and each call puts its values in
+ * their places. Values that are not marked (a constant in the query) stay as
+ * built.
+ */
+import type { Compilable, CompiledQuery, Kysely } from "kysely";
+
+const MARK = "\u0000autoflow-param:";
+
+type Slot<P extends string> = { name: P } | { fixed: unknown };
+
+export type PreparedQuery<P extends string, R> = (values: Readonly<Record<P, unknown>>) => Promise<R[]>;
+
+export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: readonly P[], build: (param: (name: P) => string) => Compilable<R>): PreparedQuery<P, R> {
+  let compiled: { query: CompiledQuery<R>; slots: Slot<P>[] } | undefined;
+  const compile = (): { query: CompiledQuery<R>; slots: Slot<P>[] } => {
+    const query = build((name) => `${MARK}${name}`).compile();
+    const slots = query.parameters.map((value): Slot<P> => (typeof value === "string" && value.startsWith(MARK) ? { name: value.slice(MARK.length) as P } : { fixed: value }));
+    const marked = new Set(slots.flatMap((slot) => ("name" in slot ? [slot.name] : [])));
+    const unused = names.filter((name) => !marked.has(name));
+    if (unused.length > 0 || marked.size !== names.length) {
+      throw new Error(`prepared query ${JSON.stringify(query.sql.slice(0, 80))}: ${unused.length > 0 ? `${unused.join(", ")} not used` : "a value it uses is not named"}`);
+    }
+    return { query, slots };
+  };
+  return async (values) => {
+    compiled ??= compile();
+    const parameters = compiled.slots.map((slot) => ("name" in slot ? values[slot.name] : slot.fixed));
+    return (await db.executeQuery<R>({ ...compiled.query, parameters })).rows;
+  };
+}
