@@ -5,17 +5,31 @@
  */
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
+setFlagsFromString("--expose-gc");
+/** A full collection now (memory figures are read after one, so they hold what is kept, not garbage). */
+export const collectGarbage = runInNewContext("gc") as () => void;
 
 export const ROUNDS = 3;
 
 export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /** Runs each case once per round, in the same order every round, after one warm-up pass; the medians by case. */
-export async function interleaved<K extends string, R>(cases: Record<K, () => Promise<R>>, pick: (r: R) => number, options: { rounds?: number; warmUp?: boolean } = {}): Promise<Record<K, { median: number; runs: number[]; last: R }>> {
+export async function interleaved<K extends string, R>(
+  cases: Record<K, () => Promise<R>>,
+  pick: (r: R) => number,
+  options: { rounds?: number; warmUp?: boolean; /** After the warm-up (round 0) and each round. */ afterRound?: (round: number) => void } = {},
+): Promise<Record<K, { median: number; runs: number[]; last: R }>> {
   const names = Object.keys(cases) as K[];
   if (options.warmUp ?? true) for (const name of names) await cases[name]();
+  options.afterRound?.(0);
   const runs = Object.fromEntries(names.map((n) => [n, [] as R[]])) as unknown as Record<K, R[]>;
-  for (let round = 0; round < (options.rounds ?? ROUNDS); round++) for (const name of names) runs[name].push(await cases[name]());
+  for (let round = 0; round < (options.rounds ?? ROUNDS); round++) {
+    for (const name of names) runs[name].push(await cases[name]());
+    options.afterRound?.(round + 1);
+  }
   return Object.fromEntries(names.map((n) => [n, { median: median(runs[n].map(pick)), runs: runs[n].map(pick), last: runs[n][runs[n].length - 1] as R }])) as Record<K, { median: number; runs: number[]; last: R }>;
 }
 

@@ -3,7 +3,7 @@
  * body, the v1 routes, liveness and metrics.
  */
 import rateLimit from "@fastify/rate-limit";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ProviderId } from "../integrations/registry.js";
@@ -59,6 +59,18 @@ export function servedRoutes(app: FastifyInstance): ReadonlySet<string> {
   return SERVED.get(app) ?? new Set();
 }
 
+/**
+ * The access log: one line a request, as it is answered (the request, its URL's secrets redacted by the
+ * serializer, its status and time), rather than Fastify's two (one as it arrives, one as it is answered).
+ */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, "request errored");
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
+  }
+}
+
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const app = Fastify({
@@ -72,8 +84,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // parameter is bounded by the request head, and each route's schema holds it to its rule.
     routerOptions: { maxParamLength: limits.maxHeaderBytes },
     requestIdHeader: false,
-    // One line a request, when it is answered (below), rather than Fastify's two.
-    disableRequestLogging: true,
+    logController: new AccessLog(),
     return503OnClosing: true,
     // A request Node's HTTP parser refuses (bad characters in the request line, a head over the limit)
     // never reaches Fastify's routing: answer it on the socket, in the one error body.
@@ -121,11 +132,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     if (request.raw.httpVersion === "1.1" && request.headers.host === undefined) {
       return done(new IntegrationError({ type: "schema", code: ErrorCodes.INVALID_INPUT, field: "host", message: "an HTTP/1.1 request must carry a Host header" }));
     }
-    done();
-  });
-  // The access log: one line a request, as it is answered (the URL with its secrets redacted by the serializer).
-  app.addHook("onResponse", (request, reply, done) => {
-    request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, "request completed");
     done();
   });
 
