@@ -3,6 +3,7 @@
  * connector, each a `Tier1ConnectorLifecycle` of its own public and health
  * types. The HTTP API is a thin layer over it.
  */
+import type { Dispatcher } from "undici";
 import { lookup } from "node:dns/promises";
 import type { Logger } from "pino";
 import type { Resolver } from "./integrations/shared/baseUrl.js";
@@ -28,7 +29,10 @@ export type IntegrationsOptions = {
   settings: Record<ProviderId, ConnectorSettings>;
   providerTimeoutMs?: number;
   clock?: Clock;
+  /** Provider calls go through this fetch when given (tests, a caller's own transport)... */
   fetch?: typeof fetch;
+  /** ...or else with undici's `request` over this dispatcher (the caller's keep-alive pools; undici's global one when unset). */
+  dispatcher?: Dispatcher;
   logger?: Logger;
   onAttempt?: (record: AttemptRecord) => void;
   /** Every token refresh that reached a provider, by outcome (metrics). */
@@ -91,6 +95,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       timeoutMs: options.providerTimeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       ...(options.logger ? { logger: options.logger.child({ provider: id }) } : {}),
       ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}),
       ...(options.onRefresh ? { onRefresh: options.onRefresh } : {}),

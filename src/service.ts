@@ -2,7 +2,7 @@
  * Wires the service together: configuration, vault, sandboxes for the
  * connectors without credentials, the SDK and the HTTP server.
  */
-import { createPooledFetch } from "./integrations/shared/guardedFetch.js";
+import { createProviderPools } from "./integrations/shared/guardedFetch.js";
 import { Pacer, type RateWindowStore } from "./integrations/shared/pacing.js";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -107,7 +107,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     const metrics = createMetrics(PROVIDER_IDS);
     const rateWindows = rateWindowsFor(store);
     // Keep-alive pools per provider origin, closed after the server stops taking requests.
-    const pools = createPooledFetch();
+    const pools = createProviderPools();
     cleanups.unshift(() => pools.close());
     const pacer =
       config.pacing === false
@@ -133,7 +133,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       // On PostgreSQL every instance spends one budget per account; on SQLite (one process) it is kept in memory.
       pacing: pacer ? timedPacer(pacer, metrics.onPacing) : false,
       ...(options.clock ? { clock: options.clock } : {}),
-      fetch: options.fetch ?? pools.fetch,
+      ...(options.fetch ? { fetch: options.fetch } : { dispatcher: pools }),
     });
     const ticketSync = createTicketSync({
       jira: integrations.jira,

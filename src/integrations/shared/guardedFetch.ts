@@ -56,16 +56,13 @@ export const PROVIDER_POOL = {
   keepAliveMaxTimeoutMs: 300_000,
 };
 
-/** A fetch over its own keep-alive pools per origin, and the dispatcher to close at shutdown. */
-export function createPooledFetch(): { fetch: typeof fetch; close(): Promise<void> } {
-  const dispatcher = new Agent({
+/** The keep-alive pools per origin provider calls are made over (exchange.ts), to close at shutdown. */
+export function createProviderPools(): Agent {
+  return new Agent({
     connections: PROVIDER_POOL.connections,
     keepAliveTimeout: PROVIDER_POOL.keepAliveTimeoutMs,
     keepAliveMaxTimeout: PROVIDER_POOL.keepAliveMaxTimeoutMs,
   });
-  const pooled = (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
-    undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher });
-  return { fetch: pooled as unknown as typeof fetch, close: () => dispatcher.close() };
 }
 
 /** A fetch for user-supplied base URLs: same signature as the global one, guarded at connect time. */

@@ -5,6 +5,8 @@
  * into the five error types with the connector's table, and retries within
  * the connector's budget.
  */
+import type { Dispatcher } from "undici";
+import { dispatcherExchange, fetchExchange, type Exchange, type ExchangeAnswer } from "./exchange.js";
 import { ErrorCodes, IntegrationError, type IntegrationErrorInit } from "./errors.js";
 import { maskSecret } from "./mask.js";
 import type { RateLimitReader, RateSignal } from "./rateSignal.js";
@@ -94,7 +96,10 @@ export type ProviderHttpOptions = {
   policy: RetryPolicy;
   timeoutMs: number;
   clock?: Clock;
+  /** Calls go through this fetch when given (tests, a caller's own transport)... */
   fetch?: typeof fetch;
+  /** ...or else with undici's `request` over this dispatcher (keep-alive pools; undici's global one when unset). */
+  dispatcher?: Dispatcher;
   onAttempt?: (record: AttemptRecord) => void;
   random?: () => number;
   /** Waits each attempt its turn in the account's rate budget, and learns from every answer's headers. */
@@ -137,11 +142,11 @@ const TRANSPORT_CODES: Readonly<Record<string, string>> = {
 
 export class ProviderHttp {
   private readonly clock: Clock;
-  private readonly fetchImpl: typeof fetch;
+  private readonly exchange: Exchange;
 
   constructor(private readonly options: ProviderHttpOptions) {
     this.clock = options.clock ?? systemClock;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.exchange = options.fetch ? fetchExchange(options.fetch) : dispatcherExchange(options.dispatcher);
   }
 
   /** The provider id this client calls. */
@@ -240,20 +245,20 @@ export class ProviderHttp {
         }),
       };
     }
-    let raw: Response;
-    let bytes: Uint8Array | undefined;
+    let raw: ExchangeAnswer;
     try {
-      raw = await this.fetchImpl(request.url, {
+      const body = buildBody(request);
+      raw = await this.exchange(request.url, {
         method: request.method,
         headers: buildHeaders(request),
-        body: buildBody(request),
-        redirect: "manual",
+        ...(body === undefined ? {} : { body }),
         signal: AbortSignal.timeout(timeoutMs),
+        ...(request.maxResponseBytes === undefined ? {} : { maxResponseBytes: request.maxResponseBytes }),
       });
-      bytes = await readBounded(raw, request.maxResponseBytes);
     } catch (cause) {
       return { error: this.networkError(request, cause, timeoutMs) };
     }
+    const { bytes } = raw;
     if (bytes === undefined) {
       return {
         error: this.error(request, {
@@ -344,28 +349,6 @@ function buildBody(request: ProviderRequest): string | Uint8Array | undefined {
     return params.toString();
   }
   return request.json === undefined ? undefined : JSON.stringify(request.json);
-}
-
-/** The whole body, or undefined when it is longer than `limit` bytes (the rest is not read). */
-async function readBounded(response: Response, limit: number | undefined): Promise<Uint8Array | undefined> {
-  if (limit === undefined) return new Uint8Array(await response.arrayBuffer());
-  const declared = Number(response.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > limit) {
-    await response.body?.cancel().catch(() => undefined);
-    return undefined;
-  }
-  if (!response.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    length += chunk.byteLength;
-    if (length > limit) {
-      await response.body.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 function parseJson(text: string): unknown {

@@ -7,6 +7,7 @@
  * lock), and the one way to make an authenticated call with a stored
  * connection: `call` (the proxy's, and the who-am-I probe's).
  */
+import type { Dispatcher } from "undici";
 import type { Logger } from "pino";
 import type { BaseUrlPolicy } from "./baseUrl.js";
 import { credentialOf, identify, paceKeyOf, senderFor } from "./call.js";
@@ -26,7 +27,9 @@ export type LifecycleDeps = {
   knownProviders: readonly string[];
   timeoutMs: number;
   clock?: Clock;
+  /** Provider calls go through this fetch when given, else with undici's `request` over `dispatcher` (see exchange.ts). */
   fetch?: typeof fetch;
+  dispatcher?: Dispatcher;
   logger?: Pick<Logger, "debug" | "info" | "warn" | "error">;
   onAttempt?: (record: AttemptRecord) => void;
   /** Every refresh that reached the provider, by outcome (metrics). */
@@ -82,6 +85,7 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
     timeoutMs: deps.timeoutMs,
     clock,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
     ...(deps.onAttempt ? { onAttempt: deps.onAttempt } : {}),
     ...(deps.pacer ? { pacer: deps.pacer } : {}),
     ...(definition.rateLimit ? { rateLimit: definition.rateLimit } : {}),
