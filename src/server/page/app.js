@@ -345,7 +345,7 @@ async function testConnection(target) {
 }
 
 async function checkHealth(target) {
-  const health = await callApi(token, "GET", `/api/integrations/${target.provider}/health?connectionId=${encodeURIComponent(target.connectionId)}`);
+  const health = await callApi(token, "GET", `/api/integrations/${target.provider}/health?connectionId=${encodeURIComponent(target.connectionId)}&maxAge=0`);
   const message = health.details?.message ? `: ${health.details.message}` : "";
   say(`${target.name} health is ${health.status}${message}.`);
   await refresh();
