@@ -39,8 +39,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Bench } from "tinybench";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { loadConfig } from "../src/config.js";
 import { scopeJql } from "../src/integrations/jira/sync/config.js";
 import { PAGE_SIZE } from "../src/integrations/jira/sync/ticketSync.js";
@@ -55,7 +53,7 @@ import { freePort, freePortBlock, ROOT, startInstance, stopInstance } from "../s
 import { startInstancePair } from "../src/testing/instancePair.js";
 import { PACED_CALLER_ENV, runPacedCalls } from "../src/testing/pacedCalls.js";
 import pg from "pg";
-import type { Figure } from "./bench/compare.js";
+import { collectGarbage, type Figure } from "./bench/compare.js";
 import { httpApi } from "./bench/httpApi.js";
 import { machine, renderDoc, renderTable } from "./bench/report.js";
 import { sdkOverhead } from "./bench/sdkOverhead.js";
@@ -162,8 +160,6 @@ async function pacing(): Promise<Record<string, number>> {
   return results;
 }
 
-setFlagsFromString("--expose-gc");
-const collectGarbage = runInNewContext("gc") as () => void;
 
 /** The peak growth of the heap and the RSS while `work` runs, sampled every 5 ms from a collected start, and its time. */
 async function measured<T>(work: () => Promise<T>): Promise<{ ms: number; heapMb: number; rssMb: number; value: T }> {

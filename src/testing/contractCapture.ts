@@ -234,7 +234,8 @@ class Session {
     this.registerConnection("stripe", stripeOAuth);
     x.stripeThrottle = await this.sandboxCall("stripe", "POST", "/_sandbox/faults", { fault: "rate-limit" });
     this.json(x.stripeThrottle, 201);
-    x.stripeThrottledHealth = await this.call("alice", "GET", "/api/integrations/stripe/health");
+    // maxAge=0: a probe now, not the envelope the connect recorded a moment ago.
+    x.stripeThrottledHealth = await this.call("alice", "GET", "/api/integrations/stripe/health?maxAge=0");
     this.json(x.stripeThrottledHealth, 200);
     await this.clearFaults("stripe");
 
@@ -471,7 +472,7 @@ function renderDocument(x: Record<ExchangeName, Exchange>, placeholders: Placeho
     "",
     show(x.stripeThrottle),
     "",
-    "Then the health route:",
+    "Then the health route, asking for a probe now (`maxAge=0`; without it, an envelope recorded in the last 30 seconds is the answer, with no provider call):",
     "",
     show(x.stripeThrottledHealth),
     "",

@@ -36,7 +36,7 @@ describe("docs/integrations/contract-v1.md", () => {
 
   it("shows the throttled Stripe health as the seed's degraded envelope", () => {
     const health = capture.exchanges.stripeThrottledHealth;
-    expect(health.request).toMatchObject({ method: "GET", path: "/api/integrations/stripe/health" });
+    expect(health.request).toMatchObject({ method: "GET", path: "/api/integrations/stripe/health?maxAge=0" });
     expect(health.response.status).toBe(200);
     expect(body(health)).toMatchObject({
       status: "degraded",
