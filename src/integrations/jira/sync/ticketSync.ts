@@ -271,10 +271,13 @@ export function createTicketSync(deps: TicketSyncDeps) {
    */
   const continuation = (progress: Progress, scope: string, tickets: readonly Ticket[], timeZone: string, token: string): Pick<Progress, "jql" | "next"> => {
     if (tickets.length > 0) {
-      const times = tickets.map((t) => t.updatedMs);
-      const [oldest, newest] = [Math.min(...times), Math.max(...times)];
-      const jql = `${scope} AND ${updatedSince(newest, timeZone, 0)} ORDER BY updated ASC, key ASC`;
-      if (Math.floor(oldest / MINUTE_MS) < Math.floor(newest / MINUTE_MS) && jql !== progress.jql) return { jql };
+      let [oldest, newest] = [Infinity, -Infinity];
+      for (const t of tickets) [oldest, newest] = [Math.min(oldest, t.updatedMs), Math.max(newest, t.updatedMs)];
+      // The literal (a dozen time-zone formattings) is written only for a page that spans minutes.
+      if (Math.floor(oldest / MINUTE_MS) < Math.floor(newest / MINUTE_MS)) {
+        const jql = `${scope} AND ${updatedSince(newest, timeZone, 0)} ORDER BY updated ASC, key ASC`;
+        if (jql !== progress.jql) return { jql };
+      }
     }
     return { jql: progress.jql, next: token };
   };
