@@ -27,7 +27,9 @@
  *   what it once took), and the ratios. The service runs in
  *   this process, the sandbox in a `serve` process of its own on the same
  *   data folder: the memory is the pull's or the client's alone, the time
- *   includes the sandbox's answers (the same for both).
+ *   includes the sandbox's answers (the same for both). Pulls of 2,000
+ *   issues (made before the rest is seeded) give the peak heap beside the
+ *   10,000's: flat in the number of issues when the two are alike.
  *
  * Prints one JSON line of results at the end, so runs can be compared.
  * `npm run bench -- <section>...` runs only the sections named (micro, http,
@@ -216,16 +218,30 @@ async function jiraSync(): Promise<Record<string, number>> {
       return (await res.json()) as Record<string, unknown>;
     };
     const post = (url: string, body: unknown, headers: Record<string, string> = {}) => json(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-    await post(`${jira.url}/_sandbox/jira/issues`, { count: issues, fields: { summary: "Bench issue {n}", description: "A seeded issue to pull, with a line of text." } });
+    const seed = (count: number) => post(`${jira.url}/_sandbox/jira/issues`, { count, fields: { summary: "Bench issue {n}", description: "A seeded issue to pull, with a line of text." } });
 
     // One user a pull, so that each pull fills an empty mirror.
     const users: { bearer: string; config: Parameters<typeof service.ticketSync.internals.fieldsOf>[0] }[] = [];
-    for (let i = 0; i < rounds; i++) {
+    for (let i = 0; i < 2 * rounds; i++) {
       const bearer = `Bearer ${await mintUserToken(service.jwtSecret as string, `bench-sync-${i}`)}`;
       await connectWithOAuth("jira", bearer.slice(7), base);
       const stored = await json(`${base}/api/integrations/jira/sync/config`, { method: "PUT", headers: { authorization: bearer, "content-type": "application/json" }, body: JSON.stringify({ projects: ["SBX"], direction: "pull" }) });
       users.push({ bearer, config: stored.config as (typeof users)[number]["config"] });
     }
+    const pull = async (bearer: string): Promise<number> => {
+      const { run } = (await post(`${base}/api/integrations/jira/sync`, { deleteScan: false }, { authorization: bearer })) as { run: { counts: { created: number } } };
+      return run.counts.created;
+    };
+    // The pull's memory in the number of issues: pulls of the first fifth, before the rest is seeded, beside the full ones.
+    const fewer = issues / 5;
+    await seed(fewer);
+    const small: Awaited<ReturnType<typeof measured>>[] = [];
+    for (const user of users.splice(rounds)) {
+      const p = await measured(() => pull(user.bearer));
+      if (p.value !== fewer) throw new Error(`the pull created ${String(p.value)} tickets of ${fewer}`);
+      small.push(p);
+    }
+    await seed(issues - fewer);
     // The plain client's own grant, at the same sandbox and site.
     const start = await json(`${base}/api/integrations/jira/oauth/start`, { method: "POST", headers: { authorization: users[0]?.bearer as string } });
     const authUrl = new URL(start.authUrl as string);
@@ -248,10 +264,6 @@ async function jiraSync(): Promise<Record<string, number>> {
       } while (token);
       return read;
     };
-    const pull = async (bearer: string): Promise<number> => {
-      const { run } = (await post(`${base}/api/integrations/jira/sync`, { deleteScan: false }, { authorization: bearer })) as { run: { counts: { created: number } } };
-      return run.counts.created;
-    };
     const fetches: Awaited<ReturnType<typeof measured>>[] = [];
     const pulls: Awaited<ReturnType<typeof measured>>[] = [];
     for (const user of users) {
@@ -264,11 +276,12 @@ async function jiraSync(): Promise<Record<string, number>> {
     }
     const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
     const of = (runs: typeof pulls) => ({ ms: median(runs.map((r) => r.ms)), heapMb: median(runs.map((r) => r.heapMb)), rssMb: median(runs.map((r) => r.rssMb)) });
-    const [f, p] = [of(fetches), of(pulls)];
+    const [f, p, q] = [of(fetches), of(pulls), of(small)];
     const line = (name: string, r: typeof f) => `${name.padEnd(28)} ${Math.round(r.ms)} ms median of ${rounds}, peak heap +${r.heapMb.toFixed(1)} MB, peak RSS +${r.rssMb.toFixed(1)} MB\n`;
     process.stdout.write(
       line(`jira sync: pull ${issues.toLocaleString("en")}`, p) +
         line("jira sync: plain fetch paging", f) +
+        line(`jira sync: pull ${fewer.toLocaleString("en")}`, q) +
         `${"jira sync: ratio".padEnd(28)} ${(p.ms / f.ms).toFixed(2)}x the time (${p.ms >= f.ms ? "+" : ""}${Math.round(p.ms - f.ms)} ms), ${(p.heapMb / f.heapMb).toFixed(2)}x the peak heap growth (${(issues / (p.ms / 1000)).toFixed(0)} issues/s pulled)\n`,
     );
     return {
@@ -280,6 +293,9 @@ async function jiraSync(): Promise<Record<string, number>> {
       "jira sync fetch peak rss MB": Number(f.rssMb.toFixed(1)),
       "jira sync time ratio": Number((p.ms / f.ms).toFixed(2)),
       "jira sync heap ratio": Number((p.heapMb / f.heapMb).toFixed(2)),
+      [`jira sync pull ${fewer} ms`]: Math.round(q.ms),
+      [`jira sync pull ${fewer} peak heap MB`]: Number(q.heapMb.toFixed(1)),
+      [`jira sync pull heap ratio ${issues}/${fewer} issues`]: Number((p.heapMb / q.heapMb).toFixed(2)),
     };
   } finally {
     await service?.close();

@@ -73,6 +73,30 @@ describe.each(testDatabases())("ticket mirror on %s", (database) => {
     expect((await mirror.get(connection, "SBX-1"))?.summary).toBe("newest");
   });
 
+  it("writes batches of one size through one compiled insert, each row with its own values", async () => {
+    // The first batch of a size compiles the insert; the later ones reuse its SQL with their own parameters.
+    for (const batch of [0, 1, 2]) {
+      const tickets = [1, 2, 3].map((n) => issue(batch * 3 + n, T0 + batch, { summary: `Batch ${batch} issue ${n}`, customfield_10020: batch === 1 ? null : { n } }));
+      expect(await mirror.apply(connection, tickets, "jira")).toMatchObject({ created: 3 });
+    }
+    // Another size (and so another statement) between them, then the first size again.
+    await mirror.apply(connection, [issue(10, T0 + 3)], "jira");
+    await mirror.apply(connection, [11, 12, 13].map((n) => issue(n, T0 + 4)), "jira");
+    for (let n = 1; n <= 13; n++) {
+      const stored = await mirror.get(connection, `SBX-${n}`);
+      const batch = Math.floor((n - 1) / 3);
+      expect(stored, `SBX-${n}`).toMatchObject({ id: String(10_000 + n), key: `SBX-${n}`, descriptionText: `Body of ${n}`, deletedAt: null });
+      if (n <= 9) {
+        expect(stored?.summary).toBe(`Batch ${batch} issue ${((n - 1) % 3) + 1}`);
+        expect(stored?.updatedMs).toBe(T0 + batch);
+        expect(stored?.fields.customfield_10020).toEqual(batch === 1 ? null : { n: ((n - 1) % 3) + 1 });
+      }
+    }
+    const events = await mirror.events(connection, 0, 100);
+    expect(events.map((e) => [e.seq, e.key, e.kind])).toEqual(Array.from({ length: 13 }, (_, i) => [i + 1, `SBX-${i + 1}`, "created"]));
+    expect(events[3]?.changedFields).toContain("customfield_10020");
+  });
+
   it("commits a page and the run's progress together, or neither", async () => {
     await mirror.apply(connection, [issue(1, T0)], "jira", { cursorMs: T0, run: { jql: "project = SBX", nextPageToken: "p1" } });
     expect(await mirror.state(connection)).toMatchObject({ cursorMs: T0, run: { jql: "project = SBX", nextPageToken: "p1" } });

@@ -8,7 +8,7 @@
  * and the progress of the run that read it commit together, so a process
  * killed mid-page applies that page again from the start, or not at all.
  */
-import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from "kysely";
+import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { AdfNode } from "../integrations/jira/sync/adf.js";
 import { changedFields, type Ticket, type TicketAssignee } from "../integrations/jira/sync/ticket.js";
 import type { Database, TicketsTable } from "./schema.js";
@@ -60,6 +60,8 @@ export type TicketFilter = {
 };
 
 const json = (value: unknown): string => JSON.stringify(value);
+/** How many insert statements (by table, columns and rows) a mirror keeps compiled. */
+const INSERT_SQL_KEPT = 32;
 /** Whether a text column holds `text`, exactly (no wildcards, case kept). */
 const contains = (column: "labels" | "assignee", text: string) => sql<boolean>`replace(${sql.ref(column)}, ${text}, '') <> ${sql.ref(column)}`;
 const parsed = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
@@ -123,6 +125,9 @@ function stateOfRow(row: Selectable<Database["ticket_sync_states"]>): TicketSync
 }
 
 export class SqlTicketMirror {
+  /** The SQL of the multi-row inserts made so far, by table, columns and number of rows (see insertRows). */
+  private readonly insertSql = new Map<string, string>();
+
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
@@ -181,7 +186,7 @@ export class SqlTicketMirror {
         outcome.updated += 1;
         pending.push({ issueId: t.id, key: t.key, kind: "updated", origin, changedFields: changed, updated: t.updated, at: now });
       }
-      for (let i = 0; i < inserts.length; i += 100) await tx.insertInto("tickets").values(inserts.slice(i, i + 100)).execute();
+      for (let i = 0; i < inserts.length; i += 100) await this.insertRows(tx, "tickets", inserts.slice(i, i + 100));
       outcome.events = await this.appendEvents(tx, connectionId, pending);
       if (progress) await this.patchState(tx, connectionId, typeof progress === "function" ? progress(outcome) : progress);
       return outcome;
@@ -383,23 +388,58 @@ export class SqlTicketMirror {
     const first = Number(row.next_event_seq) - pending.length;
     const events = pending.map((e, i) => ({ ...e, seq: first + i }));
     for (let i = 0; i < events.length; i += 200) {
-      await tx
-        .insertInto("ticket_events")
-        .values(
-          events.slice(i, i + 200).map((e) => ({
-            connection_id: connectionId,
-            seq: e.seq,
-            issue_id: e.issueId,
-            issue_key: e.key,
-            kind: e.kind,
-            origin: e.origin,
-            changed_fields: json(e.changedFields),
-            updated: e.updated,
-            at: e.at,
-          })),
-        )
-        .execute();
+      await this.insertRows(
+        tx,
+        "ticket_events",
+        events.slice(i, i + 200).map((e) => ({
+          connection_id: connectionId,
+          seq: e.seq,
+          issue_id: e.issueId,
+          issue_key: e.key,
+          kind: e.kind,
+          origin: e.origin,
+          changed_fields: json(e.changedFields),
+          updated: e.updated,
+          at: e.at,
+        })),
+      );
     }
     return events;
+  }
+
+  /**
+   * One multi-row insert. Kysely builds and compiles a statement of a hundred rows value by value, which cost a
+   * pull as much as SQLite's own work on it: its SQL depends only on the table, the columns and the number of
+   * rows, so it is compiled once for each and reused with the rows' values as its parameters. It is kept only
+   * when Kysely's parameters were exactly those values in that order, and rows of other shapes go through Kysely.
+   */
+  private async insertRows<T extends "tickets" | "ticket_events">(tx: Transaction<Database>, table: T, rows: readonly Insertable<Database[T]>[]): Promise<void> {
+    const first = rows[0];
+    if (!first) return;
+    const columns = Object.keys(first);
+    const parameters: unknown[] = [];
+    let uniform = true;
+    for (const row of rows) {
+      const values = row as Record<string, unknown>;
+      if (Object.keys(values).length !== columns.length) uniform = false;
+      for (const column of columns) {
+        const value = values[column];
+        if (value === undefined) uniform = false;
+        parameters.push(value);
+      }
+    }
+    const key = `${table}(${columns.join(",")})x${rows.length}`;
+    const known = uniform ? this.insertSql.get(key) : undefined;
+    if (known !== undefined) {
+      await tx.executeQuery(CompiledQuery.raw(known, parameters));
+      return;
+    }
+    const compiled = tx.insertInto(table).values(rows as Insertable<Database[T]>[]).compile();
+    if (uniform && compiled.parameters.length === parameters.length && compiled.parameters.every((p, i) => p === parameters[i])) {
+      // A few shapes at most: a full page, a webhook's one row, a page's remainder; the oldest is dropped past that.
+      if (this.insertSql.size >= INSERT_SQL_KEPT) this.insertSql.delete(this.insertSql.keys().next().value as string);
+      this.insertSql.set(key, compiled.sql);
+    }
+    await tx.executeQuery(compiled);
   }
 }

@@ -162,6 +162,88 @@ describe("Jira ticket sync over HTTP", () => {
     expect(new Set(feed.events.map((e) => e.key)).size).toBe(105);
   });
 
+  it("asks for the next page while it writes a page, one page ahead at most", async () => {
+    await connectJira(h);
+    await h.sandbox("jira", "/_sandbox/jira/issues", { body: { count: 250, fields: { summary: "Seeded {n}" } } });
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    const cloudId = ((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site as string;
+    const searchPath = `/ex/jira/${cloudId}/rest/api/3/search/jql`;
+    const searches = async () => (await h.sandboxRequests("jira")).filter((r) => r.path === searchPath).length;
+    await h.sandbox("jira", "/_sandbox/requests", { method: "DELETE" });
+    const { mirror } = h.service.ticketSync.internals;
+    let renewals = 0;
+    const takeLease = mirror.takeLease.bind(mirror);
+    mirror.takeLease = (...args) => {
+      renewals += 1;
+      return takeLease(...args);
+    };
+    // Each page's write is held until Jira has been asked for the page after it (or a while has passed).
+    const writes: Array<{ renewals: number; searches: number; more: boolean }> = [];
+    const apply = mirror.apply.bind(mirror);
+    mirror.apply = async (...args) => {
+      const more = writes.length < 2;
+      for (let wait = 0; more && wait < 500 && (await searches()) < writes.length + 2; wait++) await new Promise((resolve) => setTimeout(resolve, 10));
+      writes.push({ renewals, searches: await searches(), more });
+      return apply(...args);
+    };
+    const run = await call("POST", `${API}/sync`, { deleteScan: false });
+    expect(run.statusCode, run.body).toBe(200);
+    expect((run.json() as { run: Json }).run).toMatchObject({ counts: { pages: 3, created: 250 } });
+    // While page n was written, page n + 1 had been asked for and its lease renewed (the run's own renewal, then
+    // one a page), but never page n + 2: the run holds two pages at most.
+    expect(writes).toEqual([
+      { renewals: 3, searches: 2, more: true },
+      { renewals: 4, searches: 3, more: true },
+      { renewals: 4, searches: 3, more: false },
+    ]);
+  });
+
+  it("loses nothing when a page's write fails while the next is read ahead, and resumes from that page", async () => {
+    const connectionId = await connectJira(h);
+    await h.sandbox("jira", "/_sandbox/jira/issues", { body: { count: 250, fields: { summary: "Seeded {n}" } } });
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    const { mirror } = h.service.ticketSync.internals;
+    const apply = mirror.apply.bind(mirror);
+    let writes = 0;
+    mirror.apply = async (...args) => {
+      writes += 1;
+      if (writes === 2) throw new Error("the database went away mid-page");
+      return apply(...args);
+    };
+    const failed = await call("POST", `${API}/sync`, { deleteScan: false });
+    expect(failed.statusCode).toBeGreaterThanOrEqual(500);
+    const status = (await call("GET", `${API}/sync`)).json() as Json;
+    // The first page is kept, the second not, and the run's position stays before the second: no cursor yet.
+    expect(status).toMatchObject({ resumeFrom: { pagesDone: 1 }, lastRun: { error: "the database went away mid-page", counts: { pages: 1, created: 100 } }, cursor: null, running: false });
+    expect(((await call("GET", `${API}/tickets?limit=1000`)).json() as { tickets: Json[] }).tickets).toHaveLength(100);
+    // The page read ahead was let finish first: no renewal of the failed run holds the lease after it.
+    expect(await mirror.leaseHolder(connectionId)).toBeNull();
+
+    const resumed = await call("POST", `${API}/sync`, { deleteScan: false });
+    expect(resumed.statusCode, resumed.body).toBe(200);
+    expect((resumed.json() as { run: Json }).run).toMatchObject({ counts: { pages: 3, created: 250 } });
+    const feed = (await call("GET", `${API}/tickets/events?after=0&limit=1000`)).json() as { events: Json[] };
+    expect(feed.events).toHaveLength(250);
+    expect(new Set(feed.events.map((e) => e.key)).size).toBe(250);
+  });
+
+  it("starts over from the cursor once when Jira refuses the token of a page read ahead", async () => {
+    await connectJira(h);
+    await h.sandbox("jira", "/_sandbox/jira/issues", { body: { count: 250, fields: { summary: "Seeded {n}" } } });
+    expect((await put({ projects: ["SBX"] })).statusCode).toBe(200);
+    const cloudId = ((await call("GET", `${API}/sync/config`)).json() as { config: Json }).config.site as string;
+    // The second page's search (by the first page's token, asked for while the first is written) is refused.
+    await h.sandbox("jira", "/_sandbox/faults", { body: { fault: "bad-request", path: `/ex/jira/${cloudId}/rest/api/3/search/jql`, skip: 1, times: 1 } });
+    const run = await call("POST", `${API}/sync`, { deleteScan: false });
+    expect(run.statusCode, run.body).toBe(200);
+    // The first page, then all three again from the cursor: the first of them applied already.
+    expect((run.json() as { run: Json }).run).toMatchObject({ counts: { pages: 4, created: 250, unchanged: 100 } });
+    const feed = (await call("GET", `${API}/tickets/events?after=0&limit=1000`)).json() as { events: Json[] };
+    expect(new Set(feed.events.map((e) => e.key)).size).toBe(250);
+    expect(feed.events).toHaveLength(250);
+    expect(((await call("GET", `${API}/sync`)).json() as Json).cursor).not.toBeNull();
+  });
+
   it("refuses a sync the grant's scopes cannot run, naming the scope", async () => {
     await h.close();
     h = await startSyncHarness({}, PULL_SCOPES);

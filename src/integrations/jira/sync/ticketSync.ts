@@ -19,9 +19,9 @@ import { missingScope, type ActionContext } from "../../shared/action.js";
 import { ErrorCodes, IntegrationError, invalidInput } from "../../shared/errors.js";
 import type { ConnectorLifecycle } from "../../shared/lifecycle.js";
 import { isGoneProcess, processTag } from "../../../store/leaseHolder.js";
-import type { SqlTicketMirror, TicketEvent, TicketFilter, TicketSyncState } from "../../../store/ticketMirror.js";
+import type { ApplyOutcome, SqlTicketMirror, TicketEvent, TicketFilter, TicketSyncState } from "../../../store/ticketMirror.js";
 import { scopeJql, syncConfigSchema, type SyncConfig } from "./config.js";
-import { accessibleSites, accountTimeZone, getIssue, searchPage, type JiraSite, type JiraTarget } from "./jiraApi.js";
+import { accessibleSites, accountTimeZone, getIssue, searchPage, type JiraSite, type JiraTarget, type SearchPage } from "./jiraApi.js";
 import { cursorLiteral, updatedSince } from "./jqlDate.js";
 import { MIRRORED_FIELDS, ticketOf, type Ticket } from "./ticket.js";
 import { createTicketWebhooks, type TicketWebhookOptions, type WebhookState } from "./webhooks.js";
@@ -37,6 +37,11 @@ const LEASE_MS = 2 * 60_000;
 /** How long the sites a grant reaches are taken as read (a site dropped from the grant meanwhile fails its calls anyway). */
 const SITES_TTL_MS = 5 * 60_000;
 const MINUTE_MS = 60_000;
+/**
+ * Turns of the event loop a search read ahead is given before the page before it is written: undici creates the
+ * request in the first and writes it (its JSON body is a stream) in the second. Fewer only loses the overlap.
+ */
+const SEND_TURNS = 2;
 
 export type RunCounts = { pages: number; created: number; updated: number; unchanged: number; stale: number; deleted: number; unreadable: number };
 export type RunRecord = {
@@ -59,6 +64,9 @@ const progressSchema = z.strictObject({
   counts: z.strictObject({ pages: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), stale: z.number(), deleted: z.number(), unreadable: z.number().default(0) }),
 });
 type Progress = z.infer<typeof progressSchema>;
+
+/** A page being read: the lease renewal before it, then the page (`restarted` when it was read from the cursor again). */
+type PageRead = { renewed: Promise<void>; page: Promise<{ page: SearchPage; restarted: boolean }> };
 
 const zeroCounts = (): RunCounts => ({ pages: 0, created: 0, updated: 0, unchanged: 0, stale: 0, deleted: 0, unreadable: 0 });
 
@@ -165,19 +173,34 @@ export function createTicketSync(deps: TicketSyncDeps) {
     for (const key of Object.keys(counts) as (keyof RunCounts)[]) counts[key] += progress.counts[key];
     // The sync's own recent writes, named so that a lagging search still answers them as written.
     const reconcileIssues = target.version === "3" ? await mirror.recentlyChanged(connectionId, "autoflow", new Date(now() - RECONCILE_WINDOW_MS).toISOString(), 50) : [];
-    for (;;) {
-      await renew(connectionId);
-      let page;
-      try {
-        page = await searchPage(ctx, target, { jql: progress.jql, fields: fieldsOf(config), maxResults: PAGE_SIZE, reconcileIssues, ...(progress.next ? { next: progress.next } : {}) });
-      } catch (error) {
-        // A page token that expired (seven days) or a cursor literal Jira now refuses: start over from the cursor once.
-        if (progress.next && error instanceof IntegrationError && error.type === "schema") {
-          progress = fresh();
-          continue;
+    const fields = fieldsOf(config);
+    /**
+     * Renews the run's lease, then reads the page at `position`; a page token that expired (seven days) or a
+     * cursor literal Jira now refuses starts over from the cursor once (`restarted`). `renewed` settles first.
+     */
+    const read = (position: Pick<Progress, "jql" | "next">): PageRead => {
+      const renewed = renew(connectionId);
+      const page = (async () => {
+        await renewed;
+        let at = position;
+        for (;;) {
+          try {
+            return { page: await searchPage(ctx, target, { jql: at.jql, fields, maxResults: PAGE_SIZE, reconcileIssues, ...(at.next ? { next: at.next } : {}) }), restarted: at !== position };
+          } catch (error) {
+            if (!(at.next && error instanceof IntegrationError && error.type === "schema")) throw error;
+            at = fresh();
+            await renew(connectionId);
+          }
         }
-        throw error;
-      }
+      })();
+      // Handled here, awaited (and thrown) where it is used: a page read ahead may fail while the one before is written.
+      page.catch(() => undefined);
+      return { renewed, page };
+    };
+    let ahead = read(progress);
+    for (;;) {
+      const { page, restarted } = await ahead.page;
+      if (restarted) progress = fresh();
       // An issue Jira answered without a readable key or `updated` is counted and passed over, not a reason
       // to stop the sync on this page for good (the next page and the next runs go on).
       const tickets: Ticket[] = [];
@@ -193,28 +216,46 @@ export function createTicketSync(deps: TicketSyncDeps) {
       const { next: _token, ...before } = progress;
       const next = page.next ? continuation(progress, scope, tickets, timeZone, page.next) : undefined;
       let after: Progress = progress;
+      // The next page is asked for before this one is written, so that Jira answers it meanwhile: one page ahead at
+      // most, so the run holds two pages whatever the number of issues. Its lease renewal goes first (on PostgreSQL
+      // it would wait for this page's transaction, which locks the same row), and the search gets turns of the
+      // event loop to be sent (on SQLite the write below holds the thread until it commits).
+      const following = next ? read(next) : undefined;
+      if (following) {
+        await following.renewed.catch(() => undefined);
+        for (let turn = 0; turn < SEND_TURNS; turn++) await new Promise((resolve) => setImmediate(resolve));
+      }
       // The page and the run's new position (its counts included) commit together; the cursor moves at the last page.
-      const outcome = await mirror.apply(connectionId, tickets, "jira", (applied) => {
-        const pageCounts = {
-          ...before.counts,
-          pages: before.counts.pages + 1,
-          created: before.counts.created + applied.created,
-          updated: before.counts.updated + applied.updated,
-          unchanged: before.counts.unchanged + applied.unchanged,
-          stale: before.counts.stale + applied.stale,
-        };
-        after = { ...before, maxUpdatedMs, counts: pageCounts, ...next };
-        if (next) return { run: after, timeZone };
-        const nextCursor = maxUpdatedMs === null ? cursorMs : Math.max(maxUpdatedMs, cursorMs ?? maxUpdatedMs);
-        return { run: null, cursorMs: nextCursor, cursorScope: scopeKey, timeZone };
-      }, { refresh });
+      let outcome: ApplyOutcome;
+      try {
+        outcome = await mirror.apply(connectionId, tickets, "jira", (applied) => {
+          const pageCounts = {
+            ...before.counts,
+            pages: before.counts.pages + 1,
+            created: before.counts.created + applied.created,
+            updated: before.counts.updated + applied.updated,
+            unchanged: before.counts.unchanged + applied.unchanged,
+            stale: before.counts.stale + applied.stale,
+          };
+          after = { ...before, maxUpdatedMs, counts: pageCounts, ...next };
+          if (next) return { run: after, timeZone };
+          const nextCursor = maxUpdatedMs === null ? cursorMs : Math.max(maxUpdatedMs, cursorMs ?? maxUpdatedMs);
+          return { run: null, cursorMs: nextCursor, cursorScope: scopeKey, timeZone };
+        }, { refresh });
+      } catch (error) {
+        // Nothing of this page is kept and the run's position stays before it; the read ahead is let finish
+        // first, so that no lease renewal of this run lands after the run has released its lease.
+        await following?.page.catch(() => undefined);
+        throw error;
+      }
       counts.pages += 1;
       counts.created += outcome.created;
       counts.updated += outcome.updated;
       counts.unchanged += outcome.unchanged;
       counts.stale += outcome.stale;
-      if (!next) return;
+      if (!following) return;
       progress = after;
+      ahead = following;
     }
   };
 
@@ -230,10 +271,13 @@ export function createTicketSync(deps: TicketSyncDeps) {
    */
   const continuation = (progress: Progress, scope: string, tickets: readonly Ticket[], timeZone: string, token: string): Pick<Progress, "jql" | "next"> => {
     if (tickets.length > 0) {
-      const times = tickets.map((t) => t.updatedMs);
-      const [oldest, newest] = [Math.min(...times), Math.max(...times)];
-      const jql = `${scope} AND ${updatedSince(newest, timeZone, 0)} ORDER BY updated ASC, key ASC`;
-      if (Math.floor(oldest / MINUTE_MS) < Math.floor(newest / MINUTE_MS) && jql !== progress.jql) return { jql };
+      let [oldest, newest] = [Infinity, -Infinity];
+      for (const t of tickets) [oldest, newest] = [Math.min(oldest, t.updatedMs), Math.max(newest, t.updatedMs)];
+      // The literal (a dozen time-zone formattings) is written only for a page that spans minutes.
+      if (Math.floor(oldest / MINUTE_MS) < Math.floor(newest / MINUTE_MS)) {
+        const jql = `${scope} AND ${updatedSince(newest, timeZone, 0)} ORDER BY updated ASC, key ASC`;
+        if (jql !== progress.jql) return { jql };
+      }
     }
     return { jql: progress.jql, next: token };
   };
