@@ -31,9 +31,14 @@
  *   issues (made before the rest is seeded) give the peak heap beside the
  *   10,000's: flat in the number of issues when the two are alike.
  *
+ * - sweep: the health-sweep job over 10,000 connections across the eight
+ *   sandboxes (in a process of their own), each answering after 20 ms, at
+ *   concurrency 200, over the ideal (50 rounds of 20 ms) and beside a plain
+ *   `fetch` of the same who-am-I calls (scripts/bench/healthSweep.ts).
+ *
  * Prints one JSON line of results at the end, so runs can be compared.
  * `npm run bench -- <section>...` runs only the sections named (micro, http,
- * pacing, startup, jira-sync).
+ * pacing, startup, jira-sync, sweep).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -56,6 +61,7 @@ import { startInstancePair } from "../src/testing/instancePair.js";
 import { PACED_CALLER_ENV, runPacedCalls } from "../src/testing/pacedCalls.js";
 import pg from "pg";
 import { collectGarbage, type Figure } from "./bench/compare.js";
+import { healthSweepBench } from "./bench/healthSweep.js";
 import { httpApi } from "./bench/httpApi.js";
 import { machine, renderDoc, renderTable } from "./bench/report.js";
 import { sdkOverhead } from "./bench/sdkOverhead.js";
@@ -304,7 +310,7 @@ async function jiraSync(): Promise<Record<string, number>> {
   }
 }
 
-const sections: Record<string, () => Promise<Figure[] | Record<string, number>>> = { sdk: sdkOverhead, http: httpApi, micro, pacing, "jira-sync": jiraSync, startup };
+const sections: Record<string, () => Promise<Figure[] | Record<string, number>>> = { sdk: sdkOverhead, http: httpApi, micro, pacing, "jira-sync": jiraSync, startup, sweep: healthSweepBench };
 const asked = process.argv.slice(2);
 const unknown = asked.filter((name) => !(name in sections));
 if (unknown.length > 0) {

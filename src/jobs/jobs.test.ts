@@ -3,12 +3,15 @@
  * concurrency, and the runners' promise that a job runs once.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { ProviderId } from "../integrations/registry.js";
+import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
+import type { ConnectionRecord, StoredHealth, Vault } from "../integrations/shared/vault.js";
 import { connectorsById } from "../sdk.js";
 import { dropSchema, newSchemaName, testDatabases } from "../testing/databases.js";
 import { cookieHeader, startHarness, type Harness } from "../testing/harness.js";
 import { PgBossRunner } from "./pgBossRunner.js";
 import { everyMinutesCron } from "./runner.js";
-import { forEachLimited, healthSweep, refreshAhead, revokePending } from "./sweeps.js";
+import { forEachLimited, forEachPaged, healthSweep, refreshAhead, revokePending } from "./sweeps.js";
 import { TimerRunner } from "./timerRunner.js";
 
 describe("forEachLimited", () => {
@@ -29,6 +32,109 @@ describe("forEachLimited", () => {
     );
     expect(peak).toBe(4);
     expect(done.sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+});
+
+describe("forEachPaged", () => {
+  async function* pagesOf<T>(pages: T[][], read: T[][] = []): AsyncGenerator<T[]> {
+    for (const page of pages) {
+      read.push(page);
+      yield page;
+    }
+  }
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("keeps the limit in flight across page boundaries: a slow item does not hold back the next page", async () => {
+    const pages = [Array.from({ length: 10 }, (_, i) => i), Array.from({ length: 10 }, (_, i) => 10 + i), [20, 21, 22, 23, 24]];
+    let inFlight = 0;
+    let peak = 0;
+    const done: number[] = [];
+    const seen: number[][] = [];
+    let stalled = false;
+    let release: () => void = () => undefined;
+    const othersDone = new Promise<void>((resolve) => (release = resolve));
+    // The first item waits for every other one: per page, the next page would wait for it (a stall, noticed below).
+    const check = (): void => {
+      if (done.length === 24) release();
+      else if (inFlight === 1)
+        void tick().then(() => {
+          if (inFlight === 1 && done.length < 24) {
+            stalled = true;
+            release();
+          }
+        });
+    };
+    await forEachPaged(pagesOf(pages, seen), 4, async (i) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      if (i === 0) await othersDone;
+      else await tick();
+      inFlight--;
+      done.push(i);
+      check();
+    });
+    expect(stalled).toBe(false);
+    expect(peak).toBe(4);
+    expect([...done].sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    expect(done.at(-1)).toBe(0);
+    expect(seen).toEqual(pages);
+  });
+
+  it("reads pages one at a time and in order, tells each as it is read, and throws what a page read threw", async () => {
+    const told: number[] = [];
+    await forEachPaged(pagesOf([[1, 2], [3], [4, 5, 6]]), 2, async () => undefined, (page) => told.push(page.length));
+    expect(told).toEqual([2, 1, 3]);
+    async function* failing(): AsyncGenerator<number[]> {
+      yield [1, 2, 3];
+      throw new Error("the scan failed");
+    }
+    const started: number[] = [];
+    await expect(forEachPaged(failing(), 2, async (i) => void started.push(i))).rejects.toThrow("the scan failed");
+  });
+});
+
+describe("healthSweep", () => {
+  /** A vault of `count` active connections, scanned by id as the SQL vault does. */
+  const vaultOf = (count: number): { vault: Vault; scans: number } => {
+    const records = Array.from({ length: count }, (_, i) => ({ id: `conn_${String(i).padStart(5, "0")}`, userId: `u${i % 7}`, provider: "slack" }) as ConnectionRecord);
+    const state = { scans: 0, vault: undefined as unknown as Vault };
+    state.vault = {
+      scanConnections: async ({ afterId, limit }: { afterId?: string; limit: number }) => {
+        state.scans++;
+        return records.filter((r) => afterId === undefined || r.id > afterId).slice(0, limit);
+      },
+    } as unknown as Vault;
+    return state;
+  };
+
+  it("checks each scanned connection once with the record it read, keeping `concurrency` in flight across pages", async () => {
+    const store = vaultOf(450);
+    let inFlight = 0;
+    let peak = 0;
+    const pagesInFlight = new Map<number, number>();
+    let pagesAtOnce = 0;
+    const checked: string[] = [];
+    const checkHealth = async (record: ConnectionRecord): Promise<StoredHealth> => {
+      const page = Math.floor(Number(record.id.slice(5)) / 200);
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      pagesInFlight.set(page, (pagesInFlight.get(page) ?? 0) + 1);
+      pagesAtOnce = Math.max(pagesAtOnce, [...pagesInFlight.values()].filter((n) => n > 0).length);
+      await new Promise((resolve) => setImmediate(resolve));
+      pagesInFlight.set(page, (pagesInFlight.get(page) ?? 0) - 1);
+      inFlight--;
+      checked.push(record.id);
+      return { status: record.id.endsWith("7") ? "degraded" : "ok", checkedAt: "", auth: true, apiReachable: true, rateLimited: false };
+    };
+    const health = () => Promise.reject(new Error("the sweep checks the record it scanned; it does not look the connection up again"));
+    const connectors = { slack: { checkHealth, health } } as unknown as Record<ProviderId, ConnectorLifecycle>;
+    const report = await healthSweep({ vault: store.vault, connectors, concurrency: 50 });
+    expect(report).toEqual({ checked: 450, ok: 405, degraded: 45, down: 0, errors: 0 });
+    expect(new Set(checked).size).toBe(450);
+    expect(store.scans).toBe(3);
+    expect(peak).toBe(50);
+    // Connections of two pages were being checked at once: the next page did not wait for the last of one.
+    expect(pagesAtOnce).toBe(2);
   });
 });
 

@@ -213,6 +213,39 @@ describe("the sandbox control plane", () => {
     expect((await fetch(`${sandbox.url}/api/auth.test`, { method: "POST" })).status).toBe(200);
   });
 
+  it("holds every answer for the latency set, not just the next few, while the control plane answers at once; closing lets them go", async () => {
+    const sandbox = await slack({});
+    const token = await desk(sandbox);
+    const control = (method: string, path: string, body?: unknown) =>
+      fetch(`${sandbox.url}/_sandbox/${path}`, { method, ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }) }).then((r) => r.json());
+    expect(await control("PUT", "latency", { latencyMs: 600_000 })).toEqual({ latencyMs: 600_000 });
+    let settled = 0;
+    const calls = Array.from({ length: 3 }, () => authTest(sandbox, token).finally(() => settled++));
+    type Log = { requests: { path: string; status?: number }[] };
+    let log: Log = { requests: [] };
+    while (log.requests.length < 3) log = (await control("GET", "requests")) as Log;
+    // All three arrived and none was answered; the control plane's own answers did not wait.
+    expect(log.requests.map((r) => [r.path, r.status])).toEqual(Array.from({ length: 3 }, () => ["/api/auth.test", undefined]));
+    expect(await control("GET", "latency")).toEqual({ latencyMs: 600_000 });
+    expect(settled).toBe(0);
+    started.splice(started.indexOf(sandbox), 1);
+    await sandbox.close();
+    for (const answer of await Promise.all(calls)) expect(answer).toMatchObject({ ok: true });
+  });
+
+  it("keeps the latency beside faults, not in their queue, and refuses what is not a latency", async () => {
+    const sandbox = await slack({});
+    const put = (body: unknown) => fetch(`${sandbox.url}/_sandbox/latency`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await put({ latencyMs: 1 })).status).toBe(200);
+    const fault = (await (await fetch(`${sandbox.url}/_sandbox/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ fault: "server-error", times: 1 }) })).json()) as { pending: unknown[] };
+    expect(fault.pending).toEqual([{ fault: "server-error", times: 1 }]);
+    expect((await fetch(`${sandbox.url}/api/auth.test`, { method: "POST" })).status).toBe(500);
+    expect((await fetch(`${sandbox.url}/api/auth.test`, { method: "POST" })).status).toBe(200);
+    for (const bad of [{ latencyMs: -1 }, { latencyMs: 1.5 }, { latencyMs: 600_001 }, { delayMs: 20 }]) expect((await put(bad)).status, JSON.stringify(bad)).toBe(400);
+    expect(await (await fetch(`${sandbox.url}/_sandbox/latency`)).json()).toEqual({ latencyMs: 1 });
+    expect(await (await fetch(`${sandbox.url}/_sandbox/latency`, { method: "DELETE" })).json()).toEqual({ latencyMs: 0 });
+  });
+
   it("answers the desk with only what POST .../connections takes when asked for that form", async () => {
     const sandbox = await slack({});
     const answer = (await (await fetch(`${sandbox.url}/_sandbox/credentials?form=connect`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as Record<string, unknown>;

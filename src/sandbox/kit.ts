@@ -16,6 +16,9 @@
  *   PUT    /_sandbox/rate-limit   {"requests": 50, "windowMs": 1000}: enforce a rate (see below)
  *   DELETE /_sandbox/rate-limit   no enforced rate (the default)
  *   GET    /_sandbox/rate-limit   {rateLimit: {requests, windowMs} | null, served, limited}, counted since it was set
+ *   PUT    /_sandbox/latency      {"latencyMs": 20}: every answer leaves at least this late (see below)
+ *   DELETE /_sandbox/latency      no added latency (the default)
+ *   GET    /_sandbox/latency      {latencyMs}
  *
  * The control plane refuses cross-origin requests and non-JSON bodies: a web
  * page must not be able to inject faults or revoke tokens (CSRF).
@@ -28,6 +31,12 @@
  * provider's own rate-limit answer. Real providers keep a budget per app and
  * account (or user, or endpoint); a sandbox keeps one for all its callers,
  * which is what a test of a connector's pacing needs and nothing more.
+ *
+ * Latency is the link's, not a fault: while it is set, every request but the
+ * control plane's and the consent page's waits `latencyMs` before anything
+ * else (the enforced rate, a fault, the route), so it holds for every answer
+ * and adds to a `delay` fault rather than taking its place in the queue.
+ * Like the enforced rate, it is never persisted.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import * as devalue from "devalue";
@@ -68,6 +77,11 @@ const rateLimitSchema = z.strictObject({
   requests: z.int().positive().max(1_000_000),
   /** A day at most: the longest window any of the eight providers keeps (HubSpot's daily limit). */
   windowMs: z.int().positive().max(86_400_000),
+});
+
+const latencySchema = z.strictObject({
+  /** Ten minutes at most, like a delay fault's. */
+  latencyMs: z.int().nonnegative().max(600_000),
 });
 
 /** The enforced rate's window as one answer sees it, for the provider's window headers. */
@@ -445,6 +459,20 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
   });
   const faults: Fault[] = [];
   const rate = enforcedRate(options.rateLimit);
+  let latencyMs = 0;
+  /** The requests waiting out the latency: closing lets them go at once, as it does not wait for a link. */
+  const waiting = new Set<{ timer: NodeJS.Timeout | undefined; release: () => void }>();
+  const waitLatency = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const wait = { timer: undefined as NodeJS.Timeout | undefined, release: (): void => undefined };
+      wait.release = () => {
+        clearTimeout(wait.timer);
+        waiting.delete(wait);
+        resolve();
+      };
+      wait.timer = setTimeout(wait.release, ms);
+      waiting.add(wait);
+    });
   /** The enforced window each counted request saw, for its answer's headers. */
   const windows = new WeakMap<FastifyRequest, RateWindow>();
   const log: SandboxRequestRecord[] = [];
@@ -504,6 +532,7 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
       await persisting.refreshRedirectUris().catch(() => undefined);
     }
     if (definition.browserPaths.includes(path)) return;
+    if (latencyMs > 0) await waitLatency(latencyMs);
     // The enforced rate comes before injected faults, as a provider's limiter runs before its handlers.
     const counted = rate.take(Date.now());
     if (counted) {
@@ -603,6 +632,17 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
     return rate.status();
   });
   app.get("/_sandbox/rate-limit", async () => rate.status());
+  app.put("/_sandbox/latency", async (request, reply) => {
+    const parsed = latencySchema.safeParse(request.body);
+    if (!parsed.success) return reply.code(400).send({ error: `invalid latency (latencyMs is an integer of milliseconds, 0 to 600000): ${z.prettifyError(parsed.error)}` });
+    latencyMs = parsed.data.latencyMs;
+    return { latencyMs };
+  });
+  app.delete("/_sandbox/latency", async () => {
+    latencyMs = 0;
+    return { latencyMs };
+  });
+  app.get("/_sandbox/latency", async () => ({ latencyMs }));
   app.get("/_sandbox/requests", async () => ({ requests: log, limit: logLimit, dropped }));
   app.delete("/_sandbox/requests", async () => {
     log.length = 0;
@@ -645,6 +685,7 @@ async function serve(definition: SandboxDefinition, options: SandboxOptions, cre
     close: async () => {
       closing = true;
       opened();
+      for (const wait of [...waiting]) wait.release();
       const until = Date.now() + DRAIN_TIMEOUT_MS;
       while (inFlight > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
       if (saver && !lost && !(await saver.flush())) loseIt();

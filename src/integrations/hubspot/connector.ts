@@ -341,6 +341,10 @@ export const hubspotConnector: ConnectorDefinition<HubSpotAuthMethod, typeof hub
   // `oauth` is what the account-info test call needs; every scope checked as required in the app's settings must be listed too.
   defaultScopes: ["oauth", "crm.objects.contacts.read"],
   requiredMetadata: ["hubId"],
+  // The burst limit (100 or 190 calls in 10 s) is each private app's own, not the hub's: paced as the hub,
+  // a hub's private apps would share one app's budget. The daily limit is the hub's, shared by its private
+  // apps: a daily hold learnt on one connection costs each other one refused call an hour.
+  paceOwnBudget: (target) => target.authMethod === "private_app_token",
   accountLabel: ["hubDomain", "hubId"],
   retryPolicy: hubspotRetryPolicy,
   rateLimit: hubspotRateLimit,

@@ -3,7 +3,7 @@
  * app token parsing, and the sandbox's fidelity to the wire. The lifecycle
  * itself is proven by the contract suite.
  */
-import { identify } from "../shared/call.js";
+import { identify, paceKeyOf } from "../shared/call.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectorContext, ConnectorSettings } from "../shared/connector.js";
 import { IntegrationError } from "../shared/errors.js";
@@ -108,6 +108,18 @@ describe("token and account answers", () => {
   it("finds the introspection endpoint under the token endpoint", () => {
     expect(introspectionUrl("https://api.hubapi.com/oauth/2026-03/token")).toBe("https://api.hubapi.com/oauth/2026-03/token/introspect");
     expect(introspectionUrl("https://api.hubapi.com/oauth/v3/token/")).toBe("https://api.hubapi.com/oauth/v3/token/introspect");
+  });
+});
+
+describe("pacing", () => {
+  it("paces a private app as its own budget and OAuth installs as their hub's", () => {
+    const on = (id: string, authMethod: string) => ({ id, authMethod, metadata: { hubId: 4242 } });
+    // Each private app has its own burst limit: two on one hub do not share it.
+    expect(paceKeyOf(hubspotConnector, on("conn_a", "private_app_token"))).toBe("hubspot:conn_a");
+    expect(paceKeyOf(hubspotConnector, on("conn_b", "private_app_token"))).toBe("hubspot:conn_b");
+    // The app's installs on one hub share the app's limit there.
+    expect(paceKeyOf(hubspotConnector, on("conn_c", "oauth2"))).toBe("hubspot:4242");
+    expect(paceKeyOf(hubspotConnector, on("conn_d", "oauth2"))).toBe("hubspot:4242");
   });
 });
 

@@ -560,6 +560,24 @@ describe("sandbox: GraphQL", () => {
     expect(Number(next.headers.get("x-ratelimit-complexity-remaining"))).toBeLessThan(250_000);
   });
 
+  it("hands out a key of a new workspace member when asked: that member is the viewer, with a quota of its own", async () => {
+    const desk = async (body: Json) => (await (await fetch(s.url("/_sandbox/credentials"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as Json;
+    const ownerKey = await s.apiKey();
+    const member = await desk({ member: true });
+    const other = await desk({ member: true });
+    const viewerOf = async (key: string) => ((await (await s.graphql(key)).json()) as { data: { viewer: Json } }).data.viewer;
+    const owner = await viewerOf(ownerKey);
+    expect(await viewerOf(member.apiKey as string)).toMatchObject({ id: member.viewerId, email: expect.stringMatching(/^member\d+@/) as unknown });
+    expect(member.viewerId).not.toBe(owner.id);
+    expect(other.viewerId).not.toBe(member.viewerId);
+    // Every key of one user shares its quota; another user's keys count apart.
+    const remaining = async (key: string) => Number((await s.graphql(key)).headers.get("x-ratelimit-requests-remaining"));
+    await s.graphql(ownerKey);
+    const ownerLeft = await remaining(ownerKey);
+    expect(await remaining(other.apiKey as string)).toBeGreaterThan(ownerLeft);
+    expect(await remaining(await s.apiKey())).toBe(ownerLeft - 1);
+  });
+
   it("refuses an API key sent as Bearer and an OAuth token sent bare, with the captured 401 body", async () => {
     const key = await s.apiKey();
     const oauth = (await s.tokensFor()).access_token as string;

@@ -28,7 +28,10 @@
  * refresh tokens rotate, and a used one keeps working for
  * `refreshTokenGraceSeconds` (0 by default: Linear documents no grace);
  * `tokenRotation` is ignored (Linear always rotates); requests and query
- * complexity are metered in leaky buckets at Linear's documented hourly limits.
+ * complexity are metered in leaky buckets at Linear's documented hourly limits,
+ * one per user. The credentials desk hands out the owner's keys, or with
+ * `{"member": true}` a key of a new member of the workspace (its own user,
+ * viewer and quota), so that many connections need not share one user's.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -90,11 +93,11 @@ type Actor = "user" | "app";
 type Decision = { scopes: string[]; actor: Actor };
 /** One consent; `pkce` when its code was issued under PKCE (its refresh tokens then need no client secret). */
 type Consent = Decision & { via: "oauth"; pkce: boolean };
-/** A personal API key, a grant of its own: it acts as the owner, with the owner's rights. */
-type KeyGrant = { via: "api_key"; label: string };
+/** A personal API key, a grant of its own: it acts as its user (the owner, or the member `userId`), with that user's rights. */
+type KeyGrant = { via: "api_key"; label: string; userId?: string };
 type Grant = Consent | KeyGrant;
 type TokenKind = "access" | "refresh" | "api_key";
-type Caller = { kind: keyof typeof LIMITS; bucket: string; actor?: Actor };
+type Caller = { kind: keyof typeof LIMITS; bucket: string; actor?: Actor; userId?: string };
 type Bucket = { requests: number; complexity: number; at: number };
 type OAuthFailure = { status?: number; error: string; description: string };
 
@@ -122,7 +125,11 @@ const CHALLENGE_REFUSED: Record<Extract<ChallengeOutcome, { ok: false }>["reason
   method_without_challenge: "code_challenge_method without code_challenge",
 };
 
-const credentialRequest = z.strictObject({ label: z.string().min(1).max(100).optional() });
+const credentialRequest = z.strictObject({
+  label: z.string().min(1).max(100).optional(),
+  /** A key of a new member of the workspace rather than the owner's: a user of its own, with its own hourly quota. */
+  member: z.boolean().optional(),
+});
 
 /** OAuth scopes that may create issues (oauth-2-0-authentication.md): `issues:create` is the narrow one; `admin` includes `write`. */
 const ISSUE_CREATE_SCOPES = ["write", "issues:create", "admin"];
@@ -153,6 +160,8 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       owner: person(organization, "Sandbox Owner", "owner", "owner@sandbox.autoflow.invalid", false),
       // The user an `actor=app` token acts as.
       appUser: person(organization, "AutoFlow", "autoflow", "autoflow-app@sandbox.autoflow.invalid", true),
+      /** Members the desk added (`member: true`), each the user of the keys issued for them. */
+      members: [] as Person[],
       authorization: authorizationState<Grant, TokenKind, Decision>(),
       /** The workspace's one team, as a new Linear workspace has; issues count up per team (`SBX-1`, ...). */
       teams: [{ id: randomUUID(), key: "SBX", name: "Sandbox", description: null, private: false, createdAt, updatedAt: createdAt, issueCount: 0 }] as Team[],
@@ -161,7 +170,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       lastSyncId: 1000,
     };
   });
-  const { organization, owner, appUser, teams, issues } = state;
+  const { organization, owner, appUser, teams, issues, members } = state;
   // Linear does not document a code's lifetime: the kit's ten minutes (RFC 6749 §4.1.2's most). Date.now is
   // read at each call, so that a test's fake clock moves the sandbox's.
   const auth = authorizationServer(state.authorization, { now: () => Date.now() });
@@ -361,7 +370,10 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       return { caller: { kind: "oauth", bucket: `oauth:${actor === "app" ? appUser.id : owner.id}`, actor }, authenticated: true, scopes: grant.scopes };
     }
     // Every API key of one user shares that user's quota (rate-limiting.md).
-    if (grant) return { caller: { kind: "api_key", bucket: `api_key:${owner.id}` }, authenticated: true };
+    if (grant) {
+      const userId = grant.userId ?? owner.id;
+      return { caller: { kind: "api_key", bucket: `api_key:${userId}`, userId }, authenticated: true };
+    }
     return { caller: { kind: "unauthenticated", bucket: `ip:${request.ip}` }, authenticated: false };
   };
 
@@ -395,7 +407,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
 
   // ---- teams and issues ----------------------------------------------------------------------
 
-  const workspace: Workspace = { organization, owner, appUser, teams, issues };
+  const workspace: Workspace = { organization, owner, appUser, members, teams, issues };
   /** A team by its id or its key, as `team(id:)` takes either. */
   const findTeam = (id: unknown): Team | undefined => (typeof id === "string" ? teams.find((t) => t.id === id || t.key === id) : undefined);
   /** An issue by its id or its identifier (`SBX-1`), as `issue(id:)` takes either. */
@@ -536,7 +548,7 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       // Linear answers syntax errors with the validation code (captured live), not Apollo's GRAPHQL_PARSE_FAILED.
       return validationFailed(res, [{ message: error.message, locations: [error.location] }]);
     }
-    const viewer = caller.actor === "app" ? appUser : owner;
+    const viewer = caller.actor === "app" ? appUser : (members.find((m) => m.id === caller.userId) ?? owner);
     let result;
     try {
       result = execute({
@@ -627,8 +639,15 @@ export function linearSandbox(options: LinearSandboxOptions, app: SandboxApp, re
       // Settings > Security & access > Personal API keys: lin_api_ and 40 letters and digits.
       const apiKey = `lin_api_${randomChars(40)}`;
       const label = parsed.label ?? "AutoFlow sandbox";
-      auth.mint(apiKey, "api_key", auth.grant({ via: "api_key", label }));
-      return { apiKey, label, viewerId: owner.id, organizationId: organization.id, urlKey: organization.urlKey };
+      let user = owner;
+      if (parsed.member) {
+        const n = members.length + 1;
+        user = { ...person(organization, `Sandbox Member ${n}`, `member${n}`, `member${n}@sandbox.autoflow.invalid`, false), admin: false };
+        members.push(user);
+        organization.userCount += 1;
+      }
+      auth.mint(apiKey, "api_key", auth.grant({ via: "api_key", label, ...(user === owner ? {} : { userId: user.id }) }));
+      return { apiKey, label, viewerId: user.id, organizationId: organization.id, urlKey: organization.urlKey };
     },
     routes(server: FastifyInstance) {
       server.get("/oauth/authorize", authorize);

@@ -31,7 +31,7 @@ export type IssueRecord = {
   estimate?: number | null;
   sortOrder?: number;
 };
-export type Workspace = { organization: Organization; owner: Person; appUser: Person; teams: Team[]; issues: Map<string, IssueRecord> };
+export type Workspace = { organization: Organization; owner: Person; appUser: Person; members?: Person[]; teams: Team[]; issues: Map<string, IssueRecord> };
 type Args = Record<string, unknown>;
 
 /** Connections answer 50 nodes unless `first` says otherwise, and at most 250 (Linear's pagination.md). */
@@ -111,7 +111,7 @@ const empty = connection([], () => null);
 /** The views of `workspace` as `viewer` sees it (`isMe`). */
 export function views(workspace: Workspace, viewer: Person) {
   const { organization, owner, appUser, teams, issues } = workspace;
-  const people = [owner, appUser];
+  const people = [owner, appUser, ...(workspace.members ?? [])];
   const allIssues = (): IssueRecord[] => [...issues.values()];
   const stateOf = (issue: IssueRecord): WorkflowStateRecord => {
     const team = teams.find((t) => t.id === issue.teamId) as Team;

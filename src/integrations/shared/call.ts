@@ -61,10 +61,10 @@ function scopedPaceKey(definition: ConnectorDefinition, paceKey: string, call: A
  * The budget a connection's calls count against, as the pacer keys it: the
  * connector and the metadata that names the account (Slack's team,
  * HubSpot's hub, a Jira site and user), or the connection itself where the
- * provider counts per user or token.
+ * provider counts per user or token (or, for some connections, per app).
  */
 export function paceKeyOf(definition: ConnectorDefinition, target: CallTarget & { id: string }): string {
-  if (definition.paceBy === "connection") return `${definition.id}:${target.id}`;
+  if (definition.paceBy === "connection" || definition.paceOwnBudget?.(target)) return `${definition.id}:${target.id}`;
   return [definition.id, ...definition.requiredMetadata.map((key) => String(target.metadata[key] ?? ""))].join(":");
 }
 

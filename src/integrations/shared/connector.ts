@@ -224,6 +224,11 @@ export interface ConnectorDefinition<TAuthMethod extends string = string, TMetad
    * Sentry). The account's when left out.
    */
   readonly paceBy?: "account" | "connection";
+  /**
+   * Whether one connection of a connector paced by account spends a budget of its own all the same:
+   * HubSpot's private apps, each of which has its own burst limit whatever the account.
+   */
+  paceOwnBudget?(target: CallTarget): boolean;
 
   /** The headers that authorize a call with this credential; `Authorization: Bearer <token>` when left out. */
   authorize?(credential: Credential): Record<string, string>;

@@ -53,35 +53,53 @@ export async function health(session: Session, userId: string, options?: { conne
   }
   const envelopeOf = (stored: StoredHealth, current: ConnectionRecord = record): ConnectionHealth =>
     toEnvelope({ health: stored, authMethod: current.authMethod, tokenRefreshStatus: current.tokenRefreshStatus, metadata: publicMetadata(current) });
-  if (record.revokedAt) {
-    return envelopeOf({
-      status: "down",
-      checkedAt: session.nowIso(),
-      auth: false,
-      apiReachable: false,
-      rateLimited: false,
-      errorType: "auth",
-      message: `this ${session.name} connection was disconnected at ${record.revokedAt}; connect again`,
-    });
-  }
+  if (record.revokedAt) return envelopeOf(disconnectedHealth(session, record.revokedAt));
   const stored = record.lastHealth;
   if (stored && options?.maxAgeMs !== undefined && options.maxAgeMs > 0) {
     const age = session.clock.now() - Date.parse(stored.checkedAt);
     // A checkedAt ahead of this clock (another instance's) counts as fresh only within the same bound.
     if (Math.abs(age) < options.maxAgeMs) return envelopeOf(stored);
   }
-  let outcome: StoredHealth;
-  try {
-    await session.probe(record, false);
-    outcome = await session.recordHealth(record);
-  } catch (error) {
-    // Our own state (another instance still refreshing) says nothing of the connection: answered, not recorded.
-    if (!(error instanceof IntegrationError) || isOwnBusiness(error)) throw error;
-    outcome = session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error));
-  }
+  const outcome = await probeAndRecord(session, record);
   // A refresh may have changed the token, its expiry or its refresh status: report what is stored now.
   const current = await session.deps.vault.findConnection({ userId, provider, id: record.id });
   return envelopeOf(outcome, current ?? record);
+}
+
+/**
+ * The health sweep's check of a connection it just scanned: `health`'s
+ * probe, recorded the same way, without reading the connection again (the
+ * scan did) and without building the envelope, which the sweep does not
+ * read. Answers what was recorded; a disconnected connection is down and
+ * not probed (nor recorded), as `health` answers it.
+ */
+export async function checkHealth(session: Session, record: ConnectionRecord): Promise<StoredHealth> {
+  if (record.provider !== session.provider) throw new Error(`a ${record.provider} connection checked by the ${session.provider} connector`);
+  if (record.revokedAt) return disconnectedHealth(session, record.revokedAt);
+  return probeAndRecord(session, record);
+}
+
+/** The one-attempt probe of `health`, its outcome recorded; our own state (another instance still refreshing) says nothing of the connection: thrown, not recorded. */
+async function probeAndRecord(session: Session, record: ConnectionRecord): Promise<StoredHealth> {
+  try {
+    await session.probe(record, false);
+    return await session.recordHealth(record);
+  } catch (error) {
+    if (!(error instanceof IntegrationError) || isOwnBusiness(error)) throw error;
+    return session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error));
+  }
+}
+
+function disconnectedHealth(session: Session, revokedAt: string): StoredHealth {
+  return {
+    status: "down",
+    checkedAt: session.nowIso(),
+    auth: false,
+    apiReachable: false,
+    rateLimited: false,
+    errorType: "auth",
+    message: `this ${session.name} connection was disconnected at ${revokedAt}; connect again`,
+  };
 }
 
 /** `recordedHealth`: each active connection of the user with its last recorded envelope, from the store alone. */

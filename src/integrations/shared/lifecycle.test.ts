@@ -277,6 +277,54 @@ describe("a refresh that fails during test or health", () => {
   });
 });
 
+describe("the health sweep's check of a scanned connection", () => {
+  it("probes once and records what health records, with the record it was given: no other read of the connection, no envelope", async () => {
+    let status = 200;
+    const provider = stubProvider((call) => (call.url.endsWith("/me") ? { status, body: { id: "acct-7" } } : { status: 200, body: {} }));
+    const reads: string[] = [];
+    const vault = new Proxy(store.vault, {
+      get(target, key, receiver) {
+        const value: unknown = Reflect.get(target, key, receiver);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          reads.push(String(key));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub, { vault });
+    const connection = await lifecycle.connectApiKey({ userId: "alice", apiKey: "acme_key_for_the_sweep" });
+    const [record] = await store.vault.scanConnections({ limit: 10 });
+    reads.length = 0;
+    provider.calls.length = 0;
+    const ok = await lifecycle.checkHealth(record as NonNullable<typeof record>);
+    expect(ok).toMatchObject({ status: "ok", auth: true, apiReachable: true });
+    expect(reads).toEqual(["readSecrets", "recordHealth"]);
+    expect(provider.calls.map((c) => c.url)).toEqual(["https://api.example/me"]);
+    expect((await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id }))?.lastHealth).toEqual(ok);
+    // What health() then answers (and records) is the same outcome.
+    status = 503;
+    const degraded = await lifecycle.checkHealth(record as NonNullable<typeof record>);
+    expect(degraded).toMatchObject({ status: "degraded", errorType: "upstream" });
+    expect((await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id }))?.lastHealth).toEqual(degraded);
+    expect(await lifecycle.health("alice")).toMatchObject({ status: "degraded", details: { errorType: "upstream" } });
+  });
+
+  it("answers a disconnected record down without probing or recording, and refuses another connector's record", async () => {
+    const provider = stubProvider(() => ({ status: 200, body: { id: "acct-8" } }));
+    const lifecycle = lifecycleWith(definition(), provider.fetchStub);
+    const connection = await lifecycle.connectApiKey({ userId: "alice", apiKey: "acme_key_disconnected" });
+    const record = await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id });
+    await lifecycle.disconnectWithReport("alice", connection.id);
+    const revoked = await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id });
+    provider.calls.length = 0;
+    expect(await lifecycle.checkHealth(revoked as NonNullable<typeof revoked>)).toMatchObject({ status: "down", auth: false, errorType: "auth", message: expect.stringMatching(/disconnected/) as unknown });
+    expect(provider.calls).toEqual([]);
+    expect((await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id }))?.lastHealth).toEqual(revoked?.lastHealth);
+    await expect(lifecycle.checkHealth({ ...(record as NonNullable<typeof record>), provider: "other" })).rejects.toThrow(/other connection checked by the acme connector/);
+  });
+});
+
 describe("an OAuth flow bound to a browser, through the SDK", () => {
   /** A connector whose code exchanges are counted: a refused completion must not spend the code. */
   function counting() {

@@ -21,10 +21,10 @@ import type { ConnectorDefinition, ConnectorSettings } from "./connector.js";
 import { connectionSchemaOf, healthSchemaOf, readPublic, type ConnectionHealthOf, type ConnectionPublicOf } from "./publicShapes.js";
 import type { Tier1ConnectorLifecycle, Tier1OAuthStartResult } from "./contract.js";
 import { disconnectWithReport, retryRevocation, type DisconnectReport, type ProviderRevocation } from "./disconnect.js";
-import { health, recordedHealth, testConnection, type ConnectionHealth } from "./health.js";
+import { checkHealth, health, recordedHealth, testConnection, type ConnectionHealth } from "./health.js";
 import { DEFAULT_PROXY_LIMITS, proxyRequest, type ProxyAnswer, type ProxyInput } from "./proxy.js";
 import { createSession, type LifecycleDeps } from "./session.js";
-import type { ConnectionRecord } from "./vault.js";
+import type { ConnectionRecord, StoredHealth } from "./vault.js";
 
 export type { ConnectionPublic } from "./connections.js";
 export type { ConnectionHealth } from "./health.js";
@@ -87,6 +87,11 @@ export interface ConnectorLifecycle<TPublic = ConnectionPublic, THealth = Connec
   /** Settles a revocation owed since a disconnect could not reach the provider (the revoke-pending job). */
   retryRevocation(record: ConnectionRecord): Promise<ProviderRevocation>;
   /**
+   * `health`'s probe of a connection the health sweep just scanned, recorded as `health` records it,
+   * without reading the connection again or building the envelope: what was recorded.
+   */
+  checkHealth(record: ConnectionRecord): Promise<StoredHealth>;
+  /**
    * One authenticated call with the user's newest active connection (or the
    * one named), its path relative to the connection's API base: the
    * provider's answer as it gave it, or an IntegrationError.
@@ -139,6 +144,7 @@ export function createConnectorLifecycle<D extends ConnectorDefinition, TActions
     disconnectWithReport: async (userId, credentialId) => reportOf(await disconnectWithReport(session, userId, credentialId)),
     disconnect: async (userId, credentialId) => (await disconnectWithReport(session, userId, credentialId)) !== undefined,
     retryRevocation: (record) => retryRevocation(session, record),
+    checkHealth: (record) => checkHealth(session, record),
     request: (userId, input) => proxyRequest(session, userId, input, deps.proxyLimits ?? DEFAULT_PROXY_LIMITS),
     async contextFor(userId, label, options) {
       checkUserId(userId, session.provider);
