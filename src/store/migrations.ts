@@ -244,6 +244,37 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex("connections_refresh_due").execute();
     },
   },
+  "0008_scan_indexes_exact": {
+    // The refresh-ahead scan reads healthy connections only: connections_refresh_due also held those
+    // whose refresh failed (status failed: the user must connect again), which keep their past expiry for
+    // good and pile up ahead of the due ones in expiry order, so the scan stepped over all of them on
+    // every run. Its successor holds exactly what the scan reads. The health sweep reads the active
+    // connections by id: connections_active holds only those, so the disconnected ones (kept for
+    // their audit trail) are not stepped over either.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("connections_refresh_due_healthy")
+        .on("connections")
+        .columns(["access_token_expires_at", "id"])
+        .where(sql.ref("revoked_at"), "is", null)
+        .where(sql.ref("refresh_token_enc"), "is not", null)
+        .where(sql.ref("token_refresh_status"), "=", sql.lit("healthy"))
+        .execute();
+      await db.schema.dropIndex("connections_refresh_due").execute();
+      await db.schema.createIndex("connections_active").on("connections").column("id").where(sql.ref("revoked_at"), "is", null).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex("connections_active").execute();
+      await db.schema
+        .createIndex("connections_refresh_due")
+        .on("connections")
+        .columns(["access_token_expires_at", "id"])
+        .where(sql.ref("revoked_at"), "is", null)
+        .where(sql.ref("refresh_token_enc"), "is not", null)
+        .execute();
+      await db.schema.dropIndex("connections_refresh_due_healthy").execute();
+    },
+  },
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

@@ -8,7 +8,7 @@
  * only (see rewrapDataKeys).
  */
 import { randomBytes } from "node:crypto";
-import type { Kysely, Selectable } from "kysely";
+import { sql, type Kysely, type Selectable } from "kysely";
 import type {
   ConnectionQuery,
   ConnectionRecord,
@@ -233,10 +233,12 @@ export class SqlVault implements Vault {
       : this.db.selectFrom("connections").selectAll().where("revoked_at", "is", null);
     if (query.provider !== undefined) q = q.where("provider", "=", query.provider);
     if (query.dueForRefresh) {
-      // In expiry order, through connections_refresh_due: the few due, not every connection.
+      // In expiry order, through connections_refresh_due_healthy: the few due, not every connection.
       q = q
         .where("refresh_token_enc", "is not", null)
-        .where("token_refresh_status", "=", "healthy")
+        // Written in, not bound: the partial index's condition then holds for every plan of the statement
+        // (a bound value makes SQLite plan again on each new value, and a generic PostgreSQL plan not use it).
+        .where("token_refresh_status", "=", sql.lit("healthy"))
         .where("access_token_expires_at", "<", query.dueForRefresh.expiresBefore)
         .where("access_token_issued_at", "<", query.dueForRefresh.issuedBefore);
       if (query.afterId !== undefined) {
