@@ -16,7 +16,8 @@ const MARK = "\u0000autoflow-param:";
 
 type Slot<P extends string> = { name: P } | { fixed: unknown };
 
-export type PreparedQuery<P extends string, R> = (values: Readonly<Record<P, unknown>>) => Promise<R[]>;
+/** Runs the query with `values`, on `db` (a transaction of the same database) when given. */
+export type PreparedQuery<P extends string, R> = (values: Readonly<Record<P, unknown>>, db?: Kysely<never>) => Promise<R[]>;
 
 export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: readonly P[], build: (param: (name: P) => string) => Compilable<R>): PreparedQuery<P, R> {
   let compiled: { query: CompiledQuery<R>; slots: Slot<P>[] } | undefined;
@@ -30,9 +31,9 @@ export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: re
     }
     return { query, slots };
   };
-  return async (values) => {
+  return async (values, on) => {
     compiled ??= compile();
     const parameters = compiled.slots.map((slot) => ("name" in slot ? values[slot.name] : slot.fixed));
-    return (await db.executeQuery<R>({ ...compiled.query, parameters })).rows;
+    return (await (on ?? db).executeQuery<R>({ ...compiled.query, parameters })).rows;
   };
 }

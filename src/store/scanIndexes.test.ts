@@ -11,12 +11,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import BetterSqlite from "better-sqlite3";
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type LogEvent } from "kysely";
-import pg from "pg";
+import { CompiledQuery, type Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConnectionRecord } from "../integrations/shared/vault.js";
-import { freshLocation, testDatabases } from "../testing/databases.js";
+import { freshLocation, testDatabases, watchedDatabase } from "../testing/databases.js";
 import { seedConnections } from "../testing/seedConnections.js";
 import { openStore, type OpenedStore } from "./index.js";
 import type { Database } from "./schema.js";
@@ -31,22 +29,14 @@ describe.each(testDatabases())("the scans' indexes on %s", (database) => {
   /** A second handle on the same database that records every statement it sends, and a vault over it. */
   let watched: Kysely<Database>;
   let vault: SqlVault;
-  const sent: CompiledQuery[] = [];
+  let sent: CompiledQuery[];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "autoflow-scans-"));
     const fresh = freshLocation(database, join(dir, "autoflow.db"));
     dispose = fresh.dispose;
     store = await openStore({ ...fresh.location, keys: [randomBytes(32)] });
-    const log = (event: LogEvent) => void (event.level === "query" && sent.push(event.query));
-    const location = fresh.location;
-    watched =
-      "sqlitePath" in location
-        ? new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite(location.sqlitePath) }), log })
-        : new Kysely<Database>({
-            dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: location.postgres.url, max: 1, options: `-c search_path=${location.postgres.schema}` }) }),
-            log,
-          });
+    ({ db: watched, sent } = watchedDatabase(fresh.location));
     vault = new SqlVault(watched, store.keyring);
     // The planners choose by what the table holds: many connections, few of them due, as in production.
     const template = await store.db

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { freshLocation, testDatabases, type StoreLocation } from "../testing/databases.js";
+import { sql } from "kysely";
+import { freshLocation, testDatabases, watchedDatabase, type StoreLocation } from "../testing/databases.js";
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
 import type { OpenedStore } from "./index.js";
@@ -451,6 +452,63 @@ describe.each(testDatabases())("vault on %s", (database) => {
         tokenRefreshStatus: "healthy",
       });
       expect(updated).toBeDefined();
+    });
+
+    it("commits the health writes of one turn together, each settled once committed, a connection's in the order asked", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-health-group-"));
+      const shared = database === "sqlite" ? { sqlitePath: join(dir, "autoflow.db") } : location;
+      const own = database === "sqlite" ? await openStore({ ...shared, keys: [randomBytes(32)] }) : store;
+      const watched = watchedDatabase(shared);
+      try {
+        const vault = new SqlVault(watched.db, own.keyring);
+        const records = await Promise.all(Array.from({ length: 30 }, () => own.vault.createConnection(newConnection())));
+        const down: StoredHealth = { ...health, status: "down", auth: false, rateLimited: false, errorType: "auth", message: "revoked" };
+        const from = watched.sent.length;
+        // Two writes to each connection in one turn: the second is what stays.
+        await Promise.all(records.flatMap((r) => [vault.recordHealth(r.id, down), vault.recordHealth(r.id, health)]));
+        const statements = watched.sent.slice(from).map((q) => q.sql.trim().split(/\s+/)[0]?.toLowerCase());
+        expect(statements.filter((s) => s === "update")).toHaveLength(60);
+        // One transaction for all sixty: one commit.
+        expect(statements.filter((s) => s === "begin")).toHaveLength(1);
+        expect(statements.filter((s) => s === "commit")).toHaveLength(1);
+        for (const r of records) expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: r.id }))?.lastHealth).toEqual(health);
+        // A lone write is one statement, no transaction around it.
+        const alone = watched.sent.length;
+        await vault.recordHealth((records[0] as { id: string }).id, down);
+        expect(watched.sent.slice(alone).map((q) => q.sql.trim().split(/\s+/)[0]?.toLowerCase())).toEqual(["update"]);
+      } finally {
+        await watched.db.destroy();
+        if (own !== store) await own.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("fails every write of a group whose commit fails, and the next group commits", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-health-fail-"));
+      const shared = database === "sqlite" ? { sqlitePath: join(dir, "autoflow.db") } : location;
+      const own = database === "sqlite" ? await openStore({ ...shared, keys: [randomBytes(32)] }) : store;
+      const watched = watchedDatabase(shared);
+      try {
+        const vault = new SqlVault(watched.db, own.keyring);
+        const [a, b] = [await own.vault.createConnection(newConnection()), await own.vault.createConnection(newConnection())];
+        // A trigger that refuses one row's write: the group it is in fails as one.
+        const refuse =
+          database === "sqlite"
+            ? sql`create trigger health_gate_refuse before update of last_health on connections when new.id = ${sql.lit(b.id)} begin select raise(abort, 'refused'); end`
+            : sql`create function health_gate_refuse() returns trigger language plpgsql as $$ begin if new.id = ${sql.lit(b.id)} then raise exception 'refused'; end if; return new; end $$`;
+        await refuse.execute(own.db);
+        if (database === "postgres") await sql`create trigger health_gate_refuse before update of last_health on connections for each row execute function health_gate_refuse()`.execute(own.db);
+        const outcomes = await Promise.allSettled([vault.recordHealth(a.id, health), vault.recordHealth(b.id, health)]);
+        expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
+        expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: a.id }))?.lastHealth).toBeUndefined();
+        await vault.recordHealth(a.id, health);
+        expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: a.id }))?.lastHealth).toEqual(health);
+      } finally {
+        await sql`drop trigger if exists health_gate_refuse${database === "postgres" ? sql` on connections` : sql``}`.execute(own.db).catch(() => undefined);
+        await watched.db.destroy();
+        if (own !== store) await own.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("setTokenRefreshStatus changes the status and bumps the version", async () => {

@@ -8,6 +8,7 @@
  * only (see rewrapDataKeys).
  */
 import { randomBytes } from "node:crypto";
+import DataLoader from "dataloader";
 import { sql, type Kysely, type Selectable } from "kysely";
 import type {
   ConnectionQuery,
@@ -30,6 +31,9 @@ const LEASE_POLL_FIRST_MS = 20;
 const LEASE_POLL_MAX_MS = 250;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The most health writes committed together. */
+const HEALTH_GROUP_MAX = 500;
 
 /** How often (in consumed states) expired state hashes are swept. */
 const STATE_SWEEP_EVERY = 100;
@@ -212,8 +216,28 @@ export class SqlVault implements Vault {
   async recordHealth(id: string, health: StoredHealth): Promise<void> {
     // Health is an observation, not a token write: it does not bump the version,
     // so it never makes a concurrent refresh's compare-and-swap fail.
-    await this.hot.healthWrite({ id, health: JSON.stringify(health) });
+    await this.healthWrites.load({ id, health: JSON.stringify(health) });
   }
+
+  /**
+   * Health writes, committed in groups: those asked for in one turn of the
+   * event loop (a sweep's checks whose answers came in together) are written
+   * in one transaction, so they share one commit, and one fsync on SQLite
+   * (about 250 µs here, with the event loop held), where each paid its own.
+   * Each caller's promise settles once its write is committed, as before:
+   * nothing is acknowledged before it is durable. Writes to one connection
+   * keep their order within a group.
+   */
+  private readonly healthWrites = new DataLoader<{ id: string; health: string }, undefined>(
+    async (writes) => {
+      if (writes.length === 1) await this.hot.healthWrite(writes[0] as { id: string; health: string });
+      else await this.db.transaction().execute(async (tx) => {
+        for (const write of writes) await this.hot.healthWrite(write, tx as unknown as Kysely<never>);
+      });
+      return writes.map(() => undefined);
+    },
+    { cache: false, batchScheduleFn: (flush) => setImmediate(flush), maxBatchSize: HEALTH_GROUP_MAX },
+  );
 
   async scanConnections(query: {
     afterId?: string;

@@ -1,7 +1,10 @@
 /** The databases this test run covers: SQLite always, PostgreSQL when test/globalSetup.ts found one. */
 import { randomBytes } from "node:crypto";
+import BetterSqlite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type LogEvent } from "kysely";
 import pg from "pg";
 import { inject } from "vitest";
+import type { Database } from "../store/schema.js";
 
 export type TestDatabase = "sqlite" | "postgres";
 
@@ -38,4 +41,20 @@ export function freshLocation(database: TestDatabase, sqlitePath = ":memory:"): 
   if (database === "sqlite") return { location: { sqlitePath }, dispose: async () => undefined };
   const schema = newSchemaName();
   return { location: { postgres: { url: postgresUrl(), schema } }, dispose: () => dropSchema(schema) };
+}
+
+/**
+ * A second handle on the store at `location` (a SQLite file or a PostgreSQL
+ * schema) that records every statement it sends with its bound values: a
+ * SqlVault over it shows what the vault runs.
+ */
+export function watchedDatabase(location: StoreLocation): { db: Kysely<Database>; sent: CompiledQuery[] } {
+  const sent: CompiledQuery[] = [];
+  const log = (event: LogEvent) => void (event.level === "query" && sent.push(event.query));
+  if ("sqlitePath" in location) {
+    if (location.sqlitePath === ":memory:") throw new Error("watchedDatabase: a second handle on :memory: is another database; give the store a file");
+    return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: new BetterSqlite(location.sqlitePath) }), log }), sent };
+  }
+  const pool = new pg.Pool({ connectionString: location.postgres.url, max: 1, options: `-c search_path=${location.postgres.schema}` });
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log }), sent };
 }
