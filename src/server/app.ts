@@ -5,6 +5,7 @@
 import rateLimit from "@fastify/rate-limit";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { accessLoggerOf } from "./logging.js";
 import type { Registry } from "prom-client";
 import type { ProviderId } from "../integrations/registry.js";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
@@ -64,10 +65,17 @@ export function servedRoutes(app: FastifyInstance): ReadonlySet<string> {
  * serializer, its status and time), rather than Fastify's two (one as it arrives, one as it is answered).
  */
 class AccessLog extends LogController {
+  constructor(private readonly lines: Logger | undefined) {
+    super();
+  }
   override incomingRequest(): void {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // An error goes through the request's logger and its redaction: its message may quote anything.
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, "request errored");
-    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
+    else if (this.lines) {
+      // At the request's own level (a route's logLevel, the service's).
+      if ((reply.log as Logger).isLevelEnabled("info")) this.lines.info({ reqId: request.id, req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
+    } else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, "request completed");
   }
 }
 
@@ -84,7 +92,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // parameter is bounded by the request head, and each route's schema holds it to its rule.
     routerOptions: { maxParamLength: limits.maxHeaderBytes },
     requestIdHeader: false,
-    logController: new AccessLog(),
+    logController: new AccessLog(accessLoggerOf(deps.logger)),
     return503OnClosing: true,
     // A request Node's HTTP parser refuses (bad characters in the request line, a head over the limit)
     // never reaches Fastify's routing: answer it on the socket, in the one error body.

@@ -37,21 +37,38 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${params.toString()}`;
 }
 
+const serializers = {
+  req: (req: { method?: string; url?: string; id?: string; ip?: string }) => ({
+    id: req.id,
+    method: req.method,
+    url: redactUrl(req.url ?? ""),
+    remoteAddress: req.ip,
+  }),
+};
+
 export function loggerOptions(level: LoggerOptions["level"]): LoggerOptions {
-  return {
-    level: level ?? "info",
-    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    serializers: {
-      req: (req: { method?: string; url?: string; id?: string; ip?: string }) => ({
-        id: req.id,
-        method: req.method,
-        url: redactUrl(req.url ?? ""),
-        remoteAddress: req.ip,
-      }),
-    },
-  };
+  return { level: level ?? "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" }, serializers };
+}
+
+const ACCESS_LOGGER = Symbol("autoflow.accessLogger");
+
+/**
+ * The logger of the access log's line, beside `logger` (createLogger makes
+ * it): the same destination and level, without the redaction paths. That
+ * line holds only what the serializers below make of a request (its URL's
+ * secrets already redacted, no header) and of a reply (the status), which no
+ * path can match; passing it through them anyway took about a sixth of the
+ * time of a request the service answers from its database. Undefined for a
+ * logger made elsewhere: the line is then written through the request's own.
+ */
+export function accessLoggerOf(logger: unknown): Logger | undefined {
+  return (logger as { [ACCESS_LOGGER]?: Logger } | undefined)?.[ACCESS_LOGGER];
 }
 
 export function createLogger(level: LoggerOptions["level"], destination?: pino.DestinationStream): Logger {
-  return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
+  // One destination for both loggers, so their lines never interleave mid-line.
+  const stream = destination ?? pino.destination({ fd: process.stdout.fd || 1 });
+  const logger = pino(loggerOptions(level), stream);
+  const access = pino({ level: level ?? "info", serializers: { ...serializers, res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }) } }, stream);
+  return Object.assign(logger, { [ACCESS_LOGGER]: access });
 }
