@@ -5,7 +5,10 @@
  * ideal: ceil(10,000 / 200) rounds of 20 ms. Beside it, the same run, a
  * plain `fetch` sweep of the same 10,000 who-am-I calls at the same
  * concurrency against the same sandboxes (what the job's own work adds
- * beyond sending the calls).
+ * beyond sending the calls), and the same calls again with undici's
+ * `request` over keep-alive pools like the service's and nothing else done:
+ * the floor the transport sets on this machine, where the client's HTTP work
+ * alone, on cores the sandboxes share, takes longer than the ideal.
  *
  * The sandboxes run in a process of their own (scripts/bench/sandboxHost.ts),
  * so that what this process measures is the sweep's work (or the plain
@@ -30,6 +33,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { isDeepStrictEqual } from "node:util";
+import { request, type Dispatcher } from "undici";
 import { healthSweep } from "../../src/jobs/sweeps.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "../../src/integrations/registry.js";
 import { toProviderRequest } from "../../src/integrations/shared/call.js";
@@ -213,6 +217,7 @@ export async function sweepFixture(options: { count: number; providers?: readonl
 export async function healthSweepBench(): Promise<Figure[]> {
   const fixture = await sweepFixture({ count: CONNECTIONS, latencyMs: LATENCY_MS });
   const { store, connectors, calls } = fixture;
+  const plainPools = createProviderPools();
   try {
     const cases = {
       sweep: async () => {
@@ -220,6 +225,20 @@ export async function healthSweepBench(): Promise<Figure[]> {
         const report = await healthSweep({ vault: store.vault, connectors, concurrency: CONCURRENCY });
         const ms = performance.now() - started;
         if (report.checked !== CONNECTIONS || report.ok !== CONNECTIONS) throw new Error(`the sweep checked ${report.checked} of ${CONNECTIONS}, ${report.ok} ok: ${JSON.stringify(report)}`);
+        return ms;
+      },
+      // The transport's floor: undici's request over pools like the service's, nothing else done.
+      request: async () => {
+        const started = performance.now();
+        let failed = 0;
+        await eachLimited(calls.length, CONCURRENCY, async (i) => {
+          const call = calls[i] as (typeof calls)[number];
+          const answer = await request(call.url, { method: call.init.method as Dispatcher.HttpMethod, headers: call.init.headers as Record<string, string>, body: (call.init.body as string | undefined) ?? null, dispatcher: plainPools });
+          await answer.body.text();
+          if (answer.statusCode >= 300) failed++;
+        });
+        const ms = performance.now() - started;
+        if (failed > 0) throw new Error(`${failed} of ${calls.length} plain who-am-I requests failed`);
         return ms;
       },
       fetch: async () => {
@@ -242,11 +261,14 @@ export async function healthSweepBench(): Promise<Figure[]> {
     const ideal = { name: `ideal: ${Math.ceil(CONNECTIONS / CONCURRENCY)} rounds × ${LATENCY_MS} ms`, value: IDEAL_MS };
     const sdkMade = fixture.throughSdk.length > 0 ? `${fixture.throughSdk.join(", ")} connected through the SDK, the others stored as it stores them` : "stored as the SDK stores them";
     return [
+      figure({ section: "sweep", name: "health sweep: plain undici request", value: ms("request"), unit: "ms", baseline: ideal, better: "lower", note: `the same calls over keep-alive pools, nothing else done: this machine's floor; rounds ${rounds("request")} ms` }),
       figure({ section: "sweep", name: "health sweep: plain fetch", value: ms("fetch"), unit: "ms", baseline: ideal, better: "lower", note: `the same who-am-I calls; rounds ${rounds("fetch")} ms` }),
       figure({ section: "sweep", name: "health sweep: healthSweep", value: ms("sweep"), unit: "ms", baseline: ideal, better: "lower", limit: 1.3, target: "≤ 1.3x of the ideal", note: `10,000 checked, all ok (${sdkMade}); rounds ${rounds("sweep")} ms` }),
+      figure({ section: "sweep", name: "health sweep: healthSweep beside plain undici request", value: ms("sweep"), unit: "ms", baseline: { name: "plain undici request, same calls", value: ms("request") }, better: "lower", note: "what the job adds to its own transport" }),
       figure({ section: "sweep", name: "health sweep: healthSweep beside plain fetch", value: ms("sweep"), unit: "ms", baseline: { name: "plain fetch, same calls", value: ms("fetch") }, better: "lower", note: "what the job adds to sending the calls" }),
     ];
   } finally {
+    await plainPools.close();
     await fixture.close();
   }
 }
