@@ -7,7 +7,7 @@ import type { Dispatcher } from "undici";
 import { lookup } from "node:dns/promises";
 import type { Logger } from "pino";
 import type { Resolver } from "./integrations/shared/baseUrl.js";
-import { createGuardedFetch } from "./integrations/shared/guardedFetch.js";
+import { createGuardedDispatcher, createGuardedFetch } from "./integrations/shared/guardedFetch.js";
 import { CONNECTORS, PROVIDER_IDS, type ProviderId } from "./integrations/registry.js";
 import type { ConnectorSettings } from "./integrations/shared/connector.js";
 import type { AttemptRecord, Clock, ProviderPacer } from "./integrations/shared/http.js";
@@ -74,7 +74,8 @@ export type LifecycleOf<P extends ProviderId> = ConnectorLifecycle<ConnectionPub
 export function createIntegrations(options: IntegrationsOptions): Integrations {
   const allowlist = options.baseUrlAllowlist ?? [];
   const baseUrlPolicy = { allowlist, resolve: options.resolve ?? resolveAll };
-  const guardedFetch = createGuardedFetch(allowlist);
+  // User-supplied base URLs: requests over guarded pools, or a guarded fetch where calls go through the caller's fetch.
+  const guarded = options.fetch ? { guardedFetch: createGuardedFetch(allowlist) } : { guardedDispatcher: createGuardedDispatcher(allowlist) };
   // One pacer for every connector: its lines are keyed by provider and account.
   const pacer =
     options.pacing === false
@@ -100,7 +101,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
       ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}),
       ...(options.onRefresh ? { onRefresh: options.onRefresh } : {}),
       baseUrlPolicy,
-      guardedFetch,
+      ...guarded,
       returnUrlAllowlist: options.oauthReturnUrls ?? [],
       ...(options.proxyLimits ? { proxyLimits: options.proxyLimits } : {}),
       ...(pacer ? { pacer } : {}),

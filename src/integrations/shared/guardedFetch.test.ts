@@ -5,7 +5,7 @@
 import type { LookupAddress } from "node:dns";
 import { createServer } from "node:http";
 import { describe, expect, it } from "vitest";
-import { createGuardedFetch, guardedLookup } from "./guardedFetch.js";
+import { createGuardedDispatcher, createGuardedFetch, guardedLookup } from "./guardedFetch.js";
 import { ProviderHttp } from "./http.js";
 
 type Stub = Record<string, LookupAddress[]>;
@@ -56,7 +56,13 @@ describe("guardedLookup", () => {
   });
 });
 
-describe("credentials stay with their origin", () => {
+// The guard is the same over either transport: a guarded fetch, or undici requests over the guarded pools.
+const transports = {
+  "a guarded fetch": (allowlist: string[]) => createGuardedFetch(allowlist),
+  "the guarded pools": (allowlist: string[]) => ({ dispatcher: createGuardedDispatcher(allowlist) }),
+};
+
+describe.each(Object.keys(transports) as (keyof typeof transports)[])("credentials stay with their origin, over %s", (transport) => {
   it("refuses a request to an origin the client is not bound to, before anything is sent", async () => {
     let hits = 0;
     const server = createServer((_req, res) => {
@@ -72,7 +78,7 @@ describe("credentials stay with their origin", () => {
         classify: () => null,
         policy: { attempts: 3, baseDelayMs: 1, capDelayMs: 1, budgetMs: 100, maxRetryAfterMs: 1, rationale: "" },
         timeoutMs: 1000,
-      }).boundTo([`http://127.0.0.1:${port}`], createGuardedFetch([`http://127.0.0.1:${port}`]));
+      }).boundTo([`http://127.0.0.1:${port}`], transports[transport]([`http://127.0.0.1:${port}`]));
       await expect(http.send({ operation: "GET /x", method: "GET", url: `http://127.0.0.1:${port}/x` })).resolves.toMatchObject({ status: 200 });
       const error = await http.send({ operation: "GET /x", method: "GET", url: `http://localhost:${port}/x` }).catch((e: unknown) => e);
       expect(error).toMatchObject({ type: "schema", code: "origin_not_allowed" });
@@ -90,8 +96,7 @@ describe("credentials stay with their origin", () => {
       classify: () => null,
       policy: { attempts: 3, baseDelayMs: 1, capDelayMs: 1, budgetMs: 100, maxRetryAfterMs: 1, rationale: "" },
       timeoutMs: 1000,
-      fetch: createGuardedFetch([]),
-    });
+    }).boundTo(["http://localhost:8080"], transports[transport]([]));
     const error = await http.send({ operation: "GET /", method: "GET", url: "http://localhost:8080/" }).catch((e: unknown) => e);
     expect(error).toMatchObject({ type: "schema", code: "base_url_refused" });
   });

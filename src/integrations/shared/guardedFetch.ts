@@ -65,8 +65,13 @@ export function createProviderPools(): Agent {
   });
 }
 
-/** A fetch for user-supplied base URLs: same signature as the global one, guarded at connect time. */
-export function createGuardedFetch(allowlist: readonly string[]): typeof fetch {
+/**
+ * The keep-alive pools for user-supplied base URLs, guarded at connect time:
+ * each new connection resolves its host through guardedLookup. Calls made
+ * over it with undici's `request` (exchange.ts) cost what calls to the
+ * configured providers cost; createGuardedFetch is the same guard for a fetch.
+ */
+export function createGuardedDispatcher(allowlist: readonly string[]): Agent {
   const allowedHosts = new Set(
     allowlist.flatMap((origin) => {
       try {
@@ -76,7 +81,17 @@ export function createGuardedFetch(allowlist: readonly string[]): typeof fetch {
       }
     }),
   );
-  const dispatcher = new Agent({ connect: { lookup: guardedLookup(allowedHosts) } });
+  return new Agent({
+    connections: PROVIDER_POOL.connections,
+    keepAliveTimeout: PROVIDER_POOL.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: PROVIDER_POOL.keepAliveMaxTimeoutMs,
+    connect: { lookup: guardedLookup(allowedHosts) },
+  });
+}
+
+/** A fetch for user-supplied base URLs: same signature as the global one, guarded at connect time. */
+export function createGuardedFetch(allowlist: readonly string[]): typeof fetch {
+  const dispatcher = createGuardedDispatcher(allowlist);
   const guarded = (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
     undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher });
   return guarded as unknown as typeof fetch;

@@ -159,9 +159,11 @@ export class ProviderHttp {
     return new ProviderHttp({ ...this.options, policy: { ...this.options.policy, attempts: 1 } });
   }
 
-  /** The same client, bound to other origins and (for user-supplied base URLs) another fetch. */
-  boundTo(allowedOrigins: readonly string[], fetchImpl?: typeof fetch): ProviderHttp {
-    return new ProviderHttp({ ...this.options, allowedOrigins, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+  /** The same client, bound to other origins and (for user-supplied base URLs) another transport: a fetch, or a dispatcher to make requests over. */
+  boundTo(allowedOrigins: readonly string[], transport?: typeof fetch | { dispatcher: Dispatcher }): ProviderHttp {
+    if (transport === undefined) return new ProviderHttp({ ...this.options, allowedOrigins });
+    const { fetch: _fetch, dispatcher: _dispatcher, ...rest } = this.options;
+    return new ProviderHttp({ ...rest, allowedOrigins, ...(typeof transport === "function" ? { fetch: transport } : { dispatcher: transport.dispatcher }) });
   }
 
   /**

@@ -38,6 +38,8 @@ export type LifecycleDeps = {
   baseUrlPolicy?: BaseUrlPolicy;
   /** The fetch for user-supplied base URLs, guarded at connect time (see guardedFetch.ts). */
   guardedFetch?: typeof fetch;
+  /** ...or the guarded pools to make their requests over (createGuardedDispatcher), which take precedence. */
+  guardedDispatcher?: Dispatcher;
   /** URL prefixes a flow may return the browser to after the callback. */
   returnUrlAllowlist?: readonly string[];
   /** Bounds on proxied calls' bodies. */
@@ -95,7 +97,7 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
   const ctx: ConnectorContext = { settings: deps.settings, http: http.boundTo(configuredOrigins(definition, deps.settings)) };
   const contextFor = (baseUrl: string | undefined, retry = true): ConnectorContext => {
     const base: ConnectorContext = baseUrl
-      ? { settings: deps.settings, http: http.boundTo([new URL(baseUrl).origin], deps.guardedFetch), baseUrl }
+      ? { settings: deps.settings, http: http.boundTo([new URL(baseUrl).origin], deps.guardedDispatcher ? { dispatcher: deps.guardedDispatcher } : deps.guardedFetch), baseUrl }
       : ctx;
     return retry ? base : { ...base, http: base.http.withoutRetries() };
   };
