@@ -250,7 +250,8 @@ const migrations: Record<string, Migration> = {
     // good and pile up ahead of the due ones in expiry order, so the scan stepped over all of them on
     // every run. Its successor holds exactly what the scan reads. The health sweep reads the active
     // connections by id: connections_active holds only those, so the disconnected ones (kept for
-    // their audit trail) are not stepped over either.
+    // their audit trail) are not stepped over either once they are many (while they are few, the
+    // primary key serves as well, and a planner may take either).
     async up(db: Kysely<unknown>) {
       await db.schema
         .createIndex("connections_refresh_due_healthy")

@@ -454,42 +454,49 @@ describe.each(testDatabases())("vault on %s", (database) => {
       expect(updated).toBeDefined();
     });
 
-    it("commits the health writes of one turn together, each settled once committed, a connection's in the order asked", async () => {
-      const dir = mkdtempSync(join(tmpdir(), "autoflow-health-group-"));
+    /**
+     * A vault over a handle that records the statements it sends, beside a store on the same
+     * database (SQLite: a file of its own, as :memory: has no second handle; PostgreSQL: this one).
+     */
+    const withWatchedVault = async (run: (vault: SqlVault, own: OpenedStore, sent: readonly { sql: string }[]) => Promise<void>, cleanUp?: (own: OpenedStore) => Promise<unknown>) => {
+      const dir = mkdtempSync(join(tmpdir(), "autoflow-health-"));
       const shared = database === "sqlite" ? { sqlitePath: join(dir, "autoflow.db") } : location;
       const own = database === "sqlite" ? await openStore({ ...shared, keys: [randomBytes(32)] }) : store;
       const watched = watchedDatabase(shared);
       try {
-        const vault = new SqlVault(watched.db, own.keyring);
+        await run(new SqlVault(watched.db, own.keyring), own, watched.sent);
+      } finally {
+        await cleanUp?.(own).catch(() => undefined);
+        await watched.db.destroy();
+        if (own !== store) await own.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const verbs = (sent: readonly { sql: string }[]) => sent.map((q) => q.sql.trim().split(/\s+/)[0]?.toLowerCase());
+
+    it("commits the health writes of one turn together, each settled once committed, a connection's in the order asked", async () => {
+      await withWatchedVault(async (vault, own, sent) => {
         const records = await Promise.all(Array.from({ length: 30 }, () => own.vault.createConnection(newConnection())));
         const down: StoredHealth = { ...health, status: "down", auth: false, rateLimited: false, errorType: "auth", message: "revoked" };
-        const from = watched.sent.length;
+        const from = sent.length;
         // Two writes to each connection in one turn: the second is what stays.
         await Promise.all(records.flatMap((r) => [vault.recordHealth(r.id, down), vault.recordHealth(r.id, health)]));
-        const statements = watched.sent.slice(from).map((q) => q.sql.trim().split(/\s+/)[0]?.toLowerCase());
+        const statements = verbs(sent.slice(from));
         expect(statements.filter((s) => s === "update")).toHaveLength(60);
         // One transaction for all sixty: one commit.
         expect(statements.filter((s) => s === "begin")).toHaveLength(1);
         expect(statements.filter((s) => s === "commit")).toHaveLength(1);
         for (const r of records) expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: r.id }))?.lastHealth).toEqual(health);
         // A lone write is one statement, no transaction around it.
-        const alone = watched.sent.length;
+        const alone = sent.length;
         await vault.recordHealth((records[0] as { id: string }).id, down);
-        expect(watched.sent.slice(alone).map((q) => q.sql.trim().split(/\s+/)[0]?.toLowerCase())).toEqual(["update"]);
-      } finally {
-        await watched.db.destroy();
-        if (own !== store) await own.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
+        expect(verbs(sent.slice(alone))).toEqual(["update"]);
+      });
     });
 
     it("fails every write of a group whose commit fails, and the next group commits", async () => {
-      const dir = mkdtempSync(join(tmpdir(), "autoflow-health-fail-"));
-      const shared = database === "sqlite" ? { sqlitePath: join(dir, "autoflow.db") } : location;
-      const own = database === "sqlite" ? await openStore({ ...shared, keys: [randomBytes(32)] }) : store;
-      const watched = watchedDatabase(shared);
-      try {
-        const vault = new SqlVault(watched.db, own.keyring);
+      const dropTrigger = (own: OpenedStore) => sql`drop trigger if exists health_gate_refuse${database === "postgres" ? sql` on connections` : sql``}`.execute(own.db);
+      await withWatchedVault(async (vault, own) => {
         const [a, b] = [await own.vault.createConnection(newConnection()), await own.vault.createConnection(newConnection())];
         // A trigger that refuses one row's write: the group it is in fails as one.
         const refuse =
@@ -503,12 +510,7 @@ describe.each(testDatabases())("vault on %s", (database) => {
         expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: a.id }))?.lastHealth).toBeUndefined();
         await vault.recordHealth(a.id, health);
         expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: a.id }))?.lastHealth).toEqual(health);
-      } finally {
-        await sql`drop trigger if exists health_gate_refuse${database === "postgres" ? sql` on connections` : sql``}`.execute(own.db).catch(() => undefined);
-        await watched.db.destroy();
-        if (own !== store) await own.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
+      }, dropTrigger);
     });
 
     it("setTokenRefreshStatus changes the status and bumps the version", async () => {
