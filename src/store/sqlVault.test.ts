@@ -216,6 +216,23 @@ describe.each(testDatabases())("vault on %s", (database) => {
       expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "new-access-token", refreshToken: "new-refresh-token" });
     });
 
+    it("answers the tokens read with a record when asked (asRead), those stored now otherwise", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      const [listed] = await store.vault.listConnections({ userId: "alice", provider: "slack" });
+      const updated = await store.vault.updateTokens({ id: record.id, expectedVersion: record.version, secrets: { accessToken: "replaced" }, tokenMasked: "r", tokenRefreshStatus: "healthy" });
+      const asStoredThen = { accessToken: input.accessToken, refreshToken: input.refreshToken };
+      expect(await store.vault.readSecrets(listed as typeof record, { asRead: true })).toEqual(asStoredThen);
+      expect(await store.vault.readSecrets(record, { asRead: true })).toEqual(asStoredThen);
+      expect(await store.vault.readSecrets(listed as typeof record)).toEqual({ accessToken: "replaced", refreshToken: input.refreshToken });
+      expect(await store.vault.readSecrets(updated as typeof record, { asRead: true })).toEqual({ accessToken: "replaced", refreshToken: input.refreshToken });
+      // A record this vault did not make (a copy) is read again.
+      expect(await store.vault.readSecrets({ ...record }, { asRead: true })).toEqual({ accessToken: "replaced", refreshToken: input.refreshToken });
+      // Erased secrets: the record read since holds none, asRead or not.
+      const revoked = await store.vault.markRevoked({ id: record.id, userId: "alice", provider: "slack", revokedAt: "2025-02-01T00:00:00.000Z", eraseSecrets: true });
+      await expect(store.vault.readSecrets(revoked as typeof record, { asRead: true })).rejects.toThrow(/holds no token/);
+    });
+
     it("answers undefined and changes nothing at a stale version", async () => {
       const input = newConnection();
       const record = await store.vault.createConnection(input);

@@ -43,6 +43,15 @@ export class SqlVault implements Vault {
 
   private readonly hot: ReturnType<typeof hotQueries>;
 
+  /** The sealed columns of each record this vault made, read with it (readSecrets). Ciphertexts only: nothing decrypted is kept. */
+  private readonly sealedOf = new WeakMap<ConnectionRecord, Sealed>();
+
+  private readonly toRecord = (row: Selectable<ConnectionsTable>): ConnectionRecord => {
+    const record = toRecord(row);
+    this.sealedOf.set(record, { data_key_wrapped: row.data_key_wrapped, access_token_enc: row.access_token_enc, refresh_token_enc: row.refresh_token_enc });
+    return record;
+  };
+
   constructor(
     readonly db: Kysely<Database>,
     private readonly keyring: Keyring,
@@ -77,21 +86,26 @@ export class SqlVault implements Vault {
       base_url: input.baseUrl ?? null,
     };
     const inserted = await this.db.insertInto("connections").values(row).returningAll().executeTakeFirstOrThrow();
-    return toRecord(inserted);
+    return this.toRecord(inserted);
   }
 
   async listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]> {
     const rows = await (query.includeRevoked ? this.hot.listAll : this.hot.listActive)({ userId: query.userId, provider: query.provider });
-    return rows.map(toRecord);
+    return rows.map(this.toRecord);
   }
 
   async findConnection(query: ConnectionQuery & { id: string }): Promise<ConnectionRecord | undefined> {
     const [row] = await this.hot.findOne({ id: query.id, userId: query.userId, provider: query.provider });
-    return row ? toRecord(row) : undefined;
+    return row ? this.toRecord(row) : undefined;
   }
 
-  async readSecrets(connection: ConnectionRecord): Promise<ConnectionSecrets> {
-    const [row] = await this.hot.secretsOf({ id: connection.id });
+  /**
+   * The tokens as stored now; with `asRead`, as they were stored when this
+   * vault read `connection` (the same row read), with no second query (a
+   * record this vault did not make is read again).
+   */
+  async readSecrets(connection: ConnectionRecord, options?: { asRead?: boolean }): Promise<ConnectionSecrets> {
+    const row = (options?.asRead ? this.sealedOf.get(connection) : undefined) ?? (await this.hot.secretsOf({ id: connection.id }))[0];
     if (!row?.access_token_enc || !row.data_key_wrapped) throw new Error(`connection ${connection.id} holds no token`);
     const dataKey = this.keyring.unwrapDataKey(row.data_key_wrapped, dataKeyAad(connection.id));
     const secrets: ConnectionSecrets = { accessToken: open(dataKey, connection.id, "access_token", row.access_token_enc) };
@@ -132,7 +146,7 @@ export class SqlVault implements Vault {
       .where("revoked_at", "is", null)
       .returningAll()
       .executeTakeFirst();
-    return row ? toRecord(row) : undefined;
+    return row ? this.toRecord(row) : undefined;
   }
 
   /**
@@ -210,7 +224,7 @@ export class SqlVault implements Vault {
       .where("provider", "=", input.provider)
       .returningAll()
       .executeTakeFirst();
-    return row ? toRecord(row) : undefined;
+    return row ? this.toRecord(row) : undefined;
   }
 
   async recordHealth(id: string, health: StoredHealth): Promise<void> {
@@ -271,11 +285,11 @@ export class SqlVault implements Vault {
         q = q.where((eb) => eb(eb.refTuple("access_token_expires_at", "id"), ">", eb.tuple(after.expiresAt, after.id)));
       }
       const rows = await q.orderBy("access_token_expires_at").orderBy("id").limit(query.limit).execute();
-      return rows.map(toRecord);
+      return rows.map(this.toRecord);
     }
     if (query.afterId !== undefined) q = q.where("id", ">", query.afterId);
     const rows = await q.orderBy("id").limit(query.limit).execute();
-    return rows.map(toRecord);
+    return rows.map(this.toRecord);
   }
 
   /**
@@ -291,7 +305,7 @@ export class SqlVault implements Vault {
     if (query.userId !== undefined) q = q.where("user_id", "=", query.userId);
     if (query.provider !== undefined) q = q.where("provider", "=", query.provider);
     const rows = await q.orderBy("id").limit(query.limit).execute();
-    return rows.map(toRecord);
+    return rows.map(this.toRecord);
   }
 
   async consumeOAuthState(input: { stateHash: string; provider: string; expiresAt: string }): Promise<boolean> {
@@ -364,6 +378,8 @@ export type RewrapReport = {
   failed: { id: string; reason: string }[];
   lastId?: string;
 };
+
+type Sealed = Pick<Selectable<ConnectionsTable>, "data_key_wrapped" | "access_token_enc" | "refresh_token_enc">;
 
 const dataKeyAad = (id: string): string => `connection:${id}:data_key`;
 

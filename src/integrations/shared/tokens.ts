@@ -86,7 +86,8 @@ export class TokenKeeper {
     if (record.tokenRefreshStatus === "failed") throw this.refreshFailed(record);
     let current = record;
     if (this.canRefresh(current) && refreshDue(current, this.deps.clock.now())) current = await this.refresh(current);
-    const { accessToken } = await this.deps.vault.readSecrets(current);
+    // The token read with the record (no second query): one another instance replaced since is rejected, and renewed below.
+    const { accessToken } = await this.deps.vault.readSecrets(current, { asRead: true });
     try {
       return await call(accessToken);
     } catch (error) {

@@ -105,8 +105,14 @@ export interface Vault {
   listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]>;
   /** The connection `id` if it belongs to this user and provider (revoked or not). */
   findConnection(query: ConnectionQuery & { id: string }): Promise<ConnectionRecord | undefined>;
-  /** Decrypts the connection's tokens. Rejects if a ciphertext fails to authenticate. */
-  readSecrets(connection: ConnectionRecord): Promise<ConnectionSecrets>;
+  /**
+   * Decrypts the connection's tokens, as stored now. Rejects if a ciphertext
+   * fails to authenticate. With `asRead`, a vault may answer the tokens as
+   * stored when it read `connection` (the same row read, so the record's
+   * expiry and refresh status are theirs) without reading again; a call
+   * with a token since replaced is rejected by the provider and renewed.
+   */
+  readSecrets(connection: ConnectionRecord, options?: { asRead?: boolean }): Promise<ConnectionSecrets>;
   /**
    * Replaces the tokens if the row is still at `expectedVersion`, in one
    * transaction; answers the new record, or undefined when another writer got
