@@ -491,27 +491,30 @@ describe.each(testDatabases())("vault on %s", (database) => {
     };
     const verbs = (sent: readonly { sql: string }[]) => sent.map((q) => q.sql.trim().split(/\s+/)[0]?.toLowerCase());
 
-    it("commits the health writes of one turn together, each settled once committed, a connection's in the order asked", async () => {
+    it("commits the grouped health writes of one turn together, each settled once committed, a connection's in the order asked", async () => {
       await withWatchedVault(async (vault, own, sent) => {
         const records = await Promise.all(Array.from({ length: 30 }, () => own.vault.createConnection(newConnection())));
         const down: StoredHealth = { ...health, status: "down", auth: false, rateLimited: false, errorType: "auth", message: "revoked" };
         const from = sent.length;
         // Two writes to each connection in one turn: the second is what stays.
-        await Promise.all(records.flatMap((r) => [vault.recordHealth(r.id, down), vault.recordHealth(r.id, health)]));
+        await Promise.all(records.flatMap((r) => [vault.recordHealth(r.id, down, { grouped: true }), vault.recordHealth(r.id, health, { grouped: true })]));
         const statements = verbs(sent.slice(from));
         expect(statements.filter((s) => s === "update")).toHaveLength(60);
         // One transaction for all sixty: one commit.
         expect(statements.filter((s) => s === "begin")).toHaveLength(1);
         expect(statements.filter((s) => s === "commit")).toHaveLength(1);
         for (const r of records) expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: r.id }))?.lastHealth).toEqual(health);
-        // A lone write is one statement, no transaction around it.
+        // A lone write is one statement, no transaction around it, grouped or not; writes not grouped are each their own.
         const alone = sent.length;
-        await vault.recordHealth((records[0] as { id: string }).id, down);
+        await vault.recordHealth((records[0] as { id: string }).id, down, { grouped: true });
         expect(verbs(sent.slice(alone))).toEqual(["update"]);
+        const ungrouped = sent.length;
+        await Promise.all(records.slice(0, 3).map((r) => vault.recordHealth(r.id, health)));
+        expect(verbs(sent.slice(ungrouped))).toEqual(["update", "update", "update"]);
       });
     });
 
-    it("fails every write of a group whose commit fails, and the next group commits", async () => {
+    it("fails every write of a group whose commit fails, and the next write commits", async () => {
       const dropTrigger = (own: OpenedStore) => sql`drop trigger if exists health_gate_refuse${database === "postgres" ? sql` on connections` : sql``}`.execute(own.db);
       await withWatchedVault(async (vault, own) => {
         const [a, b] = [await own.vault.createConnection(newConnection()), await own.vault.createConnection(newConnection())];
@@ -522,7 +525,7 @@ describe.each(testDatabases())("vault on %s", (database) => {
             : sql`create function health_gate_refuse() returns trigger language plpgsql as $$ begin if new.id = ${sql.lit(b.id)} then raise exception 'refused'; end if; return new; end $$`;
         await refuse.execute(own.db);
         if (database === "postgres") await sql`create trigger health_gate_refuse before update of last_health on connections for each row execute function health_gate_refuse()`.execute(own.db);
-        const outcomes = await Promise.allSettled([vault.recordHealth(a.id, health), vault.recordHealth(b.id, health)]);
+        const outcomes = await Promise.allSettled([vault.recordHealth(a.id, health, { grouped: true }), vault.recordHealth(b.id, health, { grouped: true })]);
         expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected"]);
         expect((await own.vault.findConnection({ userId: "alice", provider: "slack", id: a.id }))?.lastHealth).toBeUndefined();
         await vault.recordHealth(a.id, health);

@@ -76,17 +76,18 @@ export async function health(session: Session, userId: string, options?: { conne
 export async function checkHealth(session: Session, record: ConnectionRecord): Promise<StoredHealth> {
   if (record.provider !== session.provider) throw new Error(`a ${record.provider} connection checked by the ${session.provider} connector`);
   if (record.revokedAt) return disconnectedHealth(session, record.revokedAt);
-  return probeAndRecord(session, record);
+  // The sweep's many writes share commits (Vault.recordHealth's grouped).
+  return probeAndRecord(session, record, { grouped: true });
 }
 
 /** The one-attempt probe of `health`, its outcome recorded; our own state (another instance still refreshing) says nothing of the connection: thrown, not recorded. */
-async function probeAndRecord(session: Session, record: ConnectionRecord): Promise<StoredHealth> {
+async function probeAndRecord(session: Session, record: ConnectionRecord, options?: { grouped?: boolean }): Promise<StoredHealth> {
   try {
     await session.probe(record, false);
-    return await session.recordHealth(record);
+    return await session.recordHealth(record, undefined, options);
   } catch (error) {
     if (!(error instanceof IntegrationError) || isOwnBusiness(error)) throw error;
-    return session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error));
+    return session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error, options));
   }
 }
 

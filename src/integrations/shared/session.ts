@@ -74,7 +74,7 @@ export type Session = {
    */
   call(record: ConnectionRecord, call: ApiCall, options?: { retry?: boolean }): Promise<ProviderResponse>;
   /** The one place health is recorded: what a probe (or a refresh) saw, stored with the connection. */
-  recordHealth(record: ConnectionRecord, error?: IntegrationError): Promise<StoredHealth>;
+  recordHealth(record: ConnectionRecord, error?: IntegrationError, options?: { grouped?: boolean }): Promise<StoredHealth>;
 };
 
 export function createSession(definition: ConnectorDefinition, deps: LifecycleDeps): Session {
@@ -129,9 +129,9 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
         return health;
       },
     }),
-    recordHealth: async (record, error) => {
+    recordHealth: async (record, error, options) => {
       const health = healthOf(record, error);
-      await deps.vault.recordHealth(record.id, health);
+      await deps.vault.recordHealth(record.id, health, ...(options?.grouped ? [{ grouped: true }] : []));
       return health;
     },
     probe: async (record, retry) => {

@@ -144,7 +144,13 @@ export interface Vault {
   markRevoked(
     input: ConnectionQuery & { id: string; revokedAt: string; eraseSecrets: boolean; providerRevokedAt?: string; revocation?: ProviderRevocation },
   ): Promise<ConnectionRecord | undefined>;
-  recordHealth(id: string, health: StoredHealth): Promise<void>;
+  /**
+   * `grouped`: the write may wait for the end of the event loop's turn, to
+   * share one commit with the others asked for in it (a sweep's checks); a
+   * caller waiting on the answer writes at once. Either way the promise
+   * settles once the write is committed.
+   */
+  recordHealth(id: string, health: StoredHealth, options?: { grouped?: boolean }): Promise<void>;
   /**
    * Active connections of every user, for background work: by id, after
    * `afterId`, at most `limit`. `dueForRefresh` keeps those whose access token
