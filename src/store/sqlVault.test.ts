@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sql } from "kysely";
 import { freshLocation, testDatabases, watchedDatabase, type StoreLocation } from "../testing/databases.js";
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
@@ -159,6 +159,27 @@ describe.each(testDatabases())("vault on %s", (database) => {
       await expect(store.vault.readSecrets(b)).rejects.toBeInstanceOf(DecryptionError);
       // The source row still opens.
       await expect(store.vault.readSecrets(a)).resolves.toMatchObject({ accessToken: expect.any(String) });
+    });
+
+    it("opens a row's tokens once while its ciphertexts stay; a token replaced, or a ciphertext altered, is opened anew", async () => {
+      const input = newConnection();
+      const record = await store.vault.createConnection(input);
+      const opened = vi.spyOn(Keyring, "openWithDataKey");
+      try {
+        const first = await store.vault.readSecrets(record);
+        first.accessToken = "changed by the caller";
+        expect(await store.vault.readSecrets(record)).toEqual({ accessToken: input.accessToken, refreshToken: input.refreshToken });
+        expect(opened).toHaveBeenCalledTimes(2); // the access and the refresh token, once
+        await store.vault.updateTokens({ id: record.id, expectedVersion: record.version, secrets: { accessToken: "replaced" }, tokenMasked: "r", tokenRefreshStatus: "healthy" });
+        expect(await store.vault.readSecrets(record)).toEqual({ accessToken: "replaced", refreshToken: input.refreshToken });
+        const row = await rowOf(record.id);
+        const altered = Buffer.from(row.access_token_enc as string, "base64url");
+        altered[20] = (altered[20] as number) ^ 0x01;
+        await store.db.updateTable("connections").set({ access_token_enc: altered.toString("base64url") }).where("id", "=", record.id).execute();
+        await expect(store.vault.readSecrets(record)).rejects.toBeInstanceOf(DecryptionError);
+      } finally {
+        opened.mockRestore();
+      }
     });
 
     it("refuses a ciphertext moved to the other column of the same row", async () => {

@@ -140,6 +140,9 @@ const TRANSPORT_CODES: Readonly<Record<string, string>> = {
   UND_ERR_CLOSED: "connection closed",
 };
 
+/** One decoder for every answer: without `stream`, each decode stands alone. */
+const UTF8 = new TextDecoder();
+
 export class ProviderHttp {
   private readonly clock: Clock;
   private readonly exchange: Exchange;
@@ -271,7 +274,7 @@ export class ProviderHttp {
         }),
       };
     }
-    const text = new TextDecoder().decode(bytes);
+    const text = UTF8.decode(bytes);
     const response: ProviderResponse = { status: raw.status, headers: raw.headers, bytes, text, json: parseJson(text) };
     if (this.options.pacer && this.options.rateLimit && request.paceKey !== undefined) {
       const signal = this.options.rateLimit(response, this.clock.now());
