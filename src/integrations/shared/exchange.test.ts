@@ -1,8 +1,9 @@
 /**
  * The two ways of making an exchange answer alike: undici's `request` over a
  * dispatcher (the default) and a fetch (injected), for repeated headers,
- * bodies within, at and past the bound (declared or streamed), empty bodies
- * and redirects (handed back, never followed).
+ * bodies within, at and past the bound (declared or streamed), empty bodies,
+ * redirects (handed back, never followed) and the timeout, before the
+ * headers or in the middle of the body.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -27,6 +28,9 @@ beforeAll(async () => {
       return res.end();
     }
     if (req.url === "/empty") return res.writeHead(204).end();
+    // Never answers; or sends its head and part of a body, then nothing more.
+    if (req.url === "/silent") return;
+    if (req.url === "/stalled") return void res.writeHead(200, { "content-length": "1000" }).write("z".repeat(10));
     if (req.url === "/moved") return res.writeHead(302, { location: "/elsewhere" }).end();
     if (req.url === "/echo") {
       let body = "";
@@ -44,7 +48,7 @@ afterAll(async () => {
 });
 
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : new TextDecoder().decode(bytes));
-const init = (more: { maxResponseBytes?: number; method?: string; body?: string; headers?: Record<string, string> } = {}) => ({ method: "GET", headers: {}, signal: AbortSignal.timeout(5_000), ...more });
+const init = (more: { maxResponseBytes?: number; method?: string; body?: string; headers?: Record<string, string> } = {}) => ({ method: "GET", headers: {}, timeoutMs: 5_000, ...more });
 
 describe.each([
   ["undici request over a dispatcher", dispatcherExchange()],
@@ -68,6 +72,20 @@ describe.each([
     expect((await exchange(`${base}/declared`, init({ maxResponseBytes: 1999 }))).bytes).toBeUndefined();
     expect((await exchange(`${base}/streamed`, init({ maxResponseBytes: 1000 }))).bytes).toBeUndefined();
     expect(text((await exchange(`${base}/streamed`, init())).bytes)).toHaveLength(2000);
+  });
+
+  it("fails once its time is up, whether the head has not come or the body stopped coming, and clears its timer", async () => {
+    for (const path of ["/silent", "/stalled"]) {
+      const failed = await exchange(`${base}${path}`, { ...init(), timeoutMs: 150 }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(failed?.name, path).toMatch(/^(AbortError|TimeoutError)$/);
+    }
+    // An exchange that finished leaves no timer behind to keep the process up or fire later.
+    const before = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    await exchange(`${base}/cookies`, { ...init(), timeoutMs: 60_000 });
+    expect(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length).toBeLessThanOrEqual(before);
   });
 
   it("answers an empty body as no bytes, and hands a redirect back without following it", async () => {

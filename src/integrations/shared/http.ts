@@ -257,7 +257,7 @@ export class ProviderHttp {
         method: request.method,
         headers: buildHeaders(request),
         ...(body === undefined ? {} : { body }),
-        signal: AbortSignal.timeout(timeoutMs),
+        timeoutMs,
         ...(request.maxResponseBytes === undefined ? {} : { maxResponseBytes: request.maxResponseBytes }),
       });
     } catch (cause) {
