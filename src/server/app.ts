@@ -149,7 +149,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   // Parameters (charset=utf-8) are allowed after the media type, as RFC 9110 §8.3 has them.
   app.addContentTypeParser(/^application\/([\w.+-]+\+)?json\s*(;|$)/i, { parseAs: "string" }, (_request, body, done) => {
     const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim() === "") return done(null, undefined);
+    if (!/\S/.test(text)) return done(null, undefined);
     try {
       done(null, JSON.parse(text) as unknown);
     } catch (error) {

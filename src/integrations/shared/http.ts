@@ -357,7 +357,8 @@ function buildBody(request: ProviderRequest): string | Uint8Array | undefined {
 }
 
 function parseJson(text: string): unknown {
-  if (text.trim() === "") return undefined;
+  // Whether anything but whitespace is there, without the copy a trim() of the whole body makes.
+  if (!/\S/.test(text)) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
