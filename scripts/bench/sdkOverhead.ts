@@ -3,11 +3,14 @@
  * and through its proxy (`request`), over plain `fetch` to the same sandbox
  * and over the provider's official SDK pointed at it, for Stripe and Slack.
  * Mean milliseconds a call, the median of four rounds after a warm-up; the
- * kinds take turns in short blocks, so that a busy moment hits each alike.
- * Each block opens with a call that is not timed: what the kind before left
- * to finish after its promise settled (plain fetch leaves its body stream's
- * and socket's bookkeeping, some 60 to 90 µs here) lands on that call, and
- * each timed call follows one of its own kind, as in a loop of one kind.
+ * kinds take turns in blocks of 100 calls, so that a busy moment hits each
+ * alike. Each block opens with a call that is not timed: what the kind
+ * before left to finish after its promise settled (plain fetch leaves its
+ * body stream's and socket's bookkeeping) lands on that call, and each timed
+ * call follows one of its own kind, as in a loop of one kind. Blocks, not
+ * single calls in turn: the garbage a kind makes is collected later, and with
+ * turns of one call (or of ten) a kind after plain fetch paid 30 to 90 µs a
+ * call of fetch's collections; in blocks of 100 each kind pays for its own.
  */
 import { randomBytes } from "node:crypto";
 import { WebClient } from "@slack/web-api";
@@ -19,7 +22,7 @@ import { figure, median, type Figure } from "./compare.js";
 const CALLS = 2_000;
 const ROUNDS_OF_CALLS = 4;
 /** Timed calls of a kind in a row, after its untimed opening call. */
-const BLOCK = 10;
+const BLOCK = 100;
 
 async function timed(calls: number, call: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
