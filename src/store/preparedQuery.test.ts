@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type KyselyPlugin } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshLocation, testDatabases } from "../testing/databases.js";
 import { openStore, type OpenedStore } from "./index.js";
@@ -32,6 +32,19 @@ describe.each(testDatabases())("a prepared query on %s", (database) => {
     expect((await byOwner({ owner: "bob" })).map((r) => r.id)).toEqual([2, 4]);
     expect(await byOwner({ owner: "nobody" })).toEqual([]);
     expect(built).toBe(1);
+  });
+
+  it("goes through the database's plugins: each transforms the query once, as it is compiled, and every result", async () => {
+    const seen = { queries: 0, results: 0 };
+    const counting: KyselyPlugin = {
+      transformQuery: ({ node }) => (seen.queries++, node),
+      transformResult: async ({ result }) => (seen.results++, { ...result, rows: result.rows.map((row) => ({ ...row, seenByPlugin: true })) }),
+    };
+    const withPlugin = db().withPlugin(counting);
+    const byOwner = preparedQuery(withPlugin, ["owner"], (p) => withPlugin.selectFrom("prepared_probe").select("id").where("owner", "=", p("owner")).orderBy("id"));
+    expect(await byOwner({ owner: "ann" })).toEqual([1, 3, 5].map((id) => ({ id, seenByPlugin: true })));
+    await byOwner({ owner: "bob" });
+    expect(seen).toEqual({ queries: 1, results: 2 });
   });
 
   it("puts each named value in every place it is used, in any order, and writes with them", async () => {

@@ -9,6 +9,10 @@
  * are found among the compiled parameters, and each call puts its values in
  * their places. Values that are not marked (a constant in the query) stay as
  * built.
+ *
+ * It runs through the database's plugins: each transforms the query once,
+ * as it is compiled (so a plugin that rewrites a query per call, or counts
+ * the calls it sees, sees one), and every result.
  */
 import type { Compilable, CompiledQuery, Kysely } from "kysely";
 
