@@ -1,6 +1,6 @@
 /** The pacer's budget rules (on the one-process store) and its line per key: order, deadlines, holds, failing open. */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ErrorCodes } from "./errors.js";
 import type { Clock } from "./http.js";
 import {
@@ -355,6 +355,20 @@ describe("Pacer", () => {
     await pacer.acquire("a", T0 + 1);
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/did not answer/);
+  });
+
+  it("asks a store in this process's memory without a timer against a slow answer; one over a network with one", async () => {
+    const memory = new MemoryRateWindows();
+    const remote: RateWindowStore = { take: (key, now) => memory.take(key, now), observe: (key, signal, now) => memory.observe(key, signal, now) };
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    try {
+      await new Pacer({ store: memory, clock: new SkippingClock() }).acquire("a", T0 + 1);
+      expect(timers).toHaveBeenCalledTimes(0);
+      await new Pacer({ store: remote, clock: new SkippingClock() }).acquire("a", T0 + 1);
+      expect(timers).toHaveBeenCalledTimes(1);
+    } finally {
+      timers.mockRestore();
+    }
   });
 
   it("wakes a waiting line when an observation opens a new window", async () => {

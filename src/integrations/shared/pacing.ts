@@ -55,6 +55,11 @@ export interface RateWindowStore {
   observe(key: string, signal: RateSignal, nowMs: number): Promise<void>;
   /** Forgets every budget and hold (an operator's reset; tests after an injected throttle). */
   clear?(): Promise<void>;
+  /**
+   * The store answers from this process's memory, at once: the pacer asks it without setting a
+   * timer against a slow answer (one a call, some microseconds). Unset for a store over a network.
+   */
+  readonly inProcess?: boolean;
 }
 
 /**
@@ -213,6 +218,7 @@ export function takeFromWindow(window: RateWindow, nowMs: number): { verdict: Ta
 
 /** The budgets of one process: what a single instance (SQLite deployments) uses. */
 export class MemoryRateWindows implements RateWindowStore {
+  readonly inProcess = true;
   private readonly windows = new Map<string, RateWindow>();
   private lastPruneMs = Number.NEGATIVE_INFINITY;
 
@@ -423,6 +429,7 @@ export class Pacer {
     if (now < this.failOpenUntilMs) return { ok: true };
     let timer: NodeJS.Timeout | undefined;
     try {
+      if (this.store.inProcess) return await this.store.take(key, now);
       return await Promise.race([
         this.store.take(key, now),
         new Promise<never>((_, reject) => {
