@@ -54,7 +54,8 @@ export async function sdkOverhead(): Promise<Figure[]> {
       const res = await fetch(`${local.sandboxes.slack.url}/api/auth.test`, { method: "POST", headers: { authorization: `Bearer ${slackToken}` } });
       await res.json();
     };
-    const perRound = Math.ceil(CALLS / ROUNDS_OF_CALLS);
+    // Whole blocks: a round's timed calls of a kind are a multiple of BLOCK.
+    const blocksPerRound = Math.ceil(CALLS / ROUNDS_OF_CALLS / BLOCK);
     const cases = {
       stripeFetch: fetchStripe,
       stripeSdk: () => integrations.stripe.testConnection("bench"),
@@ -72,13 +73,13 @@ export async function sdkOverhead(): Promise<Figure[]> {
     const rounds: Record<keyof typeof cases, number[]> = Object.fromEntries(names.map((n) => [n, []])) as never;
     for (let round = 0; round <= ROUNDS_OF_CALLS; round++) {
       const spent = Object.fromEntries(names.map((n) => [n, 0])) as Record<keyof typeof cases, number>;
-      for (let i = 0; i < perRound; i += BLOCK) {
+      for (let block = 0; block < blocksPerRound; block++) {
         for (const name of names) {
           await cases[name]();
           spent[name] += (await timed(BLOCK, cases[name])) * BLOCK;
         }
       }
-      if (round > 0) for (const name of names) rounds[name].push(spent[name] / perRound);
+      if (round > 0) for (const name of names) rounds[name].push(spent[name] / (blocksPerRound * BLOCK));
     }
     const ms = (key: keyof typeof cases) => Number(median(rounds[key]).toFixed(3));
     const out: Figure[] = [];

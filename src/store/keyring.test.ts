@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DecryptionError, Keyring, parseEncryptionKey } from "./keyring.js";
 
 const PURPOSE = "vault";
@@ -111,54 +111,6 @@ describe("Keyring", () => {
     const sealed = ring.encrypt("t", PURPOSE, AD);
     key.fill(0);
     expect(ring.decrypt(sealed, PURPOSE, AD)).toBe("t");
-  });
-});
-
-describe("Keyring data keys", () => {
-  const ROW = "connection:conn_1:data_key";
-
-  it("unwraps a wrapped data key once, then answers it kept, a fresh copy each time", () => {
-    const ring = new Keyring([randomBytes(32)]);
-    const dataKey = Keyring.newDataKey();
-    const wrapped = ring.wrapDataKey(dataKey, ROW);
-    const decrypt = vi.spyOn(ring, "decrypt");
-    const first = ring.unwrapDataKey(wrapped, ROW);
-    first.fill(0);
-    const second = ring.unwrapDataKey(wrapped, ROW);
-    expect(second.equals(dataKey)).toBe(true);
-    expect(decrypt).toHaveBeenCalledTimes(1);
-  });
-
-  it("still refuses a kept key's wrapped form presented for another row, or altered", () => {
-    const ring = new Keyring([randomBytes(32)]);
-    const wrapped = ring.wrapDataKey(Keyring.newDataKey(), ROW);
-    ring.unwrapDataKey(wrapped, ROW);
-    expect(() => ring.unwrapDataKey(wrapped, "connection:conn_2:data_key")).toThrow(DecryptionError);
-    expect(() => ring.unwrapDataKey(flipByte(wrapped, 30), ROW)).toThrow(DecryptionError);
-  });
-
-  it("keeps at most as many as it is told, the least recently used dropped first; 0 keeps none", () => {
-    const ring = new Keyring([randomBytes(32)], 2);
-    const wrapped = [0, 1, 2].map((i) => ring.wrapDataKey(Keyring.newDataKey(), `connection:conn_${i}:data_key`));
-    const unwrap = (i: number) => ring.unwrapDataKey(wrapped[i] as string, `connection:conn_${i}:data_key`);
-    unwrap(0);
-    unwrap(1);
-    unwrap(0);
-    unwrap(2); // drops 1, the least recently used
-    const decrypt = vi.spyOn(ring, "decrypt");
-    unwrap(0);
-    unwrap(2);
-    expect(decrypt).toHaveBeenCalledTimes(0);
-    unwrap(1);
-    expect(decrypt).toHaveBeenCalledTimes(1);
-
-    const none = new Keyring([randomBytes(32)], 0);
-    const one = none.wrapDataKey(Keyring.newDataKey(), ROW);
-    const opened = vi.spyOn(none, "decrypt");
-    none.unwrapDataKey(one, ROW);
-    none.unwrapDataKey(one, ROW);
-    expect(opened).toHaveBeenCalledTimes(2);
-    expect(() => new Keyring([randomBytes(32)], -1)).toThrow(/0 or more unwrapped data keys, not -1/);
   });
 });
 

@@ -20,7 +20,6 @@
  *   format 2, base64url of: version (1 byte = 2) | IV (12 bytes) | ciphertext | tag (16 bytes)
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
-import { LRUCache } from "lru-cache";
 import type { Sealer } from "../integrations/shared/vault.js";
 
 const FORMAT_VERSION = 1;
@@ -38,27 +37,12 @@ export class DecryptionError extends Error {
 
 type MasterKey = { id: string; key: Buffer; subkeys: Map<string, Buffer> };
 
-/**
- * How many unwrapped data keys a keyring keeps (the least recently used dropped first). Every call
- * with a stored connection opens its token with the connection's data key, and unwrapping it again
- * each time was an AES-GCM decryption a call, about 5% of a proxied call's time here. Keeping them
- * holds no more in memory than the ring already does: its key-encryption keys unwrap every one.
- */
-export const UNWRAPPED_DATA_KEYS_KEPT = 4_096;
-
 export class Keyring implements Sealer {
   private readonly keys = new Map<string, MasterKey>();
   private readonly active: MasterKey;
-  /** Unwrapped data keys by their row's associated data and wrapped form: only ever one that authenticated. */
-  private readonly unwrapped: LRUCache<string, Buffer> | undefined;
 
   /** `keys[0]` encrypts; every key decrypts what it encrypted. */
-  constructor(
-    keys: readonly Buffer[],
-    dataKeysKept = UNWRAPPED_DATA_KEYS_KEPT,
-  ) {
-    if (!Number.isInteger(dataKeysKept) || dataKeysKept < 0) throw new RangeError(`a keyring keeps 0 or more unwrapped data keys, not ${dataKeysKept}`);
-    this.unwrapped = dataKeysKept > 0 ? new LRUCache({ max: dataKeysKept }) : undefined;
+  constructor(keys: readonly Buffer[]) {
     if (keys.length === 0) throw new Error("a keyring needs at least one key");
     for (const key of keys) {
       if (key.length !== 32) throw new Error(`an encryption key must be 32 bytes, got ${key.length}`);
@@ -120,18 +104,9 @@ export class Keyring implements Sealer {
     return this.encrypt(dataKey.toString("base64url"), DATA_KEY_PURPOSE, associatedData);
   }
 
-  /**
-   * The data key `wrapped` holds, authenticated against `associatedData`. A wrapped key that opened
-   * once is kept unwrapped (a wrapped form and its row's data name one key for good), so the next
-   * call with the same connection does not decrypt it again; the caller gets its own copy.
-   */
   unwrapDataKey(wrapped: string, associatedData: string): Buffer {
-    const slot = `${associatedData}\u0000${wrapped}`;
-    const kept = this.unwrapped?.get(slot);
-    if (kept) return Buffer.from(kept);
     const key = Buffer.from(this.decrypt(wrapped, DATA_KEY_PURPOSE, associatedData), "base64url");
     if (key.length !== 32) throw new DecryptionError("a wrapped data key must be 32 bytes");
-    this.unwrapped?.set(slot, Buffer.from(key));
     return key;
   }
 
