@@ -2,8 +2,8 @@
  * The two ways of making an exchange answer alike: undici's `request` over a
  * dispatcher (the default) and a fetch (injected), for repeated headers,
  * bodies within, at and past the bound (declared or streamed), empty bodies,
- * redirects (handed back, never followed) and the timeout, before the
- * headers or in the middle of the body.
+ * redirects (handed back, never followed), a body cut off by a closed
+ * connection, and the timeout, before the headers or in the middle of the body.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -31,6 +31,11 @@ beforeAll(async () => {
     // Never answers; or sends its head and part of a body, then nothing more.
     if (req.url === "/silent") return;
     if (req.url === "/stalled") return void res.writeHead(200, { "content-length": "1000" }).write("z".repeat(10));
+    // Sends its head and part of the body it declared, then closes the connection.
+    if (req.url === "/cut") {
+      res.writeHead(200, { "content-length": "1000" }).write("c".repeat(300));
+      return void setTimeout(() => res.socket?.destroy(), 20);
+    }
     if (req.url === "/moved") return res.writeHead(302, { location: "/elsewhere" }).end();
     if (req.url === "/echo") {
       let body = "";
@@ -86,6 +91,14 @@ describe.each([
     const before = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     await exchange(`${base}/cookies`, { ...init(), timeoutMs: 60_000 });
     expect(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length).toBeLessThanOrEqual(before);
+  });
+
+  it("fails when the connection closes before the body it declared is whole, rather than answer part of it", async () => {
+    const failed = await exchange(`${base}/cut`, init()).then(
+      (answer) => ({ answered: text(answer.bytes)?.length }),
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(Error);
   });
 
   it("answers an empty body as no bytes, and hands a redirect back without following it", async () => {

@@ -169,6 +169,19 @@ describe("ProviderHttp: responses", () => {
     expect(target.requests).toHaveLength(0);
   });
 
+  it("answers the body as bytes, text and JSON, each an own property a copy keeps and a caller may replace", async () => {
+    const server = await startServer((_req, res) => res.end('{"name":"Zoë"}'));
+    const response = await client().withoutRetries().send(get(server.url));
+    expect(new TextDecoder().decode(response.bytes)).toBe('{"name":"Zoë"}');
+    expect({ ...response }).toMatchObject({ status: 200, text: '{"name":"Zoë"}', json: { name: "Zoë" } });
+    expect(JSON.parse(JSON.stringify({ text: response.text, json: response.json }))).toEqual({ text: '{"name":"Zoë"}', json: { name: "Zoë" } });
+    response.json = { replaced: true };
+    response.text = "replaced";
+    expect([response.json, response.text]).toEqual([{ replaced: true }, "replaced"]);
+    const notJson = await client().withoutRetries().send(get((await startServer((_req, res) => res.end("plain words"))).url, { expectJson: false }));
+    expect([notJson.text, notJson.json]).toEqual(["plain words", undefined]);
+  });
+
   it("calls a 200 with a non-JSON body an upstream unparsable_response", async () => {
     const server = await startServer((_req, res) => res.end("<html>oops</html>"));
     const error = await failure(client().withoutRetries().send(get(server.url)));
