@@ -8,6 +8,7 @@ import { freshLocation, testDatabases, watchedDatabase, type StoreLocation } fro
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
 import type { OpenedStore } from "./index.js";
+import { changeWatchOf } from "./changeWatch.js";
 
 let store: OpenedStore;
 
@@ -49,6 +50,15 @@ describe.each(testDatabases())("vault on %s", (database) => {
   const sharedLocation = (path: string): StoreLocation => (database === "sqlite" ? { sqlitePath: path } : location);
 
   describe("SqlVault: create, list, find", () => {
+    it("answers a listing again from memory only where it sees every change (SQLite), and reads it every time on PostgreSQL", async () => {
+      await store.vault.createConnection(newConnection({ userId: "kept" }));
+      const sent = vi.spyOn(store.db, "executeQuery");
+      await store.vault.listConnections({ userId: "kept", provider: "slack" });
+      await store.vault.listConnections({ userId: "kept", provider: "slack" });
+      expect(changeWatchOf(store.db) === undefined).toBe(database === "postgres");
+      expect(sent).toHaveBeenCalledTimes(database === "postgres" ? 2 : 1);
+    });
+
     it("creates a record with the public fields and no secrets", async () => {
       const input = newConnection({ accessTokenExpiresAt: "2025-01-01T01:00:00.000Z" });
       const record = await store.vault.createConnection(input);

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
 import type { Database as Schema } from "./schema.js";
+import { keepChangeWatch, watchChanges } from "./changeWatch.js";
 import { withStatementCache } from "./statementCache.js";
 
 /**
@@ -30,7 +31,9 @@ export function openSqlite(path: string): Kysely<Schema> {
   // A database an older version or another tool created keeps its mode (0644 in a folder that
   // existed already), and so would the WAL files opened just now: tighten all three.
   if (onDisk) for (const file of [path, `${path}-wal`, `${path}-shm`]) ownerOnly(file);
-  return new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const watch = watchChanges(sqlite);
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(watch.database) }) });
+  return keepChangeWatch(db, watch);
 }
 
 function ownerOnly(file: string): void {

@@ -1,0 +1,177 @@
+/**
+ * The change watch, and the vault's rows kept by it: a kept answer is given
+ * again only while nothing could have changed it, whoever wrote (this
+ * connection, another on the same file, a write outside the vault), and
+ * never inside a transaction.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { sql } from "kysely";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { NewConnection } from "../integrations/shared/vault.js";
+import { changeWatchOf, watchChanges } from "./changeWatch.js";
+import { openStore, type OpenedStore } from "./index.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "autoflow-watch-"));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fileDatabase(): { path: string; open: () => Database.Database } {
+  const path = join(dir, "watched.db");
+  const open = () => {
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    return db;
+  };
+  const first = open();
+  first.exec("create table t (id integer primary key, v text)");
+  first.close();
+  return { path, open };
+}
+
+describe("watchChanges", () => {
+  it("keeps its version while the database is only read, and changes it with each write through it, however the write runs", () => {
+    const { open } = fileDatabase();
+    const sqlite = open();
+    const watch = watchChanges(sqlite);
+    const before = watch.version();
+    watch.database.prepare("select * from t").all([]);
+    watch.database.prepare("pragma user_version").all([]);
+    expect(watch.version()).toBe(before);
+    const seen = [before];
+    watch.database.prepare("insert into t (v) values (?)").run(["a"]);
+    seen.push(watch.version());
+    watch.database.prepare("insert into t (v) values (?) returning id").all(["b"]);
+    seen.push(watch.version());
+    watch.database.prepare("update t set v = ? where id = ?").run(["c", 1]);
+    seen.push(watch.version());
+    // A write that changes no row still counts (it might have).
+    watch.database.prepare("delete from t where id = ?").run([999]);
+    seen.push(watch.version());
+    expect(new Set(seen).size).toBe(seen.length);
+    sqlite.close();
+  });
+
+  it("changes its version when another connection commits, as another process would", () => {
+    const { open } = fileDatabase();
+    const sqlite = open();
+    const other = open();
+    const watch = watchChanges(sqlite);
+    const before = watch.version();
+    other.prepare("insert into t (v) values ('elsewhere')").run();
+    expect(watch.version()).not.toBe(before);
+    const after = watch.version();
+    expect(watch.version()).toBe(after);
+    other.close();
+    sqlite.close();
+  });
+
+  it("has no version inside a transaction, and counts each row a writing statement yields", () => {
+    const { open } = fileDatabase();
+    const sqlite = open();
+    const watch = watchChanges(sqlite);
+    watch.database.prepare("begin").run([]);
+    expect(watch.version()).toBeUndefined();
+    watch.database.prepare("rollback").run([]);
+    expect(watch.version()).toBeDefined();
+    watch.database.prepare("insert into t (v) values ('x'), ('y')").run([]);
+    const rows = watch.database.prepare("update t set v = v || '!' returning id").iterate([]);
+    const versions = [watch.version()];
+    for (const _ of rows) versions.push(watch.version());
+    versions.push(watch.version());
+    expect(new Set(versions).size).toBe(versions.length);
+    sqlite.close();
+  });
+});
+
+describe("the vault's kept rows (SQLite)", () => {
+  let a: OpenedStore;
+  let b: OpenedStore;
+  const keys = [randomBytes(32)];
+  const connection = (userId: string): NewConnection => ({
+    userId,
+    provider: "slack",
+    authMethod: "oauth",
+    accessToken: `xoxb-${randomBytes(8).toString("hex")}`,
+    tokenMasked: "xoxb****abcd",
+    scopes: ["chat:write"],
+    metadata: { teamId: "T1" },
+    tokenRefreshStatus: "healthy",
+    createdAt: new Date().toISOString(),
+  });
+
+  beforeEach(async () => {
+    // Two instances on one file: what another process (or a CLI command) on the same database is.
+    a = await openStore({ sqlitePath: join(dir, "shared.db"), keys });
+    b = await openStore({ sqlitePath: join(dir, "shared.db"), keys });
+  });
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it("answers a listing again without reading the database while nothing changed", async () => {
+    const made = await a.vault.createConnection(connection("alice"));
+    const sent = vi.spyOn(a.db, "executeQuery");
+    const first = await a.vault.listConnections({ userId: "alice", provider: "slack" });
+    const again = await a.vault.listConnections({ userId: "alice", provider: "slack" });
+    const found = await a.vault.findConnection({ userId: "alice", provider: "slack", id: made.id });
+    const foundAgain = await a.vault.findConnection({ userId: "alice", provider: "slack", id: made.id });
+    expect(sent).toHaveBeenCalledTimes(2);
+    expect(again).toEqual(first);
+    expect(foundAgain).toEqual(found);
+    // Each answer is a record of its own: changing one changes no other.
+    expect(again[0]).not.toBe(first[0]);
+    (again[0] as { metadata: Record<string, unknown> }).metadata.teamId = "changed";
+    expect((await a.vault.listConnections({ userId: "alice", provider: "slack" }))[0]?.metadata).toEqual({ teamId: "T1" });
+  });
+
+  it("reads again after another instance revokes the connection, refreshes its token or records its health", async () => {
+    const made = await a.vault.createConnection(connection("bob"));
+    expect(await a.vault.listConnections({ userId: "bob", provider: "slack" })).toHaveLength(1);
+    await b.vault.recordHealth(made.id, { status: "down", checkedAt: new Date().toISOString(), auth: false, apiReachable: true, rateLimited: false, errorType: "auth", message: "revoked at Slack" });
+    expect((await a.vault.findConnection({ userId: "bob", provider: "slack", id: made.id }))?.lastHealth?.status).toBe("down");
+    expect((await a.vault.listConnections({ userId: "bob", provider: "slack" }))[0]?.lastHealth?.status).toBe("down");
+    const updated = await b.vault.updateTokens({ id: made.id, expectedVersion: made.version, secrets: { accessToken: "xoxb-new" }, tokenMasked: "xoxb****new1", tokenRefreshStatus: "healthy" });
+    expect(updated).toBeDefined();
+    const [current] = await a.vault.listConnections({ userId: "bob", provider: "slack" });
+    expect(current?.tokenMasked).toBe("xoxb****new1");
+    expect((await a.vault.readSecrets(current as NonNullable<typeof current>, { asRead: true })).accessToken).toBe("xoxb-new");
+    await b.vault.markRevoked({ userId: "bob", provider: "slack", id: made.id, revokedAt: new Date().toISOString(), eraseSecrets: true });
+    expect(await a.vault.listConnections({ userId: "bob", provider: "slack" })).toEqual([]);
+    expect((await a.vault.findConnection({ userId: "bob", provider: "slack", id: made.id }))?.revokedAt).toBeDefined();
+  });
+
+  it("reads again after its own writes, through the vault or beside it", async () => {
+    const made = await a.vault.createConnection(connection("carol"));
+    await a.vault.listConnections({ userId: "carol", provider: "slack" });
+    await a.vault.setTokenRefreshStatus(made.id, "failed");
+    expect((await a.vault.listConnections({ userId: "carol", provider: "slack" }))[0]?.tokenRefreshStatus).toBe("failed");
+    await sql`update connections set token_masked = ${"xoxb****side"} where id = ${made.id}`.execute(a.db);
+    expect((await a.vault.listConnections({ userId: "carol", provider: "slack" }))[0]?.tokenMasked).toBe("xoxb****side");
+    await a.vault.createConnection(connection("carol"));
+    expect(await a.vault.listConnections({ userId: "carol", provider: "slack" })).toHaveLength(2);
+  });
+
+  it("has no version inside a transaction, and reads again after one rolled back", async () => {
+    const made = await a.vault.createConnection(connection("dave"));
+    expect((await a.vault.listConnections({ userId: "dave", provider: "slack" }))[0]?.tokenMasked).toBe("xoxb****abcd");
+    const rolledBack = a.db.transaction().execute(async (tx) => {
+      await tx.updateTable("connections").set({ token_masked: "xoxb****roll" }).where("id", "=", made.id).execute();
+      expect(changeWatchOf(a.db)?.version()).toBeUndefined();
+      throw new Error("roll back");
+    });
+    await expect(rolledBack).rejects.toThrow("roll back");
+    expect((await a.vault.listConnections({ userId: "dave", provider: "slack" }))[0]?.tokenMasked).toBe("xoxb****abcd");
+    await a.db.transaction().execute((tx) => tx.updateTable("connections").set({ token_masked: "xoxb****kept" }).where("id", "=", made.id).execute());
+    expect((await a.vault.listConnections({ userId: "dave", provider: "slack" }))[0]?.tokenMasked).toBe("xoxb****kept");
+  });
+
+});

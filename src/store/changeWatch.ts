@@ -1,0 +1,104 @@
+/**
+ * Whether a SQLite database may have changed since a moment: what lets a
+ * read be answered again from memory, exactly while nothing it read could
+ * have changed.
+ *
+ * Two kinds of change are watched. A commit by any other connection (another
+ * process on the file, a CLI command, another connection in this process)
+ * changes `PRAGMA data_version` as this connection sees it; it costs about
+ * a sixth of the simplest read of a row. A write through this connection
+ * does not change it, so every statement that can write (better-sqlite3's
+ * `readonly` is false) counts itself when it runs. Inside a transaction
+ * there is no version at all: what it reads may yet be rolled back.
+ */
+import type { SqliteStatement } from "kysely";
+
+/** The part of better-sqlite3's Database this uses. */
+type Watched = {
+  prepare(sql: string): SqliteStatement & { readonly readonly?: boolean; readonly busy?: boolean };
+  close(): unknown;
+  readonly inTransaction: boolean;
+};
+
+export type ChangeWatch = {
+  /**
+   * A token that stays the same exactly while the database has not changed:
+   * equal tokens at two moments mean nothing was committed in between (by
+   * this connection or another). Undefined inside a transaction, or when
+   * the database cannot be read.
+   */
+  version(): string | undefined;
+  /** The database, for Kysely: each statement that can write counted as it runs. */
+  readonly database: { prepare(sql: string): SqliteStatement; close(): unknown };
+};
+
+export function watchChanges(sqlite: Watched): ChangeWatch {
+  let writes = 0;
+  const dataVersion = sqlite.prepare("PRAGMA data_version") as unknown as { pluck(): { get(): unknown } };
+  const probe = dataVersion.pluck();
+  const counting = (statement: ReturnType<Watched["prepare"]>): SqliteStatement & { readonly busy?: boolean } => ({
+    get reader() {
+      return statement.reader;
+    },
+    get busy() {
+      return statement.busy;
+    },
+    all(parameters) {
+      try {
+        return statement.all(parameters);
+      } finally {
+        writes++;
+      }
+    },
+    run(parameters) {
+      try {
+        return statement.run(parameters);
+      } finally {
+        writes++;
+      }
+    },
+    // Counted at each row too: a version read between two rows must not match one read after the last.
+    *iterate(parameters) {
+      try {
+        for (const row of statement.iterate(parameters)) {
+          writes++;
+          yield row;
+        }
+      } finally {
+        writes++;
+      }
+    },
+  });
+  return {
+    version: () => {
+      if (sqlite.inTransaction) return undefined;
+      try {
+        return `${writes}:${String(probe.get())}`;
+      } catch {
+        // Unreadable now (a lock held through the busy timeout, a closed database): no version, so nothing kept is used.
+        return undefined;
+      }
+    },
+    database: {
+      prepare(sql: string) {
+        const statement = sqlite.prepare(sql);
+        // A statement that cannot write (a select, a pragma that reads, a BEGIN) runs as it is.
+        return statement.readonly === false ? counting(statement) : statement;
+      },
+      close: () => sqlite.close(),
+    },
+  };
+}
+
+const WATCHES = new WeakMap<object, ChangeWatch>();
+
+/** `db`, known from now on to be watched by `watch` (openSqlite's). */
+export function keepChangeWatch<D extends object>(db: D, watch: ChangeWatch): D {
+  WATCHES.set(db, watch);
+  return db;
+}
+
+/** The watch of the SQLite database behind `db`; undefined for one openSqlite did not open (PostgreSQL, a test's own). */
+export function changeWatchOf(db: object): ChangeWatch | undefined {
+  return WATCHES.get(db);
+}
