@@ -11,7 +11,7 @@
  * HS256 token "signed" with a JWKS public key (algorithm confusion) fails,
  * and `alg: none` or anything else is refused before any key is touched.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, hash, timingSafeEqual } from "node:crypto";
 import { ErrorCodes, IntegrationError } from "../integrations/shared/errors.js";
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTVerifyOptions } from "jose";
 import { isValidUserId, USER_ID_RULE } from "../integrations/shared/userId.js";
@@ -63,7 +63,8 @@ export function createUserVerifier(config: UserAuthConfig): UserVerifier {
   const verify = uncachedVerifier(config, now);
   return async (authorization) => {
     const token = bearerOf(authorization);
-    const key = createHash("sha256").update(token).digest("base64url");
+    // One call (crypto.hash), not a Hash object's three: this runs on every request.
+    const key = hash("sha256", token, "base64url");
     const kept = verified.get(key);
     if (kept && kept.until > now()) return { userId: kept.userId };
     if (kept) verified.delete(key);
