@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { sql } from "kysely";
+import { Kysely, sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { NewConnection } from "../integrations/shared/vault.js";
 import { changeWatchOf, watchChanges } from "./changeWatch.js";
@@ -73,20 +73,31 @@ describe("watchChanges", () => {
     sqlite.close();
   });
 
-  it("has no version inside a transaction, and counts each row a writing statement yields", () => {
+  it("has no version inside a transaction, nor while a statement is being iterated (it holds an older snapshot)", () => {
     const { open } = fileDatabase();
     const sqlite = open();
+    const other = open();
     const watch = watchChanges(sqlite);
     watch.database.prepare("begin").run([]);
     expect(watch.version()).toBeUndefined();
     watch.database.prepare("rollback").run([]);
     expect(watch.version()).toBeDefined();
     watch.database.prepare("insert into t (v) values ('x'), ('y')").run([]);
-    const rows = watch.database.prepare("update t set v = v || '!' returning id").iterate([]);
-    const versions = [watch.version()];
-    for (const _ of rows) versions.push(watch.version());
-    versions.push(watch.version());
-    expect(new Set(versions).size).toBe(versions.length);
+    // A read left open while another connection commits: the snapshot it holds would hide that commit.
+    const before = watch.version();
+    const reading = watch.database.prepare("select id from t order by id").iterate([]);
+    reading.next();
+    other.prepare("delete from t").run();
+    expect(watch.version()).toBeUndefined();
+    reading.return?.();
+    expect(watch.version()).not.toBe(before);
+    // A writer iterated: no version while its rows come, a new one once they have.
+    other.prepare("insert into t (v) values ('z')").run();
+    const settled = watch.version();
+    for (const _ of watch.database.prepare("update t set v = v || '!' returning id").iterate([])) expect(watch.version()).toBeUndefined();
+    expect(watch.version()).toBeDefined();
+    expect(watch.version()).not.toBe(settled);
+    other.close();
     sqlite.close();
   });
 });
@@ -119,12 +130,13 @@ describe("the vault's kept rows (SQLite)", () => {
 
   it("answers a listing again without reading the database while nothing changed", async () => {
     const made = await a.vault.createConnection(connection("alice"));
-    const sent = vi.spyOn(a.db, "executeQuery");
+    const sent = vi.spyOn(Kysely.prototype, "executeQuery");
     const first = await a.vault.listConnections({ userId: "alice", provider: "slack" });
     const again = await a.vault.listConnections({ userId: "alice", provider: "slack" });
     const found = await a.vault.findConnection({ userId: "alice", provider: "slack", id: made.id });
     const foundAgain = await a.vault.findConnection({ userId: "alice", provider: "slack", id: made.id });
     expect(sent).toHaveBeenCalledTimes(2);
+    sent.mockRestore();
     expect(again).toEqual(first);
     expect(foundAgain).toEqual(found);
     // Each answer is a record of its own: changing one changes no other.
@@ -158,6 +170,39 @@ describe("the vault's kept rows (SQLite)", () => {
     expect((await a.vault.listConnections({ userId: "carol", provider: "slack" }))[0]?.tokenMasked).toBe("xoxb****side");
     await a.vault.createConnection(connection("carol"));
     expect(await a.vault.listConnections({ userId: "carol", provider: "slack" })).toHaveLength(2);
+  });
+
+  it("keeps nothing of a connection it crypto-shreds: no opened token, no kept row with its ciphertexts", async () => {
+    const made = await a.vault.createConnection(connection("gina"));
+    const [listed] = await a.vault.listConnections({ userId: "gina", provider: "slack" });
+    await a.vault.readSecrets(listed as NonNullable<typeof listed>, { asRead: true });
+    const held = a.vault as unknown as { opened: { keys(): Iterable<string> }; rowsKept: { values(): Iterable<{ rows: readonly { id: string }[] }> } };
+    const kept = () => ({ opened: [...held.opened.keys()].filter((slot) => slot.startsWith(made.id)).length, rows: [...held.rowsKept.values()].filter((entry) => entry.rows.some((row) => row.id === made.id)).length });
+    expect(kept()).toEqual({ opened: 1, rows: 1 });
+    await a.vault.markRevoked({ userId: "gina", provider: "slack", id: made.id, revokedAt: new Date().toISOString(), eraseSecrets: true });
+    expect(kept()).toEqual({ opened: 0, rows: 0 });
+  });
+
+  it("answers after a stream left open on the connection, not from the snapshot the stream holds", async () => {
+    const made = await a.vault.createConnection(connection("erin"));
+    expect(await a.vault.listConnections({ userId: "erin", provider: "slack" })).toHaveLength(1);
+    const stream = a.db.selectFrom("connections").select("id").stream()[Symbol.asyncIterator]();
+    await stream.next();
+    await b.vault.markRevoked({ userId: "erin", provider: "slack", id: made.id, revokedAt: new Date().toISOString(), eraseSecrets: true });
+    const listed = a.vault.listConnections({ userId: "erin", provider: "slack" });
+    const found = a.vault.findConnection({ userId: "erin", provider: "slack", id: made.id });
+    await stream.return?.();
+    expect(await listed).toEqual([]);
+    expect((await found)?.revokedAt).toBeDefined();
+  });
+
+  it("answers after a write sent before it, awaited or not, as the query would", async () => {
+    const made = await a.vault.createConnection(connection("frank"));
+    expect(await a.vault.listConnections({ userId: "frank", provider: "slack" })).toHaveLength(1);
+    const revoking = a.vault.markRevoked({ userId: "frank", provider: "slack", id: made.id, revokedAt: new Date().toISOString(), eraseSecrets: true });
+    const listed = a.vault.listConnections({ userId: "frank", provider: "slack" });
+    await revoking;
+    expect(await listed).toEqual([]);
   });
 
   it("has no version inside a transaction, and reads again after one rolled back", async () => {

@@ -9,7 +9,9 @@
  * a sixth of the simplest read of a row. A write through this connection
  * does not change it, so every statement that can write (better-sqlite3's
  * `readonly` is false) counts itself when it runs. Inside a transaction
- * there is no version at all: what it reads may yet be rolled back.
+ * there is no version at all (what it reads may yet be rolled back), nor
+ * while a statement is being iterated (a stream holds the snapshot it began
+ * in, and data_version would be read in that snapshot too).
  */
 import type { SqliteStatement } from "kysely";
 
@@ -24,8 +26,9 @@ export type ChangeWatch = {
   /**
    * A token that stays the same exactly while the database has not changed:
    * equal tokens at two moments mean nothing was committed in between (by
-   * this connection or another). Undefined inside a transaction, or when
-   * the database cannot be read.
+   * this connection or another). Undefined inside a transaction, while a
+   * statement is being iterated (it holds an older snapshot), or when the
+   * database cannot be read.
    */
   version(): string | undefined;
   /** The database, for Kysely: each statement that can write counted as it runs. */
@@ -34,44 +37,50 @@ export type ChangeWatch = {
 
 export function watchChanges(sqlite: Watched): ChangeWatch {
   let writes = 0;
-  const dataVersion = sqlite.prepare("PRAGMA data_version") as unknown as { pluck(): { get(): unknown } };
-  const probe = dataVersion.pluck();
-  const counting = (statement: ReturnType<Watched["prepare"]>): SqliteStatement & { readonly busy?: boolean } => ({
-    get reader() {
-      return statement.reader;
-    },
-    get busy() {
-      return statement.busy;
-    },
-    all(parameters) {
-      try {
-        return statement.all(parameters);
-      } finally {
-        writes++;
-      }
-    },
-    run(parameters) {
-      try {
-        return statement.run(parameters);
-      } finally {
-        writes++;
-      }
-    },
-    // Counted at each row too: a version read between two rows must not match one read after the last.
-    *iterate(parameters) {
-      try {
-        for (const row of statement.iterate(parameters)) {
-          writes++;
-          yield row;
+  // Statements being iterated: each holds the read snapshot it began in, which data_version is then read in too.
+  let open = 0;
+  const probe = (sqlite.prepare("PRAGMA data_version") as unknown as { pluck(): { get(): unknown } }).pluck();
+  const watched = (statement: ReturnType<Watched["prepare"]>): SqliteStatement & { readonly busy?: boolean } => {
+    const writing = statement.readonly === false;
+    return {
+      get reader() {
+        return statement.reader;
+      },
+      get busy() {
+        return statement.busy;
+      },
+      all(parameters) {
+        try {
+          return statement.all(parameters);
+        } finally {
+          if (writing) writes++;
         }
-      } finally {
-        writes++;
-      }
-    },
-  });
+      },
+      run(parameters) {
+        try {
+          return statement.run(parameters);
+        } finally {
+          if (writing) writes++;
+        }
+      },
+      // A writer counted at each row too: a version read between two rows must not match one read after the last.
+      *iterate(parameters) {
+        open++;
+        try {
+          for (const row of statement.iterate(parameters)) {
+            if (writing) writes++;
+            yield row;
+          }
+        } finally {
+          open--;
+          if (writing) writes++;
+        }
+      },
+    };
+  };
   return {
     version: () => {
-      if (sqlite.inTransaction) return undefined;
+      if (sqlite.inTransaction || open > 0) return undefined;
       try {
         return `${writes}:${String(probe.get())}`;
       } catch {
@@ -80,11 +89,7 @@ export function watchChanges(sqlite: Watched): ChangeWatch {
       }
     },
     database: {
-      prepare(sql: string) {
-        const statement = sqlite.prepare(sql);
-        // A statement that cannot write (a select, a pragma that reads, a BEGIN) runs as it is.
-        return statement.readonly === false ? counting(statement) : statement;
-      },
+      prepare: (sql: string) => watched(sqlite.prepare(sql)),
       close: () => sqlite.close(),
     },
   };

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { sql } from "kysely";
+import { Kysely, sql } from "kysely";
 import { freshLocation, testDatabases, watchedDatabase, type StoreLocation } from "../testing/databases.js";
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
@@ -52,11 +52,12 @@ describe.each(testDatabases())("vault on %s", (database) => {
   describe("SqlVault: create, list, find", () => {
     it("answers a listing again from memory only where it sees every change (SQLite), and reads it every time on PostgreSQL", async () => {
       await store.vault.createConnection(newConnection({ userId: "kept" }));
-      const sent = vi.spyOn(store.db, "executeQuery");
+      const sent = vi.spyOn(Kysely.prototype, "executeQuery");
       await store.vault.listConnections({ userId: "kept", provider: "slack" });
       await store.vault.listConnections({ userId: "kept", provider: "slack" });
       expect(changeWatchOf(store.db) === undefined).toBe(database === "postgres");
       expect(sent).toHaveBeenCalledTimes(database === "postgres" ? 2 : 1);
+      sent.mockRestore();
     });
 
     it("creates a record with the public fields and no secrets", async () => {

@@ -94,16 +94,24 @@ export class SqlVault implements Vault {
     this.watch = changeWatchOf(db);
   }
 
-  /** `read`'s rows, or those it read last under the same key while the database has not changed since. */
-  private async keptRows(key: string, read: () => Promise<Row[]>): Promise<readonly Row[]> {
-    // Read before the query: rows read after it are at least as new, so a later equal version means they still are.
-    const version = this.watch?.version();
-    if (version === undefined) return read();
-    const kept = this.rowsKept.get(key);
-    if (kept?.version === version) return kept.rows;
-    const rows = await read();
-    this.rowsKept.set(key, { version, rows });
-    return rows;
+  /**
+   * `read`'s rows, or those it read last under the same key while the database has not changed since.
+   * On the connection, as the query itself would run: after what was sent before it (a write not yet
+   * awaited, a stream still open), so that it answers what the query would.
+   */
+  private async keptRows(key: string, read: (on?: Kysely<never>) => Promise<Row[]>): Promise<readonly Row[]> {
+    const watch = this.watch;
+    if (!watch) return read();
+    return this.db.connection().execute(async (on) => {
+      // Read before the query: rows read after it are at least as new, so a later equal version means they still are.
+      const version = watch.version();
+      if (version === undefined) return read(on as unknown as Kysely<never>);
+      const kept = this.rowsKept.get(key);
+      if (kept?.version === version) return kept.rows;
+      const rows = await read(on as unknown as Kysely<never>);
+      this.rowsKept.set(key, { version, rows });
+      return rows;
+    });
   }
 
   async createConnection(input: NewConnection): Promise<ConnectionRecord> {
@@ -138,13 +146,13 @@ export class SqlVault implements Vault {
   async listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]> {
     const values = { userId: query.userId, provider: query.provider };
     const list = query.includeRevoked ? this.hot.listAll : this.hot.listActive;
-    const rows = await this.keptRows(JSON.stringify([query.includeRevoked ? "all" : "active", values.userId, values.provider]), () => list(values));
+    const rows = await this.keptRows(JSON.stringify([query.includeRevoked ? "all" : "active", values.userId, values.provider]), (on) => list(values, on));
     return rows.map(this.toRecord);
   }
 
   async findConnection(query: ConnectionQuery & { id: string }): Promise<ConnectionRecord | undefined> {
     const values = { id: query.id, userId: query.userId, provider: query.provider };
-    const [row] = await this.keptRows(JSON.stringify(["one", values.id, values.userId, values.provider]), () => this.hot.findOne(values));
+    const [row] = await this.keptRows(JSON.stringify(["one", values.id, values.userId, values.provider]), (on) => this.hot.findOne(values, on));
     return row ? this.toRecord(row) : undefined;
   }
 
@@ -277,7 +285,15 @@ export class SqlVault implements Vault {
       .where("provider", "=", input.provider)
       .returningAll()
       .executeTakeFirst();
+    // Crypto-shredded: nothing this process kept of it (its opened token, rows holding its ciphertexts) stays in memory.
+    if (input.eraseSecrets) this.forget(input.id);
     return row ? this.toRecord(row) : undefined;
+  }
+
+  /** Drops what this vault keeps in memory of connection `id`: its opened tokens, and every kept read. */
+  private forget(id: string): void {
+    for (const slot of [...this.opened.keys()]) if (slot.startsWith(`${id}\u0000`)) this.opened.delete(slot);
+    this.rowsKept.clear();
   }
 
   async recordHealth(id: string, health: StoredHealth, options?: { grouped?: boolean }): Promise<void> {
