@@ -57,6 +57,12 @@ describe.each(testDatabases())("vault on %s", (database) => {
       await store.vault.listConnections({ userId: "kept", provider: "slack" });
       expect(changeWatchOf(store.db) === undefined).toBe(database === "postgres");
       expect(sent).toHaveBeenCalledTimes(database === "postgres" ? 2 : 1);
+      // Asked to keep none, it reads the database every time on either.
+      const reads = new SqlVault(store.db, store.keyring, undefined, { keepRows: false });
+      sent.mockClear();
+      await reads.listConnections({ userId: "kept", provider: "slack" });
+      await reads.listConnections({ userId: "kept", provider: "slack" });
+      expect(sent).toHaveBeenCalledTimes(2);
       sent.mockRestore();
     });
 
