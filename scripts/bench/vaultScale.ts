@@ -5,7 +5,7 @@
  * service sends, rows made into records):
  *
  * - listing a user's connections of a provider (three of them), read from
- *   the database each time (the rows the vault keeps on SQLite left aside);
+ *   the database each time (on SQLite over a connection that keeps no rows);
  * - the refresh-ahead scan's page (the 100 connections due, of 200 asked);
  * - a health sweep page, the first and one from the middle of the id order
  *   (200 active connections);
@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { openStore, SqlVault, type OpenedStore } from "../../src/store/index.js";
+import { openSqlite } from "../../src/store/sqlite.js";
 import { seedConnections } from "../../src/testing/seedConnections.js";
 import { figure, median, ROUNDS, type Figure } from "./compare.js";
 
@@ -37,10 +38,12 @@ const NOW = new Date("2026-06-01T00:00:00.000Z");
 const minutes = (m: number): string => new Date(NOW.getTime() + m * 60_000).toISOString();
 const DUE_FOR_REFRESH = { expiresBefore: minutes(10), issuedBefore: minutes(0) };
 
-type Fixture = { store: OpenedStore; /** The store's vault, keeping no rows. */ reads: SqlVault; seedMs: number; middleId: string; close(): Promise<void> };
+type Fixture = { store: OpenedStore; /** A vault on the same database that keeps no rows (on SQLite, over a connection of its own). */ reads: SqlVault; seedMs: number; middleId: string; close(): Promise<void> };
 
-async function fixture(open: () => Promise<{ store: OpenedStore; dispose(): Promise<void> }>, count: number): Promise<Fixture> {
-  const { store, dispose } = await open();
+type Opened = { store: OpenedStore; reads: SqlVault; dispose(): Promise<void> };
+
+async function fixture(open: () => Promise<Opened>, count: number): Promise<Fixture> {
+  const { store, reads, dispose } = await open();
   const close = async () => {
     await store.close();
     await dispose();
@@ -77,7 +80,7 @@ async function fixture(open: () => Promise<{ store: OpenedStore; dispose(): Prom
     });
     const seedMs = performance.now() - started;
     // A page from the middle of the id order (the seeded ids are random hex).
-    return { store, reads: new SqlVault(store.db, store.keyring, undefined, { keepRows: false }), seedMs, middleId: "conn_seed8", close };
+    return { store, reads, seedMs, middleId: "conn_seed8", close };
   } catch (error) {
     await close();
     throw error;
@@ -142,7 +145,12 @@ async function measure(dialect: "SQLite" | "PostgreSQL", fixtures: Record<Size, 
 async function sqliteFixtures(): Promise<Record<Size, Fixture>> {
   const dir = mkdtempSync(join(tmpdir(), "autoflow-bench-vault-"));
   const keys = [randomBytes(32)];
-  const open = (size: Size) => async () => ({ store: await openStore({ sqlitePath: join(dir, `${size}.db`), keys }), dispose: async () => undefined });
+  const open = (size: Size) => async (): Promise<Opened> => {
+    const store = await openStore({ sqlitePath: join(dir, `${size}.db`), keys });
+    // The store's own connection keeps the rows its vault reads: the listing is read over another.
+    const own = openSqlite(join(dir, `${size}.db`));
+    return { store, reads: new SqlVault(own, store.keyring, undefined, { keepRows: false }), dispose: () => own.destroy() };
+  };
   const small = await fixture(open("small"), SIZES.small);
   const large = await fixture(open("large"), SIZES.large);
   const closeLarge = large.close;
@@ -164,7 +172,8 @@ async function postgresFixtures(url: string): Promise<Record<Size, Fixture>> {
       await client.connect();
       await client.query(`drop schema if exists "${schema}" cascade`).finally(() => client.end());
     };
-    return { store: await openStore({ postgres: { url, schema }, keys }), dispose: drop };
+    const store = await openStore({ postgres: { url, schema }, keys });
+    return { store, reads: new SqlVault(store.db, store.keyring, undefined, { keepRows: false }), dispose: drop };
   };
   const small = await fixture(open("small"), SIZES.small);
   const large = await fixture(open("large"), SIZES.large).catch(async (error: unknown) => {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, sql } from "kysely";
+import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { NewConnection } from "../integrations/shared/vault.js";
 import { changeWatchOf, watchChanges } from "./changeWatch.js";
@@ -102,6 +102,36 @@ describe("watchChanges", () => {
   });
 });
 
+describe("kept results", () => {
+  it("answers a kept query's rows again, frozen, by its parameters, until a change or forget()", () => {
+    const { open } = fileDatabase();
+    const sqlite = open();
+    const watch = watchChanges(sqlite);
+    const select = "select id, v from t where v = ? order by id";
+    watch.database.prepare("insert into t (v) values ('a'), ('a'), ('b')").run([]);
+    const run = (v: string) => watch.database.prepare(select).all([v]) as { id: number; v: string }[];
+    // Not asked to keep it: every run reads the database.
+    run("a");
+    run("a");
+    expect(watch.answered).toEqual({ fromMemory: 0, fromDatabase: 0 });
+    watch.keep(select);
+    const first = run("a");
+    const again = run("a");
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first) && Object.isFrozen(first[0])).toBe(true);
+    expect(run("b").map((row) => row.v)).toEqual(["b"]);
+    expect(watch.answered).toEqual({ fromMemory: 1, fromDatabase: 2 });
+    watch.database.prepare("insert into t (v) values ('a')").run([]);
+    expect(run("a")).toHaveLength(3);
+    run("a");
+    expect(watch.answered).toEqual({ fromMemory: 2, fromDatabase: 3 });
+    watch.forget();
+    run("a");
+    expect(watch.answered).toEqual({ fromMemory: 2, fromDatabase: 4 });
+    sqlite.close();
+  });
+});
+
 describe("the vault's kept rows (SQLite)", () => {
   let a: OpenedStore;
   let b: OpenedStore;
@@ -130,13 +160,13 @@ describe("the vault's kept rows (SQLite)", () => {
 
   it("answers a listing again without reading the database while nothing changed", async () => {
     const made = await a.vault.createConnection(connection("alice"));
-    const sent = vi.spyOn(Kysely.prototype, "executeQuery");
+    const answered = () => ({ ...changeWatchOf(a.db)?.answered });
+    const before = answered();
     const first = await a.vault.listConnections({ userId: "alice", provider: "slack" });
     const again = await a.vault.listConnections({ userId: "alice", provider: "slack" });
     const found = await a.vault.findConnection({ userId: "alice", provider: "slack", id: made.id });
     const foundAgain = await a.vault.findConnection({ userId: "alice", provider: "slack", id: made.id });
-    expect(sent).toHaveBeenCalledTimes(2);
-    sent.mockRestore();
+    expect(answered()).toEqual({ fromMemory: (before.fromMemory ?? 0) + 2, fromDatabase: (before.fromDatabase ?? 0) + 2 });
     expect(again).toEqual(first);
     expect(foundAgain).toEqual(found);
     // Each answer is a record of its own: changing one changes no other.
@@ -176,11 +206,20 @@ describe("the vault's kept rows (SQLite)", () => {
     const made = await a.vault.createConnection(connection("gina"));
     const [listed] = await a.vault.listConnections({ userId: "gina", provider: "slack" });
     await a.vault.readSecrets(listed as NonNullable<typeof listed>, { asRead: true });
-    const held = a.vault as unknown as { opened: { keys(): Iterable<string> }; rowsKept: { values(): Iterable<{ rows: readonly { id: string }[] }> } };
-    const kept = () => ({ opened: [...held.opened.keys()].filter((slot) => slot.startsWith(made.id)).length, rows: [...held.rowsKept.values()].filter((entry) => entry.rows.some((row) => row.id === made.id)).length });
-    expect(kept()).toEqual({ opened: 1, rows: 1 });
+    const opened = () => [...(a.vault as unknown as { opened: { keys(): Iterable<string> } }).opened.keys()].filter((slot) => slot.startsWith(made.id)).length;
+    const answered = () => ({ ...changeWatchOf(a.db)?.answered });
+    await a.vault.listConnections({ userId: "gina", provider: "slack", includeRevoked: true });
+    expect(opened()).toBe(1);
+    const forget = vi.spyOn(changeWatchOf(a.db) as NonNullable<ReturnType<typeof changeWatchOf>>, "forget");
     await a.vault.markRevoked({ userId: "gina", provider: "slack", id: made.id, revokedAt: new Date().toISOString(), eraseSecrets: true });
-    expect(kept()).toEqual({ opened: 0, rows: 0 });
+    expect(opened()).toBe(0);
+    expect(forget).toHaveBeenCalledOnce();
+    forget.mockRestore();
+    // Nothing kept from before: the listing after reads the database, and answers from memory only after that.
+    const before = answered();
+    await a.vault.listConnections({ userId: "gina", provider: "slack", includeRevoked: true });
+    await a.vault.listConnections({ userId: "gina", provider: "slack", includeRevoked: true });
+    expect(answered()).toEqual({ fromMemory: (before.fromMemory ?? 0) + 1, fromDatabase: (before.fromDatabase ?? 0) + 1 });
   });
 
   it("answers after a stream left open on the connection, not from the snapshot the stream holds", async () => {

@@ -1,7 +1,7 @@
 /**
- * Whether a SQLite database may have changed since a moment: what lets a
- * read be answered again from memory, exactly while nothing it read could
- * have changed.
+ * Whether a SQLite database may have changed since a moment, and the
+ * results of the queries asked for kept by it: a read answered again from
+ * memory exactly while nothing it read could have changed.
  *
  * Two kinds of change are watched. A commit by any other connection (another
  * process on the file, a CLI command, another connection in this process)
@@ -14,6 +14,7 @@
  * in, and data_version would be read in that snapshot too).
  */
 import type { SqliteStatement } from "kysely";
+import { LRUCache } from "lru-cache";
 
 /** The part of better-sqlite3's Database this uses. */
 type Watched = {
@@ -21,6 +22,9 @@ type Watched = {
   close(): unknown;
   readonly inTransaction: boolean;
 };
+
+/** How many results of each kept query are kept (by their parameters), the least recently used dropped first. */
+export const RESULTS_KEPT = 4_096;
 
 export type ChangeWatch = {
   /**
@@ -31,17 +35,55 @@ export type ChangeWatch = {
    * database cannot be read.
    */
   version(): string | undefined;
+  /**
+   * Keeps the results of `sql`, a query that only reads, by its parameters:
+   * run again with the same ones while the version is the one it was read
+   * under, it answers the rows it read then (frozen), as it runs, in its turn
+   * on the connection: what the query would read at that moment.
+   */
+  keep(sql: string): void;
+  /** Drops every kept result (a crypto-shred leaves its ciphertexts nowhere). */
+  forget(): void;
+  /** How many runs of kept queries were answered from memory, and how many read the database (tests, figures). */
+  readonly answered: { readonly fromMemory: number; readonly fromDatabase: number };
   /** The database, for Kysely: each statement that can write counted as it runs. */
   readonly database: { prepare(sql: string): SqliteStatement; close(): unknown };
 };
 
-export function watchChanges(sqlite: Watched): ChangeWatch {
+export function watchChanges(sqlite: Watched, options: { resultsKept?: number } = {}): ChangeWatch {
   let writes = 0;
   // Statements being iterated: each holds the read snapshot it began in, which data_version is then read in too.
   let open = 0;
   const probe = (sqlite.prepare("PRAGMA data_version") as unknown as { pluck(): { get(): unknown } }).pluck();
-  const watched = (statement: ReturnType<Watched["prepare"]>): SqliteStatement & { readonly busy?: boolean } => {
+  const version = (): string | undefined => {
+    if (sqlite.inTransaction || open > 0) return undefined;
+    try {
+      return `${writes}:${String(probe.get())}`;
+    } catch {
+      // Unreadable now (a lock held through the busy timeout, a closed database): no version, so nothing kept is used.
+      return undefined;
+    }
+  };
+  const kept = new Map<string, LRUCache<string, { version: string; rows: readonly unknown[] }>>();
+  const answered = { fromMemory: 0, fromDatabase: 0 };
+  const watched = (statement: ReturnType<Watched["prepare"]>, sql: string): SqliteStatement & { readonly busy?: boolean } => {
     const writing = statement.readonly === false;
+    const read = (parameters: readonly unknown[]): unknown[] => {
+      const results = kept.get(sql);
+      const now = results && version();
+      if (!results || now === undefined) return statement.all(parameters);
+      const key = JSON.stringify(parameters);
+      const found = results.get(key);
+      if (found?.version === now) {
+        answered.fromMemory++;
+        return found.rows as unknown[];
+      }
+      answered.fromDatabase++;
+      // Frozen: every caller is handed the same rows, and none may change what the next is handed.
+      const rows = Object.freeze(statement.all(parameters).map((row) => Object.freeze(row)));
+      results.set(key, { version: now, rows });
+      return rows as unknown[];
+    };
     return {
       get reader() {
         return statement.reader;
@@ -50,10 +92,11 @@ export function watchChanges(sqlite: Watched): ChangeWatch {
         return statement.busy;
       },
       all(parameters) {
+        if (!writing) return read(parameters);
         try {
           return statement.all(parameters);
         } finally {
-          if (writing) writes++;
+          writes++;
         }
       },
       run(parameters) {
@@ -79,17 +122,16 @@ export function watchChanges(sqlite: Watched): ChangeWatch {
     };
   };
   return {
-    version: () => {
-      if (sqlite.inTransaction || open > 0) return undefined;
-      try {
-        return `${writes}:${String(probe.get())}`;
-      } catch {
-        // Unreadable now (a lock held through the busy timeout, a closed database): no version, so nothing kept is used.
-        return undefined;
-      }
+    version,
+    keep(sql) {
+      if (!kept.has(sql)) kept.set(sql, new LRUCache({ max: options.resultsKept ?? RESULTS_KEPT }));
     },
+    forget() {
+      for (const results of kept.values()) results.clear();
+    },
+    answered,
     database: {
-      prepare: (sql: string) => watched(sqlite.prepare(sql)),
+      prepare: (sql: string) => watched(sqlite.prepare(sql), sql),
       close: () => sqlite.close(),
     },
   };

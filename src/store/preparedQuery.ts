@@ -20,8 +20,8 @@ const MARK = "\u0000autoflow-param:";
 
 type Slot<P extends string> = { name: P } | { fixed: unknown };
 
-/** Runs the query with `values`, on `db` (a transaction of the same database) when given. */
-export type PreparedQuery<P extends string, R> = (values: Readonly<Record<P, unknown>>, db?: Kysely<never>) => Promise<R[]>;
+/** Runs the query with `values`, on `db` (a transaction of the same database) when given; `sql()` is its SQL text. */
+export type PreparedQuery<P extends string, R> = ((values: Readonly<Record<P, unknown>>, db?: Kysely<never>) => Promise<R[]>) & { sql(): string };
 
 export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: readonly P[], build: (param: (name: P) => string) => Compilable<R>): PreparedQuery<P, R> {
   let compiled: { query: CompiledQuery<R>; slots: Slot<P>[] } | undefined;
@@ -35,9 +35,10 @@ export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: re
     }
     return { query, slots };
   };
-  return async (values, on) => {
+  const run = async (values: Readonly<Record<P, unknown>>, on?: Kysely<never>): Promise<R[]> => {
     compiled ??= compile();
     const parameters = compiled.slots.map((slot) => ("name" in slot ? values[slot.name] : slot.fixed));
     return (await (on ?? db).executeQuery<R>({ ...compiled.query, parameters })).rows;
   };
+  return Object.assign(run, { sql: () => (compiled ??= compile()).query.sql });
 }

@@ -3,12 +3,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Kysely, sql } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { freshLocation, testDatabases, watchedDatabase, type StoreLocation } from "../testing/databases.js";
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
 import type { OpenedStore } from "./index.js";
 import { changeWatchOf } from "./changeWatch.js";
+import { migrateToLatest } from "./migrations.js";
+import { openSqlite } from "./sqlite.js";
 
 let store: OpenedStore;
 
@@ -52,18 +54,24 @@ describe.each(testDatabases())("vault on %s", (database) => {
   describe("SqlVault: create, list, find", () => {
     it("answers a listing again from memory only where it sees every change (SQLite), and reads it every time on PostgreSQL", async () => {
       await store.vault.createConnection(newConnection({ userId: "kept" }));
-      const sent = vi.spyOn(Kysely.prototype, "executeQuery");
-      await store.vault.listConnections({ userId: "kept", provider: "slack" });
-      await store.vault.listConnections({ userId: "kept", provider: "slack" });
-      expect(changeWatchOf(store.db) === undefined).toBe(database === "postgres");
-      expect(sent).toHaveBeenCalledTimes(database === "postgres" ? 2 : 1);
-      // Asked to keep none, it reads the database every time on either.
-      const reads = new SqlVault(store.db, store.keyring, undefined, { keepRows: false });
-      sent.mockClear();
-      await reads.listConnections({ userId: "kept", provider: "slack" });
-      await reads.listConnections({ userId: "kept", provider: "slack" });
-      expect(sent).toHaveBeenCalledTimes(2);
-      sent.mockRestore();
+      const watch = changeWatchOf(store.db);
+      expect(watch === undefined).toBe(database === "postgres");
+      const before = { ...watch?.answered };
+      const first = await store.vault.listConnections({ userId: "kept", provider: "slack" });
+      const again = await store.vault.listConnections({ userId: "kept", provider: "slack" });
+      expect(again).toEqual(first);
+      if (watch) expect({ ...watch.answered }).toEqual({ fromMemory: (before.fromMemory ?? 0) + 1, fromDatabase: (before.fromDatabase ?? 0) + 1 });
+      // A vault asked to keep none asks its database's watch to keep nothing: alone on a connection, every read goes to the database.
+      if (database === "sqlite") {
+        const db = openSqlite(":memory:");
+        await migrateToLatest(db as Kysely<unknown>);
+        const reads = new SqlVault(db, store.keyring, undefined, { keepRows: false });
+        await reads.createConnection(newConnection({ userId: "kept" }));
+        await reads.listConnections({ userId: "kept", provider: "slack" });
+        await reads.listConnections({ userId: "kept", provider: "slack" });
+        expect(changeWatchOf(db)?.answered).toEqual({ fromMemory: 0, fromDatabase: 0 });
+        await db.destroy();
+      }
     });
 
     it("creates a record with the public fields and no secrets", async () => {

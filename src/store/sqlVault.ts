@@ -46,23 +46,20 @@ const STATE_SWEEP_EVERY = 100;
  * AES-GCM decryptions that were about 10% of a proxied call's time here. They are kept by the
  * exact ciphertexts and wrapped key the row holds, so a token replaced since (refreshed here or by
  * another instance, a key rotated) is opened anew, and the row is read first every time (or known
- * unchanged, ROWS_KEPT): a disconnected one holds nothing to match. What is kept is what the process holds for each call
+ * unchanged, changeWatch.ts): a disconnected one holds nothing to match. What is kept is what the process holds for each call
  * anyway, and no more than its keyring can open.
  */
 export const OPENED_TOKENS_KEPT = 4_096;
 
 /**
- * How many of the rows read by the queries every call runs (a user's
- * connections of a provider, one connection) a vault on SQLite keeps, the
- * least recently used dropped first. A kept answer is given again only while
- * the database has not changed since it was read (changeWatch.ts: a commit by
- * any connection, a write through this one): the same rows the query would
- * read, for about a sixth of its cost. Ciphertexts only; never inside a
- * transaction; not on PostgreSQL, where other instances' commits cannot be
- * seen without a query.
+ * On SQLite, the vault keeps the rows of the reads every call makes (a
+ * user's connections of a provider, one connection by id; changeWatch.ts,
+ * RESULTS_KEPT of each), and a read of the same is answered from them while
+ * the database has not changed since (a commit by any connection, a write
+ * through this one): the same rows the query would read, for about a sixth of
+ * its cost. Ciphertexts only; never inside a transaction; not on PostgreSQL,
+ * where other instances' commits cannot be seen without a query.
  */
-export const ROWS_KEPT = 4_096;
-
 type Row = Selectable<ConnectionsTable>;
 
 export class SqlVault implements Vault {
@@ -73,8 +70,8 @@ export class SqlVault implements Vault {
 
   private readonly hot: ReturnType<typeof hotQueries>;
 
+  /** The SQLite database's change watch (undefined on PostgreSQL): what keeps the rows of the hot reads. */
   private readonly watch: ChangeWatch | undefined;
-  private readonly rowsKept = new LRUCache<string, { version: string; rows: readonly Row[] }>({ max: ROWS_KEPT });
 
   /** The sealed columns of each record this vault made, read with it (readSecrets): ciphertexts. */
   private readonly sealedOf = new WeakMap<ConnectionRecord, Sealed>();
@@ -89,31 +86,15 @@ export class SqlVault implements Vault {
     readonly db: Kysely<Database>,
     private readonly keyring: Keyring,
     private readonly now: () => Date = () => new Date(),
-    /** `keepRows: false`: every read goes to the database (what a benchmark of the queries themselves measures). */
+    /**
+     * `keepRows: false`: asks for none of its reads to be kept (another vault on the same connection may
+     * have); on a connection of its own, every read goes to the database (what a benchmark of the queries measures).
+     */
     options: { keepRows?: boolean } = {},
   ) {
     this.hot = hotQueries(db);
-    this.watch = options.keepRows === false ? undefined : changeWatchOf(db);
-  }
-
-  /**
-   * `read`'s rows, or those it read last under the same key while the database has not changed since.
-   * On the connection, as the query itself would run: after what was sent before it (a write not yet
-   * awaited, a stream still open), so that it answers what the query would.
-   */
-  private async keptRows(key: string, read: (on?: Kysely<never>) => Promise<Row[]>): Promise<readonly Row[]> {
-    const watch = this.watch;
-    if (!watch) return read();
-    return this.db.connection().execute(async (on) => {
-      // Read before the query: rows read after it are at least as new, so a later equal version means they still are.
-      const version = watch.version();
-      if (version === undefined) return read(on as unknown as Kysely<never>);
-      const kept = this.rowsKept.get(key);
-      if (kept?.version === version) return kept.rows;
-      const rows = await read(on as unknown as Kysely<never>);
-      this.rowsKept.set(key, { version, rows });
-      return rows;
-    });
+    this.watch = changeWatchOf(db);
+    if (options.keepRows !== false) for (const query of [this.hot.listActive, this.hot.listAll, this.hot.findOne]) this.watch?.keep(query.sql());
   }
 
   async createConnection(input: NewConnection): Promise<ConnectionRecord> {
@@ -146,15 +127,12 @@ export class SqlVault implements Vault {
   }
 
   async listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]> {
-    const values = { userId: query.userId, provider: query.provider };
-    const list = query.includeRevoked ? this.hot.listAll : this.hot.listActive;
-    const rows = await this.keptRows(JSON.stringify([query.includeRevoked ? "all" : "active", values.userId, values.provider]), (on) => list(values, on));
+    const rows = await (query.includeRevoked ? this.hot.listAll : this.hot.listActive)({ userId: query.userId, provider: query.provider });
     return rows.map(this.toRecord);
   }
 
   async findConnection(query: ConnectionQuery & { id: string }): Promise<ConnectionRecord | undefined> {
-    const values = { id: query.id, userId: query.userId, provider: query.provider };
-    const [row] = await this.keptRows(JSON.stringify(["one", values.id, values.userId, values.provider]), (on) => this.hot.findOne(values, on));
+    const [row] = await this.hot.findOne({ id: query.id, userId: query.userId, provider: query.provider });
     return row ? this.toRecord(row) : undefined;
   }
 
@@ -295,7 +273,7 @@ export class SqlVault implements Vault {
   /** Drops what this vault keeps in memory of connection `id`: its opened tokens, and every kept read. */
   private forget(id: string): void {
     for (const slot of [...this.opened.keys()]) if (slot.startsWith(`${id}\u0000`)) this.opened.delete(slot);
-    this.rowsKept.clear();
+    this.watch?.forget();
   }
 
   async recordHealth(id: string, health: StoredHealth, options?: { grouped?: boolean }): Promise<void> {
