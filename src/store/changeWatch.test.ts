@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { sql } from "kysely";
+import { CompiledQuery, ParseJSONResultsPlugin, sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { NewConnection } from "../integrations/shared/vault.js";
 import { changeWatchOf, watchChanges } from "./changeWatch.js";
@@ -117,18 +117,69 @@ describe("kept results", () => {
     watch.keep(select);
     const first = run("a");
     const again = run("a");
-    expect(again).toBe(first);
-    expect(Object.isFrozen(first) && Object.isFrozen(first[0])).toBe(true);
+    expect(again).toEqual(first);
+    // Copies each way: what one caller does to its rows, no other sees.
+    (again[0] as { v: string }).v = "changed by a caller";
+    again.push({ id: -1, v: "pushed" });
+    expect(run("a")).toEqual(first);
     expect(run("b").map((row) => row.v)).toEqual(["b"]);
-    expect(watch.answered).toEqual({ fromMemory: 1, fromDatabase: 2 });
+    expect(watch.answered).toEqual({ fromMemory: 2, fromDatabase: 2 });
     watch.database.prepare("insert into t (v) values ('a')").run([]);
     expect(run("a")).toHaveLength(3);
     run("a");
-    expect(watch.answered).toEqual({ fromMemory: 2, fromDatabase: 3 });
+    expect(watch.answered).toEqual({ fromMemory: 3, fromDatabase: 3 });
     watch.forget();
     run("a");
-    expect(watch.answered).toEqual({ fromMemory: 2, fromDatabase: 4 });
+    expect(watch.answered).toEqual({ fromMemory: 3, fromDatabase: 4 });
     sqlite.close();
+  });
+});
+
+describe("kept results: parameters and callers", () => {
+  it("keeps only parameters JSON names as SQLite binds them: Infinity is not null, a Date fails as it would, a bigint runs", () => {
+    const { open } = fileDatabase();
+    const sqlite = open();
+    const watch = watchChanges(sqlite);
+    const select = "select id from t where v = ?";
+    watch.keep(select);
+    watch.database.prepare("insert into t (v) values ('Inf'), ('1')").run([]);
+    const run = (value: unknown) => watch.database.prepare(select).all([value]);
+    expect(run(null)).toEqual([]);
+    expect(run(Number.POSITIVE_INFINITY)).toEqual([{ id: 1 }]);
+    expect(run(Number.NaN)).toEqual([]);
+    expect(run("1")).toEqual([{ id: 2 }]);
+    expect(() => run(new Date(0))).toThrow(/bind/);
+    expect(run(1n)).toEqual([{ id: 2 }]);
+    expect(watch.answered).toEqual({ fromMemory: 0, fromDatabase: 2 });
+    sqlite.close();
+  });
+
+  it("hands a result plugin that rewrites rows in place rows it may rewrite, through a Kysely sharing the driver", async () => {
+    const store = await openStore({ sqlitePath: join(dir, "plugin.db"), keys: [randomBytes(32)] });
+    try {
+      const made = await store.vault.createConnection({
+        userId: "hana",
+        provider: "slack",
+        authMethod: "oauth",
+        accessToken: "xoxb-plugin",
+        tokenMasked: "xoxb****plug",
+        scopes: ["chat:write"],
+        metadata: { teamId: "T1" },
+        tokenRefreshStatus: "healthy",
+        createdAt: new Date().toISOString(),
+      });
+      await store.vault.listConnections({ userId: "hana", provider: "slack" });
+      const [kept] = await store.vault.listConnections({ userId: "hana", provider: "slack" });
+      const parsing = store.db.withPlugin(new ParseJSONResultsPlugin());
+      const sqlText = (store.vault as unknown as { hot: { listActive: { sql(): string } } }).hot.listActive.sql();
+      for (let i = 0; i < 2; i++) {
+        const { rows } = await parsing.executeQuery<{ id: string; metadata: unknown }>(CompiledQuery.raw(sqlText, ["hana", "slack"]));
+        expect(rows.map((row) => [row.id, row.metadata])).toEqual([[made.id, { teamId: "T1" }]]);
+      }
+      expect((await store.vault.listConnections({ userId: "hana", provider: "slack" }))[0]).toEqual(kept);
+    } finally {
+      await store.close();
+    }
   });
 });
 

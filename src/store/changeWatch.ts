@@ -36,13 +36,17 @@ export type ChangeWatch = {
    */
   version(): string | undefined;
   /**
-   * Keeps the results of `sql`, a query that only reads, by its parameters:
-   * run again with the same ones while the version is the one it was read
-   * under, it answers the rows it read then (frozen), as it runs, in its turn
-   * on the connection: what the query would read at that moment.
+   * Keeps the results of `sql`, a query that only reads, by its parameters
+   * (when each is a string, a finite number or null): run again with the same
+   * ones while the version is the one it was read under, it answers copies
+   * of the rows it read then, as it runs, in its turn on the connection: what
+   * the query would read at that moment.
    */
   keep(sql: string): void;
-  /** Drops every kept result (a crypto-shred leaves its ciphertexts nowhere). */
+  /**
+   * Drops every kept result (this process's crypto-shred leaves its ciphertexts nowhere; another
+   * process's leaves them here until a read of the same replaces them or they are the least recently used).
+   */
   forget(): void;
   /** How many runs of kept queries were answered from memory, and how many read the database (tests, figures). */
   readonly answered: { readonly fromMemory: number; readonly fromDatabase: number };
@@ -70,19 +74,19 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
     const writing = statement.readonly === false;
     const read = (parameters: readonly unknown[]): unknown[] => {
       const results = kept.get(sql);
-      const now = results && version();
+      const now = results && keyable(parameters) ? version() : undefined;
       if (!results || now === undefined) return statement.all(parameters);
       const key = JSON.stringify(parameters);
       const found = results.get(key);
       if (found?.version === now) {
         answered.fromMemory++;
-        return found.rows as unknown[];
+        return found.rows.map(copy);
       }
       answered.fromDatabase++;
-      // Frozen: every caller is handed the same rows, and none may change what the next is handed.
-      const rows = Object.freeze(statement.all(parameters).map((row) => Object.freeze(row)));
-      results.set(key, { version: now, rows });
-      return rows as unknown[];
+      const rows = statement.all(parameters);
+      // Copies each way: a caller (a result plugin, say) may change the rows it is handed, and no other may see that.
+      results.set(key, { version: now, rows: rows.map(copy) });
+      return rows;
     };
     return {
       get reader() {
@@ -135,6 +139,18 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
       close: () => sqlite.close(),
     },
   };
+}
+
+/** A row's copy (its values are strings, numbers and null: a shallow copy is a whole one). */
+const copy = (row: unknown): unknown => ({ ...(row as object) });
+
+/**
+ * Parameters whose JSON names them exactly as SQLite binds them: strings,
+ * finite numbers and null. Others (Infinity and NaN print as null, a Date as
+ * its string, a bigint not at all) run as they are, never kept.
+ */
+function keyable(parameters: readonly unknown[]): boolean {
+  return parameters.every((value) => value === null || typeof value === "string" || (typeof value === "number" && Number.isFinite(value)));
 }
 
 const WATCHES = new WeakMap<object, ChangeWatch>();
