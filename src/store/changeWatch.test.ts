@@ -36,11 +36,18 @@ function fileDatabase(): { path: string; open: () => Database.Database } {
   return { path, open };
 }
 
+/** A watch over a file database of its own (table t), with `rows` inserted through it; `open` opens another connection to it. */
+function watchedFile(rows: readonly string[] = []) {
+  const { open } = fileDatabase();
+  const sqlite = open();
+  const watch = watchChanges(sqlite);
+  if (rows.length > 0) watch.database.prepare(`insert into t (v) values ${rows.map(() => "(?)").join(", ")}`).run(rows);
+  return { sqlite, watch, open };
+}
+
 describe("watchChanges", () => {
   it("keeps its version while the database is only read, and changes it with each write through it, however the write runs", () => {
-    const { open } = fileDatabase();
-    const sqlite = open();
-    const watch = watchChanges(sqlite);
+    const { sqlite, watch } = watchedFile();
     const before = watch.version();
     watch.database.prepare("select * from t").all([]);
     watch.database.prepare("pragma user_version").all([]);
@@ -60,10 +67,8 @@ describe("watchChanges", () => {
   });
 
   it("changes its version when another connection commits, as another process would", () => {
-    const { open } = fileDatabase();
-    const sqlite = open();
+    const { sqlite, watch, open } = watchedFile();
     const other = open();
-    const watch = watchChanges(sqlite);
     const before = watch.version();
     other.prepare("insert into t (v) values ('elsewhere')").run();
     expect(watch.version()).not.toBe(before);
@@ -74,10 +79,8 @@ describe("watchChanges", () => {
   });
 
   it("has no version inside a transaction, nor while a statement is being iterated (it holds an older snapshot)", () => {
-    const { open } = fileDatabase();
-    const sqlite = open();
+    const { sqlite, watch, open } = watchedFile();
     const other = open();
-    const watch = watchChanges(sqlite);
     watch.database.prepare("begin").run([]);
     expect(watch.version()).toBeUndefined();
     watch.database.prepare("rollback").run([]);
@@ -103,12 +106,9 @@ describe("watchChanges", () => {
 });
 
 describe("kept results", () => {
-  it("answers a kept query's rows again, frozen, by its parameters, until a change or forget()", () => {
-    const { open } = fileDatabase();
-    const sqlite = open();
-    const watch = watchChanges(sqlite);
+  it("answers copies of a kept query's rows again, by its parameters, until a change or forget()", () => {
+    const { sqlite, watch } = watchedFile(["a", "a", "b"]);
     const select = "select id, v from t where v = ? order by id";
-    watch.database.prepare("insert into t (v) values ('a'), ('a'), ('b')").run([]);
     const run = (v: string) => watch.database.prepare(select).all([v]) as { id: number; v: string }[];
     // Not asked to keep it: every run reads the database.
     run("a");
@@ -137,12 +137,9 @@ describe("kept results", () => {
 
 describe("kept results: parameters and callers", () => {
   it("keeps only parameters JSON names as SQLite binds them: Infinity is not null, a Date fails as it would, a bigint runs", () => {
-    const { open } = fileDatabase();
-    const sqlite = open();
-    const watch = watchChanges(sqlite);
+    const { sqlite, watch } = watchedFile(["Inf", "1"]);
     const select = "select id from t where v = ?";
     watch.keep(select);
-    watch.database.prepare("insert into t (v) values ('Inf'), ('1')").run([]);
     const run = (value: unknown) => watch.database.prepare(select).all([value]);
     expect(run(null)).toEqual([]);
     expect(run(Number.POSITIVE_INFINITY)).toEqual([{ id: 1 }]);
