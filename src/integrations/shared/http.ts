@@ -274,7 +274,8 @@ export class ProviderHttp {
         }),
       };
     }
-    const response = providerResponse(raw.status, raw.headers, bytes);
+    const text = UTF8.decode(bytes);
+    const response: ProviderResponse = { status: raw.status, headers: raw.headers, bytes, text, json: parseJson(text) };
     if (this.options.pacer && this.options.rateLimit && request.paceKey !== undefined) {
       const signal = this.options.rateLimit(response, this.clock.now());
       if (signal) this.options.pacer.observe(request.paceKey, signal);
@@ -336,33 +337,6 @@ export class ProviderHttp {
   private error(request: ProviderRequest, init: Omit<IntegrationErrorInit, "provider">): IntegrationError {
     return new IntegrationError({ ...init, provider: this.options.provider, message: scrub(init.message, request.secrets) });
   }
-}
-
-/**
- * The answer, its text decoded and its JSON parsed when first read: a
- * proxied answer goes back as its bytes, and most classifiers read no more
- * than the status of a success. Both are the answer's own enumerable
- * properties (a spread or a JSON copy holds them), and assignable.
- */
-function providerResponse(status: number, headers: Headers, bytes: Uint8Array): ProviderResponse {
-  let text: string | undefined;
-  let json: { value: unknown } | undefined;
-  return Object.defineProperties({ status, headers, bytes } as ProviderResponse, {
-    text: {
-      enumerable: true,
-      get: () => (text ??= UTF8.decode(bytes)),
-      set: (value: string) => {
-        text = value;
-      },
-    },
-    json: {
-      enumerable: true,
-      get: () => (json ??= { value: parseJson(text ??= UTF8.decode(bytes)) }).value,
-      set: (value: unknown) => {
-        json = { value };
-      },
-    },
-  });
 }
 
 function buildHeaders(request: ProviderRequest): Record<string, string> {
