@@ -46,21 +46,10 @@ const STATE_SWEEP_EVERY = 100;
  * AES-GCM decryptions that were about 10% of a proxied call's time here. They are kept by the
  * exact ciphertexts and wrapped key the row holds, so a token replaced since (refreshed here or by
  * another instance, a key rotated) is opened anew, and the row is read first every time (or known
- * unchanged, changeWatch.ts): a disconnected one holds nothing to match. What is kept is what the process holds for each call
- * anyway, and no more than its keyring can open.
+ * unchanged, changeWatch.ts): a disconnected one holds nothing to match. What is kept is what the
+ * process holds for each call anyway, and no more than its keyring can open.
  */
 export const OPENED_TOKENS_KEPT = 4_096;
-
-/**
- * On SQLite, the vault keeps the rows of the reads every call makes (a
- * user's connections of a provider, one connection by id; changeWatch.ts,
- * RESULTS_KEPT of each), and a read of the same is answered from them while
- * the database has not changed since (a commit by any connection, a write
- * through this one): the same rows the query would read, for about a sixth of
- * its cost. Ciphertexts only; never inside a transaction; not on PostgreSQL,
- * where other instances' commits cannot be seen without a query.
- */
-type Row = Selectable<ConnectionsTable>;
 
 export class SqlVault implements Vault {
   private consumedSinceSweep = 0;
@@ -70,13 +59,20 @@ export class SqlVault implements Vault {
 
   private readonly hot: ReturnType<typeof hotQueries>;
 
-  /** The SQLite database's change watch (undefined on PostgreSQL): what keeps the rows of the hot reads. */
+  /**
+   * On SQLite, the database's change watch, which keeps the rows of the reads every call makes (a
+   * user's connections of a provider, one connection by id; RESULTS_KEPT of each) and answers a read
+   * of the same from them while the database has not changed since (a commit by any connection, a
+   * write through this one): the rows the query would read, for about a sixth of its cost.
+   * Ciphertexts only; never inside a transaction. Undefined on PostgreSQL, where other instances'
+   * commits cannot be seen without a query.
+   */
   private readonly watch: ChangeWatch | undefined;
 
   /** The sealed columns of each record this vault made, read with it (readSecrets): ciphertexts. */
   private readonly sealedOf = new WeakMap<ConnectionRecord, Sealed>();
 
-  private readonly toRecord = (row: Row): ConnectionRecord => {
+  private readonly toRecord = (row: Selectable<ConnectionsTable>): ConnectionRecord => {
     const record = toRecord(row);
     this.sealedOf.set(record, { data_key_wrapped: row.data_key_wrapped, access_token_enc: row.access_token_enc, refresh_token_enc: row.refresh_token_enc });
     return record;

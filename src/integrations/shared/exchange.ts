@@ -118,7 +118,7 @@ function readStreamBody(body: Readable, headers: Headers, limit: number | undefi
       kept.push(chunk);
     };
     body.on("data", onData);
-    body.once("end", () => settle(() => resolve(kept.length === 0 ? new Uint8Array(0) : kept.length === 1 ? (kept[0] as Uint8Array) : Buffer.concat(kept))));
+    body.once("end", () => settle(() => resolve(joined(kept))));
     body.once("error", (error) => settle(() => reject(error)));
     // Destroyed with no error and before its end (what the iterator calls a premature close).
     body.once("close", () => settle(() => reject(Object.assign(new Error("the answer's body closed before its end"), { code: "ERR_STREAM_PREMATURE_CLOSE" }))));
@@ -137,6 +137,11 @@ async function collect(chunks: AsyncIterable<Uint8Array>, limit: number | undefi
     }
     kept.push(chunk);
   }
+  return joined(kept);
+}
+
+/** A body's chunks as one. */
+function joined(kept: readonly Uint8Array[]): Uint8Array {
   if (kept.length === 0) return new Uint8Array(0);
   return kept.length === 1 ? (kept[0] as Uint8Array) : Buffer.concat(kept);
 }
