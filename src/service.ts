@@ -229,10 +229,16 @@ export async function startService(config: ServiceConfig, options: ServiceOption
 
 /** The pacer, with each wait for a budget timed for the metrics (a key starts with its provider's id). */
 function timedPacer(pacer: Pacer, onPacing: (provider: string, outcome: "granted" | "rejected", waitedMs: number) => void): ProviderPacer {
+  const providerOf = (key: string): string => key.slice(0, Math.max(0, key.indexOf(":"))) || key;
   return {
+    tryAcquire: (key) => {
+      if (!pacer.tryAcquire(key)) return false;
+      onPacing(providerOf(key), "granted", 0);
+      return true;
+    },
     acquire: async (key, deadlineMs) => {
       const started = performance.now();
-      const provider = key.slice(0, Math.max(0, key.indexOf(":"))) || key;
+      const provider = providerOf(key);
       try {
         await pacer.acquire(key, deadlineMs);
         onPacing(provider, "granted", performance.now() - started);

@@ -503,6 +503,23 @@ describe("pacing, bodies and answers", () => {
     expect(acquired).toHaveLength(2);
   });
 
+  it("asks a pacer that can grant at once (tryAcquire) first, and waits through acquire only when it cannot", async () => {
+    const server = await startServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    const asked: string[] = [];
+    let grantNow = true;
+    const http = pacedClient({
+      tryAcquire: (key) => (asked.push(`try ${key}`), grantNow),
+      acquire: async (key) => void asked.push(`acquire ${key}`),
+      observe: () => undefined,
+    });
+    await http.send(get(`${server.url}/thing`, { paceKey: "test:acct" }));
+    expect(asked).toEqual(["try test:acct"]);
+    grantNow = false;
+    await http.send(get(`${server.url}/thing`, { paceKey: "test:acct" }));
+    expect(asked).toEqual(["try test:acct", "try test:acct", "acquire test:acct"]);
+    expect(server.requests).toHaveLength(2);
+  });
+
   it("answers a wait past the budget as a rate-limit error with Retry-After, sends nothing and does not retry", async () => {
     const server = await startServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
     const http = pacedClient({

@@ -120,6 +120,8 @@ export type ProviderHttpOptions = {
 export type ProviderPacer = {
   /** Resolves when the account's budget allows a call; rejects with a rate-limit IntegrationError when that would be after `deadlineMs`. */
   acquire(key: string, deadlineMs: number): Promise<void>;
+  /** True when a call may be sent now without waiting (its turn is then taken), false when it must `acquire`; unset: always `acquire`. */
+  tryAcquire?(key: string): boolean;
   observe(key: string, signal: RateSignal): void;
 };
 
@@ -182,7 +184,9 @@ export class ProviderHttp {
     const hasIdempotencyKey = keyHeader !== undefined && Object.keys(request.headers ?? {}).some((h) => h.toLowerCase() === keyHeader);
     for (let attempt = 1; ; attempt++) {
       // A wait for the rate budget leaves the attempt after it the time any attempt is given at least.
-      await this.pace(request, started + policy.budgetMs - Math.min(timeoutMs, MIN_RETRY_ATTEMPT_MS));
+      // Most calls' turn is granted at once, without a promise (pacer.tryAcquire).
+      const paced = this.pace(request, started + policy.budgetMs - Math.min(timeoutMs, MIN_RETRY_ATTEMPT_MS));
+      if (paced) await paced;
       const attemptStarted = this.clock.now();
       // The budget is the whole call's: an attempt gets the provider timeout or what is left of it.
       const attemptTimeoutMs = Math.max(1, Math.min(timeoutMs, started + policy.budgetMs - attemptStarted));
@@ -218,12 +222,17 @@ export class ProviderHttp {
     }
   }
 
-  /** Waits for the account's rate budget; a wait past the call's budget is this call's answer: a 429 with Retry-After, nothing sent. */
-  private async pace(request: ProviderRequest, deadlineMs: number): Promise<void> {
+  /** Takes the call's turn in the account's rate budget: undefined when it is granted at once, else the wait. */
+  private pace(request: ProviderRequest, deadlineMs: number): Promise<void> | undefined {
     const { pacer } = this.options;
-    if (!pacer || request.paceKey === undefined) return;
+    if (!pacer || request.paceKey === undefined || pacer.tryAcquire?.(request.paceKey)) return undefined;
+    return this.waitForTurn(pacer, request.paceKey, request, deadlineMs);
+  }
+
+  /** Waits for the account's rate budget; a wait past the call's budget is this call's answer: a 429 with Retry-After, nothing sent. */
+  private async waitForTurn(pacer: ProviderPacer, paceKey: string, request: ProviderRequest, deadlineMs: number): Promise<void> {
     try {
-      await pacer.acquire(request.paceKey, deadlineMs);
+      await pacer.acquire(paceKey, deadlineMs);
     } catch (error) {
       if (!(error instanceof IntegrationError)) throw error;
       const seconds = Math.max(1, error.retryAfterSeconds ?? 1);

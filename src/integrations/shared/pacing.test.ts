@@ -386,4 +386,83 @@ describe("Pacer", () => {
     expect(clock.now()).toBe(T0);
     await waiting;
   });
+
+  describe("tryAcquire: a turn granted at once", () => {
+    it("takes the turn from a store that answers synchronously, and spends the window as acquire does", async () => {
+      const store = new MemoryRateWindows();
+      await store.observe("a", { limit: 2, remaining: 2, resetAtMs: T0 + 1_000 }, T0);
+      const pacer = new Pacer({ store, clock: new SkippingClock() });
+      expect(pacer.tryAcquire("a")).toBe(true);
+      expect(store.entry("a")?.remaining).toBe(1);
+      expect(pacer.tryAcquire("a")).toBe(true);
+      // None left in the window: not granted now, and nothing spent or remembered by asking.
+      expect(pacer.tryAcquire("a")).toBe(false);
+      expect(store.entry("a")?.remaining).toBe(0);
+      await pacer.acquire("a", T0 + 60_000);
+    });
+
+    it("refuses while anyone is in the key's line, so nobody jumps ahead of a waiting caller", async () => {
+      const clock = new ManualClock();
+      const store = new MemoryRateWindows();
+      await store.observe("a", { remaining: 0, resetAtMs: T0 + 1_000 }, T0);
+      const pacer = new Pacer({ store, clock });
+      const waiting = pacer.acquire("a", T0 + 60_000);
+      await settle();
+      // The window that opens later has room, yet the caller in line is served first.
+      await store.observe("a", { remaining: 5, resetAtMs: T0 + 1_000 + SAME_WINDOW_SLACK_MS * 2 }, T0);
+      expect(pacer.tryAcquire("a")).toBe(false);
+      expect(pacer.tryAcquire("b")).toBe(true);
+      await clock.advance(1_000);
+      await waiting;
+    });
+
+    it("is false with a store that answers only by promise (one over a network): the call goes through acquire", () => {
+      const memory = new MemoryRateWindows();
+      const remote: RateWindowStore = { take: (key, now) => memory.take(key, now), observe: (key, signal, now) => memory.observe(key, signal, now) };
+      expect(new Pacer({ store: remote, clock: new SkippingClock() }).tryAcquire("a")).toBe(false);
+    });
+
+    it("lets the call through when takeNow throws, reports it once, and fails open as acquire does", () => {
+      const errors: unknown[] = [];
+      let asked = 0;
+      const broken: RateWindowStore = {
+        take: async () => ({ ok: true }),
+        observe: async () => undefined,
+        takeNow: () => {
+          asked += 1;
+          throw new Error("store down");
+        },
+      };
+      const pacer = new Pacer({ store: broken, clock: new SkippingClock(), onError: (e) => errors.push(e) });
+      expect(pacer.tryAcquire("a")).toBe(true);
+      expect(pacer.tryAcquire("a")).toBe(true);
+      expect(asked).toBe(1);
+      expect(errors.map(String)).toEqual(["Error: store down"]);
+    });
+  });
+
+  describe("observe with a store that observes synchronously", () => {
+    it("merges the signal before it returns, with nothing left for settled() to wait on", async () => {
+      const store = new MemoryRateWindows();
+      const pacer = new Pacer({ store, clock: new SkippingClock() });
+      pacer.observe("a", { remaining: 0, resetAtMs: T0 + 5_000 });
+      expect(store.entry("a")?.remaining).toBe(0);
+      expect(pacer.tryAcquire("a")).toBe(false);
+      await pacer.settled();
+    });
+
+    it("reports a failing observeNow to onError and never throws into the call", () => {
+      const errors: unknown[] = [];
+      const broken: RateWindowStore = {
+        take: async () => ({ ok: true }),
+        observe: async () => undefined,
+        observeNow: () => {
+          throw new Error("lost");
+        },
+      };
+      const pacer = new Pacer({ store: broken, clock: new SkippingClock(), onError: (e, key) => errors.push([String(e), key]) });
+      expect(() => pacer.observe("a", { remaining: 1, resetAtMs: T0 + 1_000 })).not.toThrow();
+      expect(errors).toEqual([["Error: lost", "a"]]);
+    });
+  });
 });
