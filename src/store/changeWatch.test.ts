@@ -9,10 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import fc from "fast-check";
 import { CompiledQuery, ParseJSONResultsPlugin, sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { NewConnection } from "../integrations/shared/vault.js";
-import { changeWatchOf, watchChanges } from "./changeWatch.js";
+import { changeWatchOf, watchChanges, WRITES_CARRIED } from "./changeWatch.js";
 import { openStore, type OpenedStore } from "./index.js";
 
 let dir: string;
@@ -23,8 +24,9 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+let files = 0;
 function fileDatabase(): { path: string; open: () => Database.Database } {
-  const path = join(dir, "watched.db");
+  const path = join(dir, `watched-${++files}.db`);
   const open = () => {
     const db = new Database(path);
     db.pragma("journal_mode = WAL");
@@ -132,6 +134,136 @@ describe("kept results", () => {
     run("a");
     expect(watch.answered).toEqual({ fromMemory: 3, fromDatabase: 4 });
     sqlite.close();
+  });
+});
+
+describe("kept results: carried writes", () => {
+  const select = "select id, v from t where id <= ? order by id";
+  const update = "update t set v = ? where id = ?";
+  /** A watch keeping `select` and carrying `update`, over rows a, b, c; `read` runs the select, `direct` reads the file unwatched. */
+  function carrying() {
+    const file = watchedFile(["a", "b", "c"]);
+    const { watch } = file;
+    watch.keep(select);
+    watch.carry(update, { into: [select], change: (parameters) => ({ id: parameters[1], set: { v: parameters[0] } }) });
+    const read = (upTo = 3) => watch.database.prepare(select).all([upTo]);
+    const write = (v: string, id: number) => watch.database.prepare(update).run([v, id]);
+    const direct = (upTo = 3) => file.sqlite.prepare(select).all(upTo);
+    return { ...file, read, write, direct };
+  }
+
+  it("brings a kept result up to date with its own carried write, answering from memory what the database holds", () => {
+    const { sqlite, watch, read, write, direct } = carrying();
+    read();
+    read(1);
+    write("B", 2);
+    expect(read()).toEqual(direct());
+    expect(read()).toEqual([{ id: 1, v: "a" }, { id: 2, v: "B" }, { id: 3, v: "c" }]);
+    // A result without the row written is still current.
+    expect(read(1)).toEqual([{ id: 1, v: "a" }]);
+    // A write that changes no row leaves what is kept as it is.
+    write("none", 99);
+    expect(read()).toEqual(direct());
+    expect(watch.answered).toEqual({ fromMemory: 4, fromDatabase: 2 });
+    sqlite.close();
+  });
+
+  it("reads again after a write it does not carry, another connection's commit, a write in a transaction, or a carrier that throws", () => {
+    const { sqlite, watch, open, read, write, direct } = carrying();
+    const fromDatabase = () => watch.answered.fromDatabase;
+    read();
+    write("x", 1);
+    watch.database.prepare("update t set v = 'other' where id = ?").run([3]);
+    let before = fromDatabase();
+    expect(read()).toEqual(direct());
+    expect(fromDatabase()).toBe(before + 1);
+    // Another connection commits just before a carried write: the carried step starts from a version the database has left.
+    const other = open();
+    other.prepare("update t set v = 'elsewhere' where id = 1").run();
+    write("y", 2);
+    before = fromDatabase();
+    expect(read()).toEqual(direct());
+    expect(read()).toEqual([{ id: 1, v: "elsewhere" }, { id: 2, v: "y" }, { id: 3, v: "other" }]);
+    expect(fromDatabase()).toBe(before + 1);
+    // Inside a transaction nothing is carried (it may yet roll back).
+    sqlite.transaction(() => write("in tx", 3))();
+    before = fromDatabase();
+    expect(read()).toEqual(direct());
+    expect(fromDatabase()).toBe(before + 1);
+    // A carrier that cannot say what it changed: the write stands, and the next read goes to the database.
+    watch.carry("update t set v = ? where id = ? and 1", {
+      into: [select],
+      change: () => {
+        throw new Error("unknown");
+      },
+    });
+    watch.database.prepare("update t set v = ? where id = ? and 1").run(["z", 1]);
+    before = fromDatabase();
+    expect(read()).toEqual(direct());
+    expect(fromDatabase()).toBe(before + 1);
+    other.close();
+    sqlite.close();
+  });
+
+  it("carries a write only into the queries it names: another kept query's results are read again", () => {
+    const { sqlite, watch, read, write, direct } = carrying();
+    const count = "select count(*) as n, max(v) as top from t where id <= ?";
+    watch.keep(count);
+    const counted = () => watch.database.prepare(count).all([3]);
+    counted();
+    read();
+    write("zz", 1);
+    const before = watch.answered.fromDatabase;
+    expect(counted()).toEqual(sqlite.prepare(count).all(3));
+    expect(counted()).toEqual([{ n: 3, top: "zz" }]);
+    expect(read()).toEqual(direct());
+    expect(watch.answered.fromDatabase).toBe(before + 1);
+    sqlite.close();
+  });
+
+  it("carries at most WRITES_CARRIED writes into a result kept from before them; an older one is read again", () => {
+    const { sqlite, watch, read, write, direct } = carrying();
+    read(1);
+    read(2);
+    for (let i = 0; i < WRITES_CARRIED; i++) write(`w${i}`, 3);
+    let before = watch.answered.fromDatabase;
+    expect(read(1)).toEqual(direct(1));
+    expect(watch.answered.fromDatabase).toBe(before);
+    write("one more", 3);
+    // read(1) was brought up to date just now; read(2) is from before the oldest carried write remembered.
+    expect(read(1)).toEqual(direct(1));
+    before = watch.answered.fromDatabase;
+    expect(read(2)).toEqual(direct(2));
+    expect(watch.answered.fromDatabase).toBe(before + 1);
+    sqlite.close();
+  });
+
+  it("answers every read as the database does, through any mix of carried writes, other writes, other connections' commits and reads", () => {
+    type Step = { kind: "read"; upTo: number } | { kind: "carried" | "plain" | "elsewhere"; id: number; v: string } | { kind: "forget" };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({ kind: fc.constant("read" as const), upTo: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ kind: fc.constantFrom("carried" as const, "plain" as const, "elsewhere" as const), id: fc.integer({ min: 1, max: 4 }), v: fc.string({ maxLength: 3 }) }),
+      fc.record({ kind: fc.constant("forget" as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const { sqlite, watch, open, read, write, direct } = carrying();
+        const other = open();
+        try {
+          for (const s of steps) {
+            if (s.kind === "read") expect(read(s.upTo)).toEqual(direct(s.upTo));
+            else if (s.kind === "carried") write(s.v, s.id);
+            else if (s.kind === "plain") watch.database.prepare("update t set v = ? where id = ? and 1").run([s.v, s.id]);
+            else if (s.kind === "elsewhere") other.prepare(update).run(s.v, s.id);
+            else watch.forget();
+          }
+        } finally {
+          other.close();
+          sqlite.close();
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 });
 
@@ -248,6 +380,30 @@ describe("the vault's kept rows (SQLite)", () => {
     expect((await a.vault.listConnections({ userId: "carol", provider: "slack" }))[0]?.tokenMasked).toBe("xoxb****side");
     await a.vault.createConnection(connection("carol"));
     expect(await a.vault.listConnections({ userId: "carol", provider: "slack" })).toHaveLength(2);
+  });
+
+  it("answers from memory after its own health write, with that health, and reads again after grouped ones", async () => {
+    const made = await a.vault.createConnection(connection("hana"));
+    const other = await a.vault.createConnection(connection("hana"));
+    const answered = () => ({ ...changeWatchOf(a.db)?.answered });
+    await a.vault.listConnections({ userId: "hana", provider: "slack" });
+    await a.vault.findConnection({ userId: "hana", provider: "slack", id: made.id });
+    const health = (status: "ok" | "down") => ({ status, checkedAt: new Date().toISOString(), auth: status === "ok", apiReachable: true, rateLimited: false });
+    await a.vault.recordHealth(made.id, health("down"));
+    const before = answered();
+    const listed = await a.vault.listConnections({ userId: "hana", provider: "slack" });
+    const found = await a.vault.findConnection({ userId: "hana", provider: "slack", id: made.id });
+    expect(answered()).toEqual({ fromMemory: (before.fromMemory ?? 0) + 2, fromDatabase: before.fromDatabase });
+    // What another instance reads from the database is what this one answered from memory.
+    expect(listed).toEqual(await b.vault.listConnections({ userId: "hana", provider: "slack" }));
+    expect(found).toEqual(await b.vault.findConnection({ userId: "hana", provider: "slack", id: made.id }));
+    expect(listed.find((r) => r.id === made.id)?.lastHealth?.status).toBe("down");
+    expect(listed.find((r) => r.id === other.id)?.lastHealth).toBeUndefined();
+    // A sweep's writes share a transaction: not carried, read again, and what they wrote is seen.
+    await Promise.all([a.vault.recordHealth(made.id, health("ok"), { grouped: true }), a.vault.recordHealth(other.id, health("ok"), { grouped: true })]);
+    const after = await a.vault.listConnections({ userId: "hana", provider: "slack" });
+    expect(after.map((r) => r.lastHealth?.status)).toEqual(["ok", "ok"]);
+    expect(after).toEqual(await b.vault.listConnections({ userId: "hana", provider: "slack" }));
   });
 
   it("keeps nothing of a connection it crypto-shreds: no opened token, no kept row with its ciphertexts", async () => {

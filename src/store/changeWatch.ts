@@ -26,6 +26,18 @@ type Watched = {
 /** How many results of each kept query are kept (by their parameters), the least recently used dropped first. */
 export const RESULTS_KEPT = 4_096;
 
+/** How many carried writes (ChangeWatch.carry) are remembered; a result kept from before the oldest is read anew. */
+export const WRITES_CARRIED = 256;
+
+/** How ChangeWatch.carry carries a write: into which kept queries, and what a run with these parameters changed. */
+export type Carrier = {
+  into: readonly string[];
+  change(parameters: readonly unknown[]): { id: unknown; set: Readonly<Record<string, unknown>> };
+};
+
+/** A carried write: from the version it ran at to the one after it, the queries it is carried into, the row it changed (none: it changed nothing). */
+type Carried = { to: string; into: ReadonlySet<string>; id?: unknown; set?: Readonly<Record<string, unknown>> };
+
 export type ChangeWatch = {
   /**
    * A token that stays the same exactly while the database has not changed:
@@ -44,6 +56,16 @@ export type ChangeWatch = {
    */
   keep(sql: string): void;
   /**
+   * Carries this connection's runs of `sql` into the results kept of the queries `into`, which then stay
+   * current rather than going stale: `sql` must be an UPDATE of at most one row of the table they read, by
+   * its `id` column, that sets only columns none of them filters or orders by; `change` names, from a
+   * run's parameters, that row's id and the values it sets. A run that changed no row leaves what they
+   * kept as it was. Results of other queries go stale, as after any write; so does everything after a run
+   * inside a transaction, after another connection's commit or another write, or after one that fails.
+   * Carried into a kept result when it is next read, the last {@link WRITES_CARRIED} at most.
+   */
+  carry(sql: string, carrier: Carrier): void;
+  /**
    * Drops every kept result (this process's crypto-shred leaves its ciphertexts nowhere; another
    * process's leaves them here until a read of the same replaces them or they are the least recently used).
    */
@@ -59,17 +81,48 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
   // Statements being iterated: each holds the read snapshot it began in, which data_version is then read in too.
   let open = 0;
   const probe = (sqlite.prepare("PRAGMA data_version") as unknown as { pluck(): { get(): unknown } }).pluck();
-  const version = (): string | undefined => {
+  const dataVersion = (): string | undefined => {
     if (sqlite.inTransaction || open > 0) return undefined;
     try {
-      return `${writes}:${String(probe.get())}`;
+      return String(probe.get());
     } catch {
       // Unreadable now (a lock held through the busy timeout, a closed database): no version, so nothing kept is used.
       return undefined;
     }
   };
+  const version = (): string | undefined => {
+    const data = dataVersion();
+    return data === undefined ? undefined : `${writes}:${data}`;
+  };
   const kept = new Map<string, LRUCache<string, { version: string; rows: readonly unknown[] }>>();
   const answered = { fromMemory: 0, fromDatabase: 0 };
+  const carriers = new Map<string, { into: ReadonlySet<string>; change: Carrier["change"] }>();
+  // Carried writes by the version each ran at, oldest first: each version has at most one write after it.
+  const carried = new Map<string, Carried>();
+  /** The rows `found` of query `sql` brought to version `now` along the writes carried since it was read; undefined when they do not reach it. */
+  const carriedTo = (sql: string, found: { version: string; rows: readonly unknown[] }, now: string): readonly unknown[] | undefined => {
+    let rows = found.rows;
+    for (let at = found.version; at !== now; ) {
+      const next = carried.get(at);
+      if (!next || !next.into.has(sql)) return undefined;
+      if (next.set) {
+        const { id, set } = next;
+        rows = rows.map((row) => ((row as { id?: unknown }).id === id ? { ...(row as object), ...set } : row));
+      }
+      at = next.to;
+    }
+    return rows;
+  };
+  /**
+   * After a run of a carried write that ran at `before`: remembered as the step from there to the version
+   * after it. Another connection's commit just before it (after `before` was read) needs no check here: the
+   * step ends at `before`'s data_version, which is then no longer the database's, so no read reaches it.
+   */
+  const carryRun = (before: { writes: number; data: string }, into: ReadonlySet<string>, change: ReturnType<Carrier["change"]>, changes: number): void => {
+    if (changes > 1) return;
+    carried.set(`${before.writes}:${before.data}`, { to: `${before.writes + 1}:${before.data}`, into, ...(changes === 1 ? { id: change.id, set: change.set } : {}) });
+    if (carried.size > WRITES_CARRIED) carried.delete(carried.keys().next().value as string);
+  };
   const watched = (statement: ReturnType<Watched["prepare"]>, sql: string): SqliteStatement & { readonly busy?: boolean } => {
     const writing = statement.readonly === false;
     const read = (parameters: readonly unknown[]): unknown[] => {
@@ -78,9 +131,11 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
       if (!results || now === undefined) return statement.all(parameters);
       const key = JSON.stringify(parameters);
       const found = results.get(key);
-      if (found?.version === now) {
+      const current = found && (found.version === now ? found.rows : carriedTo(sql, found, now));
+      if (current) {
         answered.fromMemory++;
-        return found.rows.map(copy);
+        if (current !== found?.rows) results.set(key, { version: now, rows: current });
+        return current.map(copy);
       }
       answered.fromDatabase++;
       const rows = statement.all(parameters);
@@ -104,11 +159,25 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
         }
       },
       run(parameters) {
+        const carrier = writing ? carriers.get(sql) : undefined;
+        const data = carrier ? dataVersion() : undefined;
+        const before = data === undefined ? undefined : { writes, data };
+        let result: ReturnType<typeof statement.run>;
         try {
-          return statement.run(parameters);
+          result = statement.run(parameters);
         } finally {
           if (writing) writes++;
         }
+        if (carrier && before) {
+          let change: ReturnType<Carrier["change"]> | undefined;
+          try {
+            change = carrier.change(parameters);
+          } catch {
+            // Not known what it changed: not carried, so what is kept goes stale (the write itself stands).
+          }
+          if (change) carryRun(before, carrier.into, change, Number(result.changes));
+        }
+        return result;
       },
       // A writer counted at each row too: a version read between two rows must not match one read after the last.
       *iterate(parameters) {
@@ -130,8 +199,12 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
     keep(sql) {
       if (!kept.has(sql)) kept.set(sql, new LRUCache({ max: options.resultsKept ?? RESULTS_KEPT }));
     },
+    carry(sql, carrier) {
+      carriers.set(sql, { into: new Set(carrier.into), change: carrier.change });
+    },
     forget() {
       for (const results of kept.values()) results.clear();
+      carried.clear();
     },
     answered,
     database: {

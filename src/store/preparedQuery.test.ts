@@ -59,6 +59,16 @@ describe.each(testDatabases())("a prepared query on %s", (database) => {
     expect((await either({ who: "second" })).map((r) => r.id)).toEqual([2]);
   });
 
+  it("names the values in a run's parameters (valuesOf), constants left out, and refuses parameters of another shape", () => {
+    const note = preparedQuery(db(), ["note", "id"], (p) => db().updateTable("prepared_probe").set({ note: p("note"), kind: "c" }).where("id", "=", p("id") as unknown as number));
+    const sqlText = note.sql();
+    // The places follow the SQL, whatever order the names were given in.
+    const places = ["note", "kind", "id"].sort((x, y) => sqlText.indexOf(`"${x}"`) - sqlText.indexOf(`"${y}"`));
+    const parameters = places.map((place) => ({ note: "hello", kind: "c", id: 7 })[place as "note" | "kind" | "id"]);
+    expect(note.valuesOf(parameters)).toEqual({ note: "hello", id: 7 });
+    expect(() => note.valuesOf(["hello"])).toThrow(/1 parameters, not 3/);
+  });
+
   it("refuses a named value the query never uses, saying which", async () => {
     const unused = preparedQuery(db(), ["owner", "kind"], (p) => db().selectFrom("prepared_probe").select("id").where("owner", "=", p("owner")));
     await expect(unused({ owner: "ann", kind: "a" })).rejects.toThrow(/kind not used/);

@@ -20,8 +20,14 @@ const MARK = "\u0000autoflow-param:";
 
 type Slot<P extends string> = { name: P } | { fixed: unknown };
 
-/** Runs the query with `values`, on `db` (a transaction of the same database) when given; `sql()` is its SQL text. */
-export type PreparedQuery<P extends string, R> = ((values: Readonly<Record<P, unknown>>, db?: Kysely<never>) => Promise<R[]>) & { sql(): string };
+/**
+ * Runs the query with `values`, on `db` (a transaction of the same database) when given; `sql()` is its
+ * SQL text, and `valuesOf` names the values in a run's parameters (as the database is handed them).
+ */
+export type PreparedQuery<P extends string, R> = ((values: Readonly<Record<P, unknown>>, db?: Kysely<never>) => Promise<R[]>) & {
+  sql(): string;
+  valuesOf(parameters: readonly unknown[]): Record<P, unknown>;
+};
 
 export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: readonly P[], build: (param: (name: P) => string) => Compilable<R>): PreparedQuery<P, R> {
   let compiled: { query: CompiledQuery<R>; slots: Slot<P>[] } | undefined;
@@ -40,5 +46,10 @@ export function preparedQuery<DB, P extends string, R>(db: Kysely<DB>, names: re
     const parameters = compiled.slots.map((slot) => ("name" in slot ? values[slot.name] : slot.fixed));
     return (await (on ?? db).executeQuery<R>({ ...compiled.query, parameters })).rows;
   };
-  return Object.assign(run, { sql: () => (compiled ??= compile()).query.sql });
+  const valuesOf = (parameters: readonly unknown[]): Record<P, unknown> => {
+    const { slots } = (compiled ??= compile());
+    if (parameters.length !== slots.length) throw new Error(`prepared query ${JSON.stringify(compiled.query.sql.slice(0, 80))}: ${parameters.length} parameters, not ${slots.length}`);
+    return Object.fromEntries(slots.flatMap((slot, i) => ("name" in slot ? [[slot.name, parameters[i]]] : []))) as Record<P, unknown>;
+  };
+  return Object.assign(run, { sql: () => (compiled ??= compile()).query.sql, valuesOf });
 }

@@ -90,7 +90,20 @@ export class SqlVault implements Vault {
   ) {
     this.hot = hotQueries(db);
     this.watch = changeWatchOf(db);
-    if (options.keepRows !== false) for (const query of [this.hot.listActive, this.hot.listAll, this.hot.findOne]) this.watch?.keep(query.sql());
+    if (this.watch && options.keepRows !== false) {
+      const kept = [this.hot.listActive, this.hot.listAll, this.hot.findOne].map((query) => query.sql());
+      for (const query of kept) this.watch.keep(query);
+      // A health write changes one row's last_health, which none of those reads filters or orders by: what
+      // they kept is brought up to date, not dropped (a test's next listing, a dashboard's next poll).
+      const { healthWrite } = this.hot;
+      this.watch.carry(healthWrite.sql(), {
+        into: kept,
+        change: (parameters) => {
+          const values = healthWrite.valuesOf(parameters);
+          return { id: values.id, set: { last_health: values.health } };
+        },
+      });
+    }
   }
 
   async createConnection(input: NewConnection): Promise<ConnectionRecord> {
