@@ -57,12 +57,18 @@ export type ChangeWatch = {
   keep(sql: string): void;
   /**
    * Carries this connection's runs of `sql` into the results kept of the queries `into`, which then stay
-   * current rather than going stale: `sql` must be an UPDATE of at most one row of the table they read, by
-   * its `id` column, that sets only columns none of them filters or orders by; `change` names, from a
-   * run's parameters, that row's id and the values it sets. A run that changed no row leaves what they
-   * kept as it was. Results of other queries go stale, as after any write; so does everything after a run
-   * inside a transaction, after another connection's commit or another write, or after one that fails.
-   * Carried into a kept result when it is next read, the last {@link WRITES_CARRIED} at most.
+   * current rather than going stale. `change` names, from a run's parameters, the row's id and the values
+   * it sets, and the rows kept are patched with exactly those, so the caller promises what is not checked:
+   * - `sql` is an UPDATE of at most one row of the table the queries read, found by its `id` column, bound
+   *   with the id as that column stores it (a string for a TEXT id: rows are matched with `===`);
+   * - it sets only TEXT columns, which none of the queries filters or orders by, and which each selects as
+   *   it is (`select *`, not under another name or in an expression);
+   * - no trigger on the table changes anything (better-sqlite3's `changes` leaves out a trigger's).
+   * Checked: a value set that is not a string or null, a row kept whose id is not of the type named, or a
+   * run that changed more than one row is not carried. A run that changed no row leaves what they kept as
+   * it was. Results of other queries go stale, as after any write; so does everything after a run inside a
+   * transaction, after another connection's commit or another write, or after one that fails. Carried into
+   * a kept result when it is next read, the last {@link WRITES_CARRIED} at most.
    */
   carry(sql: string, carrier: Carrier): void;
   /**
@@ -107,6 +113,8 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
       if (!next || !next.into.has(sql)) return undefined;
       if (next.set) {
         const { id, set } = next;
+        // An id of another type may still be the same row to SQLite (2 and "2"): not known here, so read again.
+        if (rows.some((row) => typeof (row as { id?: unknown }).id !== typeof id)) return undefined;
         rows = rows.map((row) => ((row as { id?: unknown }).id === id ? { ...(row as object), ...set } : row));
       }
       at = next.to;
@@ -119,7 +127,8 @@ export function watchChanges(sqlite: Watched, options: { resultsKept?: number } 
    * step ends at `before`'s data_version, which is then no longer the database's, so no read reaches it.
    */
   const carryRun = (before: { writes: number; data: string }, into: ReadonlySet<string>, change: ReturnType<Carrier["change"]>, changes: number): void => {
-    if (changes > 1) return;
+    if (changes !== 0 && changes !== 1) return;
+    if (changes === 1 && !Object.values(change.set).every((value) => value === null || typeof value === "string")) return;
     carried.set(`${before.writes}:${before.data}`, { to: `${before.writes + 1}:${before.data}`, into, ...(changes === 1 ? { id: change.id, set: change.set } : {}) });
     if (carried.size > WRITES_CARRIED) carried.delete(carried.keys().next().value as string);
   };

@@ -93,8 +93,10 @@ export class SqlVault implements Vault {
     if (this.watch && options.keepRows !== false) {
       const kept = [this.hot.listActive, this.hot.listAll, this.hot.findOne].map((query) => query.sql());
       for (const query of kept) this.watch.keep(query);
-      // A health write changes one row's last_health, which none of those reads filters or orders by: what
-      // they kept is brought up to date, not dropped (a test's next listing, a dashboard's next poll).
+      // A health write changes one row's last_health (TEXT, bound as a string, the row found by its TEXT id;
+      // the table has no trigger), which none of those reads filters or orders by, and each selects whole:
+      // what they kept is brought up to date, not dropped (after a test, a probe, a call that changed the
+      // connection's health, or a grouped write that went alone).
       const { healthWrite } = this.hot;
       this.watch.carry(healthWrite.sql(), {
         into: kept,

@@ -120,7 +120,10 @@ export type ProviderHttpOptions = {
 export type ProviderPacer = {
   /** Resolves when the account's budget allows a call; rejects with a rate-limit IntegrationError when that would be after `deadlineMs`. */
   acquire(key: string, deadlineMs: number): Promise<void>;
-  /** True when a call may be sent now without waiting (its turn is then taken), false when it must `acquire`; unset: always `acquire`. */
+  /**
+   * True when a call may be sent now without waiting (its turn is then taken, as `acquire` would take it),
+   * false when it must `acquire`; unset: always `acquire`.
+   */
   tryAcquire?(key: string): boolean;
   observe(key: string, signal: RateSignal): void;
 };

@@ -395,7 +395,7 @@ describe("Pacer", () => {
       expect(pacer.tryAcquire("a")).toBe(true);
       expect(store.entry("a")?.remaining).toBe(1);
       expect(pacer.tryAcquire("a")).toBe(true);
-      // None left in the window: not granted now, and nothing spent or remembered by asking.
+      // None left in the window: not granted now, and nothing spent by asking.
       expect(pacer.tryAcquire("a")).toBe(false);
       expect(store.entry("a")?.remaining).toBe(0);
       await pacer.acquire("a", T0 + 60_000);
@@ -438,6 +438,49 @@ describe("Pacer", () => {
       expect(pacer.tryAcquire("a")).toBe(true);
       expect(asked).toBe(1);
       expect(errors.map(String)).toEqual(["Error: store down"]);
+    });
+  });
+
+  describe("overrides are never gone around", () => {
+    it("a MemoryRateWindows subclass that overrides take or observe offers no synchronous take or observe, and the pacer calls the overrides", async () => {
+      const seen: string[] = [];
+      class Refusing extends MemoryRateWindows {
+        override async take(key: string, nowMs: number) {
+          seen.push(`take ${key}`);
+          return key === "blocked" ? { ok: false as const, waitUntilMs: nowMs + 10 } : super.take(key, nowMs);
+        }
+        override async observe(key: string, signal: RateSignal, nowMs: number) {
+          seen.push(`observe ${key}`);
+          return super.observe(key, signal, nowMs);
+        }
+      }
+      const store = new Refusing();
+      expect(store.takeNow).toBeUndefined();
+      expect(store.observeNow).toBeUndefined();
+      const pacer = new Pacer({ store, clock: new SkippingClock() });
+      expect(pacer.tryAcquire("blocked")).toBe(false);
+      await expect(pacer.acquire("blocked", T0 + 1)).rejects.toBeInstanceOf(PacingTimeoutError);
+      pacer.observe("a", { remaining: 1, resetAtMs: T0 + 1_000 });
+      await pacer.settled();
+      expect(seen).toEqual(["take blocked", "observe a"]);
+      class Pruning extends MemoryRateWindows {
+        override async prune(nowMs: number) {
+          return super.prune(nowMs);
+        }
+      }
+      expect(new Pruning().observeNow).toBeUndefined();
+      expect(new Pruning().takeNow).toBeDefined();
+      expect(new MemoryRateWindows().takeNow).toBeDefined();
+    });
+
+    it("a Pacer subclass that overrides acquire grants nothing through tryAcquire", () => {
+      class Timed extends Pacer {
+        override acquire(key: string, deadlineMs: number) {
+          return super.acquire(key, deadlineMs);
+        }
+      }
+      expect(new Timed({ store: new MemoryRateWindows(), clock: new SkippingClock() }).tryAcquire("a")).toBe(false);
+      expect(new Pacer({ store: new MemoryRateWindows(), clock: new SkippingClock() }).tryAcquire("a")).toBe(true);
     });
   });
 

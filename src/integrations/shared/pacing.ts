@@ -62,10 +62,11 @@ export interface RateWindowStore {
   readonly inProcess?: boolean;
   /**
    * `take`, answered synchronously: a store in this process's memory offers it, and the pacer then grants a
-   * call whose line is empty without a promise or a turn of the event loop. Same rules and effect as `take`.
+   * call whose line is empty without a promise or a turn of the event loop. It must do exactly what `take`
+   * does (a store that changes `take` changes or drops it too: MemoryRateWindows drops it).
    */
   takeNow?(key: string, nowMs: number): TakeVerdict;
-  /** `observe`, done synchronously (see `takeNow`). */
+  /** `observe`, done synchronously, exactly as `observe` does it (see `takeNow`). */
   observeNow?(key: string, signal: RateSignal, nowMs: number): void;
 }
 
@@ -199,8 +200,6 @@ export function mergeObservation(window: RateWindow | undefined, o: Observation,
 
 export type TakeVerdict = { ok: true } | { ok: false; waitUntilMs: number };
 
-const GRANTED: TakeVerdict = Object.freeze({ ok: true });
-
 /** One take against an entry: the verdict and the entry after it. */
 export function takeFromWindow(window: RateWindow, nowMs: number): { verdict: TakeVerdict; window: RateWindow } {
   const now = Math.floor(nowMs);
@@ -228,28 +227,26 @@ export function takeFromWindow(window: RateWindow, nowMs: number): { verdict: Ta
 /** The budgets of one process: what a single instance (SQLite deployments) uses. */
 export class MemoryRateWindows implements RateWindowStore {
   readonly inProcess = true;
+  /** `take`, answered synchronously (see RateWindowStore); unset on a subclass that overrides `take`, so that nothing goes around the override. */
+  readonly takeNow?: (key: string, nowMs: number) => TakeVerdict;
+  /** `observe`, done synchronously; unset on a subclass that overrides `observe` or `prune`. */
+  readonly observeNow?: (key: string, signal: RateSignal, nowMs: number) => void;
   private readonly windows = new Map<string, RateWindow>();
   private lastPruneMs = Number.NEGATIVE_INFINITY;
 
-  async take(key: string, nowMs: number): Promise<TakeVerdict> {
-    return this.takeNow(key, nowMs);
+  constructor() {
+    const own = MemoryRateWindows.prototype;
+    if (this.take === own.take) this.takeNow = (key, nowMs) => this.takeWindow(key, nowMs);
+    if (this.observe === own.observe && this.prune === own.prune) this.observeNow = (key, signal, nowMs) => this.observeWindow(key, signal, nowMs);
   }
 
-  takeNow(key: string, nowMs: number): TakeVerdict {
-    const window = this.windows.get(key);
-    if (!window) return GRANTED;
-    const taken = takeFromWindow(window, nowMs);
-    this.windows.set(key, taken.window);
-    return taken.verdict;
+  async take(key: string, nowMs: number): Promise<TakeVerdict> {
+    return this.takeWindow(key, nowMs);
   }
 
   async observe(key: string, signal: RateSignal, nowMs: number): Promise<void> {
-    this.observeNow(key, signal, nowMs);
-  }
-
-  observeNow(key: string, signal: RateSignal, nowMs: number): void {
-    if (nowMs - this.lastPruneMs >= RATE_WINDOW_PRUNE_INTERVAL_MS) this.pruneNow(nowMs);
-    this.windows.set(key, mergeObservation(this.windows.get(key), readSignal(signal, nowMs), nowMs));
+    if (this.pruneDue(nowMs)) await this.prune(nowMs);
+    this.merge(key, signal, nowMs);
   }
 
   async clear(): Promise<void> {
@@ -258,10 +255,31 @@ export class MemoryRateWindows implements RateWindowStore {
 
   /** Forgets expired entries; returns how many. */
   async prune(nowMs: number): Promise<number> {
-    return this.pruneNow(nowMs);
+    return this.pruneWindows(nowMs);
   }
 
-  private pruneNow(nowMs: number): number {
+  private takeWindow(key: string, nowMs: number): TakeVerdict {
+    const window = this.windows.get(key);
+    if (!window) return { ok: true };
+    const taken = takeFromWindow(window, nowMs);
+    this.windows.set(key, taken.window);
+    return taken.verdict;
+  }
+
+  private observeWindow(key: string, signal: RateSignal, nowMs: number): void {
+    if (this.pruneDue(nowMs)) this.pruneWindows(nowMs);
+    this.merge(key, signal, nowMs);
+  }
+
+  private merge(key: string, signal: RateSignal, nowMs: number): void {
+    this.windows.set(key, mergeObservation(this.windows.get(key), readSignal(signal, nowMs), nowMs));
+  }
+
+  private pruneDue(nowMs: number): boolean {
+    return nowMs - this.lastPruneMs >= RATE_WINDOW_PRUNE_INTERVAL_MS;
+  }
+
+  private pruneWindows(nowMs: number): number {
     this.lastPruneMs = nowMs;
     let removed = 0;
     for (const [key, window] of this.windows) {
@@ -400,10 +418,12 @@ export class Pacer {
   /**
    * Grants a call for `key` at once when that needs no wait and no promise: nobody is in line for the key
    * and the store answers synchronously (`takeNow`) with a grant, or the pacer is failing open. False when
-   * the call must go through {@link acquire}; a refusal so read is not remembered, and acquire asks again.
+   * the call must go through {@link acquire}, which asks the store again (a refused take spends nothing; it
+   * leaves the budget as `take` leaves it when it refuses). Always false on a subclass that overrides
+   * `acquire`, so that no call goes around the override.
    */
   tryAcquire(key: string): boolean {
-    if (this.lines.has(key)) return false;
+    if (this.lines.has(key) || this.acquire !== Pacer.prototype.acquire) return false;
     const now = this.clock.now();
     if (now < this.failOpenUntilMs) return true;
     if (!this.store.takeNow) return false;
