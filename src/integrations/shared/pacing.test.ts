@@ -18,6 +18,9 @@ import type { RateSignal } from "./rateSignal.js";
 
 const T0 = Date.UTC(2025, 0, 1);
 
+/** `memory` seen as a store over a network: it answers only by promise (no inProcess, takeNow or observeNow). */
+const promiseOnly = (memory: MemoryRateWindows): RateWindowStore => ({ take: (key, now) => memory.take(key, now), observe: (key, signal, now) => memory.observe(key, signal, now) });
+
 /** A clock whose sleeps return at once and move its time forward. */
 class SkippingClock implements Clock {
   t = T0;
@@ -359,7 +362,7 @@ describe("Pacer", () => {
 
   it("asks a store in this process's memory without a timer against a slow answer; one over a network with one", async () => {
     const memory = new MemoryRateWindows();
-    const remote: RateWindowStore = { take: (key, now) => memory.take(key, now), observe: (key, signal, now) => memory.observe(key, signal, now) };
+    const remote = promiseOnly(memory);
     const timers = vi.spyOn(globalThis, "setTimeout");
     try {
       await new Pacer({ store: memory, clock: new SkippingClock() }).acquire("a", T0 + 1);
@@ -418,7 +421,7 @@ describe("Pacer", () => {
 
     it("is false with a store that answers only by promise (one over a network): the call goes through acquire", () => {
       const memory = new MemoryRateWindows();
-      const remote: RateWindowStore = { take: (key, now) => memory.take(key, now), observe: (key, signal, now) => memory.observe(key, signal, now) };
+      const remote = promiseOnly(memory);
       expect(new Pacer({ store: remote, clock: new SkippingClock() }).tryAcquire("a")).toBe(false);
     });
 

@@ -430,9 +430,7 @@ export class Pacer {
     try {
       return this.store.takeNow(key, now).ok;
     } catch (error) {
-      this.failOpenUntilMs = this.clock.now() + PACER_FAIL_OPEN_MS;
-      this.onError(error, key);
-      return true;
+      return this.failOpen(error, key).ok;
     }
   }
 
@@ -508,11 +506,16 @@ export class Pacer {
         }),
       ]);
     } catch (error) {
-      this.failOpenUntilMs = this.clock.now() + PACER_FAIL_OPEN_MS;
-      this.onError(error, key);
-      return { ok: true };
+      return this.failOpen(error, key);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** After the store failed: calls go through unasked for PACER_FAIL_OPEN_MS, the failure reported; this one is let through. */
+  private failOpen(error: unknown, key: string): TakeVerdict {
+    this.failOpenUntilMs = this.clock.now() + PACER_FAIL_OPEN_MS;
+    this.onError(error, key);
+    return { ok: true };
   }
 }
