@@ -181,6 +181,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       ...(config.proxyLimits ? { proxyLimits: config.proxyLimits } : {}),
       ...(config.healthMaxAgeSeconds !== undefined ? { healthMaxAgeSeconds: config.healthMaxAgeSeconds } : {}),
       ...(options.clock ? { now: clockNow(options.clock) } : {}),
+      storeChangeToken: () => store.vault.changeToken(),
       readiness: async () => {
         await ping(store.db as Kysely<unknown>);
         const pending = await pendingMigrations(store.db as Kysely<unknown>, store.schema);

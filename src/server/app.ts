@@ -15,6 +15,7 @@ import { errorBody, sendError, toIntegrationError } from "./errors.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import type { ProxyLimits } from "../integrations/shared/proxy.js";
 import { registerRoutes } from "./routes.js";
+import type { ChangeToken } from "./keptAnswers.js";
 import { registerApiDocsRoutes } from "./apiDocsRoutes.js";
 import { registerResponseCheck } from "./responseCheck.js";
 import { registerOperatorRoutes, type OperatorDeps } from "./operatorRoutes.js";
@@ -42,6 +43,8 @@ export type ServerDeps = {
   healthMaxAgeSeconds?: number;
   /** The connectors' clock (health's Age header is read on it). */
   now?: () => number;
+  /** The connectors' store's change token, which GET .../connections answers are kept by (see RouteDeps). */
+  storeChangeToken?: ChangeToken;
   /** The connect and health page and the operator view's page (served when given). */
   page?: PageDeps;
   /** The operator view's route (served when given; answers 404 until a token is configured). */
@@ -242,6 +245,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     ...(deps.proxyLimits ? { proxyLimits: deps.proxyLimits } : {}),
     ...(deps.healthMaxAgeSeconds !== undefined ? { healthMaxAgeSeconds: deps.healthMaxAgeSeconds } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.storeChangeToken ? { storeChangeToken: deps.storeChangeToken } : {}),
   });
   if (deps.ticketSync) {
     registerTicketSyncRoutes(app, deps.ticketSync, deps.ticketPush);

@@ -17,6 +17,10 @@ import { CALLBACK_HEADERS, callbackPage } from "./pages.js";
 import { completeBody, connectBody, connectionParams, connectionQuery, emptyBody, healthQuery, listQuery, startBody } from "../api/requests.js";
 import { DEFAULT_HEALTH_MAX_AGE_SECONDS } from "./limits.js";
 import { parseInput } from "./schemas.js";
+import { keptAnswers, type ChangeToken } from "./keptAnswers.js";
+
+/** What Fastify sends an object as; a kept answer is sent as the same. */
+const JSON_TYPE = "application/json; charset=utf-8";
 
 export type RouteDeps = {
   connectors: Record<ProviderId, ConnectorLifecycle>;
@@ -30,6 +34,12 @@ export type RouteDeps = {
   healthMaxAgeSeconds?: number;
   /** The clock health's age is read on (the connectors'; the system's by default). */
   now?: () => number;
+  /**
+   * The connectors' store's change token (SqlVault.changeToken): GET .../connections answers are kept by
+   * it, so a poll while nothing changed is answered from memory (src/server/keptAnswers.ts). None: every
+   * request reads.
+   */
+  storeChangeToken?: ChangeToken;
 };
 
 declare module "fastify" {
@@ -193,10 +203,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return reply.code(201).send(connection);
   });
 
-  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/connections", authed, async (request) => {
+  const listings = keptAnswers(deps.storeChangeToken);
+  app.get<{ Params: ProviderParams }>("/api/integrations/:provider/connections", authed, async (request, reply) => {
     const connector = connectorOf(request);
     const query = parseInput(listQuery, request.query, "query");
-    return { connections: await connector.listConnections(userOf(request), { includeRevoked: query.includeRevoked === "true" }) };
+    const userId = userOf(request);
+    const includeRevoked = query.includeRevoked === "true";
+    const text = await listings.json([connector.id, userId, includeRevoked], async () => ({ connections: await connector.listConnections(userId, { includeRevoked }) }));
+    return reply.type(JSON_TYPE).send(text);
   });
 
   app.post<{ Params: ProviderParams }>("/api/integrations/:provider/test", authed, async (request) => {

@@ -137,6 +137,17 @@ export class SqlVault implements Vault {
     return this.toRecord(inserted);
   }
 
+  /**
+   * A token that stays the same exactly while nothing this vault's database holds has changed: equal
+   * tokens at two moments mean no commit in between, by this connection or any other (another process
+   * on the file, a CLI command). What an answer made from the vault's reads can be kept by: the same
+   * token, the same answer. Undefined when that cannot be known: on PostgreSQL (other instances'
+   * commits are not seen without a query), inside a transaction, or while the database cannot be read.
+   */
+  changeToken(): string | undefined {
+    return this.watch?.version();
+  }
+
   async listConnections(query: ConnectionQuery & { includeRevoked?: boolean }): Promise<ConnectionRecord[]> {
     const rows = await (query.includeRevoked ? this.hot.listAll : this.hot.listActive)({ userId: query.userId, provider: query.provider });
     return rows.map(this.toRecord);

@@ -1,0 +1,156 @@
+/**
+ * Kept answers: the same JSON text again while the store's change token is
+ * the one it was made under; made anew when the token moved, when it moved
+ * while the answer was being made, when there is none, and for every key of
+ * its own. Then, through the service on SQLite: a commit by another
+ * connection on the file (what another process or a CLI command makes)
+ * and every write of the service's own show in the next answer; on
+ * PostgreSQL nothing is kept.
+ */
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { sql, type Kysely } from "kysely";
+import { testDatabases } from "../testing/databases.js";
+import { startHarness, type Harness } from "../testing/harness.js";
+import { keptAnswers } from "./keptAnswers.js";
+
+describe("keptAnswers", () => {
+  it("answers the kept text while the token is the same, and makes it anew once it moved", async () => {
+    let token = "1";
+    let made = 0;
+    const answers = keptAnswers(() => token);
+    const make = async () => ({ made: ++made });
+    expect(await answers.json(["a"], make)).toBe('{"made":1}');
+    expect(await answers.json(["a"], make)).toBe('{"made":1}');
+    token = "2";
+    expect(await answers.json(["a"], make)).toBe('{"made":2}');
+    expect(await answers.json(["a"], make)).toBe('{"made":2}');
+    expect(answers.answered).toEqual({ kept: 2, made: 2 });
+  });
+
+  it("keeps each key's answer apart (the parts are not run together)", async () => {
+    const answers = keptAnswers(() => "1");
+    expect(await answers.json(["a\u0000b", "c"], async () => 1)).toBe("1");
+    expect(await answers.json(["a", "b\u0000c"], async () => 2)).toBe("2");
+    expect(await answers.json(["a", true], async () => 3)).toBe("3");
+    expect(await answers.json(["a", "true"], async () => 4)).toBe("4");
+    expect(await answers.json(["a\u0000b", "c"], async () => 5)).toBe("1");
+  });
+
+  it("keeps nothing made while the token moved, nor while there is none", async () => {
+    let token: string | undefined = "1";
+    const answers = keptAnswers(() => token);
+    // The store changed while the answer was being made: it may hold either state, so it is not kept.
+    expect(await answers.json(["a"], async () => ((token = "2"), "during"))).toBe('"during"');
+    expect(await answers.json(["a"], async () => "after")).toBe('"after"');
+    expect(await answers.json(["a"], async () => "again")).toBe('"after"');
+    token = undefined;
+    expect(await answers.json(["a"], async () => "none")).toBe('"none"');
+    expect(await answers.json(["a"], async () => "none again")).toBe('"none again"');
+    // Kept under "2" before the token went away: answered again under "2" (the same state), not under another.
+    token = "2";
+    expect(await answers.json(["a"], async () => "back")).toBe('"after"');
+    token = "3";
+    expect(await answers.json(["a"], async () => "moved")).toBe('"moved"');
+    expect(answers.answered).toEqual({ kept: 2, made: 5 });
+  });
+
+  it("without a token source makes every answer", async () => {
+    const answers = keptAnswers(undefined);
+    let made = 0;
+    for (let i = 0; i < 3; i++) await answers.json(["a"], async () => ++made);
+    expect(made).toBe(3);
+  });
+
+  it("keeps nothing when making fails, and the failure is the caller's", async () => {
+    const answers = keptAnswers(() => "1");
+    await expect(answers.json(["a"], async () => Promise.reject(new Error("read failed")))).rejects.toThrow("read failed");
+    expect(await answers.json(["a"], async () => "read")).toBe('"read"');
+    expect(answers.answered).toEqual({ kept: 0, made: 2 });
+  });
+
+  it("does not keep an answer longer than the bound, and keeps the total within its size", async () => {
+    const answers = keptAnswers(() => "1", { size: 100, maxAnswer: 40 });
+    let made = 0;
+    const long = async () => ({ n: ++made, pad: "x".repeat(40) });
+    await answers.json(["long"], long);
+    await answers.json(["long"], long);
+    expect(made).toBe(2);
+    // Three answers of about 30 fit in 100 with their keys; a fourth pushes out the least recently used.
+    for (const key of ["a", "b", "c", "d"]) await answers.json([key], async () => `${key}${"y".repeat(20)}`);
+    expect(await answers.json(["d"], async () => "d anew")).toBe(`"d${"y".repeat(20)}"`);
+    expect(await answers.json(["a"], async () => "a anew")).toBe('"a anew"');
+  });
+});
+
+describe.each(testDatabases())("GET .../connections on %s, kept by the store's change token", (database) => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  const connect = async (harness: Harness, user: string): Promise<string> => {
+    const credential = await harness.sandbox("stripe", "/_sandbox/credentials?form=connect", { body: {} });
+    const res = await harness.request({ method: "POST", url: "/api/integrations/stripe/connections", user, body: credential });
+    expect(res.statusCode, res.body).toBe(201);
+    return (res.json() as { id: string }).id;
+  };
+  const list = async (harness: Harness, user: string, query = "") => {
+    const res = await harness.request({ method: "GET", url: `/api/integrations/stripe/connections${query}`, user });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
+    return res.json() as { connections: { id: string; accountName?: string }[] };
+  };
+  /** Renames a connection's account behind the service's back: on SQLite through a connection of its own on the file (as another process or a CLI command writes). */
+  const renameElsewhere = async (harness: Harness, id: string, name: string): Promise<void> => {
+    const db = harness.service.store.db as Kysely<unknown>;
+    if (database === "postgres") {
+      await sql`update connections set metadata = jsonb_set(metadata::jsonb, '{accountName}', to_jsonb(${name}::text))::text where id = ${id}`.execute(db);
+      return;
+    }
+    const { rows } = await sql<{ name: string; file: string }>`pragma database_list`.execute(db);
+    const file = rows.find((row) => row.name === "main")?.file;
+    if (!file) throw new Error("the SQLite store has no file");
+    const other = new Database(file);
+    try {
+      expect(other.prepare("update connections set metadata = json_set(metadata, '$.accountName', ?) where id = ?").run(name, id).changes).toBe(1);
+    } finally {
+      other.close();
+    }
+  };
+
+  it(database === "sqlite" ? "answers a poll from memory, and shows the service's own writes and another connection's commits" : "reads on every request (no token: other instances' commits are not seen without a query)", async () => {
+    h = await startHarness({ database });
+    const kept = database === "sqlite";
+    expect(h.service.store.vault.changeToken() !== undefined).toBe(kept);
+    const lister = vi.spyOn(h.service.integrations.stripe, "listConnections");
+    const first = await connect(h, "kept-a");
+    const listed = await list(h, "kept-a");
+    expect(listed.connections.map((c) => c.id)).toEqual([first]);
+    const reads = lister.mock.calls.length;
+    expect(await list(h, "kept-a")).toEqual(listed);
+    expect(await list(h, "kept-a")).toEqual(listed);
+    expect(lister.mock.calls.length).toBe(kept ? reads : reads + 2);
+
+    // Another user, and the same user with revoked ones, are answers of their own.
+    const before = lister.mock.calls.length;
+    expect((await list(h, "kept-b")).connections).toEqual([]);
+    expect((await list(h, "kept-a", "?includeRevoked=true")).connections.map((c) => c.id)).toEqual([first]);
+    expect(lister.mock.calls.length).toBe(before + 2);
+
+    // The service's own write: a second connection shows at once.
+    const second = await connect(h, "kept-a");
+    expect((await list(h, "kept-a")).connections.map((c) => c.id).sort()).toEqual([first, second].sort());
+
+    // A commit behind the service's back.
+    await renameElsewhere(h, first, "Renamed elsewhere");
+    expect((await list(h, "kept-a")).connections.find((c) => c.id === first)?.accountName).toBe("Renamed elsewhere");
+
+    // A disconnect: gone from the active list, there with the revoked ones.
+    const gone = await h.request({ method: "DELETE", url: `/api/integrations/stripe/connections/${second}`, user: "kept-a" });
+    expect(gone.statusCode, gone.body).toBeLessThan(300);
+    expect((await list(h, "kept-a")).connections.map((c) => c.id)).toEqual([first]);
+    expect((await list(h, "kept-a", "?includeRevoked=true")).connections.map((c) => c.id).sort()).toEqual([first, second].sort());
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * Answers kept by the store's change token: a read whose answer is made
+ * only from what the store holds (and the request's user and parameters,
+ * which are its key) is answered again, as the same JSON text, while the
+ * store's token is the one it was made under. A dashboard polling a user's
+ * connections then costs one look at the token, not a read of the rows,
+ * their public shaping and their serialization on every poll.
+ *
+ * The token is the store's promise (SqlVault.changeToken on SQLite): equal
+ * at two moments exactly when nothing was committed in between, by any
+ * connection. An answer is kept only when the token read before it was made
+ * is still the token after (nothing changed while it was being made), and
+ * never when there is no token (PostgreSQL, inside a transaction): then
+ * every request makes its answer, as without this. The text handed out is
+ * a string, so no caller can change what the next one is given.
+ */
+import { LRUCache } from "lru-cache";
+
+/** The most JSON text kept over all answers (UTF-16 code units, about bytes for ASCII). */
+export const KEPT_ANSWERS_SIZE = 8 * 2 ** 20;
+/** The longest answer kept; a longer one (a user with thousands of connections) is made every time. */
+export const KEPT_ANSWER_MAX = 256 * 2 ** 10;
+
+export type ChangeToken = () => string | undefined;
+
+export type KeptAnswers = {
+  /**
+   * The JSON text of the answer `make` makes for `key`: the one kept for it when the store's token is
+   * still the one it was made under, else `make`'s, kept when the token did not change while it ran.
+   * A failure of `make` is the caller's, and keeps nothing.
+   */
+  json(key: readonly (string | boolean)[], make: () => Promise<unknown>): Promise<string>;
+  /** How many answers were given from what was kept, and how many were made (tests, figures). */
+  readonly answered: { readonly kept: number; readonly made: number };
+};
+
+export function keptAnswers(token: ChangeToken | undefined, options: { size?: number; maxAnswer?: number } = {}): KeptAnswers {
+  const kept = new LRUCache<string, { token: string; text: string }>({
+    maxSize: options.size ?? KEPT_ANSWERS_SIZE,
+    maxEntrySize: options.maxAnswer ?? KEPT_ANSWER_MAX,
+    sizeCalculation: (entry, key) => entry.text.length + key.length,
+  });
+  const answered = { kept: 0, made: 0 };
+  return {
+    answered,
+    async json(parts, make) {
+      const before = token?.();
+      const key = JSON.stringify(parts);
+      if (before !== undefined) {
+        const found = kept.get(key);
+        if (found?.token === before) {
+          answered.kept++;
+          return found.text;
+        }
+      }
+      answered.made++;
+      const text = JSON.stringify(await make());
+      // Kept under `before` only if nothing changed while it was made: then it is what the store held at `before`.
+      if (before !== undefined && token?.() === before) kept.set(key, { token: before, text });
+      else if (before !== undefined) kept.delete(key);
+      return text;
+    },
+  };
+}
