@@ -43,7 +43,7 @@ export type ServerDeps = {
   healthMaxAgeSeconds?: number;
   /** The connectors' clock (health's Age header is read on it). */
   now?: () => number;
-  /** The connectors' store's change token, which GET .../connections answers are kept by (see RouteDeps). */
+  /** The connectors' store's change token, which GET .../connections and .../health answers are kept by (see RouteDeps). */
   storeChangeToken?: ChangeToken;
   /** The connect and health page and the operator view's page (served when given). */
   page?: PageDeps;

@@ -12,7 +12,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { sql, type Kysely } from "kysely";
 import { testDatabases } from "../testing/databases.js";
 import { startHarness, type Harness } from "../testing/harness.js";
-import { keptAnswers } from "./keptAnswers.js";
+import { keptAnswers, type KeptAnswers } from "./keptAnswers.js";
+
+/** The text `answers` gives for `key`, the body made by `body` when it makes one. */
+const text = async (answers: KeptAnswers<undefined>, key: readonly (string | boolean)[], body: () => Promise<unknown>): Promise<string> =>
+  (await answers.json(key, async () => ({ body: await body(), extra: undefined }))).text;
 
 describe("keptAnswers", () => {
   it("answers the kept text while the token is the same, and makes it anew once it moved", async () => {
@@ -20,52 +24,67 @@ describe("keptAnswers", () => {
     let made = 0;
     const answers = keptAnswers(() => token);
     const make = async () => ({ made: ++made });
-    expect(await answers.json(["a"], make)).toBe('{"made":1}');
-    expect(await answers.json(["a"], make)).toBe('{"made":1}');
+    expect(await text(answers, ["a"], make)).toBe('{"made":1}');
+    expect(await text(answers, ["a"], make)).toBe('{"made":1}');
     token = "2";
-    expect(await answers.json(["a"], make)).toBe('{"made":2}');
-    expect(await answers.json(["a"], make)).toBe('{"made":2}');
+    expect(await text(answers, ["a"], make)).toBe('{"made":2}');
+    expect(await text(answers, ["a"], make)).toBe('{"made":2}');
     expect(answers.answered).toEqual({ kept: 2, made: 2 });
   });
 
   it("keeps each key's answer apart (the parts are not run together)", async () => {
     const answers = keptAnswers(() => "1");
-    expect(await answers.json(["a\u0000b", "c"], async () => 1)).toBe("1");
-    expect(await answers.json(["a", "b\u0000c"], async () => 2)).toBe("2");
-    expect(await answers.json(["a", true], async () => 3)).toBe("3");
-    expect(await answers.json(["a", "true"], async () => 4)).toBe("4");
-    expect(await answers.json(["a\u0000b", "c"], async () => 5)).toBe("1");
+    expect(await text(answers, ["a\u0000b", "c"], async () => 1)).toBe("1");
+    expect(await text(answers, ["a", "b\u0000c"], async () => 2)).toBe("2");
+    expect(await text(answers, ["a", true], async () => 3)).toBe("3");
+    expect(await text(answers, ["a", "true"], async () => 4)).toBe("4");
+    expect(await text(answers, ["a\u0000b", "c"], async () => 5)).toBe("1");
   });
 
   it("keeps nothing made while the token moved, nor while there is none", async () => {
     let token: string | undefined = "1";
     const answers = keptAnswers(() => token);
     // The store changed while the answer was being made: it may hold either state, so it is not kept.
-    expect(await answers.json(["a"], async () => ((token = "2"), "during"))).toBe('"during"');
-    expect(await answers.json(["a"], async () => "after")).toBe('"after"');
-    expect(await answers.json(["a"], async () => "again")).toBe('"after"');
+    expect(await text(answers, ["a"], async () => ((token = "2"), "during"))).toBe('"during"');
+    expect(await text(answers, ["a"], async () => "after")).toBe('"after"');
+    expect(await text(answers, ["a"], async () => "again")).toBe('"after"');
     token = undefined;
-    expect(await answers.json(["a"], async () => "none")).toBe('"none"');
-    expect(await answers.json(["a"], async () => "none again")).toBe('"none again"');
-    // Kept under "2" before the token went away: answered again under "2" (the same state), not under another.
+    expect(await text(answers, ["a"], async () => "none")).toBe('"none"');
+    expect(await text(answers, ["a"], async () => "none again")).toBe('"none again"');
+    // What was kept under "2" was dropped when an answer was made without a token: made anew under "2".
     token = "2";
-    expect(await answers.json(["a"], async () => "back")).toBe('"after"');
-    token = "3";
-    expect(await answers.json(["a"], async () => "moved")).toBe('"moved"');
+    expect(await text(answers, ["a"], async () => "back")).toBe('"back"');
+    expect(await text(answers, ["a"], async () => "back again")).toBe('"back"');
     expect(answers.answered).toEqual({ kept: 2, made: 5 });
   });
 
   it("without a token source makes every answer", async () => {
     const answers = keptAnswers(undefined);
     let made = 0;
-    for (let i = 0; i < 3; i++) await answers.json(["a"], async () => ++made);
+    for (let i = 0; i < 3; i++) await text(answers, ["a"], async () => ++made);
     expect(made).toBe(3);
+  });
+
+  it("gives an answer with a window only within it, on the answers' clock, with its extra", async () => {
+    let at = 1_000;
+    let made = 0;
+    const answers = keptAnswers<{ n: number }>(() => "1", { now: () => at });
+    const make = async () => ({ body: { made: ++made }, extra: { n: made }, within: { from: 500, until: 2_000 } });
+    expect(await answers.json(["a"], make)).toEqual({ text: '{"made":1}', extra: { n: 1 } });
+    at = 1_999;
+    expect(await answers.json(["a"], make)).toMatchObject({ text: '{"made":1}', extra: { n: 1 } });
+    at = 2_000;
+    expect(await answers.json(["a"], make)).toMatchObject({ text: '{"made":2}', extra: { n: 2 } });
+    // A clock set back before the window: made anew, as the envelope's own freshness would say.
+    at = 499;
+    expect(await answers.json(["a"], make)).toMatchObject({ text: '{"made":3}' });
+    expect(answers.answered).toEqual({ kept: 1, made: 3 });
   });
 
   it("keeps nothing when making fails, and the failure is the caller's", async () => {
     const answers = keptAnswers(() => "1");
-    await expect(answers.json(["a"], async () => Promise.reject(new Error("read failed")))).rejects.toThrow("read failed");
-    expect(await answers.json(["a"], async () => "read")).toBe('"read"');
+    await expect(text(answers, ["a"], async () => Promise.reject(new Error("read failed")))).rejects.toThrow("read failed");
+    expect(await text(answers, ["a"], async () => "read")).toBe('"read"');
     expect(answers.answered).toEqual({ kept: 0, made: 2 });
   });
 
@@ -73,13 +92,13 @@ describe("keptAnswers", () => {
     const answers = keptAnswers(() => "1", { size: 100, maxAnswer: 40 });
     let made = 0;
     const long = async () => ({ n: ++made, pad: "x".repeat(40) });
-    await answers.json(["long"], long);
-    await answers.json(["long"], long);
+    await text(answers, ["long"], long);
+    await text(answers, ["long"], long);
     expect(made).toBe(2);
     // Three answers of about 30 fit in 100 with their keys; a fourth pushes out the least recently used.
-    for (const key of ["a", "b", "c", "d"]) await answers.json([key], async () => `${key}${"y".repeat(20)}`);
-    expect(await answers.json(["d"], async () => "d anew")).toBe(`"d${"y".repeat(20)}"`);
-    expect(await answers.json(["a"], async () => "a anew")).toBe('"a anew"');
+    for (const key of ["a", "b", "c", "d"]) await text(answers, [key], async () => `${key}${"y".repeat(20)}`);
+    expect(await text(answers, ["d"], async () => "d anew")).toBe(`"d${"y".repeat(20)}"`);
+    expect(await text(answers, ["a"], async () => "a anew")).toBe('"a anew"');
   });
 });
 
@@ -152,5 +171,44 @@ describe.each(testDatabases())("GET .../connections on %s, kept by the store's c
     expect(gone.statusCode, gone.body).toBeLessThan(300);
     expect((await list(h, "kept-a")).connections.map((c) => c.id)).toEqual([first]);
     expect((await list(h, "kept-a", "?includeRevoked=true")).connections.map((c) => c.id).sort()).toEqual([first, second].sort());
+  });
+
+  it(database === "sqlite" ? "GET .../health within the max age: answered from memory with its Age, anew after a commit or past the max age" : "GET .../health within the max age: made on every request", async () => {
+    h = await startHarness({ database, config: { healthMaxAgeSeconds: 30 } });
+    const harness = h;
+    const kept = database === "sqlite";
+    const id = await connect(harness, "kept-h");
+    const checker = vi.spyOn(harness.service.integrations.stripe, "health");
+    const poll = async () => {
+      const res = await harness.request({ method: "GET", url: "/api/integrations/stripe/health", user: "kept-h" });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
+      return res;
+    };
+    const first = await poll();
+    expect((first.json() as { status: string }).status).toBe("ok");
+    const made = checker.mock.calls.length;
+    harness.clock.advance(5_000);
+    const second = await poll();
+    expect(second.body).toBe(first.body);
+    expect(second.headers.age).toBe(String(Number(first.headers.age) + 5));
+    expect(checker.mock.calls.length).toBe(kept ? made : made + 1);
+
+    await renameElsewhere(harness, id, "Renamed for health");
+    expect((await poll()).json()).toMatchObject({ status: "ok", accountName: "Renamed for health" });
+
+    // Past the max age of the check: a probe now (Age 0), whose recording moves the token; the next poll
+    // reads the envelope it recorded, and that answer is the one kept.
+    harness.clock.advance(31_000);
+    const probed = await poll();
+    expect(probed.headers.age).toBe("0");
+    expect((await poll()).body).toBe(probed.body);
+    const after = checker.mock.calls.length;
+    expect((await poll()).body).toBe(probed.body);
+    expect(checker.mock.calls.length).toBe(kept ? after : after + 1);
+    // maxAge=0 asks for a probe every time.
+    await harness.request({ method: "GET", url: "/api/integrations/stripe/health?maxAge=0", user: "kept-h" });
+    await harness.request({ method: "GET", url: "/api/integrations/stripe/health?maxAge=0", user: "kept-h" });
+    expect(checker.mock.calls.length).toBe(kept ? after + 2 : after + 3);
   });
 });

@@ -23,19 +23,33 @@ export const KEPT_ANSWER_MAX = 256 * 2 ** 10;
 
 export type ChangeToken = () => string | undefined;
 
-export type KeptAnswers = {
+/** An answer made: its body (sent as JSON), what the route needs of it besides its text, and until when it may be given again. */
+export type MadeAnswer<E> = {
+  body: unknown;
+  extra: E;
   /**
-   * The JSON text of the answer `make` makes for `key`: the one kept for it when the store's token is
-   * still the one it was made under, else `make`'s, kept when the token did not change while it ran.
-   * A failure of `make` is the caller's, and keeps nothing.
+   * Milliseconds on the answers' clock: given again only from `from` and before `until` (a health
+   * envelope's max age either side of when it was checked). Unset: while the token stands.
    */
-  json(key: readonly (string | boolean)[], make: () => Promise<unknown>): Promise<string>;
+  within?: { from: number; until: number };
+};
+
+export type KeptAnswers<E> = {
+  /**
+   * The JSON text of the answer `make` makes for `key`, with its extra: the one kept for it when the
+   * store's token is still the one it was made under (and its `until` has not passed), else `make`'s,
+   * kept when the token did not change while it ran. A failure of `make` is the caller's, and keeps nothing.
+   */
+  json(key: readonly (string | number | boolean)[], make: () => Promise<MadeAnswer<E>>): Promise<{ text: string; extra: E }>;
   /** How many answers were given from what was kept, and how many were made (tests, figures). */
   readonly answered: { readonly kept: number; readonly made: number };
 };
 
-export function keptAnswers(token: ChangeToken | undefined, options: { size?: number; maxAnswer?: number } = {}): KeptAnswers {
-  const kept = new LRUCache<string, { token: string; text: string }>({
+const within = (window: { from: number; until: number }, at: number): boolean => at >= window.from && at < window.until;
+
+export function keptAnswers<E = undefined>(token: ChangeToken | undefined, options: { size?: number; maxAnswer?: number; now?: () => number } = {}): KeptAnswers<E> {
+  const now = options.now ?? Date.now;
+  const kept = new LRUCache<string, { token: string; text: string; extra: E; within?: { from: number; until: number } }>({
     maxSize: options.size ?? KEPT_ANSWERS_SIZE,
     maxEntrySize: options.maxAnswer ?? KEPT_ANSWER_MAX,
     sizeCalculation: (entry, key) => entry.text.length + key.length,
@@ -48,17 +62,18 @@ export function keptAnswers(token: ChangeToken | undefined, options: { size?: nu
       const key = JSON.stringify(parts);
       if (before !== undefined) {
         const found = kept.get(key);
-        if (found?.token === before) {
+        if (found?.token === before && (found.within === undefined || within(found.within, now()))) {
           answered.kept++;
-          return found.text;
+          return found;
         }
       }
       answered.made++;
-      const text = JSON.stringify(await make());
+      const made = await make();
+      const answer = { text: JSON.stringify(made.body), extra: made.extra };
       // Kept under `before` only if nothing changed while it was made: then it is what the store held at `before`.
-      if (before !== undefined && token?.() === before) kept.set(key, { token: before, text });
-      else if (before !== undefined) kept.delete(key);
-      return text;
+      if (before !== undefined && token?.() === before) kept.set(key, { token: before, ...answer, ...(made.within ? { within: made.within } : {}) });
+      else kept.delete(key);
+      return answer;
     },
   };
 }

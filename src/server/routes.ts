@@ -35,9 +35,9 @@ export type RouteDeps = {
   /** The clock health's age is read on (the connectors'; the system's by default). */
   now?: () => number;
   /**
-   * The connectors' store's change token (SqlVault.changeToken): GET .../connections answers are kept by
-   * it, so a poll while nothing changed is answered from memory (src/server/keptAnswers.ts). None: every
-   * request reads.
+   * The connectors' store's change token (SqlVault.changeToken): GET .../connections answers, and GET
+   * .../health answers within their max age, are kept by it, so a poll while nothing changed is answered
+   * from memory (src/server/keptAnswers.ts). None: every request reads.
    */
   storeChangeToken?: ChangeToken;
 };
@@ -209,7 +209,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const query = parseInput(listQuery, request.query, "query");
     const userId = userOf(request);
     const includeRevoked = query.includeRevoked === "true";
-    const text = await listings.json([connector.id, userId, includeRevoked], async () => ({ connections: await connector.listConnections(userId, { includeRevoked }) }));
+    const { text } = await listings.json([connector.id, userId, includeRevoked], async () => ({
+      body: { connections: await connector.listConnections(userId, { includeRevoked }) },
+      extra: undefined,
+    }));
     return reply.type(JSON_TYPE).send(text);
   });
 
@@ -222,14 +225,23 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   const healthMaxAgeSeconds = deps.healthMaxAgeSeconds ?? DEFAULT_HEALTH_MAX_AGE_SECONDS;
   const now = deps.now ?? Date.now;
+  // Kept by the store's token and, like the stored envelope itself, only within the max age of its check.
+  const envelopes = keptAnswers<{ checkedAt: number }>(deps.storeChangeToken, { now });
   app.get<{ Params: ProviderParams }>("/api/integrations/:provider/health", authed, async (request, reply) => {
     const connector = connectorOf(request);
     const query = parseInput(healthQuery, request.query, "query");
     const maxAgeMs = 1000 * (query.maxAge ?? healthMaxAgeSeconds);
-    const envelope = await connector.health(userOf(request), { ...(query.connectionId ? { connectionId: query.connectionId } : {}), maxAgeMs });
+    const userId = userOf(request);
+    const make = async () => {
+      const envelope = await connector.health(userId, { ...(query.connectionId ? { connectionId: query.connectionId } : {}), maxAgeMs });
+      const checkedAt = Date.parse(envelope.checkedAt);
+      return { body: envelope, extra: { checkedAt }, within: { from: checkedAt - maxAgeMs, until: checkedAt + maxAgeMs } };
+    };
+    // maxAge 0 asks for a probe now: nothing is kept for it.
+    const answer = maxAgeMs > 0 ? await envelopes.json([connector.id, userId, query.connectionId ?? "", maxAgeMs], make) : await make().then((m) => ({ text: JSON.stringify(m.body), extra: m.extra }));
     // RFC 9111 §5.1: how old the answer is, in seconds (0 for a probe just made).
-    reply.header("age", String(Math.max(0, Math.floor((now() - Date.parse(envelope.checkedAt)) / 1000))));
-    return envelope;
+    reply.header("age", String(Math.max(0, Math.floor((now() - answer.extra.checkedAt) / 1000))));
+    return reply.type(JSON_TYPE).send(answer.text);
   });
 
   app.post<{ Params: ProviderParams & { action: string } }>("/api/integrations/:provider/actions/:action", authed, async (request) => {
