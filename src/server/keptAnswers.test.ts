@@ -75,10 +75,21 @@ describe("keptAnswers", () => {
     expect(await answers.json(["a"], make)).toMatchObject({ text: '{"made":1}', extra: { n: 1 } });
     at = 2_000;
     expect(await answers.json(["a"], make)).toMatchObject({ text: '{"made":2}', extra: { n: 2 } });
-    // A clock set back before the window: made anew, as the envelope's own freshness would say.
-    at = 499;
+    // A clock set back to the window's start or before: made anew, as the envelope's own freshness would say.
+    at = 500;
     expect(await answers.json(["a"], make)).toMatchObject({ text: '{"made":3}' });
     expect(answers.answered).toEqual({ kept: 1, made: 3 });
+  });
+
+  it("gives an answer made to be this request's alone to no other", async () => {
+    const answers = keptAnswers<undefined>(() => "1");
+    let made = 0;
+    const once = async () => ({ body: ++made, extra: undefined, keep: false as const });
+    await answers.json(["a"], async () => ({ body: "kept", extra: undefined }));
+    // Made when one was kept under the same token: that one is given; with keep false nothing new replaces it.
+    expect((await answers.json(["a"], once)).text).toBe('"kept"');
+    expect((await answers.json(["b"], once)).text).toBe("1");
+    expect((await answers.json(["b"], once)).text).toBe("2");
   });
 
   it("keeps nothing when making fails, and the failure is the caller's", async () => {
@@ -210,5 +221,50 @@ describe.each(testDatabases())("GET .../connections on %s, kept by the store's c
     await harness.request({ method: "GET", url: "/api/integrations/stripe/health?maxAge=0", user: "kept-h" });
     await harness.request({ method: "GET", url: "/api/integrations/stripe/health?maxAge=0", user: "kept-h" });
     expect(checker.mock.calls.length).toBe(kept ? after + 2 : after + 3);
+  });
+
+  it("GET .../health answers checked now (no connection, a disconnected one) are the request's own: Age 0 and checkedAt now on every poll", async () => {
+    h = await startHarness({ database, config: { healthMaxAgeSeconds: 30 } });
+    const harness = h;
+    const poll = async (user: string, query = "") => {
+      const res = await harness.request({ method: "GET", url: `/api/integrations/stripe/health${query}`, user });
+      expect(res.statusCode, res.body).toBe(200);
+      return { age: res.headers.age, envelope: res.json() as { status: string; checkedAt: string } };
+    };
+    const gone = await connect(harness, "kept-gone");
+    const disconnected = await harness.request({ method: "DELETE", url: `/api/integrations/stripe/connections/${gone}`, user: "kept-gone" });
+    expect(disconnected.statusCode, disconnected.body).toBeLessThan(300);
+    for (const [user, query] of [["kept-nobody", ""], ["kept-gone", `?connectionId=${gone}`]] as const) {
+      const first = await poll(user, query);
+      expect(first).toMatchObject({ age: "0", envelope: { status: "down" } });
+      harness.clock.advance(20_000);
+      const second = await poll(user, query);
+      expect(second).toMatchObject({ age: "0", envelope: { status: "down" } });
+      // Checked at the second poll, not the first's check answered again.
+      expect(Date.parse(second.envelope.checkedAt) - Date.parse(first.envelope.checkedAt)).toBeGreaterThanOrEqual(20_000);
+    }
+  });
+
+  it("GET .../health answers are kept apart by user and by max age", async () => {
+    h = await startHarness({ database, config: { healthMaxAgeSeconds: 30 } });
+    const harness = h;
+    await connect(harness, "kept-u1");
+    await connect(harness, "kept-u2");
+    harness.clock.advance(1_000);
+    const poll = async (user: string, query = "") => (await harness.request({ method: "GET", url: `/api/integrations/stripe/health${query}`, user })).json() as { accountId?: string };
+    const one = await poll("kept-u1");
+    const two = await poll("kept-u2");
+    expect(one.accountId).toBeDefined();
+    expect(two.accountId).not.toBe(one.accountId);
+    expect(await poll("kept-u1")).toEqual(one);
+    expect(await poll("kept-u2")).toEqual(two);
+    // Ten seconds on: within the 30 s max age, past a 5 s one, which probes (and records) now.
+    harness.clock.advance(10_000);
+    const checker = vi.spyOn(harness.service.integrations.stripe, "health");
+    const probes = async () => (await harness.sandboxRequests("stripe")).filter((r) => r.path === "/v1/account").length;
+    const before = await probes();
+    await poll("kept-u1", "?maxAge=5");
+    expect(await probes()).toBe(before + 1);
+    expect(checker).toHaveBeenCalledWith("kept-u1", expect.objectContaining({ maxAgeMs: 5_000 }));
   });
 });

@@ -16,7 +16,7 @@
  */
 import { LRUCache } from "lru-cache";
 
-/** The most JSON text kept over all answers (UTF-16 code units, about bytes for ASCII). */
+/** The most JSON text kept over all answers of one route, with their keys, in UTF-16 code units (characters). */
 export const KEPT_ANSWERS_SIZE = 8 * 2 ** 20;
 /** The longest answer kept; a longer one (a user with thousands of connections) is made every time. */
 export const KEPT_ANSWER_MAX = 256 * 2 ** 10;
@@ -29,9 +29,11 @@ export type MadeAnswer<E> = {
   extra: E;
   /**
    * Milliseconds on the answers' clock: given again only from `from` and before `until` (a health
-   * envelope's max age either side of when it was checked). Unset: while the token stands.
+   * envelope's max age either side of when it was checked), both ends excluded. Unset: while the token stands.
    */
   within?: { from: number; until: number };
+  /** False: given to this request only (an answer that is about now, not about what the store holds). */
+  keep?: false;
 };
 
 export type KeptAnswers<E> = {
@@ -45,7 +47,7 @@ export type KeptAnswers<E> = {
   readonly answered: { readonly kept: number; readonly made: number };
 };
 
-const within = (window: { from: number; until: number }, at: number): boolean => at >= window.from && at < window.until;
+const within = (window: { from: number; until: number }, at: number): boolean => at > window.from && at < window.until;
 
 export function keptAnswers<E = undefined>(token: ChangeToken | undefined, options: { size?: number; maxAnswer?: number; now?: () => number } = {}): KeptAnswers<E> {
   const now = options.now ?? Date.now;
@@ -71,7 +73,7 @@ export function keptAnswers<E = undefined>(token: ChangeToken | undefined, optio
       const made = await make();
       const answer = { text: JSON.stringify(made.body), extra: made.extra };
       // Kept under `before` only if nothing changed while it was made: then it is what the store held at `before`.
-      if (before !== undefined && token?.() === before) kept.set(key, { token: before, ...answer, ...(made.within ? { within: made.within } : {}) });
+      if (made.keep !== false && before !== undefined && token?.() === before) kept.set(key, { token: before, ...answer, ...(made.within ? { within: made.within } : {}) });
       else kept.delete(key);
       return answer;
     },

@@ -32,7 +32,7 @@ export type RouteDeps = {
    * request's `maxAge` says otherwise; 0 probes on every request. {@link DEFAULT_HEALTH_MAX_AGE_SECONDS} by default.
    */
   healthMaxAgeSeconds?: number;
-  /** The clock health's age is read on (the connectors'; the system's by default). */
+  /** The clock health's age is read on, and kept health answers judged by (the connectors' own; the system's by default). */
   now?: () => number;
   /**
    * The connectors' store's change token (SqlVault.changeToken): GET .../connections answers, and GET
@@ -232,9 +232,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const query = parseInput(healthQuery, request.query, "query");
     const maxAgeMs = 1000 * (query.maxAge ?? healthMaxAgeSeconds);
     const userId = userOf(request);
+    const asked = now();
     const make = async () => {
       const envelope = await connector.health(userId, { ...(query.connectionId ? { connectionId: query.connectionId } : {}), maxAgeMs });
       const checkedAt = Date.parse(envelope.checkedAt);
+      // Only an envelope checked before this request came is the stored one. One checked now (a probe's, or
+      // the down answer for no connection or a disconnected one, which say "now") is this request's alone.
+      if (!(checkedAt < asked)) return { body: envelope, extra: { checkedAt }, keep: false as const };
       return { body: envelope, extra: { checkedAt }, within: { from: checkedAt - maxAgeMs, until: checkedAt + maxAgeMs } };
     };
     // maxAge 0 asks for a probe now: nothing is kept for it.
