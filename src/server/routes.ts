@@ -241,8 +241,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       if (!(checkedAt < asked)) return { body: envelope, extra: { checkedAt }, keep: false as const };
       return { body: envelope, extra: { checkedAt }, within: { from: checkedAt - maxAgeMs, until: checkedAt + maxAgeMs } };
     };
-    // maxAge 0 asks for a probe now: nothing is kept for it.
-    const answer = maxAgeMs > 0 ? await envelopes.json([connector.id, userId, query.connectionId ?? "", maxAgeMs], make) : await make().then((m) => ({ text: JSON.stringify(m.body), extra: m.extra }));
+    // maxAge 0 asks for a probe now: its envelope is checked now, so it is not kept (and its window is empty).
+    const answer = await envelopes.json([connector.id, userId, query.connectionId ?? "", maxAgeMs], make);
     // RFC 9111 §5.1: how old the answer is, in seconds (0 for a probe just made).
     reply.header("age", String(Math.max(0, Math.floor((now() - answer.extra.checkedAt) / 1000))));
     return reply.type(JSON_TYPE).send(answer.text);
