@@ -16,12 +16,12 @@ export const ROUNDS = 3;
 
 export const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
-/** Runs each case once per round, in the same order every round, after one warm-up pass; the medians by case. */
+/** Runs each case once per round, in the same order every round, after one warm-up pass; the medians by case, and every round's result (`results`, the warm-up left out). */
 export async function interleaved<K extends string, R>(
   cases: Record<K, () => Promise<R>>,
   pick: (r: R) => number,
   options: { rounds?: number; warmUp?: boolean; /** After the warm-up (round 0) and each round. */ afterRound?: (round: number) => void } = {},
-): Promise<Record<K, { median: number; runs: number[]; last: R }>> {
+): Promise<Record<K, { median: number; runs: number[]; last: R; results: R[] }>> {
   const names = Object.keys(cases) as K[];
   if (options.warmUp ?? true) for (const name of names) await cases[name]();
   options.afterRound?.(0);
@@ -30,7 +30,10 @@ export async function interleaved<K extends string, R>(
     for (const name of names) runs[name].push(await cases[name]());
     options.afterRound?.(round + 1);
   }
-  return Object.fromEntries(names.map((n) => [n, { median: median(runs[n].map(pick)), runs: runs[n].map(pick), last: runs[n][runs[n].length - 1] as R }])) as Record<K, { median: number; runs: number[]; last: R }>;
+  return Object.fromEntries(names.map((n) => [n, { median: median(runs[n].map(pick)), runs: runs[n].map(pick), last: runs[n][runs[n].length - 1] as R, results: runs[n] }])) as Record<
+    K,
+    { median: number; runs: number[]; last: R; results: R[] }
+  >;
 }
 
 export type Load = { rps: number; p99: number; non2xx: number; errors: number; timeouts: number };

@@ -6,9 +6,16 @@
  * plain `fetch` sweep of the same 10,000 who-am-I calls at the same
  * concurrency against the same sandboxes (what the job's own work adds
  * beyond sending the calls), and the same calls again with undici's
- * `request` over keep-alive pools like the service's and nothing else done:
- * the floor the transport sets on this machine, where the client's HTTP work
- * alone, on cores the sandboxes share, takes longer than the ideal.
+ * `request` over keep-alive pools like the service's and nothing else done.
+ *
+ * Each run also reads the CPU time spent on a call, by this process and by
+ * the sandbox host (which says its own on stdin's `cpu`). From plain undici's
+ * the section reads this machine's bound: no sweep of these calls is faster
+ * than its client's side on one thread (10,000 × its CPU a call), nor than
+ * both sides together on the machine's cores, as the sandboxes answer on the
+ * same ones. Where that bound is above the target, the target is out of this
+ * machine's reach, and the figure says so; the job's own CPU a check beside
+ * plain undici's is what it adds, whatever the machine.
  *
  * The sandboxes run in a process of their own (scripts/bench/sandboxHost.ts),
  * so that what this process measures is the sweep's work (or the plain
@@ -29,7 +36,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { isDeepStrictEqual } from "node:util";
@@ -45,7 +52,7 @@ import type { ConnectionRecord, NewConnection } from "../../src/integrations/sha
 import { connectorsById, createIntegrations } from "../../src/sdk.js";
 import { openStore } from "../../src/store/index.js";
 import { ROOT } from "../../src/testing/processes.js";
-import { figure, interleaved, type Figure } from "./compare.js";
+import { figure, interleaved, median, type Figure } from "./compare.js";
 
 const CONNECTIONS = 10_000;
 const CONCURRENCY = 200;
@@ -54,14 +61,32 @@ const LATENCY_MS = 20;
 const USERS = 1_000;
 const IDEAL_MS = Math.ceil(CONNECTIONS / CONCURRENCY) * LATENCY_MS;
 
-type Host = { child: ChildProcess; settings: Record<ProviderId, ConnectorSettings>; baseUrlAllowlist: string[]; urls: Record<ProviderId, string> };
+type Host = {
+  child: ChildProcess;
+  settings: Record<ProviderId, ConnectorSettings>;
+  baseUrlAllowlist: string[];
+  urls: Record<ProviderId, string>;
+  /** CPU time (user and system, µs) the sandbox host has spent so far. */
+  cpuMicros(): Promise<number>;
+};
 
 async function startHost(): Promise<Host> {
   const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "scripts/bench/sandboxHost.ts")], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`the sandbox host exited ${String(code)} before it said where it listens`))));
-  const line = new Promise<string>((resolve) => createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve));
-  const started = JSON.parse(await Promise.race([line, exited])) as Omit<Host, "child">;
-  return { child, ...started };
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`the sandbox host exited ${String(code)} before it answered`))));
+  exited.catch(() => undefined);
+  // Its lines in order, each to the first one waiting for it: where it listens, then each CPU answer.
+  const waiting: ((line: string) => void)[] = [];
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => waiting.shift()?.(line));
+  const nextLine = (): Promise<string> => Promise.race([new Promise<string>((resolve) => waiting.push(resolve)), exited]);
+  const started = JSON.parse(await nextLine()) as Omit<Host, "child" | "cpuMicros">;
+  const cpuMicros = async (): Promise<number> => {
+    const answer = nextLine();
+    child.stdin?.write("cpu\n");
+    const { cpuMicros: micros } = JSON.parse(await answer) as { cpuMicros?: unknown };
+    if (typeof micros !== "number") throw new Error(`the sandbox host answered "cpu" with ${JSON.stringify(micros)}`);
+    return micros;
+  };
+  return { child, ...started, cpuMicros };
 }
 
 async function stopHost(host: Host | undefined): Promise<void> {
@@ -129,6 +154,8 @@ export type SweepFixture = {
   calls: { url: string; init: RequestInit }[];
   /** Providers whose connections were all made through the SDK: the vault cannot be given them as the SDK stores them (Stripe's metadata names each key's own account). */
   throughSdk: ProviderId[];
+  /** CPU time (user and system, µs) the sandbox host has spent so far. */
+  sandboxCpuMicros(): Promise<number>;
   close(): Promise<void>;
 };
 
@@ -207,64 +234,100 @@ export async function sweepFixture(options: { count: number; providers?: readonl
       }),
     );
 
-    return { store, connectors, urls, records, calls, throughSdk: [...throughSdk], close };
+    const sandboxCpuMicros = host.cpuMicros;
+    return { store, connectors, urls, records, calls, throughSdk: [...throughSdk], sandboxCpuMicros, close };
   } catch (error) {
     await close();
     throw error;
   }
 }
 
+/** A case's run: its time, and the CPU time (µs) spent on each call by this process and by the sandbox host. */
+type Run = { ms: number; clientMicros: number; sandboxMicros: number };
+
 export async function healthSweepBench(): Promise<Figure[]> {
   const fixture = await sweepFixture({ count: CONNECTIONS, latencyMs: LATENCY_MS });
   const { store, connectors, calls } = fixture;
   const plainPools = createProviderPools();
+  /** `work`'s time, and the CPU time each side spent on it, a call. */
+  const measuredRun = async (work: () => Promise<void>): Promise<Run> => {
+    const sandboxBefore = await fixture.sandboxCpuMicros();
+    const clientBefore = process.cpuUsage();
+    const started = performance.now();
+    await work();
+    const ms = performance.now() - started;
+    const client = process.cpuUsage(clientBefore);
+    const sandboxMicros = ((await fixture.sandboxCpuMicros()) - sandboxBefore) / CONNECTIONS;
+    return { ms, clientMicros: (client.user + client.system) / CONNECTIONS, sandboxMicros };
+  };
   try {
     const cases = {
-      sweep: async () => {
-        const started = performance.now();
-        const report = await healthSweep({ vault: store.vault, connectors, concurrency: CONCURRENCY });
-        const ms = performance.now() - started;
-        if (report.checked !== CONNECTIONS || report.ok !== CONNECTIONS) throw new Error(`the sweep checked ${report.checked} of ${CONNECTIONS}, ${report.ok} ok: ${JSON.stringify(report)}`);
-        return ms;
-      },
+      sweep: () =>
+        measuredRun(async () => {
+          const report = await healthSweep({ vault: store.vault, connectors, concurrency: CONCURRENCY });
+          if (report.checked !== CONNECTIONS || report.ok !== CONNECTIONS) throw new Error(`the sweep checked ${report.checked} of ${CONNECTIONS}, ${report.ok} ok: ${JSON.stringify(report)}`);
+        }),
       // The transport's floor: undici's request over pools like the service's, nothing else done.
-      request: async () => {
-        const started = performance.now();
-        let failed = 0;
-        await eachLimited(calls.length, CONCURRENCY, async (i) => {
-          const call = calls[i] as (typeof calls)[number];
-          const answer = await request(call.url, { method: call.init.method as Dispatcher.HttpMethod, headers: call.init.headers as Record<string, string>, body: (call.init.body as string | undefined) ?? null, dispatcher: plainPools });
-          await answer.body.text();
-          if (answer.statusCode >= 300) failed++;
-        });
-        const ms = performance.now() - started;
-        if (failed > 0) throw new Error(`${failed} of ${calls.length} plain who-am-I requests failed`);
-        return ms;
-      },
-      fetch: async () => {
-        const started = performance.now();
-        let failed = 0;
-        await eachLimited(calls.length, CONCURRENCY, async (i) => {
-          const call = calls[i] as (typeof calls)[number];
-          const res = await fetch(call.url, call.init);
-          await res.text();
-          if (!res.ok) failed++;
-        });
-        const ms = performance.now() - started;
-        if (failed > 0) throw new Error(`${failed} of ${calls.length} plain who-am-I calls failed`);
-        return ms;
-      },
+      request: () =>
+        measuredRun(async () => {
+          let failed = 0;
+          await eachLimited(calls.length, CONCURRENCY, async (i) => {
+            const call = calls[i] as (typeof calls)[number];
+            const answer = await request(call.url, { method: call.init.method as Dispatcher.HttpMethod, headers: call.init.headers as Record<string, string>, body: (call.init.body as string | undefined) ?? null, dispatcher: plainPools });
+            await answer.body.text();
+            if (answer.statusCode >= 300) failed++;
+          });
+          if (failed > 0) throw new Error(`${failed} of ${calls.length} plain who-am-I requests failed`);
+        }),
+      fetch: () =>
+        measuredRun(async () => {
+          let failed = 0;
+          await eachLimited(calls.length, CONCURRENCY, async (i) => {
+            const call = calls[i] as (typeof calls)[number];
+            const res = await fetch(call.url, call.init);
+            await res.text();
+            if (!res.ok) failed++;
+          });
+          if (failed > 0) throw new Error(`${failed} of ${calls.length} plain who-am-I calls failed`);
+        }),
     };
-    const measured = await interleaved(cases, (ms) => ms);
+    const measured = await interleaved(cases, (run) => run.ms);
     const ms = (key: keyof typeof cases) => Math.round(measured[key].median);
     const rounds = (key: keyof typeof cases) => measured[key].runs.map(Math.round).join(", ");
+    // CPU a call: the median over the same rounds (the warm-up left out, as for the times).
+    const cpu = (key: keyof typeof cases, side: "clientMicros" | "sandboxMicros") => Math.round(median(measured[key].results.map((run) => run[side])));
+    // No sweep of these calls runs faster here than the CPU they take: the client's side on its one
+    // thread, and both sides together on the machine's cores (the sandboxes answer on the same ones).
+    const cores = availableParallelism();
+    const plainClient = cpu("request", "clientMicros");
+    const plainSandbox = cpu("request", "sandboxMicros");
+    const boundMs = Math.round((CONNECTIONS * Math.max(plainClient, (plainClient + plainSandbox) / cores)) / 1000);
+    const beyondReach = boundMs / IDEAL_MS > 1.3 ? `; this machine's bound is ${(boundMs / IDEAL_MS).toFixed(2)}x, so the target is out of its reach` : "";
     const ideal = { name: `ideal: ${Math.ceil(CONNECTIONS / CONCURRENCY)} rounds × ${LATENCY_MS} ms`, value: IDEAL_MS };
     const sdkMade = fixture.throughSdk.length > 0 ? `${fixture.throughSdk.join(", ")} connected through the SDK, the others stored as it stores them` : "stored as the SDK stores them";
     return [
-      figure({ section: "sweep", name: "health sweep: plain undici request", value: ms("request"), unit: "ms", baseline: ideal, better: "lower", note: `the same calls over keep-alive pools, nothing else done: this machine's floor; rounds ${rounds("request")} ms` }),
+      figure({ section: "sweep", name: "health sweep: plain undici request", value: ms("request"), unit: "ms", baseline: ideal, better: "lower", note: `the same calls over keep-alive pools, nothing else done; CPU a call ${plainClient} µs here, ${plainSandbox} µs in the sandboxes; rounds ${rounds("request")} ms` }),
+      figure({
+        section: "sweep",
+        name: "health sweep: this machine's bound",
+        value: boundMs,
+        unit: "ms",
+        baseline: ideal,
+        better: "lower",
+        note: `the CPU plain undici's calls take: ${CONNECTIONS.toLocaleString("en-US")} × the larger of this side's ${plainClient} µs (one thread) and both sides' ${plainClient + plainSandbox} µs over ${cores} cores; no sweep of these calls is faster here`,
+      }),
       figure({ section: "sweep", name: "health sweep: plain fetch", value: ms("fetch"), unit: "ms", baseline: ideal, better: "lower", note: `the same who-am-I calls; rounds ${rounds("fetch")} ms` }),
-      figure({ section: "sweep", name: "health sweep: healthSweep", value: ms("sweep"), unit: "ms", baseline: ideal, better: "lower", limit: 1.3, target: "≤ 1.3x of the ideal", note: `10,000 checked, all ok (${sdkMade}); rounds ${rounds("sweep")} ms` }),
+      figure({ section: "sweep", name: "health sweep: healthSweep", value: ms("sweep"), unit: "ms", baseline: ideal, better: "lower", limit: 1.3, target: "≤ 1.3x of the ideal", note: `10,000 checked, all ok (${sdkMade}); rounds ${rounds("sweep")} ms${beyondReach}` }),
       figure({ section: "sweep", name: "health sweep: healthSweep beside plain undici request", value: ms("sweep"), unit: "ms", baseline: { name: "plain undici request, same calls", value: ms("request") }, better: "lower", note: "what the job adds to its own transport" }),
+      figure({
+        section: "sweep",
+        name: "health sweep: healthSweep's CPU a check",
+        value: cpu("sweep", "clientMicros"),
+        unit: "µs",
+        baseline: { name: "plain undici request's, same calls", value: plainClient },
+        better: "lower",
+        note: `what the job spends on a check (token opened, call paced, answer read, health recorded); the sandboxes ${cpu("sweep", "sandboxMicros")} µs`,
+      }),
       figure({ section: "sweep", name: "health sweep: healthSweep beside plain fetch", value: ms("sweep"), unit: "ms", baseline: { name: "plain fetch, same calls", value: ms("fetch") }, better: "lower", note: "what the job adds to sending the calls" }),
     ];
   } finally {

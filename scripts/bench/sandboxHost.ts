@@ -2,8 +2,12 @@
  * The eight sandboxes in a process of their own, for a bench whose figure
  * must not include the sandboxes' own work: started on free ports, in memory,
  * what `createIntegrations` needs printed as one JSON line; closed when stdin
- * ends (the bench exits or closes it) or on SIGTERM.
+ * ends (the bench exits or closes it) or on SIGTERM. Each line `cpu` on stdin
+ * is answered with a JSON line `{"cpuMicros": n}`: the CPU time (user and
+ * system) this process has spent so far, so the bench can tell what the
+ * sandboxes' answers cost beside what its own client spent.
  */
+import { createInterface } from "node:readline";
 import { startSandboxes } from "../../src/sandboxes.js";
 
 const local = await startSandboxes({ publicUrl: "http://localhost:3000" });
@@ -15,6 +19,11 @@ const close = async (): Promise<void> => {
   await local.close();
   process.exit(0);
 };
-process.stdin.on("end", () => void close());
-process.stdin.resume();
+const asked = createInterface({ input: process.stdin });
+asked.on("line", (line) => {
+  if (line.trim() !== "cpu") return void process.stderr.write(`sandbox host: unknown question ${JSON.stringify(line)} (it answers "cpu")\n`);
+  const { user, system } = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ cpuMicros: user + system })}\n`);
+});
+asked.on("close", () => void close());
 process.on("SIGTERM", () => void close());
