@@ -7,6 +7,7 @@ import { sql, type Kysely } from "kysely";
 import { freshLocation, testDatabases, watchedDatabase, type StoreLocation } from "../testing/databases.js";
 import { RefreshLockTimeoutError, type NewConnection, type StoredHealth } from "../integrations/shared/vault.js";
 import { DecryptionError, Keyring, MissingEncryptionKeysError, openStore, SqlVault } from "./index.js";
+import { newConnectionId } from "./sqlVault.js";
 import type { OpenedStore } from "./index.js";
 import { changeWatchOf } from "./changeWatch.js";
 import { migrateToLatest } from "./migrations.js";
@@ -33,6 +34,22 @@ function newConnection(overrides: Partial<NewConnection> = {}): NewConnection {
 }
 
 const rowOf = (id: string) => store.db.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+
+describe("newConnectionId", () => {
+  it("is conn_, nine base36 characters of milliseconds and thirteen random ones, sorting by the time it was made", () => {
+    const times = [0, 1, 35, 36, 1_295, 1_296, Date.parse("2026-12-04T00:00:00Z"), 2 ** 41, 36 ** 9 - 1];
+    const ids = times.map((t) => newConnectionId(t));
+    for (const id of ids) expect(id).toMatch(/^conn_[0-9a-z]{9}[A-Za-z0-9_-]{13}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids[6]?.slice(5, 14)).toBe(Date.parse("2026-12-04T00:00:00Z").toString(36).padStart(9, "0"));
+    expect(new Set(Array.from({ length: 1_000 }, () => newConnectionId(1)))).toHaveProperty("size", 1_000);
+  });
+
+  it("refuses a time its nine characters cannot hold", () => {
+    expect(() => newConnectionId(36 ** 9)).toThrow(/from 1970 to 5138, got 101559956668416/);
+    expect(() => newConnectionId(-1)).toThrow(RangeError);
+  });
+});
 
 describe.each(testDatabases())("vault on %s", (database) => {
   let location: StoreLocation;
@@ -77,7 +94,7 @@ describe.each(testDatabases())("vault on %s", (database) => {
     it("creates a record with the public fields and no secrets", async () => {
       const input = newConnection({ accessTokenExpiresAt: "2025-01-01T01:00:00.000Z" });
       const record = await store.vault.createConnection(input);
-      expect(record.id).toMatch(/^conn_[A-Za-z0-9_-]{22}$/);
+      expect(record.id).toMatch(/^conn_[0-9a-z]{9}[A-Za-z0-9_-]{13}$/);
       expect(record).toMatchObject({
         userId: "alice",
         provider: "slack",
@@ -119,6 +136,23 @@ describe.each(testDatabases())("vault on %s", (database) => {
       const all = await store.vault.listConnections({ userId: "alice", provider: "slack", includeRevoked: true });
       expect(all.map((r) => r.id)).toEqual([b.id, c.id, a.id]);
       expect(all[1]?.revokedAt).toBe("2025-02-01T00:00:00.000Z");
+    });
+
+    it("makes ids that sort in the order they were made, so the jobs' id-ordered walk writes to neighbouring rows", async () => {
+      const clock = vi.spyOn(Date, "now");
+      const made: string[] = [];
+      try {
+        // Across a change of the time part's leading digit, and several in one millisecond.
+        for (const at of [Date.parse("2031-01-01T00:00:00Z"), Date.parse("2031-01-01T00:00:00.035Z"), Date.parse("2031-01-01T00:00:00.036Z"), Date.parse("2059-06-01T00:00:00Z")]) {
+          clock.mockReturnValue(at);
+          made.push((await store.vault.createConnection(newConnection())).id);
+        }
+      } finally {
+        clock.mockRestore();
+      }
+      for (const id of made) expect(id).toMatch(/^conn_[0-9a-z]{9}[A-Za-z0-9_-]{13}$/);
+      const walked = (await store.vault.scanConnections({ limit: 10 })).map((r) => r.id);
+      expect(walked).toEqual(made);
     });
 
     it("finds a connection only for its own user and provider", async () => {
