@@ -241,6 +241,40 @@ describe.each(testDatabases())("vault on %s", (database) => {
       }
     });
 
+    it("keeps what a scan opens only where there is room, and a scan's read neither pushes out nor moves up what is kept", async () => {
+      const [a, b, c, d] = await Promise.all([1, 2, 3, 4].map(() => store.vault.createConnection(newConnection())));
+      const small = new SqlVault(store.db, store.keyring, undefined, { keepRows: false, openedTokensKept: 2 });
+      const opened = vi.spyOn(Keyring, "openWithDataKey");
+      /** Rows opened (each holds an access and a refresh token) by `read`. */
+      const opens = async (read: () => Promise<unknown>): Promise<number> => {
+        const before = opened.mock.calls.length;
+        await read();
+        return (opened.mock.calls.length - before) / 2;
+      };
+      try {
+        expect(await opens(() => small.readSecrets(a as NonNullable<typeof a>))).toBe(1);
+        expect(await opens(() => small.readSecrets(b as NonNullable<typeof b>))).toBe(1);
+        // Full: a scan's token is opened every time, and pushes neither out.
+        expect(await opens(() => small.readSecrets(c as NonNullable<typeof c>, { scan: true }))).toBe(1);
+        expect(await opens(() => small.readSecrets(c as NonNullable<typeof c>, { scan: true }))).toBe(1);
+        expect(await opens(() => small.readSecrets(a as NonNullable<typeof a>))).toBe(0);
+        expect(await opens(() => small.readSecrets(b as NonNullable<typeof b>))).toBe(0);
+        // a is now the least recently used; a scan finds it kept without moving it up, so d pushes a out, not b.
+        expect(await small.readSecrets(a as NonNullable<typeof a>, { scan: true })).toEqual({ accessToken: expect.stringMatching(/^xoxb-access-/) as unknown, refreshToken: expect.any(String) as unknown });
+        expect(await opens(() => small.readSecrets(d as NonNullable<typeof d>))).toBe(1);
+        expect(await opens(() => small.readSecrets(b as NonNullable<typeof b>))).toBe(0);
+        expect(await opens(() => small.readSecrets(a as NonNullable<typeof a>))).toBe(1);
+        // With room, a scan's token is kept.
+        const roomy = new SqlVault(store.db, store.keyring, undefined, { keepRows: false, openedTokensKept: 3 });
+        expect(await opens(() => roomy.readSecrets(a as NonNullable<typeof a>))).toBe(1);
+        expect(await opens(() => roomy.readSecrets(c as NonNullable<typeof c>, { scan: true }))).toBe(1);
+        expect(await opens(() => roomy.readSecrets(c as NonNullable<typeof c>))).toBe(0);
+      } finally {
+        opened.mockRestore();
+      }
+      expect(() => new SqlVault(store.db, store.keyring, undefined, { openedTokensKept: 0 })).toThrow(/openedTokensKept must be a whole number of at least 1, got 0/);
+    });
+
     it("refuses a ciphertext moved to the other column of the same row", async () => {
       const a = await store.vault.createConnection(newConnection());
       const row = await rowOf(a.id);

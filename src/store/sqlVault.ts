@@ -67,7 +67,9 @@ const STATE_SWEEP_EVERY = 100;
  * exact ciphertexts and wrapped key the row holds, so a token replaced since (refreshed here or by
  * another instance, a key rotated) is opened anew, and the row is read first every time (or known
  * unchanged, changeWatch.ts): a disconnected one holds nothing to match. What is kept is what the
- * process holds for each call anyway, and no more than its keyring can open.
+ * process holds for each call anyway, and no more than its keyring can open. The health sweep reads
+ * tokens as a scan (readSecrets' `scan`): it fills room that is free and pushes nothing out, where a
+ * walk over more connections than are kept left none of those in use kept once it passed.
  */
 export const OPENED_TOKENS_KEPT = 4_096;
 
@@ -75,7 +77,7 @@ export class SqlVault implements Vault {
   private consumedSinceSweep = 0;
 
   /** Opened tokens by their row's id and sealed columns (see OPENED_TOKENS_KEPT). */
-  private readonly opened = new LRUCache<string, ConnectionSecrets>({ max: OPENED_TOKENS_KEPT });
+  private readonly opened: LRUCache<string, ConnectionSecrets>;
 
   private readonly hot: ReturnType<typeof hotQueries>;
 
@@ -105,9 +107,13 @@ export class SqlVault implements Vault {
     /**
      * `keepRows: false`: asks for none of its reads to be kept (another vault on the same connection may
      * have); on a connection of its own, every read goes to the database (what a benchmark of the queries measures).
+     * `openedTokensKept`: how many connections' opened tokens are kept (OPENED_TOKENS_KEPT by default).
      */
-    options: { keepRows?: boolean } = {},
+    options: { keepRows?: boolean; openedTokensKept?: number } = {},
   ) {
+    const openedTokensKept = options.openedTokensKept ?? OPENED_TOKENS_KEPT;
+    if (!Number.isInteger(openedTokensKept) || openedTokensKept < 1) throw new RangeError(`openedTokensKept must be a whole number of at least 1, got ${openedTokensKept}`);
+    this.opened = new LRUCache({ max: openedTokensKept });
     this.hot = hotQueries(db);
     this.watch = changeWatchOf(db);
     if (this.watch && options.keepRows !== false) {
@@ -183,16 +189,17 @@ export class SqlVault implements Vault {
    * vault read `connection` (the same row read), with no second query (a
    * record this vault did not make is read again).
    */
-  async readSecrets(connection: ConnectionRecord, options?: { asRead?: boolean }): Promise<ConnectionSecrets> {
+  async readSecrets(connection: ConnectionRecord, options?: { asRead?: boolean; scan?: boolean }): Promise<ConnectionSecrets> {
     const row = (options?.asRead ? this.sealedOf.get(connection) : undefined) ?? (await this.hot.secretsOf({ id: connection.id }))[0];
     if (!row?.access_token_enc || !row.data_key_wrapped) throw new Error(`connection ${connection.id} holds no token`);
     const slot = `${connection.id}\u0000${row.data_key_wrapped}\u0000${row.access_token_enc}\u0000${row.refresh_token_enc ?? ""}`;
-    const kept = this.opened.get(slot);
+    // A scan's read leaves what is kept as it was: no entry moved up, none dropped for its own.
+    const kept = options?.scan ? this.opened.peek(slot) : this.opened.get(slot);
     if (kept) return { ...kept };
     const dataKey = this.keyring.unwrapDataKey(row.data_key_wrapped, dataKeyAad(connection.id));
     const secrets: ConnectionSecrets = { accessToken: open(dataKey, connection.id, "access_token", row.access_token_enc) };
     if (row.refresh_token_enc) secrets.refreshToken = open(dataKey, connection.id, "refresh_token", row.refresh_token_enc);
-    this.opened.set(slot, { ...secrets });
+    if (!options?.scan || this.opened.size < this.opened.max) this.opened.set(slot, { ...secrets });
     return secrets;
   }
 

@@ -76,18 +76,19 @@ export async function health(session: Session, userId: string, options?: { conne
 export async function checkHealth(session: Session, record: ConnectionRecord): Promise<StoredHealth> {
   if (record.provider !== session.provider) throw new Error(`a ${record.provider} connection checked by the ${session.provider} connector`);
   if (record.revokedAt) return disconnectedHealth(session, record.revokedAt);
-  // The sweep's many writes share commits (Vault.recordHealth's grouped).
-  return probeAndRecord(session, record, { grouped: true });
+  // The sweep's many writes share commits (Vault.recordHealth's grouped), and its token reads are a scan's.
+  return probeAndRecord(session, record, { sweep: true });
 }
 
 /** The one-attempt probe of `health`, its outcome recorded; our own state (another instance still refreshing) says nothing of the connection: thrown, not recorded. */
-async function probeAndRecord(session: Session, record: ConnectionRecord, options?: { grouped?: boolean }): Promise<StoredHealth> {
+async function probeAndRecord(session: Session, record: ConnectionRecord, options?: { sweep?: boolean }): Promise<StoredHealth> {
+  const writing = options?.sweep ? { grouped: true } : undefined;
   try {
-    await session.probe(record, false);
-    return await session.recordHealth(record, undefined, options);
+    await session.probe(record, false, options?.sweep ? { scan: true } : undefined);
+    return await session.recordHealth(record, undefined, writing);
   } catch (error) {
     if (!(error instanceof IntegrationError) || isOwnBusiness(error)) throw error;
-    return session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error, options));
+    return session.recordedByRefresh.get(error) ?? (await session.recordHealth(record, error, writing));
   }
 }
 

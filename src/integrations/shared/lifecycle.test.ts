@@ -288,10 +288,12 @@ describe("the health sweep's check of a scanned connection", () => {
         if (typeof value !== "function") return value;
         return (...args: unknown[]) => {
           reads.push(String(key));
+          if (key === "readSecrets") secretsRead.push(args[1]);
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
     });
+    const secretsRead: unknown[] = [];
     const lifecycle = lifecycleWith(definition(), provider.fetchStub, { vault });
     const connection = await lifecycle.connectApiKey({ userId: "alice", apiKey: "acme_key_for_the_sweep" });
     const [record] = await store.vault.scanConnections({ limit: 10 });
@@ -300,6 +302,8 @@ describe("the health sweep's check of a scanned connection", () => {
     const ok = await lifecycle.checkHealth(record as NonNullable<typeof record>);
     expect(ok).toMatchObject({ status: "ok", auth: true, apiReachable: true });
     expect(reads).toEqual(["readSecrets", "recordHealth"]);
+    // Read as a scan's: the sweep's walk over every connection pushes no token in use out of memory.
+    expect(secretsRead).toEqual([{ asRead: true, scan: true }]);
     expect(provider.calls.map((c) => c.url)).toEqual(["https://api.example/me"]);
     expect((await store.vault.findConnection({ userId: "alice", provider: "acme", id: connection.id }))?.lastHealth).toEqual(ok);
     // What health() then answers (and records) is the same outcome.

@@ -63,8 +63,8 @@ export type Session = {
   tokens: TokenKeeper;
   /** Failed refreshes the token keeper already recorded as health: a probe that met one reports it instead of writing it again. */
   recordedByRefresh: WeakMap<IntegrationError, StoredHealth>;
-  /** The who-am-I call with a usable token (refreshed first if due); one attempt unless `retry`. */
-  probe(record: ConnectionRecord, retry: boolean): Promise<Identity>;
+  /** The who-am-I call with a usable token (refreshed first if due); one attempt unless `retry`; the token read as a scan's with `scan` (the sweep's). */
+  probe(record: ConnectionRecord, retry: boolean, options?: { scan?: boolean }): Promise<Identity>;
   /**
    * One authenticated call with a stored connection: a usable token
    * (refreshed ahead of expiry, and once after the provider rejects it),
@@ -134,10 +134,12 @@ export function createSession(definition: ConnectorDefinition, deps: LifecycleDe
       await deps.vault.recordHealth(record.id, health, ...(options?.grouped ? [{ grouped: true }] : []));
       return health;
     },
-    probe: async (record, retry) => {
+    probe: async (record, retry, options) => {
       const identityCtx = contextFor(record.baseUrl, retry);
-      return session.tokens.withAccessToken(record, (accessToken) =>
-        identify(definition, identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes }, paceKeyOf(definition, record)),
+      return session.tokens.withAccessToken(
+        record,
+        (accessToken) => identify(definition, identityCtx, { accessToken, authMethod: record.authMethod, metadata: record.metadata, scopes: record.scopes }, paceKeyOf(definition, record)),
+        options,
       );
     },
     call: async (record, call, options) => {

@@ -80,14 +80,15 @@ export class TokenKeeper {
   /**
    * Runs `call` with a usable access token. A token due to expire is
    * refreshed first; a token the provider rejects is refreshed once and the
-   * call repeated once.
+   * call repeated once. With `scan`, the token is read as a walk over every
+   * connection reads it (Vault.readSecrets).
    */
-  async withAccessToken<T>(record: ConnectionRecord, call: (accessToken: string) => Promise<T>): Promise<T> {
+  async withAccessToken<T>(record: ConnectionRecord, call: (accessToken: string) => Promise<T>, options?: { scan?: boolean }): Promise<T> {
     if (record.tokenRefreshStatus === "failed") throw this.refreshFailed(record);
     let current = record;
     if (this.canRefresh(current) && refreshDue(current, this.deps.clock.now())) current = await this.refresh(current);
     // The token read with the record (no second query): one another instance replaced since is rejected, and renewed below.
-    const { accessToken } = await this.deps.vault.readSecrets(current, { asRead: true });
+    const { accessToken } = await this.deps.vault.readSecrets(current, { asRead: true, ...(options?.scan ? { scan: true } : {}) });
     try {
       return await call(accessToken);
     } catch (error) {
