@@ -46,8 +46,8 @@ describe("newConnectionId", () => {
   });
 
   it("refuses a time its nine characters cannot hold", () => {
-    expect(() => newConnectionId(36 ** 9)).toThrow(/from 1970 to 5138, got 101559956668416/);
-    expect(() => newConnectionId(-1)).toThrow(RangeError);
+    expect(() => newConnectionId(36 ** 9)).toThrow(/milliseconds from 1970 to 5138, got 101559956668416/);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => newConnectionId(bad)).toThrow(RangeError);
   });
 });
 

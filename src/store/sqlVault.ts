@@ -49,8 +49,8 @@ const ID_RANDOM_CHARS = 13;
  * end. Ids made before keep their form (`conn_` and 22 base64url characters, as every id has).
  */
 export function newConnectionId(now: number = Date.now()): string {
-  const time = Math.floor(now).toString(36).padStart(ID_TIME_CHARS, "0");
-  if (time.length !== ID_TIME_CHARS || now < 0) throw new RangeError(`a connection id's time must be from 1970 to 5138, got ${now}`);
+  const time = Number.isFinite(now) && now >= 0 ? Math.floor(now).toString(36).padStart(ID_TIME_CHARS, "0") : "";
+  if (time.length !== ID_TIME_CHARS) throw new RangeError(`a connection id's time must be milliseconds from 1970 to 5138, got ${now}`);
   return `conn_${time}${randomBytes(10).toString("base64url").slice(0, ID_RANDOM_CHARS)}`;
 }
 
