@@ -275,6 +275,26 @@ describe.each(testDatabases())("vault on %s", (database) => {
       expect(() => new SqlVault(store.db, store.keyring, undefined, { openedTokensKept: 0 })).toThrow(/openedTokensKept must be a whole number of at least 1, got 0/);
     });
 
+    it("keeps one opened token per connection: a replaced token takes the old one's place and pushes no other out", async () => {
+      const [a, b] = await Promise.all([1, 2].map(() => store.vault.createConnection(newConnection())));
+      const small = new SqlVault(store.db, store.keyring, undefined, { keepRows: false, openedTokensKept: 2 });
+      const opened = vi.spyOn(Keyring, "openWithDataKey");
+      try {
+        await small.readSecrets(a as NonNullable<typeof a>);
+        await small.readSecrets(b as NonNullable<typeof b>);
+        // b is now the least recently used: were the replaced token kept beside the old one, it would push b out.
+        await small.readSecrets(a as NonNullable<typeof a>);
+        await small.updateTokens({ id: (a as NonNullable<typeof a>).id, expectedVersion: (a as NonNullable<typeof a>).version, secrets: { accessToken: "replaced" }, tokenMasked: "r", tokenRefreshStatus: "healthy" });
+        expect((await small.readSecrets(a as NonNullable<typeof a>)).accessToken).toBe("replaced");
+        const before = opened.mock.calls.length;
+        expect((await small.readSecrets(b as NonNullable<typeof b>)).accessToken).toMatch(/^xoxb-access-/);
+        expect((await small.readSecrets(a as NonNullable<typeof a>)).accessToken).toBe("replaced");
+        expect(opened.mock.calls.length).toBe(before);
+      } finally {
+        opened.mockRestore();
+      }
+    });
+
     it("refuses a ciphertext moved to the other column of the same row", async () => {
       const a = await store.vault.createConnection(newConnection());
       const row = await rowOf(a.id);

@@ -63,9 +63,10 @@ const STATE_SWEEP_EVERY = 100;
 /**
  * How many connections' opened tokens a vault keeps (the least recently used dropped first). Every
  * call with a stored connection opened its token: a data key unwrapped and a token decrypted, two
- * AES-GCM decryptions that were about 10% of a proxied call's time here. They are kept by the
- * exact ciphertexts and wrapped key the row holds, so a token replaced since (refreshed here or by
- * another instance, a key rotated) is opened anew, and the row is read first every time (or known
+ * AES-GCM decryptions that were about 10% of a proxied call's time here. Each is kept with the exact
+ * ciphertexts and wrapped key it was opened from, and answered only while the row holds those, so a
+ * token replaced since (refreshed here or by another instance, a key rotated) is opened anew and
+ * takes the place of the old; the row is read first every time (or known
  * unchanged, changeWatch.ts): a disconnected one holds nothing to match. What is kept is what the
  * process holds for each call anyway, and no more than its keyring can open. The health sweep reads
  * tokens as a scan (readSecrets' `scan`): it fills room that is free and pushes nothing out, where a
@@ -76,8 +77,8 @@ export const OPENED_TOKENS_KEPT = 4_096;
 export class SqlVault implements Vault {
   private consumedSinceSweep = 0;
 
-  /** Opened tokens by their row's id and sealed columns (see OPENED_TOKENS_KEPT). */
-  private readonly opened: LRUCache<string, ConnectionSecrets>;
+  /** Opened tokens by their row's id, with the sealed columns they were opened from (see OPENED_TOKENS_KEPT). */
+  private readonly opened: LRUCache<string, { sealed: Sealed; secrets: ConnectionSecrets }>;
 
   private readonly hot: ReturnType<typeof hotQueries>;
 
@@ -192,14 +193,16 @@ export class SqlVault implements Vault {
   async readSecrets(connection: ConnectionRecord, options?: { asRead?: boolean; scan?: boolean }): Promise<ConnectionSecrets> {
     const row = (options?.asRead ? this.sealedOf.get(connection) : undefined) ?? (await this.hot.secretsOf({ id: connection.id }))[0];
     if (!row?.access_token_enc || !row.data_key_wrapped) throw new Error(`connection ${connection.id} holds no token`);
-    const slot = `${connection.id}\u0000${row.data_key_wrapped}\u0000${row.access_token_enc}\u0000${row.refresh_token_enc ?? ""}`;
     // A scan's read leaves what is kept as it was: no entry moved up, none dropped for its own.
-    const kept = options?.scan ? this.opened.peek(slot) : this.opened.get(slot);
-    if (kept) return { ...kept };
+    const kept = options?.scan ? this.opened.peek(connection.id) : this.opened.get(connection.id);
+    if (kept && sameSealed(kept.sealed, row)) return { ...kept.secrets };
     const dataKey = this.keyring.unwrapDataKey(row.data_key_wrapped, dataKeyAad(connection.id));
     const secrets: ConnectionSecrets = { accessToken: open(dataKey, connection.id, "access_token", row.access_token_enc) };
     if (row.refresh_token_enc) secrets.refreshToken = open(dataKey, connection.id, "refresh_token", row.refresh_token_enc);
-    if (!options?.scan || this.opened.size < this.opened.max) this.opened.set(slot, { ...secrets });
+    if (!options?.scan || this.opened.size < this.opened.max) {
+      const sealed = { data_key_wrapped: row.data_key_wrapped, access_token_enc: row.access_token_enc, refresh_token_enc: row.refresh_token_enc ?? null };
+      this.opened.set(connection.id, { sealed, secrets: { ...secrets } });
+    }
     return secrets;
   }
 
@@ -321,7 +324,7 @@ export class SqlVault implements Vault {
 
   /** Drops what this vault keeps in memory of connection `id`: its opened tokens, and every kept read. */
   private forget(id: string): void {
-    for (const slot of [...this.opened.keys()]) if (slot.startsWith(`${id}\u0000`)) this.opened.delete(slot);
+    this.opened.delete(id);
     this.watch?.forget();
   }
 
@@ -483,6 +486,10 @@ export type RewrapReport = {
 type Sealed = Pick<Selectable<ConnectionsTable>, "data_key_wrapped" | "access_token_enc" | "refresh_token_enc">;
 
 const dataKeyAad = (id: string): string => `connection:${id}:data_key`;
+
+/** Whether a row holds exactly the sealed values `kept` was opened from (a token replaced, or a key rewrapped, is not). */
+const sameSealed = (kept: Sealed, row: Sealed): boolean =>
+  kept.data_key_wrapped === row.data_key_wrapped && kept.access_token_enc === row.access_token_enc && kept.refresh_token_enc === (row.refresh_token_enc ?? null);
 
 function seal(dataKey: Buffer, id: string, column: string, plaintext: string): string {
   return Keyring.sealWithDataKey(dataKey, plaintext, `connection:${id}:${column}`);
