@@ -46,7 +46,7 @@ describe("newConnectionId", () => {
   });
 
   it("refuses a time its nine characters cannot hold", () => {
-    expect(() => newConnectionId(36 ** 9)).toThrow(/milliseconds from 1970 to 5138, got 101559956668416/);
+    expect(() => newConnectionId(36 ** 9)).toThrow(/milliseconds from 1970 to 5188, got 101559956668416/);
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => newConnectionId(bad)).toThrow(RangeError);
   });
 });
@@ -142,7 +142,7 @@ describe.each(testDatabases())("vault on %s", (database) => {
       const clock = vi.spyOn(Date, "now");
       const made: string[] = [];
       try {
-        // Across a change of the time part's leading digit, and several in one millisecond.
+        // A millisecond apart, and decades apart (ids made in the same millisecond sort at random).
         for (const at of [Date.parse("2031-01-01T00:00:00Z"), Date.parse("2031-01-01T00:00:00.035Z"), Date.parse("2031-01-01T00:00:00.036Z"), Date.parse("2059-06-01T00:00:00Z")]) {
           clock.mockReturnValue(at);
           made.push((await store.vault.createConnection(newConnection())).id);
@@ -273,6 +273,24 @@ describe.each(testDatabases())("vault on %s", (database) => {
         opened.mockRestore();
       }
       expect(() => new SqlVault(store.db, store.keyring, undefined, { openedTokensKept: 0 })).toThrow(/openedTokensKept must be a whole number of at least 1, got 0/);
+      await expect(openStore({ ...location, keys: [randomBytes(32)], openedTokensKept: 2.5 })).rejects.toThrow(/openedTokensKept must be a whole number of at least 1, got 2.5/);
+    });
+
+    it("sizes the opened tokens kept as openStore is told", async () => {
+      const own = freshLocation(database);
+      const sized = await openStore({ ...own.location, keys: [randomBytes(32)], openedTokensKept: 1 });
+      const opened = vi.spyOn(Keyring, "openWithDataKey");
+      try {
+        const a = await sized.vault.createConnection(newConnection());
+        const b = await sized.vault.createConnection(newConnection());
+        for (const record of [a, b, a]) await sized.vault.readSecrets(record);
+        // Room for one: b pushed a out, so a was opened twice (an access and a refresh token each time).
+        expect(opened).toHaveBeenCalledTimes(6);
+      } finally {
+        opened.mockRestore();
+        await sized.close();
+        await own.dispose();
+      }
     });
 
     it("keeps one opened token per connection: a replaced token takes the old one's place and pushes no other out", async () => {

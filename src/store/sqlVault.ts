@@ -34,14 +34,15 @@ const LEASE_POLL_MAX_MS = 250;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Characters of a connection id's time part: base36 milliseconds, zero-padded (enough until the year 5138). */
+/** Characters of a connection id's time part: base36 milliseconds, zero-padded (enough until the year 5188). */
 const ID_TIME_CHARS = 9;
 /** Characters of its random part (base64url: 78 bits), so that an id keeps the 22 characters after `conn_` it always had. */
 const ID_RANDOM_CHARS = 13;
 
 /**
  * A new connection id: `conn_`, the time it was made (base36 milliseconds, digits and lower-case
- * letters only, so that it sorts the same under any collation), then random characters. Ids made
+ * letters only, so that it sorts the same in byte order and under the usual text collations: C,
+ * glibc's, ICU's default), then random characters. Ids made
  * later sort after, as in UUIDv7: the jobs walk connections in id order, and SQLite keeps a table's
  * rows in the order they were inserted, so a sweep's consecutive checks write to the same few pages
  * of the table, where random ids put every one on a page of its own (a sweep of 10,000 connections
@@ -50,7 +51,7 @@ const ID_RANDOM_CHARS = 13;
  */
 export function newConnectionId(now: number = Date.now()): string {
   const time = Number.isFinite(now) && now >= 0 ? Math.floor(now).toString(36).padStart(ID_TIME_CHARS, "0") : "";
-  if (time.length !== ID_TIME_CHARS) throw new RangeError(`a connection id's time must be milliseconds from 1970 to 5138, got ${now}`);
+  if (time.length !== ID_TIME_CHARS) throw new RangeError(`a connection id's time must be milliseconds from 1970 to 5188, got ${now}`);
   return `conn_${time}${randomBytes(10).toString("base64url").slice(0, ID_RANDOM_CHARS)}`;
 }
 
@@ -69,10 +70,17 @@ const STATE_SWEEP_EVERY = 100;
  * takes the place of the old; the row is read first every time (or known
  * unchanged, changeWatch.ts): a disconnected one holds nothing to match. What is kept is what the
  * process holds for each call anyway, and no more than its keyring can open. The health sweep reads
- * tokens as a scan (readSecrets' `scan`): it fills room that is free and pushes nothing out, where a
- * walk over more connections than are kept left none of those in use kept once it passed.
+ * tokens as a scan (readSecrets' `scan`), as do a refresh and a revocation: such a read fills room
+ * that is free (what it keeps then counts as just used) and pushes nothing out, where a walk over
+ * more connections than are kept left none of those in use kept once it passed.
  */
 export const OPENED_TOKENS_KEPT = 4_096;
+
+/** `count` if it can size the opened tokens kept (a whole number, at least 1); a RangeError naming it otherwise. */
+export function checkedOpenedTokensKept(count: number): number {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`openedTokensKept must be a whole number of at least 1, got ${count}`);
+  return count;
+}
 
 export class SqlVault implements Vault {
   private consumedSinceSweep = 0;
@@ -112,9 +120,7 @@ export class SqlVault implements Vault {
      */
     options: { keepRows?: boolean; openedTokensKept?: number } = {},
   ) {
-    const openedTokensKept = options.openedTokensKept ?? OPENED_TOKENS_KEPT;
-    if (!Number.isInteger(openedTokensKept) || openedTokensKept < 1) throw new RangeError(`openedTokensKept must be a whole number of at least 1, got ${openedTokensKept}`);
-    this.opened = new LRUCache({ max: openedTokensKept });
+    this.opened = new LRUCache({ max: checkedOpenedTokensKept(options.openedTokensKept ?? OPENED_TOKENS_KEPT) });
     this.hot = hotQueries(db);
     this.watch = changeWatchOf(db);
     if (this.watch && options.keepRows !== false) {

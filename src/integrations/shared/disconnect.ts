@@ -69,7 +69,8 @@ export async function retryRevocation(session: Session, record: ConnectionRecord
 async function revokeAtProvider(session: Session, record: ConnectionRecord): Promise<{ revocation: ProviderRevocation; note?: string }> {
   const { definition, deps, name, contextFor } = session;
   try {
-    const secrets = await deps.vault.readSecrets(record);
+    // Read as a scan's: a token being revoked is not one to keep in place of another in use.
+    const secrets = await deps.vault.readSecrets(record, { scan: true });
     const revocation = await definition.revoke(contextFor(record.baseUrl), { connection: record, ...secrets });
     return revocation === "not_supported"
       ? { revocation, note: `${name} has no way to revoke this kind of credential; it was erased here (roll it at ${name} to be sure)` }

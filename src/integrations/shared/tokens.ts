@@ -94,7 +94,7 @@ export class TokenKeeper {
     } catch (error) {
       if (!(error instanceof IntegrationError) || !this.canRefresh(current) || !this.isRejection(error)) throw error;
       const renewed = await this.refresh(current);
-      const { accessToken: fresh } = await this.deps.vault.readSecrets(renewed);
+      const { accessToken: fresh } = await this.deps.vault.readSecrets(renewed, options?.scan ? { scan: true } : undefined);
       return call(fresh);
     }
   }
@@ -138,7 +138,8 @@ export class TokenKeeper {
     if (current.tokenRefreshStatus === "failed") throw this.refreshFailed(current);
     // Another caller or instance refreshed since this one read the record: use its token.
     if (current.version !== seen.version && !refreshDue(current, clock.now())) return current;
-    const { refreshToken } = await vault.readSecrets(current);
+    // Read as a scan's: these tokens are replaced in a moment, so nothing kept is pushed out for them.
+    const { refreshToken } = await vault.readSecrets(current, { scan: true });
     if (!refreshToken || !definition.refreshToken) throw this.refreshFailed(current);
     let grant: TokenGrant;
     try {

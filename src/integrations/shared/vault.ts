@@ -111,11 +111,12 @@ export interface Vault {
    * stored when it read `connection` (the same row read, so the record's
    * expiry and refresh status are theirs) without reading again; a call
    * with a token since replaced is rejected by the provider and renewed.
-   * With `scan` (a job's walk over every connection: the health sweep), a
-   * vault that keeps opened tokens in memory keeps this one only where it
-   * has room, and neither drops nor moves up any it keeps for it: a walk
-   * over more connections than it keeps would push out those in use and
-   * then find none of its own again.
+   * With `scan` (a read not soon repeated: the health sweep's walk over
+   * every connection, the read of tokens about to be replaced by a refresh
+   * or revoked), a vault that keeps opened tokens in memory keeps these
+   * only where it has room, and neither drops nor moves up any it keeps for
+   * them: a walk over more connections than it keeps would push out those
+   * in use and then find none of its own again.
    */
   readSecrets(connection: ConnectionRecord, options?: { asRead?: boolean; scan?: boolean }): Promise<ConnectionSecrets>;
   /**
