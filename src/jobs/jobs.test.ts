@@ -2,7 +2,7 @@
  * Background jobs: the sweeps' work (on SQLite and PostgreSQL), the bound on
  * concurrency, and the runners' promise that a job runs once.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import type { ProviderId } from "../integrations/registry.js";
 import type { ConnectorLifecycle } from "../integrations/shared/lifecycle.js";
 import type { ConnectionRecord, StoredHealth, Vault } from "../integrations/shared/vault.js";
@@ -220,13 +220,18 @@ describe.each(testDatabases())("sweeps on %s", (database) => {
     expect(await refreshAhead({ ...deps(), windowMs: 600_000, idleMs: 3_600_000 })).toMatchObject({ due: 0 });
     await h.sandbox("slack", "/_sandbox/requests", { method: "DELETE" });
     h.clock.advance((TTL - 300) * 1000); // five minutes before expiry, and an hour idle
+    const reads = vi.spyOn(h.service.store.vault, "readSecrets");
     try {
       expect(await refreshAhead({ ...deps(), windowMs: 600_000, idleMs: 3_000_000 })).toEqual({ due: 1, refreshed: 1, skipped: 0, failed: 0 });
       expect(await refreshes()).toBe(1);
+      // The tokens a refresh replaces are read as a scan's: no opened token in use is pushed out for them.
+      expect(reads.mock.calls.map(([, options]) => options)).toEqual([{ scan: true }]);
+      reads.mockRestore();
       // The new token is neither expiring nor idle.
       expect(await refreshAhead({ ...deps(), windowMs: 600_000, idleMs: 3_000_000 })).toMatchObject({ due: 0 });
       expect(await refreshes()).toBe(1);
     } finally {
+      reads.mockRestore();
       h.clock.advance(-(TTL - 300) * 1000);
     }
   });
