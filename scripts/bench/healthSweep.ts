@@ -55,7 +55,7 @@ import { connectorsById, createIntegrations } from "../../src/sdk.js";
 import { openStore, SqlVault } from "../../src/store/index.js";
 import { ROOT } from "../../src/testing/processes.js";
 import { figure, interleaved, median, type Figure } from "./compare.js";
-import { mainThreadCpuMicros } from "./threadCpu.js";
+import { readCpu, type CpuReading } from "./threadCpu.js";
 
 const CONNECTIONS = 10_000;
 const CONCURRENCY = 200;
@@ -69,8 +69,8 @@ type Host = {
   settings: Record<ProviderId, ConnectorSettings>;
   baseUrlAllowlist: string[];
   urls: Record<ProviderId, string>;
-  /** CPU time (user and system, µs) the sandbox host has spent so far: on all its threads, and on its main one where that can be read. */
-  cpuMicros(): Promise<{ all: number; main?: number }>;
+  /** The sandbox host's CPU reading (threadCpu.ts). */
+  cpu(): Promise<CpuReading>;
 };
 
 async function startHost(): Promise<Host> {
@@ -81,16 +81,16 @@ async function startHost(): Promise<Host> {
   const waiting: ((line: string) => void)[] = [];
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => waiting.shift()?.(line));
   const nextLine = (): Promise<string> => Promise.race([new Promise<string>((resolve) => waiting.push(resolve)), exited]);
-  const started = JSON.parse(await nextLine()) as Omit<Host, "child" | "cpuMicros">;
-  const cpuMicros = async (): Promise<{ all: number; main?: number }> => {
+  const started = JSON.parse(await nextLine()) as Omit<Host, "child" | "cpu">;
+  const cpu = async (): Promise<CpuReading> => {
     const answer = nextLine();
     child.stdin?.write("cpu\n");
     const line = await answer;
-    const { cpuMicros: all, mainMicros: main } = JSON.parse(line) as { cpuMicros?: unknown; mainMicros?: unknown };
+    const { all, main } = JSON.parse(line) as { all?: unknown; main?: unknown };
     if (typeof all !== "number" || (main !== null && typeof main !== "number")) throw new Error(`the sandbox host answered "cpu" with ${line}`);
-    return { all, ...(typeof main === "number" ? { main } : {}) };
+    return { all, main: main ?? Number.NaN };
   };
-  return { child, ...started, cpuMicros };
+  return { child, ...started, cpu };
 }
 
 async function stopHost(host: Host | undefined): Promise<void> {
@@ -158,8 +158,8 @@ export type SweepFixture = {
   calls: { url: string; init: RequestInit }[];
   /** Providers whose connections were all made through the SDK: the vault cannot be given them as the SDK stores them (Stripe's metadata names each key's own account). */
   throughSdk: ProviderId[];
-  /** CPU time (user and system, µs) the sandbox host has spent so far: on all its threads, and on its main one where that can be read. */
-  sandboxCpuMicros(): Promise<{ all: number; main?: number }>;
+  /** The sandbox host's CPU reading (threadCpu.ts). */
+  sandboxCpu(): Promise<CpuReading>;
   close(): Promise<void>;
 };
 
@@ -241,8 +241,7 @@ export async function sweepFixture(options: { count: number; providers?: readonl
       }),
     );
 
-    const sandboxCpuMicros = host.cpuMicros;
-    return { store, connectors, urls, records, calls, throughSdk: [...throughSdk], sandboxCpuMicros, close };
+    return { store, connectors, urls, records, calls, throughSdk: [...throughSdk], sandboxCpu: host.cpu, close };
   } catch (error) {
     await close();
     throw error;
@@ -261,21 +260,19 @@ export async function healthSweepBench(): Promise<Figure[]> {
   const plainPools = createProviderPools();
   /** `work`'s time, and the CPU time each side spent on it, a call. */
   const measuredRun = async (work: () => Promise<void>): Promise<Run> => {
-    const sandboxBefore = await fixture.sandboxCpuMicros();
-    const clientBefore = process.cpuUsage();
-    const clientMainBefore = mainThreadCpuMicros() ?? Number.NaN;
+    const sandboxBefore = await fixture.sandboxCpu();
+    const clientBefore = readCpu();
     const started = performance.now();
     await work();
     const ms = performance.now() - started;
-    const client = process.cpuUsage(clientBefore);
-    const clientMain = (mainThreadCpuMicros() ?? Number.NaN) - clientMainBefore;
-    const sandbox = await fixture.sandboxCpuMicros();
+    const [client, sandbox] = [readCpu(), await fixture.sandboxCpu()];
+    const perCall = (after: number, before: number) => (after - before) / CONNECTIONS;
     return {
       ms,
-      clientMicros: (client.user + client.system) / CONNECTIONS,
-      sandboxMicros: (sandbox.all - sandboxBefore.all) / CONNECTIONS,
-      clientMainMicros: clientMain / CONNECTIONS,
-      sandboxMainMicros: ((sandbox.main ?? Number.NaN) - (sandboxBefore.main ?? Number.NaN)) / CONNECTIONS,
+      clientMicros: perCall(client.all, clientBefore.all),
+      sandboxMicros: perCall(sandbox.all, sandboxBefore.all),
+      clientMainMicros: perCall(client.main, clientBefore.main),
+      sandboxMainMicros: perCall(sandbox.main, sandboxBefore.main),
     };
   };
   try {

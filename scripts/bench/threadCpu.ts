@@ -1,21 +1,31 @@
 /**
- * CPU time of this process's main thread alone (the JavaScript thread),
- * where `process.cpuUsage()` counts every thread (V8's GC helpers, libuv's
- * pool). Read from Linux's /proc/self/task/<pid>/stat (utime and stime, in
- * USER_HZ = 100 ticks a second, so to 10 ms); undefined where there is no
- * such file. Node 20 has no call for it (process.threadCpuUsage is 23's).
+ * CPU time a process has spent: on all its threads (`process.cpuUsage()`,
+ * which counts V8's GC helpers and libuv's pool too), and on its main thread
+ * alone (the JavaScript thread), read from Linux's /proc/self/task/<pid>/stat
+ * (utime and stime, in USER_HZ = 100 ticks a second, so to 10 ms). Node 20
+ * has no call for the main thread's (process.threadCpuUsage is 23's); where
+ * there is no such file it is NaN. The bench reads its own and asks the
+ * sandbox host for the host's, the same reading.
  */
 import { readFileSync } from "node:fs";
 
 /** Ticks a second in /proc's times: USER_HZ, 100 on every Linux ABI Node runs on. */
 const USER_HZ = 100;
 
-export function mainThreadCpuMicros(): number | undefined {
+/** µs of CPU so far: `all` threads', and the `main` thread's (NaN where it cannot be read). */
+export type CpuReading = { all: number; main: number };
+
+export function readCpu(): CpuReading {
+  const { user, system } = process.cpuUsage();
+  return { all: user + system, main: mainThreadCpuMicros() };
+}
+
+function mainThreadCpuMicros(): number {
   let stat: string;
   try {
     stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
   } catch {
-    return undefined;
+    return Number.NaN;
   }
   // The command name, in parentheses, may hold spaces: fields are counted after its closing one.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

@@ -12,7 +12,7 @@ import { MIGRATION_NAMES, migrateToLatest, pendingMigrations } from "./migration
 import type { PostgresOptions } from "./postgres.js";
 import type { Database } from "./schema.js";
 import { SqlSandboxStore } from "./sandboxStore.js";
-import { checkedOpenedTokensKept, SqlVault } from "./sqlVault.js";
+import { checkedOpenedTokensKept, OPENED_TOKENS_KEPT, SqlVault } from "./sqlVault.js";
 import { PgRateWindows } from "./pgRateWindows.js";
 
 export { Keyring, parseEncryptionKey, DecryptionError } from "./keyring.js";
@@ -100,7 +100,7 @@ export type StoreOptions = {
 export async function openStore(options: StoreOptions): Promise<OpenedStore> {
   const keyring = new Keyring(options.keys);
   // Refused before the database is opened, so nothing is left open behind the error.
-  const openedTokensKept = options.openedTokensKept === undefined ? undefined : checkedOpenedTokensKept(options.openedTokensKept);
+  const openedTokensKept = checkedOpenedTokensKept(options.openedTokensKept ?? OPENED_TOKENS_KEPT);
   const dialect: StoreDialect = options.postgres ? "postgres" : "sqlite";
   const db = await openDatabase(options.postgres ? { postgres: options.postgres } : { sqlitePath: options.sqlitePath as string });
   const schema = options.postgres ? (options.postgres.schema ?? "public") : undefined;
@@ -117,7 +117,7 @@ export async function openStore(options: StoreOptions): Promise<OpenedStore> {
     throw error;
   }
   // One vault for both databases: its refresh lock (a lease row) works across processes as it is.
-  const vault = new SqlVault(db, keyring, undefined, openedTokensKept === undefined ? {} : { openedTokensKept });
+  const vault = new SqlVault(db, keyring, undefined, { openedTokensKept });
   return { db, vault, sandboxes: new SqlSandboxStore(db), operations: new SqlOperations(db, dialect), keyring, dialect, ...(schema ? { schema } : {}), close: () => db.destroy() };
 }
 
